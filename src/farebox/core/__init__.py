@@ -1,0 +1,1 @@
+"""Pure domain: money, keys, usage events and prices. No I/O, no frameworks, no settings."""

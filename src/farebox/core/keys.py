@@ -1,0 +1,42 @@
+"""Virtual key secrets: generation, hashing and constant-time verification.
+
+A secret is shown once, at creation or rotation. Only its SHA-256 digest is stored: the secret carries
+256 bits of randomness, so a fast hash is as strong as a slow one here and keeps auth cheap on the
+hot path. Lookups go by digest; the final comparison is constant-time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+__all__ = ["KEY_PREFIX", "display_prefix", "generate_secret", "hash_secret", "looks_like_key", "secrets_match"]
+
+KEY_PREFIX = "fbx_sk_"
+_DISPLAY_CHARS = 6
+
+
+def generate_secret() -> str:
+    """A new virtual-key secret: the recognisable prefix and 43 url-safe characters (256 bits)."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_secret(secret: str) -> str:
+    """Hex SHA-256 digest of a secret: what the ledger stores and looks keys up by."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def secrets_match(secret: str, stored_hash: str) -> bool:
+    """Constant-time check that `secret` hashes to `stored_hash`."""
+    return hmac.compare_digest(hash_secret(secret), stored_hash)
+
+
+def looks_like_key(token: str) -> bool:
+    """Whether a bearer token has the shape of a farebox virtual key."""
+    return token.startswith(KEY_PREFIX) and len(token) > len(KEY_PREFIX) + 16
+
+
+def display_prefix(secret: str) -> str:
+    """The part of a secret safe to show in listings, e.g. `fbx_sk_Ab3dE9…`."""
+    return secret[: len(KEY_PREFIX) + _DISPLAY_CHARS] + "…"

@@ -1,0 +1,99 @@
+"""The farebox error tree. Each class knows its HTTP status and its OpenAI error type.
+
+    FareboxError                      500 api_error
+    ├── InvalidRequest                400 invalid_request_error
+    │   └── ValidationFailed          422 invalid_request_error   (carries per-item details)
+    ├── AuthenticationFailed          401 authentication_error
+    ├── PermissionDenied              403 permission_error
+    ├── NotFound                      404 not_found_error
+    ├── Conflict                      409 invalid_request_error
+    ├── PayloadTooLarge               413 invalid_request_error
+    └── LedgerUnavailable             503 api_error
+
+One handler (`farebox.api.errors`) renders every one of them as
+`{"error": {"type", "code", "message", "details"?}}` and never a stack trace.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "AuthenticationFailed",
+    "Conflict",
+    "FareboxError",
+    "InvalidRequest",
+    "LedgerUnavailable",
+    "NotFound",
+    "PayloadTooLarge",
+    "PermissionDenied",
+    "ValidationFailed",
+]
+
+
+class FareboxError(Exception):
+    """Base of every error farebox answers to a client."""
+
+    status: ClassVar[int] = 500
+    openai_type: ClassVar[str] = "api_error"
+    default_code: ClassVar[str] = "internal_error"
+
+    def __init__(self, message: str, *, code: str | None = None, details: list[dict[str, Any]] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        """The error envelope, OpenAI style."""
+        error: dict[str, Any] = {"type": self.openai_type, "code": self.code, "message": self.message}
+        if self.details is not None:
+            error["details"] = self.details
+        return {"error": error}
+
+
+class InvalidRequest(FareboxError):
+    status = 400
+    openai_type = "invalid_request_error"
+    default_code = "invalid_request"
+
+
+class ValidationFailed(InvalidRequest):
+    status = 422
+    default_code = "validation_failed"
+
+
+class AuthenticationFailed(FareboxError):
+    status = 401
+    openai_type = "authentication_error"
+    default_code = "invalid_api_key"
+
+
+class PermissionDenied(FareboxError):
+    status = 403
+    openai_type = "permission_error"
+    default_code = "forbidden"
+
+
+class NotFound(FareboxError):
+    status = 404
+    openai_type = "not_found_error"
+    default_code = "not_found"
+
+
+class Conflict(FareboxError):
+    status = 409
+    openai_type = "invalid_request_error"
+    default_code = "conflict"
+
+
+class PayloadTooLarge(FareboxError):
+    status = 413
+    openai_type = "invalid_request_error"
+    default_code = "payload_too_large"
+
+
+class LedgerUnavailable(FareboxError):
+    status = 503
+    openai_type = "api_error"
+    default_code = "ledger_unavailable"

@@ -1,0 +1,120 @@
+"""farebox settings: read once at start-up from flags, environment, `farebox.toml` and defaults.
+
+Precedence, highest first: explicit arguments (CLI flags), `FAREBOX_*` environment variables, the
+TOML file (`farebox.toml` in the working directory, or the file named by `FAREBOX_CONFIG`), defaults.
+Every setting is declared here with its type, default and help; `docs/configuration.md` lists them
+all and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from farebox.ledger.engine import normalise_url, sqlite_path
+
+__all__ = ["Settings", "SettingsError", "load_settings", "master_key_file", "resolve_master_key"]
+
+_PLACEHOLDER_KEYS = {"changeme", "change-me", "secret", "master", "password", "sk-1234", "test"}
+
+
+class SettingsError(ValueError):
+    """A missing or bad setting; the message is one line naming the setting."""
+
+
+class Settings(BaseSettings):
+    """All of farebox's settings. Frozen: passed down, never changed after start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="FAREBOX_", extra="forbid", frozen=True)
+
+    database_url: str = Field("sqlite:///farebox.db", description="Ledger database: sqlite:///PATH or postgresql://...")
+    master_key: SecretStr | None = Field(
+        None, description="Admin master key. Generated once and kept beside the SQLite ledger when unset."
+    )
+    host: str = Field("127.0.0.1", description="Address `farebox serve` binds to.")
+    port: int = Field(4000, ge=1, le=65535, description="Port `farebox serve` listens on.")
+    price_overrides: Path | None = Field(
+        None, description="TOML file of negotiated rates, custom models and non-LLM meters."
+    )
+    max_body_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, description="Largest request body accepted; larger bodies get 413."
+    )
+    environment: Literal["dev", "prod"] = Field("dev", description="`prod` refuses placeholder secrets.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Server log level.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        normalise_url(value)
+        return value
+
+    @field_validator("price_overrides")
+    @classmethod
+    def _overrides_exist(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"file not found: {value}")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get("FAREBOX_CONFIG", "farebox.toml"))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from every source, with `overrides` (CLI flags) on top; None overrides are ignored.
+
+    Raises:
+        SettingsError: one line naming the first bad or missing setting.
+    """
+    config = os.environ.get("FAREBOX_CONFIG")
+    if config and not Path(config).is_file():
+        raise SettingsError(f"FAREBOX_CONFIG: file not found: {config}")
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = ".".join(str(part) for part in error["loc"]) or "settings"
+        message = error["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"setting {name} (FAREBOX_{name.upper()}): {message}") from None
+    key = settings.master_key.get_secret_value() if settings.master_key else None
+    if settings.environment == "prod" and key is not None and (key.lower() in _PLACEHOLDER_KEYS or len(key) < 16):
+        raise SettingsError("setting master_key (FAREBOX_MASTER_KEY): a placeholder or short key is refused in prod")
+    return settings
+
+
+def master_key_file(settings: Settings) -> Path:
+    """Where a generated master key is kept: beside the SQLite ledger, else in the working directory."""
+    path = sqlite_path(normalise_url(settings.database_url))
+    return path.with_name(path.name + ".master-key") if path else Path("farebox.master-key")
+
+
+def resolve_master_key(settings: Settings) -> tuple[str, bool]:
+    """The master key in force and whether it was generated just now.
+
+    From `FAREBOX_MASTER_KEY` when set; otherwise read from, or generated once into, the key file
+    (mode 0600) so that restarts keep the same key.
+    """
+    if settings.master_key is not None:
+        return settings.master_key.get_secret_value(), False
+    path = master_key_file(settings)
+    if path.is_file():
+        return path.read_text().strip(), False
+    key = "fbx_master_" + secrets.token_urlsafe(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key, True
