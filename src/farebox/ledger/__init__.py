@@ -1,0 +1,1 @@
+"""The ledger: the only package that writes to the database."""

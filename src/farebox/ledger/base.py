@@ -1,0 +1,119 @@
+"""The ledger: the one place farebox writes to its database, and the source of truth.
+
+`Ledger` is the SQL implementation shared by SQLite (default) and PostgreSQL. Writes go through the
+group-commit writer; reads run on a thread pool so that no database call blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, select
+
+from farebox.core.events import RecordResult, UsageEvent
+from farebox.core.periods import Period, period_start
+from farebox.errors import NotFound
+from farebox.ledger.engine import Engines, migrate
+from farebox.ledger.recording import Recorder
+from farebox.ledger.schema import spend_counters, usage_events
+from farebox.ledger.writer import GroupCommitWriter
+
+__all__ = ["Ledger"]
+
+T = TypeVar("T")
+
+
+class Ledger:
+    """A ledger database: `await ledger.record(event)` returns once the event is committed."""
+
+    def __init__(self, url: str):
+        self.engines = Engines(url)
+        self.recorder = Recorder(dialect=self.engines.dialect)
+        self._writer = GroupCommitWriter(self.engines.writer, recorder=self.recorder)
+
+    @property
+    def dialect(self) -> str:
+        return self.engines.dialect
+
+    @property
+    def commits(self) -> int:
+        """Transactions the writer has committed (many concurrent records share one)."""
+        return self._writer.commits
+
+    async def start(self, *, run_migrations: bool = True) -> None:
+        """Migrate the schema (unless told not to) and start the writer."""
+        if run_migrations:
+            await asyncio.to_thread(migrate, self.engines)
+        self._writer.start()
+
+    async def close(self) -> None:
+        """Commit everything queued, then release the database."""
+        await self._writer.stop()
+        self.engines.dispose()
+
+    async def __aenter__(self) -> Ledger:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def record(self, event: UsageEvent) -> RecordResult:
+        """Record one event (its rollups and spend counters with it); idempotent on `event.id`."""
+        (result,) = await self._writer.record((event,))
+        return result
+
+    async def record_many(self, events: Sequence[UsageEvent]) -> list[RecordResult]:
+        """Record events all together or not at all; each result says recorded or duplicate."""
+        if not events:
+            return []
+        return await self._writer.record(events)
+
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        """Run a write function in the writer's next transaction (in its own savepoint)."""
+        return await self._writer.run(fn)
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        """Run a read function on a pooled reader connection, off the event loop."""
+        return await asyncio.to_thread(self._read_sync, fn)
+
+    def _read_sync(self, fn: Callable[[Connection], T]) -> T:
+        with self.engines.reader.connect() as connection:
+            return fn(connection)
+
+    async def get_event(self, event_id: str) -> dict[str, Any]:
+        """The event row as recorded.
+
+        Raises:
+            NotFound: no event has this id.
+        """
+
+        def fetch(connection: Connection) -> dict[str, Any] | None:
+            row = connection.execute(select(usage_events).where(usage_events.c.id == event_id)).mappings().first()
+            return dict(row) if row else None
+
+        row = await self.read(fetch)
+        if row is None:
+            raise NotFound(f"no usage event with id {event_id!r}", code="event_not_found")
+        return row
+
+    async def spent(self, *, scope: str, scope_id: str, period: Period, at: datetime, tz: ZoneInfo) -> int:
+        """Nano-USD spent by a key, member or account in the period containing `at`."""
+        start = int(period_start(period, at=at, tz=tz).timestamp())
+
+        def fetch(connection: Connection) -> int:
+            value = connection.scalar(
+                select(spend_counters.c.spent_nano).where(
+                    spend_counters.c.scope == scope,
+                    spend_counters.c.scope_id == scope_id,
+                    spend_counters.c.period == period.value,
+                    spend_counters.c.period_start == start,
+                )
+            )
+            return int(value or 0)
+
+        return await self.read(fetch)

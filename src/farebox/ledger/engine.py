@@ -1,0 +1,93 @@
+"""Database engines for the ledger: URL handling, SQLite pragmas, and migrations.
+
+SQLite gets two engines on one file: a writer whose every transaction is `BEGIN IMMEDIATE` (a
+deferred write transaction in WAL mode fails with SQLITE_BUSY_SNAPSHOT whatever the busy timeout),
+and a reader pool. PostgreSQL gets one pooled engine for both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.engine import URL
+
+__all__ = ["Engines", "migrate", "normalise_url", "sqlite_path"]
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+_SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def normalise_url(url: str) -> URL:
+    """The SQLAlchemy URL for a farebox database URL (`sqlite:///file.db` or `postgresql://...`).
+
+    Raises:
+        ValueError: the URL names a database farebox does not support.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            raise ValueError("the SQLite ledger needs a file path, e.g. sqlite:///farebox.db")
+        return parsed.set(drivername="sqlite")
+    if parsed.get_backend_name() == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg")
+    raise ValueError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql://")
+
+
+def sqlite_path(url: URL) -> Path | None:
+    """The file of a SQLite URL, None for other databases."""
+    return Path(url.database) if url.get_backend_name() == "sqlite" and url.database else None
+
+
+def _sqlite_engine(url: URL, *, writer: bool) -> Engine:
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the driver so that the "begin" hook decides.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+    return engine
+
+
+class Engines:
+    """The writer and reader engines of one ledger database."""
+
+    def __init__(self, url: str):
+        self.url = normalise_url(url)
+        self.dialect = self.url.get_backend_name()
+        if self.dialect == "sqlite":
+            path = sqlite_path(self.url)
+            assert path is not None
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.writer = _sqlite_engine(self.url, writer=True)
+            self.reader = _sqlite_engine(self.url, writer=False)
+        else:
+            self.writer = create_engine(self.url, pool_size=2, max_overflow=0, pool_pre_ping=True)
+            self.reader = create_engine(self.url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+
+    def dispose(self) -> None:
+        self.writer.dispose()
+        self.reader.dispose()
+
+
+def migrate(engines: Engines, *, revision: str = "head") -> None:
+    """Bring the database schema up to `revision` with the packaged Alembic migrations."""
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    with engines.writer.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)

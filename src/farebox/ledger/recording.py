@@ -1,0 +1,242 @@
+"""Recording events: the raw rows, their hourly rollups and the spend counters, in one transaction.
+
+Runs on the writer thread inside the group's transaction. Duplicates (an id already in the ledger,
+or repeated within the group) are answered as such and change nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from farebox.core.events import MICRO, RecordResult, UsageEvent, epoch_us, from_epoch_us
+from farebox.core.periods import Period, period_start
+from farebox.ledger.schema import (
+    ROLLUP_DIMENSIONS,
+    ROLLUP_MEASURES,
+    accounts,
+    spend_counters,
+    usage_events,
+    usage_rollups_hourly,
+)
+
+__all__ = ["Recorder", "event_row"]
+
+_ID_CHUNK = 500
+# Every real timezone offset is a multiple of 15 minutes, so period starts are constant per quarter hour.
+_QUARTER_HOUR_US = 900 * MICRO
+_HOUR_US = 3600 * MICRO
+_COUNTED_PERIODS = (Period.DAILY, Period.WEEKLY, Period.MONTHLY, Period.TOTAL)
+_TS = 1  # index of ts_us in an event row
+
+
+_EVENT_COLUMNS = tuple(column.name for column in usage_events.columns)
+
+
+def event_row(event: UsageEvent, *, recorded_at_us: int) -> tuple[Any, ...]:
+    """The `usage_events` row of an event, in column order, JSON columns serialised."""
+    return (
+        event.id,
+        epoch_us(event.timestamp),
+        event.account_id,
+        event.key_id,
+        event.member_id,
+        event.agent_id,
+        event.app,
+        orjson.dumps(event.tags).decode(),
+        event.axis,
+        event.provider,
+        event.model,
+        event.canonical_model,
+        event.operation,
+        event.input_tokens,
+        event.output_tokens,
+        event.cached_input_tokens,
+        event.cache_write_tokens,
+        event.reasoning_tokens,
+        event.characters,
+        int(event.seconds * MICRO),
+        int(event.quantity * MICRO),
+        event.cost_nano,
+        orjson.dumps(event.unit_prices).decode(),
+        event.priced,
+        event.status,
+        event.http_status,
+        event.error_type,
+        event.latency_ms,
+        event.ttft_ms,
+        event.streamed,
+        event.estimated,
+        event.source,
+        orjson.dumps(event.metadata).decode(),
+        recorded_at_us,
+    )
+
+
+def _rollup_key(event: UsageEvent, ts_us: int) -> tuple[Any, ...]:
+    return (
+        ts_us // _HOUR_US * 3600,
+        event.account_id,
+        event.key_id or "",
+        event.member_id or "",
+        event.agent_id or "",
+        event.axis,
+        event.provider,
+        event.model,
+        event.canonical_model,
+        event.operation,
+        event.status,
+    )
+
+
+def _rollup_measures(event: UsageEvent) -> tuple[int, ...]:
+    return (
+        1,
+        event.input_tokens,
+        event.output_tokens,
+        event.cached_input_tokens,
+        event.cache_write_tokens,
+        event.reasoning_tokens,
+        event.characters,
+        int(event.seconds * MICRO),
+        int(event.quantity * MICRO),
+        event.cost_nano,
+        0 if event.priced else 1,
+        1 if event.estimated else 0,
+        event.latency_ms or 0,
+    )
+
+
+class Recorder:
+    """Writes event batches. Holds the per-account timezone cache the spend counters need."""
+
+    def __init__(self, *, dialect: str):
+        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        marker = "%s" if dialect == "postgresql" else "?"
+        self._insert_events_sql = (
+            f"INSERT INTO {usage_events.name} ({', '.join(_EVENT_COLUMNS)}) "
+            f"VALUES ({', '.join(marker for _ in _EVENT_COLUMNS)})"
+        )
+        self._timezones: dict[str, ZoneInfo] = {}
+        self._starts: dict[tuple[str, int], tuple[int, ...]] = {}
+
+    def forget_timezone(self, account_id: str) -> None:
+        """Drop a cached account timezone (after the account's timezone changes)."""
+        self._timezones.pop(account_id, None)
+        self._starts.clear()
+
+    def record_events(
+        self, connection: Connection, batches: Sequence[Sequence[UsageEvent]]
+    ) -> list[list[RecordResult]]:
+        """Record each batch's new events; return, per batch, what happened to each of its events."""
+        candidate_ids = {event.id for batch in batches for event in batch}
+        existing = self._existing_ids(connection, candidate_ids)
+        recorded_at_us = epoch_us(datetime.now(UTC))
+        seen: set[str] = set()
+        new_events: list[UsageEvent] = []
+        results: list[list[RecordResult]] = []
+        for batch in batches:
+            batch_results = []
+            for event in batch:
+                if event.id in existing or event.id in seen:
+                    batch_results.append(RecordResult.DUPLICATE)
+                    continue
+                seen.add(event.id)
+                new_events.append(event)
+                batch_results.append(RecordResult.RECORDED)
+            results.append(batch_results)
+        if new_events:
+            rows = [event_row(event, recorded_at_us=recorded_at_us) for event in new_events]
+            connection.exec_driver_sql(self._insert_events_sql, rows)
+            self._add_rollups(connection, new_events, rows)
+            self._add_counters(connection, new_events, rows)
+        return results
+
+    @staticmethod
+    def _existing_ids(connection: Connection, ids: Iterable[str]) -> set[str]:
+        pending = list(ids)
+        found: set[str] = set()
+        for start in range(0, len(pending), _ID_CHUNK):
+            chunk = pending[start : start + _ID_CHUNK]
+            found.update(connection.scalars(select(usage_events.c.id).where(usage_events.c.id.in_(chunk))))
+        return found
+
+    def _add_rollups(self, connection: Connection, events: list[UsageEvent], rows: list[tuple[Any, ...]]) -> None:
+        sums: dict[tuple[Any, ...], list[int]] = {}
+        for event, row in zip(events, rows, strict=True):
+            key = _rollup_key(event, row[_TS])
+            measures = _rollup_measures(event)
+            total = sums.get(key)
+            if total is None:
+                sums[key] = list(measures)
+            else:
+                for i, value in enumerate(measures):
+                    total[i] += value
+        names = ("hour", *ROLLUP_DIMENSIONS)
+        values = [
+            dict(zip(names, key, strict=True)) | dict(zip(ROLLUP_MEASURES, m, strict=True)) for key, m in sums.items()
+        ]
+        stmt = self._insert(usage_rollups_hourly)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(names),
+            set_={name: usage_rollups_hourly.c[name] + stmt.excluded[name] for name in ROLLUP_MEASURES},
+        )
+        connection.execute(stmt, values)
+
+    def _add_counters(self, connection: Connection, events: list[UsageEvent], rows: list[tuple[Any, ...]]) -> None:
+        # First sum by (account, member, key, quarter hour): far fewer groups than events.
+        by_owner: dict[tuple[str, str | None, str | None, int], int] = {}
+        for event, row in zip(events, rows, strict=True):
+            if event.cost_nano:
+                owner = (event.account_id, event.member_id, event.key_id, row[_TS] // _QUARTER_HOUR_US)
+                by_owner[owner] = by_owner.get(owner, 0) + event.cost_nano
+        sums: dict[tuple[str, str, str, int], int] = {}
+        for (account_id, member_id, key_id, quarter), cost in by_owner.items():
+            starts = self._period_starts(connection, account_id, quarter)
+            for scope, scope_id in (("account", account_id), ("member", member_id), ("key", key_id)):
+                if scope_id is None:
+                    continue
+                for period, start in zip(_COUNTED_PERIODS, starts, strict=True):
+                    key = (scope, scope_id, period, start)
+                    sums[key] = sums.get(key, 0) + cost
+        if not sums:
+            return
+        stmt = self._insert(spend_counters)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["scope", "scope_id", "period", "period_start"],
+            set_={"spent_nano": spend_counters.c.spent_nano + stmt.excluded.spent_nano},
+        )
+        connection.execute(
+            stmt,
+            [
+                {"scope": s, "scope_id": i, "period": p, "period_start": start, "spent_nano": n}
+                for (s, i, p, start), n in sums.items()
+            ],
+        )
+
+    def _period_starts(self, connection: Connection, account_id: str, quarter: int) -> tuple[int, ...]:
+        cache_key = (account_id, quarter)
+        starts = self._starts.get(cache_key)
+        if starts is None:
+            if len(self._starts) > 100_000:
+                self._starts.clear()
+            tz = self.timezone(connection, account_id)
+            at = from_epoch_us(quarter * _QUARTER_HOUR_US)
+            starts = tuple(int(period_start(p, at=at, tz=tz).timestamp()) for p in _COUNTED_PERIODS)
+            self._starts[cache_key] = starts
+        return starts
+
+    def timezone(self, connection: Connection, account_id: str) -> ZoneInfo:
+        """The account's timezone (UTC for an account the ledger does not know)."""
+        tz = self._timezones.get(account_id)
+        if tz is None:
+            name = connection.scalar(select(accounts.c.timezone).where(accounts.c.id == account_id))
+            tz = ZoneInfo(name or "UTC")
+            self._timezones[account_id] = tz
+        return tz

@@ -1,0 +1,185 @@
+"""The ledger's tables, shared by SQLite and PostgreSQL. Alembic migrations create them.
+
+Times are integers (epoch microseconds for events, epoch seconds for buckets and key times) so
+range scans and bucketing are plain integer arithmetic on both databases. Money is integer nano-USD.
+Rollup dimensions use '' rather than NULL for "none" so they can be part of a primary key.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = [
+    "ROLLUP_DIMENSIONS",
+    "ROLLUP_MEASURES",
+    "accounts",
+    "key_secrets",
+    "members",
+    "metadata",
+    "spend_counters",
+    "usage_events",
+    "usage_rollups_hourly",
+    "virtual_keys",
+]
+
+metadata = MetaData()
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("plan", String(32), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("spend_cap_nano", BigInteger),
+    Column("cap_period", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("email", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("spend_cap_nano", BigInteger),
+    Column("cap_period", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("uq_members_account_email", "account_id", "email", unique=True),
+)
+
+virtual_keys = Table(
+    "virtual_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("member_id", String(36), ForeignKey("members.id"), index=True),
+    Column("name", Text, nullable=False),
+    Column("display_prefix", String(32), nullable=False),
+    Column("allowed_models", JSON),
+    Column("agent_id", Text),
+    Column("app", Text),
+    Column("tags", JSON, nullable=False),
+    Column("spend_cap_nano", BigInteger),
+    Column("cap_period", String(16), nullable=False),
+    Column("expires_at", BigInteger),
+    Column("revoked_at", BigInteger),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+key_secrets = Table(
+    "key_secrets",
+    metadata,
+    Column("secret_hash", String(64), primary_key=True),
+    Column("key_id", String(36), ForeignKey("virtual_keys.id"), nullable=False, index=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger),
+)
+
+usage_events = Table(
+    "usage_events",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("ts_us", BigInteger, nullable=False),
+    Column("account_id", String(36), nullable=False),
+    Column("key_id", String(36)),
+    Column("member_id", String(36)),
+    Column("agent_id", Text),
+    Column("app", Text),
+    Column("tags", JSON, nullable=False),
+    Column("axis", String(16), nullable=False),
+    Column("provider", Text, nullable=False),
+    Column("model", Text, nullable=False),
+    Column("canonical_model", Text, nullable=False),
+    Column("operation", Text, nullable=False),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("cached_input_tokens", BigInteger, nullable=False),
+    Column("cache_write_tokens", BigInteger, nullable=False),
+    Column("reasoning_tokens", BigInteger, nullable=False),
+    Column("characters", BigInteger, nullable=False),
+    Column("seconds_micro", BigInteger, nullable=False),
+    Column("quantity_micro", BigInteger, nullable=False),
+    Column("cost_nano", BigInteger, nullable=False),
+    Column("unit_prices", JSON, nullable=False),
+    Column("priced", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("http_status", Integer),
+    Column("error_type", Text),
+    Column("latency_ms", Integer),
+    Column("ttft_ms", Integer),
+    Column("streamed", Boolean, nullable=False),
+    Column("estimated", Boolean, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("metadata", JSON, nullable=False),
+    Column("recorded_at_us", BigInteger, nullable=False),
+    Index("ix_usage_events_account_ts", "account_id", "ts_us"),
+    Index("ix_usage_events_key_ts", "key_id", "ts_us"),
+)
+
+ROLLUP_DIMENSIONS = (
+    "account_id",
+    "key_id",
+    "member_id",
+    "agent_id",
+    "axis",
+    "provider",
+    "model",
+    "canonical_model",
+    "operation",
+    "status",
+)
+ROLLUP_MEASURES = (
+    "requests",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "characters",
+    "seconds_micro",
+    "quantity_micro",
+    "cost_nano",
+    "unpriced_requests",
+    "estimated_requests",
+    "latency_ms_sum",
+)
+
+usage_rollups_hourly = Table(
+    "usage_rollups_hourly",
+    metadata,
+    Column("hour", BigInteger, nullable=False),
+    *(Column(name, Text, nullable=False) for name in ROLLUP_DIMENSIONS),
+    *(Column(name, BigInteger, nullable=False) for name in ROLLUP_MEASURES),
+    PrimaryKeyConstraint("hour", *ROLLUP_DIMENSIONS, name="pk_usage_rollups_hourly"),
+    Index("ix_usage_rollups_account_hour", "account_id", "hour"),
+)
+
+spend_counters = Table(
+    "spend_counters",
+    metadata,
+    Column("scope", String(16), nullable=False),
+    Column("scope_id", String(36), nullable=False),
+    Column("period", String(16), nullable=False),
+    Column("period_start", BigInteger, nullable=False),
+    Column("spent_nano", BigInteger, nullable=False),
+    PrimaryKeyConstraint("scope", "scope_id", "period", "period_start", name="pk_spend_counters"),
+)

@@ -1,0 +1,195 @@
+"""Group commit: one writer thread owns the write connection; concurrent callers share transactions.
+
+Callers on the event loop put jobs on a queue and await a future. The writer thread takes every job
+waiting, runs them all in ONE transaction, commits, then resolves their futures. While it commits, the
+next group piles up, so the commit rate adapts to the load: one caller pays one commit, a thousand
+concurrent callers pay a few. A caller's future resolves only after its commit, so "returned" always
+means "durable".
+
+Two kinds of job share a transaction: event batches (recorded together by `recording.record_events`)
+and arbitrary write functions (directory changes), each of which runs in a SAVEPOINT so that one
+failing function (a unique-constraint violation, say) does not undo the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from farebox.core.events import RecordResult, UsageEvent
+from farebox.errors import FareboxError, LedgerUnavailable
+from farebox.ledger.recording import Recorder
+
+__all__ = ["GroupCommitWriter"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_MAX_GROUP_EVENTS = 20_000
+_STOP = object()
+
+
+@dataclass(slots=True)
+class _Job:
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+    events: Sequence[UsageEvent] = ()
+    fn: Callable[[Connection], Any] | None = None
+    outcome: Any = None
+    error: BaseException | None = None
+    results: list[RecordResult] = field(default_factory=list)
+
+
+def _settle(job: _Job) -> None:
+    if job.future.cancelled():
+        return
+    if job.error is not None:
+        job.future.set_exception(job.error)
+    else:
+        job.future.set_result(job.results if job.fn is None else job.outcome)
+
+
+class GroupCommitWriter:
+    """The single writer of a ledger database."""
+
+    def __init__(self, engine: Engine, *, recorder: Recorder):
+        self._engine = engine
+        self._recorder = recorder
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self.commits = 0
+        """Transactions committed so far (a group of jobs commits once)."""
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="farebox-ledger-writer", daemon=True)
+            self._thread.start()
+
+    async def stop(self) -> None:
+        """Finish every job already queued, then stop the thread."""
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            thread, self._thread = self._thread, None
+            await asyncio.to_thread(thread.join)
+
+    async def record(self, events: Sequence[UsageEvent]) -> list[RecordResult]:
+        """Record events atomically (all of them or none); return once committed."""
+        return await self._submit(_Job(*self._new_future(), events=events))  # type: ignore[no-any-return]
+
+    async def run(self, fn: Callable[[Connection], T]) -> T:
+        """Run `fn(connection)` inside the next group's transaction; return its result once committed."""
+        return await self._submit(_Job(*self._new_future(), fn=fn))  # type: ignore[no-any-return]
+
+    def _new_future(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]:
+        loop = asyncio.get_running_loop()
+        return loop, loop.create_future()
+
+    async def _submit(self, job: _Job) -> Any:
+        if self._thread is None:
+            raise LedgerUnavailable("the ledger writer is not running")
+        self._queue.put(job)
+        return await job.future
+
+    def _run(self) -> None:
+        with self._engine.connect() as connection:
+            while True:
+                first = self._queue.get()
+                if first is _STOP:
+                    return
+                group, stop = self._drain(first)
+                self._commit_group(connection, group)
+                if stop:
+                    return
+
+    def _drain(self, first: _Job) -> tuple[list[_Job], bool]:
+        group = [first]
+        n_events = len(first.events)
+        while n_events < _MAX_GROUP_EVENTS:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is _STOP:
+                return group, True
+            group.append(job)
+            n_events += len(job.events)
+        return group, False
+
+    def _commit_group(self, connection: Connection, group: list[_Job]) -> None:
+        if not self._commit(connection, group) and len(group) > 1:
+            # One job's events (a value the database refuses, say) must not fail the callers grouped with
+            # it: give every job a transaction of its own, so that only the culprit fails.
+            for job in group:
+                self._commit(connection, [job])
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+        for job in group:
+            by_loop.setdefault(job.loop, []).append(job)
+        for loop, jobs in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle_all, jobs)
+            except RuntimeError:
+                log.warning("a caller's event loop closed before its ledger write committed")
+
+    def _commit(self, connection: Connection, group: list[_Job]) -> bool:
+        """Run the group's transaction; False (and every job failed) when it could not commit."""
+        for attempt in (1, 2):
+            try:
+                self._transaction(connection, group)
+            except IntegrityError as exc:
+                # Another writer (a second replica on PostgreSQL) inserted one of these event ids
+                # between our duplicate check and our insert: run the group again, which now sees it.
+                if attempt == 2:
+                    log.error("ledger transaction failed: %s", exc.__class__.__name__, exc_info=exc)
+                    self._fail(group, LedgerUnavailable("the ledger could not record these events"))
+                    return False
+            except Exception as exc:  # the writer thread is a process boundary: fail the callers, keep running
+                log.error("ledger transaction failed: %s", exc.__class__.__name__, exc_info=exc)
+                self._fail(group, LedgerUnavailable("the ledger could not commit; nothing was recorded"))
+                return False
+            else:
+                self.commits += 1
+                return True
+        raise AssertionError("unreachable")
+
+    def _transaction(self, connection: Connection, group: list[_Job]) -> None:
+        for job in group:
+            job.error, job.outcome, job.results = None, None, []
+        with connection.begin():
+            event_jobs = [job for job in group if job.fn is None]
+            if event_jobs:
+                results = self._recorder.record_events(connection, [list(job.events) for job in event_jobs])
+                for job, job_results in zip(event_jobs, results, strict=True):
+                    job.results = job_results
+            for job in group:
+                if job.fn is not None:
+                    self._call(connection, job)
+
+    @staticmethod
+    def _call(connection: Connection, job: _Job) -> None:
+        assert job.fn is not None
+        savepoint = connection.begin_nested()
+        try:
+            job.outcome = job.fn(connection)
+        except Exception as exc:  # handed to the caller's future, which re-raises it
+            savepoint.rollback()
+            job.error = exc
+        else:
+            savepoint.commit()
+
+    @staticmethod
+    def _fail(group: list[_Job], error: FareboxError) -> None:
+        for job in group:
+            job.error = error
+
+
+def _settle_all(jobs: list[_Job]) -> None:
+    for job in jobs:
+        _settle(job)
