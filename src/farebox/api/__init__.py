@@ -1,0 +1,1 @@
+"""The HTTP API outside the proxy path: admin, ingestion and usage routes (FastAPI)."""

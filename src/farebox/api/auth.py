@@ -1,0 +1,66 @@
+"""Who is calling the admin and ingestion API: the master key, or an owner/admin member of one account.
+
+A member authenticates with one of its own virtual keys; its role decides what it may do, and it acts
+only inside its own account.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from farebox.errors import AuthenticationFailed, PermissionDenied
+
+__all__ = ["Principal", "bearer_token", "require_admin"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller. `account_id` is None for the master key (every account)."""
+
+    kind: str  # "master" or "member"
+    account_id: str | None = None
+    member_id: str | None = None
+    role: str | None = None
+
+    @property
+    def is_master(self) -> bool:
+        return self.kind == "master"
+
+    def require_account(self, account_id: str) -> None:
+        """Refuse (403) a member acting on an account other than its own."""
+        if not self.is_master and self.account_id != account_id:
+            raise PermissionDenied("this key may act only in its own account", code="wrong_account")
+
+
+def bearer_token(request: Request) -> str:
+    """The bearer token of a request (`Authorization: Bearer T`, or `x-api-key: T`)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    api_key = request.headers.get("x-api-key", "").strip()
+    if api_key:
+        return api_key
+    raise AuthenticationFailed("missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key")
+
+
+async def require_admin(request: Request) -> Principal:
+    """FastAPI dependency: the master key, or a virtual key whose member is an owner or admin.
+
+    Raises:
+        AuthenticationFailed: no key, a wrong master key, or an unknown, revoked or expired key (401).
+        PermissionDenied: a valid key whose member is not an owner or admin (403).
+    """
+    token = bearer_token(request)
+    master_key: str = request.app.state.master_key
+    if hmac.compare_digest(token.encode(), master_key.encode()):
+        return Principal(kind="master")
+    directory = request.app.state.directory
+    key = await directory.authenticate(token)
+    member = await directory.get_member(key.member_id) if key.member_id else None
+    if member is None or member.role not in ("owner", "admin"):
+        raise PermissionDenied("this key's member is not an owner or admin of its account", code="not_admin")
+    return Principal(kind="member", account_id=key.account_id, member_id=member.id, role=member.role)

@@ -1,0 +1,399 @@
+"""External usage ingestion: `POST /api/events`, idempotent by event id.
+
+For usage that does not pass through the proxy (voice minutes, agent VM hours, LLM calls made elsewhere).
+Authenticated like the admin API: the master key, or an owner/admin member's key, which may post events
+for its own account only (one event for another account refuses the whole batch, 403). The body is
+`{"events": [...]}` with 1 to 1,000 events, e.g.::
+
+    {"id": "call-7f3a", "timestamp": "2025-06-01T12:00:00Z", "axis": "llm", "key_id": "...",
+     "provider": "openai", "model": "gpt-4o", "input_tokens": 1200, "output_tokens": 350}
+    {"id": "vm-2", "axis": "compute", "account_id": "...", "model": "vm-small", "seconds": 3600.5}
+
+`id` (1..128 characters), `axis` (llm, voice, compute), `model`, and `key_id` or `account_id` are
+required. A key gives the account, member, app, tags and agent (an `account_id` that differs from the
+key's is an error, an `agent_id` in the event wins; a revoked key still takes usage it had). `timestamp`
+is ISO-8601 with an offset (a naive one is refused, not guessed), the request time by default.
+`operation` defaults per axis (`chat.completions`, `audio.speech`, `compute.vm`). Counts are integers
+>= 0 (cached + cache-write tokens <= input, reasoning <= output); `seconds` and `quantity` decimals >= 0
+with at most 6 places. Numbers are read exactly, never through float. With `cost_usd` (>= 0, at most 9
+places) that cost is recorded; otherwise the price book prices the event, and an unknown model is
+recorded at cost 0, unpriced. Unknown fields are errors.
+
+200: `{"recorded": n, "duplicates": m, "results": [{"id", "status": "recorded"|"duplicate", "cost_usd"}]}`,
+one result per event in order. An id already in the ledger, or repeated in the batch, is a duplicate:
+nothing changes and `cost_usd` is the cost recorded the first time. A batch with any invalid event is
+refused whole (422, `error.details` = `[{"index", "id", "loc", "message"}, ...]`); nothing is written.
+Malformed JSON is 400 `invalid_json`; a body over the size limit is 413 (`BodySizeLimit`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from functools import partial
+from operator import attrgetter
+from types import MappingProxyType
+from typing import Annotated, Any, Literal, NoReturn, TypeVar
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    Strict,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
+from sqlalchemy import Connection, select
+from starlette.responses import Response
+
+from farebox.api.auth import Principal, require_admin
+from farebox.core.events import Axis, RecordResult, UsageEvent
+from farebox.core.money import NANO_PER_USD, format_usd
+from farebox.core.pricing import Usage
+from farebox.errors import InvalidRequest, NotFound, ValidationFailed
+from farebox.ledger.base import Ledger
+from farebox.ledger.directory import Directory
+from farebox.ledger.schema import usage_events
+from farebox.prices import PriceBook
+
+__all__ = ["DEFAULT_OPERATIONS", "MAX_EVENTS", "EventIn", "EventResult", "EventsResponse", "router"]
+
+T = TypeVar("T")
+
+MAX_EVENTS = 1000
+DEFAULT_OPERATIONS = MappingProxyType(
+    {Axis.LLM: "chat.completions", Axis.VOICE: "audio.speech", Axis.COMPUTE: "compute.vm"}
+)
+_MAX_COUNT = 10**12
+_MAX_MEASURE = Decimal(10**9)
+_MAX_COST_USD = Decimal(10**6)
+_FLOAT_LIMIT = Decimal("1e308")
+
+
+def _decimal(value: object, *, places: int, limit: Decimal) -> Decimal:
+    try:
+        if isinstance(value, bool) or not isinstance(value, int | Decimal | str) or "_" in str(value):
+            raise InvalidOperation  # Decimal("1_000") parses, but it is no JSON decimal
+        number = Decimal(value)
+    except InvalidOperation:
+        raise PydanticCustomError("decimal_parsing", "must be a decimal number or a decimal string") from None
+    if not number.is_finite():
+        raise PydanticCustomError("finite_number", "must be a finite number")
+    if number < 0:
+        raise PydanticCustomError("greater_than_equal", "must not be negative")
+    if number > limit:
+        raise PydanticCustomError("less_than_equal", "must be at most {limit}", {"limit": str(limit)})
+    _, digits, exponent = number.as_tuple()
+    excess = -int(exponent) - places  # digits beyond the allowed places: all must be zeros
+    if excess > 0 and any(digits[-excess:]):
+        raise PydanticCustomError("decimal_max_places", "must have at most {places} decimal places", {"places": places})
+    return number
+
+
+def _iso_text(value: object) -> object:
+    if not isinstance(value, str):
+        raise PydanticCustomError("datetime_type", "must be an ISO-8601 string with a timezone offset")
+    return value
+
+
+def _float(value: object) -> float:
+    if isinstance(value, Decimal) and value.is_finite() and abs(value) < _FLOAT_LIMIT:
+        return float(value)
+    raise TypeError
+
+
+def _metadata(value: object) -> dict[str, Any]:
+    """Metadata as the ledger can store it: the body's exact decimals become JSON floats (it is not money)."""
+    if not isinstance(value, dict):
+        raise PydanticCustomError("dict_type", "must be a JSON object")
+    try:
+        orjson.dumps(value)  # the common case: no fractional numbers, nothing to convert
+        return value
+    except orjson.JSONEncodeError:
+        try:
+            return orjson.loads(orjson.dumps(value, default=_float))  # type: ignore[no-any-return]
+        except orjson.JSONEncodeError:
+            message = "numbers must be finite, integers fit in 64 bits, nesting at most 250 deep"
+            raise PydanticCustomError("metadata_unstorable", message) from None
+
+
+_Count = Annotated[int, Strict(), Field(ge=0, le=_MAX_COUNT)]
+_Measure = Annotated[
+    Decimal, PlainValidator(partial(_decimal, places=6, limit=_MAX_MEASURE), json_schema_input_type=Decimal | str)
+]
+_Usd = Annotated[
+    Decimal, PlainValidator(partial(_decimal, places=9, limit=_MAX_COST_USD), json_schema_input_type=Decimal | str)
+]
+_Name = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=256)]
+_Id = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=128)]
+
+
+class EventIn(BaseModel):
+    """One external usage event as posted (see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: _Id
+    timestamp: Annotated[AwareDatetime, BeforeValidator(_iso_text)] | None = None
+    axis: Literal["llm", "voice", "compute"]
+    key_id: _Id | None = None
+    account_id: _Id | None = None
+    agent_id: _Name | None = None
+    provider: _Name | None = None
+    model: _Name
+    operation: _Name | None = None
+    input_tokens: _Count = 0
+    output_tokens: _Count = 0
+    cached_input_tokens: _Count = 0
+    cache_write_tokens: _Count = 0
+    reasoning_tokens: _Count = 0
+    characters: _Count = 0
+    seconds: _Measure = Decimal(0)
+    quantity: _Measure = Decimal(0)
+    metadata: Annotated[dict[str, Any], PlainValidator(_metadata, json_schema_input_type=dict[str, Any])] = Field(
+        default_factory=dict
+    )
+    cost_usd: _Usd | None = None
+
+
+class EventResult(BaseModel):
+    """What became of one posted event."""
+
+    id: str
+    status: Literal["recorded", "duplicate"]
+    cost_usd: str = Field(description="Cost recorded for this id in decimal USD (for a duplicate, the first one's).")
+
+
+class EventsResponse(BaseModel):
+    """The answer to a batch: counts, and one result per posted event, in order."""
+
+    recorded: int
+    duplicates: int
+    results: list[EventResult]
+
+
+_EVENTS = TypeAdapter(list[EventIn])
+_USAGE_FIELDS = tuple(field.name for field in fields(Usage))
+_usage_counts = attrgetter(*_USAGE_FIELDS)
+_AXES = {axis.value: axis for axis in Axis}
+_BATCH = {"type": "array", "minItems": 1, "maxItems": MAX_EVENTS, "items": EventIn.model_json_schema()}
+_REQUEST_SCHEMA = {
+    "type": "object",
+    "required": ["events"],
+    "additionalProperties": False,
+    "properties": {"events": _BATCH},
+}
+
+router = APIRouter(tags=["events"])
+
+
+@dataclass(frozen=True, slots=True)
+class _Owner:
+    account_id: str
+    key_id: str | None = None
+    member_id: str | None = None
+    agent_id: str | None = None
+    app: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+class _Problems:
+    """Per-item errors of a batch, raised together as one 422."""
+
+    def __init__(self, raw: Sequence[Any]):
+        self.raw = raw
+        self.items: list[dict[str, Any]] = []
+
+    def add(self, index: int, loc: str, message: str) -> None:
+        item = self.raw[index] if index < len(self.raw) else None
+        event_id = item.id if isinstance(item, EventIn) else item.get("id") if isinstance(item, dict) else None
+        self.items.append(
+            {"index": index, "id": event_id if isinstance(event_id, str) else None, "loc": loc, "message": message}
+        )
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            first, bad = self.items[0], len({item["index"] for item in self.items})
+            raise ValidationFailed(
+                f"{bad} of {len(self.raw)} events invalid, nothing recorded; "
+                f"events[{first['index']}].{first['loc']}: {first['message']}",
+                details=self.items,
+            )
+
+
+def _refuse_batch(loc: str, message: str) -> NoReturn:
+    raise ValidationFailed(f"{loc}: {message}", details=[{"loc": loc, "message": message}])
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _parse_batch(body: bytes) -> list[EventIn]:
+    """The validated events of a request body; numbers are read as exact decimals, never floats.
+
+    Raises:
+        InvalidRequest: the body is not JSON (400 `invalid_json`).
+        ValidationFailed: the body is not `{"events": [...]}` with 1 to 1,000 valid events (422).
+    """
+    try:
+        document = json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise InvalidRequest("malformed JSON body", code="invalid_json") from None
+    if not isinstance(document, dict):
+        _refuse_batch("body", 'must be a JSON object: {"events": [...]}')
+    extra = sorted(set(document) - {"events"})
+    if extra:
+        _refuse_batch(extra[0], 'unknown field; the body is {"events": [...]}')
+    raw = document.get("events")
+    if not isinstance(raw, list):
+        _refuse_batch("events", "required, a list of events" if raw is None else "must be a list of events")
+    if not 1 <= len(raw) <= MAX_EVENTS:
+        _refuse_batch("events", f"1 to {MAX_EVENTS:,} events per request (got {len(raw):,})")
+    problems = _Problems(raw)
+    try:
+        events = _EVENTS.validate_python(raw)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False, include_input=False):
+            index, *loc = error["loc"]
+            problems.add(int(index), ".".join(str(part) for part in loc) or "event", error["msg"])
+        problems.raise_if_any()
+    for index, event in enumerate(events):
+        _check_event(problems, index, event)
+    problems.raise_if_any()
+    return events
+
+
+def _check_event(problems: _Problems, index: int, event: EventIn) -> None:
+    if event.key_id is None and event.account_id is None:
+        problems.add(index, "key_id", "give key_id or account_id")
+    if event.cached_input_tokens + event.cache_write_tokens > event.input_tokens:
+        problems.add(index, "cached_input_tokens", "cached_input_tokens + cache_write_tokens exceed input_tokens")
+    if event.reasoning_tokens > event.output_tokens:
+        problems.add(index, "reasoning_tokens", "reasoning_tokens exceed output_tokens")
+
+
+async def _resolve_owners(events: Sequence[EventIn], *, principal: Principal, directory: Directory) -> list[_Owner]:
+    """Whom each event is attributed to, looking each key and account up once per batch.
+
+    Raises:
+        PermissionDenied: a member's batch names another account, directly or through a key (403).
+        ValidationFailed: unknown keys or accounts, or an account that is not the key's (422, per item).
+    """
+    problems = _Problems(events)
+    for event in events:
+        if event.account_id is not None:
+            principal.require_account(event.account_id)
+    key_ids = list({event.key_id for event in events if event.key_id is not None})
+    account_ids = list({event.account_id or "" for event in events if event.key_id is None})
+    keys = dict(zip(key_ids, await asyncio.gather(*(_found(directory.get_key(k)) for k in key_ids)), strict=True))
+    found = await asyncio.gather(*(_found(directory.get_account(a)) for a in account_ids))
+    accounts = dict(zip(account_ids, found, strict=True))
+    owners: list[_Owner] = []
+    for index, event in enumerate(events):
+        if event.key_id is None:
+            account_id = event.account_id or ""
+            if accounts[account_id] is None:
+                problems.add(index, "account_id", f"unknown account {account_id!r}")
+            owners.append(_Owner(account_id))
+            continue
+        if (key := keys[event.key_id]) is None:
+            problems.add(index, "key_id", f"unknown key {event.key_id!r}")
+            continue
+        principal.require_account(key.account_id)
+        if event.account_id is not None and event.account_id != key.account_id:
+            problems.add(index, "account_id", "differs from the account of the key")
+        owners.append(_Owner(key.account_id, key.id, key.member_id, key.agent_id, key.app, key.tags))
+    problems.raise_if_any()
+    return owners
+
+
+async def _found(lookup: Awaitable[T]) -> T | None:
+    try:
+        return await lookup
+    except NotFound:
+        return None
+
+
+def _build_event(event: EventIn, owner: _Owner, *, prices: PriceBook, now: datetime) -> UsageEvent:
+    """The priced, attributed ledger event of a posted event."""
+    axis = _AXES[event.axis]
+    at = event.timestamp.astimezone(UTC) if event.timestamp is not None else now
+    operation = event.operation or DEFAULT_OPERATIONS[axis]
+    counts = dict(zip(_USAGE_FIELDS, _usage_counts(event), strict=False))  # same length by construction
+    usage = Usage(**counts)
+    priced = prices.price(provider=event.provider, model=event.model, operation=operation, usage=usage, at=at)
+    if event.cost_usd is None:
+        cost_nano, unit_prices, is_priced = priced.cost_nano, priced.unit_prices, priced.priced
+    else:
+        cost_nano = int(event.cost_usd * NANO_PER_USD)  # exact: at most 9 places, checked on input
+        unit_prices, is_priced = {"cost_usd": format_usd(cost_nano)}, True
+    return UsageEvent(
+        id=event.id,
+        timestamp=at,
+        account_id=owner.account_id,
+        axis=axis,
+        provider=event.provider or priced.provider,
+        model=event.model,
+        canonical_model=priced.canonical_model,
+        operation=operation,
+        cost_nano=cost_nano,
+        key_id=owner.key_id,
+        member_id=owner.member_id,
+        agent_id=event.agent_id or owner.agent_id,
+        app=owner.app,
+        tags=owner.tags,
+        unit_prices=unit_prices,
+        priced=is_priced,
+        source="ingest",
+        metadata=event.metadata,
+        **counts,
+    )
+
+
+def _recorded_costs(ids: Sequence[str]) -> Callable[[Connection], dict[str, int]]:
+    query = select(usage_events.c.id, usage_events.c.cost_nano).where(usage_events.c.id.in_(ids))
+    return lambda connection: {row.id: int(row.cost_nano) for row in connection.execute(query)}
+
+
+async def _record_batch(ledger: Ledger, events: Sequence[UsageEvent]) -> dict[str, Any]:
+    """Record the events all together and describe what happened to each."""
+    results = await ledger.record_many(events)
+    duplicate_ids = list({e.id for e, r in zip(events, results, strict=True) if r is RecordResult.DUPLICATE})
+    # The cost the ledger holds for a duplicate id (a repeat in this batch included) is its first recording's.
+    costs = await ledger.read(_recorded_costs(duplicate_ids)) if duplicate_ids else {}
+    items = [
+        {"id": e.id, "status": r.value, "cost_usd": format_usd(costs.get(e.id, e.cost_nano))}
+        for e, r in zip(events, results, strict=True)
+    ]
+    recorded = results.count(RecordResult.RECORDED)
+    return {"recorded": recorded, "duplicates": len(events) - recorded, "results": items}
+
+
+@router.post(
+    "/api/events",
+    summary="Ingest external usage events",
+    responses={200: {"model": EventsResponse}},
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _REQUEST_SCHEMA}}}},
+)
+async def ingest_events(request: Request, principal: Annotated[Principal, Depends(require_admin)]) -> Response:
+    """Price, attribute and record a batch of external usage events, all or nothing, idempotent by id."""
+    now = datetime.now(UTC)
+    posted = _parse_batch(await request.body())
+    state = request.app.state
+    owners = await _resolve_owners(posted, principal=principal, directory=state.directory)
+    prices: PriceBook = state.prices
+    events = [_build_event(event, owner, prices=prices, now=now) for event, owner in zip(posted, owners, strict=True)]
+    answer = await _record_batch(state.ledger, events)
+    return Response(orjson.dumps(answer), media_type="application/json")

@@ -1,0 +1,22 @@
+"""The `farebox` command line: serve, migrate, accounts, members, keys, prices."""
+
+from __future__ import annotations
+
+import typer
+
+from farebox.cli import directory, prices, server
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(name="farebox", help="farebox: the self-hosted LLM spend gateway.", no_args_is_help=True)
+app.command("serve")(server.serve)
+app.command("migrate")(server.migrate)
+app.add_typer(directory.accounts_app, name="accounts")
+app.add_typer(directory.members_app, name="members")
+app.add_typer(directory.keys_app, name="keys")
+app.add_typer(prices.app, name="prices")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,55 @@
+"""What every CLI command shares: settings from flags/env/file, an open ledger, one-line errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn, TypeVar
+
+import orjson
+import typer
+from rich.console import Console
+
+from farebox.errors import FareboxError
+from farebox.ledger.base import Ledger
+from farebox.ledger.directory import Directory
+from farebox.settings import Settings, SettingsError, load_settings
+
+__all__ = ["console", "fail", "load_or_exit", "print_json", "with_directory"]
+
+T = TypeVar("T")
+console = Console()
+_errors = Console(stderr=True)
+
+
+def fail(message: str, *, code: int = 1) -> NoReturn:
+    """Print one error line on stderr and exit."""
+    _errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def load_or_exit(**overrides: Any) -> Settings:
+    """Settings, or one clear line and exit code 2 when a setting is bad."""
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        fail(str(exc), code=2)
+
+
+def print_json(value: Any) -> None:
+    """Machine-readable output for `--json`."""
+    typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+
+
+def with_directory(fn: Callable[[Directory], Awaitable[T]]) -> T:
+    """Open the configured ledger, run `fn(directory)`, close; a farebox error becomes one line."""
+    settings = load_or_exit()
+
+    async def run() -> T:
+        async with Ledger(settings.database_url) as ledger:
+            return await fn(Directory(ledger))
+
+    try:
+        return asyncio.run(run())
+    except FareboxError as exc:
+        fail(exc.message)

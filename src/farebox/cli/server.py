@@ -1,0 +1,51 @@
+"""`farebox serve` and `farebox migrate`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from farebox.cli.runtime import console, fail, load_or_exit
+from farebox.ledger.engine import Engines
+from farebox.ledger.engine import migrate as run_migrations
+from farebox.prices import PriceOverridesError
+from farebox.settings import master_key_file, resolve_master_key
+
+__all__ = ["migrate", "serve"]
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address [env FAREBOX_HOST, default 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [env FAREBOX_PORT, default 4000].")] = None,
+) -> None:
+    """Start the gateway: admin API, ingestion and the ledger."""
+    from farebox.app import create_app
+
+    settings = load_or_exit(host=host, port=port)
+    master_key, generated = resolve_master_key(settings)
+    try:
+        app = create_app(settings, master_key=master_key)
+    except PriceOverridesError as exc:
+        fail(str(exc), code=2)
+    if settings.master_key is not None:
+        console.print(f"master key: from FAREBOX_MASTER_KEY ({master_key[:10]}…)", highlight=False)
+    else:
+        origin = "generated, saved to" if generated else "from"
+        console.print(f"master key: {master_key}  ({origin} {master_key_file(settings)})", highlight=False)
+    console.print(f"ledger: {settings.database_url}", highlight=False)
+    console.print(f"farebox listening on http://{settings.host}:{settings.port}", highlight=False)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
+
+
+def migrate() -> None:
+    """Create or upgrade the ledger schema to the latest version."""
+    settings = load_or_exit()
+    engines = Engines(settings.database_url)
+    try:
+        asyncio.run(asyncio.to_thread(run_migrations, engines))
+    finally:
+        engines.dispose()
+    console.print(f"ledger schema up to date: {settings.database_url}", highlight=False)
