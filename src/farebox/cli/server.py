@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from farebox.cli.runtime import console, fail, load_or_exit
-from farebox.ledger.engine import Engines
+from farebox.cli.runtime import fail, load_or_exit
+from farebox.ledger.engine import Engines, display_url
 from farebox.ledger.engine import migrate as run_migrations
 from farebox.prices import PriceOverridesError
 from farebox.settings import master_key_file, resolve_master_key
@@ -31,12 +31,12 @@ def serve(
     except PriceOverridesError as exc:
         fail(str(exc), code=2)
     if settings.master_key is not None:
-        console.print(f"master key: from FAREBOX_MASTER_KEY ({master_key[:10]}…)", highlight=False)
+        typer.echo(f"master key: from FAREBOX_MASTER_KEY ({master_key[:10]}…)")
     else:
         origin = "generated, saved to" if generated else "from"
-        console.print(f"master key: {master_key}  ({origin} {master_key_file(settings)})", highlight=False)
-    console.print(f"ledger: {settings.database_url}", highlight=False)
-    console.print(f"farebox listening on http://{settings.host}:{settings.port}", highlight=False)
+        typer.echo(f"master key: {master_key}  ({origin} {master_key_file(settings)})")
+    typer.echo(f"ledger: {display_url(settings.database_url)}")
+    typer.echo(f"farebox listening on http://{settings.host}:{settings.port}")
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
 
 
@@ -48,4 +48,4 @@ def migrate() -> None:
         asyncio.run(asyncio.to_thread(run_migrations, engines))
     finally:
         engines.dispose()
-    console.print(f"ledger schema up to date: {settings.database_url}", highlight=False)
+    typer.echo(f"ledger schema up to date: {display_url(settings.database_url)}")

@@ -15,7 +15,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.engine import URL
 
-__all__ = ["Engines", "migrate", "normalise_url", "sqlite_path"]
+__all__ = ["Engines", "display_url", "migrate", "normalise_url", "sqlite_path"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -35,6 +35,11 @@ def normalise_url(url: str) -> URL:
     if parsed.get_backend_name() == "postgresql":
         return parsed.set(drivername="postgresql+psycopg")
     raise ValueError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql://")
+
+
+def display_url(url: str) -> str:
+    """A database URL safe to print: the password masked."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def sqlite_path(url: URL) -> Path | None:

@@ -1,0 +1,111 @@
+"""`farebox serve` as a user runs it: a real process, a real port, the master key on its first lines."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+FAREBOX = [sys.executable, "-m", "farebox"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _environment(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAREBOX_")}
+    return env | extra
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "farebox serve exited early"
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("farebox serve did not become healthy")
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [*FAREBOX, "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(url, process)
+        yield url, process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def test_serve_prints_the_generated_master_key_and_it_works(
+    served: tuple[str, subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    url, process = served
+    assert process.stdout is not None
+    first_line = process.stdout.readline()
+    match = re.match(r"master key: (fbx_master_\S+)\s+\(generated, saved to farebox\.db\.master-key\)", first_line)
+    assert match, first_line
+    key = match.group(1)
+    assert (tmp_path / "farebox.db.master-key").read_text().strip() == key
+    assert (tmp_path / "farebox.db").is_file()
+    created = httpx.post(f"{url}/api/admin/accounts", json={"name": "Acme"}, headers={"Authorization": f"Bearer {key}"})
+    assert created.status_code == 201, created.text
+    refused = httpx.get(f"{url}/api/admin/accounts", headers={"Authorization": "Bearer fbx_master_wrong"})
+    assert refused.status_code == 401
+    assert refused.json()["error"]["type"] == "authentication_error"
+
+
+def test_bad_setting_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*FAREBOX, "serve"],
+        cwd=tmp_path,
+        env=_environment(FAREBOX_PORT="abc"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "FAREBOX_PORT" in lines[0]
+
+
+def test_bad_price_overrides_file_stops_start_up(tmp_path: Path) -> None:
+    overrides = tmp_path / "prices.toml"
+    overrides.write_text('[[prices]]\nmodel = "x"\ninput_mtok = 2.5\n')
+    result = subprocess.run(
+        [*FAREBOX, "serve"],
+        cwd=tmp_path,
+        env=_environment(FAREBOX_PRICE_OVERRIDES=str(overrides)),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "prices.toml" in result.stderr
+    assert "Traceback" not in result.stderr
