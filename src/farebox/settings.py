@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import secrets
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from farebox.ledger.engine import normalise_url, sqlite_path
@@ -84,15 +86,24 @@ def load_settings(**overrides: Any) -> Settings:
         raise SettingsError(f"FAREBOX_CONFIG: file not found: {config}")
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{config or 'farebox.toml'}: not valid TOML: {exc}") from None
     except ValidationError as exc:
-        error = exc.errors()[0]
-        name = ".".join(str(part) for part in error["loc"]) or "settings"
-        message = error["msg"].removeprefix("Value error, ")
-        raise SettingsError(f"setting {name} (FAREBOX_{name.upper()}): {message}") from None
+        raise SettingsError(_describe(exc.errors()[0])) from None
     key = settings.master_key.get_secret_value() if settings.master_key else None
     if settings.environment == "prod" and key is not None and (key.lower() in _PLACEHOLDER_KEYS or len(key) < 16):
         raise SettingsError("setting master_key (FAREBOX_MASTER_KEY): a placeholder or short key is refused in prod")
     return settings
+
+
+def _describe(error: ErrorDetails) -> str:
+    loc = [str(part) for part in error["loc"]]
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return f"unknown setting {'.'.join(loc)!r} (in farebox.toml or the file named by FAREBOX_CONFIG)"
+    name = loc[0] if loc else "settings"
+    where = f"env FAREBOX_{name.upper()} or farebox.toml `{name}`"
+    return f"setting {'.'.join(loc) or name} ({where}): {message}"
 
 
 def master_key_file(settings: Settings) -> Path:

@@ -109,3 +109,20 @@ def test_bad_price_overrides_file_stops_start_up(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "prices.toml" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_unreachable_database_is_one_line_without_the_password(tmp_path: Path) -> None:
+    url = f"postgresql://farebox:s3cret@127.0.0.1:{_free_port()}/ledger"
+    for command, code in ((["serve"], 2), (["accounts", "list"], 1)):
+        result = subprocess.run(
+            [*FAREBOX, *command],
+            cwd=tmp_path,
+            env=_environment(FAREBOX_DATABASE_URL=url),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == code
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: cannot use the ledger database"), result.stderr
+        assert "s3cret" not in result.stderr + result.stdout

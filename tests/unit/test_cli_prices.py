@@ -183,3 +183,12 @@ def test_help_lists_both_commands() -> None:
     assert result.exit_code == 0
     assert "show" in result.stdout
     assert "quote" in result.stdout
+
+
+def test_overrides_from_farebox_toml_like_serve(
+    overrides: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FAREBOX_PRICE_OVERRIDES", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "farebox.toml").write_text(f"price_overrides = {str(overrides)!r}\n")
+    assert run_json("quote", "gpt-4o", "--input", "1000", "--output", "100")["cost_usd"] == "0.0028"

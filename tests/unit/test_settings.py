@@ -44,14 +44,18 @@ def test_config_file_named_by_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
 @pytest.mark.parametrize(
     ("env", "value", "message"),
     [
-        ("FAREBOX_PORT", "abc", "setting port (FAREBOX_PORT): Input should be a valid integer"),
-        ("FAREBOX_PORT", "70000", "setting port (FAREBOX_PORT)"),
-        ("FAREBOX_DATABASE_URL", "mysql://x/y", "setting database_url (FAREBOX_DATABASE_URL): unsupported database"),
+        (
+            "FAREBOX_PORT",
+            "abc",
+            "setting port (env FAREBOX_PORT or farebox.toml `port`): Input should be a valid integer",
+        ),
+        ("FAREBOX_PORT", "70000", "setting port (env FAREBOX_PORT"),
+        ("FAREBOX_DATABASE_URL", "mysql://x/y", "unsupported database"),
         ("FAREBOX_DATABASE_URL", "sqlite://", "needs a file path"),
         (
             "FAREBOX_PRICE_OVERRIDES",
             "/nonexistent.toml",
-            "setting price_overrides (FAREBOX_PRICE_OVERRIDES): file not found",
+            "setting price_overrides (env FAREBOX_PRICE_OVERRIDES or farebox.toml `price_overrides`): file not found",
         ),
     ],
 )
@@ -65,7 +69,7 @@ def test_bad_setting_is_one_line_naming_it(monkeypatch: pytest.MonkeyPatch, env:
 
 def test_unknown_toml_key_is_refused(tmp_path: Path) -> None:
     (tmp_path / "farebox.toml").write_text("prot = 4000\n")
-    with pytest.raises(SettingsError, match="setting prot"):
+    with pytest.raises(SettingsError, match="unknown setting .prot."):
         load_settings()
 
 
@@ -90,3 +94,10 @@ def test_master_key_generated_once_and_kept_beside_the_ledger(tmp_path: Path) ->
 def test_master_key_from_environment_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAREBOX_MASTER_KEY", "a-very-long-operator-key")
     assert resolve_master_key(load_settings()) == ("a-very-long-operator-key", False)
+
+
+def test_invalid_toml_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "farebox.toml").write_text("port = = 4\n")
+    with pytest.raises(SettingsError, match="farebox.toml: not valid TOML") as caught:
+        load_settings()
+    assert "\n" not in str(caught.value)

@@ -310,10 +310,19 @@ async def _member_of(directory: Directory, account_id: str, member_id: str) -> M
     return member
 
 
-async def _key_for(directory: Directory, principal: Principal, key_id: str) -> VirtualKey:
+async def _key_for(directory: Directory, principal: Principal, key_id: str, *, manage: bool = False) -> VirtualKey:
+    """The key, if the caller may see it; with `manage`, only if the caller may also change it."""
     key = await directory.get_key(key_id)
     principal.require_account(key.account_id)
+    if manage:
+        await _guard_key_holder(directory, principal, key.member_id)
     return key
+
+
+async def _guard_key_holder(directory: Directory, principal: Principal, member_id: str | None) -> None:
+    """An admin may not create, rotate, change or revoke an owner's keys: a key's secret is its holder's power."""
+    if member_id is not None and principal.role == Role.ADMIN:
+        _guard_owner(principal, (await directory.get_member(member_id)).role)
 
 
 # Accounts
@@ -415,6 +424,7 @@ async def create_key(body: KeyIn, principal: Admin, directory: Dir) -> KeyCreate
     del fields["account_id"], fields["member_id"]
     fields.pop("expires_in_days", None)
     member_id = body.member_id if "member_id" in body.model_fields_set else principal.member_id
+    await _guard_key_holder(directory, principal, member_id)
     key, secret = await directory.create_key(
         body.account_id, member_id=member_id, **(fields | _expiry(body, directory))
     )
@@ -429,7 +439,7 @@ async def get_key(key_id: str, principal: Admin, directory: Dir) -> KeyOut:
 @router.patch("/virtual-keys/{key_id}", summary="Update a virtual key")
 async def update_key(key_id: str, body: KeyPatch, principal: Admin, directory: Dir) -> KeyOut:
     """Change the given fields; null clears allowed_models (every model), agent_id, app, spend_cap, expires_at."""
-    await _key_for(directory, principal, key_id)
+    await _key_for(directory, principal, key_id, manage=True)
     changes = body.changes()
     changes.pop("expires_in_days", None)
     key = await directory.update_key(key_id, **(changes | _expiry(body, directory)))
@@ -439,7 +449,7 @@ async def update_key(key_id: str, body: KeyPatch, principal: Admin, directory: D
 @router.post("/virtual-keys/{key_id}/rotate", summary="Rotate a virtual key's secret")
 async def rotate_key(key_id: str, principal: Admin, directory: Dir, body: RotateIn | None = None) -> KeyCreated:
     """A new secret, returned once as `key`; the old one keeps working for `grace_period_seconds` (default 0)."""
-    await _key_for(directory, principal, key_id)
+    await _key_for(directory, principal, key_id, manage=True)
     grace = body.grace_period_seconds if body is not None else 0
     key, secret = await directory.rotate_key(key_id, grace_seconds=grace)
     return KeyCreated(**(await present_all(KeyOut, directory, [key]))[0].model_dump(), key=secret)
@@ -449,5 +459,5 @@ async def rotate_key(key_id: str, principal: Admin, directory: Dir, body: Rotate
 @router.delete("/virtual-keys/{key_id}", summary="Revoke a virtual key (same as POST .../revoke)")
 async def revoke_key(key_id: str, principal: Admin, directory: Dir) -> KeyOut:
     """Revoke the key for good: every secret of it stops working at once. The key is kept for its history."""
-    await _key_for(directory, principal, key_id)
+    await _key_for(directory, principal, key_id, manage=True)
     return (await present_all(KeyOut, directory, [await directory.revoke_key(key_id)]))[0]

@@ -35,7 +35,10 @@ def error_response(error: FareboxError) -> JSONResponse:
 def validation_details(errors: Any) -> list[dict[str, Any]]:
     """Pydantic errors as `[{"loc": "events.3.input_tokens", "message": ...}]`, without echoing input."""
     return [
-        {"loc": ".".join(str(part) for part in error["loc"] if part != "body"), "message": error["msg"]}
+        {
+            "loc": ".".join(str(part) for part in error["loc"] if part != "body"),
+            "message": error["msg"].removeprefix("Value error, "),
+        }
         for error in errors
     ]
 

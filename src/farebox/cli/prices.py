@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.table import Table
 
-from farebox.cli.runtime import console, fail, print_json
+from farebox.cli.runtime import console, fail, load_or_exit, print_json
 from farebox.core.money import format_usd
 from farebox.core.pricing import Usage
 from farebox.prices import ModelPricing, PriceBook, PriceOverridesError, UnknownModelError
@@ -64,9 +64,8 @@ OverridesOpt = Annotated[
     Path | None,
     typer.Option(
         "--overrides",
-        envvar="FAREBOX_PRICE_OVERRIDES",
         dir_okay=False,
-        help="Price overrides TOML file.",
+        help="Price overrides TOML file (default: the price_overrides setting, as `farebox serve` uses).",
     ),
 ]
 
@@ -150,7 +149,7 @@ def quote(
 def _or_fail(model: str, ask: Callable[[PriceBook], T], overrides: Path | None) -> T:
     """Run `ask(book)`; a bad overrides file or an unknown model becomes one line on stderr."""
     try:
-        book = PriceBook.load(overrides)
+        book = PriceBook.load(overrides or load_or_exit().price_overrides)
     except PriceOverridesError as exc:
         fail(str(exc), code=2)
     try:

@@ -9,13 +9,15 @@ from typing import Any, NoReturn, TypeVar
 import orjson
 import typer
 from rich.console import Console
+from sqlalchemy.exc import DBAPIError
 
 from farebox.errors import FareboxError
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
+from farebox.ledger.engine import display_url
 from farebox.settings import Settings, SettingsError, load_settings
 
-__all__ = ["console", "fail", "load_or_exit", "print_json", "with_directory"]
+__all__ = ["console", "database_error", "fail", "load_or_exit", "print_json", "with_directory"]
 
 T = TypeVar("T")
 console = Console()
@@ -53,3 +55,11 @@ def with_directory(fn: Callable[[Directory], Awaitable[T]]) -> T:
         return asyncio.run(run())
     except FareboxError as exc:
         fail(exc.message)
+    except DBAPIError as exc:
+        fail(database_error(settings, exc))
+
+
+def database_error(settings: Settings, exc: DBAPIError) -> str:
+    """One line saying which database could not be used and why (no password, no traceback)."""
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else exc.__class__.__name__
+    return f"cannot use the ledger database {display_url(settings.database_url)}: {reason}"

@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 import typer
 import uvicorn
+from sqlalchemy.exc import DBAPIError
 
-from farebox.cli.runtime import fail, load_or_exit
+from farebox.cli.runtime import database_error, fail, load_or_exit
 from farebox.ledger.engine import Engines, display_url
 from farebox.ledger.engine import migrate as run_migrations
 from farebox.prices import PriceOverridesError
-from farebox.settings import master_key_file, resolve_master_key
+from farebox.settings import Settings, master_key_file, resolve_master_key
 
 __all__ = ["migrate", "serve"]
 
 
 def serve(
-    host: Annotated[str | None, typer.Option(help="Bind address [env FAREBOX_HOST, default 127.0.0.1].")] = None,
-    port: Annotated[int | None, typer.Option(help="Port [env FAREBOX_PORT, default 4000].")] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (env FAREBOX_HOST, default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (env FAREBOX_PORT, default 4000).")] = None,
 ) -> None:
     """Start the gateway: admin API, ingestion and the ledger."""
     from farebox.app import create_app
 
     settings = load_or_exit(host=host, port=port)
+    _migrate(settings)
     master_key, generated = resolve_master_key(settings)
     try:
         app = create_app(settings, master_key=master_key)
@@ -40,12 +41,18 @@ def serve(
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
 
 
+def _migrate(settings: Settings) -> None:
+    engines = Engines(settings.database_url)
+    try:
+        run_migrations(engines)
+    except DBAPIError as exc:
+        fail(database_error(settings, exc), code=2)
+    finally:
+        engines.dispose()
+
+
 def migrate() -> None:
     """Create or upgrade the ledger schema to the latest version."""
     settings = load_or_exit()
-    engines = Engines(settings.database_url)
-    try:
-        asyncio.run(asyncio.to_thread(run_migrations, engines))
-    finally:
-        engines.dispose()
+    _migrate(settings)
     typer.echo(f"ledger schema up to date: {display_url(settings.database_url)}")
