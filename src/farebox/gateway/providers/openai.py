@@ -1,0 +1,356 @@
+"""The OpenAI wire format: usage in bodies and streams, stream-usage requests, and the error envelope.
+
+Usage semantics are OpenAI's own and farebox's: `prompt_tokens` already includes
+`prompt_tokens_details.cached_tokens` (and `cache_write_tokens`), `completion_tokens` already includes
+`completion_tokens_details.reasoning_tokens`. The same parser reads every OpenAI usage shape:
+
+- chat completions, legacy completions, embeddings: `prompt_tokens` / `completion_tokens` + details;
+- Responses API, images (gpt-image), token-metered transcriptions: `input_tokens` / `output_tokens`
+  with `input_tokens_details.cached_tokens` and `output_tokens_details.reasoning_tokens`;
+- duration-metered transcriptions: `{"type": "duration", "seconds": ...}`.
+
+Text-to-speech answers with audio and no usage: it is metered by the request's input characters
+(`speech_usage`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from farebox.core.pricing import Usage
+from farebox.gateway.providers.payload import (
+    JSONObject,
+    as_object,
+    build_usage,
+    count,
+    load_json,
+    load_object,
+    seconds,
+    sub_object,
+)
+from farebox.gateway.providers.sse import SSEDecoder, SSEEvent
+from farebox.gateway.tokens import Tokenizer
+
+__all__ = [
+    "ERROR_TYPES",
+    "OpenAIUsageCollector",
+    "UsageChunkFilter",
+    "error_body",
+    "estimate_input_tokens",
+    "is_usage_only_chunk",
+    "speech_usage",
+    "usage_from_body",
+    "usage_from_object",
+    "with_stream_usage",
+]
+
+ERROR_TYPES: Mapping[int, tuple[str, str]] = MappingProxyType(
+    {
+        400: ("invalid_request_error", "invalid_request"),
+        401: ("authentication_error", "invalid_api_key"),
+        402: ("insufficient_quota", "budget_exceeded"),
+        403: ("permission_error", "model_not_allowed"),
+        404: ("not_found_error", "model_not_found"),
+        413: ("invalid_request_error", "request_too_large"),
+        429: ("rate_limit_error", "rate_limit_exceeded"),
+        500: ("api_error", "internal_error"),
+        502: ("api_error", "upstream_unreachable"),
+        503: ("api_error", "service_unavailable"),
+        504: ("api_error", "upstream_timeout"),
+    }
+)
+"""Default `(type, code)` of the errors farebox answers itself on OpenAI routes, by HTTP status.
+
+The OpenAI SDKs pick their exception class from the status alone (401 `AuthenticationError`,
+403 `PermissionDeniedError`, 404 `NotFoundError`, 429 `RateLimitError`, 5xx `InternalServerError`, other
+4xx `BadRequestError`/`APIStatusError`); the type names match farebox's error tree (`farebox.errors`).
+"""
+
+_RESPONSES_FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+_RESPONSES_TEXT_EVENTS = frozenset(
+    {
+        "response.output_text.delta",
+        "response.refusal.delta",
+        "response.reasoning_text.delta",
+        "response.reasoning_summary_text.delta",
+        "response.function_call_arguments.delta",
+    }
+)
+
+
+def error_body(
+    status: int,
+    message: str,
+    *,
+    error_type: str | None = None,
+    code: str | None = None,
+    param: str | None = None,
+) -> dict[str, object]:
+    """OpenAI's error envelope `{"error": {"message", "type", "param", "code"}}` for an error farebox answers.
+
+    Args:
+        status: the HTTP status the error is answered with; picks the default type and code.
+        message: what went wrong, for the client (never a trace or a credential).
+        error_type: overrides the default type for `status`.
+        code: overrides the default code for `status`.
+        param: the request parameter at fault, if any.
+    """
+    default_type, default_code = ERROR_TYPES.get(status, ("api_error", "error"))
+    return {
+        "error": {
+            "message": message,
+            "type": error_type or default_type,
+            "param": param,
+            "code": code or default_code,
+        }
+    }
+
+
+def usage_from_object(usage: JSONObject | None) -> Usage | None:
+    """A farebox `Usage` from one OpenAI `usage` object, or `None` when it holds no usage."""
+    if usage is None:
+        return None
+    if usage.get("type") == "duration":
+        duration = seconds(usage.get("seconds"))
+        return None if duration is None else build_usage(seconds=duration)
+    if "prompt_tokens" in usage or "completion_tokens" in usage:
+        prompt_details = sub_object(usage, "prompt_tokens_details")
+        completion_details = sub_object(usage, "completion_tokens_details")
+        return build_usage(
+            input_tokens=count(usage, "prompt_tokens"),
+            output_tokens=count(usage, "completion_tokens"),
+            cached_input_tokens=count(prompt_details, "cached_tokens"),
+            cache_write_tokens=count(prompt_details, "cache_write_tokens"),
+            reasoning_tokens=count(completion_details, "reasoning_tokens"),
+        )
+    if "input_tokens" in usage or "output_tokens" in usage:
+        input_details = sub_object(usage, "input_tokens_details")
+        output_details = sub_object(usage, "output_tokens_details")
+        return build_usage(
+            input_tokens=count(usage, "input_tokens"),
+            output_tokens=count(usage, "output_tokens"),
+            cached_input_tokens=count(input_details, "cached_tokens"),
+            cache_write_tokens=count(input_details, "cache_write_tokens"),
+            reasoning_tokens=count(output_details, "reasoning_tokens"),
+        )
+    return None
+
+
+def usage_from_body(body: bytes | JSONObject) -> Usage | None:
+    """The usage of a non-streaming OpenAI response body, or `None` when the provider reported none.
+
+    Reads `usage` at the top level (chat, completions, embeddings, images, transcriptions, responses)
+    or under `response` (a Responses API event object).
+    """
+    document = load_object(body)
+    if document is None:
+        return None
+    usage = sub_object(document, "usage")
+    if usage is None:
+        usage = sub_object(sub_object(document, "response"), "usage")
+    return usage_from_object(usage)
+
+
+def speech_usage(request_body: bytes | JSONObject) -> Usage:
+    """Text-to-speech usage: the characters of the request's `input` (the audio reply carries none)."""
+    request = load_object(request_body)
+    text = request.get("input") if request is not None else None
+    return build_usage(characters=len(text) if isinstance(text, str) else 0)
+
+
+def is_usage_only_chunk(chunk: bytes | JSONObject) -> bool:
+    """Whether a stream chunk is the usage-only final chunk (`choices: []` and a `usage` object).
+
+    `stream_options.include_usage` makes OpenAI send it just before `data: [DONE]`; the relay drops it for
+    clients that did not ask for usage. `chunk` is a decoded chunk, its JSON bytes, or a raw SSE event
+    block (`data: {...}\\n\\n`).
+    """
+    if isinstance(chunk, Mapping):
+        document: JSONObject | None = chunk
+    else:
+        if b'"usage"' not in chunk:
+            return False
+        payload = chunk.strip()
+        if not payload.startswith(b"{"):
+            events = SSEDecoder().feed(payload + b"\n\n")
+            payload = events[0].data if events else b""
+        document = as_object(load_json(payload)) if payload.startswith(b"{") else None
+    if document is None:
+        return False
+    choices = document.get("choices")
+    return isinstance(choices, list) and not choices and isinstance(document.get("usage"), Mapping)
+
+
+def with_stream_usage(body: JSONObject) -> tuple[dict[str, object], bool]:
+    """A copy of a streaming request body that asks for the final usage chunk.
+
+    Returns:
+        The body with `stream_options.include_usage` set to true (other stream options kept), and
+        whether the client had asked for usage itself (if not, the relay drops the usage chunk).
+    """
+    options = as_object(body.get("stream_options"))
+    asked = options is not None and options.get("include_usage") is True
+    updated = dict(body)
+    if not asked:
+        updated["stream_options"] = {**(options or {}), "include_usage": True}
+    return updated, asked
+
+
+def estimate_input_tokens(body: JSONObject, *, tokenizer: Tokenizer | None = None) -> int:
+    """Input tokens of an OpenAI request, counted offline: chat `messages`, or `prompt`/`input`/`instructions`."""
+    counter = tokenizer or Tokenizer()
+    model = body.get("model")
+    model_name = model if isinstance(model, str) else None
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        return counter.count_messages(messages, model=model_name)
+    total = 0
+    for key in ("instructions", "prompt", "input"):
+        total += _count_input(body.get(key), counter, model_name)
+    return total
+
+
+def _count_input(value: object, counter: Tokenizer, model: str | None) -> int:
+    if isinstance(value, str):
+        return counter.count(value, model=model)
+    if isinstance(value, list):
+        if value and all(isinstance(item, int) for item in value):
+            return len(value)  # already token ids
+        total = 0
+        for item in value:
+            if isinstance(item, Mapping):
+                total += counter.count_content(item.get("content"), model=model)
+            else:
+                total += _count_input(item, counter, model)
+        return total
+    return 0
+
+
+class OpenAIUsageCollector:
+    """Observes an OpenAI SSE stream (chat, completions or Responses API) for its usage and text."""
+
+    __slots__ = ("_decoder", "_pieces", "_usage", "complete", "error")
+
+    def __init__(self) -> None:
+        self._decoder = SSEDecoder()
+        self._pieces: list[str] = []
+        self._usage: Usage | None = None
+        self.complete = False
+        """True once `data: [DONE]` or a final Responses API event was seen."""
+        self.error: JSONObject | None = None
+        """The `error` object of an in-stream error chunk, if one was sent."""
+
+    @property
+    def usage(self) -> Usage | None:
+        """The usage the stream reported (the `include_usage` chunk), or `None`."""
+        return self._usage
+
+    @property
+    def text(self) -> str:
+        """Generated text seen so far: content, refusals, reasoning text and tool-call arguments."""
+        return "".join(self._pieces)
+
+    def feed(self, chunk: bytes) -> None:
+        """Observe the next upstream chunk, exactly as received."""
+        self._take_events(self._decoder.feed(chunk))
+
+    def close(self) -> None:
+        """The upstream body ended: take in a last event that lacked its closing blank line."""
+        self._take_events(self._decoder.close())
+
+    def _take_events(self, events: list[SSEEvent]) -> None:
+        for event in events:
+            data = event.data
+            if data[:6] == b"[DONE]":
+                self.complete = True
+                continue
+            document = as_object(load_json(data))
+            if document is not None:
+                self._observe(document)
+
+    def _observe(self, document: JSONObject) -> None:
+        kind = document.get("type")
+        if isinstance(kind, str) and kind.startswith("response."):
+            self._observe_responses_event(kind, document)
+            return
+        if kind == "error":  # the Responses API's in-stream error event
+            self.error = document
+            return
+        usage = usage_from_object(sub_object(document, "usage"))
+        if usage is not None:
+            self._usage = usage
+        error = sub_object(document, "error")
+        if error is not None:
+            self.error = error
+        choices = document.get("choices")
+        if isinstance(choices, list):
+            for choice in choices:
+                self._observe_choice(as_object(choice))
+
+    def _observe_choice(self, choice: JSONObject | None) -> None:
+        if choice is None:
+            return
+        self._take(choice.get("text"))
+        delta = sub_object(choice, "delta")
+        if delta is None:
+            return
+        for key in ("content", "reasoning_content", "reasoning", "refusal"):
+            self._take(delta.get(key))
+        tool_calls = delta.get("tool_calls")
+        if isinstance(tool_calls, list):
+            for call in tool_calls:
+                function = sub_object(as_object(call), "function")
+                if function is not None:
+                    self._take(function.get("arguments"))
+
+    def _observe_responses_event(self, kind: str, document: JSONObject) -> None:
+        if kind in _RESPONSES_TEXT_EVENTS:
+            self._take(document.get("delta"))
+        elif kind in _RESPONSES_FINAL_EVENTS:
+            response = sub_object(document, "response")
+            usage = usage_from_object(sub_object(response, "usage"))
+            if usage is not None:
+                self._usage = usage
+            self.complete = True
+
+    def _take(self, value: object) -> None:
+        if isinstance(value, str) and value:
+            self._pieces.append(value)
+
+
+class UsageChunkFilter:
+    """Passes an OpenAI stream through unchanged except for the usage-only final chunk, which it drops.
+
+    For clients that did not ask for `stream_options.include_usage` when farebox asked on their behalf.
+    Whole events are forwarded as soon as their closing blank line arrives; only an unfinished event is
+    held back.
+    """
+
+    __slots__ = ("_pending",)
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        """The bytes to send on for this upstream chunk (possibly empty while an event is incomplete)."""
+        buffer = self._pending + chunk if self._pending else chunk
+        forwarded: list[bytes] = []
+        block_start = 0
+        offset = 0
+        # A final `\r` may be the first half of `\r\n`: judge that line when the next byte arrives.
+        complete = buffer[:-1] if buffer.endswith(b"\r") else buffer
+        for line in complete.splitlines(keepends=True):
+            offset += len(line)
+            if line.endswith((b"\n", b"\r")) and not line.strip(b"\r\n"):
+                block = buffer[block_start:offset]
+                if not is_usage_only_chunk(block):
+                    forwarded.append(block)
+                block_start = offset
+        self._pending = buffer[block_start:]
+        return b"".join(forwarded)
+
+    def flush(self) -> bytes:
+        """Whatever is still held back when the upstream ends (an unterminated last event)."""
+        rest, self._pending = self._pending, b""
+        return rest

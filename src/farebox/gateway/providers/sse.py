@@ -1,0 +1,114 @@
+"""Incremental Server-Sent Events decoding, for observing upstream streams as their bytes arrive.
+
+`SSEDecoder.feed()` takes chunks exactly as the network delivers them — split anywhere, mid-line or
+mid-event, with `\\n`, `\\r\\n` or `\\r` line ends (Gemini sends `\\r\\n`) — and returns the events that
+the chunk completed. It keeps only the unfinished tail; it never changes what the relay sends on.
+
+`UsageCollector` is what every provider's stream collector offers the relay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from farebox.core.pricing import Usage
+
+__all__ = ["SSEDecoder", "SSEEvent", "UsageCollector"]
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    """One dispatched event: its `event:` name (None when absent) and its `data:` lines joined by `\\n`."""
+
+    event: str | None
+    data: bytes
+
+
+class UsageCollector(Protocol):
+    """Watches one upstream stream and reports the usage the provider announced in it."""
+
+    def feed(self, chunk: bytes) -> None:
+        """Observe the next chunk of the upstream body, exactly as received."""
+        ...
+
+    def close(self) -> None:
+        """The upstream body ended: take in a last event that lacked its closing blank line."""
+        ...
+
+    @property
+    def usage(self) -> Usage | None:
+        """The usage the provider reported so far, or `None` if it reported none."""
+        ...
+
+    @property
+    def text(self) -> str:
+        """The generated text seen so far (content, reasoning and tool-call arguments), for estimates."""
+        ...
+
+    @property
+    def complete(self) -> bool:
+        """Whether the provider's own end-of-stream marker was seen (so the usage is final)."""
+        ...
+
+
+class SSEDecoder:
+    """Splits a byte stream into SSE events, holding back only an unfinished line or event."""
+
+    __slots__ = ("_data", "_event", "_has_data", "_pending", "_skip_lf")
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self._skip_lf = False
+        self._event: str | None = None
+        self._data: list[bytes] = []
+        self._has_data = False
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        """Decode the next chunk; return the events it completed, in order."""
+        if self._skip_lf and chunk[:1] == b"\n":
+            # The previous chunk ended in `\r`: this `\n` finishes that same `\r\n` line end.
+            chunk = chunk[1:]
+        self._skip_lf = False
+        if not chunk:
+            return []
+        buffer = self._pending + chunk if self._pending else chunk
+        lines = buffer.splitlines(keepends=True)
+        last = lines[-1]
+        if last.endswith((b"\n", b"\r")):
+            self._pending = b""
+            self._skip_lf = last.endswith(b"\r")
+        else:
+            self._pending = lines.pop()
+        events: list[SSEEvent] = []
+        for line in lines:
+            self._line(line.rstrip(b"\r\n"), events)
+        return events
+
+    def close(self) -> list[SSEEvent]:
+        """The upstream ended: dispatch an event left unterminated (no closing blank line), if any."""
+        events: list[SSEEvent] = []
+        if self._pending:
+            self._line(self._pending.rstrip(b"\r\n"), events)
+            self._pending = b""
+        self._line(b"", events)
+        return events
+
+    def _line(self, line: bytes, events: list[SSEEvent]) -> None:
+        if not line:
+            if self._has_data:
+                events.append(SSEEvent(self._event, b"\n".join(self._data)))
+            self._event = None
+            self._data = []
+            self._has_data = False
+            return
+        if line[:1] == b":":
+            return
+        field, colon, value = line.partition(b":")
+        if colon and value[:1] == b" ":
+            value = value[1:]
+        if field == b"data":
+            self._data.append(value)
+            self._has_data = True
+        elif field == b"event":
+            self._event = value.decode("utf-8", "replace")
