@@ -49,10 +49,14 @@ class Ledger:
         if run_migrations:
             await asyncio.to_thread(migrate, self.engines)
         self._writer.start()
+        if self.engines.checkpointer is not None:
+            self.engines.checkpointer.start()
 
     async def close(self) -> None:
         """Commit everything queued, then release the database."""
         await self._writer.stop()
+        if self.engines.checkpointer is not None:
+            await asyncio.to_thread(self.engines.checkpointer.stop)
         self.engines.dispose()
 
     async def __aenter__(self) -> Ledger:

@@ -2,11 +2,14 @@
 
 SQLite gets two engines on one file: a writer whose every transaction is `BEGIN IMMEDIATE` (a
 deferred write transaction in WAL mode fails with SQLITE_BUSY_SNAPSHOT whatever the busy timeout),
-and a reader pool. PostgreSQL gets one pooled engine for both.
+and a reader pool, plus a `WalCheckpointer` thread. PostgreSQL gets one pooled engine for both.
 """
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +18,13 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.engine import URL
 
-__all__ = ["Engines", "display_url", "migrate", "normalise_url", "sqlite_path"]
+__all__ = ["Engines", "WalCheckpointer", "display_url", "migrate", "normalise_url", "sqlite_path"]
+
+log = logging.getLogger(__name__)
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _SQLITE_BUSY_TIMEOUT_MS = 10_000
+_CHECKPOINT_INTERVAL_S = 0.1
 
 
 def normalise_url(url: str) -> URL:
@@ -57,6 +63,8 @@ def _sqlite_engine(url: URL, *, writer: bool) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Checkpoints run on the WalCheckpointer's thread, never inside a commit a caller waits for.
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -68,8 +76,50 @@ def _sqlite_engine(url: URL, *, writer: bool) -> Engine:
     return engine
 
 
+class WalCheckpointer:
+    """Checkpoints a SQLite WAL from a thread of its own, so that the writer never pays for it.
+
+    A checkpoint copies committed pages from the WAL into the database file and syncs the file:
+    milliseconds. Left to SQLite (`wal_autocheckpoint`), the commit that crosses 1,000 WAL pages pays
+    for it while every caller grouped into that commit waits. Here a PASSIVE checkpoint runs every
+    `interval` seconds beside the writer instead (SQLite releases the GIL while it works); the writer
+    reuses the WAL from its start once a checkpoint has caught up, so the file stays small.
+    """
+
+    def __init__(self, path: Path, *, interval: float = _CHECKPOINT_INTERVAL_S):
+        self._path = path
+        self._interval = interval
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start checkpointing (once; a second call does nothing)."""
+        if self._thread is None:
+            self._stopping.clear()
+            self._thread = threading.Thread(target=self._run, name="farebox-ledger-checkpointer", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread (a checkpoint under way finishes first)."""
+        if self._thread is not None:
+            self._stopping.set()
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        connection = sqlite3.connect(self._path, isolation_level=None, timeout=_SQLITE_BUSY_TIMEOUT_MS / 1000)
+        try:
+            while not self._stopping.wait(self._interval):
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as exc:  # a busy or failing checkpoint is retried at the next interval
+                    log.warning("SQLite WAL checkpoint failed: %s", exc)
+        finally:
+            connection.close()
+
+
 class Engines:
-    """The writer and reader engines of one ledger database."""
+    """The writer and reader engines of one ledger database (and, for SQLite, its WAL checkpointer)."""
 
     def __init__(self, url: str):
         self.url = normalise_url(url)
@@ -80,7 +130,9 @@ class Engines:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.writer = _sqlite_engine(self.url, writer=True)
             self.reader = _sqlite_engine(self.url, writer=False)
+            self.checkpointer: WalCheckpointer | None = WalCheckpointer(path)
         else:
+            self.checkpointer = None
             self.writer = create_engine(self.url, pool_size=2, max_overflow=0, pool_pre_ping=True)
             self.reader = create_engine(self.url, pool_size=8, max_overflow=8, pool_pre_ping=True)
 

@@ -6,14 +6,13 @@ or repeated within the group) are answered as such and change nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from farebox.core.events import MICRO, RecordResult, UsageEvent, epoch_us, from_epoch_us
 from farebox.core.periods import Period, period_start
@@ -29,6 +28,7 @@ from farebox.ledger.schema import (
 __all__ = ["Recorder", "event_row"]
 
 _ID_CHUNK = 500
+_SKIP_EXISTING = " ON CONFLICT (id) DO NOTHING RETURNING id"
 # Every real timezone offset is a multiple of 15 minutes, so period starts are constant per quarter hour.
 _QUARTER_HOUR_US = 900 * MICRO
 _HOUR_US = 3600 * MICRO
@@ -113,16 +113,39 @@ def _rollup_measures(event: UsageEvent) -> tuple[int, ...]:
     )
 
 
+def _upsert_sql(table: str, *, keys: Sequence[str], sums: Sequence[str], marker: str) -> str:
+    """INSERT of one row that adds its `sums` columns to an existing row with the same `keys` (both databases)."""
+    columns = [*keys, *sums]
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(marker for _ in columns)}) "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
+        + ", ".join(f"{name} = {table}.{name} + excluded.{name}" for name in sums)
+    )
+
+
 class Recorder:
-    """Writes event batches. Holds the per-account timezone cache the spend counters need."""
+    """Writes event batches. Holds the per-account timezone cache the spend counters need.
+
+    Its statements are plain driver SQL, prepared once: on the writer's hot path, building and
+    compiling SQLAlchemy statements for every group cost more than the database work itself.
+    """
 
     def __init__(self, *, dialect: str):
-        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        marker = "%s" if dialect == "postgresql" else "?"
-        self._insert_events_sql = (
-            f"INSERT INTO {usage_events.name} ({', '.join(_EVENT_COLUMNS)}) "
-            f"VALUES ({', '.join(marker for _ in _EVENT_COLUMNS)})"
+        self._postgresql = dialect == "postgresql"
+        marker = "%s" if self._postgresql else "?"
+        values = f"({', '.join(marker for _ in _EVENT_COLUMNS)})"
+        self._insert_events_sql = f"INSERT INTO {usage_events.name} ({', '.join(_EVENT_COLUMNS)}) VALUES "
+        self._event_values = values
+        self._upsert_rollups_sql = _upsert_sql(
+            usage_rollups_hourly.name, keys=("hour", *ROLLUP_DIMENSIONS), sums=ROLLUP_MEASURES, marker=marker
         )
+        self._upsert_counters_sql = _upsert_sql(
+            spend_counters.name,
+            keys=("scope", "scope_id", "period", "period_start"),
+            sums=("spent_nano",),
+            marker=marker,
+        )
+        self._select_ids_sql = f"SELECT id FROM {usage_events.name} WHERE id "
         self._timezones: dict[str, ZoneInfo] = {}
         self._starts: dict[tuple[str, int], tuple[int, ...]] = {}
 
@@ -135,37 +158,65 @@ class Recorder:
         self, connection: Connection, batches: Sequence[Sequence[UsageEvent]]
     ) -> list[list[RecordResult]]:
         """Record each batch's new events; return, per batch, what happened to each of its events."""
-        candidate_ids = {event.id for batch in batches for event in batch}
-        existing = self._existing_ids(connection, candidate_ids)
+        firsts: dict[str, UsageEvent] = {}  # the first occurrence of each id in the group, in order
+        for batch in batches:
+            for event in batch:
+                firsts.setdefault(event.id, event)
         recorded_at_us = epoch_us(datetime.now(UTC))
-        seen: set[str] = set()
-        new_events: list[UsageEvent] = []
+        rows = [event_row(event, recorded_at_us=recorded_at_us) for event in firsts.values()]
+        inserted = self._insert_new(connection, rows)
+        if inserted:
+            new_events = [event for event in firsts.values() if event.id in inserted]
+            new_rows = [row for row in rows if row[0] in inserted]
+            self._add_rollups(connection, new_events, new_rows)
+            self._add_counters(connection, new_events, new_rows)
         results: list[list[RecordResult]] = []
         for batch in batches:
             batch_results = []
             for event in batch:
-                if event.id in existing or event.id in seen:
+                if event.id in inserted:
+                    inserted.discard(event.id)  # a later occurrence of the id is a duplicate
+                    batch_results.append(RecordResult.RECORDED)
+                else:
                     batch_results.append(RecordResult.DUPLICATE)
-                    continue
-                seen.add(event.id)
-                new_events.append(event)
-                batch_results.append(RecordResult.RECORDED)
             results.append(batch_results)
-        if new_events:
-            rows = [event_row(event, recorded_at_us=recorded_at_us) for event in new_events]
-            connection.exec_driver_sql(self._insert_events_sql, rows)
-            self._add_rollups(connection, new_events, rows)
-            self._add_counters(connection, new_events, rows)
         return results
 
-    @staticmethod
-    def _existing_ids(connection: Connection, ids: Iterable[str]) -> set[str]:
-        pending = list(ids)
-        found: set[str] = set()
-        for start in range(0, len(pending), _ID_CHUNK):
-            chunk = pending[start : start + _ID_CHUNK]
-            found.update(connection.scalars(select(usage_events.c.id).where(usage_events.c.id.in_(chunk))))
-        return found
+    def _insert_new(self, connection: Connection, rows: list[tuple[Any, ...]]) -> set[str]:
+        """Insert the rows whose id the ledger does not hold yet; return those ids."""
+        if not rows:
+            return set()
+        if self._postgresql:
+            return self._insert_new_postgresql(connection, rows)
+        existing: set[str] = set()
+        for start in range(0, len(rows), _ID_CHUNK):
+            ids = tuple(row[0] for row in rows[start : start + _ID_CHUNK])
+            select_ids = self._select_ids_sql + f"IN ({', '.join('?' * len(ids))})"
+            existing.update(row[0] for row in connection.exec_driver_sql(select_ids, ids))
+        new_rows = [row for row in rows if row[0] not in existing]
+        if new_rows:
+            connection.exec_driver_sql(self._insert_events_sql + self._event_values, new_rows)
+        return {row[0] for row in new_rows}
+
+    def _insert_new_postgresql(self, connection: Connection, rows: list[tuple[Any, ...]]) -> set[str]:
+        # No look-up first: `SELECT ... WHERE id = ANY(...)` is planned as a sequential scan until
+        # autovacuum has analysed the table, which made every group slow on a new or growing ledger.
+        # psycopg pipelines executemany() (one round trip) and returns the rows the INSERTs returned.
+        driver_connection = connection.connection.driver_connection
+        assert driver_connection is not None
+        inserted: set[str] = set()
+        try:
+            with driver_connection.cursor() as cursor:
+                sql = self._insert_events_sql + self._event_values + _SKIP_EXISTING
+                cursor.executemany(sql, rows, returning=True)
+                while True:
+                    inserted.update(row[0] for row in cursor.fetchall())
+                    if not cursor.nextset():
+                        return inserted
+        except Exception:
+            if driver_connection.closed:  # the server went away: let the pool replace the connection
+                connection.invalidate()
+            raise
 
     def _add_rollups(self, connection: Connection, events: list[UsageEvent], rows: list[tuple[Any, ...]]) -> None:
         sums: dict[tuple[Any, ...], list[int]] = {}
@@ -178,16 +229,7 @@ class Recorder:
             else:
                 for i, value in enumerate(measures):
                     total[i] += value
-        names = ("hour", *ROLLUP_DIMENSIONS)
-        values = [
-            dict(zip(names, key, strict=True)) | dict(zip(ROLLUP_MEASURES, m, strict=True)) for key, m in sums.items()
-        ]
-        stmt = self._insert(usage_rollups_hourly)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(names),
-            set_={name: usage_rollups_hourly.c[name] + stmt.excluded[name] for name in ROLLUP_MEASURES},
-        )
-        connection.execute(stmt, values)
+        connection.exec_driver_sql(self._upsert_rollups_sql, [(*key, *total) for key, total in sums.items()])
 
     def _add_counters(self, connection: Connection, events: list[UsageEvent], rows: list[tuple[Any, ...]]) -> None:
         # First sum by (account, member, key, quarter hour): far fewer groups than events.
@@ -205,20 +247,8 @@ class Recorder:
                 for period, start in zip(_COUNTED_PERIODS, starts, strict=True):
                     key = (scope, scope_id, period, start)
                     sums[key] = sums.get(key, 0) + cost
-        if not sums:
-            return
-        stmt = self._insert(spend_counters)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["scope", "scope_id", "period", "period_start"],
-            set_={"spent_nano": spend_counters.c.spent_nano + stmt.excluded.spent_nano},
-        )
-        connection.execute(
-            stmt,
-            [
-                {"scope": s, "scope_id": i, "period": p, "period_start": start, "spent_nano": n}
-                for (s, i, p, start), n in sums.items()
-            ],
-        )
+        if sums:
+            connection.exec_driver_sql(self._upsert_counters_sql, [(*key, total) for key, total in sums.items()])
 
     def _period_starts(self, connection: Connection, account_id: str, quarter: int) -> tuple[int, ...]:
         cache_key = (account_id, quarter)
