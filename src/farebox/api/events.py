@@ -28,16 +28,15 @@ Malformed JSON is 400 `invalid_json`; a body over the size limit is 413 (`BodySi
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from operator import attrgetter
 from types import MappingProxyType
-from typing import Annotated, Any, Literal, NoReturn, TypeVar
+from typing import Annotated, Any, Literal, NoReturn
 
 import orjson
 from fastapi import APIRouter, Depends, Request
@@ -54,22 +53,19 @@ from pydantic import (
     ValidationError,
 )
 from pydantic_core import PydanticCustomError
-from sqlalchemy import Connection, select
 from starlette.responses import Response
 
 from farebox.api.auth import Principal, require_admin
 from farebox.core.events import Axis, RecordResult, UsageEvent
 from farebox.core.money import NANO_PER_USD, format_usd
 from farebox.core.pricing import Usage
-from farebox.errors import InvalidRequest, NotFound, ValidationFailed
+from farebox.errors import InvalidRequest, ValidationFailed
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
-from farebox.ledger.schema import usage_events
 from farebox.prices import PriceBook
 
 __all__ = ["DEFAULT_OPERATIONS", "MAX_EVENTS", "EventIn", "EventResult", "EventsResponse", "router"]
 
-T = TypeVar("T")
 
 MAX_EVENTS = 1000
 DEFAULT_OPERATIONS = MappingProxyType(
@@ -292,38 +288,29 @@ async def _resolve_owners(events: Sequence[EventIn], *, principal: Principal, di
         ValidationFailed: unknown keys or accounts, or an account that is not the key's (422, per item).
     """
     problems = _Problems(events)
-    for event in events:
-        if event.account_id is not None:
-            principal.require_account(event.account_id)
-    key_ids = list({event.key_id for event in events if event.key_id is not None})
-    account_ids = list({event.account_id or "" for event in events if event.key_id is None})
-    keys = dict(zip(key_ids, await asyncio.gather(*(_found(directory.get_key(k)) for k in key_ids)), strict=True))
-    found = await asyncio.gather(*(_found(directory.get_account(a)) for a in account_ids))
-    accounts = dict(zip(account_ids, found, strict=True))
+    for account_id in {event.account_id for event in events if event.account_id is not None}:
+        principal.require_account(account_id)
+    keys = await directory.find_keys({event.key_id for event in events if event.key_id is not None})
+    accounts = await directory.find_accounts({event.account_id or "" for event in events if event.key_id is None})
+    for key in keys.values():
+        principal.require_account(key.account_id)
+    by_key = {k.id: _Owner(k.account_id, k.id, k.member_id, k.agent_id, k.app, k.tags) for k in keys.values()}
+    by_account = {account_id: _Owner(account_id) for account_id in accounts}
     owners: list[_Owner] = []
     for index, event in enumerate(events):
         if event.key_id is None:
             account_id = event.account_id or ""
-            if accounts[account_id] is None:
+            if account_id not in by_account:
                 problems.add(index, "account_id", f"unknown account {account_id!r}")
-            owners.append(_Owner(account_id))
-            continue
-        if (key := keys[event.key_id]) is None:
+            owners.append(by_account.get(account_id) or _Owner(account_id))
+        elif (owner := by_key.get(event.key_id)) is None:
             problems.add(index, "key_id", f"unknown key {event.key_id!r}")
-            continue
-        principal.require_account(key.account_id)
-        if event.account_id is not None and event.account_id != key.account_id:
-            problems.add(index, "account_id", "differs from the account of the key")
-        owners.append(_Owner(key.account_id, key.id, key.member_id, key.agent_id, key.app, key.tags))
+        else:
+            if event.account_id is not None and event.account_id != owner.account_id:
+                problems.add(index, "account_id", "differs from the account of the key")
+            owners.append(owner)
     problems.raise_if_any()
     return owners
-
-
-async def _found(lookup: Awaitable[T]) -> T | None:
-    try:
-        return await lookup
-    except NotFound:
-        return None
 
 
 def _build_event(event: EventIn, owner: _Owner, *, prices: PriceBook, now: datetime) -> UsageEvent:
@@ -362,17 +349,12 @@ def _build_event(event: EventIn, owner: _Owner, *, prices: PriceBook, now: datet
     )
 
 
-def _recorded_costs(ids: Sequence[str]) -> Callable[[Connection], dict[str, int]]:
-    query = select(usage_events.c.id, usage_events.c.cost_nano).where(usage_events.c.id.in_(ids))
-    return lambda connection: {row.id: int(row.cost_nano) for row in connection.execute(query)}
-
-
 async def _record_batch(ledger: Ledger, events: Sequence[UsageEvent]) -> dict[str, Any]:
     """Record the events all together and describe what happened to each."""
     results = await ledger.record_many(events)
     duplicate_ids = list({e.id for e, r in zip(events, results, strict=True) if r is RecordResult.DUPLICATE})
     # The cost the ledger holds for a duplicate id (a repeat in this batch included) is its first recording's.
-    costs = await ledger.read(_recorded_costs(duplicate_ids)) if duplicate_ids else {}
+    costs = await ledger.recorded_costs(duplicate_ids)
     items = [
         {"id": e.id, "status": r.value, "cost_usd": format_usd(costs.get(e.id, e.cost_nano))}
         for e, r in zip(events, results, strict=True)

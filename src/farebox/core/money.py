@@ -80,12 +80,10 @@ def whole_cents(nano: int) -> int:
 def format_usd(nano: int) -> str:
     """USD as a decimal string with at least two places and no trailing zeros beyond them.
 
-    `format_usd(50 * NANO_PER_USD) == "50.00"`, `format_usd(123) == "0.000000123"`.
+    `format_usd(50 * NANO_PER_USD) == "50.00"`, `format_usd(123) == "0.000000123"`. Integer
+    arithmetic only: it runs once per event in API answers.
     """
-    usd = nano_to_usd(nano)
-    text = f"{usd:f}"
-    if "." not in text:
-        return text + ".00"
-    whole, frac = text.split(".")
-    frac = frac.rstrip("0").ljust(2, "0")
-    return f"{whole}.{frac}"
+    whole, frac = divmod(abs(nano), NANO_PER_USD)
+    sign = "-" if nano < 0 else ""
+    digits = f"{frac:09d}".rstrip("0")
+    return f"{sign}{whole}.{digits.ljust(2, '0')}"

@@ -105,6 +105,13 @@ class Ledger:
             raise NotFound(f"no usage event with id {event_id!r}", code="event_not_found")
         return row
 
+    async def recorded_costs(self, event_ids: Sequence[str]) -> dict[str, int]:
+        """The cost (nano-USD) each of these events was recorded at; ids not in the ledger are absent."""
+        if not event_ids:
+            return {}
+        query = select(usage_events.c.id, usage_events.c.cost_nano).where(usage_events.c.id.in_(list(event_ids)))
+        return await self.read(lambda c: {row.id: int(row.cost_nano) for row in c.execute(query)})
+
     async def spent(self, *, scope: str, scope_id: str, period: Period, at: datetime, tz: ZoneInfo) -> int:
         """Nano-USD spent by a key, member or account in the period containing `at`."""
         start = int(period_start(period, at=at, tz=tz).timestamp())

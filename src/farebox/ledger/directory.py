@@ -12,7 +12,7 @@ import math
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any, TypeVar, Unpack
@@ -287,6 +287,21 @@ class Directory:
     async def get_key(self, key_id: str) -> VirtualKey:
         """The key. Raises NotFound."""
         return _build(VirtualKey, await self._ledger.read(lambda c: _fetch(c, virtual_keys, key_id, what=_KEY)))
+
+    async def find_keys(self, key_ids: Collection[str]) -> dict[str, VirtualKey]:
+        """The keys among `key_ids` that exist, by id, in one read (ids not found are absent)."""
+        return {k.id: k for k in await self._find(VirtualKey, virtual_keys, key_ids)}
+
+    async def find_accounts(self, account_ids: Collection[str]) -> dict[str, Account]:
+        """The accounts among `account_ids` that exist, by id, in one read (ids not found are absent)."""
+        return {a.id: a for a in await self._find(Account, accounts, account_ids)}
+
+    async def _find(self, cls: type[T], table: Table, ids: Collection[str]) -> list[T]:
+        if not ids:
+            return []
+        query = select(table).where(table.c.id.in_(list(ids)))
+        rows = await self._ledger.read(lambda c: c.execute(query).mappings().all())
+        return [_build(cls, dict(row)) for row in rows]
 
     async def list_keys(self, *, account_id: str | None = None, member_id: str | None = None) -> list[VirtualKey]:
         """Keys, oldest first, optionally of one account and/or one member."""
