@@ -1,4 +1,4 @@
-"""The composition root: `create_app()` builds the ledger, price book and routes, and wires them."""
+"""The composition root: `create_app()` builds the ledger, price book, gateway and routes, and wires them."""
 
 from __future__ import annotations
 
@@ -9,13 +9,21 @@ from fastapi import FastAPI
 from starlette.responses import JSONResponse
 
 from farebox import __version__
-from farebox.api import admin, events
+from farebox.api import admin, events, requests
 from farebox.api.errors import install_error_handlers
 from farebox.api.limits import BodySizeLimit
+from farebox.gateway.auth import KeyCache
+from farebox.gateway.exchange import Gateway
+from farebox.gateway.limits import AnthropicBodyLimit
+from farebox.gateway.providers.mock import create_mock_app
+from farebox.gateway.routes import proxy_routes, routing_table
+from farebox.gateway.tokens import Tokenizer
+from farebox.gateway.upstream import Upstream, default_mock_base_url
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
+from farebox.metering import Meter
 from farebox.prices import PriceBook
-from farebox.settings import Settings, resolve_master_key
+from farebox.settings import Settings, provider_credentials, resolve_master_key
 
 __all__ = ["create_app"]
 
@@ -27,17 +35,35 @@ def create_app(
     prices: PriceBook | None = None,
     master_key: str | None = None,
 ) -> FastAPI:
-    """Build the farebox ASGI app. Tests pass their own ledger, price book or master key."""
+    """Build the farebox ASGI app. Tests pass their own ledger, price book or master key.
+
+    Raises:
+        SettingsError: a model's provider credential variable is not set.
+    """
     ledger = ledger or Ledger(settings.database_url)
     prices = prices or PriceBook.load(settings.price_overrides)
     master_key = master_key or resolve_master_key(settings)[0]
+    routes = routing_table(settings.models)
+    directory = Directory(ledger)
+    upstream = Upstream(timeout=settings.upstream_timeout_seconds)
+    gateway = Gateway(
+        routes=routes,
+        credentials=provider_credentials(tuple(routes.values())),
+        keys=KeyCache(directory),
+        upstream=upstream,
+        meter=Meter(ledger, prices),
+        tokenizer=Tokenizer(),
+        mock_base_url=default_mock_base_url(settings.port),
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await ledger.start()
+        await upstream.start()
         try:
             yield
         finally:
+            await upstream.aclose()
             await ledger.close()
 
     app = FastAPI(title="farebox", version=__version__, lifespan=lifespan)
@@ -45,14 +71,20 @@ def create_app(
     app.state.ledger = ledger
     app.state.prices = prices
     app.state.master_key = master_key
-    app.state.directory = Directory(ledger)
+    app.state.directory = directory
+    app.state.gateway = gateway
     install_error_handlers(app)
+    # The proxy routes come first: they are matched on every proxied request.
+    app.router.routes[0:0] = proxy_routes(gateway)
     app.include_router(admin.router)
     app.include_router(events.router)
+    app.include_router(requests.router)
+    app.mount("/mock", create_mock_app(prefix="", latency_ms=settings.mock_latency_ms))
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AnthropicBodyLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -18,9 +18,17 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from farebox.gateway.routing import ModelRoute, Provider
 from farebox.ledger.engine import normalise_url, sqlite_path
 
-__all__ = ["Settings", "SettingsError", "load_settings", "master_key_file", "resolve_master_key"]
+__all__ = [
+    "Settings",
+    "SettingsError",
+    "load_settings",
+    "master_key_file",
+    "provider_credentials",
+    "resolve_master_key",
+]
 
 _PLACEHOLDER_KEYS = {"changeme", "change-me", "secret", "master", "password", "sk-1234", "test"}
 
@@ -48,6 +56,15 @@ class Settings(BaseSettings):
     )
     environment: Literal["dev", "prod"] = Field("dev", description="`prod` refuses placeholder secrets.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Server log level.")
+    models: tuple[ModelRoute, ...] = Field(
+        (), description="The routing table, one `[[models]]` entry per model; empty: the default mock models."
+    )
+    upstream_timeout_seconds: float = Field(
+        600.0, gt=0, le=3600, description="Longest wait for an upstream's connection, or for its next bytes; then 504."
+    )
+    mock_latency_ms: float = Field(
+        0.0, ge=0, le=600_000, description="Delay before the first byte of every answer of the built-in mock provider."
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -60,6 +77,16 @@ class Settings(BaseSettings):
     def _overrides_exist(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
             raise ValueError(f"file not found: {value}")
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _unique_models(cls, value: tuple[ModelRoute, ...]) -> tuple[ModelRoute, ...]:
+        seen: set[str] = set()
+        for route in value:
+            if route.name in seen:
+                raise ValueError(f"model {route.name!r} is declared twice")
+            seen.add(route.name)
         return value
 
     @classmethod
@@ -94,6 +121,29 @@ def load_settings(**overrides: Any) -> Settings:
     if settings.environment == "prod" and key is not None and (key.lower() in _PLACEHOLDER_KEYS or len(key) < 16):
         raise SettingsError("setting master_key (FAREBOX_MASTER_KEY): a placeholder or short key is refused in prod")
     return settings
+
+
+_OPTIONAL_CREDENTIALS = frozenset({Provider.MOCK, Provider.OPENAI_COMPATIBLE})
+
+
+def provider_credentials(routes: tuple[ModelRoute, ...]) -> dict[str, str]:
+    """The provider credential of each route that has one, read from the variable its `api_key_env` names.
+
+    Read once, at start-up; the values are never logged nor sent to a client.
+
+    Raises:
+        SettingsError: a route's variable is unset or empty (optional for mock and openai_compatible).
+    """
+    credentials: dict[str, str] = {}
+    for route in routes:
+        if route.api_key_env is None:
+            continue
+        value = os.environ.get(route.api_key_env, "")
+        if value:
+            credentials[route.name] = value
+        elif route.provider not in _OPTIONAL_CREDENTIALS:
+            raise SettingsError(f"model {route.name!r}: environment variable {route.api_key_env} is not set")
+    return credentials
 
 
 def _describe(error: ErrorDetails) -> str:

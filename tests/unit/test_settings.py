@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from farebox.settings import SettingsError, load_settings, master_key_file, resolve_master_key
+from farebox.settings import SettingsError, load_settings, master_key_file, provider_credentials, resolve_master_key
 
 
 @pytest.fixture(autouse=True)
@@ -99,5 +99,42 @@ def test_master_key_from_environment_wins(monkeypatch: pytest.MonkeyPatch) -> No
 def test_invalid_toml_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "farebox.toml").write_text("port = = 4\n")
     with pytest.raises(SettingsError, match="farebox.toml: not valid TOML") as caught:
+        load_settings()
+    assert "\n" not in str(caught.value)
+
+
+def test_models_from_toml_and_their_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "farebox.toml").write_text(
+        '[[models]]\nname = "gpt-4o"\nprovider = "openai"\napi_key_env = "FAREBOX_TEST_OPENAI_KEY"\n'
+        '[[models]]\nname = "local"\nprovider = "openai_compatible"\nbase_url = "http://gpu:8000/v1"\n'
+        'api_key_env = "FAREBOX_TEST_LOCAL_KEY"\n'
+    )
+    monkeypatch.delenv("FAREBOX_TEST_LOCAL_KEY", raising=False)
+    settings = load_settings()
+    assert [route.name for route in settings.models] == ["gpt-4o", "local"]
+    monkeypatch.delenv("FAREBOX_TEST_OPENAI_KEY", raising=False)
+    with pytest.raises(SettingsError, match="model 'gpt-4o': environment variable FAREBOX_TEST_OPENAI_KEY is not set"):
+        provider_credentials(settings.models)
+    monkeypatch.setenv("FAREBOX_TEST_OPENAI_KEY", "sk-real")
+    assert provider_credentials(settings.models) == {"gpt-4o": "sk-real"}  # local's key is optional
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        (
+            '[[models]]\nname = "x"\nprovider = "azure"\n',
+            "setting models.0 .*model 'x': provider azure needs a base_url",
+        ),
+        ('[[models]]\nname = "x"\nprovider = "nope"\n', "setting models.0.provider .*Input should be"),
+        (
+            '[[models]]\nname = "x"\nprovider = "mock"\n[[models]]\nname = "x"\nprovider = "mock"\n',
+            "model 'x' is declared twice",
+        ),
+    ],
+)
+def test_a_bad_model_entry_is_one_line_naming_it(tmp_path: Path, toml: str, message: str) -> None:
+    (tmp_path / "farebox.toml").write_text(toml)
+    with pytest.raises(SettingsError, match=message) as caught:
         load_settings()
     assert "\n" not in str(caught.value)

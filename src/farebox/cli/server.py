@@ -12,7 +12,7 @@ from farebox.cli.runtime import database_error, fail, load_or_exit
 from farebox.ledger.engine import Engines, display_url
 from farebox.ledger.engine import migrate as run_migrations
 from farebox.prices import PriceOverridesError
-from farebox.settings import Settings, master_key_file, resolve_master_key
+from farebox.settings import Settings, SettingsError, master_key_file, resolve_master_key
 
 __all__ = ["migrate", "serve"]
 
@@ -29,7 +29,7 @@ def serve(
     master_key, generated = resolve_master_key(settings)
     try:
         app = create_app(settings, master_key=master_key)
-    except PriceOverridesError as exc:
+    except (PriceOverridesError, SettingsError) as exc:
         fail(str(exc), code=2)
     if settings.master_key is not None:
         typer.echo(f"master key: from FAREBOX_MASTER_KEY ({master_key[:10]}…)")

@@ -1,0 +1,95 @@
+"""`GET /api/admin/requests/{id}`: one usage event as the ledger recorded it.
+
+The id is a proxied request's `x-farebox-request-id` (or an ingested event's id). A member's key sees
+only its own account's events: another account's event answers 404, as if it did not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+
+from farebox.api.auth import Principal, require_admin
+from farebox.core.events import MICRO, from_epoch_us
+from farebox.core.money import format_usd
+from farebox.errors import NotFound
+from farebox.ledger.base import Ledger
+
+__all__ = ["RequestOut", "present_event", "router"]
+
+router = APIRouter(prefix="/api/admin", tags=["admin"])
+
+
+class RequestOut(BaseModel):
+    """A usage event as recorded. Money as decimal USD strings, seconds and quantity as decimal strings."""
+
+    id: str
+    timestamp: str
+    account_id: str
+    key_id: str | None
+    member_id: str | None
+    agent_id: str | None
+    app: str | None
+    tags: list[str]
+    axis: str
+    provider: str
+    model: str
+    canonical_model: str
+    operation: str
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    characters: int
+    seconds: str
+    quantity: str
+    cost_usd: str
+    unit_prices: dict[str, str]
+    priced: bool
+    status: str
+    http_status: int | None
+    error_type: str | None
+    latency_ms: int | None
+    ttft_ms: int | None
+    streamed: bool
+    estimated: bool
+    source: str
+    metadata: dict[str, Any]
+
+
+def _micro_text(value: int) -> str:
+    whole, fraction = divmod(value, MICRO)
+    return f"{whole}.{fraction:06d}".rstrip("0").rstrip(".") if fraction else str(whole)
+
+
+def present_event(row: dict[str, Any]) -> RequestOut:
+    """The API shape of a `usage_events` row."""
+    timestamp = from_epoch_us(int(row["ts_us"])).isoformat().replace("+00:00", "Z")
+    copied = {name: row[name] for name in RequestOut.model_fields if name in row}
+    copied.update(
+        timestamp=timestamp,
+        tags=list(row["tags"] or []),
+        seconds=_micro_text(int(row["seconds_micro"])),
+        quantity=_micro_text(int(row["quantity_micro"])),
+        cost_usd=format_usd(int(row["cost_nano"])),
+        unit_prices=dict(row["unit_prices"] or {}),
+        metadata=dict(row["metadata"] or {}),
+        priced=bool(row["priced"]),
+        streamed=bool(row["streamed"]),
+        estimated=bool(row["estimated"]),
+    )
+    return RequestOut(**copied)
+
+
+@router.get("/requests/{request_id}", summary="Show one request's usage event")
+async def get_request(
+    request_id: str, request: Request, principal: Annotated[Principal, Depends(require_admin)]
+) -> RequestOut:
+    ledger: Ledger = request.app.state.ledger
+    row = await ledger.get_event(request_id)
+    if not principal.is_master and row["account_id"] != principal.account_id:
+        raise NotFound(f"no usage event with id {request_id!r}", code="event_not_found")
+    return present_event(row)

@@ -1,0 +1,155 @@
+"""Virtual-key authentication for the proxy, from memory: the directory is read at most once a second per key.
+
+`KeyCache.authenticate(secret)` answers from an entry keyed by the secret's SHA-256 digest. An entry
+older than `ttl` seconds is reloaded from the directory (the key and its spend in the current cap period)
+before it is used, so a key revoked through the CLI, the admin API or another replica stops working
+within `ttl`. Failures (unknown, revoked, expired) are cached for the same time, so a flood of bad keys
+costs one database read per key per second. Concurrent requests that find the same entry stale share one
+reload. Expiry is checked on every request against the clock, not only at reload.
+
+The cache also keeps each key's spend figure, increased by every cost the proxy records, for the
+`x-credits-remaining` header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from farebox.core.directory import KeyStatus, VirtualKey
+from farebox.core.keys import hash_secret, looks_like_key
+from farebox.errors import AuthenticationFailed
+from farebox.ledger.directory import Directory
+
+__all__ = ["CachedKey", "KeyCache", "secret_from_headers"]
+
+_MAX_ENTRIES = 50_000
+"""Beyond this many cached secrets the oldest are dropped (a flood of random keys cannot grow memory)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CachedKey:
+    """A cache entry: the key (or why the secret fails) and the key's spend when last read or recorded."""
+
+    digest: str
+    key: VirtualKey | None
+    failure: AuthenticationFailed | None
+    spent_nano: int
+    loaded_at: float
+    """`time.monotonic()` of the directory read."""
+
+
+def secret_from_headers(headers: Mapping[str, str]) -> str:
+    """The virtual-key secret of a request: `Authorization: Bearer <key>`, else `x-api-key: <key>`.
+
+    Raises:
+        AuthenticationFailed: neither header holds a key.
+    """
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    api_key = headers.get("x-api-key", "").strip()
+    if api_key:
+        return api_key
+    raise AuthenticationFailed("missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class KeyCache:
+    """Virtual keys by secret, each reloaded from the directory when older than `ttl` seconds.
+
+    Args:
+        directory: where keys and spend are read from.
+        ttl: how old an entry may be before it is reloaded (seconds).
+        clock: the wall clock used for key expiry (aware).
+        monotonic: the clock entries are aged by.
+    """
+
+    def __init__(
+        self,
+        directory: Directory,
+        *,
+        ttl: float = 1.0,
+        clock: Callable[[], datetime] = _utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._directory = directory
+        self._ttl = ttl
+        self._clock = clock
+        self._monotonic = monotonic
+        self._entries: dict[str, CachedKey] = {}
+        self._loading: dict[str, asyncio.Future[CachedKey]] = {}
+
+    async def authenticate(self, secret: str) -> CachedKey:
+        """The active key of `secret`, with its spend.
+
+        Raises:
+            AuthenticationFailed: unknown (`invalid_api_key`), revoked (`key_revoked`) or expired (`key_expired`).
+        """
+        if not looks_like_key(secret):
+            raise AuthenticationFailed("invalid API key", code="invalid_api_key")
+        digest = hash_secret(secret)
+        entry = self._entries.get(digest)
+        if entry is None or self._monotonic() - entry.loaded_at >= self._ttl:
+            entry = await self._reload(digest, secret)
+        if entry.failure is not None:
+            raise entry.failure
+        assert entry.key is not None
+        if entry.key.status(self._clock()) is KeyStatus.EXPIRED:
+            raise AuthenticationFailed("this API key has expired", code="key_expired")
+        return entry
+
+    def add_spend(self, digest: str, cost_nano: int) -> CachedKey | None:
+        """Count a recorded cost in the key's spend figure; the updated entry (None if no longer cached)."""
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        updated = replace(entry, spent_nano=entry.spent_nano + cost_nano)
+        self._entries[digest] = updated
+        return updated
+
+    async def _reload(self, digest: str, secret: str) -> CachedKey:
+        pending = self._loading.get(digest)
+        if pending is not None:
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # this request was cancelled, not the shared reload
+        future: asyncio.Future[CachedKey] = asyncio.get_running_loop().create_future()
+        self._loading[digest] = future
+        try:
+            entry = await self._load(digest, secret)
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(exc)
+                future.exception()  # retrieved: waiters re-raise it; no "never retrieved" warning
+            raise
+        finally:
+            del self._loading[digest]
+        self._store(entry)
+        future.set_result(entry)
+        return entry
+
+    async def _load(self, digest: str, secret: str) -> CachedKey:
+        loaded_at = self._monotonic()
+        try:
+            key = await self._directory.authenticate(secret)
+        except AuthenticationFailed as exc:
+            return CachedKey(digest, None, exc, 0, loaded_at)
+        spent = await self._directory.spend(key)
+        return CachedKey(digest, key, None, spent, loaded_at)
+
+    def _store(self, entry: CachedKey) -> None:
+        self._entries.pop(entry.digest, None)
+        self._entries[entry.digest] = entry
+        while len(self._entries) > _MAX_ENTRIES:
+            del self._entries[next(iter(self._entries))]

@@ -1,0 +1,118 @@
+"""The proxied operations, and reading from a request body only what the proxy needs.
+
+Each `Operation` is one proxy route: its path, the upstream path, the wire format, what it is metered as.
+`parse_request` reads the model, the stream flag and `stream_options` (JSON), or the `model` field of a
+multipart form; the body goes upstream byte for byte unless the model must be renamed or stream usage
+asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+from farebox.core.events import Axis
+from farebox.errors import InvalidRequest
+from farebox.gateway.providers import openai
+from farebox.gateway.providers.mock.media import parse_multipart
+from farebox.gateway.providers.payload import JSONObject, load_object
+from farebox.gateway.routing import ModelRoute
+from farebox.gateway.upstream import Wire
+
+__all__ = ["OPERATIONS", "Operation", "ParsedRequest", "parse_request", "upstream_body"]
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One proxy route."""
+
+    path: str
+    """The route's path on farebox (`/v1/chat/completions`)."""
+    upstream_path: str
+    """The path below the upstream's OpenAI base URL (`/chat/completions`)."""
+    operation: str
+    """The usage event's operation (`chat.completions`)."""
+    axis: Axis
+    wire: Wire
+    multipart: bool = False
+    """Whether the body is `multipart/form-data` (transcriptions) rather than JSON."""
+
+
+OPERATIONS = (
+    Operation("/v1/chat/completions", "/chat/completions", "chat.completions", Axis.LLM, "openai"),
+    Operation("/v1/completions", "/completions", "completions", Axis.LLM, "openai"),
+    Operation("/v1/embeddings", "/embeddings", "embeddings", Axis.LLM, "openai"),
+    Operation("/v1/audio/speech", "/audio/speech", "audio.speech", Axis.VOICE, "openai"),
+    Operation("/v1/audio/transcriptions", "/audio/transcriptions", "audio.transcriptions", Axis.VOICE, "openai", True),
+    Operation("/v1/images/generations", "/images/generations", "images", Axis.LLM, "openai"),
+    Operation("/v1/messages", "/messages", "messages", Axis.LLM, "anthropic"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedRequest:
+    """What the proxy read from a request body."""
+
+    body: bytes
+    model: str
+    stream: bool
+    document: JSONObject | None
+    """The JSON body (None for multipart)."""
+    form: dict[str, bytes] | None
+    """The multipart fields (None for JSON)."""
+    client_wants_usage: bool
+    """For an OpenAI stream: whether the client asked for `stream_options.include_usage` itself."""
+
+
+def parse_request(operation: Operation, body: bytes, *, content_type: str) -> ParsedRequest:
+    """Read the model and stream flag of a request.
+
+    Raises:
+        InvalidRequest: the body is not a JSON object (or not a multipart form), or has no `model`.
+    """
+    if operation.multipart:
+        form = parse_multipart(body, content_type)
+        model = form.get("model", b"").decode("utf-8", "replace")
+        if not model:
+            raise InvalidRequest("a multipart body with a `model` field is required", code="missing_model")
+        return ParsedRequest(body, model, False, None, form, False)
+    document = load_object(body)
+    if document is None:
+        raise InvalidRequest("the request body is not a JSON object", code="invalid_json")
+    named = document.get("model")
+    if not isinstance(named, str) or not named:
+        raise InvalidRequest("you must provide a model parameter", code="missing_model")
+    stream = document.get("stream") is True
+    wants_usage = False
+    if stream and operation.wire == "openai":
+        options = document.get("stream_options")
+        wants_usage = isinstance(options, dict) and options.get("include_usage") is True
+    return ParsedRequest(body, named, stream, document, None, wants_usage)
+
+
+def upstream_body(operation: Operation, parsed: ParsedRequest, route: ModelRoute) -> bytes:
+    """The body to send upstream: the client's bytes, unless the model is renamed or stream usage is asked for."""
+    document = parsed.document
+    if document is None:
+        if route.upstream == parsed.model:
+            return parsed.body
+        return _rename_form_model(parsed.body, parsed.model, route.upstream)
+    rename = route.upstream != parsed.model
+    ask_usage = parsed.stream and operation.wire == "openai" and not parsed.client_wants_usage
+    if not rename and not ask_usage:
+        return parsed.body
+    updated: dict[str, object] = dict(document)
+    if ask_usage:
+        updated, _ = openai.with_stream_usage(updated)
+    if rename:
+        updated["model"] = route.upstream
+    return orjson.dumps(updated)
+
+
+def _rename_form_model(body: bytes, model: str, upstream: str) -> bytes:
+    """A multipart body whose `model` field says `upstream` instead of `model`; every other byte kept."""
+    old = b'name="model"\r\n\r\n' + model.encode() + b"\r\n"
+    if old not in body:
+        raise InvalidRequest("the multipart `model` field could not be rewritten for the upstream", code="unsupported")
+    return body.replace(old, b'name="model"\r\n\r\n' + upstream.encode() + b"\r\n", 1)

@@ -1,0 +1,71 @@
+"""The proxy's routes: OpenAI-compatible `/v1/...`, Anthropic-compatible `/v1/messages`, and `/v1/models`.
+
+They are plain Starlette routes whose endpoints are ASGI apps (`ProxyEndpoint`), so no framework
+machinery (dependency injection, validation models) runs on the hot path. `create_app` adds them ahead of
+the admin routes, and mounts the built-in mock provider at `/mock`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import orjson
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
+
+from farebox.errors import FareboxError
+from farebox.gateway.auth import secret_from_headers
+from farebox.gateway.exchange import Gateway, headers_of
+from farebox.gateway.operations import OPERATIONS
+from farebox.gateway.proxy import ProxyEndpoint
+from farebox.gateway.routing import ModelRoute, default_routes
+
+__all__ = ["ModelsEndpoint", "proxy_routes", "routing_table"]
+
+
+def routing_table(models: tuple[ModelRoute, ...]) -> dict[str, ModelRoute]:
+    """The routes by model name: the configured `[[models]]`, or the default mock models when none are."""
+    return {route.name: route for route in (models or default_routes())}
+
+
+class ModelsEndpoint:
+    """`GET /v1/models`: the models the calling key may use, in OpenAI's list shape."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self._created = int(time.time())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            entry = await self.gateway.keys.authenticate(secret_from_headers(headers_of(scope)))
+        except FareboxError as exc:
+            await self.gateway.send_error(
+                send, "openai", exc.status, exc.message, code=exc.code, request_id=uuid.uuid4().hex
+            )
+            return
+        key = entry.key
+        assert key is not None
+        data = [
+            {
+                "id": route.name,
+                "object": "model",
+                "created": self._created,
+                "owned_by": self.gateway.price_target(route).provider or route.provider.value,
+            }
+            for route in self.gateway.routes.values()
+            if key.allows_model(route.name)
+        ]
+        body = orjson.dumps({"object": "list", "data": data})
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def proxy_routes(gateway: Gateway) -> list[BaseRoute]:
+    """The proxy's routes, each an ASGI endpoint sharing `gateway`."""
+    routes: list[BaseRoute] = [
+        Route(operation.path, ProxyEndpoint(operation, gateway), methods=["POST"]) for operation in OPERATIONS
+    ]
+    routes.append(Route("/v1/models", ModelsEndpoint(gateway), methods=["GET"]))
+    return routes

@@ -1,0 +1,281 @@
+"""The one upstream HTTP client pool, and how a route maps to an upstream URL and credential headers.
+
+`Upstream` owns a single `aiohttp.ClientSession` (keep-alive, generous pool limits), opened in the app's
+lifespan and shared by every proxied request; its answers come back as `UpstreamResponse`, and its
+failures as `UpstreamTimeout`, `UpstreamUnreachable` or `UpstreamDisconnected`, so nothing above this
+module knows the client library. aiohttp was chosen over httpx by measurement (`bench/proxy.py`): under
+load httpx's connection pool and h11 parsing cost about 1.5 ms of CPU a request, several times the rest
+of the proxy. `target()` builds the URL and headers for one request:
+
+| provider           | URL                                                            | credential header   |
+| ------------------ | -------------------------------------------------------------- | ------------------- |
+| openai, compatible | `{base_url}{path}` (the base URL ends in `/v1`)                 | `Authorization`     |
+| azure              | `{base_url}/openai/deployments/{upstream_model}{path}?api-version=` | `api-key`      |
+| anthropic          | `{base_url}/v1/messages` (+ `anthropic-version` if not sent)    | `x-api-key`         |
+| gemini             | `{base_url}/openai{path}` (Gemini's OpenAI-compatible API)      | `x-goog-api-key`    |
+| mock (no base_url) | `{mock}/openai/v1{path}`, `{mock}/anthropic/v1/messages`        | as its format's     |
+
+The client's own headers go upstream except its credentials, hop-by-hop headers, `x-farebox-*` and
+`accept-encoding` (farebox asks for identity encoding, so the bytes it relays are the bytes it parses).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Literal
+
+import aiohttp
+from yarl import URL
+
+from farebox.gateway.routing import DEFAULT_BASE_URLS, ModelRoute, Provider
+
+__all__ = [
+    "ANTHROPIC_VERSION",
+    "Upstream",
+    "UpstreamDisconnected",
+    "UpstreamError",
+    "UpstreamResponse",
+    "UpstreamTarget",
+    "UpstreamTimeout",
+    "UpstreamUnreachable",
+    "Wire",
+    "default_mock_base_url",
+    "target",
+]
+
+Wire = Literal["openai", "anthropic"]
+"""The wire format a proxy route speaks to its client (and so to the upstream)."""
+
+ANTHROPIC_VERSION = "2023-06-01"
+"""Sent as `anthropic-version` when the client sent none."""
+
+_DROPPED_REQUEST_HEADERS = frozenset(
+    {
+        b"host",
+        b"authorization",
+        b"x-api-key",
+        b"api-key",
+        b"x-goog-api-key",
+        b"content-length",
+        b"connection",
+        b"keep-alive",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"accept-encoding",
+        b"cookie",
+        b"expect",
+    }
+)
+_DROPPED_RESPONSE_HEADERS = frozenset(
+    {b"content-length", b"transfer-encoding", b"connection", b"keep-alive", b"content-encoding", b"date", b"server"}
+)
+
+
+class UpstreamError(Exception):
+    """The upstream failed; `error_type` names how, for the usage event and the error answered."""
+
+    error_type = "upstream_error"
+
+
+class UpstreamTimeout(UpstreamError):
+    """No connection, or no bytes, within the timeout (answered 504)."""
+
+    error_type = "upstream_timeout"
+
+
+class UpstreamUnreachable(UpstreamError):
+    """The upstream could not be connected to (answered 502)."""
+
+    error_type = "upstream_unreachable"
+
+
+class UpstreamDisconnected(UpstreamError):
+    """The upstream closed the connection before its answer was complete (answered 502 if nothing was sent)."""
+
+    error_type = "upstream_disconnected"
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamTarget:
+    """Where one request goes and the headers it goes with."""
+
+    url: str
+    headers: list[tuple[str, str]]
+
+
+def default_mock_base_url(port: int) -> str:
+    """The built-in mock, mounted at `/mock` in farebox itself, reached over loopback like any upstream."""
+    return f"http://127.0.0.1:{port}/mock"
+
+
+def _base(route: ModelRoute, mock_base_url: str) -> str:
+    if route.base_url is not None:
+        return route.base_url.rstrip("/")
+    if route.provider is Provider.MOCK:
+        return mock_base_url
+    return DEFAULT_BASE_URLS[route.provider].rstrip("/")
+
+
+def target(
+    route: ModelRoute,
+    *,
+    wire: Wire,
+    path: str,
+    client_headers: list[tuple[bytes, bytes]],
+    credential: str | None,
+    mock_base_url: str,
+) -> UpstreamTarget:
+    """The upstream URL and headers of one request to `route`.
+
+    Args:
+        route: the model's route.
+        wire: the wire format of the proxy route (`openai` or `anthropic`).
+        path: the operation's path below the OpenAI `/v1` (`/chat/completions`); ignored for Anthropic.
+        client_headers: the client's raw request headers (lower-case names).
+        credential: the provider credential, if the route has one.
+        mock_base_url: the mock's root URL, for mock routes without their own `base_url`.
+    """
+    base = _base(route, mock_base_url)
+    headers = [
+        (name.decode("latin-1"), value.decode("latin-1")) for name, value in client_headers if not _dropped(name)
+    ]
+    headers.append(("accept-encoding", "identity"))
+    provider = route.provider
+    if wire == "anthropic":
+        url = f"{base}/anthropic/v1/messages" if provider is Provider.MOCK and route.base_url is None else None
+        url = url or f"{base}/v1/messages"
+        if not any(name == "anthropic-version" for name, _ in headers):
+            headers.append(("anthropic-version", ANTHROPIC_VERSION))
+        if credential is not None:
+            headers.append(("x-api-key", credential))
+        return UpstreamTarget(url, headers)
+    if provider is Provider.AZURE:
+        url = f"{base}/openai/deployments/{route.upstream}{path}?api-version={route.api_version}"
+        if credential is not None:
+            headers.append(("api-key", credential))
+        return UpstreamTarget(url, headers)
+    if provider is Provider.GEMINI:
+        url = f"{base}/openai{path}"
+        if credential is not None:
+            headers.append(("x-goog-api-key", credential))
+        return UpstreamTarget(url, headers)
+    if provider is Provider.MOCK and route.base_url is None:
+        url = f"{base}/openai/v1{path}"
+    else:
+        url = f"{base}{path}"
+    if credential is not None:
+        headers.append(("authorization", "Bearer " + credential))
+    return UpstreamTarget(url, headers)
+
+
+def _dropped(name: bytes) -> bool:
+    return name in _DROPPED_REQUEST_HEADERS or name.startswith(b"x-farebox-")
+
+
+class UpstreamResponse:
+    """An upstream answer whose headers have arrived; read its body with `read()` or `chunks()`, then `close()`."""
+
+    __slots__ = ("_response", "headers", "status")
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status = response.status
+        self.headers = [
+            (name.lower(), value)
+            for name, value in response.raw_headers
+            if name.lower() not in _DROPPED_RESPONSE_HEADERS
+        ]
+        """The headers to pass on to the client (lower-case names; hop-by-hop and length headers left out)."""
+
+    @property
+    def content_type(self) -> str:
+        return self._response.headers.get("content-type", "")
+
+    async def read(self) -> bytes:
+        """The whole body.
+
+        Raises:
+            UpstreamTimeout: the body stalled for longer than the timeout.
+            UpstreamDisconnected: the upstream closed the connection before the body's end.
+        """
+        try:
+            return await self._response.read()
+        except TimeoutError as exc:
+            raise UpstreamTimeout(str(exc)) from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamDisconnected(str(exc)) from None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body's bytes as they arrive. Raises as `read()` does."""
+        content = self._response.content
+        try:
+            while True:
+                chunk = await content.readany()
+                if not chunk:
+                    return
+                yield chunk
+        except TimeoutError as exc:
+            raise UpstreamTimeout(str(exc)) from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamDisconnected(str(exc)) from None
+
+    def close(self) -> None:
+        """Give the connection back to the pool (or close it, if the body was not read to its end)."""
+        self._response.release()
+
+
+class Upstream:
+    """The pooled upstream HTTP client. `start()` in the app's lifespan, `aclose()` at shutdown.
+
+    Args:
+        timeout: seconds to wait for a connection, or for the next bytes of the response; beyond it
+            the request fails with `UpstreamTimeout` (the proxy answers 504).
+    """
+
+    def __init__(self, *, timeout: float) -> None:
+        self._timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        """Open the connection pool (on the running event loop)."""
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=1000, limit_per_host=0, keepalive_timeout=60, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._timeout, sock_read=self._timeout),
+                auto_decompress=False,
+                skip_auto_headers=("Accept", "Content-Type"),
+            )
+
+    async def aclose(self) -> None:
+        """Close every pooled connection."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def send(self, method: str, upstream: UpstreamTarget, *, body: bytes | None) -> UpstreamResponse:
+        """Send a request and return once the response headers arrived; the caller reads the body and closes.
+
+        Raises:
+            UpstreamTimeout: no connection or no answer in time.
+            UpstreamUnreachable: the upstream could not be connected to.
+            UpstreamDisconnected: the upstream closed the connection before answering.
+        """
+        if self._session is None:
+            raise RuntimeError("the upstream client is not started (create_app's lifespan did not run)")
+        try:
+            response = await self._session.request(
+                method, URL(upstream.url, encoded=True), headers=upstream.headers, data=body, allow_redirects=False
+            )
+        except TimeoutError as exc:
+            raise UpstreamTimeout(str(exc)) from None
+        except aiohttp.ClientConnectorError as exc:
+            raise UpstreamUnreachable(str(exc)) from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamDisconnected(str(exc)) from None
+        return UpstreamResponse(response)

@@ -1,0 +1,122 @@
+"""Usage of one proxied request: from the provider's own report, else counted offline and flagged estimated.
+
+The provider's report is read from the response body (or the stream collector). When it reported none,
+or the stream was cut short, the input is counted from the request and the output from the text the
+response carried, with the offline tokenizer. Counting runs in a worker thread: the first count loads a
+vocabulary (~50 ms), which must not stall the event loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import anyio
+
+from farebox.core.pricing import Usage
+from farebox.gateway.operations import Operation, ParsedRequest
+from farebox.gateway.providers import anthropic, openai
+from farebox.gateway.providers.mock.media import audio_seconds
+from farebox.gateway.providers.payload import JSONObject, as_object, build_usage, load_object, sub_object
+from farebox.gateway.providers.sse import UsageCollector
+from farebox.gateway.tokens import Tokenizer
+
+__all__ = ["Measured", "collector_for", "estimate", "measure_body", "response_text"]
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """The usage of a request and whether farebox counted (part of) it itself."""
+
+    usage: Usage
+    estimated: bool
+
+
+def collector_for(operation: Operation) -> UsageCollector:
+    """A stream usage collector for the operation's wire format."""
+    if operation.wire == "anthropic":
+        return anthropic.AnthropicUsageCollector()
+    return openai.OpenAIUsageCollector()
+
+
+def reported_usage(operation: Operation, parsed: ParsedRequest, body: bytes) -> Usage | None:
+    """The usage a complete (non-streaming) response reports, or the exact measure the request implies."""
+    if operation.operation == "audio.speech":
+        return openai.speech_usage(parsed.body)
+    if operation.wire == "anthropic":
+        return anthropic.usage_from_body(body)
+    usage = openai.usage_from_body(body)
+    if usage is None and operation.operation == "images":
+        # Per-image models (dall-e) report no usage: the meter is the number of images.
+        data = (load_object(body) or {}).get("data")
+        return Usage(quantity=Decimal(len(data))) if isinstance(data, list) else None
+    if usage is None and operation.operation == "audio.transcriptions" and parsed.form is not None:
+        audio = parsed.form.get("file")
+        if audio is not None:
+            # A text/srt/vtt answer carries no usage: meter the audio's own duration.
+            return build_usage(seconds=Decimal(str(audio_seconds(audio))).quantize(Decimal("0.000001")))
+    return usage
+
+
+def response_text(operation: Operation, body: bytes) -> str:
+    """The generated text of a complete response, for estimating its output tokens."""
+    document = load_object(body)
+    if document is None:
+        return ""
+    if operation.wire == "anthropic":
+        content = document.get("content")
+        blocks = content if isinstance(content, list) else []
+        return "".join(_text(as_object(block), "text") for block in blocks)
+    choices = document.get("choices")
+    pieces: list[str] = []
+    for choice in choices if isinstance(choices, list) else []:
+        choice_object = as_object(choice)
+        pieces.append(_text(choice_object, "text"))
+        pieces.append(_text(sub_object(choice_object, "message"), "content"))
+    return "".join(pieces)
+
+
+def _text(parent: JSONObject | None, key: str) -> str:
+    value = parent.get(key) if parent is not None else None
+    return value if isinstance(value, str) else ""
+
+
+def _count(
+    operation: Operation, parsed: ParsedRequest, text: str, partial: Usage | None, tokenizer: Tokenizer
+) -> Usage:
+    document = parsed.document
+    if partial is not None and partial.input_tokens:
+        input_tokens = partial.input_tokens
+    elif document is None:
+        input_tokens = 0
+    elif operation.wire == "anthropic":
+        input_tokens = anthropic.estimate_input_tokens(document, tokenizer=tokenizer)
+    else:
+        input_tokens = openai.estimate_input_tokens(document, tokenizer=tokenizer)
+    output_tokens = tokenizer.count(text, model=parsed.model)
+    if partial is not None:
+        output_tokens = max(output_tokens, partial.output_tokens)
+        return build_usage(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cached_input_tokens=partial.cached_input_tokens,
+            cache_write_tokens=partial.cache_write_tokens,
+            reasoning_tokens=partial.reasoning_tokens,
+        )
+    return build_usage(input_tokens=input_tokens, output_tokens=output_tokens)
+
+
+async def estimate(
+    operation: Operation, parsed: ParsedRequest, *, text: str, partial: Usage | None, tokenizer: Tokenizer
+) -> Usage:
+    """Usage counted offline: input from the request (or the partial report), output from `text`."""
+    return await anyio.to_thread.run_sync(_count, operation, parsed, text, partial, tokenizer)
+
+
+async def measure_body(operation: Operation, parsed: ParsedRequest, body: bytes, *, tokenizer: Tokenizer) -> Measured:
+    """The usage of a complete successful response: reported, or estimated when the provider gave none."""
+    usage = reported_usage(operation, parsed, body)
+    if usage is not None:
+        return Measured(usage, False)
+    text = response_text(operation, body)
+    return Measured(await estimate(operation, parsed, text=text, partial=None, tokenizer=tokenizer), True)

@@ -1,0 +1,163 @@
+"""The gateway end to end: farebox served by uvicorn in a thread on a free loopback port, a SQLite ledger in
+a temporary directory, and the mock provider reached over loopback HTTP (STYLE R24).
+
+One farebox serves every gateway test of the session (its start-up is the slow part); each test makes its
+own account and key, so tests see only their own events. A second, slow mock (50 ms between stream
+chunks) stands in for an upstream that streams slowly, for client disconnects mid-stream.
+"""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from starlette.types import ASGIApp
+
+from farebox.app import create_app
+from farebox.gateway.providers.mock import create_mock_app
+from farebox.settings import Settings
+
+GATEWAY_MASTER = "fbx_master_gateway-e2e-0123456789"
+UPSTREAM_TIMEOUT_SECONDS = 0.5
+MAX_BODY_BYTES = 64 * 1024
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerThread:
+    """An ASGI app served by uvicorn in a daemon thread, with its lifespan."""
+
+    def __init__(self, app: ASGIApp, port: int) -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert self.thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """The running farebox: its URL and ledger file, and helpers to make keys and read events."""
+
+    url: str
+    database: Path
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {GATEWAY_MASTER}"}
+        return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=10, **kwargs)
+
+    def new_key(self, **fields: Any) -> tuple[str, dict[str, Any]]:
+        """A new account and a virtual key in it: (secret, key record)."""
+        account = self.admin("POST", "/api/admin/accounts", json={"name": "e2e"}).json()
+        created = self.admin(
+            "POST", "/api/admin/virtual-keys", json={"account_id": account["id"], "name": "k", **fields}
+        )
+        assert created.status_code == 201, created.text
+        record = created.json()
+        return record["key"], record
+
+    def event(self, request_id: str) -> dict[str, Any]:
+        """The event of a request as `GET /api/admin/requests/{id}` answers it (must exist)."""
+        response = self.admin("GET", f"/api/admin/requests/{request_id}")
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def events_of(self, key_id: str) -> list[dict[str, Any]]:
+        """Every event of a key, read straight from the ledger file."""
+        with sqlite3.connect(self.database) as connection:
+            connection.row_factory = sqlite3.Row
+            rows = connection.execute("SELECT * FROM usage_events WHERE key_id = ? ORDER BY ts_us", (key_id,))
+            return [dict(row) for row in rows]
+
+    def wait_events(self, key_id: str, count: int, *, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """The key's events once there are `count` of them (for events recorded after the client left)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            events = self.events_of(key_id)
+            if len(events) >= count or time.monotonic() > deadline:
+                return events
+            time.sleep(0.02)
+
+
+def _models(slow_mock: str, closed_port: int) -> list[dict[str, Any]]:
+    return [
+        {"name": "gpt-4o-mini", "provider": "mock", "price_as": "openai/gpt-4o-mini"},
+        {"name": "text-embedding-3-small", "provider": "mock", "price_as": "openai/text-embedding-3-small"},
+        {"name": "tts-1", "provider": "mock", "price_as": "openai/tts-1"},
+        {"name": "whisper-1", "provider": "mock", "price_as": "openai/whisper-1"},
+        {"name": "gpt-image-1", "provider": "mock", "price_as": "openai/gpt-image-1"},
+        # claude-sonnet-4-5 makes anthropic 2.12 raise a DeprecationWarning: its successor is served instead.
+        {"name": "claude-sonnet-4-6", "provider": "mock", "price_as": "anthropic/claude-sonnet-4-6"},
+        {
+            "name": "slow-gpt",
+            "provider": "openai_compatible",
+            "upstream_model": "gpt-4o-mini",
+            "base_url": f"{slow_mock}/openai/v1",
+            "price_as": "openai/gpt-4o-mini",
+        },
+        {
+            "name": "slow-claude",
+            "provider": "anthropic",
+            "base_url": f"{slow_mock}/anthropic",
+            "api_key_env": "FAREBOX_E2E_ANTHROPIC_KEY",
+            "price_as": "anthropic/claude-sonnet-4-6",
+        },
+        {
+            "name": "dead-gpt",
+            "provider": "openai_compatible",
+            "base_url": f"http://127.0.0.1:{closed_port}/v1",
+            "price_as": "openai/gpt-4o-mini",
+        },
+    ]
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    directory = tmp_path_factory.mktemp("gateway")
+    database = directory / "ledger.db"
+    slow_port, port, closed_port = free_port(), free_port(), free_port()
+    slow_mock = f"http://127.0.0.1:{slow_port}/mock"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(directory)  # no developer farebox.toml
+        patch.delenv("FAREBOX_CONFIG", raising=False)
+        for name in Settings.model_fields:
+            patch.delenv(f"FAREBOX_{name.upper()}", raising=False)
+        patch.setenv("FAREBOX_E2E_ANTHROPIC_KEY", "sk-ant-e2e")
+        settings = Settings(
+            database_url=f"sqlite:///{database}",
+            port=port,
+            models=_models(slow_mock, closed_port),  # type: ignore[arg-type]  # validated into ModelRoute
+            upstream_timeout_seconds=UPSTREAM_TIMEOUT_SECONDS,
+            max_body_bytes=MAX_BODY_BYTES,
+        )
+        app = create_app(settings, master_key=GATEWAY_MASTER)
+    with ServerThread(create_mock_app(chunk_delay_ms=50), slow_port), ServerThread(app, port):
+        yield Gateway(f"http://127.0.0.1:{port}", database)
+
+
+@pytest.fixture
+def new_key(gateway: Gateway) -> Callable[..., tuple[str, dict[str, Any]]]:
+    return gateway.new_key

@@ -1,0 +1,136 @@
+"""The proxy's key cache: at most one directory read per key per `ttl`, failures cached too, shared reloads."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from farebox.core.directory import VirtualKey
+from farebox.core.keys import generate_secret
+from farebox.core.periods import Period
+from farebox.errors import AuthenticationFailed
+from farebox.gateway.auth import KeyCache, secret_from_headers
+
+pytestmark = pytest.mark.anyio
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def make_key(**fields: Any) -> VirtualKey:
+    values: dict[str, Any] = {
+        "id": "key-1",
+        "account_id": "acct-1",
+        "member_id": None,
+        "name": "k",
+        "display_prefix": "fbx_sk_abc…",
+        "allowed_models": None,
+        "agent_id": None,
+        "app": None,
+        "tags": (),
+        "spend_cap_nano": None,
+        "cap_period": Period.MONTHLY,
+        "expires_at": None,
+        "revoked_at": None,
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+    values.update(fields)
+    return VirtualKey(**values)
+
+
+class FakeDirectory:
+    """Answers `authenticate` and `spend` like the directory, counting reads; `delay` slows each read."""
+
+    def __init__(self, key: VirtualKey | None, *, spent: int = 0, delay: float = 0.0) -> None:
+        self.key = key
+        self.spent = spent
+        self.delay = delay
+        self.reads = 0
+
+    async def authenticate(self, secret: str) -> VirtualKey:
+        self.reads += 1
+        await asyncio.sleep(self.delay)
+        if self.key is None:
+            raise AuthenticationFailed("invalid API key", code="invalid_api_key")
+        if self.key.revoked_at is not None:
+            raise AuthenticationFailed("this API key has been revoked", code="key_revoked")
+        return self.key
+
+    async def spend(self, key: VirtualKey) -> int:
+        return self.spent
+
+
+class Clocks:
+    def __init__(self) -> None:
+        self.monotonic = 100.0
+        self.wall = NOW
+
+    def cache(self, directory: FakeDirectory) -> KeyCache:
+        return KeyCache(
+            directory,  # type: ignore[arg-type]  # a fake with the directory's two methods
+            ttl=1.0,
+            clock=lambda: self.wall,
+            monotonic=lambda: self.monotonic,
+        )
+
+
+async def test_a_key_is_read_once_per_ttl_and_a_revocation_is_seen_after_it() -> None:
+    clocks, directory = Clocks(), FakeDirectory(make_key(), spent=500)
+    cache = clocks.cache(directory)
+    secret = generate_secret()
+    first = await cache.authenticate(secret)
+    assert (first.key, first.spent_nano) == (directory.key, 500)
+    clocks.monotonic += 0.9
+    await cache.authenticate(secret)
+    assert directory.reads == 1
+    directory.key = replace(make_key(), revoked_at=NOW)
+    clocks.monotonic += 0.1
+    with pytest.raises(AuthenticationFailed, match="revoked"):
+        await cache.authenticate(secret)
+    assert directory.reads == 2
+
+
+async def test_failures_are_cached_for_the_ttl_too() -> None:
+    clocks, directory = Clocks(), FakeDirectory(None)
+    cache = clocks.cache(directory)
+    secret = generate_secret()
+    for _ in range(3):
+        with pytest.raises(AuthenticationFailed):
+            await cache.authenticate(secret)
+    assert directory.reads == 1
+    with pytest.raises(AuthenticationFailed):
+        await cache.authenticate("sk-not-a-farebox-key")
+    assert directory.reads == 1  # not even looked up
+
+
+async def test_expiry_is_checked_on_every_request() -> None:
+    clocks, directory = Clocks(), FakeDirectory(make_key(expires_at=NOW + timedelta(seconds=5)))
+    cache = clocks.cache(directory)
+    secret = generate_secret()
+    await cache.authenticate(secret)
+    clocks.wall = NOW + timedelta(seconds=5)
+    with pytest.raises(AuthenticationFailed, match="expired"):
+        await cache.authenticate(secret)
+    assert directory.reads == 1
+
+
+async def test_concurrent_requests_share_one_reload_and_spend_adds_up() -> None:
+    clocks, directory = Clocks(), FakeDirectory(make_key(), spent=10, delay=0.01)
+    cache = clocks.cache(directory)
+    secret = generate_secret()
+    entries = await asyncio.gather(*(cache.authenticate(secret) for _ in range(20)))
+    assert directory.reads == 1 and {entry.spent_nano for entry in entries} == {10}
+    updated = cache.add_spend(entries[0].digest, 25)
+    assert updated is not None and updated.spent_nano == 35
+    assert (await cache.authenticate(secret)).spent_nano == 35
+
+
+def test_secret_from_headers() -> None:
+    assert secret_from_headers({"authorization": "Bearer abc"}) == "abc"
+    assert secret_from_headers({"x-api-key": "def"}) == "def"
+    with pytest.raises(AuthenticationFailed) as missing:
+        secret_from_headers({"authorization": "Basic xyz"})
+    assert missing.value.code == "missing_api_key"
