@@ -14,7 +14,7 @@ from farebox.api.errors import install_error_handlers
 from farebox.api.limits import BodySizeLimit
 from farebox.gateway.auth import KeyCache
 from farebox.gateway.exchange import Gateway
-from farebox.gateway.limits import AnthropicBodyLimit
+from farebox.gateway.limits import NativeBodyLimit
 from farebox.gateway.providers.mock import create_mock_app
 from farebox.gateway.routes import proxy_routes, routing_table
 from farebox.gateway.tokens import Tokenizer
@@ -86,5 +86,5 @@ def create_app(
         return JSONResponse({"status": "ok", "version": __version__})
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(AnthropicBodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(NativeBodyLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -111,6 +111,7 @@ def _models(slow_mock: str, closed_port: int) -> list[dict[str, Any]]:
         {"name": "gpt-image-1", "provider": "mock", "price_as": "openai/gpt-image-1"},
         # claude-sonnet-4-5 makes anthropic 2.12 raise a DeprecationWarning: its successor is served instead.
         {"name": "claude-sonnet-4-6", "provider": "mock", "price_as": "anthropic/claude-sonnet-4-6"},
+        {"name": "gemini-2.5-flash", "provider": "mock", "price_as": "google/gemini-2.5-flash"},
         {
             "name": "slow-gpt",
             "provider": "openai_compatible",
@@ -124,6 +125,13 @@ def _models(slow_mock: str, closed_port: int) -> list[dict[str, Any]]:
             "base_url": f"{slow_mock}/anthropic",
             "api_key_env": "FAREBOX_E2E_ANTHROPIC_KEY",
             "price_as": "anthropic/claude-sonnet-4-6",
+        },
+        {
+            "name": "slow-gemini",
+            "provider": "gemini",
+            "upstream_model": "gemini-2.5-flash",
+            "base_url": f"{slow_mock}/gemini/v1beta",
+            "api_key_env": "FAREBOX_E2E_GEMINI_KEY",
         },
         {
             "name": "dead-gpt",
@@ -146,6 +154,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         for name in Settings.model_fields:
             patch.delenv(f"FAREBOX_{name.upper()}", raising=False)
         patch.setenv("FAREBOX_E2E_ANTHROPIC_KEY", "sk-ant-e2e")
+        patch.setenv("FAREBOX_E2E_GEMINI_KEY", "gemini-e2e-credential")
         settings = Settings(
             database_url=f"sqlite:///{database}",
             port=port,

@@ -18,13 +18,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from urllib.parse import unquote_plus
 
 from farebox.core.directory import KeyStatus, VirtualKey
 from farebox.core.keys import hash_secret, looks_like_key
 from farebox.errors import AuthenticationFailed
 from farebox.ledger.directory import Directory
 
-__all__ = ["CachedKey", "KeyCache", "secret_from_headers"]
+__all__ = ["CachedKey", "KeyCache", "secret_from_headers", "split_key_param"]
 
 _MAX_ENTRIES = 50_000
 """Beyond this many cached secrets the oldest are dropped (a flood of random keys cannot grow memory)."""
@@ -42,19 +43,41 @@ class CachedKey:
     """`time.monotonic()` of the directory read."""
 
 
-def secret_from_headers(headers: Mapping[str, str]) -> str:
-    """The virtual-key secret of a request: `Authorization: Bearer <key>`, else `x-api-key: <key>`.
+def secret_from_headers(headers: Mapping[str, str], *, query_key: str | None = None) -> str:
+    """The virtual-key secret of a request.
+
+    `Authorization: Bearer <key>`, else `x-api-key: <key>` (Anthropic's SDK), else `x-goog-api-key: <key>`
+    (Gemini's), else `query_key` (Gemini's `?key=`, on the routes that take it).
 
     Raises:
-        AuthenticationFailed: neither header holds a key.
+        AuthenticationFailed: no header (nor `query_key`) holds a key.
     """
     scheme, _, token = headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
-    api_key = headers.get("x-api-key", "").strip()
-    if api_key:
-        return api_key
+    for name in ("x-api-key", "x-goog-api-key"):
+        api_key = headers.get(name, "").strip()
+        if api_key:
+            return api_key
+    if query_key is not None and query_key.strip():
+        return query_key.strip()
     raise AuthenticationFailed("missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key")
+
+
+def split_key_param(query_string: bytes) -> tuple[str | None, str]:
+    """A query string's `key` parameter (the last one), and the query string without any `key`, still encoded.
+
+    The other parameters keep their bytes and order, so what goes upstream is what the client sent, less its key.
+    """
+    key: str | None = None
+    kept: list[str] = []
+    for pair in query_string.decode("latin-1").split("&"):
+        name, _, value = pair.partition("=")
+        if unquote_plus(name) == "key":
+            key = unquote_plus(value)
+        elif pair:
+            kept.append(pair)
+    return key, "&".join(kept)
 
 
 def _utcnow() -> datetime:

@@ -1,7 +1,7 @@
 """What every proxy route shares: the `Gateway` (routes, keys, upstream pool, meter), and request plumbing.
 
 Headers, body reading, attribution from a key and the `x-farebox-*` request headers, and errors answered in
-the client's own wire format (OpenAI's envelope, or Anthropic's on `/v1/messages`).
+the client's own wire format (OpenAI's envelope, Anthropic's on `/v1/messages`, Gemini's on `/v1beta/...`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 from farebox.core.directory import VirtualKey
 from farebox.errors import InvalidRequest
 from farebox.gateway.auth import KeyCache
-from farebox.gateway.providers import anthropic, openai
+from farebox.gateway.formats import FORMATS
 from farebox.gateway.providers.payload import load_object, sub_object
 from farebox.gateway.routing import ModelRoute, Provider
 from farebox.gateway.tokens import Tokenizer
@@ -66,10 +66,7 @@ class Gateway:
         self, send: Send, wire: Wire, status: int, message: str, *, code: str, request_id: str
     ) -> None:
         """Answer an error farebox decided itself, in the client's wire format."""
-        if wire == "anthropic":
-            body = orjson.dumps(anthropic.error_body(status, message, request_id=request_id))
-        else:
-            body = orjson.dumps(openai.error_body(status, message, code=code))
+        body = orjson.dumps(FORMATS[wire].error_body(status, message, code=code, request_id=request_id))
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
@@ -125,7 +122,7 @@ def attribution_from(key: VirtualKey, headers: Mapping[str, str]) -> Attribution
 
 
 def upstream_error_type(body: bytes, status: int) -> str:
-    """The error type an upstream error body names (OpenAI's or Anthropic's `error.type`), else `http_<status>`."""
+    """The error type an upstream error body names (`error.type`, Gemini's `error.status`), else `http_<status>`."""
     error = sub_object(load_object(body), "error")
     kind = error.get("type") if error is not None else None
     if isinstance(kind, str) and kind:

@@ -2,8 +2,8 @@
 
 Each `Operation` is one proxy route: its path, the upstream path, the wire format, what it is metered as.
 `parse_request` reads the model, the stream flag and `stream_options` (JSON), or the `model` field of a
-multipart form; the body goes upstream byte for byte unless the model must be renamed or stream usage
-asked for.
+multipart form; Gemini's native routes name the model and whether to stream in the path instead. The body
+goes upstream byte for byte unless the model must be renamed or stream usage asked for.
 """
 
 from __future__ import annotations
@@ -30,13 +30,20 @@ class Operation:
     path: str
     """The route's path on farebox (`/v1/chat/completions`)."""
     upstream_path: str
-    """The path below the upstream's OpenAI base URL (`/chat/completions`)."""
+    """The path below the upstream's base URL (`/chat/completions`), or after Gemini's `models/{model}`."""
     operation: str
     """The usage event's operation (`chat.completions`)."""
     axis: Axis
     wire: Wire
     multipart: bool = False
     """Whether the body is `multipart/form-data` (transcriptions) rather than JSON."""
+    streams: bool = False
+    """Whether the route itself asks for a stream (Gemini's `:streamGenerateContent`), not a body field."""
+
+    @property
+    def model_in_path(self) -> bool:
+        """Whether the model is named by the path's `{model}` (Gemini) rather than the body."""
+        return "{model}" in self.path
 
 
 OPERATIONS = (
@@ -47,6 +54,15 @@ OPERATIONS = (
     Operation("/v1/audio/transcriptions", "/audio/transcriptions", "audio.transcriptions", Axis.VOICE, "openai", True),
     Operation("/v1/images/generations", "/images/generations", "images", Axis.LLM, "openai"),
     Operation("/v1/messages", "/messages", "messages", Axis.LLM, "anthropic"),
+    Operation("/v1beta/models/{model}:generateContent", ":generateContent", "generate_content", Axis.LLM, "gemini"),
+    Operation(
+        "/v1beta/models/{model}:streamGenerateContent",
+        ":streamGenerateContent",
+        "generate_content",
+        Axis.LLM,
+        "gemini",
+        streams=True,
+    ),
 )
 
 
@@ -65,8 +81,16 @@ class ParsedRequest:
     """For an OpenAI stream: whether the client asked for `stream_options.include_usage` itself."""
 
 
-def parse_request(operation: Operation, body: bytes, *, content_type: str) -> ParsedRequest:
+def parse_request(
+    operation: Operation, body: bytes, *, content_type: str, path_model: str | None = None
+) -> ParsedRequest:
     """Read the model and stream flag of a request.
+
+    Args:
+        operation: the route.
+        body: the request body.
+        content_type: the request's Content-Type.
+        path_model: the path's `{model}`, for routes that name it there (`Operation.model_in_path`).
 
     Raises:
         InvalidRequest: the body is not a JSON object (or not a multipart form), or has no `model`.
@@ -80,6 +104,10 @@ def parse_request(operation: Operation, body: bytes, *, content_type: str) -> Pa
     document = load_object(body)
     if document is None:
         raise InvalidRequest("the request body is not a JSON object", code="invalid_json")
+    if operation.model_in_path:
+        if not path_model:
+            raise InvalidRequest("the path must name a model", code="missing_model")
+        return ParsedRequest(body, path_model, operation.streams, document, None, False)
     named = document.get("model")
     if not isinstance(named, str) or not named:
         raise InvalidRequest("you must provide a model parameter", code="missing_model")
@@ -98,7 +126,7 @@ def upstream_body(operation: Operation, parsed: ParsedRequest, route: ModelRoute
         if route.upstream == parsed.model:
             return parsed.body
         return _rename_form_model(parsed.body, parsed.model, route.upstream)
-    rename = route.upstream != parsed.model
+    rename = route.upstream != parsed.model and not operation.model_in_path  # else renamed in the URL
     ask_usage = parsed.stream and operation.wire == "openai" and not parsed.client_wants_usage
     if not rename and not ask_usage:
         return parsed.body

@@ -21,7 +21,7 @@ from farebox.core.events import Status, UsageEvent
 from farebox.core.money import format_usd
 from farebox.core.pricing import Usage
 from farebox.errors import FareboxError, NotFound, PermissionDenied
-from farebox.gateway.auth import CachedKey, secret_from_headers
+from farebox.gateway.auth import CachedKey, secret_from_headers, split_key_param
 from farebox.gateway.exchange import (
     Gateway,
     attribution_from,
@@ -30,6 +30,7 @@ from farebox.gateway.exchange import (
     read_body,
     upstream_error_type,
 )
+from farebox.gateway.formats import FORMATS
 from farebox.gateway.operations import Operation, ParsedRequest, parse_request, upstream_body
 from farebox.gateway.providers.openai import UsageChunkFilter
 from farebox.gateway.routing import ModelRoute
@@ -71,6 +72,7 @@ class ProxyEndpoint:
     def __init__(self, operation: Operation, gateway: Gateway) -> None:
         self.operation = operation
         self.gateway = gateway
+        self.format = FORMATS[operation.wire]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -78,10 +80,16 @@ class ProxyEndpoint:
         request_id = uuid.uuid4().hex
         wire = self.operation.wire
         headers = headers_of(scope)
+        query_key, query = split_key_param(scope["query_string"]) if self.format.query_passthrough else (None, "")
         try:
-            entry = await self.gateway.keys.authenticate(secret_from_headers(headers))
+            entry = await self.gateway.keys.authenticate(secret_from_headers(headers, query_key=query_key))
             body = await read_body(receive)
-            parsed = parse_request(self.operation, body, content_type=headers.get("content-type", ""))
+            parsed = parse_request(
+                self.operation,
+                body,
+                content_type=headers.get("content-type", ""),
+                path_model=scope.get("path_params", {}).get("model"),
+            )
             route = self._route(parsed.model, entry)
             assert entry.key is not None
             attribution = attribution_from(entry.key, headers)
@@ -97,6 +105,7 @@ class ProxyEndpoint:
             client_headers=scope["headers"],
             credential=self.gateway.credentials.get(route.name),
             mock_base_url=self.gateway.mock_base_url,
+            query=query,
         )
         try:
             response = await self.gateway.upstream.send("POST", upstream, body=outgoing)
@@ -113,9 +122,15 @@ class ProxyEndpoint:
 
     def _route(self, model: str, entry: CachedKey) -> ModelRoute:
         route = self.gateway.routes.get(model)
+        providers = self.format.providers
         if route is None:
             raise NotFound(
                 f"The model `{model}` does not exist or is not served by this gateway", code="model_not_found"
+            )
+        if providers is not None and route.provider not in providers:
+            raise NotFound(
+                f"The model `{model}` is not served in the {self.format.name} API format by this gateway",
+                code="model_not_found",
             )
         assert entry.key is not None
         if not entry.key.allows_model(model):

@@ -1,4 +1,4 @@
-"""The proxy's routes: OpenAI-compatible `/v1/...`, Anthropic-compatible `/v1/messages`, and `/v1/models`.
+"""The proxy's routes: OpenAI-compatible `/v1/...`, Anthropic's `/v1/messages`, Gemini's `/v1beta/models/...`.
 
 They are plain Starlette routes whose endpoints are ASGI apps (`ProxyEndpoint`), so no framework
 machinery (dependency injection, validation models) runs on the hot path. `create_app` adds them ahead of

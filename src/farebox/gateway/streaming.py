@@ -3,9 +3,9 @@
 Every chunk is shown to the provider's usage collector, then sent on unchanged (for an OpenAI client that
 did not ask for stream usage, through `UsageChunkFilter`, which drops only the usage-only chunk farebox
 asked for on its behalf). Once the collector has seen the provider's end-of-stream marker (`data: [DONE]`,
-Anthropic's `message_stop`), the bytes that carried it, and anything after, are held back: the relay
-calls `finish()`, which commits the usage event, and only then sends them. A client therefore never sees
-the end of a stream whose event is not in the ledger.
+Anthropic's `message_stop`, Gemini's `finishReason`), the bytes that carried it, and anything after, are
+held back: the relay calls `finish()`, which commits the usage event, and only then sends them. A client
+therefore never sees the end of a stream whose event is not in the ledger.
 
 A disconnect of the client is noticed while the relay waits for the upstream (an ASGI `http.disconnect`),
 and ends the relay at once; an upstream that drops or stalls mid-stream ends it too. Either way `finish()`

@@ -13,7 +13,8 @@ of the proxy. `target()` builds the URL and headers for one request:
 | azure              | `{base_url}/openai/deployments/{upstream_model}{path}?api-version=` | `api-key`      |
 | anthropic          | `{base_url}/v1/messages` (+ `anthropic-version` if not sent)    | `x-api-key`         |
 | gemini             | `{base_url}/openai{path}` (Gemini's OpenAI-compatible API)      | `x-goog-api-key`    |
-| mock (no base_url) | `{mock}/openai/v1{path}`, `{mock}/anthropic/v1/messages`        | as its format's     |
+| gemini, native     | `{base_url}/models/{upstream_model}{path}?{query}`              | `x-goog-api-key`    |
+| mock (no base_url) | as above, below `{mock}/openai/v1`, `{mock}/anthropic`, `{mock}/gemini/v1beta` | none |
 
 The client's own headers go upstream except its credentials, hop-by-hop headers, `x-farebox-*` and
 `accept-encoding` (farebox asks for identity encoding, so the bytes it relays are the bytes it parses).
@@ -21,9 +22,11 @@ The client's own headers go upstream except its credentials, hop-by-hop headers,
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from types import MappingProxyType
+from typing import Literal, Protocol
+from urllib.parse import quote
 
 import aiohttp
 from yarl import URL
@@ -44,7 +47,7 @@ __all__ = [
     "target",
 ]
 
-Wire = Literal["openai", "anthropic"]
+Wire = Literal["openai", "anthropic", "gemini"]
 """The wire format a proxy route speaks to its client (and so to the upstream)."""
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -129,48 +132,68 @@ def target(
     client_headers: list[tuple[bytes, bytes]],
     credential: str | None,
     mock_base_url: str,
+    query: str = "",
 ) -> UpstreamTarget:
     """The upstream URL and headers of one request to `route`.
 
     Args:
         route: the model's route.
-        wire: the wire format of the proxy route (`openai` or `anthropic`).
-        path: the operation's path below the OpenAI `/v1` (`/chat/completions`); ignored for Anthropic.
+        wire: the wire format of the proxy route.
+        path: the operation's path below the format's base (`/chat/completions` below OpenAI's `/v1`,
+            `:generateContent` after Gemini's `models/{model}`); ignored for Anthropic.
         client_headers: the client's raw request headers (lower-case names).
         credential: the provider credential, if the route has one.
         mock_base_url: the mock's root URL, for mock routes without their own `base_url`.
+        query: the query string to send on (Gemini's native routes only; already without `key`).
     """
-    base = _base(route, mock_base_url)
     headers = [
         (name.decode("latin-1"), value.decode("latin-1")) for name, value in client_headers if not _dropped(name)
     ]
     headers.append(("accept-encoding", "identity"))
-    provider = route.provider
-    if wire == "anthropic":
-        url = f"{base}/anthropic/v1/messages" if provider is Provider.MOCK and route.base_url is None else None
-        url = url or f"{base}/v1/messages"
-        if not any(name == "anthropic-version" for name, _ in headers):
-            headers.append(("anthropic-version", ANTHROPIC_VERSION))
-        if credential is not None:
-            headers.append(("x-api-key", credential))
-        return UpstreamTarget(url, headers)
-    if provider is Provider.AZURE:
-        url = f"{base}/openai/deployments/{route.upstream}{path}?api-version={route.api_version}"
-        if credential is not None:
-            headers.append(("api-key", credential))
-        return UpstreamTarget(url, headers)
-    if provider is Provider.GEMINI:
-        url = f"{base}/openai{path}"
-        if credential is not None:
-            headers.append(("x-goog-api-key", credential))
-        return UpstreamTarget(url, headers)
-    if provider is Provider.MOCK and route.base_url is None:
-        url = f"{base}/openai/v1{path}"
-    else:
-        url = f"{base}{path}"
+    on_mock = route.provider is Provider.MOCK and route.base_url is None
+    url, credential_header = _URLS[wire](route, _base(route, mock_base_url), path, on_mock=on_mock, query=query)
+    if wire == "anthropic" and not any(name == "anthropic-version" for name, _ in headers):
+        headers.append(("anthropic-version", ANTHROPIC_VERSION))
     if credential is not None:
-        headers.append(("authorization", "Bearer " + credential))
+        name, prefix = credential_header
+        headers.append((name, prefix + credential))
     return UpstreamTarget(url, headers)
+
+
+_CredentialHeader = tuple[str, str]
+"""(header name, value prefix) of a provider credential."""
+
+
+class _UrlBuilder(Protocol):
+    def __call__(
+        self, route: ModelRoute, base: str, path: str, *, on_mock: bool, query: str
+    ) -> tuple[str, _CredentialHeader]: ...
+
+
+def _openai_url(route: ModelRoute, base: str, path: str, *, on_mock: bool, query: str) -> tuple[str, _CredentialHeader]:
+    if route.provider is Provider.AZURE:
+        return f"{base}/openai/deployments/{route.upstream}{path}?api-version={route.api_version}", ("api-key", "")
+    if route.provider is Provider.GEMINI:
+        return f"{base}/openai{path}", ("x-goog-api-key", "")
+    return (f"{base}/openai/v1{path}" if on_mock else f"{base}{path}"), ("authorization", "Bearer ")
+
+
+def _anthropic_url(
+    route: ModelRoute, base: str, path: str, *, on_mock: bool, query: str
+) -> tuple[str, _CredentialHeader]:
+    return (f"{base}/anthropic/v1/messages" if on_mock else f"{base}/v1/messages"), ("x-api-key", "")
+
+
+def _gemini_url(route: ModelRoute, base: str, path: str, *, on_mock: bool, query: str) -> tuple[str, _CredentialHeader]:
+    root = f"{base}/gemini/v1beta" if on_mock else base
+    url = f"{root}/models/{quote(route.upstream, safe='')}{path}"
+    return (f"{url}?{query}" if query else url), ("x-goog-api-key", "")
+
+
+_URLS: Mapping[Wire, _UrlBuilder] = MappingProxyType(
+    {"openai": _openai_url, "anthropic": _anthropic_url, "gemini": _gemini_url}
+)
+"""How each wire format's upstream URL is built, and which header carries the provider credential."""
 
 
 def _dropped(name: bytes) -> bool:

@@ -14,10 +14,11 @@ from decimal import Decimal
 import anyio
 
 from farebox.core.pricing import Usage
+from farebox.gateway.formats import FORMATS
 from farebox.gateway.operations import Operation, ParsedRequest
-from farebox.gateway.providers import anthropic, openai
+from farebox.gateway.providers import openai
 from farebox.gateway.providers.mock.media import audio_seconds
-from farebox.gateway.providers.payload import JSONObject, as_object, build_usage, load_object, sub_object
+from farebox.gateway.providers.payload import build_usage, load_object
 from farebox.gateway.providers.sse import UsageCollector
 from farebox.gateway.tokens import Tokenizer
 
@@ -34,18 +35,14 @@ class Measured:
 
 def collector_for(operation: Operation) -> UsageCollector:
     """A stream usage collector for the operation's wire format."""
-    if operation.wire == "anthropic":
-        return anthropic.AnthropicUsageCollector()
-    return openai.OpenAIUsageCollector()
+    return FORMATS[operation.wire].collector()
 
 
 def reported_usage(operation: Operation, parsed: ParsedRequest, body: bytes) -> Usage | None:
     """The usage a complete (non-streaming) response reports, or the exact measure the request implies."""
     if operation.operation == "audio.speech":
         return openai.speech_usage(parsed.body)
-    if operation.wire == "anthropic":
-        return anthropic.usage_from_body(body)
-    usage = openai.usage_from_body(body)
+    usage = FORMATS[operation.wire].usage_from_body(body)
     if usage is None and operation.operation == "images":
         # Per-image models (dall-e) report no usage: the meter is the number of images.
         data = (load_object(body) or {}).get("data")
@@ -60,25 +57,7 @@ def reported_usage(operation: Operation, parsed: ParsedRequest, body: bytes) -> 
 
 def response_text(operation: Operation, body: bytes) -> str:
     """The generated text of a complete response, for estimating its output tokens."""
-    document = load_object(body)
-    if document is None:
-        return ""
-    if operation.wire == "anthropic":
-        content = document.get("content")
-        blocks = content if isinstance(content, list) else []
-        return "".join(_text(as_object(block), "text") for block in blocks)
-    choices = document.get("choices")
-    pieces: list[str] = []
-    for choice in choices if isinstance(choices, list) else []:
-        choice_object = as_object(choice)
-        pieces.append(_text(choice_object, "text"))
-        pieces.append(_text(sub_object(choice_object, "message"), "content"))
-    return "".join(pieces)
-
-
-def _text(parent: JSONObject | None, key: str) -> str:
-    value = parent.get(key) if parent is not None else None
-    return value if isinstance(value, str) else ""
+    return FORMATS[operation.wire].response_text(body)
 
 
 def _count(
@@ -89,10 +68,8 @@ def _count(
         input_tokens = partial.input_tokens
     elif document is None:
         input_tokens = 0
-    elif operation.wire == "anthropic":
-        input_tokens = anthropic.estimate_input_tokens(document, tokenizer=tokenizer)
     else:
-        input_tokens = openai.estimate_input_tokens(document, tokenizer=tokenizer)
+        input_tokens = FORMATS[operation.wire].estimate_input_tokens(document, tokenizer=tokenizer)
     output_tokens = tokenizer.count(text, model=parsed.model)
     if partial is not None:
         output_tokens = max(output_tokens, partial.output_tokens)

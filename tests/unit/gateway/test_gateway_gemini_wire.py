@@ -101,3 +101,12 @@ def test_estimate_input_tokens() -> None:
         "contents": [{"role": "user", "parts": [{"text": "hello world"}]}],
     }
     assert wire.estimate_input_tokens(body) == 5
+
+
+def test_response_text_of_a_body_and_of_a_json_array_stream() -> None:
+    def chunk(text: str) -> dict[str, object]:
+        return {"candidates": [{"content": {"parts": [{"text": text}, {"functionCall": {"name": "f"}}]}}]}
+
+    assert wire.response_text(orjson.dumps(chunk("The fare"))) == 'The fare{"name":"f"}'
+    assert wire.response_text(orjson.dumps([chunk("a"), chunk("b")])) == 'a{"name":"f"}b{"name":"f"}'
+    assert wire.response_text(b"not json") == ""

@@ -13,7 +13,7 @@ from farebox.core.directory import VirtualKey
 from farebox.core.keys import generate_secret
 from farebox.core.periods import Period
 from farebox.errors import AuthenticationFailed
-from farebox.gateway.auth import KeyCache, secret_from_headers
+from farebox.gateway.auth import KeyCache, secret_from_headers, split_key_param
 
 pytestmark = pytest.mark.anyio
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -131,6 +131,22 @@ async def test_concurrent_requests_share_one_reload_and_spend_adds_up() -> None:
 def test_secret_from_headers() -> None:
     assert secret_from_headers({"authorization": "Bearer abc"}) == "abc"
     assert secret_from_headers({"x-api-key": "def"}) == "def"
+    assert secret_from_headers({"x-goog-api-key": "ghi"}, query_key="jkl") == "ghi"
+    assert secret_from_headers({}, query_key=" jkl ") == "jkl"
     with pytest.raises(AuthenticationFailed) as missing:
         secret_from_headers({"authorization": "Basic xyz"})
     assert missing.value.code == "missing_api_key"
+
+
+@pytest.mark.parametrize(
+    ("query", "key", "forwarded"),
+    [
+        (b"alt=sse&key=fbx_sk_a%2Bb", "fbx_sk_a+b", "alt=sse"),
+        (b"key=one&alt=sse&x=%20y&key=two", "two", "alt=sse&x=%20y"),  # other parameters keep their bytes
+        (b"k%65y=enc&$fields=a", "enc", "$fields=a"),  # an encoded name is still `key`
+        (b"alt=sse", None, "alt=sse"),
+        (b"", None, ""),
+    ],
+)
+def test_split_key_param_never_forwards_the_key(query: bytes, key: str | None, forwarded: str) -> None:
+    assert split_key_param(query) == (key, forwarded)

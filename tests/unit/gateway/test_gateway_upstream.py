@@ -63,6 +63,24 @@ MOCK = "http://127.0.0.1:4000/mock"
         ),
         (ModelRoute(name="gpt-4o", provider=Provider.MOCK), "openai", f"{MOCK}/openai/v1/chat/completions", None),
         (ModelRoute(name="claude", provider=Provider.MOCK), "anthropic", f"{MOCK}/anthropic/v1/messages", None),
+        (
+            ModelRoute(name="flash", provider=Provider.GEMINI, upstream_model="gemini-2.5-flash", api_key_env="K"),
+            "gemini",
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent",
+            (b"x-goog-api-key", b"sk-provider"),
+        ),
+        (
+            ModelRoute(name="gemini-2.5-flash", provider=Provider.MOCK),
+            "gemini",
+            f"{MOCK}/gemini/v1beta/models/gemini-2.5-flash:generateContent",
+            None,
+        ),
+        (
+            ModelRoute(name="g", provider=Provider.MOCK, base_url="http://other:9/mock/gemini/v1beta"),
+            "gemini",
+            "http://other:9/mock/gemini/v1beta/models/g:generateContent",
+            None,
+        ),
     ],
 )
 def test_target(route: ModelRoute, wire: Wire, url: str, credential_header: tuple[bytes, bytes] | None) -> None:
@@ -70,7 +88,7 @@ def test_target(route: ModelRoute, wire: Wire, url: str, credential_header: tupl
     upstream = target(
         route,
         wire=wire,
-        path="/chat/completions",
+        path=":generateContent" if wire == "gemini" else "/chat/completions",
         client_headers=CLIENT_HEADERS,
         credential=credential,
         mock_base_url=MOCK,
@@ -95,3 +113,20 @@ def test_the_clients_anthropic_version_is_kept() -> None:
     upstream = target(route, wire="anthropic", path="", client_headers=headers, credential="k", mock_base_url=MOCK)
     assert [value for name, value in upstream.headers if name == "anthropic-version"] == ["2024-01-01"]
     assert ("anthropic-beta", "prompt-caching") in upstream.headers
+
+
+def test_a_native_gemini_query_goes_upstream_and_the_client_key_header_does_not() -> None:
+    route = ModelRoute(name="flash", provider=Provider.GEMINI, api_key_env="K")
+    headers = [(b"x-goog-api-key", b"fbx_sk_client-secret"), (b"x-goog-api-client", b"genai-py")]
+    upstream = target(
+        route,
+        wire="gemini",
+        path=":streamGenerateContent",
+        client_headers=headers,
+        credential="provider-key",
+        mock_base_url=MOCK,
+        query="alt=sse",
+    )
+    assert upstream.url.endswith("/v1beta/models/flash:streamGenerateContent?alt=sse")
+    assert [value for name, value in upstream.headers if name == "x-goog-api-key"] == ["provider-key"]
+    assert ("x-goog-api-client", "genai-py") in upstream.headers

@@ -7,6 +7,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
+from farebox.errors import InvalidRequest
 from farebox.gateway.operations import OPERATIONS, parse_request, upstream_body
 from farebox.gateway.providers.mock.media import wav_silence
 from farebox.gateway.routing import ModelRoute, Provider
@@ -16,6 +17,9 @@ from farebox.gateway.usage import measure_body
 pytestmark = pytest.mark.anyio
 BY_PATH = {operation.path: operation for operation in OPERATIONS}
 CHAT = BY_PATH["/v1/chat/completions"]
+GENERATE = BY_PATH["/v1beta/models/{model}:generateContent"]
+STREAM_GENERATE = BY_PATH["/v1beta/models/{model}:streamGenerateContent"]
+GEMINI_BODY = b'{"contents": [{"role": "user", "parts": [{"text": "hello there"}]}]}'
 
 
 async def test_reported_usage_is_taken_as_is() -> None:
@@ -84,3 +88,28 @@ def test_a_renamed_model_is_rewritten_in_a_multipart_form() -> None:
     route = ModelRoute(name="whisper", provider=Provider.MOCK, upstream_model="whisper-1")
     rewritten = upstream_body(transcription, request, route)
     assert rewritten == form.replace(b"\r\n\r\nwhisper\r\n", b"\r\n\r\nwhisper-1\r\n")
+
+
+async def test_gemini_reads_model_and_stream_from_the_path_and_estimates_without_usage_metadata() -> None:
+    request = parse_request(GENERATE, GEMINI_BODY, content_type="application/json", path_model="gemini-2.5-flash")
+    assert (request.model, request.stream) == ("gemini-2.5-flash", False)
+    streaming = parse_request(STREAM_GENERATE, GEMINI_BODY, content_type="", path_model="gemini-2.5-flash")
+    assert streaming.stream is True
+    answer = orjson.dumps({"candidates": [{"content": {"parts": [{"text": "The quick brown"}]}}]})
+    measured = await measure_body(GENERATE, request, answer, tokenizer=Tokenizer())
+    assert (measured.usage.input_tokens, measured.usage.output_tokens, measured.estimated) == (2, 3, True)
+
+
+def test_gemini_body_goes_upstream_untouched_when_the_model_is_renamed() -> None:
+    request = parse_request(GENERATE, GEMINI_BODY, content_type="", path_model="flash")
+    route = ModelRoute(name="flash", provider=Provider.MOCK, upstream_model="gemini-2.5-flash")
+    assert upstream_body(GENERATE, request, route) is GEMINI_BODY
+
+
+def test_a_gemini_request_needs_a_model_in_the_path_and_a_json_body() -> None:
+    with pytest.raises(InvalidRequest) as no_model:
+        parse_request(GENERATE, GEMINI_BODY, content_type="")
+    assert no_model.value.code == "missing_model"
+    with pytest.raises(InvalidRequest) as not_json:
+        parse_request(GENERATE, b"[]", content_type="", path_model="flash")
+    assert not_json.value.code == "invalid_json"

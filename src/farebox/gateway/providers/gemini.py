@@ -34,6 +34,7 @@ __all__ = [
     "GeminiUsageCollector",
     "error_body",
     "estimate_input_tokens",
+    "response_text",
     "usage_from_body",
     "usage_from_object",
 ]
@@ -84,6 +85,21 @@ def usage_from_body(body: bytes | JSONObject | list[object]) -> Usage | None:
             usage = usage_from_object(sub_object(as_object(item), "usageMetadata")) or usage
         return usage
     return usage_from_object(sub_object(as_object(document), "usageMetadata"))
+
+
+def response_text(body: bytes) -> str:
+    """The generated text of a `generateContent` body (or of a complete non-SSE stream, a JSON array)."""
+    document = load_json(body)
+    items = document if isinstance(document, list) else [document]
+    return "".join(_candidates_text(as_object(item)) for item in items)
+
+
+def _candidates_text(response: JSONObject | None) -> str:
+    candidates = response.get("candidates") if response is not None else None
+    pieces: list[str] = []
+    for candidate in candidates if isinstance(candidates, list) else []:
+        pieces.append(_parts_text(sub_object(as_object(candidate), "content")))
+    return "".join(pieces)
 
 
 def estimate_input_tokens(body: JSONObject, *, tokenizer: Tokenizer | None = None) -> int:
