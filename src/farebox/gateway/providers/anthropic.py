@@ -18,15 +18,13 @@ from types import MappingProxyType
 from farebox.core.pricing import Usage
 from farebox.gateway.providers.payload import (
     JSONObject,
-    as_object,
     build_usage,
     count,
-    load_json,
     load_object,
     optional_count,
     sub_object,
 )
-from farebox.gateway.providers.sse import SSEDecoder, SSEEvent
+from farebox.gateway.providers.sse import UsageCollector
 from farebox.gateway.tokens import Tokenizer
 
 __all__ = [
@@ -127,20 +125,18 @@ def estimate_input_tokens(body: JSONObject, *, tokenizer: Tokenizer | None = Non
     return total
 
 
-class AnthropicUsageCollector:
-    """Observes an Anthropic Messages SSE stream for its usage and generated text."""
+class AnthropicUsageCollector(UsageCollector):
+    """Observes an Anthropic Messages SSE stream for its usage and generated text.
 
-    __slots__ = ("_counts", "_decoder", "_details", "_pieces", "complete", "error")
+    `complete` is set by `message_stop`; `error` holds an in-stream `error` event (e.g. `overloaded_error`).
+    """
+
+    __slots__ = ("_counts", "_details")
 
     def __init__(self) -> None:
-        self._decoder = SSEDecoder()
-        self._pieces: list[str] = []
+        super().__init__()
         self._counts: dict[str, int] = {}
         self._details: JSONObject | None = None
-        self.complete = False
-        """True once `message_stop` was seen."""
-        self.error: JSONObject | None = None
-        """The `error` object of an in-stream `error` event (e.g. `overloaded_error`), if one was sent."""
 
     @property
     def usage(self) -> Usage | None:
@@ -151,25 +147,6 @@ class AnthropicUsageCollector:
         if self._details is not None:
             usage["output_tokens_details"] = self._details
         return usage_from_object(usage)
-
-    @property
-    def text(self) -> str:
-        """Generated text seen so far: text, thinking and tool-input JSON deltas."""
-        return "".join(self._pieces)
-
-    def feed(self, chunk: bytes) -> None:
-        """Observe the next upstream chunk, exactly as received."""
-        self._take_events(self._decoder.feed(chunk))
-
-    def close(self) -> None:
-        """The upstream body ended: take in a last event that lacked its closing blank line."""
-        self._take_events(self._decoder.close())
-
-    def _take_events(self, events: list[SSEEvent]) -> None:
-        for event in events:
-            document = as_object(load_json(event.data))
-            if document is not None:
-                self._observe(document)
 
     def _observe(self, document: JSONObject) -> None:
         kind = document.get("type")

@@ -26,7 +26,7 @@ from farebox.gateway.providers.payload import (
     load_json,
     sub_object,
 )
-from farebox.gateway.providers.sse import SSEDecoder, SSEEvent
+from farebox.gateway.providers.sse import UsageCollector
 from farebox.gateway.tokens import Tokenizer
 
 __all__ = [
@@ -134,56 +134,37 @@ def _parts_text(content: JSONObject | None) -> str:
     return "".join(pieces)
 
 
-class GeminiUsageCollector:
-    """Observes a `streamGenerateContent?alt=sse` stream for its usage and generated text."""
+class GeminiUsageCollector(UsageCollector):
+    """Observes a `streamGenerateContent?alt=sse` stream for its usage and generated text.
 
-    __slots__ = ("_decoder", "_pieces", "_usage", "complete", "error")
+    `complete` is set once a candidate's `finishReason` was seen.
+    """
+
+    __slots__ = ("_usage",)
 
     def __init__(self) -> None:
-        self._decoder = SSEDecoder()
-        self._pieces: list[str] = []
+        super().__init__()
         self._usage: Usage | None = None
-        self.complete = False
-        """True once a candidate's `finishReason` was seen."""
-        self.error: JSONObject | None = None
-        """The `error` object of an in-stream error, if one was sent."""
 
     @property
     def usage(self) -> Usage | None:
         """The last cumulative `usageMetadata` reported, or `None`."""
         return self._usage
 
-    @property
-    def text(self) -> str:
-        """Generated text seen so far, thoughts and function-call arguments included."""
-        return "".join(self._pieces)
-
-    def feed(self, chunk: bytes) -> None:
-        """Observe the next upstream chunk, exactly as received."""
-        self._take_events(self._decoder.feed(chunk))
-
-    def close(self) -> None:
-        """The upstream body ended: take in a last event that lacked its closing blank line."""
-        self._take_events(self._decoder.close())
-
-    def _take_events(self, events: list[SSEEvent]) -> None:
-        for event in events:
-            document = as_object(load_json(event.data))
-            if document is None:
+    def _observe(self, document: JSONObject) -> None:
+        usage = usage_from_object(sub_object(document, "usageMetadata"))
+        if usage is not None:
+            self._usage = usage
+        error = sub_object(document, "error")
+        if error is not None:
+            self.error = error
+        candidates = document.get("candidates")
+        for candidate in candidates if isinstance(candidates, list) else []:
+            candidate_object = as_object(candidate)
+            if candidate_object is None:
                 continue
-            usage = usage_from_object(sub_object(document, "usageMetadata"))
-            if usage is not None:
-                self._usage = usage
-            error = sub_object(document, "error")
-            if error is not None:
-                self.error = error
-            candidates = document.get("candidates")
-            for candidate in candidates if isinstance(candidates, list) else []:
-                candidate_object = as_object(candidate)
-                if candidate_object is None:
-                    continue
-                text = _parts_text(sub_object(candidate_object, "content"))
-                if text:
-                    self._pieces.append(text)
-                if candidate_object.get("finishReason"):
-                    self.complete = True
+            text = _parts_text(sub_object(candidate_object, "content"))
+            if text:
+                self._pieces.append(text)
+            if candidate_object.get("finishReason"):
+                self.complete = True

@@ -29,7 +29,7 @@ from farebox.gateway.providers.payload import (
     seconds,
     sub_object,
 )
-from farebox.gateway.providers.sse import SSEDecoder, SSEEvent
+from farebox.gateway.providers.sse import SSEDecoder, UsageCollector
 from farebox.gateway.tokens import Tokenizer
 
 __all__ = [
@@ -227,47 +227,28 @@ def _count_input(value: object, counter: Tokenizer, model: str | None) -> int:
     return 0
 
 
-class OpenAIUsageCollector:
-    """Observes an OpenAI SSE stream (chat, completions or Responses API) for its usage and text."""
+class OpenAIUsageCollector(UsageCollector):
+    """Observes an OpenAI SSE stream (chat, completions or Responses API) for its usage and text.
 
-    __slots__ = ("_decoder", "_pieces", "_usage", "complete", "error")
+    `complete` is set by `data: [DONE]` or a final Responses API event.
+    """
+
+    __slots__ = ("_usage",)
 
     def __init__(self) -> None:
-        self._decoder = SSEDecoder()
-        self._pieces: list[str] = []
+        super().__init__()
         self._usage: Usage | None = None
-        self.complete = False
-        """True once `data: [DONE]` or a final Responses API event was seen."""
-        self.error: JSONObject | None = None
-        """The `error` object of an in-stream error chunk, if one was sent."""
 
     @property
     def usage(self) -> Usage | None:
         """The usage the stream reported (the `include_usage` chunk), or `None`."""
         return self._usage
 
-    @property
-    def text(self) -> str:
-        """Generated text seen so far: content, refusals, reasoning text and tool-call arguments."""
-        return "".join(self._pieces)
-
-    def feed(self, chunk: bytes) -> None:
-        """Observe the next upstream chunk, exactly as received."""
-        self._take_events(self._decoder.feed(chunk))
-
-    def close(self) -> None:
-        """The upstream body ended: take in a last event that lacked its closing blank line."""
-        self._take_events(self._decoder.close())
-
-    def _take_events(self, events: list[SSEEvent]) -> None:
-        for event in events:
-            data = event.data
-            if data[:6] == b"[DONE]":
-                self.complete = True
-                continue
-            document = as_object(load_json(data))
-            if document is not None:
-                self._observe(document)
+    def _take_marker(self, data: bytes) -> bool:
+        if data[:6] == b"[DONE]":
+            self.complete = True
+            return True
+        return False
 
     def _observe(self, document: JSONObject) -> None:
         kind = document.get("type")

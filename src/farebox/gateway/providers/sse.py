@@ -9,10 +9,11 @@ the chunk completed. It keeps only the unfinished tail; it never changes what th
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Protocol
 
 from farebox.core.pricing import Usage
+from farebox.gateway.providers.payload import JSONObject, as_object, load_json
 
 __all__ = ["SSEDecoder", "SSEEvent", "UsageCollector"]
 
@@ -25,31 +26,56 @@ class SSEEvent:
     data: bytes
 
 
-class UsageCollector(Protocol):
-    """Watches one upstream stream and reports the usage the provider announced in it."""
+class UsageCollector(ABC):
+    """Watches one upstream stream and reports the usage the provider announced in it.
 
-    def feed(self, chunk: bytes) -> None:
-        """Observe the next chunk of the upstream body, exactly as received."""
-        ...
+    The shared part of every provider's stream collector: SSE decoding, the generated text kept for
+    estimates, the end-of-stream flag and an in-stream error. A provider's subclass reads each
+    decoded JSON event in `_observe` and reports its usage through `usage`.
+    """
 
-    def close(self) -> None:
-        """The upstream body ended: take in a last event that lacked its closing blank line."""
-        ...
+    __slots__ = ("_decoder", "_pieces", "complete", "error")
+
+    def __init__(self) -> None:
+        self._decoder = SSEDecoder()
+        self._pieces: list[str] = []
+        self.complete = False
+        """Whether the provider's own end-of-stream marker was seen (so the usage is final)."""
+        self.error: JSONObject | None = None
+        """The `error` object of an in-stream error event, if one was sent."""
 
     @property
+    @abstractmethod
     def usage(self) -> Usage | None:
         """The usage the provider reported so far, or `None` if it reported none."""
-        ...
 
     @property
     def text(self) -> str:
         """The generated text seen so far (content, reasoning and tool-call arguments), for estimates."""
-        ...
+        return "".join(self._pieces)
 
-    @property
-    def complete(self) -> bool:
-        """Whether the provider's own end-of-stream marker was seen (so the usage is final)."""
-        ...
+    def feed(self, chunk: bytes) -> None:
+        """Observe the next chunk of the upstream body, exactly as received."""
+        self._take_events(self._decoder.feed(chunk))
+
+    def close(self) -> None:
+        """The upstream body ended: take in a last event that lacked its closing blank line."""
+        self._take_events(self._decoder.close())
+
+    def _take_events(self, events: list[SSEEvent]) -> None:
+        for event in events:
+            if not self._take_marker(event.data):
+                document = as_object(load_json(event.data))
+                if document is not None:
+                    self._observe(document)
+
+    def _take_marker(self, data: bytes) -> bool:
+        """Handle a non-JSON event (OpenAI's `[DONE]`); True if it was one."""
+        return False
+
+    @abstractmethod
+    def _observe(self, document: JSONObject) -> None:
+        """Take in one decoded JSON event."""
 
 
 class SSEDecoder:
