@@ -14,7 +14,7 @@ import typer
 from pydantic import BaseModel
 from rich.table import Table
 
-from farebox.api.admin import AccountOut, KeyCreated, KeyOut, MemberOut, present, present_all
+from farebox.api.admin_schemas import AccountOut, KeyCreated, KeyOut, MemberOut, present, present_all
 from farebox.cli.runtime import console, fail, print_json, with_directory
 from farebox.core.directory import Member, Plan, Role
 from farebox.core.money import MoneyError, parse_usd

@@ -1,0 +1,268 @@
+"""Request and response bodies of the admin API, and how accounts, members and keys are presented.
+
+Money is exact both ways. Responses carry amounts as decimal USD strings (`"50.00"`). Requests may
+send an amount as a string (`"50.00"`), an integer, or a JSON number: `DecimalJSONRoute` reads request
+JSON with `parse_float=Decimal`, so `50.25` arrives as the exact decimal `50.25`, never through a float.
+Amounts are in USD with at most 9 decimal places.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import fields
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
+
+from fastapi import Request
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, WithJsonSchema, field_validator
+from starlette.responses import Response
+
+from farebox.core.directory import Account, KeyStatus, Member, Plan, Role, VirtualKey, percent_used
+from farebox.core.money import MoneyError, format_usd, parse_usd
+from farebox.core.periods import Period
+from farebox.ledger.directory import MAX_GRACE_SECONDS, Directory
+
+__all__ = [
+    "AccountIn",
+    "AccountOut",
+    "AccountPatch",
+    "DecimalJSONRoute",
+    "KeyCreated",
+    "KeyFields",
+    "KeyIn",
+    "KeyOut",
+    "KeyPatch",
+    "ListOf",
+    "MemberIn",
+    "MemberOut",
+    "MemberPatch",
+    "Out",
+    "RotateIn",
+    "present",
+    "present_all",
+]
+
+_MAX_DAYS = 36_500
+T = TypeVar("T", bound=BaseModel)
+
+
+class DecimalJSONRequest(Request):
+    """A request whose JSON numbers with a fraction are read as `Decimal`, never as float."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = json.loads(await self.body(), parse_float=Decimal)
+        return self._json
+
+
+class DecimalJSONRoute(APIRoute):
+    """Routes that hand their endpoints a `DecimalJSONRequest`."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def exact_json_handler(request: Request) -> Response:
+            return await handler(DecimalJSONRequest(request.scope, request.receive))
+
+        return exact_json_handler
+
+
+def _usd(value: object) -> int:
+    if isinstance(value, float):
+        raise ValueError('send amounts as decimal strings such as "12.50"')
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise ValueError('must be a USD amount such as "12.50"')
+    try:
+        nano = parse_usd(value)
+    except MoneyError as exc:
+        raise ValueError(str(exc)) from None
+    if nano < 0:
+        raise ValueError("must not be negative")
+    return nano
+
+
+Usd = Annotated[
+    int,
+    BeforeValidator(_usd),
+    WithJsonSchema({"type": "string", "description": "USD amount, at most 9 decimal places", "examples": ["50.00"]}),
+]
+"""A USD amount in a request (string, integer or exact JSON number), validated into nano-USD."""
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    _partial: ClassVar[bool] = False
+
+    def changes(self) -> dict[str, Any]:
+        """The fields given (every field of a new record), with `spend_cap` renamed `spend_cap_nano`."""
+        given = self.model_dump(exclude_unset=self._partial)
+        if "spend_cap" in given:
+            given["spend_cap_nano"] = given.pop("spend_cap")
+        return given
+
+
+class _Patch(_Body):
+    """A partial update: a field left out stays as it is; null clears a field that may be empty."""
+
+    _partial = True
+    _required: ClassVar[tuple[str, ...]] = ()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name in cls._required:
+            raise ValueError("may not be null")
+        return value
+
+
+class AccountIn(_Body):
+    name: Name
+    plan: Plan = Plan.FREE
+    timezone: str = "UTC"
+    spend_cap: Usd | None = None
+    cap_period: Period = Period.MONTHLY
+
+
+class AccountPatch(_Patch):
+    _required = ("name", "plan", "timezone", "cap_period")
+    name: Name | None = None
+    plan: Plan | None = None
+    timezone: str | None = None
+    spend_cap: Usd | None = None
+    cap_period: Period | None = None
+
+
+class MemberIn(_Body):
+    email: str = Field(min_length=3, max_length=320)
+    name: Name
+    role: Role = Role.MEMBER
+    spend_cap: Usd | None = None
+    cap_period: Period = Period.MONTHLY
+
+
+class MemberPatch(_Patch):
+    _required = ("email", "name", "role", "cap_period")
+    email: str | None = Field(None, min_length=3, max_length=320)
+    name: Name | None = None
+    role: Role | None = None
+    spend_cap: Usd | None = None
+    cap_period: Period | None = None
+
+
+class KeyFields(BaseModel):
+    allowed_models: list[Name] | None = Field(None, description="Models the key may call; null for every model.")
+    agent_id: str | None = Field(None, max_length=200)
+    app: str | None = Field(None, max_length=200)
+    spend_cap: Usd | None = None
+    expires_at: datetime | None = Field(None, description="ISO-8601; without an offset it is taken as UTC.")
+    expires_in_days: int | None = Field(None, ge=1, le=_MAX_DAYS, description="Instead of expires_at.")
+
+
+class KeyIn(KeyFields, _Body):
+    account_id: str
+    member_id: str | None = Field(
+        None, description="Who usage is attributed to; defaults to the calling member (none for the master key)."
+    )
+    name: Name
+    tags: list[Name] = []
+    cap_period: Period = Period.MONTHLY
+
+
+class KeyPatch(KeyFields, _Patch):
+    _required = ("name", "tags", "cap_period", "expires_in_days")
+    name: Name | None = None
+    tags: list[Name] | None = None
+    cap_period: Period | None = None
+
+
+class RotateIn(_Body):
+    grace_period_seconds: int = Field(0, ge=0, le=MAX_GRACE_SECONDS, description="How long the old secret still works.")
+
+
+SpendCap = Annotated[str | None, Field(description="Cap per cap period, decimal USD; null for no cap.")]
+Spend = Annotated[str, Field(description="Spent in the current cap period (account's timezone), decimal USD.")]
+PercentUsed = Annotated[str | None, Field(description="spend / spend_cap in percent, two places; null for no cap.")]
+
+
+class AccountOut(BaseModel):
+    id: str
+    name: str
+    plan: Plan
+    timezone: str
+    spend_cap: SpendCap
+    spend: Spend
+    cap_period: Period
+    percent_used: PercentUsed
+    created_at: datetime
+    updated_at: datetime
+
+
+class MemberOut(BaseModel):
+    id: str
+    account_id: str
+    email: str
+    name: str
+    role: Role
+    spend_cap: SpendCap
+    spend: Spend
+    cap_period: Period
+    percent_used: PercentUsed
+    created_at: datetime
+    updated_at: datetime
+
+
+class KeyOut(BaseModel):
+    id: str
+    name: str
+    account_id: str
+    member_id: str | None = Field(description="The member usage is attributed to; null for an account-level key.")
+    key_prefix: str = Field(description="The start of the secret, for recognising it; never the secret.")
+    status: KeyStatus
+    allowed_models: list[str] | None = Field(description="Models the key may call; null for every model.")
+    agent_id: str | None
+    app: str | None
+    tags: list[str]
+    spend_cap: SpendCap
+    spend: Spend
+    cap_period: Period
+    percent_used: PercentUsed
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(description="The secret. Shown in this response only: store it now.")
+
+
+class ListOf(BaseModel, Generic[T]):
+    data: list[T]
+
+
+Out = TypeVar("Out", AccountOut, MemberOut, KeyOut)
+
+
+def present(cls: type[Out], owner: Account | Member | VirtualKey, *, spent: int, now: datetime) -> Out:
+    """The JSON model of an account, member or key (never a secret), with its spend in its cap period."""
+    values: dict[str, Any] = {field.name: getattr(owner, field.name) for field in fields(owner)}
+    percent = percent_used(spent, owner.spend_cap_nano)
+    values["spend_cap"] = None if owner.spend_cap_nano is None else format_usd(owner.spend_cap_nano)
+    values["spend"] = format_usd(spent)
+    values["percent_used"] = None if percent is None else str(percent)
+    if isinstance(owner, VirtualKey):
+        values["key_prefix"] = owner.display_prefix
+        values["status"] = owner.status(now)
+    return cls.model_validate(values)
+
+
+async def present_all(
+    cls: type[Out], directory: Directory, owners: Sequence[Account | Member | VirtualKey]
+) -> list[Out]:
+    """`present` many accounts, members or keys, reading their spend in one go."""
+    now = directory.now()
+    return [present(cls, o, spent=s, now=now) for o, s in zip(owners, await directory.spends(owners), strict=True)]
