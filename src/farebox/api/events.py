@@ -30,11 +30,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import partial
-from operator import attrgetter
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, NoReturn
 
@@ -180,8 +179,6 @@ class EventsResponse(BaseModel):
 
 
 _EVENTS = TypeAdapter(list[EventIn])
-_USAGE_FIELDS = tuple(field.name for field in fields(Usage))
-_usage_counts = attrgetter(*_USAGE_FIELDS)
 _AXES = {axis.value: axis for axis in Axis}
 _BATCH = {"type": "array", "minItems": 1, "maxItems": MAX_EVENTS, "items": EventIn.model_json_schema()}
 _REQUEST_SCHEMA = {
@@ -318,8 +315,16 @@ def _build_event(event: EventIn, owner: _Owner, *, prices: PriceBook, now: datet
     axis = _AXES[event.axis]
     at = event.timestamp.astimezone(UTC) if event.timestamp is not None else now
     operation = event.operation or DEFAULT_OPERATIONS[axis]
-    counts = dict(zip(_USAGE_FIELDS, _usage_counts(event), strict=False))  # same length by construction
-    usage = Usage(**counts)
+    usage = Usage(
+        input_tokens=event.input_tokens,
+        output_tokens=event.output_tokens,
+        cached_input_tokens=event.cached_input_tokens,
+        cache_write_tokens=event.cache_write_tokens,
+        reasoning_tokens=event.reasoning_tokens,
+        characters=event.characters,
+        seconds=event.seconds,
+        quantity=event.quantity,
+    )
     priced = prices.price(provider=event.provider, model=event.model, operation=operation, usage=usage, at=at)
     if event.cost_usd is None:
         cost_nano, unit_prices, is_priced = priced.cost_nano, priced.unit_prices, priced.priced
@@ -345,7 +350,14 @@ def _build_event(event: EventIn, owner: _Owner, *, prices: PriceBook, now: datet
         priced=is_priced,
         source="ingest",
         metadata=event.metadata,
-        **counts,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cached_input_tokens=usage.cached_input_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        characters=usage.characters,
+        seconds=usage.seconds,
+        quantity=usage.quantity,
     )
 
 

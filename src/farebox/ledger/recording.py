@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from operator import add
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,10 +38,18 @@ _TS = 1  # index of ts_us in an event row
 
 
 _EVENT_COLUMNS = tuple(column.name for column in usage_events.columns)
+# Row positions of input_tokens .. cost_nano, the columns a rollup sums in the same order (ROLLUP_MEASURES).
+_COUNTS_TO_COST = slice(_EVENT_COLUMNS.index("input_tokens"), _EVENT_COLUMNS.index("cost_nano") + 1)
+assert _EVENT_COLUMNS[_COUNTS_TO_COST] == (*ROLLUP_MEASURES[1:7], "seconds_micro", "quantity_micro", "cost_nano")
+
+
+def _json(value: object) -> str:
+    return orjson.dumps(value).decode()
 
 
 def event_row(event: UsageEvent, *, recorded_at_us: int) -> tuple[Any, ...]:
     """The `usage_events` row of an event, in column order, JSON columns serialised."""
+    # Most events have no tags, no metadata and no seconds or quantity: skip serialising and multiplying those.
     return (
         event.id,
         epoch_us(event.timestamp),
@@ -49,7 +58,7 @@ def event_row(event: UsageEvent, *, recorded_at_us: int) -> tuple[Any, ...]:
         event.member_id,
         event.agent_id,
         event.app,
-        orjson.dumps(event.tags).decode(),
+        _json(event.tags) if event.tags else "[]",
         event.axis,
         event.provider,
         event.model,
@@ -61,10 +70,10 @@ def event_row(event: UsageEvent, *, recorded_at_us: int) -> tuple[Any, ...]:
         event.cache_write_tokens,
         event.reasoning_tokens,
         event.characters,
-        int(event.seconds * MICRO),
-        int(event.quantity * MICRO),
+        int(event.seconds * MICRO) if event.seconds else 0,
+        int(event.quantity * MICRO) if event.quantity else 0,
         event.cost_nano,
-        orjson.dumps(event.unit_prices).decode(),
+        _json(event.unit_prices),
         event.priced,
         event.status,
         event.http_status,
@@ -74,7 +83,7 @@ def event_row(event: UsageEvent, *, recorded_at_us: int) -> tuple[Any, ...]:
         event.streamed,
         event.estimated,
         event.source,
-        orjson.dumps(event.metadata).decode(),
+        _json(event.metadata) if event.metadata else "{}",
         recorded_at_us,
     )
 
@@ -95,22 +104,9 @@ def _rollup_key(event: UsageEvent, ts_us: int) -> tuple[Any, ...]:
     )
 
 
-def _rollup_measures(event: UsageEvent) -> tuple[int, ...]:
-    return (
-        1,
-        event.input_tokens,
-        event.output_tokens,
-        event.cached_input_tokens,
-        event.cache_write_tokens,
-        event.reasoning_tokens,
-        event.characters,
-        int(event.seconds * MICRO),
-        int(event.quantity * MICRO),
-        event.cost_nano,
-        0 if event.priced else 1,
-        1 if event.estimated else 0,
-        event.latency_ms or 0,
-    )
+def _rollup_measures(event: UsageEvent, row: tuple[Any, ...]) -> tuple[int, ...]:
+    # The event row already holds the counts, seconds, quantity and cost as stored integers.
+    return (1, *row[_COUNTS_TO_COST], 0 if event.priced else 1, 1 if event.estimated else 0, event.latency_ms or 0)
 
 
 def _upsert_sql(table: str, *, keys: Sequence[str], sums: Sequence[str], marker: str) -> str:
@@ -165,11 +161,16 @@ class Recorder:
         recorded_at_us = epoch_us(datetime.now(UTC))
         rows = [event_row(event, recorded_at_us=recorded_at_us) for event in firsts.values()]
         inserted = self._insert_new(connection, rows)
-        if inserted:
+        if len(inserted) == len(rows):  # the common case: nothing was a duplicate
+            new_events, new_rows = list(firsts.values()), rows
+        else:
             new_events = [event for event in firsts.values() if event.id in inserted]
             new_rows = [row for row in rows if row[0] in inserted]
+        if inserted:
             self._add_rollups(connection, new_events, new_rows)
             self._add_counters(connection, new_events, new_rows)
+        if len(inserted) == sum(len(batch) for batch in batches):
+            return [[RecordResult.RECORDED] * len(batch) for batch in batches]
         results: list[list[RecordResult]] = []
         for batch in batches:
             batch_results = []
@@ -219,16 +220,12 @@ class Recorder:
             raise
 
     def _add_rollups(self, connection: Connection, events: list[UsageEvent], rows: list[tuple[Any, ...]]) -> None:
-        sums: dict[tuple[Any, ...], list[int]] = {}
+        sums: dict[tuple[Any, ...], tuple[int, ...]] = {}
         for event, row in zip(events, rows, strict=True):
             key = _rollup_key(event, row[_TS])
-            measures = _rollup_measures(event)
+            measures = _rollup_measures(event, row)
             total = sums.get(key)
-            if total is None:
-                sums[key] = list(measures)
-            else:
-                for i, value in enumerate(measures):
-                    total[i] += value
+            sums[key] = measures if total is None else tuple(map(add, total, measures))
         connection.exec_driver_sql(self._upsert_rollups_sql, [(*key, *total) for key, total in sums.items()])
 
     def _add_counters(self, connection: Connection, events: list[UsageEvent], rows: list[tuple[Any, ...]]) -> None:
