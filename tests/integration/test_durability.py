@@ -153,3 +153,23 @@ async def test_sqlite_wal_is_checkpointed_while_the_ledger_runs(tmp_path: Path, 
         grown = path.stat().st_size
 
     assert grown > empty + 500_000, f"the database file stayed at {grown} bytes: nothing was checkpointed"
+
+
+def test_several_processes_can_start_on_one_new_sqlite_file(tmp_path: Path) -> None:
+    # Replicas (or a CLI beside the server) starting at once all migrate the same new file.
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    script = (
+        "import asyncio, sys\n"
+        "from farebox.ledger.base import Ledger\n"
+        "from farebox.ledger.engine import Engines, migrate\n"
+        "migrate(Engines(sys.argv[1]))\n"
+        "async def main():\n"
+        "    async with Ledger(sys.argv[1]):\n"
+        "        await asyncio.sleep(0.2)\n"
+        "asyncio.run(main())"
+    )
+    processes = [
+        subprocess.Popen([sys.executable, "-c", script, url], stderr=subprocess.PIPE, text=True) for _ in range(6)
+    ]
+    errors = [process.communicate(timeout=60)[1] for process in processes]
+    assert [process.returncode for process in processes] == [0] * 6, errors

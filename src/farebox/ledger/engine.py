@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import OperationalError
 
 __all__ = ["Engines", "WalCheckpointer", "display_url", "migrate", "normalise_url", "sqlite_path"]
 
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _SQLITE_BUSY_TIMEOUT_MS = 10_000
+_MIGRATE_ATTEMPTS = 8
 _CHECKPOINT_INTERVAL_S = 0.1
 
 
@@ -142,9 +145,23 @@ class Engines:
 
 
 def migrate(engines: Engines, *, revision: str = "head") -> None:
-    """Bring the database schema up to `revision` with the packaged Alembic migrations."""
+    """Bring the database schema up to `revision` with the packaged Alembic migrations.
+
+    Several processes may start on one new SQLite file at once (gateway replicas, a CLI beside the
+    server). Turning a new file to WAL can answer "database is locked" at once rather than wait, so
+    a locked attempt is retried; each attempt re-reads the schema version, so a migration another
+    process finished meanwhile is not run twice.
+    """
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
-    with engines.writer.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    for attempt in range(_MIGRATE_ATTEMPTS):
+        try:
+            with engines.writer.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+            return
+        except OperationalError as exc:
+            if "database is locked" not in str(exc) or attempt == _MIGRATE_ATTEMPTS - 1:
+                raise
+            engines.writer.dispose()
+            time.sleep(0.1 * (attempt + 1))
