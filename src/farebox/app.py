@@ -10,8 +10,10 @@ from starlette.responses import JSONResponse
 
 from farebox import __version__
 from farebox.api import admin, events, requests
+from farebox.api import budgets as budget_routes
 from farebox.api.errors import install_error_handlers
 from farebox.api.limits import BodySizeLimit
+from farebox.budgets import Budgets
 from farebox.gateway.auth import KeyCache
 from farebox.gateway.exchange import Gateway
 from farebox.gateway.limits import NativeBodyLimit
@@ -45,15 +47,20 @@ def create_app(
     master_key = master_key or resolve_master_key(settings)[0]
     routes = routing_table(settings.models)
     directory = Directory(ledger)
+    keys = KeyCache(directory)
+    directory.on_change.append(keys.clear)
+    budgets = Budgets(ledger, directory)
     upstream = Upstream(timeout=settings.upstream_timeout_seconds)
     gateway = Gateway(
         routes=routes,
         credentials=provider_credentials(tuple(routes.values())),
-        keys=KeyCache(directory),
+        keys=keys,
         upstream=upstream,
         meter=Meter(ledger, prices),
+        budgets=budgets,
         tokenizer=Tokenizer(),
         mock_base_url=default_mock_base_url(settings.port),
+        default_output_tokens=settings.budget_default_output_tokens,
     )
 
     @asynccontextmanager
@@ -72,12 +79,14 @@ def create_app(
     app.state.prices = prices
     app.state.master_key = master_key
     app.state.directory = directory
+    app.state.budgets = budgets
     app.state.gateway = gateway
     install_error_handlers(app)
     # The proxy routes come first: they are matched on every proxied request.
     app.router.routes[0:0] = proxy_routes(gateway)
     app.include_router(admin.router)
     app.include_router(events.router)
+    app.include_router(budget_routes.router)
     app.include_router(requests.router)
     app.mount("/mock", create_mock_app(prefix="", latency_ms=settings.mock_latency_ms))
 

@@ -14,12 +14,11 @@ from datetime import datetime
 from typing import Any
 
 from farebox.core.events import Axis, Status, UsageEvent
-from farebox.core.money import format_usd
 from farebox.core.pricing import Usage
 from farebox.ledger.base import Ledger
 from farebox.prices import PriceBook
 
-__all__ = ["Attribution", "Meter", "Outcome", "PriceTarget", "credits_remaining"]
+__all__ = ["Attribution", "Meter", "Outcome", "PriceTarget"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +118,12 @@ class Meter:
             metadata=dict(attribution.metadata),
         )
 
+    def cost_nano(self, price_as: PriceTarget, *, operation: str, usage: Usage, at: datetime) -> int:
+        """What `usage` costs (0 for a model no price is known for)."""
+        return self._prices.price(
+            provider=price_as.provider, model=price_as.model, operation=operation, usage=usage, at=at
+        ).cost_nano
+
     async def record(self, event_id: str, *, at: datetime, attribution: Attribution, outcome: Outcome) -> UsageEvent:
         """Price the request and commit its event; returns once the event is durable.
 
@@ -127,10 +132,3 @@ class Meter:
         event = self.build(event_id, at=at, attribution=attribution, outcome=outcome)
         await self._ledger.record(event)
         return event
-
-
-def credits_remaining(*, cap_nano: int | None, spent_nano: int) -> str:
-    """The `x-credits-remaining` value: what is left under a cap in USD (never below 0), or `unlimited`."""
-    if cap_nano is None:
-        return "unlimited"
-    return format_usd(max(0, cap_nano - spent_nano))

@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     upstream_timeout_seconds: float = Field(
         600.0, gt=0, le=3600, description="Longest wait for an upstream's connection, or for its next bytes; then 504."
     )
+    budget_default_output_tokens: int = Field(
+        4096,
+        ge=1,
+        le=10_000_000,
+        description="Output tokens a spend-cap reservation assumes for a request that sets no max_tokens.",
+    )
     mock_latency_ms: float = Field(
         0.0, ge=0, le=600_000, description="Delay before the first byte of every answer of the built-in mock provider."
     )

@@ -571,6 +571,8 @@ async def test_routes_are_in_the_openapi_schema(api: Api) -> None:
         ("/api/admin/virtual-keys/{key_id}/rotate", "post"),
         ("/api/admin/virtual-keys/{key_id}/revoke", "post"),
         ("/api/admin/requests/{request_id}", "get"),
+        ("/api/admin/virtual-keys/{key_id}/budget", "get"),
+        ("/api/admin/budgets/status", "get"),
     }
     assert "key" in schema["components"]["schemas"]["KeyCreated"]["properties"]
     assert "key" not in schema["components"]["schemas"]["KeyOut"]["properties"]

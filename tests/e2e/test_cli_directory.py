@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pytest
@@ -15,6 +16,9 @@ from farebox.core.keys import KEY_PREFIX
 from farebox.errors import AuthenticationFailed
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
+
+if TYPE_CHECKING:
+    from tests.conftest import EventFactory
 
 
 class Cli:
@@ -204,3 +208,34 @@ def test_errors_are_one_line(cli: Cli) -> None:
         "keys", "create", "--account", account, "--name", "k", "--period", "hourly", code=2
     )
     assert cli.json("keys", "list") == []
+
+
+def test_keys_cap_sets_and_removes_a_cap_and_budgets_show_where_it_stands(cli: Cli, make_event: EventFactory) -> None:
+    account = cli.json("accounts", "create", "--name", "Acme")["id"]
+    key = cli.json("keys", "create", "--account", account, "--name", "k")
+    capped = cli.json("keys", "cap", key["id"], "75.00")
+    assert (capped["spend_cap"], capped["cap_period"]) == ("75.00", "monthly")
+    daily = cli.json("keys", "cap", key["id"], "5", "--period", "daily")
+    assert (daily["spend_cap"], daily["cap_period"]) == ("5.00", "daily")
+
+    async def spend() -> None:
+        async with Ledger(cli.database_url) as ledger:
+            now = datetime.now(UTC)
+            await ledger.record(
+                make_event(account_id=account, key_id=key["id"], member_id=None, cost_nano=10**9, timestamp=now)
+            )
+
+    asyncio.run(spend())
+    budget = cli.json("keys", "budget", key["id"])
+    assert (budget["cap"], budget["spent"], budget["remaining"], budget["reserved"]) == ("5.00", "1.00", "4.00", "0.00")
+    assert budget["utilization"] == "0.2000" and budget["period"] == "daily" and budget["days_remaining"] == 1
+    status = cli.json("accounts", "budget", account)
+    assert status["account"]["cap"] is None and status["account"]["spent"] == "1.00"
+    assert [(row["name"], row["cap"]) for row in status["keys"]] == [("k", "5.00")]
+    table = cli.run("accounts", "budget", account)
+    assert table.exit_code == 0 and "Budgets" in table.stdout and "5.00" in table.stdout
+    assert cli.json("keys", "cap", key["id"], "--none")["spend_cap"] is None
+    assert "give the cap in USD" in cli.fails("keys", "cap", key["id"])
+    assert "give the cap in USD" in cli.fails("keys", "cap", key["id"], "5", "--none")
+    cli.fails("keys", "cap", key["id"], "a lot", code=2)
+    assert "no virtual key" in cli.fails("keys", "budget", "nope")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from farebox.cli import directory, prices, server
+from farebox.cli import budgets, directory, prices, server
 
 __all__ = ["app", "main"]
 
@@ -14,6 +14,9 @@ app.command("migrate")(server.migrate)
 app.add_typer(directory.accounts_app, name="accounts")
 app.add_typer(directory.members_app, name="members")
 app.add_typer(directory.keys_app, name="keys")
+directory.keys_app.command("cap")(budgets.cap_key)
+directory.keys_app.command("budget")(budgets.key_budget)
+directory.accounts_app.command("budget")(budgets.account_budget)
 app.add_typer(prices.app, name="prices")
 
 

@@ -6,18 +6,15 @@ secret is printed once, by `keys create` and `keys rotate`, and never again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import typer
-from pydantic import BaseModel
-from rich.table import Table
 
 from farebox.api.admin_schemas import AccountOut, KeyCreated, KeyOut, MemberOut, present, present_all
+from farebox.cli.output import show_one, show_table, usd_option
 from farebox.cli.runtime import console, fail, print_json, with_directory
 from farebox.core.directory import Member, Plan, Role
-from farebox.core.money import MoneyError, parse_usd
 from farebox.core.periods import Period
 from farebox.errors import NotFound
 from farebox.ledger.directory import Directory
@@ -29,13 +26,6 @@ members_app = typer.Typer(help="Members of an account: add, list, show, update, 
 keys_app = typer.Typer(help="Virtual keys: create, list, show, update, rotate, revoke.", no_args_is_help=True)
 
 _ONCE = "Store this secret now: it will not be shown again."
-
-
-def _usd(value: str) -> int:
-    try:
-        return parse_usd(value)
-    except MoneyError as exc:
-        raise typer.BadParameter(str(exc)) from None
 
 
 def _instant(value: str) -> datetime:
@@ -55,7 +45,7 @@ NewName = Annotated[str | None, typer.Option("--name", help="New display name.")
 AccountId = Annotated[str, typer.Option("--account", help="Account id.")]
 AccountCheck = Annotated[str | None, typer.Option("--account", help="Account id (checked when given).")]
 Cap = Annotated[
-    int | None, typer.Option("--cap", parser=_usd, metavar="USD", help="Spend cap per period in USD, e.g. 50.00.")
+    int | None, typer.Option("--cap", parser=usd_option, metavar="USD", help="Spend cap per period in USD, e.g. 50.00.")
 ]
 NoCap = Annotated[bool, typer.Option("--no-cap", help="Remove the spend cap.")]
 CapPeriod = Annotated[Period | None, typer.Option("--period", help="Period the spend cap applies to.")]
@@ -89,46 +79,12 @@ def _expiry(directory: Directory, days: int | None, at: datetime | None) -> dict
     return {} if at is None else {"expires_at": at}
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, list):
-        return ", ".join(str(item) for item in value) or "-"
-    return str(value)
-
-
-def _show(model: BaseModel, *, as_json: bool) -> None:
-    data = model.model_dump(mode="json")
-    if as_json:
-        print_json(data)
-        return
-    table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column(overflow="fold")
-    for name, value in data.items():
-        table.add_row(name, _cell(value))
-    console.print(table)
-
-
-def _table(models: Sequence[BaseModel], columns: Sequence[str], *, as_json: bool, title: str) -> None:
-    rows = [model.model_dump(mode="json") for model in models]
-    if as_json:
-        print_json(rows)
-        return
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*(_cell(row[column]) for column in columns))
-    console.print(table)
-
-
 def _secret(created: KeyCreated, *, as_json: bool) -> None:
     """Print a key with its secret, the only time it is shown."""
     if as_json:
         print_json(created.model_dump(mode="json"))
     else:
-        _show(KeyOut.model_validate(created.model_dump()), as_json=False)
+        show_one(KeyOut.model_validate(created.model_dump()), as_json=False)
         console.print("\nsecret:", created.key, soft_wrap=True, highlight=False)
     typer.echo(f"warning: {_ONCE}", err=True)
 
@@ -153,7 +109,7 @@ def create_account(
         )
         return present(AccountOut, account, spent=0, now=directory.now())
 
-    _show(with_directory(run), as_json=as_json)
+    show_one(with_directory(run), as_json=as_json)
 
 
 @accounts_app.command("list")
@@ -164,7 +120,7 @@ def list_accounts(as_json: Json = False) -> None:
         return await present_all(AccountOut, directory, await directory.list_accounts())
 
     columns = ("id", "name", "plan", "timezone", "spend_cap", "spend", "cap_period", "percent_used")
-    _table(with_directory(run), columns, as_json=as_json, title="Accounts")
+    show_table(with_directory(run), columns, as_json=as_json, title="Accounts")
 
 
 @accounts_app.command("show")
@@ -174,7 +130,7 @@ def show_account(account_id: Annotated[str, typer.Argument(help="Account id.")],
     async def run(directory: Directory) -> AccountOut:
         return (await present_all(AccountOut, directory, [await directory.get_account(account_id)]))[0]
 
-    _show(with_directory(run), as_json=as_json)
+    show_one(with_directory(run), as_json=as_json)
 
 
 @accounts_app.command("update")
@@ -198,7 +154,7 @@ def update_account(
         account = await directory.update_account(account_id, **changes)
         return (await present_all(AccountOut, directory, [account]))[0]
 
-    _show(with_directory(run), as_json=as_json)
+    show_one(with_directory(run), as_json=as_json)
 
 
 # Members
@@ -233,7 +189,7 @@ def add_member(
         )
         return present(MemberOut, member, spent=0, now=directory.now())
 
-    _show(with_directory(run), as_json=as_json)
+    show_one(with_directory(run), as_json=as_json)
 
 
 @members_app.command("list")
@@ -243,7 +199,7 @@ def list_members(account: AccountId, as_json: Json = False) -> None:
     async def run(directory: Directory) -> list[MemberOut]:
         return await present_all(MemberOut, directory, await directory.list_members(account))
 
-    _table(with_directory(run), _MEMBER_COLUMNS, as_json=as_json, title="Members")
+    show_table(with_directory(run), _MEMBER_COLUMNS, as_json=as_json, title="Members")
 
 
 @members_app.command("show")
@@ -253,7 +209,7 @@ def show_member(member_id: MemberArg, account: AccountCheck = None, as_json: Jso
     async def run(directory: Directory) -> MemberOut:
         return (await present_all(MemberOut, directory, [await _member(directory, member_id, account)]))[0]
 
-    _show(with_directory(run), as_json=as_json)
+    show_one(with_directory(run), as_json=as_json)
 
 
 @members_app.command("update")
@@ -277,7 +233,7 @@ def update_member(
         member = await directory.update_member(member_id, **changes)
         return (await present_all(MemberOut, directory, [member]))[0]
 
-    _show(with_directory(run), as_json=as_json)
+    show_one(with_directory(run), as_json=as_json)
 
 
 @members_app.command("remove")
@@ -349,7 +305,7 @@ def list_keys(
     async def run(directory: Directory) -> list[KeyOut]:
         return await present_all(KeyOut, directory, await directory.list_keys(account_id=account, member_id=member))
 
-    _table(with_directory(run), _KEY_COLUMNS, as_json=as_json, title="Virtual keys")
+    show_table(with_directory(run), _KEY_COLUMNS, as_json=as_json, title="Virtual keys")
 
 
 @keys_app.command("show")
@@ -359,7 +315,7 @@ def show_key(key_id: KeyArg, as_json: Json = False) -> None:
     async def run(directory: Directory) -> KeyOut:
         return (await present_all(KeyOut, directory, [await directory.get_key(key_id)]))[0]
 
-    _show(with_directory(run), as_json=as_json)
+    show_one(with_directory(run), as_json=as_json)
 
 
 @keys_app.command("update")
@@ -395,7 +351,7 @@ def update_key(
         key = await directory.update_key(key_id, **changes, **_expiry(directory, expires_in_days, expires_at))
         return (await present_all(KeyOut, directory, [key]))[0]
 
-    _show(with_directory(run), as_json=as_json)
+    show_one(with_directory(run), as_json=as_json)
 
 
 @keys_app.command("rotate")
@@ -421,4 +377,4 @@ def revoke_key(key_id: KeyArg, as_json: Json = False) -> None:
     async def run(directory: Directory) -> KeyOut:
         return (await present_all(KeyOut, directory, [await directory.revoke_key(key_id)]))[0]
 
-    _show(with_directory(run), as_json=as_json)
+    show_one(with_directory(run), as_json=as_json)

@@ -17,7 +17,7 @@ from farebox.ledger.directory import Directory
 from farebox.ledger.engine import display_url
 from farebox.settings import Settings, SettingsError, load_settings
 
-__all__ = ["console", "database_error", "fail", "load_or_exit", "print_json", "with_directory"]
+__all__ = ["console", "database_error", "fail", "load_or_exit", "print_json", "with_directory", "with_ledger"]
 
 T = TypeVar("T")
 console = Console()
@@ -45,11 +45,16 @@ def print_json(value: Any) -> None:
 
 def with_directory(fn: Callable[[Directory], Awaitable[T]]) -> T:
     """Open the configured ledger, run `fn(directory)`, close; a farebox error becomes one line."""
+    return with_ledger(lambda ledger: fn(Directory(ledger)))
+
+
+def with_ledger(fn: Callable[[Ledger], Awaitable[T]]) -> T:
+    """Open the configured ledger, run `fn(ledger)`, close; a farebox error becomes one line."""
     settings = load_or_exit()
 
     async def run() -> T:
         async with Ledger(settings.database_url) as ledger:
-            return await fn(Directory(ledger))
+            return await fn(ledger)
 
     try:
         return asyncio.run(run())

@@ -1,14 +1,11 @@
 """Virtual-key authentication for the proxy, from memory: the directory is read at most once a second per key.
 
 `KeyCache.authenticate(secret)` answers from an entry keyed by the secret's SHA-256 digest. An entry
-older than `ttl` seconds is reloaded from the directory (the key and its spend in the current cap period)
-before it is used, so a key revoked through the CLI, the admin API or another replica stops working
-within `ttl`. Failures (unknown, revoked, expired) are cached for the same time, so a flood of bad keys
-costs one database read per key per second. Concurrent requests that find the same entry stale share one
-reload. Expiry is checked on every request against the clock, not only at reload.
-
-The cache also keeps each key's spend figure, increased by every cost the proxy records, for the
-`x-credits-remaining` header.
+older than `ttl` seconds is reloaded from the directory before it is used, so a key revoked through the
+CLI or another replica stops working within `ttl`; a change this process's directory makes (the admin
+API) drops every entry at once. Failures (unknown, revoked, expired) are cached for the same time, so a
+flood of bad keys costs one database read per key per second. Concurrent requests that find the same
+entry stale share one reload. Expiry is checked on every request against the clock, not only at reload.
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import unquote_plus
 
@@ -33,12 +30,11 @@ _MAX_ENTRIES = 50_000
 
 @dataclass(frozen=True, slots=True)
 class CachedKey:
-    """A cache entry: the key (or why the secret fails) and the key's spend when last read or recorded."""
+    """A cache entry: the key, or why the secret fails."""
 
     digest: str
     key: VirtualKey | None
     failure: AuthenticationFailed | None
-    spent_nano: int
     loaded_at: float
     """`time.monotonic()` of the directory read."""
 
@@ -128,14 +124,9 @@ class KeyCache:
             raise AuthenticationFailed("this API key has expired", code="key_expired")
         return entry
 
-    def add_spend(self, digest: str, cost_nano: int) -> CachedKey | None:
-        """Count a recorded cost in the key's spend figure; the updated entry (None if no longer cached)."""
-        entry = self._entries.get(digest)
-        if entry is None:
-            return None
-        updated = replace(entry, spent_nano=entry.spent_nano + cost_nano)
-        self._entries[digest] = updated
-        return updated
+    def clear(self) -> None:
+        """Forget every entry (each is read again on its next use)."""
+        self._entries.clear()
 
     async def _reload(self, digest: str, secret: str) -> CachedKey:
         pending = self._loading.get(digest)
@@ -167,9 +158,8 @@ class KeyCache:
         try:
             key = await self._directory.authenticate(secret)
         except AuthenticationFailed as exc:
-            return CachedKey(digest, None, exc, 0, loaded_at)
-        spent = await self._directory.spend(key)
-        return CachedKey(digest, key, None, spent, loaded_at)
+            return CachedKey(digest, None, exc, loaded_at)
+        return CachedKey(digest, key, None, loaded_at)
 
     def _store(self, entry: CachedKey) -> None:
         self._entries.pop(entry.digest, None)

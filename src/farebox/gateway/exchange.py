@@ -13,6 +13,7 @@ from types import MappingProxyType
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from farebox.budgets import Budgets
 from farebox.core.directory import VirtualKey
 from farebox.errors import InvalidRequest
 from farebox.gateway.auth import KeyCache
@@ -52,8 +53,11 @@ class Gateway:
     keys: KeyCache
     upstream: Upstream
     meter: Meter
+    budgets: Budgets
     tokenizer: Tokenizer
     mock_base_url: str
+    default_output_tokens: int = 4096
+    """The output a reservation assumes for a request that sets no output limit."""
 
     def price_target(self, route: ModelRoute) -> PriceTarget:
         """What a route's usage is priced as: its `price_as` (`provider/model` or `model`), else its upstream model."""

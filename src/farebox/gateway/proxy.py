@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from starlette.types import Message, Receive, Scope, Send
 
+from farebox.budgets import Caps, Reservation
 from farebox.core.events import Status, UsageEvent
 from farebox.core.money import format_usd
 from farebox.core.pricing import Usage
@@ -43,7 +44,8 @@ from farebox.gateway.upstream import (
     target,
 )
 from farebox.gateway.usage import collector_for, estimate, measure_body
-from farebox.metering import Attribution, Outcome, credits_remaining
+from farebox.gateway.worst_case import worst_case_usage
+from farebox.metering import Attribution, Outcome
 
 __all__ = ["ProxyEndpoint"]
 
@@ -64,6 +66,8 @@ class _Call:
     request_id: str
     at: datetime
     started: float
+    caps: Caps
+    reservation: Reservation | None
 
 
 class ProxyEndpoint:
@@ -94,16 +98,45 @@ class ProxyEndpoint:
             assert entry.key is not None
             attribution = attribution_from(entry.key, headers)
             outgoing = upstream_body(self.operation, parsed, route)
+            caps, reservation = await self._reserve(entry, parsed, route, at)
         except FareboxError as exc:
             await self.gateway.send_error(send, wire, exc.status, exc.message, code=exc.code, request_id=request_id)
             return
-        call = _Call(self.operation, parsed, route, entry, attribution, request_id, at, started)
+        call = _Call(self.operation, parsed, route, entry, attribution, request_id, at, started, caps, reservation)
+        try:
+            await self._forward(call, scope, receive, send, outgoing, query)
+        finally:
+            self.gateway.budgets.release(reservation)
+
+    async def _reserve(
+        self, entry: CachedKey, parsed: ParsedRequest, route: ModelRoute, at: datetime
+    ) -> tuple[Caps, Reservation | None]:
+        """Hold the request's worst-case cost against its caps (none: nothing to hold, nothing estimated).
+
+        Raises:
+            BudgetExceeded: a cap cannot take the worst case (402); nothing is forwarded.
+        """
+        assert entry.key is not None
+        budgets = self.gateway.budgets
+        caps = await budgets.caps_for(entry.key)
+        if not caps.caps:
+            return caps, None
+        usage = worst_case_usage(self.operation, parsed, default_output_tokens=self.gateway.default_output_tokens)
+        worst = self.gateway.meter.cost_nano(
+            self.gateway.price_target(route), operation=self.operation.operation, usage=usage, at=at
+        )
+        return caps, await budgets.reserve(caps, worst, at=at)
+
+    async def _forward(
+        self, call: _Call, scope: Scope, receive: Receive, send: Send, outgoing: bytes, query: str
+    ) -> None:
+        wire = self.operation.wire
         upstream = target(
-            route,
+            call.route,
             wire=wire,
             path=self.operation.upstream_path,
             client_headers=scope["headers"],
-            credential=self.gateway.credentials.get(route.name),
+            credential=self.gateway.credentials.get(call.route.name),
             mock_base_url=self.gateway.mock_base_url,
             query=query,
         )
@@ -113,7 +146,7 @@ class ProxyEndpoint:
             await self._fail_upstream(call, send, exc)
             return
         try:
-            if parsed.stream and response.status < 300 and response.content_type.startswith("text/event-stream"):
+            if call.parsed.stream and response.status < 300 and response.content_type.startswith("text/event-stream"):
                 await self._stream(call, response, receive, send)
             else:
                 await self._complete(call, response, send)
@@ -174,15 +207,15 @@ class ProxyEndpoint:
         except Exception:  # the request boundary: a failed write fails the response (STYLE R15)
             log.exception("recording usage event %s failed", call.request_id)
             return None
-        self.gateway.keys.add_spend(call.entry.digest, event.cost_nano)
+        finally:
+            # Committed (its cost is in the budgets' spend now) or failed (nothing was charged): let go.
+            self.gateway.budgets.release(call.reservation)
         return event
 
-    def _our_headers(self, call: _Call, *, spent_extra: int = 0) -> list[tuple[bytes, bytes]]:
-        key = call.entry.key
-        assert key is not None
-        spent = call.entry.spent_nano + spent_extra
-        remaining = credits_remaining(cap_nano=key.spend_cap_nano, spent_nano=spent)
-        return [(b"x-farebox-request-id", call.request_id.encode()), (b"x-credits-remaining", remaining.encode())]
+    def _our_headers(self, call: _Call) -> list[tuple[bytes, bytes]]:
+        remaining = self.gateway.budgets.remaining(call.caps, at=datetime.now(UTC))
+        credits = "unlimited" if remaining is None else format_usd(remaining)
+        return [(b"x-farebox-request-id", call.request_id.encode()), (b"x-credits-remaining", credits.encode())]
 
     async def _fail(self, call: _Call, send: Send, status: int, error_type: str, message: str) -> None:
         outcome = self._outcome(
@@ -238,7 +271,7 @@ class ProxyEndpoint:
                 request_id=call.request_id,
             )
             return
-        headers = response.headers + self._our_headers(call, spent_extra=event.cost_nano)
+        headers = response.headers + self._our_headers(call)
         headers.append((b"x-farebox-cost-usd", format_usd(event.cost_nano).encode()))
         headers.append((b"content-length", str(len(content)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})

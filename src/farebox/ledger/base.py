@@ -7,7 +7,7 @@ group-commit writer; reads run on a thread pool so that no database call blocks 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -18,7 +18,7 @@ from farebox.core.events import RecordResult, UsageEvent
 from farebox.core.periods import Period, period_start
 from farebox.errors import NotFound
 from farebox.ledger.engine import Engines, migrate
-from farebox.ledger.recording import Recorder
+from farebox.ledger.recording import CounterKey, Recorder
 from farebox.ledger.schema import spend_counters, usage_events
 from farebox.ledger.writer import GroupCommitWriter
 
@@ -76,6 +76,10 @@ class Ledger:
         if not events:
             return []
         return await self._writer.record(events)
+
+    def on_commit(self, listener: Callable[[Mapping[CounterKey, int]], None]) -> None:
+        """Call `listener` on the writer thread after every commit, with what it added to the spend counters."""
+        self._writer.on_commit.append(listener)
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """Run a write function in the writer's next transaction (in its own savepoint)."""

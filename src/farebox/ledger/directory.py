@@ -58,6 +58,7 @@ MAX_GRACE_SECONDS = 365 * 86_400
 _CHUNK = 500
 Row = dict[str, Any]
 T = TypeVar("T", Account, Member, VirtualKey)
+R = TypeVar("R")
 
 
 def _utcnow() -> datetime:
@@ -132,10 +133,19 @@ class Directory:
         self._ledger = ledger
         self._clock = clock
         self._last_id = 0
+        self.on_change: list[Callable[[], None]] = []
+        """Called after every change this directory makes (caches of keys and caps drop what they hold)."""
 
     def now(self) -> datetime:
         """The directory's current time."""
         return self._clock()
+
+    async def _write(self, fn: Callable[[Connection], R]) -> R:
+        """Run a directory change in the ledger's writer; then tell the `on_change` listeners."""
+        result = await self._ledger.write(fn)
+        for listener in self.on_change:
+            listener()
+        return result
 
     def _stamp(self) -> tuple[str, int]:
         """A new id, and the current time in epoch seconds.
@@ -156,7 +166,7 @@ class Directory:
         row = _clean(ACCOUNT_RULES, {**ACCOUNT_DEFAULTS, **fields})
         row["id"], row["created_at"] = self._stamp()
         row["updated_at"] = row["created_at"]
-        await self._ledger.write(lambda connection: connection.execute(insert(accounts).values(row)))
+        await self._write(lambda connection: connection.execute(insert(accounts).values(row)))
         return _build(Account, row)
 
     async def get_account(self, account_id: str) -> Account:
@@ -181,7 +191,7 @@ class Directory:
                 self._ledger.recorder.forget_timezone(account_id)
             return row
 
-        return _build(Account, await self._ledger.write(write))
+        return _build(Account, await self._write(write))
 
     # Members
 
@@ -198,7 +208,7 @@ class Directory:
             except IntegrityError:  # the unique (account, email) index; the writer rolls back to its savepoint
                 raise _email_conflict(account_id, row["email"]) from None
 
-        await self._ledger.write(write)
+        await self._write(write)
         return _build(Member, row)
 
     async def get_member(self, member_id: str) -> Member:
@@ -227,7 +237,7 @@ class Directory:
             except IntegrityError:
                 raise _email_conflict(account_id, values["email"]) from None
 
-        return _build(Member, await self._ledger.write(write))
+        return _build(Member, await self._write(write))
 
     async def remove_member(self, member_id: str) -> Member:
         """Remove a member. Its keys are revoked and kept, detached from it; past usage keeps its id.
@@ -245,7 +255,7 @@ class Directory:
             connection.execute(delete(members).where(members.c.id == member_id))
             return row
 
-        return _build(Member, await self._ledger.write(write))
+        return _build(Member, await self._write(write))
 
     # Virtual keys
 
@@ -281,7 +291,7 @@ class Directory:
             connection.execute(insert(virtual_keys).values(row))
             connection.execute(insert(key_secrets).values(secret_row))
 
-        await self._ledger.write(write)
+        await self._write(write)
         return _build(VirtualKey, row), secret
 
     async def get_key(self, key_id: str) -> VirtualKey:
@@ -322,7 +332,7 @@ class Directory:
         """
         values = _clean(KEY_RULES, changes)
         now = _epoch(self._clock())
-        row = await self._ledger.write(lambda c: _update(c, virtual_keys, key_id, values, what=_KEY, now=now))
+        row = await self._write(lambda c: _update(c, virtual_keys, key_id, values, what=_KEY, now=now))
         return _build(VirtualKey, row)
 
     async def rotate_key(self, key_id: str, *, grace_seconds: int = 0) -> tuple[VirtualKey, str]:
@@ -355,7 +365,7 @@ class Directory:
             changes = {"display_prefix": display_prefix(secret)}
             return _update(connection, virtual_keys, key_id, changes, what=_KEY, now=now)
 
-        return _build(VirtualKey, await self._ledger.write(write)), secret
+        return _build(VirtualKey, await self._write(write)), secret
 
     async def revoke_key(self, key_id: str) -> VirtualKey:
         """Revoke the key, every secret of it, for good. Revoking twice keeps the first time. Raises NotFound."""
@@ -367,7 +377,7 @@ class Directory:
                 return current
             return _update(connection, virtual_keys, key_id, {"revoked_at": now}, what=_KEY, now=now)
 
-        return _build(VirtualKey, await self._ledger.write(write))
+        return _build(VirtualKey, await self._write(write))
 
     async def authenticate(self, secret: str) -> VirtualKey:
         """The active key a secret belongs to. The secret is looked up by its hash, never logged.

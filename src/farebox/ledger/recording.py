@@ -26,7 +26,10 @@ from farebox.ledger.schema import (
     usage_rollups_hourly,
 )
 
-__all__ = ["Recorder", "event_row"]
+__all__ = ["CounterKey", "Recorder", "event_row"]
+
+CounterKey = tuple[str, str, str, int]
+"""A spend counter: (scope `account`|`member`|`key`, scope id, period, period start in epoch seconds)."""
 
 _ID_CHUNK = 500
 _SKIP_EXISTING = " ON CONFLICT (id) DO NOTHING RETURNING id"
@@ -144,6 +147,8 @@ class Recorder:
         self._select_ids_sql = f"SELECT id FROM {usage_events.name} WHERE id "
         self._timezones: dict[str, ZoneInfo] = {}
         self._starts: dict[tuple[str, int], tuple[int, ...]] = {}
+        self.added: dict[CounterKey, int] = {}
+        """What the last `record_events` call added to the spend counters (uncommitted until its transaction is)."""
 
     def forget_timezone(self, account_id: str) -> None:
         """Drop a cached account timezone (after the account's timezone changes)."""
@@ -158,6 +163,7 @@ class Recorder:
         for batch in batches:
             for event in batch:
                 firsts.setdefault(event.id, event)
+        self.added = {}
         recorded_at_us = epoch_us(datetime.now(UTC))
         rows = [event_row(event, recorded_at_us=recorded_at_us) for event in firsts.values()]
         inserted = self._insert_new(connection, rows)
@@ -235,7 +241,7 @@ class Recorder:
             if event.cost_nano:
                 owner = (event.account_id, event.member_id, event.key_id, row[_TS] // _QUARTER_HOUR_US)
                 by_owner[owner] = by_owner.get(owner, 0) + event.cost_nano
-        sums: dict[tuple[str, str, str, int], int] = {}
+        sums: dict[CounterKey, int] = {}
         for (account_id, member_id, key_id, quarter), cost in by_owner.items():
             starts = self._period_starts(connection, account_id, quarter)
             for scope, scope_id in (("account", account_id), ("member", member_id), ("key", key_id)):
@@ -246,6 +252,7 @@ class Recorder:
                     sums[key] = sums.get(key, 0) + cost
         if sums:
             connection.exec_driver_sql(self._upsert_counters_sql, [(*key, total) for key, total in sums.items()])
+        self.added = sums
 
     def _period_starts(self, connection: Connection, account_id: str, quarter: int) -> tuple[int, ...]:
         cache_key = (account_id, quarter)

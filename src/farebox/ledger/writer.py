@@ -17,7 +17,7 @@ import asyncio
 import logging
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from farebox.core.events import RecordResult, UsageEvent
 from farebox.errors import FareboxError, LedgerUnavailable
-from farebox.ledger.recording import Recorder
+from farebox.ledger.recording import CounterKey, Recorder
 
 __all__ = ["GroupCommitWriter"]
 
@@ -63,6 +63,10 @@ class GroupCommitWriter:
     def __init__(self, engine: Engine, *, recorder: Recorder):
         self._engine = engine
         self._recorder = recorder
+        self._added: dict[CounterKey, int] = {}
+        self.on_commit: list[Callable[[Mapping[CounterKey, int]], None]] = []
+        """Called on the writer thread after each commit, before any caller of the group resumes, with what the
+        transaction added to the spend counters: in-memory budgets stay exact without reading the counters back."""
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.commits = 0
@@ -156,21 +160,34 @@ class GroupCommitWriter:
                 return False
             else:
                 self.commits += 1
+                if self._added:
+                    self._notify(self._added)
                 return True
         raise AssertionError("unreachable")
 
     def _transaction(self, connection: Connection, group: list[_Job]) -> None:
+        self._added = {}
         for job in group:
             job.error, job.outcome, job.results = None, None, []
         with connection.begin():
+            # Functions first: one that reads the spend counters sees what earlier commits left, not this group's
+            # events, which `on_commit` adds once this group commits.
+            for job in group:
+                if job.fn is not None:
+                    self._call(connection, job)
             event_jobs = [job for job in group if job.fn is None]
             if event_jobs:
                 results = self._recorder.record_events(connection, [list(job.events) for job in event_jobs])
                 for job, job_results in zip(event_jobs, results, strict=True):
                     job.results = job_results
-            for job in group:
-                if job.fn is not None:
-                    self._call(connection, job)
+                self._added = self._recorder.added
+
+    def _notify(self, added: Mapping[CounterKey, int]) -> None:
+        for listener in self.on_commit:
+            try:
+                listener(added)
+            except Exception:  # a listener's bug must not fail the commit its callers are waiting for
+                log.exception("an on_commit listener failed")
 
     @staticmethod
     def _call(connection: Connection, job: _Job) -> None:

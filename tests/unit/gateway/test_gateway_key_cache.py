@@ -42,11 +42,10 @@ def make_key(**fields: Any) -> VirtualKey:
 
 
 class FakeDirectory:
-    """Answers `authenticate` and `spend` like the directory, counting reads; `delay` slows each read."""
+    """Answers `authenticate` like the directory, counting reads; `delay` slows each read."""
 
-    def __init__(self, key: VirtualKey | None, *, spent: int = 0, delay: float = 0.0) -> None:
+    def __init__(self, key: VirtualKey | None, *, delay: float = 0.0) -> None:
         self.key = key
-        self.spent = spent
         self.delay = delay
         self.reads = 0
 
@@ -59,9 +58,6 @@ class FakeDirectory:
             raise AuthenticationFailed("this API key has been revoked", code="key_revoked")
         return self.key
 
-    async def spend(self, key: VirtualKey) -> int:
-        return self.spent
-
 
 class Clocks:
     def __init__(self) -> None:
@@ -70,7 +66,7 @@ class Clocks:
 
     def cache(self, directory: FakeDirectory) -> KeyCache:
         return KeyCache(
-            directory,  # type: ignore[arg-type]  # a fake with the directory's two methods
+            directory,  # type: ignore[arg-type]  # a fake with the directory's one method
             ttl=1.0,
             clock=lambda: self.wall,
             monotonic=lambda: self.monotonic,
@@ -78,11 +74,11 @@ class Clocks:
 
 
 async def test_a_key_is_read_once_per_ttl_and_a_revocation_is_seen_after_it() -> None:
-    clocks, directory = Clocks(), FakeDirectory(make_key(), spent=500)
+    clocks, directory = Clocks(), FakeDirectory(make_key())
     cache = clocks.cache(directory)
     secret = generate_secret()
     first = await cache.authenticate(secret)
-    assert (first.key, first.spent_nano) == (directory.key, 500)
+    assert first.key == directory.key
     clocks.monotonic += 0.9
     await cache.authenticate(secret)
     assert directory.reads == 1
@@ -117,15 +113,17 @@ async def test_expiry_is_checked_on_every_request() -> None:
     assert directory.reads == 1
 
 
-async def test_concurrent_requests_share_one_reload_and_spend_adds_up() -> None:
-    clocks, directory = Clocks(), FakeDirectory(make_key(), spent=10, delay=0.01)
+async def test_concurrent_requests_share_one_reload_and_clear_forgets_every_entry() -> None:
+    clocks, directory = Clocks(), FakeDirectory(make_key(), delay=0.01)
     cache = clocks.cache(directory)
     secret = generate_secret()
     entries = await asyncio.gather(*(cache.authenticate(secret) for _ in range(20)))
-    assert directory.reads == 1 and {entry.spent_nano for entry in entries} == {10}
-    updated = cache.add_spend(entries[0].digest, 25)
-    assert updated is not None and updated.spent_nano == 35
-    assert (await cache.authenticate(secret)).spent_nano == 35
+    assert directory.reads == 1 and {entry.key for entry in entries} == {directory.key}
+    await cache.authenticate(secret)
+    assert directory.reads == 1
+    cache.clear()
+    await cache.authenticate(secret)
+    assert directory.reads == 2
 
 
 def test_secret_from_headers() -> None:

@@ -43,6 +43,7 @@ ERROR_STATUSES: Mapping[int, str] = MappingProxyType(
     {
         400: "INVALID_ARGUMENT",
         401: "UNAUTHENTICATED",
+        402: "RESOURCE_EXHAUSTED",
         403: "PERMISSION_DENIED",
         404: "NOT_FOUND",
         413: "INVALID_ARGUMENT",
