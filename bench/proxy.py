@@ -232,8 +232,8 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env | extra
 
 
-def start_farebox(services: Services, workdir: Path, upstream_root: str) -> tuple[Service, str, str]:
-    """Start `farebox serve`; returns the service, its /v1 base URL and a virtual key created for the run."""
+def start_farebox(services: Services, workdir: Path, upstream_root: str) -> tuple[Service, str, str, str]:
+    """Start `farebox serve`; returns the service, its /v1 base URL, a virtual key made for the run, the master key."""
     workdir.mkdir()
     db = workdir / "farebox.db"
     (workdir / "farebox.toml").write_text(
@@ -255,7 +255,30 @@ def start_farebox(services: Services, workdir: Path, upstream_root: str) -> tupl
     )
     if status != 201:
         raise RuntimeError(f"creating the virtual key answered {status}: {created}")
-    return service, f"{root}/v1", created["key"]
+    return service, f"{root}/v1", created["key"], master
+
+
+def capped_key(base: str, master: str) -> str:
+    """A key held to three caps (its own, its member's, its account's), none of which the run can reach."""
+    root = base.removesuffix("/v1")
+    cap = {"spend_cap": "1000000.00", "cap_period": "monthly"}
+    made = []
+    for url, body in (
+        (f"{root}/api/admin/accounts", {"name": "bench-capped"} | cap),
+        (f"{root}/api/admin/accounts/{{account}}/members", {"email": "bench@example.com", "name": "Bench"} | cap),
+        (
+            f"{root}/api/admin/virtual-keys",
+            {"account_id": "{account}", "member_id": "{member}", "name": "capped"} | cap,
+        ),
+    ):
+        ids = {"account": made[0]["id"] if made else "", "member": made[1]["id"] if len(made) > 1 else ""}
+        url = url.format(**ids)
+        body = {k: v.format(**ids) if isinstance(v, str) else v for k, v in body.items()}
+        status, record, _ = http_json(url, body, key=master)
+        if status != 201:
+            raise RuntimeError(f"POST {url} answered {status}: {record}")
+        made.append(record)
+    return str(made[2]["key"])
 
 
 def smoke_farebox(base: str, key: str) -> None:
@@ -441,7 +464,7 @@ def _verdict(what: str, got: float | None, ok: bool, unit: str, digits: int = 0)
 def ledger_report(
     ledger: LedgerCount, forwarded: int, runs: list[dict[str, Any]], smoke_requests: int
 ) -> tuple[bool, list[str]]:
-    mine = [r for r in runs if r["target"] == "farebox"]
+    mine = [r for r in runs if r["target"] in ("farebox", "capped")]
     answered_200 = sum(r["requests"] - r.get("non_2xx", 0) for r in mine)
     client_errors = sum(r["errors"] for r in mine)
     ok_rows = ledger.by_status.get("ok", 0)
@@ -471,6 +494,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=2, help="interleaved rounds; medians are reported (default 2)")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per target and mode (default 3)")
     parser.add_argument("--modes", default="nonstream,stream")
+    parser.add_argument(
+        "--with-caps", action="store_true", help="also measure farebox through a key held to three spend caps"
+    )
     parser.add_argument("--with-ceiling", action="store_true", help="also measure the bare ceiling pass-through")
     parser.add_argument("--with-litellm", action="store_true", help="also measure LiteLLM's proxy (1 worker, no DB)")
     parser.add_argument("--harness", type=Path, default=DEFAULT_HARNESS, help=f"default {DEFAULT_HARNESS}")
@@ -524,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
             print("== starting", flush=True)
             upstream, upstream_root = start_upstream(services, harness, tmp, "upstream")
             fb_upstream, fb_upstream_root = start_upstream(services, harness, tmp, "fb-upstream")
-            farebox, farebox_base, farebox_key = start_farebox(services, tmp / "farebox", fb_upstream_root)
+            farebox, farebox_base, farebox_key, master = start_farebox(services, tmp / "farebox", fb_upstream_root)
             smoke_farebox(farebox_base, farebox_key)
             cmd = [
                 sys.executable, str(harness / "run_bench.py"),
@@ -532,6 +558,17 @@ def main(argv: list[str] | None = None) -> int:
                 "--target", f"farebox={farebox_base}", "--key", f"farebox={farebox_key}",
                 "--pid", f"farebox={farebox.pid}",
             ]  # fmt: skip
+            if args.with_caps:
+                capped = capped_key(farebox_base, master)
+                smoke_farebox(farebox_base, capped)
+                cmd += [
+                    "--target",
+                    f"capped={farebox_base}",
+                    "--key",
+                    f"capped={capped}",
+                    "--pid",
+                    f"capped={farebox.pid}",
+                ]
             if args.with_ceiling:
                 ceiling = start_ceiling(services, harness, tmp / "ceiling", args.ceiling_python, upstream_root)
                 cmd += ["--target", f"ceiling={ceiling.base}", "--key", "ceiling=x", "--pid", f"ceiling={ceiling.pid}"]
@@ -565,7 +602,9 @@ def main(argv: list[str] | None = None) -> int:
         farebox_proc = meta["process_summary"].get("farebox", {})
         peak = max(filter(None, [farebox_proc.get("peak_rss_mb"), farebox_proc.get("vmhwm_mb")]), default=None)
         forwarded = fb_stats["chat_nonstream"] + fb_stats["chat_stream"]
-        ledger_ok, ledger_lines = ledger_report(ledger, forwarded, results["runs"], smoke_requests=1)
+        ledger_ok, ledger_lines = ledger_report(
+            ledger, forwarded, results["runs"], smoke_requests=2 if args.with_caps else 1
+        )
 
         print()
         print(

@@ -44,6 +44,7 @@ __all__ = ["BudgetExceeded", "BudgetStatus", "Budgets", "Cap", "Caps", "Reservat
 
 _MAX_COUNTERS = 200_000
 _MAX_CAP_SETS = 50_000
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
 class BudgetExceeded(FareboxError):
@@ -63,10 +64,6 @@ class Cap:
     name: str
     cap_nano: int
     period: Period
-
-    def counter(self, *, at: datetime, tz: ZoneInfo) -> CounterKey:
-        """The spend counter of the period containing `at`."""
-        return self.scope, self.scope_id, self.period.value, int(period_start(self.period, at=at, tz=tz).timestamp())
 
     def describe(self) -> str:
         return f"the {self.period.value} spend cap of {self.scope} {self.name!r} ({format_usd(self.cap_nano)} USD)"
@@ -180,6 +177,7 @@ class Budgets:
         self._spent: dict[CounterKey, int] = {}
         self._reserved: dict[CounterKey, int] = {}
         self._caps: dict[str, Caps] = {}
+        self._windows: dict[tuple[Period, ZoneInfo], tuple[datetime, datetime, int]] = {}
         ledger.on_commit(self._committed)
         directory.on_change.append(self._caps.clear)
 
@@ -206,7 +204,7 @@ class Budgets:
         """
         if not caps.caps:
             return None
-        counters = tuple(cap.counter(at=at, tz=caps.tz) for cap in caps.caps)
+        counters = self._counters(caps, at)
         while True:
             missing = [counter for counter in counters if counter not in self._spent]
             if missing:
@@ -240,12 +238,30 @@ class Budgets:
     def remaining(self, caps: Caps, *, at: datetime) -> int | None:
         """What the tightest cap still allows (spent and reserved taken off, never below 0); None for no cap."""
         lowest: int | None = None
+        counters = self._counters(caps, at)
         with self._lock:
-            for cap in caps.caps:
-                counter = cap.counter(at=at, tz=caps.tz)
+            for cap, counter in zip(caps.caps, counters, strict=True):
                 left = cap.cap_nano - self._spent.get(counter, 0) - self._reserved.get(counter, 0)
                 lowest = left if lowest is None else min(lowest, left)
         return None if lowest is None else max(0, lowest)
+
+    def _counters(self, caps: Caps, at: datetime) -> tuple[CounterKey, ...]:
+        """The spend counters of the caps' periods that contain `at`."""
+        return tuple(
+            (cap.scope, cap.scope_id, cap.period.value, self._start(cap.period, caps.tz, at)) for cap in caps.caps
+        )
+
+    def _start(self, period: Period, tz: ZoneInfo, at: datetime) -> int:
+        """The epoch second the period containing `at` starts at; the current window is kept, not recomputed."""
+        window = self._windows.get((period, tz))
+        if window is None or not window[0] <= at < window[1]:
+            start = period_start(period, at=at, tz=tz)
+            end = period_end(period, start=start, tz=tz) or _END_OF_TIME
+            window = (start, end, int(start.timestamp()))
+            if len(self._windows) > _MAX_CAP_SETS:
+                self._windows.clear()
+            self._windows[(period, tz)] = window
+        return window[2]
 
     async def status(self, owner: Account | Member | VirtualKey, *, tz: ZoneInfo, now: datetime) -> BudgetStatus:
         """Where `owner`'s cap (or, without one, its spend) stands in its current cap period."""
