@@ -21,7 +21,9 @@ GEMINI = BY_OPERATION["generate_content", False]
 
 
 def usage(operation: Operation, body: dict[str, object], *, default: int = 4096) -> Usage:
-    parsed = parse_request(operation, orjson.dumps(body), content_type="application/json", path_model="gemini-2.5-flash")
+    parsed = parse_request(
+        operation, orjson.dumps(body), content_type="application/json", path_model="gemini-2.5-flash"
+    )
     return worst_case_usage(operation, parsed, default_output_tokens=default)
 
 
@@ -32,7 +34,10 @@ def test_utf8_bytes_never_undercount_tokens(text: str) -> None:
 
 def test_chat_output_is_the_request_limit_times_its_choices_or_the_default() -> None:
     messages = [{"role": "user", "content": "héllo"}]
-    assert usage(CHAT, {"model": "m", "messages": messages, "max_completion_tokens": 70, "max_tokens": 9}).output_tokens == 70
+    assert (
+        usage(CHAT, {"model": "m", "messages": messages, "max_completion_tokens": 70, "max_tokens": 9}).output_tokens
+        == 70
+    )
     assert usage(CHAT, {"model": "m", "messages": messages, "max_tokens": 9, "n": 3}).output_tokens == 27
     assert usage(CHAT, {"model": "m", "messages": messages}, default=500).output_tokens == 500
     # 3 framing tokens per message + 3 to prime the reply, plus the bytes of "user" and "héllo" (6 bytes).
@@ -40,10 +45,18 @@ def test_chat_output_is_the_request_limit_times_its_choices_or_the_default() -> 
 
 
 def test_anthropic_and_gemini_limits() -> None:
-    body = {"model": "claude", "max_tokens": 1024, "system": "Be brief.", "messages": [{"role": "user", "content": "hi"}]}
+    body = {
+        "model": "claude",
+        "max_tokens": 1024,
+        "system": "Be brief.",
+        "messages": [{"role": "user", "content": "hi"}],
+    }
     assert usage(MESSAGES, body).output_tokens == 1024
     assert usage(MESSAGES, body).input_tokens >= len("Be brief.") + len("hi")
-    gemini = {"contents": [{"parts": [{"text": "hi"}]}], "generationConfig": {"maxOutputTokens": 64, "candidateCount": 2}}
+    gemini = {
+        "contents": [{"parts": [{"text": "hi"}]}],
+        "generationConfig": {"maxOutputTokens": 64, "candidateCount": 2},
+    }
     assert usage(GEMINI, gemini) == Usage(input_tokens=2, output_tokens=128)
     assert usage(GEMINI, {"contents": []}, default=10).output_tokens == 10
 
