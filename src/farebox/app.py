@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
+import anyio
 from fastapi import FastAPI
 from starlette.responses import JSONResponse
 
 from farebox import __version__
-from farebox.api import admin, events, requests
+from farebox.alerts.actions import Alerter
+from farebox.alerts.scanner import AnomalyScanner
+from farebox.alerts.store import AlertStore
+from farebox.alerts.watcher import CapWatcher
+from farebox.api import admin, alerts, events, requests, webhooks
 from farebox.api import budgets as budget_routes
 from farebox.api.errors import install_error_handlers
 from farebox.api.limits import BodySizeLimit
@@ -23,11 +29,16 @@ from farebox.gateway.tokens import Tokenizer
 from farebox.gateway.upstream import Upstream, default_mock_base_url
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
+from farebox.ledger.webhooks import WebhookEndpoints
 from farebox.metering import Meter
 from farebox.prices import PriceBook
 from farebox.settings import Settings, provider_credentials, resolve_master_key
+from farebox.webhooks.feed import UsageFeed
+from farebox.webhooks.sender import Sender, SmtpConfig, backoff_delays
 
 __all__ = ["create_app"]
+
+Worker = Callable[[], Coroutine[Any, Any, None]]
 
 
 def create_app(
@@ -63,12 +74,20 @@ def create_app(
         default_output_tokens=settings.budget_default_output_tokens,
     )
 
+    workers = _notifications(settings, ledger, directory, budgets)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await ledger.start()
         await upstream.start()
         try:
-            yield
+            async with anyio.create_task_group() as tasks:
+                for run in workers:
+                    tasks.start_soon(run)
+                try:
+                    yield
+                finally:
+                    tasks.cancel_scope.cancel()
         finally:
             await upstream.aclose()
             await ledger.close()
@@ -80,6 +99,8 @@ def create_app(
     app.state.master_key = master_key
     app.state.directory = directory
     app.state.budgets = budgets
+    app.state.webhooks = WebhookEndpoints(ledger)
+    app.state.alert_store = AlertStore(ledger)
     app.state.gateway = gateway
     install_error_handlers(app)
     # The proxy routes come first: they are matched on every proxied request.
@@ -87,6 +108,8 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(events.router)
     app.include_router(budget_routes.router)
+    app.include_router(alerts.router)
+    app.include_router(webhooks.router)
     app.include_router(requests.router)
     app.mount("/mock", create_mock_app(prefix="", latency_ms=settings.mock_latency_ms))
 
@@ -97,3 +120,37 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(NativeBodyLimit, max_bytes=settings.max_body_bytes)
     return app
+
+
+def _notifications(settings: Settings, ledger: Ledger, directory: Directory, budgets: Budgets) -> list[Worker]:
+    """The background workers of alerts and webhooks: cap watcher, anomaly scanner, usage feed, sender."""
+    smtp = None
+    if settings.smtp_host is not None and settings.smtp_from is not None:
+        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+        smtp = SmtpConfig(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_from,
+            username=settings.smtp_username,
+            password=password,
+            security=settings.smtp_security,
+        )
+    sender = Sender(
+        ledger,
+        timeout=settings.webhook_timeout_seconds,
+        delays_us=backoff_delays(
+            attempts=settings.webhook_max_attempts,
+            base_seconds=settings.webhook_retry_base_seconds,
+            max_seconds=settings.webhook_retry_max_seconds,
+        ),
+        allow_private=settings.allow_private_webhook_urls,
+        smtp=smtp,
+    )
+    alerter = Alerter(ledger, directory)
+    alerter.on_fired.append(sender.poke)
+    watcher = CapWatcher(ledger, alerter)
+    budgets.on_refused.append(watcher.refused)
+    feed = UsageFeed(ledger)
+    feed.on_enqueued.append(sender.poke)
+    scanner = AnomalyScanner(ledger, alerter, interval=settings.anomaly_scan_interval_seconds)
+    return [watcher.run, scanner.run, feed.run, sender.run]

@@ -25,11 +25,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection
 
 from farebox.core.directory import Account, Member, VirtualKey
 from farebox.core.money import format_usd
@@ -38,7 +37,7 @@ from farebox.errors import FareboxError
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
 from farebox.ledger.recording import CounterKey
-from farebox.ledger.schema import spend_counters
+from farebox.ledger.spend import read_counters
 
 __all__ = ["BudgetExceeded", "BudgetStatus", "Budgets", "Cap", "Caps", "Reservation", "period_end"]
 
@@ -178,6 +177,8 @@ class Budgets:
         self._reserved: dict[CounterKey, int] = {}
         self._caps: dict[str, Caps] = {}
         self._windows: dict[tuple[Period, ZoneInfo], tuple[datetime, datetime, int]] = {}
+        self.on_refused: list[Callable[[Cap], None]] = []
+        """Called with the cap that refused a request (alerts send `budget.exceeded`)."""
         ledger.on_commit(self._committed)
         directory.on_change.append(self._caps.clear)
 
@@ -215,6 +216,8 @@ class Budgets:
                 for cap, counter in zip(caps.caps, counters, strict=True):
                     used = self._spent[counter] + self._reserved.get(counter, 0)
                     if used >= cap.cap_nano or used + amount_nano > cap.cap_nano:
+                        for listener in self.on_refused:
+                            listener(cap)
                         raise BudgetExceeded(_refusal(cap, used, amount_nano))
                 for counter in counters:
                     self._reserved[counter] = self._reserved.get(counter, 0) + amount_nano
@@ -272,7 +275,7 @@ class Budgets:
         with self._lock:
             spent, reserved = self._spent.get(counter), self._reserved.get(counter, 0)
         if spent is None:  # no request has needed it: read it, without taking it into the budgets
-            spent = (await self._ledger.read(partial(_read_counters, [counter]))).get(counter, 0)
+            spent = (await self._ledger.read(lambda c: read_counters(c, [counter]))).get(counter, 0)
         end = period_end(owner.cap_period, start=start, tz=tz)
         elapsed = max(int((now - start).total_seconds()), 3600)  # the first hour projects from a full hour
         projected = None
@@ -291,7 +294,7 @@ class Budgets:
             wanted = [counter for counter in counters if counter not in self._spent]
             if not wanted:
                 return
-            found = _read_counters(wanted, connection)
+            found = read_counters(connection, wanted)
             with self._lock:
                 if len(self._spent) + len(wanted) > _MAX_COUNTERS:
                     self._forget_idle()
@@ -310,18 +313,6 @@ class Budgets:
             for counter, amount in added.items():
                 if counter in spent:
                     spent[counter] += amount
-
-
-def _read_counters(counters: Sequence[CounterKey], connection: Connection) -> dict[CounterKey, int]:
-    """The spend counters that exist among `counters` (a missing one is 0)."""
-    columns = (
-        spend_counters.c.scope,
-        spend_counters.c.scope_id,
-        spend_counters.c.period,
-        spend_counters.c.period_start,
-    )
-    query = select(*columns, spend_counters.c.spent_nano).where(tuple_(*columns).in_(counters))
-    return {(r.scope, r.scope_id, r.period, int(r.period_start)): int(r.spent_nano) for r in connection.execute(query)}
 
 
 def _refusal(cap: Cap, used: int, amount: int) -> str:

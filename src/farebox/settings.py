@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
@@ -68,9 +68,39 @@ class Settings(BaseSettings):
         le=10_000_000,
         description="Output tokens a spend-cap reservation assumes for a request that sets no max_tokens.",
     )
+    allow_private_webhook_urls: bool = Field(
+        False, description="Let webhook and Slack URLs reach private, loopback and link-local addresses (dev, tests)."
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="Longest wait for a webhook, Slack or SMTP delivery attempt."
+    )
+    webhook_max_attempts: int = Field(12, ge=1, le=50, description="Attempts before a delivery is failed for good.")
+    webhook_retry_base_seconds: float = Field(
+        5.0, gt=0, le=3600, description="Wait after a delivery's first failed attempt; doubled after each further one."
+    )
+    webhook_retry_max_seconds: float = Field(
+        21_600.0, gt=0, le=86_400, description="Longest wait between two attempts of one delivery."
+    )
+    anomaly_scan_interval_seconds: float = Field(
+        60.0, ge=0.05, le=86_400, description="How often the anomaly detectors run over the rollups."
+    )
+    smtp_host: str | None = Field(None, description="SMTP server for e-mail alerts; unset: e-mail actions fail.")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP server port.")
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        "starttls", description="`starttls` (upgrade), `tls` (implicit TLS, port 465) or `none`."
+    )
+    smtp_username: str | None = Field(None, description="SMTP login; unset: no authentication.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    smtp_from: str | None = Field(None, description="From address of e-mail alerts (required with smtp_host).")
     mock_latency_ms: float = Field(
         0.0, ge=0, le=600_000, description="Delay before the first byte of every answer of the built-in mock provider."
     )
+
+    @model_validator(mode="after")
+    def _smtp_sender(self) -> Settings:
+        if self.smtp_host is not None and not self.smtp_from:
+            raise ValueError("smtp_from: set the From address of e-mail alerts when smtp_host is set")
+        return self
 
     @field_validator("database_url")
     @classmethod
@@ -157,7 +187,9 @@ def _describe(error: ErrorDetails) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         return f"unknown setting {'.'.join(loc)!r} (in farebox.toml or the file named by FAREBOX_CONFIG)"
-    name = loc[0] if loc else "settings"
+    if not loc:
+        return f"setting {message}"
+    name = loc[0]
     where = f"env FAREBOX_{name.upper()} or farebox.toml `{name}`"
     return f"setting {'.'.join(loc) or name} ({where}): {message}"
 

@@ -170,3 +170,15 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 @pytest.fixture
 def new_key(gateway: Gateway) -> Callable[..., tuple[str, dict[str, Any]]]:
     return gateway.new_key
+
+
+@pytest.fixture(scope="session")
+def port_factory() -> Callable[[], int]:
+    """`free_port()`: a loopback port nobody listens on, for servers a test starts itself."""
+    return free_port
+
+
+@pytest.fixture(scope="session")
+def server_thread() -> type[ServerThread]:
+    """`ServerThread(app, port)`: serve an ASGI app of a test's own with uvicorn in a thread."""
+    return ServerThread

@@ -41,6 +41,8 @@ KEY_FIELDS = {
     "percent_used",
     "expires_at",
     "revoked_at",
+    "disabled_at",
+    "disabled_reason",
     "created_at",
     "updated_at",
 }
@@ -573,6 +575,18 @@ async def test_routes_are_in_the_openapi_schema(api: Api) -> None:
         ("/api/admin/requests/{request_id}", "get"),
         ("/api/admin/virtual-keys/{key_id}/budget", "get"),
         ("/api/admin/budgets/status", "get"),
+        ("/api/admin/virtual-keys/{key_id}/disable", "post"),
+        ("/api/admin/virtual-keys/{key_id}/enable", "post"),
+        ("/api/admin/accounts/{account_id}/alerts", "get"),
+        ("/api/admin/accounts/{account_id}/alerts", "put"),
+        ("/api/admin/accounts/{account_id}/alerts/history", "get"),
+        ("/api/admin/webhooks", "get"),
+        ("/api/admin/webhooks", "post"),
+        ("/api/admin/webhooks/{endpoint_id}", "get"),
+        ("/api/admin/webhooks/{endpoint_id}", "patch"),
+        ("/api/admin/webhooks/{endpoint_id}", "delete"),
+        ("/api/admin/webhooks/{endpoint_id}/rotate-secret", "post"),
+        ("/api/admin/webhooks/{endpoint_id}/deliveries", "get"),
     }
     assert "key" in schema["components"]["schemas"]["KeyCreated"]["properties"]
     assert "key" not in schema["components"]["schemas"]["KeyOut"]["properties"]

@@ -22,6 +22,7 @@ from farebox.api.admin_schemas import (
     AccountOut,
     AccountPatch,
     DecimalJSONRoute,
+    DisableIn,
     KeyCreated,
     KeyFields,
     KeyIn,
@@ -227,3 +228,18 @@ async def revoke_key(key_id: str, principal: Admin, directory: Dir) -> KeyOut:
     """Revoke the key for good: every secret of it stops working at once. The key is kept for its history."""
     await _key_for(directory, principal, key_id, manage=True)
     return (await present_all(KeyOut, directory, [await directory.revoke_key(key_id)]))[0]
+
+
+@router.post("/virtual-keys/{key_id}/disable", summary="Disable a virtual key until it is enabled again")
+async def disable_key(key_id: str, principal: Admin, directory: Dir, body: DisableIn | None = None) -> KeyOut:
+    """Stop the key (401 `key_disabled` with the reason) without revoking it; `.../enable` undoes this."""
+    await _key_for(directory, principal, key_id, manage=True)
+    reason = body.reason if body is not None else DisableIn().reason
+    return (await present_all(KeyOut, directory, [await directory.disable_key(key_id, reason=reason)]))[0]
+
+
+@router.post("/virtual-keys/{key_id}/enable", summary="Enable a disabled virtual key")
+async def enable_key(key_id: str, principal: Admin, directory: Dir) -> KeyOut:
+    """Let a key an alert or an admin disabled work again (a revoked or expired key stays stopped)."""
+    await _key_for(directory, principal, key_id, manage=True)
+    return (await present_all(KeyOut, directory, [await directory.enable_key(key_id)]))[0]

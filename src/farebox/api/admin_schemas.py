@@ -41,6 +41,7 @@ __all__ = [
     "MemberPatch",
     "Out",
     "RotateIn",
+    "DisableIn",
     "present",
     "present_all",
 ]
@@ -179,6 +180,10 @@ class KeyPatch(KeyFields, _Patch):
     cap_period: Period | None = None
 
 
+class DisableIn(_Body):
+    reason: str = Field("disabled by an admin", min_length=1, max_length=500)
+
+
 class RotateIn(_Body):
     grace_period_seconds: int = Field(0, ge=0, le=MAX_GRACE_SECONDS, description="How long the old secret still works.")
 
@@ -232,6 +237,8 @@ class KeyOut(BaseModel):
     percent_used: PercentUsed
     expires_at: datetime | None
     revoked_at: datetime | None
+    disabled_at: datetime | None = Field(description="When an alert's `disable_key` action or an admin stopped it.")
+    disabled_reason: str | None
     created_at: datetime
     updated_at: datetime
 

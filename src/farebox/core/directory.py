@@ -82,6 +82,7 @@ class Role(StrEnum):
 class KeyStatus(StrEnum):
     ACTIVE = "active"
     REVOKED = "revoked"
+    DISABLED = "disabled"
     EXPIRED = "expired"
 
 
@@ -142,13 +143,18 @@ class VirtualKey:
     cap_period: Period
     expires_at: datetime | None
     revoked_at: datetime | None
+    disabled_at: datetime | None
+    """Set when an alert's `disable_key` action (or an admin) stopped the key; enabling it clears this."""
+    disabled_reason: str | None
     created_at: datetime
     updated_at: datetime
 
     def status(self, now: datetime) -> KeyStatus:
-        """Revoked (for good), expired (at or after `expires_at`), or active."""
+        """Revoked (for good), disabled (until enabled again), expired (at or after `expires_at`), or active."""
         if self.revoked_at is not None:
             return KeyStatus.REVOKED
+        if self.disabled_at is not None:
+            return KeyStatus.DISABLED
         if self.expires_at is not None and now >= self.expires_at:
             return KeyStatus.EXPIRED
         return KeyStatus.ACTIVE

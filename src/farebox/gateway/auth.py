@@ -109,7 +109,8 @@ class KeyCache:
         """The active key of `secret`, with its spend.
 
         Raises:
-            AuthenticationFailed: unknown (`invalid_api_key`), revoked (`key_revoked`) or expired (`key_expired`).
+            AuthenticationFailed: unknown (`invalid_api_key`), revoked (`key_revoked`), disabled (`key_disabled`)
+                or expired (`key_expired`).
         """
         if not looks_like_key(secret):
             raise AuthenticationFailed("invalid API key", code="invalid_api_key")

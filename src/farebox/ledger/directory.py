@@ -45,12 +45,13 @@ from farebox.core.directory import (
     invalid,
 )
 from farebox.core.keys import display_prefix, generate_secret, hash_secret, looks_like_key, secrets_match
-from farebox.core.periods import Period, period_start
+from farebox.core.periods import Period
 from farebox.errors import AuthenticationFailed, Conflict, NotFound
 from farebox.ledger.base import Ledger
-from farebox.ledger.schema import accounts, key_secrets, members, spend_counters, virtual_keys
+from farebox.ledger.schema import accounts, key_secrets, members, virtual_keys
+from farebox.ledger.spend import counter_of, read_counters
 
-__all__ = ["MAX_GRACE_SECONDS", "Directory"]
+__all__ = ["MAX_GRACE_SECONDS", "Directory", "disable_key_row"]
 
 MAX_GRACE_SECONDS = 365 * 86_400
 """The longest a rotated-out secret may keep working."""
@@ -71,7 +72,7 @@ def _epoch(at: datetime) -> int:
 
 
 _ENUMS: dict[str, type[Plan | Role | Period]] = {"plan": Plan, "role": Role, "cap_period": Period}
-_TIMES = frozenset({"created_at", "updated_at", "expires_at", "revoked_at"})
+_TIMES = frozenset({"created_at", "updated_at", "expires_at", "revoked_at", "disabled_at"})
 _TUPLES = frozenset({"allowed_models", "tags"})
 
 
@@ -143,8 +144,7 @@ class Directory:
     async def _write(self, fn: Callable[[Connection], R]) -> R:
         """Run a directory change in the ledger's writer; then tell the `on_change` listeners."""
         result = await self._ledger.write(fn)
-        for listener in self.on_change:
-            listener()
+        self.changed()
         return result
 
     def _stamp(self) -> tuple[str, int]:
@@ -279,7 +279,8 @@ class Directory:
         if row["expires_at"] is not None and row["expires_at"] <= now:
             raise invalid("expires_at", "is in the past")
         secret = generate_secret()
-        row |= {"display_prefix": display_prefix(secret), "revoked_at": None, "created_at": now, "updated_at": now}
+        row |= {"display_prefix": display_prefix(secret), "created_at": now, "updated_at": now}
+        row |= {"revoked_at": None, "disabled_at": None, "disabled_reason": None}
         secret_row = {"secret_hash": hash_secret(secret), "key_id": key_id, "created_at": now}
 
         def write(connection: Connection) -> None:
@@ -379,6 +380,24 @@ class Directory:
 
         return _build(VirtualKey, await self._write(write))
 
+    async def disable_key(self, key_id: str, *, reason: str) -> VirtualKey:
+        """Stop the key until `enable_key`; a key already disabled keeps its first reason. Raises NotFound."""
+        now = _epoch(self._clock())
+        return _build(VirtualKey, await self._write(lambda c: disable_key_row(c, key_id, reason=reason, now=now)))
+
+    async def enable_key(self, key_id: str) -> VirtualKey:
+        """Let a disabled key work again (a revoked or expired one stays stopped). Raises NotFound."""
+        now = _epoch(self._clock())
+        changes = {"disabled_at": None, "disabled_reason": None}
+        return _build(
+            VirtualKey, await self._write(lambda c: _update(c, virtual_keys, key_id, changes, what=_KEY, now=now))
+        )
+
+    def changed(self) -> None:
+        """Tell the `on_change` listeners of a directory change made in some other transaction."""
+        for listener in self.on_change:
+            listener()
+
     async def authenticate(self, secret: str) -> VirtualKey:
         """The active key a secret belongs to. The secret is looked up by its hash, never logged.
 
@@ -401,6 +420,8 @@ class Directory:
         status = key.status(now)
         if status is KeyStatus.REVOKED:
             raise AuthenticationFailed("this API key has been revoked", code="key_revoked")
+        if status is KeyStatus.DISABLED:
+            raise AuthenticationFailed(f"this API key is disabled: {key.disabled_reason}", code="key_disabled")
         if status is KeyStatus.EXPIRED:
             raise AuthenticationFailed("this API key has expired", code="key_expired")
         if row["secret_expires_at"] is not None and now.timestamp() >= row["secret_expires_at"]:
@@ -423,33 +444,34 @@ class Directory:
 
         def fetch(connection: Connection) -> list[int]:
             zones = _timezones(connection, {_account_of(owner) for owner in owners})
-            wanted = [_counter(owner, at=now, tz=zones[_account_of(owner)]) for owner in owners]
-            found: dict[tuple[str, str, str, int], int] = {}
-            for start in range(0, len(wanted), _CHUNK):
-                chunk = wanted[start : start + _CHUNK]
-                where = (
-                    spend_counters.c.scope_id.in_({c[1] for c in chunk}),
-                    spend_counters.c.period_start.in_({c[3] for c in chunk}),
-                )
-                for row in connection.execute(select(spend_counters).where(*where)):
-                    found[(row.scope, row.scope_id, row.period, row.period_start)] = int(row.spent_nano)
-            return [found.get(item, 0) for item in wanted]
+            wanted = [
+                counter_of(_SCOPES[type(owner)], owner.id, owner.cap_period, at=now, tz=zones[_account_of(owner)])
+                for owner in owners
+            ]
+            found = read_counters(connection, wanted)
+            return [found.get(counter, 0) for counter in wanted]
 
         return await self._ledger.read(fetch)
 
 
 _KEY = "virtual key"
+
+
+def disable_key_row(connection: Connection, key_id: str, *, reason: str, now: int) -> Row:
+    """Disable a key inside the caller's transaction (an alert disables it atomically with its firing)."""
+    current = _fetch(connection, virtual_keys, key_id, what=_KEY)
+    if current["disabled_at"] is not None:
+        return current
+    return _update(
+        connection, virtual_keys, key_id, {"disabled_at": now, "disabled_reason": reason}, what=_KEY, now=now
+    )
+
+
 _SCOPES: dict[type, str] = {Account: "account", Member: "member", VirtualKey: "key"}
 
 
 def _account_of(owner: Account | Member | VirtualKey) -> str:
     return owner.id if isinstance(owner, Account) else owner.account_id
-
-
-def _counter(owner: Account | Member | VirtualKey, *, at: datetime, tz: ZoneInfo) -> tuple[str, str, str, int]:
-    """The `spend_counters` key of an owner's current cap period."""
-    start = int(period_start(owner.cap_period, at=at, tz=tz).timestamp())
-    return _SCOPES[type(owner)], owner.id, owner.cap_period.value, start
 
 
 def _timezones(connection: Connection, account_ids: set[str]) -> dict[str, ZoneInfo]:

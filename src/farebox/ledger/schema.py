@@ -26,13 +26,18 @@ __all__ = [
     "ROLLUP_DIMENSIONS",
     "ROLLUP_MEASURES",
     "accounts",
+    "alert_firings",
+    "alert_settings",
     "key_secrets",
     "members",
     "metadata",
+    "outbox",
+    "outbox_attempts",
     "spend_counters",
     "usage_events",
     "usage_rollups_hourly",
     "virtual_keys",
+    "webhook_endpoints",
 ]
 
 metadata = MetaData()
@@ -81,6 +86,8 @@ virtual_keys = Table(
     Column("cap_period", String(16), nullable=False),
     Column("expires_at", BigInteger),
     Column("revoked_at", BigInteger),
+    Column("disabled_at", BigInteger),
+    Column("disabled_reason", Text),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
@@ -133,6 +140,7 @@ usage_events = Table(
     Column("recorded_at_us", BigInteger, nullable=False),
     Index("ix_usage_events_account_ts", "account_id", "ts_us"),
     Index("ix_usage_events_key_ts", "key_id", "ts_us"),
+    Index("ix_usage_events_account_recorded", "account_id", "recorded_at_us", "id"),
 )
 
 ROLLUP_DIMENSIONS = (
@@ -183,3 +191,81 @@ spend_counters = Table(
     Column("spent_nano", BigInteger, nullable=False),
     PrimaryKeyConstraint("scope", "scope_id", "period", "period_start", name="pk_spend_counters"),
 )
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("events", JSON, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("batch_size", Integer, nullable=False),
+    Column("flush_interval_ms", Integer, nullable=False),
+    Column("feed_cursor_us", BigInteger, nullable=False),
+    Column("feed_cursor_id", String(128), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+"""Where an account's webhooks go. `secret` signs them (Standard Webhooks), so it is kept, and shown once.
+The feed cursor is the last usage event (recorded_at_us, id) handed to the endpoint's usage feed."""
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(36), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("endpoint_id", String(36), index=True),
+    Column("target", Text, nullable=False),
+    Column("event_type", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_us", BigInteger, nullable=False),
+    Column("lease_until_us", BigInteger),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("delivered_at_us", BigInteger),
+    Index("ix_outbox_due", "status", "next_attempt_us"),
+)
+"""Deliveries waiting to go out (and their outcome): one row per message and destination. The row id is the
+message's `webhook-id`, the same on every retry, so a receiver can drop a repeat."""
+
+outbox_attempts = Table(
+    "outbox_attempts",
+    metadata,
+    Column("outbox_id", String(40), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("at_us", BigInteger, nullable=False),
+    Column("status_code", Integer),
+    Column("error", Text),
+    Column("duration_ms", Integer, nullable=False),
+    PrimaryKeyConstraint("outbox_id", "attempt", name="pk_outbox_attempts"),
+)
+
+alert_settings = Table(
+    "alert_settings",
+    metadata,
+    Column("account_id", String(36), ForeignKey("accounts.id"), primary_key=True),
+    Column("config", JSON, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+alert_firings = Table(
+    "alert_firings",
+    metadata,
+    Column("rule", String(64), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("scope_id", String(36), nullable=False),
+    Column("period_start", BigInteger, nullable=False),
+    Column("account_id", String(36), nullable=False),
+    Column("fired_at_us", BigInteger, nullable=False),
+    Column("evidence", JSON, nullable=False),
+    PrimaryKeyConstraint("rule", "scope", "scope_id", "period_start", name="pk_alert_firings"),
+    Index("ix_alert_firings_account_fired", "account_id", "fired_at_us"),
+)
+"""Alerts that fired: the primary key makes each rule fire once per scope and period."""

@@ -34,6 +34,8 @@ def make_key(**fields: Any) -> VirtualKey:
         "cap_period": Period.MONTHLY,
         "expires_at": None,
         "revoked_at": None,
+        "disabled_at": None,
+        "disabled_reason": None,
         "created_at": NOW,
         "updated_at": NOW,
     }

@@ -1,0 +1,163 @@
+"""An account's alert rules: thresholds on caps, credits-low, anomaly detection, and where alerts go.
+
+Kept as one JSON document per account (`alert_settings`), validated by these models on the way in and
+read back through them. An account that never set any gets `AlertConfig()`: every key, member and account
+cap alerts at 0.5, 0.8 and 0.95 of the cap by webhook, and the anomaly detectors run with their default
+thresholds, also by webhook.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from farebox.core.anomalies import AnomalyThresholds
+from farebox.core.money import parse_usd
+
+__all__ = [
+    "Action",
+    "AlertConfig",
+    "AnomalySettings",
+    "CreditsLow",
+    "ScopeAlerts",
+    "Threshold",
+]
+
+Action = Literal["webhook", "email", "slack", "disable_key"]
+Fraction = Annotated[Decimal, Field(gt=0, le=1, max_digits=6, decimal_places=4)]
+Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=9)]
+Multiplier = Annotated[Decimal, Field(gt=1, le=10_000, max_digits=10, decimal_places=4)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _webhook_only() -> list[Action]:
+    return ["webhook"]
+
+
+def _unique(actions: list[Action]) -> list[Action]:
+    return list(dict.fromkeys(actions))
+
+
+class Threshold(_Model):
+    """Fire once per cap period when spend reaches `fraction` of the cap."""
+
+    fraction: Fraction
+    actions: list[Action] = Field(default_factory=_webhook_only)
+    message: str | None = Field(None, max_length=500, description="Replaces the default alert text.")
+
+    _actions = field_validator("actions")(_unique)
+
+
+class CreditsLow(_Model):
+    """Fire once per cap period when what the cap still allows drops below `below` USD."""
+
+    below: Amount
+    actions: list[Action] = Field(default_factory=_webhook_only)
+
+    _actions = field_validator("actions")(_unique)
+
+    @property
+    def below_nano(self) -> int:
+        return parse_usd(self.below)
+
+
+def _default_thresholds() -> list[Threshold]:
+    return [Threshold(fraction=Decimal(f)) for f in ("0.5", "0.8", "0.95")]
+
+
+class ScopeAlerts(_Model):
+    """The alert rules of one kind of cap (keys, members, or the account's own)."""
+
+    enabled: bool = True
+    thresholds: list[Threshold] = Field(default_factory=_default_thresholds, max_length=20)
+    credits_low: CreditsLow | None = None
+
+    @field_validator("thresholds")
+    @classmethod
+    def _distinct(cls, value: list[Threshold]) -> list[Threshold]:
+        fractions = [threshold.fraction for threshold in value]
+        if len(set(fractions)) != len(fractions):
+            raise ValueError("each fraction may appear once")
+        return sorted(value, key=lambda threshold: threshold.fraction)
+
+
+class AnomalySettings(_Model):
+    """Anomaly detection for the account: what counts as one, and who hears of it."""
+
+    enabled: bool = True
+    actions: list[Action] = Field(default_factory=_webhook_only)
+    window_seconds: int = Field(3600, ge=3600, le=86_400 * 7, multiple_of=3600)
+    spike_multiplier: Multiplier = Decimal("3")
+    baseline_hours: int = Field(168, ge=1, le=24 * 60)
+    spike_min: Amount = Decimal("1")
+    quiet_daily_max: Amount = Decimal("0.50")
+    leak_min: Amount = Decimal("5")
+    runaway_days: int = Field(7, ge=2, le=60)
+    runaway_quiet_days: int = Field(5, ge=1, le=60)
+    runaway_zero_day_max: Amount = Decimal("0.01")
+    runaway_multiplier: Multiplier = Decimal("10")
+    runaway_min: Amount = Decimal("5")
+    projection_min_elapsed: Fraction = Decimal("0.1")
+
+    _actions = field_validator("actions")(_unique)
+
+    @model_validator(mode="after")
+    def _quiet_days_fit(self) -> AnomalySettings:
+        if self.runaway_quiet_days > self.runaway_days:
+            raise ValueError("runaway_quiet_days may not exceed runaway_days")
+        return self
+
+    def thresholds(self) -> AnomalyThresholds:
+        """The detectors' thresholds (amounts in nano-USD)."""
+        return AnomalyThresholds(
+            window_seconds=self.window_seconds,
+            spike_multiplier=self.spike_multiplier,
+            baseline_hours=self.baseline_hours,
+            spike_min_nano=parse_usd(self.spike_min),
+            quiet_daily_max_nano=parse_usd(self.quiet_daily_max),
+            leak_min_nano=parse_usd(self.leak_min),
+            runaway_days=self.runaway_days,
+            runaway_quiet_days=self.runaway_quiet_days,
+            runaway_zero_day_max_nano=parse_usd(self.runaway_zero_day_max),
+            runaway_multiplier=self.runaway_multiplier,
+            runaway_min_nano=parse_usd(self.runaway_min),
+            projection_min_elapsed=self.projection_min_elapsed,
+        )
+
+
+class AlertConfig(_Model):
+    """Every alert rule of an account, and the e-mail and Slack destinations its actions use."""
+
+    keys: ScopeAlerts = Field(default_factory=ScopeAlerts, description="Rules for every key's cap.")
+    members: ScopeAlerts = Field(default_factory=ScopeAlerts, description="Rules for every member's cap.")
+    account: ScopeAlerts = Field(default_factory=ScopeAlerts, description="Rules for the account's own cap.")
+    key_overrides: dict[str, ScopeAlerts] = Field(
+        default_factory=dict, max_length=10_000, description="Rules for particular keys (by id), replacing `keys`."
+    )
+    email_recipients: list[Annotated[str, Field(pattern=r"^[^@\s,]+@[^@\s,]+$", max_length=254)]] = Field(
+        default_factory=list, max_length=50
+    )
+    slack_webhook_url: str | None = Field(None, max_length=2000)
+    anomalies: AnomalySettings = Field(default_factory=AnomalySettings)
+
+    def rules_for(self, scope: str, scope_id: str) -> ScopeAlerts:
+        """The rules that apply to one key's, member's or account's cap."""
+        if scope == "key":
+            return self.key_overrides.get(scope_id, self.keys)
+        return self.members if scope == "member" else self.account
+
+    def actions_used(self) -> set[Action]:
+        """Every action some rule takes (to check its destination is configured)."""
+        scopes = [self.keys, self.members, self.account, *self.key_overrides.values()]
+        used: set[Action] = set(self.anomalies.actions) if self.anomalies.enabled else set()
+        for rules in scopes:
+            if rules.enabled:
+                used.update(action for threshold in rules.thresholds for action in threshold.actions)
+                if rules.credits_low is not None:
+                    used.update(rules.credits_low.actions)
+        return used

@@ -1,0 +1,199 @@
+"""Cap alerts: thresholds, credits-low and budget-exceeded, checked after the commits that move spend.
+
+Every ledger commit tells the watcher which keys, members and accounts it added spend to (`Ledger.on_commit`,
+on the writer thread); a refused request tells it which cap refused (`Budgets.on_refused`). The watcher
+gathers them, and at most every `debounce` seconds reads those owners' caps, spend and alert rules, and fires
+what is due. Checks are level-triggered (spent >= fraction x cap, not "crossed in this commit"), so an alert
+a crash interrupted fires on the owner's next commit, and a threshold lowered below the spend fires at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Table, select
+
+from farebox.alerts.actions import Alert, Alerter, Fired
+from farebox.alerts.config import AlertConfig, ScopeAlerts
+from farebox.alerts.store import load_configs
+from farebox.budgets import Cap
+from farebox.core.money import format_usd
+from farebox.core.periods import Period
+from farebox.ledger.base import Ledger
+from farebox.ledger.recording import CounterKey
+from farebox.ledger.schema import accounts, members, virtual_keys
+from farebox.ledger.spend import counter_of, read_counters
+
+__all__ = ["CapWatcher"]
+
+log = logging.getLogger(__name__)
+
+Owner = tuple[str, str]
+"""(scope, id) of a key, member or account."""
+_TABLES: dict[str, Table] = {"key": virtual_keys, "member": members, "account": accounts}
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class CapWatcher:
+    """Fires cap alerts for the owners recent commits and refusals touched. One per process and ledger."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        alerter: Alerter,
+        *,
+        debounce: float = 0.05,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._ledger = ledger
+        self._alerter = alerter
+        self._debounce = debounce
+        self._clock = clock
+        self._lock = threading.Lock()  # commits arrive on the writer thread
+        self._touched: set[Owner] = set()
+        self._refused: set[Owner] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+        ledger.on_commit(self._committed)
+
+    def refused(self, cap: Cap) -> None:
+        """A request was refused by `cap` (called by `Budgets.on_refused`)."""
+        self._note(self._refused, [(cap.scope, cap.scope_id)])
+
+    def _committed(self, added: Mapping[CounterKey, int]) -> None:
+        self._note(self._touched, {(scope, scope_id) for scope, scope_id, _, _ in added})
+
+    def _note(self, into: set[Owner], owners: Iterable[Owner]) -> None:
+        with self._lock:
+            into.update(owners)
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self) -> None:
+        """Check touched owners until cancelled (a failed check is logged and tried again on the next commit)."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await asyncio.sleep(self._debounce)
+            try:
+                await self.check()
+            except Exception:
+                log.exception("cap alert check failed; the next commit of these owners retries it")
+
+    async def check(self) -> Fired:
+        """Fire what is due for the owners touched since the last check."""
+        with self._lock:
+            touched, refused = self._touched | self._refused, set(self._refused)
+            self._touched.clear()
+            self._refused.clear()
+        if not touched:
+            return Fired()
+        now = self._clock()
+        alerts, configs = await self._ledger.read(lambda c: _due(c, touched, refused, now=now))
+        return await self._alerter.fire_all([(alert, configs[alert.account_id]) for alert in alerts], at=now)
+
+
+def _due(
+    connection: Connection, owners: set[Owner], refused: set[Owner], *, now: datetime
+) -> tuple[list[Alert], dict[str, AlertConfig]]:
+    """The alerts the owners' caps and spend call for, and the rules of their accounts."""
+    rows: list[tuple[str, dict[str, Any]]] = []
+    for scope, table in _TABLES.items():
+        ids = [owner_id for owner_scope, owner_id in owners if owner_scope == scope]
+        if ids:
+            query = select(table).where(table.c.id.in_(ids), table.c.spend_cap_nano.is_not(None))
+            rows.extend((scope, dict(row)) for row in connection.execute(query).mappings())
+    account_of = {id(row): row["id"] if scope == "account" else row["account_id"] for scope, row in rows}
+    zone_query = select(accounts.c.id, accounts.c.timezone).where(accounts.c.id.in_(set(account_of.values())))
+    zones = {row.id: ZoneInfo(row.timezone) for row in connection.execute(zone_query)}
+    configs = load_configs(connection, account_of.values())
+    counters = [
+        counter_of(scope, row["id"], Period(row["cap_period"]), at=now, tz=zones[account_of[id(row)]])
+        for scope, row in rows
+    ]
+    spent = read_counters(connection, counters)
+    alerts: list[Alert] = []
+    for (scope, row), counter in zip(rows, counters, strict=True):
+        account_id = account_of[id(row)]
+        state = _CapState(scope, row, account_id, Period(row["cap_period"]), counter[3], spent.get(counter, 0))
+        rules = configs[account_id].rules_for(scope, row["id"])
+        alerts.extend(state.alerts(rules, refused=(scope, row["id"]) in refused))
+    return alerts, configs
+
+
+class _CapState:
+    """One owner's cap and spend this period, and the alerts they call for."""
+
+    def __init__(self, scope: str, row: dict[str, Any], account_id: str, period: Period, start: int, spent: int):
+        self.scope, self.row, self.account_id, self.period, self.start = scope, row, account_id, period, start
+        self.cap: int = row["spend_cap_nano"]
+        self.spent = spent
+        self.name = row["email"] if scope == "member" else row["name"]
+
+    def alerts(self, rules: ScopeAlerts, *, refused: bool) -> list[Alert]:
+        found = []
+        if self.spent >= self.cap or refused:
+            text = (
+                f"{self.scope} {self.name!r} reached its {self.period.value} spend cap of {format_usd(self.cap)} USD"
+                if self.spent >= self.cap
+                else f"{self.scope} {self.name!r} had a request refused by its {self.period.value} spend cap "
+                f"({format_usd(max(0, self.cap - self.spent))} USD left)"
+            )
+            found.append(self._alert("budget_exceeded", "budget.exceeded", text, ("webhook",)))
+        if not rules.enabled:
+            return found
+        for threshold in rules.thresholds:
+            if Decimal(self.spent) >= threshold.fraction * self.cap:
+                percent = (threshold.fraction * 100).normalize()
+                text = threshold.message or (
+                    f"{self.scope} {self.name!r} has spent {percent:f}% of its {self.period.value} spend cap "
+                    f"({format_usd(self.spent)} of {format_usd(self.cap)} USD)"
+                )
+                extra = {"threshold": str(threshold.fraction)}
+                found.append(
+                    self._alert(f"threshold:{threshold.fraction}", "usage.threshold", text, threshold.actions, extra)
+                )
+        low = rules.credits_low
+        if low is not None and self.cap - self.spent < low.below_nano:
+            text = (
+                f"{self.scope} {self.name!r} has {format_usd(max(0, self.cap - self.spent))} USD left under its "
+                f"{self.period.value} spend cap, below {format_usd(low.below_nano)} USD"
+            )
+            extra = {"credits_low_below": format_usd(low.below_nano)}
+            found.append(self._alert("credits_low", "credits.low", text, low.actions, extra))
+        return found
+
+    def _alert(
+        self, rule: str, event_type: str, text: str, actions: Iterable[Any], extra: dict[str, Any] | None = None
+    ) -> Alert:
+        data: dict[str, Any] = {
+            "scope": self.scope,
+            "scope_id": self.row["id"],
+            "name": self.name,
+            "account_id": self.account_id,
+            "period": self.period.value,
+            "period_start": datetime.fromtimestamp(self.start, UTC).isoformat(),
+            "cap": format_usd(self.cap),
+            "spent": format_usd(self.spent),
+            "remaining": format_usd(max(0, self.cap - self.spent)),
+            "utilization": str((Decimal(self.spent) / max(self.cap, 1)).quantize(Decimal("0.0001"))),
+            **(extra or {}),
+        }
+        if self.scope == "key":
+            data["key_id"] = self.row["id"]
+        return Alert(
+            rule, event_type, self.account_id, self.scope, self.row["id"], self.start, text, data, tuple(actions)
+        )

@@ -1,0 +1,239 @@
+"""Webhook endpoints under /api/admin/webhooks: register, list, change, delete, rotate the secret, and read
+each endpoint's delivery log. Same authentication as the rest of the admin API.
+
+Creating an endpoint (and rotating its secret) returns the signing secret once, as `secret`. A URL that is
+not http(s), or (unless `allow_private_webhook_urls` is set) reaches a private, loopback or link-local
+address, is refused with 422.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field, field_validator
+from starlette.responses import Response
+
+from farebox.api.admin_schemas import ListOf
+from farebox.api.auth import Principal, require_admin
+from farebox.core.directory import invalid
+from farebox.errors import InvalidRequest
+from farebox.ledger.webhooks import Delivery, EventType, WebhookEndpoint, WebhookEndpoints
+from farebox.webhooks.guard import UnsafeDestination, check_url
+from farebox.webhooks.signing import new_secret
+
+__all__ = [
+    "DeliveryOut",
+    "WebhookCreated",
+    "WebhookOut",
+    "checked_url",
+    "present_delivery",
+    "present_endpoint",
+    "router",
+]
+
+router = APIRouter(prefix="/api/admin/webhooks", tags=["webhooks"])
+
+Admin = Annotated[Principal, Depends(require_admin)]
+Url = Annotated[str, Field(min_length=1, max_length=2000)]
+BatchSize = Annotated[int, Field(ge=1, le=1000, description="Most `usage.recorded` events in one message.")]
+FlushSeconds = Annotated[
+    float, Field(ge=0.05, le=3600, description="Longest a `usage.recorded` event waits for its batch to fill.")
+]
+
+
+def _endpoints(request: Request) -> WebhookEndpoints:
+    endpoints: WebhookEndpoints = request.app.state.webhooks
+    return endpoints
+
+
+Endpoints = Annotated[WebhookEndpoints, Depends(_endpoints)]
+
+
+class _Events(BaseModel):
+    @field_validator("events", check_fields=False)
+    @classmethod
+    def _distinct(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            raise ValueError("name at least one event type")
+        return None if value is None else list(dict.fromkeys(value))
+
+
+class WebhookIn(_Events, extra="forbid"):
+    account_id: str
+    url: Url
+    events: list[EventType]
+    description: str = Field("", max_length=500)
+    batch_size: BatchSize = 100
+    flush_interval_seconds: FlushSeconds = 5.0
+
+
+class WebhookPatch(_Events, extra="forbid"):
+    url: Url | None = None
+    events: list[EventType] | None = None
+    description: str | None = Field(None, max_length=500)
+    enabled: bool | None = None
+    batch_size: BatchSize | None = None
+    flush_interval_seconds: FlushSeconds | None = None
+
+
+class WebhookOut(BaseModel):
+    id: str
+    account_id: str
+    url: str
+    description: str
+    events: list[str]
+    enabled: bool
+    batch_size: int
+    flush_interval_seconds: float
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="The signing secret (`whsec_...`). Shown in this response only.")
+
+
+class SecretOut(BaseModel):
+    secret: str = Field(description="The new signing secret, shown once; the old one stops signing at once.")
+
+
+class DeliveryOut(BaseModel):
+    id: str = Field(description="The `webhook-id` every attempt of this message carried.")
+    event_type: str
+    status: str = Field(description="`pending`, `delivered` or `failed`.")
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    body: str = Field(description="The exact JSON body that was signed and sent.")
+    log: list[dict[str, object]] = Field(description="Every attempt: number, time, status code, error, duration.")
+
+
+def present_endpoint(endpoint: WebhookEndpoint) -> WebhookOut:
+    """The API shape of an endpoint (never its secret)."""
+    return WebhookOut(
+        id=endpoint.id,
+        account_id=endpoint.account_id,
+        url=endpoint.url,
+        description=endpoint.description,
+        events=list(endpoint.events),
+        enabled=endpoint.enabled,
+        batch_size=endpoint.batch_size,
+        flush_interval_seconds=endpoint.flush_interval_ms / 1000,
+        created_at=endpoint.created_at,
+        updated_at=endpoint.updated_at,
+    )
+
+
+def present_delivery(delivery: Delivery) -> DeliveryOut:
+    """The API shape of a delivery and its attempts."""
+    fields = {name: getattr(delivery, name) for name in DeliveryOut.model_fields}
+    return DeliveryOut(**fields | {"log": list(delivery.log)})
+
+
+async def checked_url(url: str, *, allow_private: bool, field: str = "url") -> str:
+    """The URL, if farebox may call it.
+
+    Raises:
+        ValidationFailed: malformed, or reaching a private address while `allow_private` is off (422).
+    """
+    try:
+        await check_url(url, allow_private=allow_private)
+    except UnsafeDestination as exc:
+        raise invalid(field, str(exc)) from None
+    return url
+
+
+def _allow_private(request: Request) -> bool:
+    return bool(request.app.state.settings.allow_private_webhook_urls)
+
+
+async def _endpoint_for(endpoints: WebhookEndpoints, principal: Principal, endpoint_id: str) -> WebhookEndpoint:
+    endpoint = await endpoints.get(endpoint_id)
+    principal.require_account(endpoint.account_id)
+    return endpoint
+
+
+@router.post("", status_code=201, summary="Register a webhook endpoint")
+async def create_webhook(body: WebhookIn, request: Request, principal: Admin, endpoints: Endpoints) -> WebhookCreated:
+    """Register an endpoint for the events it names. The response holds the signing secret, once."""
+    principal.require_account(body.account_id)
+    secret = new_secret()
+    endpoint = await endpoints.create(
+        body.account_id,
+        url=await checked_url(body.url, allow_private=_allow_private(request)),
+        events=body.events,
+        secret=secret,
+        description=body.description,
+        batch_size=body.batch_size,
+        flush_interval_ms=round(body.flush_interval_seconds * 1000),
+    )
+    return WebhookCreated(**present_endpoint(endpoint).model_dump(), secret=secret)
+
+
+@router.get("", summary="List webhook endpoints")
+async def list_webhooks(
+    principal: Admin,
+    endpoints: Endpoints,
+    account_id: Annotated[str | None, Query(description="Required with the master key.")] = None,
+) -> ListOf[WebhookOut]:
+    account_id = account_id or principal.account_id
+    if account_id is None:
+        raise InvalidRequest("the master key must name the account: ?account_id=...", code="missing_account_id")
+    principal.require_account(account_id)
+    return ListOf(
+        data=[present_endpoint(endpoint) for endpoint in await endpoints.list_endpoints(account_id=account_id)]
+    )
+
+
+@router.get("/{endpoint_id}", summary="Show a webhook endpoint")
+async def get_webhook(endpoint_id: str, principal: Admin, endpoints: Endpoints) -> WebhookOut:
+    return present_endpoint(await _endpoint_for(endpoints, principal, endpoint_id))
+
+
+@router.patch("/{endpoint_id}", summary="Change a webhook endpoint")
+async def update_webhook(
+    endpoint_id: str, body: WebhookPatch, request: Request, principal: Admin, endpoints: Endpoints
+) -> WebhookOut:
+    """Change the given fields; `enabled: false` pauses deliveries (pending ones fail rather than wait)."""
+    await _endpoint_for(endpoints, principal, endpoint_id)
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    if "url" in changes:
+        changes["url"] = await checked_url(changes["url"], allow_private=_allow_private(request))
+    if "flush_interval_seconds" in changes:
+        changes["flush_interval_ms"] = round(changes.pop("flush_interval_seconds") * 1000)
+    return present_endpoint(await endpoints.update(endpoint_id, **changes))
+
+
+@router.delete("/{endpoint_id}", status_code=204, summary="Delete a webhook endpoint")
+async def delete_webhook(endpoint_id: str, principal: Admin, endpoints: Endpoints) -> Response:
+    await _endpoint_for(endpoints, principal, endpoint_id)
+    await endpoints.delete(endpoint_id)
+    return Response(status_code=204)
+
+
+@router.post("/{endpoint_id}/rotate-secret", summary="Replace a webhook endpoint's signing secret")
+async def rotate_secret(endpoint_id: str, principal: Admin, endpoints: Endpoints) -> SecretOut:
+    """A new signing secret, returned once; every later attempt (retries too) is signed with it."""
+    await _endpoint_for(endpoints, principal, endpoint_id)
+    secret = new_secret()
+    await endpoints.update(endpoint_id, secret=secret)
+    return SecretOut(secret=secret)
+
+
+@router.get("/{endpoint_id}/deliveries", summary="The delivery log of a webhook endpoint")
+async def deliveries(
+    endpoint_id: str,
+    principal: Admin,
+    endpoints: Endpoints,
+    status: Annotated[Literal["pending", "delivered", "failed"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> ListOf[DeliveryOut]:
+    """Messages to this endpoint, newest first, each with every attempt made."""
+    await _endpoint_for(endpoints, principal, endpoint_id)
+    found = await endpoints.deliveries(endpoint_id, limit=limit, status=status)
+    return ListOf(data=[present_delivery(delivery) for delivery in found])

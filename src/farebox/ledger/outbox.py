@@ -1,0 +1,211 @@
+"""The outbox: notifications written in the same transaction as what caused them, delivered after commit.
+
+An alert that fires, a key an alert disables and the webhook, Slack and e-mail messages that tell of it
+commit together or not at all (`enqueue` takes the caller's connection). The sender then claims due rows
+(`claim`: a lease, so two senders never hold one row), tries them, and records each attempt (`finish`):
+delivered, or due again after a backoff, or failed after the last attempt. Rows survive restarts: a lease
+of a sender that died expires and another sender picks the row up, under the same message id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, and_, insert, or_, select, update
+
+from farebox.ledger.schema import outbox, outbox_attempts, webhook_endpoints
+
+__all__ = [
+    "Attempt",
+    "Claimed",
+    "Message",
+    "claim",
+    "enqueue",
+    "finish",
+    "message_body",
+    "new_message_id",
+    "notify_endpoints",
+]
+
+PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+
+
+def new_message_id() -> str:
+    """A message id (`webhook-id`): `msg_` and 32 hex digits."""
+    return "msg_" + uuid.uuid4().hex
+
+
+def message_body(event_type: str, data: dict[str, Any], *, at: datetime) -> str:
+    """The JSON body of a notification: `{"type", "timestamp", "data"}` (the Standard Webhooks payload shape)."""
+    return orjson.dumps({"type": event_type, "timestamp": at.isoformat(), "data": data}).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One delivery to write: to a webhook endpoint (`endpoint_id`), a Slack URL or e-mail recipients (`target`)."""
+
+    account_id: str
+    channel: str
+    """`webhook`, `slack` or `email`."""
+    event_type: str
+    body: str
+    endpoint_id: str | None = None
+    target: str = ""
+    """The Slack incoming-webhook URL, or the e-mail recipients comma-separated; empty for webhooks."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery a sender holds (until its lease ends): what to send and where."""
+
+    id: str
+    channel: str
+    event_type: str
+    body: str
+    attempts: int
+    """Attempts made before this one."""
+    target: str
+    url: str | None
+    """The endpoint's current URL (webhooks); None when the endpoint was deleted or disabled."""
+    secret: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """The outcome of trying one claimed delivery."""
+
+    claimed: Claimed
+    ok: bool
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    retry: bool = True
+    """False when trying again cannot help (the endpoint is gone): the delivery fails at once."""
+
+
+def enqueue(connection: Connection, messages: Sequence[Message], *, now_us: int) -> list[str]:
+    """Write deliveries in the caller's transaction, due at once; their message ids, in order."""
+    rows: list[dict[str, Any]] = [
+        {
+            "id": new_message_id(),
+            "account_id": message.account_id,
+            "channel": message.channel,
+            "endpoint_id": message.endpoint_id,
+            "target": message.target,
+            "event_type": message.event_type,
+            "body": message.body,
+            "created_at_us": now_us,
+            "status": PENDING,
+            "attempts": 0,
+            "next_attempt_us": now_us,
+        }
+        for message in messages
+    ]
+    if rows:
+        connection.execute(insert(outbox), rows)
+    return [str(row["id"]) for row in rows]
+
+
+def subscribed_endpoints(connection: Connection, account_id: str, event_type: str) -> list[str]:
+    """Ids of the account's enabled endpoints that asked for `event_type`."""
+    query = select(webhook_endpoints.c.id, webhook_endpoints.c.events).where(
+        webhook_endpoints.c.account_id == account_id, webhook_endpoints.c.enabled.is_(True)
+    )
+    return [row.id for row in connection.execute(query) if event_type in row.events]
+
+
+def notify_endpoints(
+    connection: Connection, *, account_id: str, event_type: str, data: dict[str, Any], at: datetime, now_us: int
+) -> list[str]:
+    """Enqueue `event_type` for every endpoint of the account that wants it; the message ids."""
+    body = message_body(event_type, data, at=at)
+    messages = [
+        Message(account_id, "webhook", event_type, body, endpoint_id=endpoint_id)
+        for endpoint_id in subscribed_endpoints(connection, account_id, event_type)
+    ]
+    return enqueue(connection, messages, now_us=now_us)
+
+
+def claim(connection: Connection, *, now_us: int, lease_us: int, limit: int) -> list[Claimed]:
+    """Take up to `limit` due deliveries, oldest first, leasing each to the caller until `now_us + lease_us`."""
+    due = and_(
+        outbox.c.status == PENDING,
+        outbox.c.next_attempt_us <= now_us,
+        or_(outbox.c.lease_until_us.is_(None), outbox.c.lease_until_us <= now_us),
+    )
+    query = (
+        select(
+            outbox.c.id,
+            outbox.c.channel,
+            outbox.c.event_type,
+            outbox.c.body,
+            outbox.c.attempts,
+            outbox.c.target,
+            webhook_endpoints.c.url,
+            webhook_endpoints.c.secret,
+            webhook_endpoints.c.enabled,
+        )
+        .select_from(outbox.outerjoin(webhook_endpoints, outbox.c.endpoint_id == webhook_endpoints.c.id))
+        .where(due)
+        .order_by(outbox.c.next_attempt_us, outbox.c.id)
+        .limit(limit)
+    )
+    if connection.dialect.name == "postgresql":
+        query = query.with_for_update(of=outbox, skip_locked=True)
+    rows = connection.execute(query).all()
+    if not rows:
+        return []
+    ids = [row.id for row in rows]
+    connection.execute(update(outbox).where(outbox.c.id.in_(ids)).values(lease_until_us=now_us + lease_us))
+    return [
+        Claimed(
+            id=row.id,
+            channel=row.channel,
+            event_type=row.event_type,
+            body=row.body,
+            attempts=row.attempts,
+            target=row.target,
+            url=row.url if row.enabled else None,
+            secret=row.secret if row.enabled else None,
+        )
+        for row in rows
+    ]
+
+
+def finish(connection: Connection, attempts: Sequence[Attempt], *, now_us: int, delays_us: Sequence[int]) -> None:
+    """Record attempts: delivered, due again after `delays_us[attempt number - 1]`, or failed after the last."""
+    if attempts:
+        connection.execute(
+            insert(outbox_attempts),
+            [
+                {
+                    "outbox_id": attempt.claimed.id,
+                    "attempt": attempt.claimed.attempts + 1,
+                    "at_us": now_us,
+                    "status_code": attempt.status_code,
+                    "error": attempt.error,
+                    "duration_ms": attempt.duration_ms,
+                }
+                for attempt in attempts
+            ],
+        )
+    for attempt in attempts:
+        made = attempt.claimed.attempts + 1
+        values: dict[str, Any] = {
+            "attempts": made,
+            "lease_until_us": None,
+            "last_status_code": attempt.status_code,
+            "last_error": attempt.error,
+        }
+        if attempt.ok:
+            values |= {"status": DELIVERED, "delivered_at_us": now_us}
+        elif not attempt.retry or made >= len(delays_us) + 1:
+            values |= {"status": FAILED}
+        else:
+            values |= {"next_attempt_us": now_us + delays_us[made - 1]}
+        connection.execute(update(outbox).where(outbox.c.id == attempt.claimed.id).values(**values))

@@ -1,0 +1,1 @@
+"""Outgoing notifications: signed webhooks, Slack messages and e-mail, delivered from the ledger's outbox."""

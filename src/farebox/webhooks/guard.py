@@ -1,0 +1,87 @@
+"""Refuse notification URLs that reach inside the network farebox runs in (SSRF).
+
+A webhook or Slack URL is an address an account admin chooses and farebox's server calls. Unless the
+`allow_private_webhook_urls` setting is on, a URL is refused when its host is, or resolves to, a private,
+loopback, link-local, multicast, reserved or unspecified address. The check runs when the URL is
+registered (a clear 422) and again on every delivery: `PublicOnlyResolver` resolves names for the HTTP
+client and drops such addresses, so a name that later resolves inward (DNS rebinding) is refused too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
+
+__all__ = ["PublicOnlyResolver", "UnsafeDestination", "check_url", "is_public", "parse_url"]
+
+
+class UnsafeDestination(ValueError):
+    """A URL farebox will not call: not http(s), no host, or an address inside the network."""
+
+
+def is_public(address: str) -> bool:
+    """Whether an IP address is globally routable (not private, loopback, link-local, reserved...)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def parse_url(url: str) -> tuple[str, int]:
+    """The host and port of an http(s) URL.
+
+    Raises:
+        UnsafeDestination: not an http(s) URL with a host.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UnsafeDestination("must be an http:// or https:// URL with a host")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise UnsafeDestination("has an invalid port") from None
+    return parts.hostname, port
+
+
+async def check_url(url: str, *, allow_private: bool) -> None:
+    """Refuse a URL that is malformed or, unless `allow_private`, reaches a non-public address.
+
+    Raises:
+        UnsafeDestination: the reason, in words an admin can act on.
+    """
+    host, port = parse_url(url)
+    if allow_private:
+        return
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        raise UnsafeDestination(f"host {host!r} does not resolve") from None
+    for *_, address in infos:
+        if not is_public(str(address[0])):
+            raise UnsafeDestination(
+                f"host {host!r} resolves to {address[0]}, a private, loopback or link-local address "
+                "(set allow_private_webhook_urls to allow it)"
+            )
+
+
+class PublicOnlyResolver(AbstractResolver):
+    """Resolves like the default resolver, without the addresses `is_public` refuses."""
+
+    def __init__(self) -> None:
+        self._inner = ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = [result for result in await self._inner.resolve(host, port, family) if is_public(result["host"])]
+        if not results:
+            raise OSError(f"{host} resolves only to private, loopback or link-local addresses")
+        return results
+
+    async def close(self) -> None:
+        await self._inner.close()

@@ -1,0 +1,218 @@
+"""The sender: drains the outbox. Signed webhook POSTs, Slack messages and e-mail, retried with backoff.
+
+Each round it claims the deliveries that are due (leased, so another sender, or this one after a restart,
+does not take them while they are in flight), tries them concurrently, and records every attempt. A 2xx
+answer delivers a webhook; anything else, a timeout or a refused address is retried after the next delay of
+the backoff schedule, until the last attempt fails the delivery for good. Every attempt of a message carries
+the same `webhook-id`, so a receiver that saw an attempt whose answer was lost can drop the repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from typing import Any, Literal
+
+import aiohttp
+import aiosmtplib
+from sqlalchemy import Connection, func, select
+
+from farebox.core.events import epoch_us
+from farebox.ledger.base import Ledger
+from farebox.ledger.outbox import PENDING, Attempt, Claimed, claim, finish
+from farebox.ledger.schema import outbox
+from farebox.webhooks.guard import PublicOnlyResolver, UnsafeDestination, check_url
+from farebox.webhooks.signing import signed_headers
+
+__all__ = ["Sender", "SmtpConfig", "backoff_delays"]
+
+log = logging.getLogger(__name__)
+
+_ERROR_BODY_CHARS = 300
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def backoff_delays(*, attempts: int, base_seconds: float, max_seconds: float) -> tuple[int, ...]:
+    """Microseconds to wait after attempt 1, 2, ...: doubling from `base_seconds`, at most `max_seconds`."""
+    return tuple(int(min(base_seconds * 2**n, max_seconds) * 1_000_000) for n in range(attempts - 1))
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpConfig:
+    """Where e-mail alerts go out."""
+
+    host: str
+    port: int
+    sender: str
+    username: str | None = None
+    password: str | None = None
+    security: Literal["none", "starttls", "tls"] = "starttls"
+
+
+class Sender:
+    """Delivers the outbox of one ledger until cancelled."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        timeout: float,
+        delays_us: Sequence[int],
+        allow_private: bool,
+        smtp: SmtpConfig | None,
+        poll_seconds: float = 0.25,
+        batch: int = 32,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._ledger = ledger
+        self._timeout = timeout
+        self._delays_us = tuple(delays_us)
+        self._allow_private = allow_private
+        self._smtp = smtp
+        self._poll = poll_seconds
+        self._batch = batch
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._session: aiohttp.ClientSession | None = None
+
+    def poke(self) -> None:
+        """Look for due deliveries now rather than at the next poll (call on the event loop)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Deliver until cancelled; an error in one round is logged and the round tried again."""
+        self._wake = asyncio.Event()
+        resolver = None if self._allow_private else PublicOnlyResolver()
+        connector = aiohttp.TCPConnector(limit=self._batch, resolver=resolver)
+        timeout = aiohttp.ClientTimeout(total=self._timeout)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            self._session = session
+            while True:
+                try:
+                    if await self.deliver_due():
+                        continue
+                except Exception:
+                    log.exception("webhook delivery round failed; retrying")
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), await self._idle_seconds())
+                except TimeoutError:
+                    pass
+
+    async def _idle_seconds(self) -> float:
+        """How long to sleep: until the next delivery is due, at most one poll interval."""
+        now_us = epoch_us(self._clock())
+        query = select(func.min(outbox.c.next_attempt_us)).where(outbox.c.status == PENDING)
+        nxt = await self._ledger.read(lambda c: c.scalar(query))
+        if nxt is None:
+            return self._poll
+        return min(self._poll, max(0.0, (int(nxt) - now_us) / 1_000_000))
+
+    async def deliver_due(self) -> int:
+        """Claim and try every delivery due now (one batch); how many were tried."""
+        now_us = epoch_us(self._clock())
+        lease_us = int((2 * self._timeout + 5) * 1_000_000)  # an attempt round lasts at most about one timeout
+        claimed = await self._ledger.write(lambda c: claim(c, now_us=now_us, lease_us=lease_us, limit=self._batch))
+        if not claimed:
+            return 0
+        attempts = await asyncio.gather(*(self._try(item) for item in claimed))
+        done_us = epoch_us(self._clock())
+
+        def record(connection: Connection) -> None:
+            finish(connection, attempts, now_us=done_us, delays_us=self._delays_us)
+
+        await self._ledger.write(record)
+        for attempt in attempts:
+            if not attempt.ok:
+                log.warning("delivery %s (%s) failed: %s", attempt.claimed.id, attempt.claimed.channel, attempt.error)
+        return len(claimed)
+
+    async def _try(self, item: Claimed) -> Attempt:
+        started = time.monotonic()
+        try:
+            if item.channel == "email":
+                await self._email(item)
+                return _outcome(item, started, ok=True)
+            if item.channel == "webhook" and (item.url is None or item.secret is None):
+                return _outcome(item, started, error="the endpoint was deleted or disabled", retry=False)
+            url = item.url if item.channel == "webhook" else item.target
+            assert url is not None
+            await check_url(url, allow_private=self._allow_private)
+            return await self._post(item, url, started)
+        except UnsafeDestination as exc:
+            return _outcome(item, started, error=f"refused destination: {exc}")
+        except TimeoutError:
+            return _outcome(item, started, error=f"timed out after {self._timeout:g}s")
+        except (aiohttp.ClientError, aiosmtplib.SMTPException, OSError) as exc:
+            return _outcome(item, started, error=f"{type(exc).__name__}: {exc}")
+        except _NotConfigured as exc:
+            return _outcome(item, started, error=str(exc), retry=False)
+
+    async def _post(self, item: Claimed, url: str, started: float) -> Attempt:
+        assert self._session is not None, "the sender is not running"
+        if item.channel == "webhook":
+            assert item.secret is not None
+            timestamp = int(self._clock().timestamp())
+            headers = signed_headers(item.secret, msg_id=item.id, timestamp=timestamp, body=item.body)
+            body = item.body
+        else:
+            headers = {"content-type": "application/json"}
+            body = json.dumps({"text": _text(item.body)})
+        async with self._session.post(url, data=body.encode(), headers=headers, allow_redirects=False) as response:
+            if 200 <= response.status < 300:
+                return _outcome(item, started, ok=True, status=response.status)
+            detail = (await response.text(errors="replace"))[:_ERROR_BODY_CHARS]
+            return _outcome(item, started, status=response.status, error=f"HTTP {response.status}: {detail}")
+
+    async def _email(self, item: Claimed) -> None:
+        smtp = self._smtp
+        if smtp is None:
+            raise _NotConfigured("e-mail is not configured: set smtp_host (and smtp_from)")
+        payload: dict[str, Any] = json.loads(item.body)
+        message = EmailMessage()
+        message["From"] = smtp.sender
+        message["To"] = item.target
+        message["Subject"] = f"[farebox] {_text(item.body)}"
+        message["Message-ID"] = f"<{item.id}@farebox>"
+        message.set_content(f"{_text(item.body)}\n\n{json.dumps(payload, indent=2)}\n")
+        await aiosmtplib.send(
+            message,
+            hostname=smtp.host,
+            port=smtp.port,
+            username=smtp.username,
+            password=smtp.password,
+            use_tls=smtp.security == "tls",
+            start_tls=True if smtp.security == "starttls" else False,
+            timeout=self._timeout,
+        )
+
+
+class _NotConfigured(Exception):
+    """A channel farebox has no settings for: retrying cannot help."""
+
+
+def _text(body: str) -> str:
+    data = json.loads(body).get("data", {})
+    return str(data.get("text") or data.get("message") or json.loads(body).get("type"))
+
+
+def _outcome(
+    item: Claimed,
+    started: float,
+    *,
+    ok: bool = False,
+    status: int | None = None,
+    error: str | None = None,
+    retry: bool = True,
+) -> Attempt:
+    duration_ms = int((time.monotonic() - started) * 1000)
+    return Attempt(item, ok=ok, status_code=status, error=error, duration_ms=duration_ms, retry=retry)

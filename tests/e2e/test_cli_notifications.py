@@ -1,0 +1,114 @@
+"""`farebox webhooks|alerts` and `farebox keys disable|enable` end to end: the real CLI on a SQLite ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from typer.testing import CliRunner, Result
+
+from farebox.cli import app
+from farebox.errors import AuthenticationFailed
+from farebox.ledger.base import Ledger
+from farebox.ledger.directory import Directory
+
+
+class Cli:
+    def __init__(self, database_url: str, **env: str):
+        self.env = {"FAREBOX_DATABASE_URL": database_url, **env}
+        self.database_url = database_url
+        self.runner = CliRunner()
+
+    def run(self, *args: str) -> Result:
+        return self.runner.invoke(app, list(args), env=self.env)
+
+    def json(self, *args: str) -> Any:
+        result = self.run(*args, "--json")
+        assert result.exit_code == 0, result.output
+        return orjson.loads(result.stdout)
+
+    def fails(self, *args: str, code: int = 1) -> str:
+        result = self.run(*args)
+        assert result.exit_code == code, result.output
+        assert "Traceback" not in result.output
+        return result.stderr
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FAREBOX_CONFIG", raising=False)
+    return Cli(f"sqlite:///{tmp_path / 'ledger.db'}")
+
+
+def test_webhooks_create_list_deliveries_and_delete(cli: Cli) -> None:
+    account = cli.json("accounts", "create", "--name", "Acme")["id"]
+    created = cli.json(
+        "webhooks",
+        "create",
+        account,
+        "https://93.184.215.14/farebox",
+        "-e",
+        "usage.threshold",
+        "-e",
+        "key.disabled",
+    )
+    assert created["secret"].startswith("whsec_")
+    assert (created["events"], created["enabled"]) == (["usage.threshold", "key.disabled"], True)
+    (listed,) = cli.json("webhooks", "list", account)
+    assert listed["id"] == created["id"] and "secret" not in listed
+    assert cli.json("webhooks", "deliveries", created["id"]) == []
+
+    table = cli.run("webhooks", "create", account, "https://93.184.215.14/2", "-e", "usage.recorded")
+    assert table.exit_code == 0 and "whsec_" in table.stdout and "not shown again" in table.stdout
+    assert "unknown event type 'usage.everything'" in cli.fails(
+        "webhooks", "create", account, "https://h.example.com", "-e", "usage.everything", code=2
+    )
+    assert "private, loopback or link-local" in cli.fails(
+        "webhooks", "create", account, "http://127.0.0.1:8080/hook", "-e", "usage.threshold"
+    )
+    assert cli.run("webhooks", "delete", created["id"]).exit_code == 0
+    assert "no webhook endpoint" in cli.fails("webhooks", "deliveries", created["id"])
+
+
+def test_alerts_show_set_and_refuse_bad_rules(cli: Cli, tmp_path: Path) -> None:
+    account = cli.json("accounts", "create", "--name", "Acme")["id"]
+    shown = orjson.loads(cli.run("alerts", "show", account).stdout)
+    assert [t["fraction"] for t in shown["keys"]["thresholds"]] == ["0.5", "0.8", "0.95"]
+
+    shown["keys"]["thresholds"] = [{"fraction": 0.75, "actions": ["webhook", "disable_key"]}]
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps(shown))
+    assert cli.run("alerts", "set", account, str(rules)).exit_code == 0
+    again = orjson.loads(cli.run("alerts", "show", account).stdout)
+    assert again["keys"]["thresholds"] == [{"fraction": "0.75", "actions": ["webhook", "disable_key"], "message": None}]
+
+    rules.write_text(json.dumps({"keys": {"thresholds": [{"fraction": "0.5", "actions": ["email"]}]}}))
+    assert "an `email` action needs at least one recipient" in cli.fails("alerts", "set", account, str(rules))
+    rules.write_text(json.dumps({"keys": {"thresholds": [{"fraction": "2"}]}}))
+    assert "keys.thresholds.0.fraction" in cli.fails("alerts", "set", account, str(rules))
+    rules.write_text("{not json")
+    assert "not valid JSON" in cli.fails("alerts", "set", account, str(rules))
+    assert cli.json("alerts", "history", account) == []
+
+
+def test_keys_disable_and_enable(cli: Cli) -> None:
+    account = cli.json("accounts", "create", "--name", "Acme")["id"]
+    key = cli.json("keys", "create", "--account", account, "--name", "k")
+    disabled = cli.json("keys", "disable", key["id"], "--reason", "found in a public repo")
+    assert (disabled["status"], disabled["disabled_reason"]) == ("disabled", "found in a public repo")
+
+    async def authenticate() -> str:
+        async with Ledger(cli.database_url) as ledger:
+            try:
+                return (await Directory(ledger).authenticate(key["key"])).id
+            except AuthenticationFailed as exc:
+                return exc.message
+
+    assert asyncio.run(authenticate()) == "this API key is disabled: found in a public repo"
+    assert cli.json("keys", "enable", key["id"])["status"] == "active"
+    assert asyncio.run(authenticate()) == key["id"]
