@@ -8,6 +8,7 @@ chunks) stands in for an upstream that streams slowly, for client disconnects mi
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import sqlite3
 import threading
@@ -18,12 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import uvicorn
 from starlette.types import ASGIApp
+from typer.testing import CliRunner, Result
 
 from farebox.app import create_app
+from farebox.cli import app as cli_app
+from farebox.errors import AuthenticationFailed
 from farebox.gateway.providers.mock import create_mock_app
+from farebox.ledger.base import Ledger
+from farebox.ledger.directory import Directory
 from farebox.settings import Settings
 
 GATEWAY_MASTER = "fbx_master_gateway-e2e-0123456789"
@@ -182,3 +189,44 @@ def port_factory() -> Callable[[], int]:
 def server_thread() -> type[ServerThread]:
     """`ServerThread(app, port)`: serve an ASGI app of a test's own with uvicorn in a thread."""
     return ServerThread
+
+
+class Cli:
+    """The `farebox` command, run in-process (typer's runner) on one SQLite ledger."""
+
+    def __init__(self, database_url: str):
+        self.database_url = database_url
+        self.runner = CliRunner()
+
+    def run(self, *args: str) -> Result:
+        return self.runner.invoke(cli_app, list(args), env={"FAREBOX_DATABASE_URL": self.database_url})
+
+    def json(self, *args: str) -> Any:
+        result = self.run(*args, "--json")
+        assert result.exit_code == 0, result.output
+        return orjson.loads(result.stdout)
+
+    def fails(self, *args: str, code: int = 1) -> str:
+        result = self.run(*args)
+        assert result.exit_code == code, result.output
+        assert "Traceback" not in result.output
+        return result.stderr
+
+    def authenticate(self, secret: str) -> str:
+        """The id of the key a secret opens, or the reason it is refused."""
+
+        async def check() -> str:
+            async with Ledger(self.database_url) as ledger:
+                try:
+                    return (await Directory(ledger).authenticate(secret)).id
+                except AuthenticationFailed as exc:
+                    return exc.message
+
+        return asyncio.run(check())
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FAREBOX_CONFIG", raising=False)
+    return Cli(f"sqlite:///{tmp_path / 'ledger.db'}")

@@ -4,60 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
-import pytest
-from typer.testing import CliRunner, Result
 
-from farebox.cli import app
 from farebox.core.keys import KEY_PREFIX
-from farebox.errors import AuthenticationFailed
 from farebox.ledger.base import Ledger
-from farebox.ledger.directory import Directory
 
 if TYPE_CHECKING:
     from tests.conftest import EventFactory
-
-
-class Cli:
-    def __init__(self, database_url: str):
-        self.database_url = database_url
-        self.runner = CliRunner()
-
-    def run(self, *args: str) -> Result:
-        return self.runner.invoke(app, list(args), env={"FAREBOX_DATABASE_URL": self.database_url})
-
-    def json(self, *args: str) -> Any:
-        result = self.run(*args, "--json")
-        assert result.exit_code == 0, result.output
-        return orjson.loads(result.stdout)
-
-    def fails(self, *args: str, code: int = 1) -> str:
-        result = self.run(*args)
-        assert result.exit_code == code, result.output
-        assert "Traceback" not in result.output
-        return result.stderr
-
-    def authenticate(self, secret: str) -> str:
-        """The id of the key a secret opens, or the reason it is refused."""
-
-        async def check() -> str:
-            async with Ledger(self.database_url) as ledger:
-                try:
-                    return (await Directory(ledger).authenticate(secret)).id
-                except AuthenticationFailed as exc:
-                    return exc.message
-
-        return asyncio.run(check())
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("FAREBOX_CONFIG", raising=False)
-    return Cli(f"sqlite:///{tmp_path / 'ledger.db'}")
+    from tests.e2e.conftest import Cli
 
 
 def test_accounts(cli: Cli) -> None:

@@ -2,47 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import orjson
-import pytest
-from typer.testing import CliRunner, Result
 
-from farebox.cli import app
-from farebox.errors import AuthenticationFailed
-from farebox.ledger.base import Ledger
-from farebox.ledger.directory import Directory
-
-
-class Cli:
-    def __init__(self, database_url: str, **env: str):
-        self.env = {"FAREBOX_DATABASE_URL": database_url, **env}
-        self.database_url = database_url
-        self.runner = CliRunner()
-
-    def run(self, *args: str) -> Result:
-        return self.runner.invoke(app, list(args), env=self.env)
-
-    def json(self, *args: str) -> Any:
-        result = self.run(*args, "--json")
-        assert result.exit_code == 0, result.output
-        return orjson.loads(result.stdout)
-
-    def fails(self, *args: str, code: int = 1) -> str:
-        result = self.run(*args)
-        assert result.exit_code == code, result.output
-        assert "Traceback" not in result.output
-        return result.stderr
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("FAREBOX_CONFIG", raising=False)
-    return Cli(f"sqlite:///{tmp_path / 'ledger.db'}")
+if TYPE_CHECKING:
+    from tests.e2e.conftest import Cli
 
 
 def test_webhooks_create_list_deliveries_and_delete(cli: Cli) -> None:
@@ -102,13 +69,6 @@ def test_keys_disable_and_enable(cli: Cli) -> None:
     disabled = cli.json("keys", "disable", key["id"], "--reason", "found in a public repo")
     assert (disabled["status"], disabled["disabled_reason"]) == ("disabled", "found in a public repo")
 
-    async def authenticate() -> str:
-        async with Ledger(cli.database_url) as ledger:
-            try:
-                return (await Directory(ledger).authenticate(key["key"])).id
-            except AuthenticationFailed as exc:
-                return exc.message
-
-    assert asyncio.run(authenticate()) == "this API key is disabled: found in a public repo"
+    assert cli.authenticate(key["key"]) == "this API key is disabled: found in a public repo"
     assert cli.json("keys", "enable", key["id"])["status"] == "active"
-    assert asyncio.run(authenticate()) == key["id"]
+    assert cli.authenticate(key["key"]) == key["id"]

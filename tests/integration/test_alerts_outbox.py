@@ -5,7 +5,7 @@ feed batches and never hands an event over twice, and the anomaly scanner fires 
 from __future__ import annotations
 
 import json
-import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,7 @@ from farebox.alerts.store import AlertStore
 from farebox.alerts.watcher import CapWatcher
 from farebox.budgets import BudgetExceeded, Budgets
 from farebox.core.directory import KeyStatus, VirtualKey
-from farebox.core.events import Axis, UsageEvent, epoch_us
+from farebox.core.events import UsageEvent, epoch_us
 from farebox.core.money import NANO_PER_USD
 from farebox.errors import AuthenticationFailed
 from farebox.ledger.base import Ledger
@@ -30,7 +30,7 @@ from farebox.webhooks.feed import UsageFeed
 from farebox.webhooks.signing import new_secret
 
 if TYPE_CHECKING:
-    from tests.conftest import TableRows
+    from tests.conftest import EventFactory, TableRows
 
 pytestmark = pytest.mark.anyio
 
@@ -38,20 +38,18 @@ USD = NANO_PER_USD
 JUNE_10 = datetime(2025, 6, 10, 12, 0, tzinfo=UTC)
 
 
-def spend(key: VirtualKey, cost_nano: int, *, at: datetime = JUNE_10) -> UsageEvent:
-    return UsageEvent(
-        id=f"evt-{uuid.uuid4().hex}",
-        timestamp=at,
-        account_id=key.account_id,
-        key_id=key.id,
-        member_id=key.member_id,
-        axis=Axis.LLM,
-        provider="openai",
-        model="gpt-4o",
-        canonical_model="gpt-4o",
-        operation="chat.completions",
-        cost_nano=cost_nano,
-    )
+Spend = Callable[..., UsageEvent]
+"""`spend(key, cost_nano, at=JUNE_10)`: an event of the key spending that much."""
+
+
+@pytest.fixture
+def spend(make_event: EventFactory) -> Spend:
+    def build(key: VirtualKey, cost_nano: int, *, at: datetime = JUNE_10) -> UsageEvent:
+        return make_event(
+            account_id=key.account_id, key_id=key.id, member_id=key.member_id, cost_nano=cost_nano, timestamp=at
+        )
+
+    return build
 
 
 class Clock:
@@ -79,7 +77,7 @@ async def outbox_rows(ledger: Ledger, table_rows: TableRows) -> list[dict[str, A
 
 
 async def test_thresholds_fire_once_per_period_for_the_endpoints_that_asked(
-    ledger: Ledger, table_rows: TableRows
+    ledger: Ledger, table_rows: TableRows, spend: Spend
 ) -> None:
     clock = Clock(JUNE_10)
     directory, key, watcher, endpoint_id = await setup(ledger, clock, events=["usage.threshold"])
@@ -111,7 +109,9 @@ async def test_thresholds_fire_once_per_period_for_the_endpoints_that_asked(
     assert len(await outbox_rows(ledger, table_rows)) == 3
 
 
-async def test_disable_key_action_disables_it_with_the_firing(ledger: Ledger, table_rows: TableRows) -> None:
+async def test_disable_key_action_disables_it_with_the_firing(
+    ledger: Ledger, table_rows: TableRows, spend: Spend
+) -> None:
     clock = Clock(JUNE_10)
     directory, key, watcher, _ = await setup(ledger, clock, events=["usage.threshold", "key.disabled"])
     rules = {"keys": {"thresholds": [{"fraction": "0.9", "actions": ["webhook", "disable_key"]}]}}
@@ -141,7 +141,7 @@ async def test_a_disabled_key_fails_authentication_with_its_reason(ledger: Ledge
     assert refused.value.code == "key_disabled"
 
 
-async def test_credits_low_and_a_refusal_fire_their_events(ledger: Ledger, table_rows: TableRows) -> None:
+async def test_credits_low_and_a_refusal_fire_their_events(ledger: Ledger, table_rows: TableRows, spend: Spend) -> None:
     clock = Clock(JUNE_10)
     directory, key, watcher, _ = await setup(ledger, clock, events=["credits.low", "budget.exceeded"])
     rules = {"keys": {"thresholds": [], "credits_low": {"below": "3.00"}}}
@@ -206,7 +206,9 @@ async def test_a_lease_of_a_dead_sender_expires(ledger: Ledger) -> None:
     assert again.id == held.id and again.attempts == 0
 
 
-async def test_the_usage_feed_batches_and_hands_each_event_over_once(ledger: Ledger, table_rows: TableRows) -> None:
+async def test_the_usage_feed_batches_and_hands_each_event_over_once(
+    ledger: Ledger, table_rows: TableRows, spend: Spend
+) -> None:
     directory = Directory(ledger)
     account = await directory.create_account(name="acme")
     key, _ = await directory.create_key(account.id, name="prod")
@@ -238,7 +240,9 @@ async def test_the_usage_feed_batches_and_hands_each_event_over_once(ledger: Led
     assert await feed.flush(force=True) == 0
 
 
-async def test_the_scanner_flags_a_quiet_key_that_suddenly_spends(ledger: Ledger, table_rows: TableRows) -> None:
+async def test_the_scanner_flags_a_quiet_key_that_suddenly_spends(
+    ledger: Ledger, table_rows: TableRows, spend: Spend
+) -> None:
     now = datetime(2025, 6, 10, 12, 30, tzinfo=UTC)
     directory = Directory(ledger, clock=lambda: now)
     account = await directory.create_account(name="acme")
