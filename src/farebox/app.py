@@ -22,7 +22,7 @@ from farebox.api.limits import BodySizeLimit
 from farebox.budgets import Budgets
 from farebox.gateway.auth import KeyCache
 from farebox.gateway.exchange import Gateway
-from farebox.gateway.limits import NativeBodyLimit
+from farebox.gateway.limits import native_error_shape
 from farebox.gateway.providers.mock import create_mock_app
 from farebox.gateway.routes import proxy_routes, routing_table
 from farebox.gateway.tokens import Tokenizer
@@ -37,6 +37,8 @@ from farebox.webhooks.feed import UsageFeed
 from farebox.webhooks.sender import Sender, SmtpConfig, backoff_delays
 
 __all__ = ["create_app"]
+
+_DRAIN_SECONDS = 10.0
 
 Worker = Callable[[], Coroutine[Any, Any, None]]
 
@@ -89,6 +91,8 @@ def create_app(
                 finally:
                     tasks.cancel_scope.cancel()
         finally:
+            # A shutdown past its grace period cancelled the requests still running: let them record first.
+            await gateway.in_flight.drained(timeout=_DRAIN_SECONDS)
             await upstream.aclose()
             await ledger.close()
 
@@ -117,8 +121,7 @@ def create_app(
     async def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
 
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(NativeBodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, shape=native_error_shape)
     return app
 
 

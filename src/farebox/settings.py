@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     upstream_timeout_seconds: float = Field(
         600.0, gt=0, le=3600, description="Longest wait for an upstream's connection, or for its next bytes; then 504."
     )
+    shutdown_grace_seconds: int = Field(
+        30,
+        ge=1,
+        le=86_400,
+        description="On shutdown, how long requests in flight may run on; then they are cancelled (and recorded).",
+    )
     budget_default_output_tokens: int = Field(
         4096,
         ge=1,

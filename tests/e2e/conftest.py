@@ -47,8 +47,10 @@ def free_port() -> int:
 class ServerThread:
     """An ASGI app served by uvicorn in a daemon thread, with its lifespan."""
 
-    def __init__(self, app: ASGIApp, port: int) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    def __init__(self, app: ASGIApp, port: int, *, grace: int | None = None) -> None:
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=grace
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

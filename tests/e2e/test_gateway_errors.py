@@ -7,6 +7,7 @@ no event: nothing was used. Every forwarded request leaves exactly one event, wh
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,6 +92,32 @@ def test_refusals_before_forwarding_leave_no_event(gateway: Gateway) -> None:
             big: list[Any] = [{"role": "user", "content": "x" * MAX_BODY_BYTES}]
             sdk_claude.messages.create(model="claude-sonnet-4-6", max_tokens=5, messages=big)
         assert too_large_claude.value.body["error"]["type"] == "request_too_large"  # type: ignore[index]
+    assert gateway.events_of(key["id"]) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "shape"),
+    [
+        ("/v1/chat/completions", lambda body: body["error"]["code"] == "payload_too_large"),
+        ("/v1/messages", lambda body: body["type"] == "error" and body["error"]["type"] == "request_too_large"),
+        ("/v1beta/models/gemini-2.5-flash:generateContent", lambda body: body["error"]["code"] == 413),
+    ],
+)
+def test_a_chunked_body_over_the_limit_is_refused_in_the_route_s_own_shape(
+    gateway: Gateway, path: str, shape: Callable[[dict[str, Any]], bool]
+) -> None:
+    secret, key = gateway.new_key()
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the server only learns the size by reading
+        yield b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "'
+        for _ in range(MAX_BODY_BYTES // 1024 + 1):
+            yield b"x" * 1024
+        yield b'"}]}'
+
+    headers = {"Authorization": f"Bearer {secret}", "x-api-key": secret, "content-type": "application/json"}
+    response = httpx.post(f"{gateway.url}{path}", content=chunks(), headers=headers, timeout=10)
+    assert response.status_code == 413
+    assert shape(response.json()), response.text
     assert gateway.events_of(key["id"]) == []
 
 

@@ -38,7 +38,14 @@ def serve(
         typer.echo(f"master key: {master_key}  ({origin} {master_key_file(settings)})")
     typer.echo(f"ledger: {display_url(settings.database_url)}")
     typer.echo(f"farebox listening on http://{settings.host}:{settings.port}")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+    )
 
 
 def _migrate(settings: Settings) -> None:

@@ -6,8 +6,10 @@ the client's own wire format (OpenAI's envelope, Anthropic's on `/v1/messages`, 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import orjson
@@ -26,6 +28,7 @@ from farebox.metering import Attribution, Meter, PriceTarget
 
 __all__ = [
     "Gateway",
+    "InFlight",
     "attribution_from",
     "error_message",
     "headers_of",
@@ -40,6 +43,34 @@ _MESSAGES: Mapping[int, str] = MappingProxyType(
     {503: "the usage ledger could not record this request; nothing was charged, retry"}
 )
 _MAX_METADATA_BYTES = 4096
+
+
+class InFlight:
+    """Forwarded requests whose event is not recorded yet: shutdown waits for them before the ledger closes."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @contextmanager
+    def track(self) -> Iterator[None]:
+        self._count += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._count -= 1
+            if not self._count:
+                self._idle.set()
+
+    async def drained(self, *, timeout: float) -> bool:
+        """Wait until none is in flight (True), or `timeout` seconds (False)."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +89,7 @@ class Gateway:
     mock_base_url: str
     default_output_tokens: int = 4096
     """The output a reservation assumes for a request that sets no output limit."""
+    in_flight: InFlight = field(default_factory=InFlight)
 
     def price_target(self, route: ModelRoute) -> PriceTarget:
         """What a route's usage is priced as: its `price_as` (`provider/model` or `model`), else its upstream model."""

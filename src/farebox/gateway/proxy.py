@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import anyio
 from starlette.types import Message, Receive, Scope, Send
 
 from farebox.budgets import Caps, Reservation
@@ -104,7 +105,14 @@ class ProxyEndpoint:
             return
         call = _Call(self.operation, parsed, route, entry, attribution, request_id, at, started, caps, reservation)
         try:
-            await self._forward(call, scope, receive, send, outgoing, query)
+            with self.gateway.in_flight.track():
+                await self._forward(call, scope, receive, send, outgoing, query)
+        except anyio.get_cancelled_exc_class():
+            # Cancelled (a shutdown past its grace period) while the upstream may already be working on it:
+            # record it, estimated from the request. A stream that had finished recording is a duplicate.
+            with anyio.CancelScope(shield=True):
+                await self._record(call, await self._cancelled(call))
+            raise
         finally:
             self.gateway.budgets.release(reservation)
 
@@ -211,6 +219,18 @@ class ProxyEndpoint:
             # Committed (its cost is in the budgets' spend now) or failed (nothing was charged): let go.
             self.gateway.budgets.release(call.reservation)
         return event
+
+    async def _cancelled(self, call: _Call) -> Outcome:
+        usage = await estimate(call.operation, call.parsed, text="", partial=None, tokenizer=self.gateway.tokenizer)
+        return self._outcome(
+            call,
+            usage=usage,
+            estimated=True,
+            status=Status.ERROR,
+            http_status=499,
+            error_type="cancelled",
+            streamed=call.parsed.stream,
+        )
 
     def _our_headers(self, call: _Call) -> list[tuple[bytes, bytes]]:
         remaining = self.gateway.budgets.remaining(call.caps, at=datetime.now(UTC))

@@ -8,8 +8,9 @@ held back: the relay calls `finish()`, which commits the usage event, and only t
 therefore never sees the end of a stream whose event is not in the ledger.
 
 A disconnect of the client is noticed while the relay waits for the upstream (an ASGI `http.disconnect`),
-and ends the relay at once; an upstream that drops or stalls mid-stream ends it too. Either way `finish()`
-still runs (shielded from cancellation), with what was seen, so the event is recorded, estimated.
+and ends the relay at once; an upstream that drops or stalls mid-stream ends it too; so does a shutdown
+past its grace period, which cancels the request. In every case `finish()` still runs (shielded from
+cancellation), with what was seen, so the event is recorded, estimated.
 """
 
 from __future__ import annotations
@@ -65,19 +66,25 @@ async def relay(
     end = StreamEnd()
     held: list[bytes] = []
     await send(start)
-    async with anyio.create_task_group() as group:
+    try:
+        async with anyio.create_task_group() as group:
 
-        async def watch_disconnect() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            end.client_gone = True
+            async def watch_disconnect() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                end.client_gone = True
+                group.cancel_scope.cancel()
+
+            group.start_soon(watch_disconnect)
+            await _pump(
+                response, send=send, collector=collector, chunk_filter=chunk_filter, started=started, end=end, held=held
+            )
             group.cancel_scope.cancel()
-
-        group.start_soon(watch_disconnect)
-        await _pump(
-            response, send=send, collector=collector, chunk_filter=chunk_filter, started=started, end=end, held=held
-        )
-        group.cancel_scope.cancel()
+    except anyio.get_cancelled_exc_class():
+        end.upstream_error = end.upstream_error or "cancelled"
+        with anyio.CancelScope(shield=True):
+            await finish(end)  # what was streamed so far, estimated; the client gets nothing more
+        raise
     with anyio.CancelScope(shield=True):
         release = await finish(end)
         tail = b"".join(held) if release and not end.client_gone else b""
