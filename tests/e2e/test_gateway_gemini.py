@@ -206,6 +206,20 @@ def gemini_sdk(gateway: Gateway, secret: str, *, async_client: httpx.AsyncClient
     return genai.Client(api_key=secret, http_options=options)
 
 
+def test_sdk_with_only_a_base_url_reaches_farebox(gateway: Gateway) -> None:
+    # Given a base_url and no api_version, the SDK calls /v1/models/...: a newcomer's first call must work.
+    secret, key = gateway.new_key()
+    options = types.HttpOptions(base_url=gateway.url, retry_options=types.HttpRetryOptions(attempts=1))
+    sdk = genai.Client(api_key=secret, http_options=options)
+    reply = sdk.models.generate_content(model="gemini-2.5-flash", contents="hello")
+    streamed = list(sdk.models.generate_content_stream(model="gemini-2.5-flash", contents="hello"))
+    assert reply.usage_metadata is not None and streamed[-1].usage_metadata is not None
+    events = gateway.wait_events(key["id"], 2)
+    assert sorted(bool(event["streamed"]) for event in events) == [False, True]
+    assert all(event["operation"] == "generate_content" and not event["estimated"] for event in events)
+    assert events[0]["output_tokens"] == reply.usage_metadata.candidates_token_count
+
+
 def test_sdk_generate_content_and_stream_are_recorded_exactly(gateway: Gateway) -> None:
     secret, key = gateway.new_key()
     config = types.GenerateContentConfig(max_output_tokens=6)

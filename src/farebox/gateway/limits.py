@@ -1,7 +1,8 @@
 """The error shape of a refused body on the native routes: the Anthropic and Gemini SDKs expect their own.
 
 `farebox.api.limits.BodySizeLimit` refuses a body over the size limit on every route (declared or chunked);
-`native_error_shape` tells it the envelope of `/v1/messages` (Anthropic) and `/v1beta/models/...` (Gemini).
+`native_error_shape` tells it the envelope of `/v1/messages` (Anthropic) and `/v1beta/models/...` and
+`/v1/models/...` (Gemini).
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from farebox.gateway.formats import FORMATS, WireFormat
 
 __all__ = ["native_error_shape"]
 
-_NATIVE_PATHS = (("/v1/messages", FORMATS["anthropic"]), ("/v1beta/models/", FORMATS["gemini"]))
+_NATIVE_PATHS = (
+    ("/v1/messages", FORMATS["anthropic"]),
+    ("/v1beta/models/", FORMATS["gemini"]),
+    ("/v1/models/", FORMATS["gemini"]),
+)
 """(path, or path prefix ending in `/`) -> the wire format its clients expect errors in."""
 
 

@@ -54,14 +54,27 @@ OPERATIONS = (
     Operation("/v1/audio/transcriptions", "/audio/transcriptions", "audio.transcriptions", Axis.VOICE, "openai", True),
     Operation("/v1/images/generations", "/images/generations", "images", Axis.LLM, "openai"),
     Operation("/v1/messages", "/messages", "messages", Axis.LLM, "anthropic"),
-    Operation("/v1beta/models/{model}:generateContent", ":generateContent", "generate_content", Axis.LLM, "gemini"),
-    Operation(
-        "/v1beta/models/{model}:streamGenerateContent",
-        ":streamGenerateContent",
-        "generate_content",
-        Axis.LLM,
-        "gemini",
-        streams=True,
+    # Gemini: the google-genai SDK calls `v1beta`, or `v1` when given a base_url and no api_version.
+    *(
+        operation
+        for version in ("v1beta", "v1")
+        for operation in (
+            Operation(
+                f"/{version}/models/{{model}}:generateContent",
+                ":generateContent",
+                "generate_content",
+                Axis.LLM,
+                "gemini",
+            ),
+            Operation(
+                f"/{version}/models/{{model}}:streamGenerateContent",
+                ":streamGenerateContent",
+                "generate_content",
+                Axis.LLM,
+                "gemini",
+                streams=True,
+            ),
+        )
     ),
 )
 
