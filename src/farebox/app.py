@@ -148,6 +148,7 @@ def _notifications(settings: Settings, ledger: Ledger, directory: Directory, bud
         ),
         allow_private=settings.allow_private_webhook_urls,
         smtp=smtp,
+        retention_days=settings.webhook_log_retention_days,
     )
     alerter = Alerter(ledger, directory)
     alerter.on_fired.append(sender.poke)

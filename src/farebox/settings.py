@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     webhook_retry_max_seconds: float = Field(
         21_600.0, gt=0, le=86_400, description="Longest wait between two attempts of one delivery."
     )
+    webhook_log_retention_days: int = Field(
+        30, ge=1, le=3650, description="Days a finished delivery (and its attempts) stays in the delivery log."
+    )
     anomaly_scan_interval_seconds: float = Field(
         60.0, ge=0.05, le=86_400, description="How often the anomaly detectors run over the rollups."
     )

@@ -38,6 +38,7 @@ def test_webhooks_create_list_deliveries_and_delete(cli: Cli) -> None:
     assert "private, loopback or link-local" in cli.fails(
         "webhooks", "create", account, "http://127.0.0.1:8080/hook", "-e", "usage.threshold"
     )
+    assert "no delivery 'msg_nope'" in cli.fails("webhooks", "retry", created["id"], "msg_nope")
     assert cli.run("webhooks", "delete", created["id"]).exit_code == 0
     assert "no webhook endpoint" in cli.fails("webhooks", "deliveries", created["id"])
 

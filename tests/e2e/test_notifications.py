@@ -279,6 +279,34 @@ def test_a_failing_receiver_is_retried_under_one_webhook_id_and_logged(farebox: 
     assert entry["log"][0]["error"].startswith("HTTP 500")
 
 
+def test_a_delivery_that_fails_every_attempt_can_be_retried_by_hand(farebox: Farebox) -> None:
+    account = farebox.account()
+    key = farebox.key(account, spend_cap="10.00")
+    attempts = SETTINGS["webhook_max_attempts"]
+    path = farebox.receiver.path(plan=[503] * attempts)
+    endpoint = farebox.webhook(account, path, ["usage.threshold"])
+    farebox.spend(key, "5.00")
+    log = f"/api/admin/webhooks/{endpoint['id']}/deliveries"
+
+    deadline = time.monotonic() + 15
+    while not farebox.admin("GET", log, params={"status": "failed"}).json()["data"]:
+        assert time.monotonic() < deadline, "the delivery never failed for good"
+        time.sleep(0.05)
+    (failed,) = farebox.admin("GET", log).json()["data"]
+    assert (failed["status"], failed["attempts"]) == ("failed", attempts)
+    assert len(farebox.receiver.attempts(path)) == attempts
+
+    retried = farebox.admin("POST", f"{log}/{failed['id']}/retry")
+    assert retried.status_code == 202, retried.text
+    (delivered,) = farebox.receiver.wait(path, 1)
+    assert delivered.msg_id == failed["id"] and delivered.verified
+    (entry,) = farebox.admin("GET", log).json()["data"]
+    assert (entry["status"], entry["attempts"]) == ("delivered", attempts + 1)
+    again = farebox.admin("POST", f"{log}/{failed['id']}/retry")
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "delivery_not_failed")
+    assert farebox.admin("POST", f"{log}/msg_nope/retry").status_code == 404
+
+
 def test_a_receiver_slower_than_the_timeout_is_retried(farebox: Farebox) -> None:
     account = farebox.account()
     key = farebox.key(account, spend_cap="10.00")

@@ -23,7 +23,7 @@ from farebox.core.money import NANO_PER_USD
 from farebox.errors import AuthenticationFailed
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
-from farebox.ledger.outbox import Attempt, Message, claim, enqueue, finish
+from farebox.ledger.outbox import Attempt, Message, claim, enqueue, finish, prune
 from farebox.ledger.schema import outbox, outbox_attempts
 from farebox.ledger.webhooks import WebhookEndpoints
 from farebox.webhooks.feed import UsageFeed
@@ -195,6 +195,31 @@ async def test_deliveries_are_leased_retried_with_backoff_then_failed(ledger: Le
         (r["attempt"], r["status_code"]) for r in await table_rows(ledger, outbox_attempts) if r["outbox_id"] == retried
     )
     assert log == [(1, 500), (2, 503), (3, 503)]
+
+
+async def test_prune_forgets_only_finished_deliveries_older_than_the_cut(ledger: Ledger, table_rows: TableRows) -> None:
+    old, cut, new = epoch_us(JUNE_10), epoch_us(JUNE_10) + 10, epoch_us(JUNE_10) + 20
+    for at in (old, new):
+        messages = [Message("a", "slack", "x", f'{{"n":{n}}}', target="t") for n in range(3)]
+        await ledger.write(lambda c, m=messages, t=at: enqueue(c, m, now_us=t))
+        claimed = await ledger.write(lambda c, t=at: claim(c, now_us=t, lease_us=10**12, limit=3))
+        done = [
+            Attempt(claimed[0], ok=True, status_code=200, error=None, duration_ms=1),
+            Attempt(claimed[1], ok=False, status_code=500, error="x", duration_ms=1, retry=False),
+        ]  # the third stays pending
+        await ledger.write(lambda c, d=done, t=at: finish(c, d, now_us=t, delays_us=(1,)))
+
+    assert await ledger.write(lambda c: prune(c, before_us=cut, limit=1)) == 1
+    assert await ledger.write(lambda c: prune(c, before_us=cut, limit=100)) == 1
+    assert await ledger.write(lambda c: prune(c, before_us=cut, limit=100)) == 0
+    left = await table_rows(ledger, outbox)
+    assert sorted((row["created_at_us"], row["status"]) for row in left) == [
+        (old, "pending"),
+        (new, "delivered"),
+        (new, "failed"),
+        (new, "pending"),
+    ]
+    assert {row["outbox_id"] for row in await table_rows(ledger, outbox_attempts)} <= {row["id"] for row in left}
 
 
 async def test_a_lease_of_a_dead_sender_expires(ledger: Ledger) -> None:

@@ -237,3 +237,13 @@ async def deliveries(
     await _endpoint_for(endpoints, principal, endpoint_id)
     found = await endpoints.deliveries(endpoint_id, limit=limit, status=status)
     return ListOf(data=[present_delivery(delivery) for delivery in found])
+
+
+@router.post(
+    "/{endpoint_id}/deliveries/{message_id}/retry", status_code=202, summary="Send a failed delivery once more"
+)
+async def retry_delivery(endpoint_id: str, message_id: str, principal: Admin, endpoints: Endpoints) -> Response:
+    """Make a failed message due again at once, for one more attempt under its same `webhook-id`."""
+    await _endpoint_for(endpoints, principal, endpoint_id)
+    await endpoints.retry(endpoint_id, message_id)
+    return Response(status_code=202)

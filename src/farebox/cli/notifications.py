@@ -113,6 +113,16 @@ def deliveries(
     show_table(with_ledger(run), columns, as_json=as_json, title="Deliveries")
 
 
+@webhooks_app.command("retry")
+def retry_delivery(
+    endpoint_id: Annotated[str, typer.Argument(help="Endpoint id.")],
+    message_id: Annotated[str, typer.Argument(help="The failed message's id (its webhook-id).")],
+) -> None:
+    """Send a failed delivery once more (a running gateway sends it within a second)."""
+    with_ledger(lambda ledger: WebhookEndpoints(ledger).retry(endpoint_id, message_id))
+    console.print(f"delivery {message_id} is due again", highlight=False)
+
+
 @alerts_app.command("show")
 def show_rules(account_id: Annotated[str, typer.Argument(help="Account id.")]) -> None:
     """The account's alert rules, as JSON (the defaults until some are set)."""

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 
 from farebox.ledger.schema import outbox, outbox_attempts, webhook_endpoints
 
@@ -30,6 +30,9 @@ __all__ = [
     "message_body",
     "new_message_id",
     "notify_endpoints",
+    "prune",
+    "retry_now",
+    "subscribed_endpoints",
 ]
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
@@ -209,3 +212,27 @@ def finish(connection: Connection, attempts: Sequence[Attempt], *, now_us: int, 
         else:
             values |= {"next_attempt_us": now_us + delays_us[made - 1]}
         connection.execute(update(outbox).where(outbox.c.id == attempt.claimed.id).values(**values))
+
+
+def prune(connection: Connection, *, before_us: int, limit: int) -> int:
+    """Delete up to `limit` delivered or failed deliveries created before `before_us`, with their attempts."""
+    ids = list(
+        connection.scalars(
+            select(outbox.c.id)
+            .where(outbox.c.status.in_((DELIVERED, FAILED)), outbox.c.created_at_us < before_us)
+            .limit(limit)
+        )
+    )
+    if ids:
+        connection.execute(delete(outbox_attempts).where(outbox_attempts.c.outbox_id.in_(ids)))
+        connection.execute(delete(outbox).where(outbox.c.id.in_(ids)))
+    return len(ids)
+
+
+def retry_now(connection: Connection, message_id: str, *, endpoint_id: str, now_us: int) -> str | None:
+    """Make a failed delivery due again at once, for one more attempt; its status before (None: no such message)."""
+    where = (outbox.c.id == message_id, outbox.c.endpoint_id == endpoint_id)
+    status = connection.scalar(select(outbox.c.status).where(*where))
+    if status == FAILED:
+        connection.execute(update(outbox).where(*where).values(status=PENDING, next_attempt_us=now_us))
+    return status

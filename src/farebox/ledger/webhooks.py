@@ -15,8 +15,9 @@ from typing import Any, Literal, get_args
 from sqlalchemy import Connection, delete, insert, select, update
 
 from farebox.core.events import epoch_us, from_epoch_us
-from farebox.errors import NotFound
+from farebox.errors import Conflict, NotFound
 from farebox.ledger.base import Ledger
+from farebox.ledger.outbox import retry_now
 from farebox.ledger.schema import accounts, outbox, outbox_attempts, webhook_endpoints
 
 __all__ = ["EVENT_TYPES", "Delivery", "EventType", "WebhookEndpoint", "WebhookEndpoints"]
@@ -167,6 +168,27 @@ class WebhookEndpoints:
         def write(connection: Connection) -> None:
             _fetch(connection, endpoint_id)
             connection.execute(delete(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id))
+
+        await self._ledger.write(write)
+
+    async def retry(self, endpoint_id: str, message_id: str) -> None:
+        """Send a failed delivery once more, now.
+
+        Raises:
+            NotFound: no such endpoint, or no such message to it.
+            Conflict: the message is not failed (pending, or already delivered).
+        """
+        now_us = epoch_us(self._clock())
+
+        def write(connection: Connection) -> None:
+            _fetch(connection, endpoint_id)
+            status = retry_now(connection, message_id, endpoint_id=endpoint_id, now_us=now_us)
+            if status is None:
+                raise NotFound(
+                    f"no delivery {message_id!r} to webhook endpoint {endpoint_id!r}", code="delivery_not_found"
+                )
+            if status != "failed":
+                raise Conflict(f"delivery {message_id!r} is {status}, not failed", code="delivery_not_failed")
 
         await self._ledger.write(write)
 

@@ -10,6 +10,7 @@ the same `webhook-id`, so a receiver that saw an attempt whose answer was lost c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -25,7 +26,7 @@ from sqlalchemy import Connection, func, select
 
 from farebox.core.events import epoch_us
 from farebox.ledger.base import Ledger
-from farebox.ledger.outbox import PENDING, Attempt, Claimed, claim, finish
+from farebox.ledger.outbox import PENDING, Attempt, Claimed, claim, finish, prune
 from farebox.ledger.schema import outbox
 from farebox.webhooks.guard import PublicOnlyResolver, UnsafeDestination, check_url
 from farebox.webhooks.signing import signed_headers
@@ -35,6 +36,8 @@ __all__ = ["Sender", "SmtpConfig", "backoff_delays"]
 log = logging.getLogger(__name__)
 
 _ERROR_BODY_CHARS = 300
+_PRUNE_EVERY_S = 3600.0
+_PRUNE_BATCH = 5_000
 
 
 def _utcnow() -> datetime:
@@ -69,6 +72,7 @@ class Sender:
         delays_us: Sequence[int],
         allow_private: bool,
         smtp: SmtpConfig | None,
+        retention_days: int = 30,
         poll_seconds: float = 0.25,
         batch: int = 32,
         clock: Callable[[], datetime] = _utcnow,
@@ -83,6 +87,8 @@ class Sender:
         self._clock = clock
         self._wake = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
+        self._retention_us = retention_days * 86_400 * 1_000_000
+        self._pruned_at = -_PRUNE_EVERY_S
 
     def poke(self) -> None:
         """Look for due deliveries now rather than at the next poll (call on the event loop)."""
@@ -97,16 +103,27 @@ class Sender:
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             self._session = session
             while True:
+                self._wake.clear()
                 try:
                     if await self.deliver_due():
                         continue
+                    await self._prune_if_due()
+                    idle = await self._idle_seconds()
                 except Exception:
                     log.exception("webhook delivery round failed; retrying")
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), await self._idle_seconds())
-                except TimeoutError:
-                    pass
+                    idle = self._poll
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), idle)
+
+    async def _prune_if_due(self) -> None:
+        """Once an hour, forget deliveries finished longer ago than the retention (the log keeps the rest)."""
+        now = time.monotonic()
+        if now - self._pruned_at < _PRUNE_EVERY_S:
+            return
+        self._pruned_at = now
+        before_us = epoch_us(self._clock()) - self._retention_us
+        while await self._ledger.write(lambda c: prune(c, before_us=before_us, limit=_PRUNE_BATCH)) == _PRUNE_BATCH:
+            pass
 
     async def _idle_seconds(self) -> float:
         """How long to sleep: until the next delivery is due, at most one poll interval."""
