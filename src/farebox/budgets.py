@@ -32,14 +32,14 @@ from sqlalchemy import Connection
 
 from farebox.core.directory import Account, Member, VirtualKey
 from farebox.core.money import format_usd
-from farebox.core.periods import Period, period_start
+from farebox.core.periods import Period, period_end, period_start
 from farebox.errors import FareboxError
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
 from farebox.ledger.recording import CounterKey
 from farebox.ledger.spend import read_counters
 
-__all__ = ["BudgetExceeded", "BudgetStatus", "Budgets", "Cap", "Caps", "Reservation", "period_end"]
+__all__ = ["BudgetExceeded", "BudgetStatus", "Budgets", "Cap", "Caps", "Reservation"]
 
 _MAX_COUNTERS = 200_000
 _MAX_CAP_SETS = 50_000
@@ -141,20 +141,6 @@ def _fraction(part: int, whole: int) -> str:
     if whole <= 0:
         return "1.0000" if part > 0 else "0.0000"
     return str((Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001")))
-
-
-def period_end(period: Period, *, start: datetime, tz: ZoneInfo) -> datetime | None:
-    """Where the period that began at `start` ends (the next period's start); None for `total`."""
-    if period is Period.TOTAL:
-        return None
-    local = start.astimezone(tz)
-    if period is Period.DAILY:
-        nxt = local.date() + timedelta(days=1)
-    elif period is Period.WEEKLY:
-        nxt = local.date() + timedelta(days=7)
-    else:
-        nxt = (local.date().replace(day=28) + timedelta(days=4)).replace(day=1)
-    return datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz).astimezone(UTC)
 
 
 class Budgets:

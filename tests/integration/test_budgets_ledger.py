@@ -14,11 +14,11 @@ import pytest
 if TYPE_CHECKING:
     from tests.conftest import WriterGate
 
-from farebox.budgets import BudgetExceeded, Budgets, period_end
+from farebox.budgets import BudgetExceeded, Budgets
 from farebox.core.directory import VirtualKey
 from farebox.core.events import Axis, UsageEvent
 from farebox.core.money import NANO_PER_USD
-from farebox.core.periods import Period
+from farebox.core.periods import Period, period_end
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
 

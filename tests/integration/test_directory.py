@@ -412,6 +412,30 @@ async def test_spend_in_the_current_cap_period(directory: Directory, ledger: Led
     assert await directory.spend(key) == 0
 
 
+async def test_a_timezone_change_recounts_the_current_periods_within_the_new_bounds(
+    directory: Directory, ledger: Ledger
+) -> None:
+    # START is Sunday 1 June 20:00 UTC. In UTC the month began at 1 June 00:00; in Tokyo (UTC+9) it began on
+    # 31 May 15:00 UTC and the day at 1 June 15:00 UTC.
+    account = await directory.create_account(name="Acme", cap_period="monthly")
+    key, _ = await directory.create_key(account.id, name="k", cap_period="daily")
+    owner = {"key_id": key.id, "member_id": None}
+    await ledger.record(event("may", account_id=account.id, at=START - timedelta(hours=28), cost_usd="4", **owner))
+    await ledger.record(event("night", account_id=account.id, at=START - timedelta(hours=10), cost_usd="2", **owner))
+    await ledger.record(event("now", account_id=account.id, at=START - timedelta(hours=1), cost_usd="1", **owner))
+    assert (await directory.spend(account), await directory.spend(key)) == (3 * NANO_PER_USD, 3 * NANO_PER_USD)
+
+    tokyo = await directory.update_account(account.id, timezone="Asia/Tokyo")
+    # The month now also holds 31 May 16:00 UTC; the day holds only 19:00 UTC.
+    assert await directory.spend(tokyo) == 7 * NANO_PER_USD
+    assert await directory.spend(key) == 1 * NANO_PER_USD
+    await ledger.record(event("later", account_id=account.id, at=START, cost_usd="0.5", **owner))
+    assert await directory.spend(tokyo) == 7_500_000_000, "events after the change count into the new bounds"
+
+    back = await directory.update_account(account.id, timezone="UTC")
+    assert (await directory.spend(back), await directory.spend(key)) == (3_500_000_000, 3_500_000_000)
+
+
 def test_percent_used() -> None:
     assert percent_used(0, None) is None
     assert percent_used(25, 100) == Decimal("25.00")

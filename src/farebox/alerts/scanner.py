@@ -21,9 +21,8 @@ from sqlalchemy import Connection, func, select
 from farebox.alerts.actions import Alert, Alerter, Fired
 from farebox.alerts.config import AlertConfig
 from farebox.alerts.store import load_configs
-from farebox.budgets import period_end
 from farebox.core.anomalies import Anomaly, detect_projected_crossing, detect_spend_anomalies
-from farebox.core.periods import Period, period_start
+from farebox.core.periods import Period, period_end, period_start
 from farebox.ledger.base import Ledger
 from farebox.ledger.schema import accounts, members, usage_rollups_hourly, virtual_keys
 from farebox.ledger.spend import counter_of, read_counters

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-__all__ = ["Period", "period_start"]
+__all__ = ["Period", "period_end", "period_start"]
 
 
 class Period(StrEnum):
@@ -30,3 +30,17 @@ def period_start(period: Period, *, at: datetime, tz: ZoneInfo) -> datetime:
     elif period is Period.MONTHLY:
         day = day.replace(day=1)
     return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
+
+
+def period_end(period: Period, *, start: datetime, tz: ZoneInfo) -> datetime | None:
+    """Where the period that began at `start` ends (the next period's start); None for `total`."""
+    if period is Period.TOTAL:
+        return None
+    local = start.astimezone(tz)
+    if period is Period.DAILY:
+        nxt = local.date() + timedelta(days=1)
+    elif period is Period.WEEKLY:
+        nxt = local.date() + timedelta(days=7)
+    else:
+        nxt = (local.date().replace(day=28) + timedelta(days=4)).replace(day=1)
+    return datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz).astimezone(UTC)

@@ -49,7 +49,7 @@ from farebox.core.periods import Period
 from farebox.errors import AuthenticationFailed, Conflict, NotFound
 from farebox.ledger.base import Ledger
 from farebox.ledger.schema import accounts, key_secrets, members, virtual_keys
-from farebox.ledger.spend import counter_of, read_counters
+from farebox.ledger.spend import counter_of, read_counters, recount_current_periods
 
 __all__ = ["MAX_GRACE_SECONDS", "Directory", "disable_key_row"]
 
@@ -187,8 +187,11 @@ class Directory:
         def write(connection: Connection) -> Row:
             row = _update(connection, accounts, account_id, values, what="account", now=now)
             if "timezone" in values:
-                # On the writer thread, inside the transaction: the next events use the new timezone.
+                # On the writer thread, inside the transaction: the next events use the new timezone, and the
+                # current periods' counters are recounted within the new bounds.
                 self._ledger.recorder.forget_timezone(account_id)
+                tz = ZoneInfo(values["timezone"])
+                recount_current_periods(connection, account_id, tz=tz, at=self._clock())
             return row
 
         return _build(Account, await self._write(write))

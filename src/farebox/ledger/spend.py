@@ -1,4 +1,4 @@
-"""Reading the spend counters: what a key, member or account spent in a period (exact, nano-USD)."""
+"""The spend counters: what a key, member or account spent in a period (exact, nano-USD); and recounting them."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection, delete, func, insert, select, tuple_
 
-from farebox.core.periods import Period, period_start
+from farebox.core.events import epoch_us
+from farebox.core.periods import Period, period_end, period_start
 from farebox.ledger.recording import CounterKey
-from farebox.ledger.schema import spend_counters
+from farebox.ledger.schema import members, spend_counters, usage_events, virtual_keys
 
-__all__ = ["counter_of", "read_counters"]
+__all__ = ["counter_of", "read_counters", "recount_current_periods"]
 
 _CHUNK = 500
 
@@ -39,3 +40,46 @@ def read_counters(connection: Connection, counters: Sequence[CounterKey]) -> dic
         for row in connection.execute(query):
             found[(row.scope, row.scope_id, row.period, int(row.period_start))] = int(row.spent_nano)
     return found
+
+
+def recount_current_periods(connection: Connection, account_id: str, *, tz: ZoneInfo, at: datetime) -> None:
+    """Recount the account's daily, weekly and monthly counters of the periods containing `at`, as `tz` bounds them.
+
+    Counters are bucketed by the account's timezone when events are recorded; after the timezone changes,
+    the current periods start elsewhere, so their counters are summed again from the events (in the caller's
+    transaction, with the change). Past periods keep the bounds they had; `total` does not depend on `tz`.
+    """
+    owners = [("account", account_id)]
+    owners += [
+        ("member", m) for m in connection.scalars(select(members.c.id).where(members.c.account_id == account_id))
+    ]
+    owners += [
+        ("key", k) for k in connection.scalars(select(virtual_keys.c.id).where(virtual_keys.c.account_id == account_id))
+    ]
+    events = usage_events.c
+    for period in (Period.DAILY, Period.WEEKLY, Period.MONTHLY):
+        start = period_start(period, at=at, tz=tz)
+        end = period_end(period, start=start, tz=tz)
+        assert end is not None
+        window = (events.account_id == account_id, events.ts_us >= epoch_us(start), events.ts_us < epoch_us(end))
+        sums: dict[tuple[str, str], int] = {}
+        query = select(events.key_id, events.member_id, func.sum(events.cost_nano)).where(*window)
+        for key_id, member_id, cost in connection.execute(query.group_by(events.key_id, events.member_id)):
+            for owner in (("account", account_id), ("key", key_id), ("member", member_id)):
+                if owner[1] is not None:
+                    sums[owner] = sums.get(owner, 0) + int(cost)
+        ids = [owner_id for _, owner_id in owners]
+        starts = int(start.timestamp())
+        connection.execute(
+            delete(spend_counters).where(
+                spend_counters.c.scope_id.in_(ids),
+                spend_counters.c.period == period.value,
+                spend_counters.c.period_start == starts,
+            )
+        )
+        rows = [
+            {"scope": scope, "scope_id": owner_id, "period": period.value, "period_start": starts, "spent_nano": spent}
+            for (scope, owner_id), spent in sums.items()
+        ]
+        if rows:
+            connection.execute(insert(spend_counters), rows)
