@@ -109,6 +109,16 @@ async def test_thresholds_fire_once_per_period_for_the_endpoints_that_asked(
     assert len(await outbox_rows(ledger, table_rows)) == 3
 
 
+async def test_a_new_process_fires_what_a_crash_left_unchecked(ledger: Ledger, spend: Spend) -> None:
+    clock = Clock(JUNE_10)
+    directory, key, crashed, _ = await setup(ledger, clock, events=["usage.threshold"])
+    await ledger.record(spend(key, 9 * USD))  # the process that committed this stopped before checking it
+    restarted = CapWatcher(ledger, Alerter(ledger, directory), clock=clock)
+    fired = await restarted.sweep()
+    assert sorted(alert.rule for alert in fired.alerts) == ["threshold:0.5", "threshold:0.8"]
+    assert (await crashed.check()).alerts == [], "the firing in the ledger stops a second one"
+
+
 async def test_disable_key_action_disables_it_with_the_firing(
     ledger: Ledger, table_rows: TableRows, spend: Spend
 ) -> None:

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 Owner = tuple[str, str]
 """(scope, id) of a key, member or account."""
 _TABLES: dict[str, Table] = {"key": virtual_keys, "member": members, "account": accounts}
+_CHUNK = 500
 
 
 def _utcnow() -> datetime:
@@ -81,9 +82,13 @@ class CapWatcher:
             loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self) -> None:
-        """Check touched owners until cancelled (a failed check is logged and tried again on the next commit)."""
+        """Check touched owners until cancelled; first, every capped owner (see `sweep`)."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        try:
+            await self.sweep()
+        except Exception:
+            log.exception("the start-up sweep of cap alerts failed; each owner's next commit checks it")
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -91,19 +96,48 @@ class CapWatcher:
             try:
                 await self.check()
             except Exception:
-                log.exception("cap alert check failed; the next commit of these owners retries it")
+                log.exception("cap alert check failed; it is tried again with the next commit")
+
+    async def sweep(self) -> Fired:
+        """Check every capped key, member and account: an alert due when the last process stopped (between a
+        commit and its check) fires now, not only on the owner's next commit."""
+        owners = await self._ledger.read(_capped_owners)
+        with self._lock:
+            self._touched.update(owners)
+        return await self.check()
 
     async def check(self) -> Fired:
-        """Fire what is due for the owners touched since the last check."""
+        """Fire what is due for the owners touched since the last check (kept for the next one if this fails)."""
         with self._lock:
             touched, refused = self._touched | self._refused, set(self._refused)
             self._touched.clear()
             self._refused.clear()
-        if not touched:
-            return Fired()
+        fired = Fired()
         now = self._clock()
-        alerts, configs = await self._ledger.read(lambda c: _due(c, touched, refused, now=now))
-        return await self._alerter.fire_all([(alert, configs[alert.account_id]) for alert in alerts], at=now)
+        try:
+            ordered = sorted(touched)
+            for start in range(0, len(ordered), _CHUNK):
+                chunk = set(ordered[start : start + _CHUNK])
+                alerts, configs = await self._ledger.read(lambda c, o=chunk: _due(c, o, refused, now=now))  # type: ignore[misc]
+                done = await self._alerter.fire_all([(alert, configs[alert.account_id]) for alert in alerts], at=now)
+                fired.alerts.extend(done.alerts)
+                fired.disabled_keys.extend(done.disabled_keys)
+        except Exception:
+            with self._lock:
+                self._touched.update(touched)
+                self._refused.update(refused)
+            raise
+        return fired
+
+
+def _capped_owners(connection: Connection) -> set[Owner]:
+    owners: set[Owner] = set()
+    for scope, table in _TABLES.items():
+        where = [table.c.spend_cap_nano.is_not(None)]
+        if scope == "key":
+            where.append(virtual_keys.c.revoked_at.is_(None))
+        owners.update((scope, owner_id) for owner_id in connection.scalars(select(table.c.id).where(*where)))
+    return owners
 
 
 def _due(
