@@ -65,7 +65,7 @@ async def check_url(url: str, *, allow_private: bool) -> None:
         if not is_public(str(address[0])):
             raise UnsafeDestination(
                 f"host {host!r} resolves to {address[0]}, a private, loopback or link-local address "
-                "(set allow_private_webhook_urls to allow it)"
+                "(set FAREBOX_ALLOW_PRIVATE_WEBHOOK_URLS=true, for development only, to allow it)"
             )
 
 
