@@ -259,6 +259,18 @@ def test_thresholds_and_the_cap_arrive_signed_once_each(farebox: Farebox) -> Non
     ]
 
 
+def test_a_test_delivery_arrives_signed_whatever_the_endpoint_asked_for(farebox: Farebox) -> None:
+    account = farebox.account()
+    path = farebox.receiver.path()
+    endpoint = farebox.webhook(account, path, ["usage.recorded"])
+    sent = farebox.admin("POST", f"/api/admin/webhooks/{endpoint['id']}/test")
+    assert sent.status_code == 202, sent.text
+    (received,) = farebox.receiver.wait(path, 1)
+    assert received.verified and received.msg_id == sent.json()["id"]
+    assert (received.body["type"], received.body["data"]["endpoint_id"]) == ("webhook.test", endpoint["id"])
+    assert farebox.admin("POST", "/api/admin/webhooks/nope/test").status_code == 404
+
+
 def test_a_failing_receiver_is_retried_under_one_webhook_id_and_logged(farebox: Farebox) -> None:
     account = farebox.account()
     key = farebox.key(account, spend_cap="10.00")

@@ -247,3 +247,14 @@ async def retry_delivery(endpoint_id: str, message_id: str, principal: Admin, en
     await _endpoint_for(endpoints, principal, endpoint_id)
     await endpoints.retry(endpoint_id, message_id)
     return Response(status_code=202)
+
+
+class TestSent(BaseModel):
+    id: str = Field(description="The test message's `webhook-id`; its outcome is in the delivery log.")
+
+
+@router.post("/{endpoint_id}/test", status_code=202, summary="Send a test delivery to a webhook endpoint")
+async def send_test(endpoint_id: str, principal: Admin, endpoints: Endpoints) -> TestSent:
+    """Queue a signed `webhook.test` message, whatever events the endpoint asked for."""
+    await _endpoint_for(endpoints, principal, endpoint_id)
+    return TestSent(id=await endpoints.send_test(endpoint_id))

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from farebox.core.events import epoch_us, from_epoch_us
 from farebox.errors import Conflict, NotFound
 from farebox.ledger.base import Ledger
-from farebox.ledger.outbox import retry_now
+from farebox.ledger.outbox import Message, enqueue, message_body, retry_now
 from farebox.ledger.schema import accounts, outbox, outbox_attempts, webhook_endpoints
 
 __all__ = ["EVENT_TYPES", "Delivery", "EventType", "WebhookEndpoint", "WebhookEndpoints"]
@@ -170,6 +170,24 @@ class WebhookEndpoints:
             connection.execute(delete(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id))
 
         await self._ledger.write(write)
+
+    async def send_test(self, endpoint_id: str) -> str:
+        """Queue a `webhook.test` message to the endpoint, whatever events it asked for; its message id.
+
+        Raises:
+            NotFound: no such endpoint.
+        """
+        at = self._clock()
+
+        def write(connection: Connection) -> str:
+            endpoint = _fetch(connection, endpoint_id)
+            data = {"endpoint_id": endpoint_id, "text": "a test delivery from farebox"}
+            body = message_body("webhook.test", data, at=at)
+            message = Message(endpoint["account_id"], "webhook", "webhook.test", body, endpoint_id=endpoint_id)
+            (message_id,) = enqueue(connection, [message], now_us=epoch_us(at))
+            return message_id
+
+        return await self._ledger.write(write)
 
     async def retry(self, endpoint_id: str, message_id: str) -> None:
         """Send a failed delivery once more, now.
