@@ -19,8 +19,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from farebox.alerts.config import Action, AlertConfig
 from farebox.core.events import epoch_us
 from farebox.ledger.base import Ledger
-from farebox.ledger.directory import Directory, disable_key_row
+from farebox.ledger.directory import Directory
 from farebox.ledger.outbox import Message, enqueue, message_body, notify_endpoints
+from farebox.ledger.rows import disable_key_row
 from farebox.ledger.schema import alert_firings
 
 __all__ = ["Alert", "Alerter", "Fired", "fire"]
