@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Annotated
 
 import typer
@@ -9,7 +11,8 @@ import uvicorn
 from sqlalchemy.exc import DBAPIError
 
 from farebox.cli.runtime import database_error, fail, load_or_exit
-from farebox.ledger.engine import Engines, display_url
+from farebox.gateway.tokens import Tokenizer
+from farebox.ledger.engine import Engines, display_url, schema_is_current
 from farebox.ledger.engine import migrate as run_migrations
 from farebox.prices import PriceOverridesError
 from farebox.settings import Settings, SettingsError, master_key_file, resolve_master_key
@@ -22,10 +25,18 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (env FAREBOX_PORT, default 4000).")] = None,
 ) -> None:
     """Start the gateway: admin API, ingestion and the ledger."""
+    settings = load_or_exit(host=host, port=port)
+    # The token counter's vocabulary is built before the app loads, not at the first estimate: building
+    # holds the GIL for ~65 ms, which under traffic would stall every request in flight.
+    Tokenizer().warm()
     from farebox.app import create_app
 
-    settings = load_or_exit(host=host, port=port)
-    _migrate(settings)
+    if not _schema_is_current(settings):
+        # Upgrades run in a child process, so that Alembic (about 10 MB resident) never loads into the server.
+        migration = [sys.executable, "-m", "farebox", "migrate"]
+        code = subprocess.run(migration, stdout=subprocess.DEVNULL, check=False).returncode
+        if code:
+            raise typer.Exit(code)
     master_key, generated = resolve_master_key(settings)
     try:
         app = create_app(settings, master_key=master_key)
@@ -46,6 +57,16 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
+
+
+def _schema_is_current(settings: Settings) -> bool:
+    engines = Engines(settings.database_url)
+    try:
+        return schema_is_current(engines)
+    except DBAPIError as exc:
+        fail(database_error(settings, exc), code=2)
+    finally:
+        engines.dispose()
 
 
 def _migrate(settings: Settings) -> None:
