@@ -87,7 +87,9 @@ async def estimate(
     operation: Operation, parsed: ParsedRequest, *, text: str, partial: Usage | None, tokenizer: Tokenizer
 ) -> Usage:
     """Usage counted offline: input from the request (or the partial report), output from `text`."""
-    return await anyio.to_thread.run_sync(_count, operation, parsed, text, partial, tokenizer)
+    return await anyio.to_thread.run_sync(
+        _count, operation, parsed, text, partial, tokenizer, limiter=tokenizer.threads
+    )
 
 
 async def measure_body(operation: Operation, parsed: ParsedRequest, body: bytes, *, tokenizer: Tokenizer) -> Measured:
