@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 from typing import Annotated
@@ -49,6 +50,11 @@ def serve(
         typer.echo(f"master key: {master_key}  ({origin} {master_key_file(settings)})")
     typer.echo(f"ledger: {display_url(settings.database_url)}")
     typer.echo(f"farebox listening on http://{settings.host}:{settings.port}")
+    # Everything loaded so far (modules, the price catalog's models, the app) lives as long as the server.
+    # Frozen out of the collector, it is no longer walked by every full collection: with ~120,000 objects
+    # each one stalled the event loop for ~70 ms, the p99 of a busy gateway.
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
         app,
         host=settings.host,
