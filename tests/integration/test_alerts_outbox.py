@@ -4,6 +4,8 @@ feed batches and never hands an event over twice, and the anomaly scanner fires 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -23,10 +25,11 @@ from farebox.core.money import NANO_PER_USD
 from farebox.errors import AuthenticationFailed
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
-from farebox.ledger.outbox import Attempt, Message, claim, enqueue, finish, prune
+from farebox.ledger.outbox import Attempt, Message, claim, enqueue, finish, next_claimable_us, prune
 from farebox.ledger.schema import outbox, outbox_attempts
 from farebox.ledger.webhooks import WebhookEndpoints
 from farebox.webhooks.feed import UsageFeed
+from farebox.webhooks.sender import Sender
 from farebox.webhooks.signing import new_secret
 
 if TYPE_CHECKING:
@@ -311,3 +314,21 @@ async def test_the_scanner_flags_a_quiet_key_that_suddenly_spends(
     assert (
         await AnomalyScanner(ledger, Alerter(ledger, directory), interval=60, clock=lambda: now).scan()
     ).alerts == []
+
+
+async def test_a_sender_waits_out_another_senders_lease_without_polling_by_writes(ledger: Ledger) -> None:
+    # A delivery leased by a sender that died (or by another replica) is not claimable until the lease ends:
+    # the sender must sleep until then, not spin through claim transactions that find nothing.
+    now = epoch_us(datetime.now(UTC))
+    await ledger.write(lambda c: enqueue(c, [Message("a", "slack", "x", "{}", target="t")], now_us=now))
+    await ledger.write(lambda c: claim(c, now_us=now, lease_us=60_000_000, limit=1))
+    assert await ledger.read(next_claimable_us) == now + 60_000_000
+    sender = Sender(ledger, timeout=1, delays_us=[1], allow_private=False, smtp=None, poll_seconds=0.05)
+    task = asyncio.create_task(sender.run())
+    await asyncio.sleep(0.2)  # the first round prunes the delivery log once: one write
+    commits = ledger.commits
+    await asyncio.sleep(0.5)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert ledger.commits == commits

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, and_, case, delete, func, insert, or_, select, update
 
 from farebox.ledger.schema import outbox, outbox_attempts, webhook_endpoints
 
@@ -29,6 +29,7 @@ __all__ = [
     "finish",
     "message_body",
     "new_message_id",
+    "next_claimable_us",
     "notify_endpoints",
     "prune",
     "retry_now",
@@ -178,6 +179,16 @@ def claim(connection: Connection, *, now_us: int, lease_us: int, limit: int) -> 
         )
         for row in rows
     ]
+
+
+def next_claimable_us(connection: Connection) -> int | None:
+    """When `claim` can next take a delivery: the earliest pending one's due time, or its lease's end if later."""
+    ready = case(
+        (outbox.c.lease_until_us > outbox.c.next_attempt_us, outbox.c.lease_until_us),
+        else_=outbox.c.next_attempt_us,
+    )
+    earliest = connection.scalar(select(func.min(ready)).where(outbox.c.status == PENDING))
+    return None if earliest is None else int(earliest)
 
 
 def finish(connection: Connection, attempts: Sequence[Attempt], *, now_us: int, delays_us: Sequence[int]) -> None:

@@ -22,12 +22,11 @@ from typing import Any, Literal
 
 import aiohttp
 import aiosmtplib
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
 from farebox.core.events import epoch_us
 from farebox.ledger.base import Ledger
-from farebox.ledger.outbox import PENDING, Attempt, Claimed, claim, finish, prune
-from farebox.ledger.schema import outbox
+from farebox.ledger.outbox import Attempt, Claimed, claim, finish, next_claimable_us, prune
 from farebox.webhooks.guard import PublicOnlyResolver, UnsafeDestination, check_url
 from farebox.webhooks.signing import signed_headers
 
@@ -105,10 +104,11 @@ class Sender:
             while True:
                 self._wake.clear()
                 try:
-                    if await self.deliver_due():
+                    # Read first: an idle gateway polls with one read, and claims (a write) only what is due.
+                    idle = await self._idle_seconds()
+                    if idle == 0 and await self.deliver_due():
                         continue
                     await self._prune_if_due()
-                    idle = await self._idle_seconds()
                 except Exception:
                     log.exception("webhook delivery round failed; retrying")
                     idle = self._poll
@@ -126,13 +126,11 @@ class Sender:
             pass
 
     async def _idle_seconds(self) -> float:
-        """How long to sleep: until the next delivery is due, at most one poll interval."""
-        now_us = epoch_us(self._clock())
-        query = select(func.min(outbox.c.next_attempt_us)).where(outbox.c.status == PENDING)
-        nxt = await self._ledger.read(lambda c: c.scalar(query))
-        if nxt is None:
+        """How long to sleep: until a delivery can be claimed (due, and not leased), at most one poll interval."""
+        claimable_us = await self._ledger.read(next_claimable_us)
+        if claimable_us is None:
             return self._poll
-        return min(self._poll, max(0.0, (int(nxt) - now_us) / 1_000_000))
+        return min(self._poll, max(0.0, (claimable_us - epoch_us(self._clock())) / 1_000_000))
 
     async def deliver_due(self) -> int:
         """Claim and try every delivery due now (one batch); how many were tried."""
