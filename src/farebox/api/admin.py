@@ -21,7 +21,6 @@ from farebox.api.admin_schemas import (
     AccountIn,
     AccountOut,
     AccountPatch,
-    DecimalJSONRoute,
     DisableIn,
     KeyCreated,
     KeyFields,
@@ -37,6 +36,7 @@ from farebox.api.admin_schemas import (
     present_all,
 )
 from farebox.api.auth import Principal, require_admin
+from farebox.api.exact_json import DecimalJSONRoute
 from farebox.core.directory import Member, Role, VirtualKey, invalid
 from farebox.errors import NotFound, PermissionDenied
 from farebox.ledger.directory import Directory

@@ -1,24 +1,20 @@
 """Request and response bodies of the admin API, and how accounts, members and keys are presented.
 
 Money is exact both ways. Responses carry amounts as decimal USD strings (`"50.00"`). Requests may
-send an amount as a string (`"50.00"`), an integer, or a JSON number: `DecimalJSONRoute` reads request
-JSON with `parse_float=Decimal`, so `50.25` arrives as the exact decimal `50.25`, never through a float.
-Amounts are in USD with at most 9 decimal places.
+send an amount as a string (`"50.00"`), an integer, or a JSON number: the admin routes are
+`farebox.api.exact_json.DecimalJSONRoute`s, which read request JSON with `parse_float=Decimal`, so `50.25`
+arrives as the exact decimal `50.25`, never through a float. Amounts are in USD with at most 9 decimal places.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
-from fastapi import Request
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, WithJsonSchema, field_validator
-from starlette.responses import Response
 
 from farebox.core.directory import Account, KeyStatus, Member, Plan, Role, VirtualKey, percent_used
 from farebox.core.money import MoneyError, format_usd, parse_usd
@@ -29,7 +25,6 @@ __all__ = [
     "AccountIn",
     "AccountOut",
     "AccountPatch",
-    "DecimalJSONRoute",
     "KeyCreated",
     "KeyFields",
     "KeyIn",
@@ -48,27 +43,6 @@ __all__ = [
 
 _MAX_DAYS = 36_500
 T = TypeVar("T", bound=BaseModel)
-
-
-class DecimalJSONRequest(Request):
-    """A request whose JSON numbers with a fraction are read as `Decimal`, never as float."""
-
-    async def json(self) -> Any:
-        if not hasattr(self, "_json"):
-            self._json = json.loads(await self.body(), parse_float=Decimal)
-        return self._json
-
-
-class DecimalJSONRoute(APIRoute):
-    """Routes that hand their endpoints a `DecimalJSONRequest`."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def exact_json_handler(request: Request) -> Response:
-            return await handler(DecimalJSONRequest(request.scope, request.receive))
-
-        return exact_json_handler
 
 
 def _usd(value: object) -> int:

@@ -3,44 +3,39 @@ each endpoint's delivery log. Same authentication as the rest of the admin API.
 
 Creating an endpoint (and rotating its secret) returns the signing secret once, as `secret`. A URL that is
 not http(s), or (unless `allow_private_webhook_urls` is set) reaches a private, loopback or link-local
-address, is refused with 422.
+address, is refused with 422. Bodies: `farebox.api.webhook_schemas`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field, field_validator
 from starlette.responses import Response
 
 from farebox.api.admin_schemas import ListOf
 from farebox.api.auth import Principal, require_admin
-from farebox.core.directory import invalid
+from farebox.api.webhook_schemas import (
+    DeliveryOut,
+    SecretOut,
+    TestSent,
+    WebhookCreated,
+    WebhookIn,
+    WebhookOut,
+    WebhookPatch,
+    checked_url,
+    present_delivery,
+    present_endpoint,
+)
 from farebox.errors import InvalidRequest
-from farebox.ledger.webhooks import Delivery, EventType, WebhookEndpoint, WebhookEndpoints
-from farebox.webhooks.guard import UnsafeDestination, check_url
+from farebox.ledger.webhooks import WebhookEndpoint, WebhookEndpoints
 from farebox.webhooks.signing import new_secret
 
-__all__ = [
-    "DeliveryOut",
-    "WebhookCreated",
-    "WebhookOut",
-    "checked_url",
-    "present_delivery",
-    "present_endpoint",
-    "router",
-]
+__all__ = ["router"]
 
 router = APIRouter(prefix="/api/admin/webhooks", tags=["webhooks"])
 
 Admin = Annotated[Principal, Depends(require_admin)]
-Url = Annotated[str, Field(min_length=1, max_length=2000)]
-BatchSize = Annotated[int, Field(ge=1, le=1000, description="Most `usage.recorded` events in one message.")]
-FlushSeconds = Annotated[
-    float, Field(ge=0.05, le=3600, description="Longest a `usage.recorded` event waits for its batch to fill.")
-]
 
 
 def _endpoints(request: Request) -> WebhookEndpoints:
@@ -49,103 +44,6 @@ def _endpoints(request: Request) -> WebhookEndpoints:
 
 
 Endpoints = Annotated[WebhookEndpoints, Depends(_endpoints)]
-
-
-class _Events(BaseModel):
-    @field_validator("events", check_fields=False)
-    @classmethod
-    def _distinct(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and not value:
-            raise ValueError("name at least one event type")
-        return None if value is None else list(dict.fromkeys(value))
-
-
-class WebhookIn(_Events, extra="forbid"):
-    account_id: str
-    url: Url
-    events: list[EventType]
-    description: str = Field("", max_length=500)
-    batch_size: BatchSize = 100
-    flush_interval_seconds: FlushSeconds = 5.0
-
-
-class WebhookPatch(_Events, extra="forbid"):
-    url: Url | None = None
-    events: list[EventType] | None = None
-    description: str | None = Field(None, max_length=500)
-    enabled: bool | None = None
-    batch_size: BatchSize | None = None
-    flush_interval_seconds: FlushSeconds | None = None
-
-
-class WebhookOut(BaseModel):
-    id: str
-    account_id: str
-    url: str
-    description: str
-    events: list[str]
-    enabled: bool
-    batch_size: int
-    flush_interval_seconds: float
-    created_at: datetime
-    updated_at: datetime
-
-
-class WebhookCreated(WebhookOut):
-    secret: str = Field(description="The signing secret (`whsec_...`). Shown in this response only.")
-
-
-class SecretOut(BaseModel):
-    secret: str = Field(description="The new signing secret, shown once; the old one stops signing at once.")
-
-
-class DeliveryOut(BaseModel):
-    id: str = Field(description="The `webhook-id` every attempt of this message carried.")
-    event_type: str
-    status: str = Field(description="`pending`, `delivered` or `failed`.")
-    attempts: int
-    created_at: datetime
-    next_attempt_at: datetime | None
-    delivered_at: datetime | None
-    last_status_code: int | None
-    last_error: str | None
-    body: str = Field(description="The exact JSON body that was signed and sent.")
-    log: list[dict[str, object]] = Field(description="Every attempt: number, time, status code, error, duration.")
-
-
-def present_endpoint(endpoint: WebhookEndpoint) -> WebhookOut:
-    """The API shape of an endpoint (never its secret)."""
-    return WebhookOut(
-        id=endpoint.id,
-        account_id=endpoint.account_id,
-        url=endpoint.url,
-        description=endpoint.description,
-        events=list(endpoint.events),
-        enabled=endpoint.enabled,
-        batch_size=endpoint.batch_size,
-        flush_interval_seconds=endpoint.flush_interval_ms / 1000,
-        created_at=endpoint.created_at,
-        updated_at=endpoint.updated_at,
-    )
-
-
-def present_delivery(delivery: Delivery) -> DeliveryOut:
-    """The API shape of a delivery and its attempts."""
-    fields = {name: getattr(delivery, name) for name in DeliveryOut.model_fields}
-    return DeliveryOut(**fields | {"log": list(delivery.log)})
-
-
-async def checked_url(url: str, *, allow_private: bool, field: str = "url") -> str:
-    """The URL, if farebox may call it.
-
-    Raises:
-        ValidationFailed: malformed, or reaching a private address while `allow_private` is off (422).
-    """
-    try:
-        await check_url(url, allow_private=allow_private)
-    except UnsafeDestination as exc:
-        raise invalid(field, str(exc)) from None
-    return url
 
 
 def _allow_private(request: Request) -> bool:
@@ -247,10 +145,6 @@ async def retry_delivery(endpoint_id: str, message_id: str, principal: Admin, en
     await _endpoint_for(endpoints, principal, endpoint_id)
     await endpoints.retry(endpoint_id, message_id)
     return Response(status_code=202)
-
-
-class TestSent(BaseModel):
-    id: str = Field(description="The test message's `webhook-id`; its outcome is in the delivery log.")
 
 
 @router.post("/{endpoint_id}/test", status_code=202, summary="Send a test delivery to a webhook endpoint")

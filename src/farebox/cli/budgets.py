@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from farebox.api.admin_schemas import KeyOut, present_all
-from farebox.api.budgets import BudgetOut, BudgetsOut, account_budgets, budget_of
+from farebox.api.budget_schemas import BudgetOut, BudgetsOut, account_budgets, budget_of
 from farebox.budgets import Budgets
 from farebox.cli.output import show_one, show_table, usd_option
 from farebox.cli.runtime import fail, print_json, with_ledger

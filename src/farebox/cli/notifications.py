@@ -17,8 +17,8 @@ from pydantic import ValidationError
 from farebox.alerts.config import AlertConfig
 from farebox.alerts.store import AlertStore
 from farebox.api.admin_schemas import KeyOut, present_all
-from farebox.api.alerts import FiredOut, check_rules
-from farebox.api.webhooks import (
+from farebox.api.alert_schemas import FiredOut, check_rules
+from farebox.api.webhook_schemas import (
     DeliveryOut,
     WebhookCreated,
     WebhookOut,

@@ -8,7 +8,6 @@ import sys
 from typing import Annotated
 
 import typer
-import uvicorn
 from sqlalchemy.exc import DBAPIError
 
 from farebox.cli.runtime import database_error, fail, load_or_exit
@@ -30,6 +29,9 @@ def serve(
     # The token counter's vocabulary is built before the app loads, not at the first estimate: building
     # holds the GIL for ~65 ms, which under traffic would stall every request in flight.
     Tokenizer().warm()
+    # The server's stack is imported here, so that every other command starts without it.
+    import uvicorn
+
     from farebox.app import create_app
 
     if not _schema_is_current(settings):

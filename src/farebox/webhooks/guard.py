@@ -3,8 +3,8 @@
 A webhook or Slack URL is an address an account admin chooses and farebox's server calls. Unless the
 `allow_private_webhook_urls` setting is on, a URL is refused when its host is, or resolves to, a private,
 loopback, link-local, multicast, reserved or unspecified address. The check runs when the URL is
-registered (a clear 422) and again on every delivery: `PublicOnlyResolver` resolves names for the HTTP
-client and drops such addresses, so a name that later resolves inward (DNS rebinding) is refused too.
+registered (a clear 422) and again on every delivery: the sender's `PublicOnlyResolver` resolves names for
+the HTTP client and drops such addresses, so a name that later resolves inward (DNS rebinding) is refused too.
 """
 
 from __future__ import annotations
@@ -14,10 +14,7 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import ThreadedResolver
-
-__all__ = ["PublicOnlyResolver", "UnsafeDestination", "check_url", "is_public", "parse_url"]
+__all__ = ["UnsafeDestination", "check_url", "is_public", "parse_url"]
 
 
 class UnsafeDestination(ValueError):
@@ -67,21 +64,3 @@ async def check_url(url: str, *, allow_private: bool) -> None:
                 f"host {host!r} resolves to {address[0]}, a private, loopback or link-local address "
                 "(set FAREBOX_ALLOW_PRIVATE_WEBHOOK_URLS=true, for development only, to allow it)"
             )
-
-
-class PublicOnlyResolver(AbstractResolver):
-    """Resolves like the default resolver, without the addresses `is_public` refuses."""
-
-    def __init__(self) -> None:
-        self._inner = ThreadedResolver()
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        results = [result for result in await self._inner.resolve(host, port, family) if is_public(result["host"])]
-        if not results:
-            raise OSError(f"{host} resolves only to private, loopback or link-local addresses")
-        return results
-
-    async def close(self) -> None:
-        await self._inner.close()

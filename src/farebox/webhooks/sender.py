@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,15 +23,17 @@ from typing import Any, Literal
 
 import aiohttp
 import aiosmtplib
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
 from sqlalchemy import Connection
 
 from farebox.core.events import epoch_us
 from farebox.ledger.base import Ledger
 from farebox.ledger.outbox import Attempt, Claimed, claim, finish, next_claimable_us, prune
-from farebox.webhooks.guard import PublicOnlyResolver, UnsafeDestination, check_url
+from farebox.webhooks.guard import UnsafeDestination, check_url, is_public
 from farebox.webhooks.signing import signed_headers
 
-__all__ = ["Sender", "SmtpConfig", "backoff_delays"]
+__all__ = ["PublicOnlyResolver", "Sender", "SmtpConfig", "backoff_delays"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,24 @@ class SmtpConfig:
     username: str | None = None
     password: str | None = None
     security: Literal["none", "starttls", "tls"] = "starttls"
+
+
+class PublicOnlyResolver(AbstractResolver):
+    """Resolves like the default resolver, without the addresses `is_public` refuses."""
+
+    def __init__(self) -> None:
+        self._inner = ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = [result for result in await self._inner.resolve(host, port, family) if is_public(result["host"])]
+        if not results:
+            raise OSError(f"{host} resolves only to private, loopback or link-local addresses")
+        return results
+
+    async def close(self) -> None:
+        await self._inner.close()
 
 
 class Sender:

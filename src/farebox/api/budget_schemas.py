@@ -1,0 +1,75 @@
+"""The budget status bodies of the admin API, and how a key's, a member's and an account's status is read.
+
+Each status gives the cap, what is spent and what in-flight requests hold (`reserved`), what remains, the
+utilisation (spent + reserved over the cap), the period's spend projected from the rate so far, whether
+that stays under the cap (`on_track`), the days left in the period and the average daily spend. Amounts are
+decimal USD strings; an owner without a cap shows its spend with null cap figures.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, Field
+
+from farebox.budgets import Budgets
+from farebox.core.directory import Account, Member, VirtualKey
+from farebox.ledger.directory import Directory
+
+__all__ = ["BudgetOut", "BudgetsOut", "account_budgets", "budget_of"]
+
+
+class BudgetOut(BaseModel):
+    """One cap's standing in its current period (the budget status shape)."""
+
+    scope: str = Field(description="`key`, `member` or `account`.")
+    id: str
+    name: str
+    period: str
+    period_start: str
+    period_end: str | None = Field(description="Start of the next period; null for `total`.")
+    cap: str | None
+    spent: str
+    reserved: str = Field(description="Worst-case cost held by requests in flight.")
+    remaining: str | None
+    utilization: str | None = Field(description="(spent + reserved) / cap, four places.")
+    projected_period_spend: str | None
+    on_track: bool | None = Field(description="Whether the projected spend stays within the cap.")
+    days_remaining: int | None
+    average_daily_spend: str
+
+
+class BudgetsOut(BaseModel):
+    """An account's budget status: its own cap, and every member's and key's."""
+
+    account: BudgetOut
+    members: list[BudgetOut]
+    keys: list[BudgetOut]
+
+
+async def budget_of(
+    budgets: Budgets, directory: Directory, owner: Account | Member | VirtualKey, *, tz: ZoneInfo
+) -> BudgetOut:
+    """The budget status of one key, member or account (`tz`: its account's timezone)."""
+    now = directory.now()
+    status = await budgets.status(owner, tz=tz, now=now)
+    scope = "account" if isinstance(owner, Account) else "member" if isinstance(owner, Member) else "key"
+    name = owner.email if isinstance(owner, Member) else owner.name
+    return BudgetOut(scope=scope, id=owner.id, name=name, **status.as_dict(now))
+
+
+async def account_budgets(budgets: Budgets, directory: Directory, account_id: str) -> BudgetsOut:
+    """The budget status of an account, of each of its members and of each of its keys not revoked.
+
+    Raises:
+        NotFound: no account has this id.
+    """
+    account = await directory.get_account(account_id)
+    tz = ZoneInfo(account.timezone)
+    members = await directory.list_members(account_id)
+    keys = [key for key in await directory.list_keys(account_id=account_id) if key.revoked_at is None]
+    return BudgetsOut(
+        account=await budget_of(budgets, directory, account, tz=tz),
+        members=[await budget_of(budgets, directory, member, tz=tz) for member in members],
+        keys=[await budget_of(budgets, directory, key, tz=tz) for key in keys],
+    )
