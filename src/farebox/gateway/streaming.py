@@ -15,6 +15,7 @@ cancellation), with what was seen, so the event is recorded, estimated.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -66,29 +67,42 @@ async def relay(
     end = StreamEnd()
     held: list[bytes] = []
     await send(start)
+    # A disconnect cancels this task through a bare asyncio task and callback, not an anyio task group:
+    # per request, the group's cancellation machinery cost more than the rest of the relay's bookkeeping.
+    task = asyncio.current_task()
+    assert task is not None
+    pumping = True
+
+    def on_disconnect(watcher: asyncio.Future[None]) -> None:
+        if pumping and not watcher.cancelled() and watcher.exception() is None:
+            end.client_gone = True
+            task.cancel()
+
+    watcher = asyncio.ensure_future(_disconnected(receive))
+    watcher.add_done_callback(on_disconnect)
     try:
-        async with anyio.create_task_group() as group:
-
-            async def watch_disconnect() -> None:
-                while (await receive())["type"] != "http.disconnect":
-                    pass
-                end.client_gone = True
-                group.cancel_scope.cancel()
-
-            group.start_soon(watch_disconnect)
-            await _pump(
-                response, send=send, collector=collector, chunk_filter=chunk_filter, started=started, end=end, held=held
-            )
-            group.cancel_scope.cancel()
-    except anyio.get_cancelled_exc_class():
-        end.upstream_error = end.upstream_error or "cancelled"
-        with anyio.CancelScope(shield=True):
-            await finish(end)  # what was streamed so far, estimated; the client gets nothing more
-        raise
+        await _pump(
+            response, send=send, collector=collector, chunk_filter=chunk_filter, started=started, end=end, held=held
+        )
+    except asyncio.CancelledError:
+        if not end.client_gone or task.uncancel() > 0:  # cancelled from outside: a shutdown past its grace
+            end.upstream_error = end.upstream_error or "cancelled"
+            with anyio.CancelScope(shield=True):
+                await finish(end)  # what was streamed so far, estimated; the client gets nothing more
+            raise
+    finally:
+        pumping = False
+        watcher.cancel()
     with anyio.CancelScope(shield=True):
         release = await finish(end)
         tail = b"".join(held) if release and not end.client_gone else b""
         await send({"type": "http.response.body", "body": tail, "more_body": False})
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Return once the client has disconnected."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _pump(
