@@ -81,7 +81,7 @@ def _sqlite_engine(url: URL, *, writer: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+        conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if writer else "BEGIN")
 
     return engine
 

@@ -199,10 +199,10 @@ class Recorder:
         for start in range(0, len(rows), _ID_CHUNK):
             ids = tuple(row[0] for row in rows[start : start + _ID_CHUNK])
             select_ids = self._select_ids_sql + f"IN ({', '.join('?' * len(ids))})"
-            existing.update(row[0] for row in connection.exec_driver_sql(select_ids, ids))
+            existing.update(row[0] for row in _driver(connection).execute(select_ids, ids))
         new_rows = [row for row in rows if row[0] not in existing]
         if new_rows:
-            connection.exec_driver_sql(self._insert_events_sql + self._event_values, new_rows)
+            _driver(connection).executemany(self._insert_events_sql + self._event_values, new_rows)
         return {row[0] for row in new_rows}
 
     def _insert_new_postgresql(self, connection: Connection, rows: list[tuple[Any, ...]]) -> set[str]:
@@ -225,6 +225,12 @@ class Recorder:
                 connection.invalidate()
             raise
 
+    def _executemany(self, connection: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        if self._postgresql:
+            connection.exec_driver_sql(sql, rows)
+        else:
+            _driver(connection).executemany(sql, rows)
+
     def _add_rollups(self, connection: Connection, events: list[UsageEvent], rows: list[tuple[Any, ...]]) -> None:
         sums: dict[tuple[Any, ...], tuple[int, ...]] = {}
         for event, row in zip(events, rows, strict=True):
@@ -232,7 +238,7 @@ class Recorder:
             measures = _rollup_measures(event, row)
             total = sums.get(key)
             sums[key] = measures if total is None else tuple(map(add, total, measures))
-        connection.exec_driver_sql(self._upsert_rollups_sql, [(*key, *total) for key, total in sums.items()])
+        self._executemany(connection, self._upsert_rollups_sql, [(*key, *total) for key, total in sums.items()])
 
     def _add_counters(self, connection: Connection, events: list[UsageEvent], rows: list[tuple[Any, ...]]) -> None:
         # First sum by (account, member, key, quarter hour): far fewer groups than events.
@@ -251,7 +257,7 @@ class Recorder:
                     key = (scope, scope_id, period, start)
                     sums[key] = sums.get(key, 0) + cost
         if sums:
-            connection.exec_driver_sql(self._upsert_counters_sql, [(*key, total) for key, total in sums.items()])
+            self._executemany(connection, self._upsert_counters_sql, [(*key, total) for key, total in sums.items()])
         self.added = sums
 
     def _period_starts(self, connection: Connection, account_id: str, quarter: int) -> tuple[int, ...]:
@@ -274,3 +280,12 @@ class Recorder:
             tz = ZoneInfo(name or "UTC")
             self._timezones[account_id] = tz
         return tz
+
+
+def _driver(connection: Connection) -> Any:
+    """The sqlite3 connection under a SQLite ledger's SQLAlchemy connection, in the same transaction.
+
+    The writer's statements are plain SQL built once; run on the driver, each skips SQLAlchemy's
+    per-execution bookkeeping (about a third of a one-event commit's Python time).
+    """
+    return connection.connection.driver_connection
