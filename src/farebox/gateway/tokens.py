@@ -8,7 +8,7 @@ Gemini, open models) are counted with `o200k_base`: their own tokenizers are not
 is flagged as such in the ledger.
 
 The one piece of process-wide state is the vocabulary itself: `rs-bpe` builds each encoder on first use
-(~50 ms) and keeps it in a static inside the extension, so every `Tokenizer` shares it and creating one
+(~65 ms) and keeps it in a static inside the extension, so every `Tokenizer` shares it and creating one
 costs nothing. farebox holds no module-level state of its own.
 
 Building `o200k_base` reads the serialised vocabulary compiled into the extension: 33 MB of its file
