@@ -50,8 +50,13 @@ def _json(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
-def event_row(event: UsageEvent, *, recorded_at_us: int) -> tuple[Any, ...]:
-    """The `usage_events` row of an event, in column order, JSON columns serialised."""
+def event_row(event: UsageEvent, *, recorded_at_us: int, flags: tuple[Any, Any] = (False, True)) -> tuple[Any, ...]:
+    """The `usage_events` row of an event, in column order, JSON columns serialised.
+
+    Values are of the driver's exact types: the enums as plain `str`, the booleans as `flags[value]`
+    ((0, 1) for sqlite3). sqlite3 binds a subclass of str or int through its adapter look-up, which
+    made the five such values of a row cost as much as the rest of its 34 together.
+    """
     # Most events have no tags, no metadata and no seconds or quantity: skip serialising and multiplying those.
     return (
         event.id,
@@ -62,7 +67,7 @@ def event_row(event: UsageEvent, *, recorded_at_us: int) -> tuple[Any, ...]:
         event.agent_id,
         event.app,
         _json(event.tags) if event.tags else "[]",
-        event.axis,
+        str(event.axis),
         event.provider,
         event.model,
         event.canonical_model,
@@ -77,14 +82,14 @@ def event_row(event: UsageEvent, *, recorded_at_us: int) -> tuple[Any, ...]:
         int(event.quantity * MICRO) if event.quantity else 0,
         event.cost_nano,
         _json(event.unit_prices),
-        event.priced,
-        event.status,
+        flags[event.priced],
+        str(event.status),
         event.http_status,
         event.error_type,
         event.latency_ms,
         event.ttft_ms,
-        event.streamed,
-        event.estimated,
+        flags[event.streamed],
+        flags[event.estimated],
         event.source,
         _json(event.metadata) if event.metadata else "{}",
         recorded_at_us,
@@ -131,6 +136,7 @@ class Recorder:
 
     def __init__(self, *, dialect: str):
         self._postgresql = dialect == "postgresql"
+        self._flags: tuple[Any, Any] = (False, True) if self._postgresql else (0, 1)
         marker = "%s" if self._postgresql else "?"
         values = f"({', '.join(marker for _ in _EVENT_COLUMNS)})"
         self._insert_events_sql = f"INSERT INTO {usage_events.name} ({', '.join(_EVENT_COLUMNS)}) VALUES "
@@ -165,7 +171,8 @@ class Recorder:
                 firsts.setdefault(event.id, event)
         self.added = {}
         recorded_at_us = epoch_us(datetime.now(UTC))
-        rows = [event_row(event, recorded_at_us=recorded_at_us) for event in firsts.values()]
+        flags = self._flags
+        rows = [event_row(event, recorded_at_us=recorded_at_us, flags=flags) for event in firsts.values()]
         inserted = self._insert_new(connection, rows)
         if len(inserted) == len(rows):  # the common case: nothing was a duplicate
             new_events, new_rows = list(firsts.values()), rows
