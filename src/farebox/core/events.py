@@ -48,9 +48,14 @@ def from_epoch_us(us: int) -> datetime:
     return datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=micros)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UsageEvent:
-    """One usage event. `id` is the idempotency key: the ledger counts an id once."""
+    """One usage event. `id` is the idempotency key: the ledger counts an id once.
+
+    Never changed once built. It is not a frozen dataclass because a frozen one's `__init__` sets
+    each of the 34 fields through `object.__setattr__`: 2 of the 3 µs it took to build one, paid
+    for every event ingested or proxied.
+    """
 
     id: str
     timestamp: datetime
