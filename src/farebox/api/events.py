@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from types import MappingProxyType
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Any, Literal, NoReturn, Required
 
 import orjson
 from fastapi import APIRouter, Depends, Request
@@ -50,9 +50,11 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    with_config,
 )
 from pydantic_core import PydanticCustomError
 from starlette.responses import Response
+from typing_extensions import TypedDict
 
 from farebox.api.auth import Principal, require_admin
 from farebox.core.events import Axis, RecordResult, UsageEvent
@@ -74,6 +76,7 @@ _MAX_COUNT = 10**12
 _MAX_MEASURE = Decimal(10**9)
 _MAX_COST_USD = Decimal(10**6)
 _FLOAT_LIMIT = Decimal("1e308")
+_ZERO = Decimal(0)
 
 
 def _decimal(value: object, *, places: int, limit: Decimal) -> Decimal:
@@ -134,32 +137,31 @@ _Name = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=256)
 _Id = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=128)]
 
 
-class EventIn(BaseModel):
-    """One external usage event as posted (see the module docstring)."""
+# A TypedDict rather than a model: pydantic validates a batch into dicts in half the time it takes to
+# build model instances, which was a tenth of the endpoint's time per event.
+@with_config(ConfigDict(extra="forbid"))
+class EventIn(TypedDict, total=False):
+    """One external usage event as posted; a count left out is 0, `seconds` and `quantity` too."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    id: _Id
-    timestamp: Annotated[AwareDatetime, BeforeValidator(_iso_text)] | None = None
-    axis: Literal["llm", "voice", "compute"]
-    key_id: _Id | None = None
-    account_id: _Id | None = None
-    agent_id: _Name | None = None
-    provider: _Name | None = None
-    model: _Name
-    operation: _Name | None = None
-    input_tokens: _Count = 0
-    output_tokens: _Count = 0
-    cached_input_tokens: _Count = 0
-    cache_write_tokens: _Count = 0
-    reasoning_tokens: _Count = 0
-    characters: _Count = 0
-    seconds: _Measure = Decimal(0)
-    quantity: _Measure = Decimal(0)
-    metadata: Annotated[dict[str, Any], PlainValidator(_metadata, json_schema_input_type=dict[str, Any])] = Field(
-        default_factory=dict
-    )
-    cost_usd: _Usd | None = None
+    id: Required[_Id]
+    timestamp: Annotated[AwareDatetime, BeforeValidator(_iso_text)] | None
+    axis: Required[Literal["llm", "voice", "compute"]]
+    key_id: _Id | None
+    account_id: _Id | None
+    agent_id: _Name | None
+    provider: _Name | None
+    model: Required[_Name]
+    operation: _Name | None
+    input_tokens: _Count
+    output_tokens: _Count
+    cached_input_tokens: _Count
+    cache_write_tokens: _Count
+    reasoning_tokens: _Count
+    characters: _Count
+    seconds: _Measure
+    quantity: _Measure
+    metadata: Annotated[dict[str, Any], PlainValidator(_metadata, json_schema_input_type=dict[str, Any])]
+    cost_usd: _Usd | None
 
 
 class EventResult(BaseModel):
@@ -180,7 +182,7 @@ class EventsResponse(BaseModel):
 
 _EVENTS = TypeAdapter(list[EventIn])
 _AXES = {axis.value: axis for axis in Axis}
-_BATCH = {"type": "array", "minItems": 1, "maxItems": MAX_EVENTS, "items": EventIn.model_json_schema()}
+_BATCH = {"type": "array", "minItems": 1, "maxItems": MAX_EVENTS, "items": TypeAdapter(EventIn).json_schema()}
 _REQUEST_SCHEMA = {
     "type": "object",
     "required": ["events"],
@@ -210,7 +212,7 @@ class _Problems:
 
     def add(self, index: int, loc: str, message: str) -> None:
         item = self.raw[index] if index < len(self.raw) else None
-        event_id = item.id if isinstance(item, EventIn) else item.get("id") if isinstance(item, dict) else None
+        event_id = item.get("id") if isinstance(item, dict) else None
         self.items.append(
             {"index": index, "id": event_id if isinstance(event_id, str) else None, "loc": loc, "message": message}
         )
@@ -269,11 +271,11 @@ def _parse_batch(body: bytes) -> list[EventIn]:
 
 
 def _check_event(problems: _Problems, index: int, event: EventIn) -> None:
-    if event.key_id is None and event.account_id is None:
+    if event.get("key_id") is None and event.get("account_id") is None:
         problems.add(index, "key_id", "give key_id or account_id")
-    if event.cached_input_tokens + event.cache_write_tokens > event.input_tokens:
+    if event.get("cached_input_tokens", 0) + event.get("cache_write_tokens", 0) > event.get("input_tokens", 0):
         problems.add(index, "cached_input_tokens", "cached_input_tokens + cache_write_tokens exceed input_tokens")
-    if event.reasoning_tokens > event.output_tokens:
+    if event.get("reasoning_tokens", 0) > event.get("output_tokens", 0):
         problems.add(index, "reasoning_tokens", "reasoning_tokens exceed output_tokens")
 
 
@@ -285,25 +287,28 @@ async def _resolve_owners(events: Sequence[EventIn], *, principal: Principal, di
         ValidationFailed: unknown keys or accounts, or an account that is not the key's (422, per item).
     """
     problems = _Problems(events)
-    for account_id in {event.account_id for event in events if event.account_id is not None}:
-        principal.require_account(account_id)
-    keys = await directory.find_keys({event.key_id for event in events if event.key_id is not None})
-    accounts = await directory.find_accounts({event.account_id or "" for event in events if event.key_id is None})
+    for named in {a for event in events if (a := event.get("account_id")) is not None}:
+        principal.require_account(named)
+    keys = await directory.find_keys({k for event in events if (k := event.get("key_id")) is not None})
+    accounts = await directory.find_accounts(
+        {event.get("account_id") or "" for event in events if event.get("key_id") is None}
+    )
     for key in keys.values():
         principal.require_account(key.account_id)
     by_key = {k.id: _Owner(k.account_id, k.id, k.member_id, k.agent_id, k.app, k.tags) for k in keys.values()}
     by_account = {account_id: _Owner(account_id) for account_id in accounts}
     owners: list[_Owner] = []
     for index, event in enumerate(events):
-        if event.key_id is None:
-            account_id = event.account_id or ""
+        key_id, account_id = event.get("key_id"), event.get("account_id")
+        if key_id is None:
+            account_id = account_id or ""
             if account_id not in by_account:
                 problems.add(index, "account_id", f"unknown account {account_id!r}")
             owners.append(by_account.get(account_id) or _Owner(account_id))
-        elif (owner := by_key.get(event.key_id)) is None:
-            problems.add(index, "key_id", f"unknown key {event.key_id!r}")
+        elif (owner := by_key.get(key_id)) is None:
+            problems.add(index, "key_id", f"unknown key {key_id!r}")
         else:
-            if event.account_id is not None and event.account_id != owner.account_id:
+            if account_id is not None and account_id != owner.account_id:
                 problems.add(index, "account_id", "differs from the account of the key")
             owners.append(owner)
     problems.raise_if_any()
@@ -312,44 +317,46 @@ async def _resolve_owners(events: Sequence[EventIn], *, principal: Principal, di
 
 def _build_event(event: EventIn, owner: _Owner, *, prices: PriceBook, now: datetime) -> UsageEvent:
     """The priced, attributed ledger event of a posted event."""
-    axis = _AXES[event.axis]
-    at = event.timestamp.astimezone(UTC) if event.timestamp is not None else now
-    operation = event.operation or DEFAULT_OPERATIONS[axis]
+    axis = _AXES[event["axis"]]
+    timestamp = event.get("timestamp")
+    at = timestamp.astimezone(UTC) if timestamp is not None else now
+    operation = event.get("operation") or DEFAULT_OPERATIONS[axis]
+    provider, model, cost_usd = event.get("provider"), event["model"], event.get("cost_usd")
     usage = Usage(
-        input_tokens=event.input_tokens,
-        output_tokens=event.output_tokens,
-        cached_input_tokens=event.cached_input_tokens,
-        cache_write_tokens=event.cache_write_tokens,
-        reasoning_tokens=event.reasoning_tokens,
-        characters=event.characters,
-        seconds=event.seconds,
-        quantity=event.quantity,
+        input_tokens=event.get("input_tokens", 0),
+        output_tokens=event.get("output_tokens", 0),
+        cached_input_tokens=event.get("cached_input_tokens", 0),
+        cache_write_tokens=event.get("cache_write_tokens", 0),
+        reasoning_tokens=event.get("reasoning_tokens", 0),
+        characters=event.get("characters", 0),
+        seconds=event.get("seconds", _ZERO),
+        quantity=event.get("quantity", _ZERO),
     )
-    priced = prices.price(provider=event.provider, model=event.model, operation=operation, usage=usage, at=at)
-    if event.cost_usd is None:
+    priced = prices.price(provider=provider, model=model, operation=operation, usage=usage, at=at)
+    if cost_usd is None:
         cost_nano, unit_prices, is_priced = priced.cost_nano, priced.unit_prices, priced.priced
     else:
-        cost_nano = int(event.cost_usd * NANO_PER_USD)  # exact: at most 9 places, checked on input
+        cost_nano = int(cost_usd * NANO_PER_USD)  # exact: at most 9 places, checked on input
         unit_prices, is_priced = {"cost_usd": format_usd(cost_nano)}, True
     return UsageEvent(
-        id=event.id,
+        id=event["id"],
         timestamp=at,
         account_id=owner.account_id,
         axis=axis,
-        provider=event.provider or priced.provider,
-        model=event.model,
+        provider=provider or priced.provider,
+        model=model,
         canonical_model=priced.canonical_model,
         operation=operation,
         cost_nano=cost_nano,
         key_id=owner.key_id,
         member_id=owner.member_id,
-        agent_id=event.agent_id or owner.agent_id,
+        agent_id=event.get("agent_id") or owner.agent_id,
         app=owner.app,
         tags=owner.tags,
         unit_prices=unit_prices,
         priced=is_priced,
         source="ingest",
-        metadata=event.metadata,
+        metadata=event.get("metadata") or {},
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
         cached_input_tokens=usage.cached_input_tokens,
