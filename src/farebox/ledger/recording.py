@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from itertools import chain
 from operator import add
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,6 +33,7 @@ CounterKey = tuple[str, str, str, int]
 """A spend counter: (scope `account`|`member`|`key`, scope id, period, period start in epoch seconds)."""
 
 _ID_CHUNK = 500
+_ROWS_PER_INSERT = 250  # x 34 columns: 8,500 parameters, under SQLite's limit of 32,766
 _SKIP_EXISTING = " ON CONFLICT (id) DO NOTHING RETURNING id"
 # Every real timezone offset is a multiple of 15 minutes, so period starts are constant per quarter hour.
 _QUARTER_HOUR_US = 900 * MICRO
@@ -151,6 +153,7 @@ class Recorder:
             marker=marker,
         )
         self._select_ids_sql = f"SELECT id FROM {usage_events.name} WHERE id "
+        self._multi_row_inserts: dict[int, str] = {}
         self._timezones: dict[str, ZoneInfo] = {}
         self._starts: dict[tuple[str, int], tuple[int, ...]] = {}
         self.added: dict[CounterKey, int] = {}
@@ -208,9 +211,19 @@ class Recorder:
             select_ids = self._select_ids_sql + f"IN ({', '.join('?' * len(ids))})"
             existing.update(row[0] for row in _driver(connection).execute(select_ids, ids))
         new_rows = [row for row in rows if row[0] not in existing]
-        if new_rows:
-            _driver(connection).executemany(self._insert_events_sql + self._event_values, new_rows)
+        for start in range(0, len(new_rows), _ROWS_PER_INSERT):
+            chunk = new_rows[start : start + _ROWS_PER_INSERT]
+            _driver(connection).execute(self._multi_row_insert(len(chunk)), list(chain.from_iterable(chunk)))
         return {row[0] for row in new_rows}
+
+    def _multi_row_insert(self, count: int) -> str:
+        # sqlite3 releases the GIL around every step. executemany() steps once per row, and each time the
+        # writer wants the GIL back it waits on the event loop's thread: with requests being parsed there,
+        # a batch crawled. One multi-row INSERT binds under the GIL once, then inserts all its rows without it.
+        sql = self._multi_row_inserts.get(count)
+        if sql is None:
+            sql = self._multi_row_inserts[count] = self._insert_events_sql + ", ".join([self._event_values] * count)
+        return sql
 
     def _insert_new_postgresql(self, connection: Connection, rows: list[tuple[Any, ...]]) -> set[str]:
         # No look-up first: `SELECT ... WHERE id = ANY(...)` is planned as a sequential scan until
