@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from farebox.core.money import NANO_PER_USD, to_nano
-from farebox.core.pricing import TieredPrice, UnitPrices, Usage, cost
+from farebox.core.pricing import NanoRates, TieredPrice, UnitPrices, Usage, cost
 
 D = Decimal
 
@@ -240,3 +240,58 @@ def test_rounding_error_is_at_most_half_a_nano(usage: Usage, prices: UnitPrices)
 def test_discount_scales_the_total(usage: Usage, prices: UnitPrices) -> None:
     full = cost(usage, prices=replace(prices, discount=D(0)))
     assert cost(usage, prices=prices) == full * (1 - prices.discount)
+
+
+# --- integer rates: the same cost, in integers ---------------------------------------------------------------------
+
+_whole_nano_price = st.none() | st.decimals(min_value=0, max_value=100, places=9)
+
+
+@st.composite
+def _flat_prices(draw: st.DrawFn) -> UnitPrices:
+    return UnitPrices(
+        input_mtok=draw(_whole_nano_price),
+        cached_input_mtok=draw(_whole_nano_price),
+        cache_write_mtok=draw(_whole_nano_price),
+        output_mtok=draw(_whole_nano_price),
+        per_mchars=draw(_whole_nano_price),
+        per_hour=draw(_whole_nano_price),
+        per_unit=draw(_whole_nano_price),
+    )
+
+
+@given(usage=_usage(), prices=_flat_prices())
+def test_integer_rates_cost_what_decimal_arithmetic_costs(usage: Usage, prices: UnitPrices) -> None:
+    tokens_only = replace(usage, seconds=D(0), quantity=D(0))
+    rates = NanoRates.of(prices)
+
+    assert rates is not None
+    assert rates.cost_nano(tokens_only) == to_nano(cost(tokens_only, prices=prices))
+
+
+def test_integer_rates_round_half_to_even() -> None:
+    rates = NanoRates.of(UnitPrices(input_mtok=D("0.000000001")))  # 1 nano-USD per million tokens
+
+    assert rates is not None
+    assert [rates.cost_nano(Usage(input_tokens=n)) for n in (499_999, 500_000, 1_500_000, 2_500_000)] == [0, 0, 2, 2]
+
+
+@pytest.mark.parametrize(
+    "prices",
+    [
+        UnitPrices(input_mtok=D("2.5"), discount=D("0.1")),
+        UnitPrices(input_mtok=D("0.0000000001")),
+        UnitPrices(output_mtok=SONNET_TIERED.input_mtok),
+    ],
+    ids=["discount", "finer-than-a-nano", "tiered"],
+)
+def test_no_integer_rates_where_they_would_not_be_exact(prices: UnitPrices) -> None:
+    assert NanoRates.of(prices) is None
+
+
+def test_integer_rates_leave_seconds_and_quantities_to_decimal() -> None:
+    rates = NanoRates.of(UnitPrices(per_hour=D("0.5"), per_unit=D("0.04")))
+
+    assert rates is not None
+    assert rates.cost_nano(Usage(seconds=D("1.5"))) is None
+    assert rates.cost_nano(Usage(quantity=D(2))) is None

@@ -20,12 +20,15 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import TypeAlias
 
-__all__ = ["TieredPrice", "TokenPrice", "UnitPrices", "Usage", "cost"]
+__all__ = ["NanoRates", "TieredPrice", "TokenPrice", "UnitPrices", "Usage", "cost"]
 
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
 _MILLION = Decimal(1_000_000)
 _SECONDS_PER_HOUR = Decimal(3600)
+_NANO_PER_USD = 1_000_000_000
+_PER_MILLION = 1_000_000
+_HALF_MILLION = 500_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +232,78 @@ def cost(usage: Usage, *, prices: UnitPrices) -> Decimal:
     if prices.discount:
         total *= _ONE - prices.discount
     return total
+
+
+@dataclass(frozen=True, slots=True)
+class NanoRates:
+    """Flat prices in whole nano-USD per million units, for costing in integers.
+
+    `cost_nano(usage)` equals `money.to_nano(cost(usage, prices=...))` (a property test holds the two
+    together) at a quarter of the time, on every proxied and ingested event. Only prices that convert
+    exactly have these rates: see `of`.
+    """
+
+    input_mtok: int
+    cached_input_mtok: int | None
+    cache_write_mtok: int | None
+    output_mtok: int | None
+    per_mchars: int | None
+
+    @classmethod
+    def of(cls, prices: UnitPrices) -> NanoRates | None:
+        """The rates of `prices`; None if they have a tier, a discount, or a price finer than a nano-USD
+        per million units (such prices are costed in `Decimal` only)."""
+        if prices.discount:
+            return None
+        try:
+            return cls(
+                input_mtok=_whole_nano(prices.input_mtok) or 0,
+                cached_input_mtok=_whole_nano(prices.cached_input_mtok),
+                cache_write_mtok=_whole_nano(prices.cache_write_mtok),
+                output_mtok=_whole_nano(prices.output_mtok),
+                per_mchars=_whole_nano(prices.per_mchars),
+            )
+        except ValueError:
+            return None
+
+    def cost_nano(self, usage: Usage) -> int | None:
+        """The cost of `usage` in nano-USD, rounded half to even; None if it has seconds or a quantity
+        (those are priced per hour and per unit, in `Decimal`)."""
+        if usage.seconds or usage.quantity:
+            return None
+        uncached = usage.input_tokens
+        total = 0  # in millionths of a nano-USD
+        if usage.cached_input_tokens and self.cached_input_mtok is not None:
+            uncached -= usage.cached_input_tokens
+            total += self.cached_input_mtok * usage.cached_input_tokens
+        if usage.cache_write_tokens and self.cache_write_mtok is not None:
+            uncached -= usage.cache_write_tokens
+            total += self.cache_write_mtok * usage.cache_write_tokens
+        total += self.input_mtok * uncached
+        if usage.output_tokens and self.output_mtok is not None:
+            total += self.output_mtok * usage.output_tokens
+        if usage.characters and self.per_mchars is not None:
+            total += self.per_mchars * usage.characters
+        nano, rest = divmod(total, _PER_MILLION)
+        if rest > _HALF_MILLION or (rest == _HALF_MILLION and nano % 2):
+            nano += 1
+        return nano
+
+
+def _whole_nano(price: TokenPrice | None) -> int | None:
+    """A flat price in nano-USD (None when it is unset).
+
+    Raises:
+        ValueError: the price is tiered, or not a whole number of nano-USD.
+    """
+    if price is None:
+        return None
+    if isinstance(price, TieredPrice):
+        raise ValueError("tiered")
+    nano = price * _NANO_PER_USD
+    if nano != nano.to_integral_value():
+        raise ValueError("finer than a nano-USD")
+    return int(nano)
 
 
 def _rate(price: TokenPrice | None, input_tokens: int) -> Decimal:

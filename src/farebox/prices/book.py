@@ -29,7 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from farebox.core.money import to_nano
-from farebox.core.pricing import UnitPrices, Usage, cost
+from farebox.core.pricing import NanoRates, UnitPrices, Usage, cost
 from farebox.prices.catalog import Catalog, CatalogPrice
 from farebox.prices.overrides import OverrideEntry, PriceOverrides
 
@@ -99,6 +99,13 @@ class _Resolution:
     tier_starts: tuple[int, ...]
     charged: tuple[dict[str, str], ...]
     """`prices.as_dict()` with tiers resolved, one per tier level (index = tier starts below the input)."""
+    rates: NanoRates | None = None
+    """The prices as integer rates, when they convert exactly (`NanoRates.of`)."""
+
+    def cost_nano(self, usage: Usage) -> int:
+        assert self.prices is not None
+        nano = self.rates.cost_nano(usage) if self.rates is not None else None
+        return to_nano(cost(usage, prices=self.prices)) if nano is None else nano
 
     def charged_at(self, input_tokens: int) -> dict[str, str]:
         return dict(self.charged[bisect_left(self.tier_starts, input_tokens)])
@@ -176,7 +183,7 @@ class PriceBook:
         if resolution.prices is None:
             return PricedUsage(0, {}, False, model, resolution.provider)
         return PricedUsage(
-            cost_nano=to_nano(cost(usage, prices=resolution.prices)),
+            cost_nano=resolution.cost_nano(usage),
             unit_prices=resolution.charged_at(usage.input_tokens),
             priced=True,
             canonical_model=resolution.canonical_model,
@@ -240,7 +247,16 @@ class PriceBook:
         charged = tuple(prices.at_input_tokens(n).as_dict() for n in (0, *(start + 1 for start in starts)))
         source = "catalog" if entry is None else ("override" if found is None else "catalog+override")
         return _Resolution(
-            resolved_provider, override_model, prices, source, entry, override_model, changes, starts, charged
+            resolved_provider,
+            override_model,
+            prices,
+            source,
+            entry,
+            override_model,
+            changes,
+            starts,
+            charged,
+            NanoRates.of(prices),
         )
 
     def _identify(self, provider: str | None, model: str, at: datetime) -> tuple[CatalogPrice | None, str, str]:
