@@ -16,6 +16,7 @@ from typing import Any
 __all__ = ["MICRO", "Axis", "RecordResult", "Status", "UsageEvent", "epoch_us", "from_epoch_us"]
 
 MICRO = 1_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Axis(StrEnum):
@@ -38,7 +39,7 @@ class RecordResult(StrEnum):
 
 def epoch_us(at: datetime) -> int:
     """Microseconds since the Unix epoch of an aware datetime."""
-    delta = at - datetime(1970, 1, 1, tzinfo=UTC)
+    delta = at - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * MICRO + delta.microseconds
 
 
