@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from itertools import chain
-from operator import add
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -98,25 +98,32 @@ def event_row(event: UsageEvent, *, recorded_at_us: int, flags: tuple[Any, Any] 
     )
 
 
-def _rollup_key(event: UsageEvent, ts_us: int) -> tuple[Any, ...]:
-    return (
-        ts_us // _HOUR_US * 3600,
-        event.account_id,
-        event.key_id or "",
-        event.member_id or "",
-        event.agent_id or "",
-        event.axis,
-        event.provider,
-        event.model,
-        event.canonical_model,
-        event.operation,
-        event.status,
-    )
+_ROW_DIMENSIONS = itemgetter(*map(_EVENT_COLUMNS.index, ROLLUP_DIMENSIONS))
+assert ROLLUP_DIMENSIONS[:4] == ("account_id", "key_id", "member_id", "agent_id")
+# What a rollup sums, in ROLLUP_MEASURES order after `requests`; from `priced` on, it counts or adds differently.
+_ROW_MEASURES = itemgetter(
+    *range(_COUNTS_TO_COST.start, _COUNTS_TO_COST.stop),
+    *map(_EVENT_COLUMNS.index, ("priced", "estimated", "latency_ms")),
+)
 
 
-def _rollup_measures(event: UsageEvent, row: tuple[Any, ...]) -> tuple[int, ...]:
-    # The event row already holds the counts, seconds, quantity and cost as stored integers.
-    return (1, *row[_COUNTS_TO_COST], 0 if event.priced else 1, 1 if event.estimated else 0, event.latency_ms or 0)
+def _rollups(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The `usage_rollups_hourly` upserts of new event rows: one per hour and dimensions, measures summed."""
+    groups: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+    for row in rows:
+        key = (row[_TS] // _HOUR_US * 3600, *_ROW_DIMENSIONS(row))
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [row]
+        else:
+            group.append(row)
+    upserts = []
+    for (hour, account_id, key_id, member_id, agent_id, *rest), group in groups.items():
+        *sums, priced, estimated, latencies = zip(*map(_ROW_MEASURES, group), strict=True)
+        count = len(group)
+        measures = (count, *map(sum, sums), count - sum(priced), sum(estimated), sum(ms or 0 for ms in latencies))
+        upserts.append((hour, account_id, key_id or "", member_id or "", agent_id or "", *rest, *measures))
+    return upserts
 
 
 def _upsert_sql(table: str, *, keys: Sequence[str], sums: Sequence[str], marker: str) -> str:
@@ -183,7 +190,7 @@ class Recorder:
             new_events = [event for event in firsts.values() if event.id in inserted]
             new_rows = [row for row in rows if row[0] in inserted]
         if inserted:
-            self._add_rollups(connection, new_events, new_rows)
+            self._add_rollups(connection, new_rows)
             self._add_counters(connection, new_events, new_rows)
         if len(inserted) == sum(len(batch) for batch in batches):
             return [[RecordResult.RECORDED] * len(batch) for batch in batches]
@@ -251,14 +258,8 @@ class Recorder:
         else:
             _driver(connection).executemany(sql, rows)
 
-    def _add_rollups(self, connection: Connection, events: list[UsageEvent], rows: list[tuple[Any, ...]]) -> None:
-        sums: dict[tuple[Any, ...], tuple[int, ...]] = {}
-        for event, row in zip(events, rows, strict=True):
-            key = _rollup_key(event, row[_TS])
-            measures = _rollup_measures(event, row)
-            total = sums.get(key)
-            sums[key] = measures if total is None else tuple(map(add, total, measures))
-        self._executemany(connection, self._upsert_rollups_sql, [(*key, *total) for key, total in sums.items()])
+    def _add_rollups(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
+        self._executemany(connection, self._upsert_rollups_sql, _rollups(rows))
 
     def _add_counters(self, connection: Connection, events: list[UsageEvent], rows: list[tuple[Any, ...]]) -> None:
         # First sum by (account, member, key, quarter hour): far fewer groups than events.
