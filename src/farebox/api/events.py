@@ -375,7 +375,7 @@ async def _record_batch(ledger: Ledger, events: Sequence[UsageEvent]) -> dict[st
     # The cost the ledger holds for a duplicate id (a repeat in this batch included) is its first recording's.
     costs = await ledger.recorded_costs(duplicate_ids)
     items = [
-        {"id": e.id, "status": r.value, "cost_usd": format_usd(costs.get(e.id, e.cost_nano))}
+        {"id": e.id, "status": r, "cost_usd": format_usd(costs.get(e.id, e.cost_nano))}
         for e, r in zip(events, results, strict=True)
     ]
     recorded = results.count(RecordResult.RECORDED)

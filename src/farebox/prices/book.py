@@ -42,9 +42,9 @@ class UnknownModelError(LookupError):
     """Neither the catalog nor the overrides file prices this model (for `show` and `quote`)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PricedUsage:
-    """The price of one event."""
+    """The price of one event (not frozen: it is built for every event, and a frozen one costs twice as much)."""
 
     cost_nano: int
     """Exact cost rounded to whole nano-USD (`money.to_nano`); 0 when not priced."""
