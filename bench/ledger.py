@@ -178,7 +178,7 @@ async def bench_http(base: str, n: int, *, clients: int, run: str) -> tuple[Figu
                 while queue:
                     response = await client.post("/api/events", content=queue.pop())
                     response.raise_for_status()
-                    assert response.json()["recorded"] == BATCH, response.text[:300]
+                    assert orjson.loads(response.content)["recorded"] == BATCH, response.text[:300]
 
             started = time.perf_counter()
             await asyncio.gather(*(worker() for _ in range(concurrency)))
