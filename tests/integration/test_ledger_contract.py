@@ -390,3 +390,26 @@ async def test_concurrent_callers_share_commits(
     when = at("2025-06-01T00:00:00+00:00")
     assert await ledger.spent(scope="account", scope_id="acct-1", period=Period.TOTAL, at=when, tz=NEW_YORK) == total
     assert sum(row["cost_nano"] for row in await table_rows(ledger, rollups)) == total
+
+
+async def test_sqlite_prepares_a_few_insert_statements_whatever_the_batch_sizes(
+    ledger: Ledger, make_event: EventFactory
+) -> None:
+    if ledger.dialect != "sqlite":
+        pytest.skip("SQLite inserts many rows per statement; sqlite3 caches each statement it prepares")
+    statements: set[str] = set()
+
+    def trace(connection: Connection) -> None:
+        connection.connection.driver_connection.set_trace_callback(statements.add)  # type: ignore[union-attr]
+
+    await ledger.write(trace)
+    sizes = [*range(1, 41), 257, 333, 1000]
+    for size in sizes:
+        assert await ledger.record_many([make_event() for _ in range(size)]) == [RECORDED] * size
+
+    # A prepared 250-row insert holds ~0.7 MB: one per batch size made a busy ledger grow by tens of MB.
+    inserts = {
+        sql.split(" VALUES ", 1)[1].count("(") for sql in statements if sql.startswith("INSERT INTO usage_events")
+    }
+    assert len(inserts) <= 5, sorted(inserts)
+    assert await count(ledger, usage_events) == sum(sizes)

@@ -6,6 +6,7 @@ or repeated within the group) are answered as such and change nothing.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from itertools import chain
@@ -32,8 +33,11 @@ __all__ = ["CounterKey", "Recorder", "event_row"]
 CounterKey = tuple[str, str, str, int]
 """A spend counter: (scope `account`|`member`|`key`, scope id, period, period start in epoch seconds)."""
 
-_ID_CHUNK = 500
-_ROWS_PER_INSERT = 250  # x 34 columns: 8,500 parameters, under SQLite's limit of 32,766
+# SQLite's default limit on a statement's parameters: 32,766 since 3.32, 999 before.
+_SQLITE_MAX_PARAMETERS = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
+# The sizes of multi-row statements (1,000 rows take 10) and of id look-ups (padded up to the next size).
+_ROWS_PER_STATEMENT = (256, 64, 16, 4, 1)
+_IDS_PER_SELECT = tuple(size for size in (512, 64, 8, 1) if size <= _SQLITE_MAX_PARAMETERS)
 _SKIP_EXISTING = " ON CONFLICT (id) DO NOTHING RETURNING id"
 # Every real timezone offset is a multiple of 15 minutes, so period starts are constant per quarter hour.
 _QUARTER_HOUR_US = 900 * MICRO
@@ -126,14 +130,46 @@ def _rollups(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return upserts
 
 
-def _upsert_sql(table: str, *, keys: Sequence[str], sums: Sequence[str], marker: str) -> str:
-    """INSERT of one row that adds its `sums` columns to an existing row with the same `keys` (both databases)."""
-    columns = [*keys, *sums]
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(marker for _ in columns)}) "
-        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
-        + ", ".join(f"{name} = {table}.{name} + excluded.{name}" for name in sums)
+def _cut(rows: Sequence[Any], sizes: Sequence[int]) -> list[Sequence[Any]]:
+    """`rows` cut into chunks of the given sizes (descending, ending in 1), each chunk as large as fits."""
+    chunks, start = [], 0
+    for size in sizes:
+        while len(rows) - start >= size:
+            chunks.append(rows[start : start + size])
+            start += size
+    return chunks
+
+
+class _Insert:
+    """An `INSERT INTO table (columns) VALUES ...` statement for one row or, on SQLite, for many at once.
+
+    sqlite3 releases the GIL around every step, and executemany() steps once per row. Each time the writer
+    thread wanted the GIL back it waited for the event loop's thread to let go of it (up to the switch
+    interval), so with requests being parsed there a transaction crawled. One multi-row statement binds
+    under the GIL once and then runs all its rows without it. Only a few sizes are used
+    (`_ROWS_PER_STATEMENT`): a prepared 250-row statement holds about 0.7 MB, and sqlite3 keeps 128 of them.
+    """
+
+    def __init__(self, table: str, columns: Sequence[str], *, marker: str, tail: str = ""):
+        head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+        row = f"({', '.join(marker for _ in columns)})"
+        self._sizes = tuple(size for size in _ROWS_PER_STATEMENT if size * len(columns) <= _SQLITE_MAX_PARAMETERS)
+        self._sized = {size: head + ", ".join([row] * size) + tail for size in self._sizes}
+        self.one_row = self._sized[1]
+        """The statement for one row (what PostgreSQL's pipelined executemany() takes)."""
+
+    def run_sqlite(self, driver_connection: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert `rows` on a sqlite3 connection in a few multi-row statements."""
+        for chunk in _cut(rows, self._sizes):
+            driver_connection.execute(self._sized[len(chunk)], list(chain.from_iterable(chunk)))
+
+
+def _upsert(table: str, *, keys: Sequence[str], sums: Sequence[str], marker: str) -> _Insert:
+    """An INSERT that adds its `sums` columns to an existing row with the same `keys` (both databases)."""
+    tail = f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET " + ", ".join(
+        f"{name} = {table}.{name} + excluded.{name}" for name in sums
     )
+    return _Insert(table, [*keys, *sums], marker=marker, tail=tail)
 
 
 class Recorder:
@@ -147,20 +183,20 @@ class Recorder:
         self._postgresql = dialect == "postgresql"
         self._flags: tuple[Any, Any] = (False, True) if self._postgresql else (0, 1)
         marker = "%s" if self._postgresql else "?"
-        values = f"({', '.join(marker for _ in _EVENT_COLUMNS)})"
-        self._insert_events_sql = f"INSERT INTO {usage_events.name} ({', '.join(_EVENT_COLUMNS)}) VALUES "
-        self._event_values = values
-        self._upsert_rollups_sql = _upsert_sql(
+        self._insert_events = _Insert(usage_events.name, _EVENT_COLUMNS, marker=marker)
+        self._upsert_rollups = _upsert(
             usage_rollups_hourly.name, keys=("hour", *ROLLUP_DIMENSIONS), sums=ROLLUP_MEASURES, marker=marker
         )
-        self._upsert_counters_sql = _upsert_sql(
+        self._upsert_counters = _upsert(
             spend_counters.name,
             keys=("scope", "scope_id", "period", "period_start"),
             sums=("spent_nano",),
             marker=marker,
         )
-        self._select_ids_sql = f"SELECT id FROM {usage_events.name} WHERE id "
-        self._multi_row_inserts: dict[int, str] = {}
+        self._select_ids = {
+            size: f"SELECT id FROM {usage_events.name} WHERE id IN ({', '.join('?' * size)})"
+            for size in _IDS_PER_SELECT
+        }
         self._timezones: dict[str, ZoneInfo] = {}
         self._starts: dict[tuple[str, int], tuple[int, ...]] = {}
         self.added: dict[CounterKey, int] = {}
@@ -213,24 +249,16 @@ class Recorder:
         if self._postgresql:
             return self._insert_new_postgresql(connection, rows)
         existing: set[str] = set()
-        for start in range(0, len(rows), _ID_CHUNK):
-            ids = tuple(row[0] for row in rows[start : start + _ID_CHUNK])
-            select_ids = self._select_ids_sql + f"IN ({', '.join('?' * len(ids))})"
-            existing.update(row[0] for row in _driver(connection).execute(select_ids, ids))
+        ids = [row[0] for row in rows]
+        largest = _IDS_PER_SELECT[0]
+        for start in range(0, len(ids), largest):
+            chunk = ids[start : start + largest]
+            size = min(size for size in _IDS_PER_SELECT if size >= len(chunk))
+            padded = chunk + chunk[:1] * (size - len(chunk))  # a repeated id: one statement per size, not per count
+            existing.update(row[0] for row in _driver(connection).execute(self._select_ids[size], padded))
         new_rows = [row for row in rows if row[0] not in existing]
-        for start in range(0, len(new_rows), _ROWS_PER_INSERT):
-            chunk = new_rows[start : start + _ROWS_PER_INSERT]
-            _driver(connection).execute(self._multi_row_insert(len(chunk)), list(chain.from_iterable(chunk)))
+        self._insert_events.run_sqlite(_driver(connection), new_rows)
         return {row[0] for row in new_rows}
-
-    def _multi_row_insert(self, count: int) -> str:
-        # sqlite3 releases the GIL around every step. executemany() steps once per row, and each time the
-        # writer wants the GIL back it waits on the event loop's thread: with requests being parsed there,
-        # a batch crawled. One multi-row INSERT binds under the GIL once, then inserts all its rows without it.
-        sql = self._multi_row_inserts.get(count)
-        if sql is None:
-            sql = self._multi_row_inserts[count] = self._insert_events_sql + ", ".join([self._event_values] * count)
-        return sql
 
     def _insert_new_postgresql(self, connection: Connection, rows: list[tuple[Any, ...]]) -> set[str]:
         # No look-up first: `SELECT ... WHERE id = ANY(...)` is planned as a sequential scan until
@@ -241,7 +269,7 @@ class Recorder:
         inserted: set[str] = set()
         try:
             with driver_connection.cursor() as cursor:
-                sql = self._insert_events_sql + self._event_values + _SKIP_EXISTING
+                sql = self._insert_events.one_row + _SKIP_EXISTING
                 cursor.executemany(sql, rows, returning=True)
                 while True:
                     inserted.update(row[0] for row in cursor.fetchall())
@@ -252,14 +280,14 @@ class Recorder:
                 connection.invalidate()
             raise
 
-    def _executemany(self, connection: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    def _upsert(self, connection: Connection, statement: _Insert, rows: list[tuple[Any, ...]]) -> None:
         if self._postgresql:
-            connection.exec_driver_sql(sql, rows)
+            connection.exec_driver_sql(statement.one_row, rows)
         else:
-            _driver(connection).executemany(sql, rows)
+            statement.run_sqlite(_driver(connection), rows)
 
     def _add_rollups(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
-        self._executemany(connection, self._upsert_rollups_sql, _rollups(rows))
+        self._upsert(connection, self._upsert_rollups, _rollups(rows))
 
     def _add_counters(self, connection: Connection, events: list[UsageEvent], rows: list[tuple[Any, ...]]) -> None:
         # First sum by (account, member, key, quarter hour): far fewer groups than events.
@@ -278,7 +306,7 @@ class Recorder:
                     key = (scope, scope_id, period, start)
                     sums[key] = sums.get(key, 0) + cost
         if sums:
-            self._executemany(connection, self._upsert_counters_sql, [(*key, total) for key, total in sums.items()])
+            self._upsert(connection, self._upsert_counters, [(*key, total) for key, total in sums.items()])
         self.added = sums
 
     def _period_starts(self, connection: Connection, account_id: str, quarter: int) -> tuple[int, ...]:
