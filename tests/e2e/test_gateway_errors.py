@@ -201,3 +201,27 @@ async def test_a_failed_commit_fails_the_request_and_never_ends_the_stream(
     assert answered.status_code == 503 and answered.json()["error"]["code"] == "ledger_unavailable"
     assert "choices" not in answered.text  # the upstream's answer is not released
     assert streamed.status_code == 200 and b"The" in streamed.content and b"[DONE]" not in streamed.content
+
+
+@pytest.mark.anyio
+async def test_a_bug_on_the_proxy_path_is_a_500_without_its_trace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'bug.db'}"), master_key="fbx_master_bug-test")
+
+    async def broken(secret: str) -> None:
+        raise RuntimeError("secret internals")
+
+    async with app.router.lifespan_context(app):
+        monkeypatch.setattr(app.state.gateway.keys, "authenticate", broken)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://farebox") as client:
+            answers = [
+                await client.post(path, json={"model": model, "messages": MESSAGES}, headers={"x-api-key": "k"})
+                for path, model in (("/v1/chat/completions", "gpt-4o-mini"), ("/v1/messages", "claude-sonnet-4-5"))
+            ]
+    for answer in answers:
+        assert answer.status_code == 500
+        assert answer.json() == {"error": {"type": "api_error", "code": "internal_error", "message": "internal error"}}
+    assert "secret internals" in caplog.text  # logged for the operator, never sent to the client

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 
 from farebox.errors import FareboxError, InvalidRequest, ValidationFailed
 
-__all__ = ["error_response", "install_error_handlers", "validation_details"]
+__all__ = ["error_response", "install_error_handlers", "unexpected_error", "validation_details"]
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,8 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
-async def _unexpected(_request: Request, exc: Exception) -> Response:
+async def unexpected_error(_request: Request, exc: Exception) -> Response:
+    """The 500 of an exception nothing else handled: logged with its trace, answered without it."""
     log.error("unhandled error: %s", exc.__class__.__name__, exc_info=exc)
     body = {"error": {"type": "api_error", "code": "internal_error", "message": "internal error"}}
     return JSONResponse(body, status_code=500)
@@ -76,4 +77,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(FareboxError, _farebox_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(Exception, unexpected_error)
