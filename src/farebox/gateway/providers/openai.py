@@ -67,6 +67,8 @@ The OpenAI SDKs pick their exception class from the status alone (401 `Authentic
 4xx `BadRequestError`/`APIStatusError`); the type names match farebox's error tree (`farebox.errors`).
 """
 
+_DELTA_TEXT_FIELDS = ("content", "reasoning_content", "reasoning", "refusal")
+"""The text fields of a chat chunk's `delta`, kept for estimates."""
 _RESPONSES_FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 _RESPONSES_TEXT_EVENTS = frozenset(
     {
@@ -251,33 +253,41 @@ class OpenAIUsageCollector(UsageCollector):
         return False
 
     def _observe(self, document: JSONObject) -> None:
+        # Runs for every chunk of every stream: each look-up is done once, and the absent ones cost no call.
         kind = document.get("type")
-        if isinstance(kind, str) and kind.startswith("response."):
-            self._observe_responses_event(kind, document)
-            return
-        if kind == "error":  # the Responses API's in-stream error event
-            self.error = document
-            return
-        usage = usage_from_object(sub_object(document, "usage"))
+        if kind is not None:
+            if isinstance(kind, str) and kind.startswith("response."):
+                self._observe_responses_event(kind, document)
+                return
+            if kind == "error":  # the Responses API's in-stream error event
+                self.error = document
+                return
+        usage = document.get("usage")
         if usage is not None:
-            self._usage = usage
-        error = sub_object(document, "error")
-        if error is not None:
-            self.error = error
+            reported = usage_from_object(as_object(usage))
+            if reported is not None:
+                self._usage = reported
+        error = document.get("error")
+        if error is not None and (error_object := as_object(error)) is not None:
+            self.error = error_object
         choices = document.get("choices")
         if isinstance(choices, list):
             for choice in choices:
-                self._observe_choice(as_object(choice))
+                if (choice_object := as_object(choice)) is not None:
+                    self._observe_choice(choice_object)
 
-    def _observe_choice(self, choice: JSONObject | None) -> None:
-        if choice is None:
-            return
-        self._take(choice.get("text"))
-        delta = sub_object(choice, "delta")
+    def _observe_choice(self, choice: JSONObject) -> None:
+        pieces = self._pieces
+        text = choice.get("text")
+        if text and isinstance(text, str):
+            pieces.append(text)
+        delta = as_object(choice.get("delta"))
         if delta is None:
             return
-        for key in ("content", "reasoning_content", "reasoning", "refusal"):
-            self._take(delta.get(key))
+        for key in _DELTA_TEXT_FIELDS:
+            value = delta.get(key)
+            if value and isinstance(value, str):
+                pieces.append(value)
         tool_calls = delta.get("tool_calls")
         if isinstance(tool_calls, list):
             for call in tool_calls:
