@@ -63,6 +63,9 @@ def serve(
         port=settings.port,
         log_level=settings.log_level,
         access_log=False,
+        # farebox never reads the client's address, so uvicorn need not rewrite it from X-Forwarded-For on
+        # every request (about 1% of the gateway's CPU per proxied request).
+        proxy_headers=False,
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
 
