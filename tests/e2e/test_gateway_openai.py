@@ -106,6 +106,20 @@ def test_stream_without_include_usage_hides_the_usage_chunk_but_records_it(gatew
     assert len(gateway.events_of(key["id"])) == 2
 
 
+def test_request_ids_sort_in_the_order_the_requests_came(gateway: Gateway) -> None:
+    secret, _ = gateway.new_key()
+    with client(gateway, secret) as openai:
+        ids = [
+            openai.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES).headers[
+                "x-farebox-request-id"
+            ]
+            for _ in range(5)
+        ]
+    assert ids == sorted(ids) and len(set(ids)) == 5
+    assert all(len(request_id) == 32 and int(request_id, 16) for request_id in ids)
+    assert all(gateway.event(request_id)["id"] == request_id for request_id in ids)
+
+
 async def test_async_stream_with_include_usage_passes_the_usage_chunk(gateway: Gateway) -> None:
     secret, _ = gateway.new_key()
     async with AsyncOpenAI(base_url=f"{gateway.url}/v1", api_key=secret, max_retries=0) as openai:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import anyio
 from starlette.types import Message, Receive, Scope, Send
+from uuid_utils import uuid7
 
 from farebox.budgets import Caps, Reservation
 from farebox.core.events import Status, UsageEvent
@@ -82,7 +82,7 @@ class ProxyEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         at = datetime.now(UTC)
-        request_id = uuid.uuid4().hex
+        request_id = uuid7().hex
         wire = self.operation.wire
         headers = headers_of(scope)
         query_key, query = split_key_param(scope["query_string"]) if self.format.query_passthrough else (None, "")
