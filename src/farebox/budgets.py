@@ -33,6 +33,7 @@ from sqlalchemy import Connection
 from farebox.core.directory import Account, Member, VirtualKey
 from farebox.core.money import format_usd
 from farebox.core.periods import Period, period_end, period_start
+from farebox.core.singleflight import SingleFlight
 from farebox.errors import FareboxError
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
@@ -79,7 +80,7 @@ def caps_of(owners: Sequence[Account | Member | VirtualKey]) -> tuple[Cap, ...]:
     return tuple(caps)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Caps:
     """The caps one key's requests are held to, and the timezone their periods run in."""
 
@@ -87,6 +88,9 @@ class Caps:
     caps: tuple[Cap, ...]
     tz: ZoneInfo
     loaded_at: float
+    counters: tuple[CounterKey, ...] = ()
+    """The caps' spend counters for the instants in `window` (kept by `Budgets`, which computes them)."""
+    window: tuple[datetime, datetime] | None = None
 
 
 @dataclass(slots=True)
@@ -162,6 +166,7 @@ class Budgets:
         self._spent: dict[CounterKey, int] = {}
         self._reserved: dict[CounterKey, int] = {}
         self._caps: dict[str, Caps] = {}
+        self._loads: SingleFlight[VirtualKey, Caps] = SingleFlight()
         self._windows: dict[tuple[Period, ZoneInfo], tuple[datetime, datetime, int]] = {}
         self.on_refused: list[Callable[[Cap], None]] = []
         """Called with the cap that refused a request (alerts send `budget.exceeded`)."""
@@ -173,6 +178,10 @@ class Budgets:
         cached = self._caps.get(key.id)
         if cached is not None and cached.key is key and self._monotonic() - cached.loaded_at < self._ttl:
             return cached
+        # Requests that find the entry stale together (a key reloads once a second) share one read.
+        return await self._loads.run(key, lambda: self._load_caps(key))
+
+    async def _load_caps(self, key: VirtualKey) -> Caps:
         loaded_at = self._monotonic()
         account = await self._directory.get_account(key.account_id)
         member = await self._directory.get_member(key.member_id) if key.member_id else None
@@ -235,13 +244,20 @@ class Budgets:
         return None if lowest is None else max(0, lowest)
 
     def _counters(self, caps: Caps, at: datetime) -> tuple[CounterKey, ...]:
-        """The spend counters of the caps' periods that contain `at`."""
-        return tuple(
-            (cap.scope, cap.scope_id, cap.period.value, self._start(cap.period, caps.tz, at)) for cap in caps.caps
+        """The spend counters of the caps' periods that contain `at` (computed once per window of `caps`)."""
+        window = caps.window
+        if (window is not None and window[0] <= at < window[1]) or not caps.caps:
+            return caps.counters
+        windows = [self._window(cap.period, caps.tz, at) for cap in caps.caps]
+        caps.counters = tuple(
+            (cap.scope, cap.scope_id, cap.period.value, start_s)
+            for cap, (_, _, start_s) in zip(caps.caps, windows, strict=True)
         )
+        caps.window = (max(start for start, _, _ in windows), min(end for _, end, _ in windows))
+        return caps.counters
 
-    def _start(self, period: Period, tz: ZoneInfo, at: datetime) -> int:
-        """The epoch second the period containing `at` starts at; the current window is kept, not recomputed."""
+    def _window(self, period: Period, tz: ZoneInfo, at: datetime) -> tuple[datetime, datetime, int]:
+        """The period containing `at`: its start, its end and its start in epoch seconds (the current one kept)."""
         window = self._windows.get((period, tz))
         if window is None or not window[0] <= at < window[1]:
             start = period_start(period, at=at, tz=tz)
@@ -250,7 +266,7 @@ class Budgets:
             if len(self._windows) > _MAX_CAP_SETS:
                 self._windows.clear()
             self._windows[(period, tz)] = window
-        return window[2]
+        return window
 
     async def status(self, owner: Account | Member | VirtualKey, *, tz: ZoneInfo, now: datetime) -> BudgetStatus:
         """Where `owner`'s cap (or, without one, its spend) stands in its current cap period."""

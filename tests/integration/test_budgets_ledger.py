@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from tests.conftest import WriterGate
 
 from farebox.budgets import BudgetExceeded, Budgets
-from farebox.core.directory import VirtualKey
+from farebox.core.directory import Account, Member, VirtualKey
 from farebox.core.events import Axis, UsageEvent
 from farebox.core.money import NANO_PER_USD
 from farebox.core.periods import Period, period_end
@@ -116,6 +116,33 @@ async def test_member_and_account_caps_apply_to_a_key_and_a_change_is_seen_at_on
     }
     await directory.update_member(member.id, spend_cap_nano=None)
     assert {cap.scope for cap in (await budgets.caps_for(key)).caps} == {"account"}
+
+
+async def test_requests_that_find_the_caps_stale_together_share_one_read(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = Directory(ledger)
+    budgets = Budgets(ledger, directory)
+    account = await directory.create_account(name="acme", spend_cap_nano=5 * USD)
+    member = await directory.create_member(account.id, email="ada@example.com", name="Ada", spend_cap_nano=3 * USD)
+    key, _ = await directory.create_key(account.id, member_id=member.id, name="k", spend_cap_nano=USD)
+    reads: list[str] = []
+    get_account, get_member = directory.get_account, directory.get_member
+
+    async def counted_account(account_id: str) -> Account:
+        reads.append(account_id)
+        return await get_account(account_id)
+
+    async def counted_member(member_id: str) -> Member:
+        reads.append(member_id)
+        return await get_member(member_id)
+
+    monkeypatch.setattr(directory, "get_account", counted_account)
+    monkeypatch.setattr(directory, "get_member", counted_member)
+    found = await asyncio.gather(*(budgets.caps_for(key) for _ in range(32)))
+    assert sorted(reads) == sorted([account.id, member.id])
+    assert all(caps is found[0] for caps in found)
+    assert [cap.scope for cap in found[0].caps] == ["key", "member", "account"]
 
 
 async def test_status_projects_the_period_from_the_spend_so_far(ledger: Ledger) -> None:

@@ -10,7 +10,6 @@ entry stale share one reload. Expiry is checked on every request against the clo
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from urllib.parse import unquote_plus
 
 from farebox.core.directory import KeyStatus, VirtualKey
 from farebox.core.keys import hash_secret, looks_like_key
+from farebox.core.singleflight import SingleFlight
 from farebox.errors import AuthenticationFailed
 from farebox.ledger.directory import Directory
 
@@ -103,7 +103,7 @@ class KeyCache:
         self._clock = clock
         self._monotonic = monotonic
         self._entries: dict[str, CachedKey] = {}
-        self._loading: dict[str, asyncio.Future[CachedKey]] = {}
+        self._loads: SingleFlight[str, CachedKey] = SingleFlight()
 
     async def authenticate(self, secret: str) -> CachedKey:
         """The active key of `secret`, with its spend.
@@ -130,40 +130,16 @@ class KeyCache:
         self._entries.clear()
 
     async def _reload(self, digest: str, secret: str) -> CachedKey:
-        pending = self._loading.get(digest)
-        if pending is not None:
-            try:
-                return await asyncio.shield(pending)
-            except asyncio.CancelledError:
-                if not pending.cancelled():
-                    raise  # this request was cancelled, not the shared reload
-        future: asyncio.Future[CachedKey] = asyncio.get_running_loop().create_future()
-        self._loading[digest] = future
-        try:
-            entry = await self._load(digest, secret)
-        except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError):
-                future.cancel()
-            else:
-                future.set_exception(exc)
-                future.exception()  # retrieved: waiters re-raise it; no "never retrieved" warning
-            raise
-        finally:
-            del self._loading[digest]
-        self._store(entry)
-        future.set_result(entry)
-        return entry
+        return await self._loads.run(digest, lambda: self._load(digest, secret))
 
     async def _load(self, digest: str, secret: str) -> CachedKey:
         loaded_at = self._monotonic()
         try:
-            key = await self._directory.authenticate(secret)
+            entry = CachedKey(digest, await self._directory.authenticate(secret), None, loaded_at)
         except AuthenticationFailed as exc:
-            return CachedKey(digest, None, exc, loaded_at)
-        return CachedKey(digest, key, None, loaded_at)
-
-    def _store(self, entry: CachedKey) -> None:
-        self._entries.pop(entry.digest, None)
-        self._entries[entry.digest] = entry
+            entry = CachedKey(digest, None, exc, loaded_at)
+        self._entries.pop(digest, None)
+        self._entries[digest] = entry
         while len(self._entries) > _MAX_ENTRIES:
             del self._entries[next(iter(self._entries))]
+        return entry
