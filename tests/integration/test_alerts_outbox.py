@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from farebox.alerts.actions import Alerter
+from farebox.alerts.actions import Alerter, Fired
 from farebox.alerts.config import AlertConfig
 from farebox.alerts.scanner import AnomalyScanner
 from farebox.alerts.store import AlertStore
@@ -110,6 +111,37 @@ async def test_thresholds_fire_once_per_period_for_the_endpoints_that_asked(
     await ledger.record(spend(key, 6 * USD, at=clock.at))
     assert [alert.rule for alert in (await watcher.check()).alerts] == ["threshold:0.5"]
     assert len(await outbox_rows(ledger, table_rows)) == 3
+
+
+async def test_under_steady_commits_the_watcher_checks_once_per_interval(
+    ledger: Ledger, spend: Spend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock(JUNE_10)
+    directory, key, _, _ = await setup(ledger, clock, events=["usage.threshold"])
+    watcher = CapWatcher(ledger, Alerter(ledger, directory), debounce=0.01, interval=0.25, clock=clock)
+    loop = asyncio.get_running_loop()
+    checks: list[float] = []
+    check = watcher.check
+
+    async def timed_check() -> Fired:
+        checks.append(loop.time())
+        return await check()
+
+    monkeypatch.setattr(watcher, "check", timed_check)
+    running = asyncio.ensure_future(watcher.run())
+    try:
+        until = loop.time() + 1.2
+        while loop.time() < until:  # a commit touching the key every 10 ms
+            await ledger.record(spend(key, 1_000))
+            await asyncio.sleep(0.01)
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    after_sweep = checks[1:]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(after_sweep)]
+    assert len(after_sweep) >= 3, "steady traffic is still checked"
+    assert min(gaps) >= 0.24, f"checks {gaps} apart: more often than once per interval"
 
 
 async def test_a_new_process_fires_what_a_crash_left_unchecked(ledger: Ledger, spend: Spend) -> None:

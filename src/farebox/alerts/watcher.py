@@ -2,9 +2,10 @@
 
 Every ledger commit tells the watcher which keys, members and accounts it added spend to (`Ledger.on_commit`,
 on the writer thread); a refused request tells it which cap refused (`Budgets.on_refused`). The watcher
-gathers them, and at most every `debounce` seconds reads those owners' caps, spend and alert rules, and fires
-what is due. Checks are level-triggered (spent >= fraction x cap, not "crossed in this commit"), so an alert
-a crash interrupted fires on the owner's next commit, and a threshold lowered below the spend fires at once.
+gathers them and, `debounce` seconds after the first, reads those owners' caps, spend and alert rules, and
+fires what is due; under steady traffic, once every `interval` seconds. Checks are level-triggered
+(spent >= fraction x cap, not "crossed in this commit"), so an alert a crash interrupted fires on the
+owner's next commit, and a threshold lowered below the spend fires at once.
 """
 
 from __future__ import annotations
@@ -54,11 +55,13 @@ class CapWatcher:
         alerter: Alerter,
         *,
         debounce: float = 0.05,
+        interval: float = 0.5,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._ledger = ledger
         self._alerter = alerter
         self._debounce = debounce
+        self._interval = interval
         self._clock = clock
         self._lock = threading.Lock()  # commits arrive on the writer thread
         self._touched: set[Owner] = set()
@@ -89,14 +92,18 @@ class CapWatcher:
             await self.sweep()
         except Exception:
             log.exception("the start-up sweep of cap alerts failed; each owner's next commit checks it")
+        loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
             self._wake.clear()
             await asyncio.sleep(self._debounce)
+            started = loop.time()
             try:
                 await self.check()
             except Exception:
                 log.exception("cap alert check failed; it is tried again with the next commit")
+            # Under steady traffic every commit touches an owner: one check per interval, not per debounce.
+            await asyncio.sleep(self._interval - (loop.time() - started))
 
     async def sweep(self) -> Fired:
         """Check every capped key, member and account: an alert due when the last process stopped (between a
