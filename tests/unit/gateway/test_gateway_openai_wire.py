@@ -147,6 +147,20 @@ def test_stream_text_includes_reasoning_refusals_and_tool_arguments() -> None:
     assert collector.usage is None
 
 
+def test_text_keeps_its_order_when_deltas_are_parsed_late() -> None:
+    # Text deltas (with the `"usage": null` OpenAI sends on every chunk) are parsed when the text is asked
+    # for, or once they pass 64 KB; a tool call (it has a `type`) and the usage chunk are parsed at once.
+    deltas = [{"choices": [{"index": 0, "delta": {"content": f"w{i} "}}], "usage": None} for i in range(3000)]
+    call = {"index": 0, "type": "function", "function": {"arguments": "ARGS "}}
+    typed = {"choices": [{"index": 0, "delta": {"tool_calls": [call]}}], "usage": None}
+    usage = {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 3001}}
+    events = [*deltas[:1500], typed, *deltas[1500:], usage]
+    collector = collect([b"data: " + orjson.dumps(event) + b"\n\n" for event in events] + [b"data: [DONE]\n\n"])
+    assert collector.usage == Usage(input_tokens=3, output_tokens=3001) and collector.complete
+    words = [f"w{i} " for i in range(3000)]
+    assert collector.text == "".join(words[:1500]) + "ARGS " + "".join(words[1500:])
+
+
 def test_responses_api_stream() -> None:
     events: list[dict[str, Any]] = [
         {"type": "response.created", "response": {"usage": None}},

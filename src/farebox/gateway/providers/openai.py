@@ -15,6 +15,7 @@ Text-to-speech answers with audio and no usage: it is metered by the request's i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -69,6 +70,8 @@ The OpenAI SDKs pick their exception class from the status alone (401 `Authentic
 
 _DELTA_TEXT_FIELDS = ("content", "reasoning_content", "reasoning", "refusal")
 """The text fields of a chat chunk's `delta`, kept for estimates."""
+_CARRIES_MORE_THAN_TEXT = re.compile(rb'"(?:usage|error|type)"\s*:\s*(?!null\b)')
+"""Matches a stream event that may carry usage, an error or an event type: one to parse as it comes."""
 _RESPONSES_FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 _RESPONSES_TEXT_EVENTS = frozenset(
     {
@@ -251,6 +254,11 @@ class OpenAIUsageCollector(UsageCollector):
             self.complete = True
             return True
         return False
+
+    def _text_only(self, data: bytes) -> bool:
+        # A chat or completions text delta: no `usage` but a null one (sent on every chunk with
+        # `include_usage`), no `error`, no `type` (Responses API events, tool calls).
+        return _CARRIES_MORE_THAN_TEXT.search(data) is None
 
     def _observe(self, document: JSONObject) -> None:
         # Runs for every chunk of every stream: each look-up is done once, and the absent ones cost no call.

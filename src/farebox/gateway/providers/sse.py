@@ -26,19 +26,29 @@ class SSEEvent:
     data: bytes
 
 
+_DEFERRED_BYTES = 65_536
+"""How many bytes of not-yet-parsed events a collector keeps before it parses them for their text."""
+
+
 class UsageCollector(ABC):
     """Watches one upstream stream and reports the usage the provider announced in it.
 
     The shared part of every provider's stream collector: SSE decoding, the generated text kept for
     estimates, the end-of-stream flag and an in-stream error. A provider's subclass reads each
     decoded JSON event in `_observe` and reports its usage through `usage`.
+
+    An event that `_text_only` says can carry nothing but text is kept as bytes and parsed only if the
+    text is asked for (a stream that ends without usage), or once the kept bytes pass `_DEFERRED_BYTES`:
+    most streams report their usage, and most of their events are text deltas.
     """
 
-    __slots__ = ("_decoder", "_pieces", "complete", "error")
+    __slots__ = ("_decoder", "_deferred_bytes", "_pieces", "complete", "error")
 
     def __init__(self) -> None:
         self._decoder = SSEDecoder()
-        self._pieces: list[str] = []
+        self._pieces: list[str | bytes] = []
+        """Text taken in, and, in order among it, the data of events not parsed yet."""
+        self._deferred_bytes = 0
         self.complete = False
         """Whether the provider's own end-of-stream marker was seen (so the usage is final)."""
         self.error: JSONObject | None = None
@@ -52,7 +62,8 @@ class UsageCollector(ABC):
     @property
     def text(self) -> str:
         """The generated text seen so far (content, reasoning and tool-call arguments), for estimates."""
-        return "".join(self._pieces)
+        self._parse_deferred()
+        return "".join(piece for piece in self._pieces if isinstance(piece, str))
 
     def feed(self, chunk: bytes) -> None:
         """Observe the next chunk of the upstream body, exactly as received."""
@@ -64,13 +75,38 @@ class UsageCollector(ABC):
 
     def _take_events(self, events: list[SSEEvent]) -> None:
         for event in events:
-            if not self._take_marker(event.data):
-                document = as_object(load_json(event.data))
-                if document is not None:
-                    self._observe(document)
+            data = event.data
+            if self._take_marker(data):
+                continue
+            if self._text_only(data):
+                self._pieces.append(data)
+                self._deferred_bytes += len(data)
+                if self._deferred_bytes > _DEFERRED_BYTES:
+                    self._parse_deferred()
+                continue
+            self._parse(data)
+
+    def _parse(self, data: bytes) -> None:
+        document = as_object(load_json(data))
+        if document is not None:
+            self._observe(document)
+
+    def _parse_deferred(self) -> None:
+        if not self._deferred_bytes:
+            return
+        pieces, self._pieces, self._deferred_bytes = self._pieces, [], 0
+        for piece in pieces:
+            if isinstance(piece, bytes):
+                self._parse(piece)  # its text goes where the event came
+            else:
+                self._pieces.append(piece)
 
     def _take_marker(self, data: bytes) -> bool:
         """Handle a non-JSON event (OpenAI's `[DONE]`); True if it was one."""
+        return False
+
+    def _text_only(self, data: bytes) -> bool:
+        """Whether an event's data can be taken in later: it can hold text, but no usage, error or end."""
         return False
 
     @abstractmethod
