@@ -193,6 +193,10 @@ def test_usage_only_chunk_detection(fixture_bytes: FixtureBytes) -> None:
     assert not wire.is_usage_only_chunk({"choices": [], "usage": None})
     assert not wire.is_usage_only_chunk({"choices": [{"index": 0, "delta": {}}], "usage": {"prompt_tokens": 1}})
     assert not wire.is_usage_only_chunk(b'data: {"usage": {"prompt_tokens": 1}, "choices": [')
+    # With `include_usage` every chunk carries `"usage":null`; spaced-out JSON is read all the same.
+    assert not wire.is_usage_only_chunk(b'data: {"choices":[{"delta":{"content":"a"}}],"usage":null}\n\n')
+    assert not wire.is_usage_only_chunk(b'data: {"choices":[],"usage" : null}\n\n')
+    assert wire.is_usage_only_chunk(b'data: {"choices": [], "usage" :\t{"prompt_tokens": 1}}\n\n')
 
 
 def test_usage_chunk_filter_drops_only_the_usage_chunk(fixture_bytes: FixtureBytes, byte_splits: ByteSplits) -> None:

@@ -70,6 +70,7 @@ The OpenAI SDKs pick their exception class from the status alone (401 `Authentic
 
 _DELTA_TEXT_FIELDS = ("content", "reasoning_content", "reasoning", "refusal")
 """The text fields of a chat chunk's `delta`, kept for estimates."""
+_REPORTS_USAGE = re.compile(rb'"usage"\s*:\s*(?!null\b)')
 _CARRIES_MORE_THAN_TEXT = re.compile(rb'"(?:usage|error|type)"\s*:\s*(?!null\b)')
 """Matches a stream event that may carry usage, an error or an event type: one to parse as it comes."""
 _RESPONSES_FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
@@ -174,7 +175,7 @@ def is_usage_only_chunk(chunk: bytes | JSONObject) -> bool:
     if isinstance(chunk, Mapping):
         document: JSONObject | None = chunk
     else:
-        if b'"usage"' not in chunk:
+        if _REPORTS_USAGE.search(chunk) is None:  # most chunks: no usage, or the null sent on every one
             return False
         payload = chunk.strip()
         if not payload.startswith(b"{"):
