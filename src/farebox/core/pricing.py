@@ -31,9 +31,12 @@ _PER_MILLION = 1_000_000
 _HALF_MILLION = 500_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Usage:
     """How much one event used. Every count defaults to zero.
+
+    Never changed once built. Not frozen: one is built for every event priced, and a frozen one's
+    `__init__` took twice as long (each field set through `object.__setattr__`).
 
     Token semantics are OpenAI's (and genai-prices'), not Anthropic's raw wire fields: an adapter
     for a provider that reports cache tokens beside, rather than inside, its input count adds
