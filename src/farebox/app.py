@@ -20,14 +20,14 @@ from farebox.alerts.store import AlertStore
 from farebox.alerts.watcher import CapWatcher
 from farebox.api import admin, alerts, events, requests, webhooks
 from farebox.api import budgets as budget_routes
+from farebox.api.body_limit import BodySizeLimit
 from farebox.api.errors import install_error_handlers, unexpected_error
-from farebox.api.limits import BodySizeLimit
 from farebox.budgets import Budgets
 from farebox.gateway.auth import KeyCache
+from farebox.gateway.endpoints import proxy_routes, routing_table
 from farebox.gateway.exchange import Gateway
-from farebox.gateway.limits import native_error_shape
+from farebox.gateway.native_errors import native_error_shape
 from farebox.gateway.providers.mock import create_mock_app
-from farebox.gateway.routes import proxy_routes, routing_table
 from farebox.gateway.tokens import Tokenizer
 from farebox.gateway.upstream import Upstream, default_mock_base_url
 from farebox.ledger.base import Ledger

@@ -30,8 +30,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from farebox.core.directory import Account, Member, VirtualKey
 from farebox.core.money import format_usd
+from farebox.core.owners import Account, Member, VirtualKey
 from farebox.core.periods import Period, period_end, period_start
 from farebox.core.singleflight import SingleFlight
 from farebox.errors import FareboxError

@@ -18,7 +18,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
-from farebox.gateway.routing import ModelRoute, Provider
+from farebox.gateway.model_routes import ModelRoute, Provider
 from farebox.ledger.engine import normalise_url, sqlite_path
 
 __all__ = [

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from farebox.app import create_app
-from farebox.core.directory import Account, VirtualKey
+from farebox.core.owners import Account, VirtualKey
 from farebox.core.periods import Period
 from farebox.core.pricing import Usage
 from farebox.errors import NotFound

@@ -20,9 +20,9 @@ from farebox.alerts.scanner import AnomalyScanner
 from farebox.alerts.store import AlertStore
 from farebox.alerts.watcher import CapWatcher
 from farebox.budgets import BudgetExceeded, Budgets
-from farebox.core.directory import KeyStatus, VirtualKey
 from farebox.core.events import UsageEvent, epoch_us
 from farebox.core.money import NANO_PER_USD
+from farebox.core.owners import KeyStatus, VirtualKey
 from farebox.errors import AuthenticationFailed
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory

@@ -15,9 +15,9 @@ if TYPE_CHECKING:
     from tests.conftest import WriterGate
 
 from farebox.budgets import BudgetExceeded, Budgets
-from farebox.core.directory import Account, Member, VirtualKey
 from farebox.core.events import Axis, UsageEvent
 from farebox.core.money import NANO_PER_USD
+from farebox.core.owners import Account, Member, VirtualKey
 from farebox.core.periods import Period, period_end
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory

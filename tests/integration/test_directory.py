@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, select
 
-from farebox.core.directory import KeyStatus, Plan, Role, percent_used
 from farebox.core.events import Axis, UsageEvent
 from farebox.core.keys import KEY_PREFIX, hash_secret
 from farebox.core.money import NANO_PER_USD
+from farebox.core.owners import KeyStatus, Plan, Role, percent_used
 from farebox.core.periods import Period
 from farebox.errors import AuthenticationFailed, Conflict, NotFound, ValidationFailed
 from farebox.ledger.base import Ledger

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,6 +22,7 @@ from farebox.alerts.actions import Alert, Alerter, Fired
 from farebox.alerts.config import AlertConfig
 from farebox.alerts.store import load_configs
 from farebox.core.anomalies import Anomaly, detect_projected_crossing, detect_spend_anomalies
+from farebox.core.clock import utcnow
 from farebox.core.periods import Period, period_end, period_start
 from farebox.ledger.base import Ledger
 from farebox.ledger.schema import accounts, members, usage_rollups_hourly, virtual_keys
@@ -30,10 +31,6 @@ from farebox.ledger.spend import counter_of, read_counters
 __all__ = ["AnomalyScanner"]
 
 log = logging.getLogger(__name__)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class AnomalyScanner:
@@ -45,7 +42,7 @@ class AnomalyScanner:
         alerter: Alerter,
         *,
         interval: float,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._ledger = ledger
         self._alerter = alerter

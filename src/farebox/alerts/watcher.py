@@ -25,6 +25,7 @@ from farebox.alerts.actions import Alert, Alerter, Fired
 from farebox.alerts.config import AlertConfig, ScopeAlerts
 from farebox.alerts.store import load_configs
 from farebox.budgets import Cap
+from farebox.core.clock import utcnow
 from farebox.core.money import format_usd
 from farebox.core.periods import Period
 from farebox.ledger.base import Ledger
@@ -42,10 +43,6 @@ _TABLES: dict[str, Table] = {"key": virtual_keys, "member": members, "account": 
 _CHUNK = 500
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class CapWatcher:
     """Fires cap alerts for the owners recent commits and refusals touched. One per process and ledger."""
 
@@ -56,7 +53,7 @@ class CapWatcher:
         *,
         debounce: float = 0.05,
         interval: float = 0.5,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._ledger = ledger
         self._alerter = alerter

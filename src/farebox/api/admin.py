@@ -37,7 +37,7 @@ from farebox.api.admin_schemas import (
 )
 from farebox.api.auth import Principal, require_admin
 from farebox.api.exact_json import DecimalJSONRoute
-from farebox.core.directory import Member, Role, VirtualKey, invalid
+from farebox.core.owners import Member, Role, VirtualKey, invalid
 from farebox.errors import NotFound, PermissionDenied
 from farebox.ledger.directory import Directory
 

@@ -16,8 +16,8 @@ from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, WithJsonSchema, field_validator
 
-from farebox.core.directory import Account, KeyStatus, Member, Plan, Role, VirtualKey, percent_used
 from farebox.core.money import MoneyError, format_usd, parse_usd
+from farebox.core.owners import Account, KeyStatus, Member, Plan, Role, VirtualKey, percent_used
 from farebox.core.periods import Period
 from farebox.ledger.directory import MAX_GRACE_SECONDS, Directory
 

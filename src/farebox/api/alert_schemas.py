@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from farebox.alerts.config import AlertConfig
 from farebox.api.webhook_schemas import checked_url
-from farebox.core.directory import invalid
+from farebox.core.owners import invalid
 from farebox.ledger.directory import Directory
 
 __all__ = ["FiredList", "FiredOut", "check_rules"]

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from farebox.errors import AuthenticationFailed, PermissionDenied
+from farebox.core.keys import secret_from_headers
+from farebox.errors import PermissionDenied
 
-__all__ = ["Principal", "bearer_token", "require_admin"]
+__all__ = ["Principal", "require_admin"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,18 +36,6 @@ class Principal:
             raise PermissionDenied("this key may act only in its own account", code="wrong_account")
 
 
-def bearer_token(request: Request) -> str:
-    """The bearer token of a request (`Authorization: Bearer T`, or `x-api-key: T`)."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    api_key = request.headers.get("x-api-key", "").strip()
-    if api_key:
-        return api_key
-    raise AuthenticationFailed("missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key")
-
-
 async def require_admin(request: Request) -> Principal:
     """FastAPI dependency: the master key, or a virtual key whose member is an owner or admin.
 
@@ -54,7 +43,7 @@ async def require_admin(request: Request) -> Principal:
         AuthenticationFailed: no key, a wrong master key, or an unknown, revoked or expired key (401).
         PermissionDenied: a valid key whose member is not an owner or admin (403).
     """
-    token = bearer_token(request)
+    token = secret_from_headers(request.headers)
     master_key: str = request.app.state.master_key
     if hmac.compare_digest(token.encode(), master_key.encode()):
         return Principal(kind="master")

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 
 from farebox.budgets import Budgets
-from farebox.core.directory import Account, Member, VirtualKey
+from farebox.core.owners import Account, Member, VirtualKey
 from farebox.ledger.directory import Directory
 
 __all__ = ["BudgetOut", "BudgetsOut", "account_budgets", "budget_of"]

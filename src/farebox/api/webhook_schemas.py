@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, field_validator
 
-from farebox.core.directory import invalid
+from farebox.core.owners import invalid
 from farebox.ledger.webhooks import Delivery, EventType, WebhookEndpoint
 from farebox.webhooks.guard import UnsafeDestination, check_url
 

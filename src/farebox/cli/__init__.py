@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import typer
 
-from farebox.cli import budgets, directory, notifications, prices, server
+from farebox.cli import accounts, budgets, notifications, prices, server
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(name="farebox", help="farebox: the self-hosted LLM spend gateway.", no_args_is_help=True)
 app.command("serve")(server.serve)
 app.command("migrate")(server.migrate)
-app.add_typer(directory.accounts_app, name="accounts")
-app.add_typer(directory.members_app, name="members")
-app.add_typer(directory.keys_app, name="keys")
-directory.keys_app.command("cap")(budgets.cap_key)
-directory.keys_app.command("budget")(budgets.key_budget)
-directory.accounts_app.command("budget")(budgets.account_budget)
-directory.keys_app.command("disable")(notifications.disable_key)
-directory.keys_app.command("enable")(notifications.enable_key)
+app.add_typer(accounts.accounts_app, name="accounts")
+app.add_typer(accounts.members_app, name="members")
+app.add_typer(accounts.keys_app, name="keys")
+accounts.keys_app.command("cap")(budgets.cap_key)
+accounts.keys_app.command("budget")(budgets.key_budget)
+accounts.accounts_app.command("budget")(budgets.account_budget)
+accounts.keys_app.command("disable")(notifications.disable_key)
+accounts.keys_app.command("enable")(notifications.enable_key)
 app.add_typer(notifications.webhooks_app, name="webhooks")
 app.add_typer(notifications.alerts_app, name="alerts")
 app.add_typer(prices.app, name="prices")

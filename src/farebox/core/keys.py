@@ -10,8 +10,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 
-__all__ = ["KEY_PREFIX", "display_prefix", "generate_secret", "hash_secret", "looks_like_key", "secrets_match"]
+from farebox.errors import AuthenticationFailed
+
+__all__ = [
+    "KEY_PREFIX",
+    "display_prefix",
+    "generate_secret",
+    "hash_secret",
+    "looks_like_key",
+    "secret_from_headers",
+    "secrets_match",
+]
 
 KEY_PREFIX = "fbx_sk_"
 _DISPLAY_CHARS = 6
@@ -40,3 +51,24 @@ def looks_like_key(token: str) -> bool:
 def display_prefix(secret: str) -> str:
     """The part of a secret safe to show in listings, e.g. `fbx_sk_Ab3dE9…`."""
     return secret[: len(KEY_PREFIX) + _DISPLAY_CHARS] + "…"
+
+
+def secret_from_headers(headers: Mapping[str, str], *, query_key: str | None = None) -> str:
+    """The virtual-key secret of a request.
+
+    `Authorization: Bearer <key>`, else `x-api-key: <key>` (Anthropic's SDK), else `x-goog-api-key: <key>`
+    (Gemini's), else `query_key` (Gemini's `?key=`, on the routes that take it).
+
+    Raises:
+        AuthenticationFailed: no header (nor `query_key`) holds a key.
+    """
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    for name in ("x-api-key", "x-goog-api-key"):
+        api_key = headers.get(name, "").strip()
+        if api_key:
+            return api_key
+    if query_key is not None and query_key.strip():
+        return query_key.strip()
+    raise AuthenticationFailed("missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key")

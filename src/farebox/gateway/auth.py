@@ -11,18 +11,19 @@ entry stale share one reload. Expiry is checked on every request against the clo
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import unquote_plus
 
-from farebox.core.directory import KeyStatus, VirtualKey
+from farebox.core.clock import utcnow
 from farebox.core.keys import hash_secret, looks_like_key
+from farebox.core.owners import KeyStatus, VirtualKey
 from farebox.core.singleflight import SingleFlight
 from farebox.errors import AuthenticationFailed
 from farebox.ledger.directory import Directory
 
-__all__ = ["CachedKey", "KeyCache", "secret_from_headers", "split_key_param"]
+__all__ = ["CachedKey", "KeyCache", "split_key_param"]
 
 _MAX_ENTRIES = 50_000
 """Beyond this many cached secrets the oldest are dropped (a flood of random keys cannot grow memory)."""
@@ -37,27 +38,6 @@ class CachedKey:
     failure: AuthenticationFailed | None
     loaded_at: float
     """`time.monotonic()` of the directory read."""
-
-
-def secret_from_headers(headers: Mapping[str, str], *, query_key: str | None = None) -> str:
-    """The virtual-key secret of a request.
-
-    `Authorization: Bearer <key>`, else `x-api-key: <key>` (Anthropic's SDK), else `x-goog-api-key: <key>`
-    (Gemini's), else `query_key` (Gemini's `?key=`, on the routes that take it).
-
-    Raises:
-        AuthenticationFailed: no header (nor `query_key`) holds a key.
-    """
-    scheme, _, token = headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    for name in ("x-api-key", "x-goog-api-key"):
-        api_key = headers.get(name, "").strip()
-        if api_key:
-            return api_key
-    if query_key is not None and query_key.strip():
-        return query_key.strip()
-    raise AuthenticationFailed("missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key")
 
 
 def split_key_param(query_string: bytes) -> tuple[str | None, str]:
@@ -76,10 +56,6 @@ def split_key_param(query_string: bytes) -> tuple[str | None, str]:
     return key, "&".join(kept)
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class KeyCache:
     """Virtual keys by secret, each reloaded from the directory when older than `ttl` seconds.
 
@@ -95,7 +71,7 @@ class KeyCache:
         directory: Directory,
         *,
         ttl: float = 1.0,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._directory = directory

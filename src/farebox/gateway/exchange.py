@@ -16,12 +16,12 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from farebox.budgets import Budgets
-from farebox.core.directory import VirtualKey
+from farebox.core.owners import VirtualKey
 from farebox.errors import InvalidRequest
 from farebox.gateway.auth import KeyCache
 from farebox.gateway.formats import FORMATS
+from farebox.gateway.model_routes import ModelRoute, Provider
 from farebox.gateway.providers.payload import load_object, sub_object
-from farebox.gateway.routing import ModelRoute, Provider
 from farebox.gateway.tokens import Tokenizer
 from farebox.gateway.upstream import Upstream, Wire
 from farebox.metering import Attribution, Meter, PriceTarget

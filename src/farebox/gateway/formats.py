@@ -14,10 +14,10 @@ from types import MappingProxyType
 from typing import Protocol
 
 from farebox.core.pricing import Usage
+from farebox.gateway.model_routes import Provider
 from farebox.gateway.providers import anthropic, gemini, openai
 from farebox.gateway.providers.payload import JSONObject, as_object, load_object, sub_object
 from farebox.gateway.providers.sse import UsageCollector
-from farebox.gateway.routing import Provider
 from farebox.gateway.tokens import Tokenizer
 from farebox.gateway.upstream import Wire
 

@@ -20,10 +20,11 @@ from uuid_utils import uuid7
 
 from farebox.budgets import Caps, Reservation
 from farebox.core.events import Status, UsageEvent
+from farebox.core.keys import secret_from_headers
 from farebox.core.money import format_usd
 from farebox.core.pricing import Usage
 from farebox.errors import FareboxError, NotFound, PermissionDenied
-from farebox.gateway.auth import CachedKey, secret_from_headers, split_key_param
+from farebox.gateway.auth import CachedKey, split_key_param
 from farebox.gateway.exchange import (
     Gateway,
     attribution_from,
@@ -33,9 +34,9 @@ from farebox.gateway.exchange import (
     upstream_error_type,
 )
 from farebox.gateway.formats import FORMATS
+from farebox.gateway.model_routes import ModelRoute
 from farebox.gateway.operations import Operation, ParsedRequest, parse_request, upstream_body
 from farebox.gateway.providers.openai import UsageChunkFilter
-from farebox.gateway.routing import ModelRoute
 from farebox.gateway.streaming import StreamEnd, relay
 from farebox.gateway.upstream import (
     UpstreamError,

@@ -31,7 +31,7 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
-from farebox.gateway.routing import DEFAULT_BASE_URLS, ModelRoute, Provider
+from farebox.gateway.model_routes import DEFAULT_BASE_URLS, ModelRoute, Provider
 
 __all__ = [
     "ANTHROPIC_VERSION",

@@ -13,14 +13,16 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable, Collection, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TypeVar, Unpack
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, RowMapping, Table, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from farebox.core.directory import (
+from farebox.core.clock import utcnow
+from farebox.core.keys import display_prefix, generate_secret, hash_secret, looks_like_key, secrets_match
+from farebox.core.owners import (
     ACCOUNT_DEFAULTS,
     ACCOUNT_RULES,
     KEY_DEFAULTS,
@@ -39,7 +41,6 @@ from farebox.core.directory import (
     VirtualKey,
     invalid,
 )
-from farebox.core.keys import display_prefix, generate_secret, hash_secret, looks_like_key, secrets_match
 from farebox.errors import AuthenticationFailed, Conflict
 from farebox.ledger.base import Ledger
 from farebox.ledger.rows import (
@@ -65,10 +66,6 @@ T = TypeVar("T", Account, Member, VirtualKey)
 R = TypeVar("R")
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def _email_conflict(account_id: str, email: str) -> Conflict:
     return Conflict(f"account {account_id!r} already has a member with e-mail {email!r}", code="email_taken")
 
@@ -81,7 +78,7 @@ class Directory:
         clock: the current time (aware); tests pass a controllable one.
     """
 
-    def __init__(self, ledger: Ledger, *, clock: Callable[[], datetime] = _utcnow):
+    def __init__(self, ledger: Ledger, *, clock: Callable[[], datetime] = utcnow):
         self._ledger = ledger
         self._clock = clock
         self._last_id = 0

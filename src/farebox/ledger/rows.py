@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, RowMapping, Table, select, update
 
-from farebox.core.directory import Account, Member, Plan, Role, Rule, VirtualKey, clean_fields
+from farebox.core.owners import Account, Member, Plan, Role, Rule, VirtualKey, clean_fields
 from farebox.core.periods import Period
 from farebox.errors import NotFound
 from farebox.ledger.schema import accounts, virtual_keys

@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from farebox.core.clock import utcnow
 from farebox.core.events import epoch_us, from_epoch_us
 from farebox.errors import Conflict, NotFound
 from farebox.ledger.base import Ledger
@@ -32,10 +33,6 @@ EventType = Literal[
     "cost.calculated",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +93,7 @@ def _fetch(connection: Connection, endpoint_id: str) -> Any:
 class WebhookEndpoints:
     """Create, read, change and delete webhook endpoints; read their delivery logs."""
 
-    def __init__(self, ledger: Ledger, *, clock: Callable[[], datetime] = _utcnow):
+    def __init__(self, ledger: Ledger, *, clock: Callable[[], datetime] = utcnow):
         self._ledger = ledger
         self._clock = clock
 

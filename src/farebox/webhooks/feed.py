@@ -14,11 +14,12 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, and_, or_, select, update
 
+from farebox.core.clock import utcnow
 from farebox.core.events import epoch_us, from_epoch_us
 from farebox.core.money import format_usd
 from farebox.ledger.base import Ledger
@@ -31,10 +32,6 @@ log = logging.getLogger(__name__)
 
 FEED_EVENTS = ("usage.recorded", "cost.calculated")
 _MAX_READ = 5_000
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def usage_record(row: RowMapping) -> dict[str, Any]:
@@ -75,7 +72,7 @@ class _Endpoint:
 class UsageFeed:
     """Hands new usage events to the endpoints that asked for them, until cancelled."""
 
-    def __init__(self, ledger: Ledger, *, poll_seconds: float = 0.25, clock: Callable[[], datetime] = _utcnow):
+    def __init__(self, ledger: Ledger, *, poll_seconds: float = 0.25, clock: Callable[[], datetime] = utcnow):
         self._ledger = ledger
         self._poll = poll_seconds
         self._clock = clock

@@ -17,7 +17,7 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Any, Literal
 
@@ -27,6 +27,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 from sqlalchemy import Connection
 
+from farebox.core.clock import utcnow
 from farebox.core.events import epoch_us
 from farebox.ledger.base import Ledger
 from farebox.ledger.outbox import Attempt, Claimed, claim, finish, next_claimable_us, prune
@@ -40,10 +41,6 @@ log = logging.getLogger(__name__)
 _ERROR_BODY_CHARS = 300
 _PRUNE_EVERY_S = 3600.0
 _PRUNE_BATCH = 5_000
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def backoff_delays(*, attempts: int, base_seconds: float, max_seconds: float) -> tuple[int, ...]:
@@ -95,7 +92,7 @@ class Sender:
         retention_days: int = 30,
         poll_seconds: float = 0.25,
         batch: int = 32,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._ledger = ledger
         self._timeout = timeout

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from farebox.core.directory import VirtualKey
-from farebox.core.keys import generate_secret
+from farebox.core.keys import generate_secret, secret_from_headers
+from farebox.core.owners import VirtualKey
 from farebox.core.periods import Period
 from farebox.errors import AuthenticationFailed
-from farebox.gateway.auth import KeyCache, secret_from_headers, split_key_param
+from farebox.gateway.auth import KeyCache, split_key_param
 
 pytestmark = pytest.mark.anyio
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

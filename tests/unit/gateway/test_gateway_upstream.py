@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from farebox.gateway.routing import ModelRoute, Provider
+from farebox.gateway.model_routes import ModelRoute, Provider
 from farebox.gateway.upstream import Wire, target
 
 CLIENT_HEADERS = [

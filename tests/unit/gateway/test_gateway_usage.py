@@ -8,9 +8,9 @@ import orjson
 import pytest
 
 from farebox.errors import InvalidRequest
+from farebox.gateway.model_routes import ModelRoute, Provider
 from farebox.gateway.operations import OPERATIONS, parse_request, upstream_body
 from farebox.gateway.providers.mock.media import wav_silence
-from farebox.gateway.routing import ModelRoute, Provider
 from farebox.gateway.tokens import Tokenizer
 from farebox.gateway.usage import measure_body
 

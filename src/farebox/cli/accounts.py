@@ -14,7 +14,7 @@ import typer
 from farebox.api.admin_schemas import AccountOut, KeyCreated, KeyOut, MemberOut, present, present_all
 from farebox.cli.output import show_one, show_table, usd_option
 from farebox.cli.runtime import console, fail, print_json, with_directory
-from farebox.core.directory import Member, Plan, Role
+from farebox.core.owners import Member, Plan, Role
 from farebox.core.periods import Period
 from farebox.errors import NotFound
 from farebox.ledger.directory import Directory

@@ -1,6 +1,6 @@
 """The error shape of a refused body on the native routes: the Anthropic and Gemini SDKs expect their own.
 
-`farebox.api.limits.BodySizeLimit` refuses a body over the size limit on every route (declared or chunked);
+`farebox.api.body_limit.BodySizeLimit` refuses a body over the size limit on every route (declared or chunked);
 `native_error_shape` tells it the envelope of `/v1/messages` (Anthropic) and `/v1beta/models/...` and
 `/v1/models/...` (Gemini).
 """

@@ -14,12 +14,12 @@ import orjson
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
+from farebox.core.keys import secret_from_headers
 from farebox.errors import FareboxError
-from farebox.gateway.auth import secret_from_headers
 from farebox.gateway.exchange import Gateway, headers_of
+from farebox.gateway.model_routes import ModelRoute, default_routes
 from farebox.gateway.operations import OPERATIONS
 from farebox.gateway.proxy import ProxyEndpoint
-from farebox.gateway.routing import ModelRoute, default_routes
 
 __all__ = ["ModelsEndpoint", "proxy_routes", "routing_table"]
 
