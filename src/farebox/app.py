@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -22,19 +23,20 @@ from farebox.api import admin, alerts, events, requests, webhooks
 from farebox.api import budgets as budget_routes
 from farebox.api.body_limit import BodySizeLimit
 from farebox.api.errors import install_error_handlers, unexpected_error
-from farebox.budgets import Budgets
-from farebox.gateway.auth import KeyCache
-from farebox.gateway.endpoints import proxy_routes, routing_table
-from farebox.gateway.exchange import Gateway
+from farebox.core.clock import utcnow
+from farebox.gateway.endpoints import proxy_routes
+from farebox.gateway.model_routes import routing_table
 from farebox.gateway.native_errors import native_error_shape
 from farebox.gateway.providers.mock import create_mock_app
 from farebox.gateway.tokens import Tokenizer
 from farebox.gateway.upstream import Upstream, default_mock_base_url
+from farebox.gateway.wiring import Gateway
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
 from farebox.ledger.webhooks import WebhookEndpoints
-from farebox.metering import Meter
+from farebox.metering import Budgets, KeyCache, LocalCounters, Meter, UsageEvents
 from farebox.prices import PriceBook
+from farebox.services import Services
 from farebox.settings import Settings, provider_credentials, resolve_master_key
 from farebox.webhooks.feed import UsageFeed
 from farebox.webhooks.sender import Sender, SmtpConfig, backoff_delays
@@ -52,8 +54,9 @@ def create_app(
     ledger: Ledger | None = None,
     prices: PriceBook | None = None,
     master_key: str | None = None,
+    clock: Callable[[], datetime] = utcnow,
 ) -> FastAPI:
-    """Build the farebox ASGI app. Tests pass their own ledger, price book or master key.
+    """Build the farebox ASGI app. Tests pass their own ledger, price book, master key or clock (the directory's).
 
     Raises:
         SettingsError: a model's provider credential variable is not set.
@@ -62,18 +65,17 @@ def create_app(
     prices = prices or PriceBook.load(settings.price_overrides)
     master_key = master_key or resolve_master_key(settings)[0]
     routes = routing_table(settings.models)
-    directory = Directory(ledger)
+    directory = Directory(ledger, clock=clock)
     keys = KeyCache(directory)
     directory.on_change.append(keys.clear)
-    budgets = Budgets(ledger, directory)
+    budgets = Budgets(directory, LocalCounters(ledger))
+    meter = Meter(ledger, UsageEvents(prices), keys=keys, budgets=budgets)
     upstream = Upstream(timeout=settings.upstream_timeout_seconds)
     gateway = Gateway(
         routes=routes,
         credentials=provider_credentials(tuple(routes.values())),
-        keys=keys,
         upstream=upstream,
-        meter=Meter(ledger, prices),
-        budgets=budgets,
+        meter=meter,
         tokenizer=Tokenizer(),
         mock_base_url=default_mock_base_url(settings.port),
         default_output_tokens=settings.budget_default_output_tokens,
@@ -95,7 +97,7 @@ def create_app(
                     tasks.cancel_scope.cancel()
         finally:
             # A shutdown past its grace period cancelled the requests still running: let them record first.
-            await gateway.in_flight.drained(timeout=_DRAIN_SECONDS)
+            await meter.in_flight.drained(timeout=_DRAIN_SECONDS)
             await upstream.aclose()
             await ledger.close()
 
@@ -106,15 +108,18 @@ def create_app(
         lifespan=lifespan,
         shortcuts=_shortcuts(proxied, max_body_bytes=settings.max_body_bytes),
     )
-    app.state.settings = settings
-    app.state.ledger = ledger
-    app.state.prices = prices
-    app.state.master_key = master_key
-    app.state.directory = directory
-    app.state.budgets = budgets
-    app.state.webhooks = WebhookEndpoints(ledger)
-    app.state.alert_store = AlertStore(ledger)
-    app.state.gateway = gateway
+    app.state.services = Services(
+        ledger=ledger,
+        prices=prices,
+        directory=directory,
+        meter=meter,
+        budgets=budgets,
+        webhooks=WebhookEndpoints(ledger),
+        alerts=AlertStore(ledger),
+        master_key=master_key,
+        allow_private_webhook_urls=settings.allow_private_webhook_urls,
+        smtp_configured=settings.smtp_host is not None,
+    )
     install_error_handlers(app)
     # The proxy routes come first: they are matched on every proxied request.
     app.router.routes[0:0] = proxied

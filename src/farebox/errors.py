@@ -4,6 +4,7 @@
     ├── InvalidRequest                400 invalid_request_error
     │   └── ValidationFailed          422 invalid_request_error   (carries per-item details)
     ├── AuthenticationFailed          401 authentication_error
+    ├── BudgetExceeded                402 insufficient_quota      (`core.spend.CapRefused` names the cap)
     ├── PermissionDenied              403 permission_error
     ├── NotFound                      404 not_found_error
     ├── Conflict                      409 invalid_request_error
@@ -20,6 +21,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AuthenticationFailed",
+    "BudgetExceeded",
     "Conflict",
     "FareboxError",
     "InvalidRequest",
@@ -67,6 +69,14 @@ class AuthenticationFailed(FareboxError):
     status = 401
     openai_type = "authentication_error"
     default_code = "invalid_api_key"
+
+
+class BudgetExceeded(FareboxError):
+    """A request whose worst-case cost does not fit under a spend cap: nothing was forwarded."""
+
+    status = 402
+    openai_type = "insufficient_quota"
+    default_code = "budget_exceeded"
 
 
 class PermissionDenied(FareboxError):

@@ -18,7 +18,7 @@ from farebox.app import create_app
 from farebox.core.events import Axis, UsageEvent
 from farebox.core.keys import KEY_PREFIX
 from farebox.ledger.base import Ledger
-from farebox.ledger.directory import Directory
+from farebox.services import Services
 from farebox.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -55,10 +55,11 @@ def anyio_backend() -> str:
 
 @dataclass
 class Clock:
-    at: datetime
+    at: datetime | None
+    """None: the real time."""
 
     def __call__(self) -> datetime:
-        return self.at
+        return self.at or datetime.now(UTC)
 
 
 @dataclass
@@ -66,7 +67,7 @@ class Api:
     client: httpx.AsyncClient
     ledger: Ledger
     clock: Clock
-    state: Any
+    services: Services
 
     async def call(
         self, method: str, path: str, body: Any = None, *, token: str | None = MASTER, raw: bytes | None = None
@@ -102,13 +103,12 @@ async def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
     monkeypatch.chdir(tmp_path)
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'l.db'}")
     ledger = Ledger(settings.database_url)
-    app = create_app(settings, ledger=ledger, master_key=MASTER)
     clock = Clock(datetime.now(UTC).replace(microsecond=0))
-    app.state.directory = Directory(ledger, clock=clock)
+    app = create_app(settings, ledger=ledger, master_key=MASTER, clock=clock)
     await ledger.start()
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://farebox.test") as client:
-            yield Api(client, ledger, clock, app.state)
+            yield Api(client, ledger, clock, app.state.services)
     finally:
         await ledger.close()
 
@@ -317,7 +317,7 @@ async def test_rotate_without_body_or_grace_stops_the_old_secret_at_once(api: Ap
 
 
 async def test_rotate_grace_on_the_real_clock(api: Api) -> None:
-    api.state.directory = Directory(api.ledger)
+    api.clock.at = None
     account = await api.account()
     admin = await api.member(account["id"], "ada@acme.test", "admin")
     created = await api.key(account["id"], member_id=admin["id"])

@@ -85,7 +85,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     app = create_app(settings, ledger=ledger, prices=prices, master_key=MASTER)
     await ledger.start()
     try:
-        directory: Directory = app.state.directory
+        directory: Directory = app.state.services.directory
         account = await directory.create_account(name="Acme")
         other = await directory.create_account(name="Globex")
         admin = await directory.create_member(account.id, email="ada@acme.test", name="Ada", role="admin")

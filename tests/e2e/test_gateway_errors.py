@@ -191,8 +191,8 @@ async def test_a_failed_commit_fails_the_request_and_never_ends_the_stream(
     ledger = BrokenLedger(settings.database_url)
     app = create_app(settings, ledger=ledger, master_key="fbx_master_broken-ledger-test")
     async with app.router.lifespan_context(app):
-        account = await app.state.directory.create_account(name="broken")
-        _, secret = await app.state.directory.create_key(account.id, name="k")
+        account = await app.state.services.directory.create_account(name="broken")
+        _, secret = await app.state.services.directory.create_key(account.id, name="k")
         headers = {"Authorization": f"Bearer {secret}"}
         body: dict[str, Any] = {"model": "gpt-4o-mini", "messages": MESSAGES}
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://farebox") as client:
@@ -214,7 +214,7 @@ async def test_a_bug_on_the_proxy_path_is_a_500_without_its_trace(
         raise RuntimeError("secret internals")
 
     async with app.router.lifespan_context(app):
-        monkeypatch.setattr(app.state.gateway.keys, "authenticate", broken)
+        monkeypatch.setattr(app.state.services.meter.keys, "authenticate", broken)
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://farebox") as client:
             answers = [

@@ -19,16 +19,16 @@ from farebox.alerts.config import AlertConfig
 from farebox.alerts.scanner import AnomalyScanner
 from farebox.alerts.store import AlertStore
 from farebox.alerts.watcher import CapWatcher
-from farebox.budgets import BudgetExceeded, Budgets
 from farebox.core.events import UsageEvent, epoch_us
 from farebox.core.money import NANO_PER_USD
 from farebox.core.owners import KeyStatus, VirtualKey
-from farebox.errors import AuthenticationFailed
+from farebox.errors import AuthenticationFailed, BudgetExceeded
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
 from farebox.ledger.outbox import Attempt, Message, claim, enqueue, finish, next_claimable_us, prune
 from farebox.ledger.schema import outbox, outbox_attempts
 from farebox.ledger.webhooks import WebhookEndpoints
+from farebox.metering import Budgets, LocalCounters
 from farebox.webhooks.feed import UsageFeed
 from farebox.webhooks.sender import Sender
 from farebox.webhooks.signing import new_secret
@@ -191,7 +191,7 @@ async def test_credits_low_and_a_refusal_fire_their_events(ledger: Ledger, table
     directory, key, watcher, _ = await setup(ledger, clock, events=["credits.low", "budget.exceeded"])
     rules = {"keys": {"thresholds": [], "credits_low": {"below": "3.00"}}}
     await AlertStore(ledger).put(key.account_id, AlertConfig.model_validate(rules), at=JUNE_10)
-    budgets = Budgets(ledger, directory)
+    budgets = Budgets(directory, LocalCounters(ledger))
     budgets.on_refused.append(watcher.refused)
 
     await ledger.record(spend(key, 7 * USD + 1))

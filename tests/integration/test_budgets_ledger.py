@@ -14,13 +14,15 @@ import pytest
 if TYPE_CHECKING:
     from tests.conftest import WriterGate
 
-from farebox.budgets import BudgetExceeded, Budgets
+from farebox.api.budget_schemas import budget_out
 from farebox.core.events import Axis, UsageEvent
 from farebox.core.money import NANO_PER_USD
 from farebox.core.owners import Account, Member, VirtualKey
 from farebox.core.periods import Period, period_end
+from farebox.errors import BudgetExceeded
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
+from farebox.metering import Budgets, LocalCounters
 
 pytestmark = pytest.mark.anyio
 
@@ -54,7 +56,7 @@ async def test_spend_before_the_first_request_and_after_it_is_counted_exactly_on
     ledger: Ledger, writer_gate: type[WriterGate]
 ) -> None:
     directory = Directory(ledger, clock=lambda: JUNE_10)
-    budgets = Budgets(ledger, directory)
+    budgets = Budgets(directory, LocalCounters(ledger))
     key = await capped_key(directory)
     await ledger.record(spend(key, 2 * USD))  # before budgets ever read the counter
     caps = await budgets.caps_for(key)
@@ -64,17 +66,17 @@ async def test_spend_before_the_first_request_and_after_it_is_counted_exactly_on
         held = asyncio.ensure_future(budgets.reserve(caps, 1 * USD, at=JUNE_10))
     await racing
     reservation = await held
-    assert budgets.remaining(caps, at=JUNE_10) == 10 * USD - 2 * USD - 3 * USD - 1 * USD
+    assert await budgets.remaining(caps, at=JUNE_10) == 10 * USD - 2 * USD - 3 * USD - 1 * USD
     await ledger.record(spend(key, 1 * USD))  # commits after the read are added as they commit
-    budgets.release(reservation)
-    budgets.release(reservation)  # a second release gives nothing back twice
-    assert budgets.remaining(caps, at=JUNE_10) == 4 * USD
+    await budgets.release(reservation)
+    await budgets.release(reservation)  # a second release gives nothing back twice
+    assert await budgets.remaining(caps, at=JUNE_10) == 4 * USD
     assert await directory.spend(key) == 6 * USD  # the ledger agrees
 
 
 async def test_a_request_that_does_not_fit_is_refused_and_reserves_nothing(ledger: Ledger) -> None:
     directory = Directory(ledger)
-    budgets = Budgets(ledger, directory)
+    budgets = Budgets(directory, LocalCounters(ledger))
     key = await capped_key(directory, cap_usd=1)
     caps = await budgets.caps_for(key)
     first = await budgets.reserve(caps, 600_000_000, at=JUNE_10)
@@ -83,8 +85,8 @@ async def test_a_request_that_does_not_fit_is_refused_and_reserves_nothing(ledge
     assert refused.value.status == 402 and refused.value.code == "budget_exceeded"
     assert "monthly spend cap of key 'prod' (1.00 USD)" in refused.value.message
     assert "0.40 USD remaining" in refused.value.message
-    assert budgets.remaining(caps, at=JUNE_10) == 400_000_000
-    budgets.release(first)
+    assert await budgets.remaining(caps, at=JUNE_10) == 400_000_000
+    await budgets.release(first)
     await ledger.record(spend(key, USD))  # exactly the cap: spent, so even a free request is refused
     with pytest.raises(BudgetExceeded, match="is spent for this period"):
         await budgets.reserve(caps, 0, at=JUNE_10)
@@ -92,7 +94,7 @@ async def test_a_request_that_does_not_fit_is_refused_and_reserves_nothing(ledge
 
 async def test_caps_reset_at_the_period_boundary_in_the_account_timezone(ledger: Ledger) -> None:
     directory = Directory(ledger)
-    budgets = Budgets(ledger, directory)
+    budgets = Budgets(directory, LocalCounters(ledger))
     key = await capped_key(directory, cap_usd=1, period=Period.DAILY)
     caps = await budgets.caps_for(key)
     before_midnight = datetime(2025, 6, 10, 21, 59, tzinfo=UTC)  # 23:59 in Paris
@@ -105,7 +107,7 @@ async def test_caps_reset_at_the_period_boundary_in_the_account_timezone(ledger:
 
 async def test_member_and_account_caps_apply_to_a_key_and_a_change_is_seen_at_once(ledger: Ledger) -> None:
     directory = Directory(ledger)
-    budgets = Budgets(ledger, directory, ttl=3600)
+    budgets = Budgets(directory, LocalCounters(ledger), ttl=3600)
     account = await directory.create_account(name="acme", spend_cap_nano=5 * USD, cap_period=Period.WEEKLY)
     member = await directory.create_member(account.id, email="ada@example.com", name="Ada", spend_cap_nano=3 * USD)
     key, _ = await directory.create_key(account.id, member_id=member.id, name="k")
@@ -122,7 +124,7 @@ async def test_requests_that_find_the_caps_stale_together_share_one_read(
     ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     directory = Directory(ledger)
-    budgets = Budgets(ledger, directory)
+    budgets = Budgets(directory, LocalCounters(ledger))
     account = await directory.create_account(name="acme", spend_cap_nano=5 * USD)
     member = await directory.create_member(account.id, email="ada@example.com", name="Ada", spend_cap_nano=3 * USD)
     key, _ = await directory.create_key(account.id, member_id=member.id, name="k", spend_cap_nano=USD)
@@ -147,14 +149,14 @@ async def test_requests_that_find_the_caps_stale_together_share_one_read(
 
 async def test_status_projects_the_period_from_the_spend_so_far(ledger: Ledger) -> None:
     directory = Directory(ledger)
-    budgets = Budgets(ledger, directory)
+    budgets = Budgets(directory, LocalCounters(ledger))
     key = await capped_key(directory, cap_usd=100)
     paris = ZoneInfo("Europe/Paris")
     june_start = datetime(2025, 5, 31, 22, 0, tzinfo=UTC)  # 1 June 00:00 in Paris
     await ledger.record(spend(key, 30 * USD, at=june_start + timedelta(days=1)))
     now = june_start + timedelta(days=10)  # a third of June gone, 30 USD spent: 90 USD projected
     status = await budgets.status(key, tz=paris, now=now)
-    shown = status.as_dict(now)
+    shown = budget_out(key, status).model_dump()
     assert shown["cap"] == "100.00" and shown["spent"] == "30.00" and shown["remaining"] == "70.00"
     assert shown["utilization"] == "0.3000"
     assert shown["projected_period_spend"] == "90.00" and shown["on_track"] is True

@@ -24,9 +24,10 @@ from farebox.alerts.store import load_configs
 from farebox.core.anomalies import Anomaly, detect_projected_crossing, detect_spend_anomalies
 from farebox.core.clock import utcnow
 from farebox.core.periods import Period, period_end, period_start
+from farebox.core.spend import CounterId, Scope
 from farebox.ledger.base import Ledger
 from farebox.ledger.schema import accounts, members, usage_rollups_hourly, virtual_keys
-from farebox.ledger.spend import counter_of, read_counters
+from farebox.ledger.spend import read_counters
 
 __all__ = ["AnomalyScanner"]
 
@@ -159,7 +160,7 @@ def _capped(
         owners.extend(
             (scope, row.id, int(row.spend_cap_nano), Period(row.cap_period)) for row in connection.execute(query)
         )
-    counters = [counter_of(scope, owner_id, period, at=now, tz=tz) for scope, owner_id, _, period in owners]
+    counters = [CounterId.of(Scope(scope), owner_id, period, at=now, tz=tz) for scope, owner_id, _, period in owners]
     spent = read_counters(connection, counters)
     result = [
         (scope, owner_id, cap, period, spent.get(counter, 0))

@@ -24,14 +24,13 @@ from sqlalchemy import Connection, Table, select
 from farebox.alerts.actions import Alert, Alerter, Fired
 from farebox.alerts.config import AlertConfig, ScopeAlerts
 from farebox.alerts.store import load_configs
-from farebox.budgets import Cap
 from farebox.core.clock import utcnow
 from farebox.core.money import format_usd
 from farebox.core.periods import Period
+from farebox.core.spend import Cap, CounterId, Scope
 from farebox.ledger.base import Ledger
-from farebox.ledger.recording import CounterKey
 from farebox.ledger.schema import accounts, members, virtual_keys
-from farebox.ledger.spend import counter_of, read_counters
+from farebox.ledger.spend import read_counters
 
 __all__ = ["CapWatcher"]
 
@@ -69,9 +68,9 @@ class CapWatcher:
 
     def refused(self, cap: Cap) -> None:
         """A request was refused by `cap` (called by `Budgets.on_refused`)."""
-        self._note(self._refused, [(cap.scope, cap.scope_id)])
+        self._note(self._refused, [(cap.scope, cap.owner_id)])
 
-    def _committed(self, added: Mapping[CounterKey, int]) -> None:
+    def _committed(self, added: Mapping[CounterId, int]) -> None:
         self._note(self._touched, {(scope, scope_id) for scope, scope_id, _, _ in added})
 
     def _note(self, into: set[Owner], owners: Iterable[Owner]) -> None:
@@ -159,14 +158,14 @@ def _due(
     zones = {row.id: ZoneInfo(row.timezone) for row in connection.execute(zone_query)}
     configs = load_configs(connection, account_of.values())
     counters = [
-        counter_of(scope, row["id"], Period(row["cap_period"]), at=now, tz=zones[account_of[id(row)]])
+        CounterId.of(Scope(scope), row["id"], Period(row["cap_period"]), at=now, tz=zones[account_of[id(row)]])
         for scope, row in rows
     ]
     spent = read_counters(connection, counters)
     alerts: list[Alert] = []
     for (scope, row), counter in zip(rows, counters, strict=True):
         account_id = account_of[id(row)]
-        state = _CapState(scope, row, account_id, Period(row["cap_period"]), counter[3], spent.get(counter, 0))
+        state = _CapState(scope, row, account_id, Period(row["cap_period"]), counter.start, spent.get(counter, 0))
         rules = configs[account_id].rules_for(scope, row["id"])
         alerts.extend(state.alerts(rules, refused=(scope, row["id"]) in refused))
     return alerts, configs

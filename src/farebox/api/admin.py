@@ -40,6 +40,7 @@ from farebox.api.exact_json import DecimalJSONRoute
 from farebox.core.owners import Member, Role, VirtualKey, invalid
 from farebox.errors import NotFound, PermissionDenied
 from farebox.ledger.directory import Directory
+from farebox.services import services
 
 __all__ = ["router"]
 
@@ -47,7 +48,7 @@ router = APIRouter(prefix="/api/admin", tags=["admin"], route_class=DecimalJSONR
 
 
 def _directory(request: Request) -> Directory:
-    directory: Directory = request.app.state.directory
+    directory = services(request).directory
     return directory
 
 

@@ -19,7 +19,7 @@ from farebox.alerts.store import AlertStore
 from farebox.api.alert_schemas import FiredList, FiredOut, check_rules
 from farebox.api.auth import Principal, require_admin
 from farebox.api.exact_json import DecimalJSONRoute
-from farebox.ledger.directory import Directory
+from farebox.services import services
 
 __all__ = ["router"]
 
@@ -29,7 +29,7 @@ Admin = Annotated[Principal, Depends(require_admin)]
 
 
 def _store(request: Request) -> AlertStore:
-    store: AlertStore = request.app.state.alert_store
+    store = services(request).alerts
     return store
 
 
@@ -39,7 +39,7 @@ Store = Annotated[AlertStore, Depends(_store)]
 @router.get("/{account_id}/alerts", summary="An account's alert rules")
 async def get_alerts(account_id: str, request: Request, principal: Admin, store: Store) -> AlertConfig:
     principal.require_account(account_id)
-    await request.app.state.directory.get_account(account_id)
+    await services(request).directory.get_account(account_id)
     return await store.get(account_id)
 
 
@@ -49,15 +49,15 @@ async def put_alerts(
 ) -> AlertConfig:
     """Replace every rule; the next commit that moves spend is checked against the new rules."""
     principal.require_account(account_id)
-    directory: Directory = request.app.state.directory
+    directory = services(request).directory
     await directory.get_account(account_id)
-    settings = request.app.state.settings
+    found = services(request)
     await check_rules(
         config,
         account_id=account_id,
         directory=directory,
-        smtp_configured=settings.smtp_host is not None,
-        allow_private=settings.allow_private_webhook_urls,
+        smtp_configured=found.smtp_configured,
+        allow_private=found.allow_private_webhook_urls,
     )
     await store.put(account_id, config, at=directory.now())
     return config
@@ -74,5 +74,5 @@ async def alert_history(
 ) -> FiredList:
     """Each fired alert: rule, event type, key/member/account, period, when, the text and the evidence."""
     principal.require_account(account_id)
-    await request.app.state.directory.get_account(account_id)
+    await services(request).directory.get_account(account_id)
     return FiredList(data=[FiredOut(**row) for row in await store.history(account_id, limit=limit, since=since)])

@@ -13,6 +13,7 @@ from fastapi import Request
 
 from farebox.core.keys import secret_from_headers
 from farebox.errors import PermissionDenied
+from farebox.services import services
 
 __all__ = ["Principal", "require_admin"]
 
@@ -44,10 +45,11 @@ async def require_admin(request: Request) -> Principal:
         PermissionDenied: a valid key whose member is not an owner or admin (403).
     """
     token = secret_from_headers(request.headers)
-    master_key: str = request.app.state.master_key
+    found = services(request)
+    master_key = found.master_key
     if hmac.compare_digest(token.encode(), master_key.encode()):
         return Principal(kind="master")
-    directory = request.app.state.directory
+    directory = found.directory
     key = await directory.authenticate(token)
     member = await directory.get_member(key.member_id) if key.member_id else None
     if member is None or member.role not in ("owner", "admin"):

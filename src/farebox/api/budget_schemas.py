@@ -12,11 +12,12 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
-from farebox.budgets import Budgets
-from farebox.core.owners import Account, Member, VirtualKey
+from farebox.core.money import format_usd
+from farebox.core.spend import BudgetStatus, Owner, owner_label, scope_of
 from farebox.ledger.directory import Directory
+from farebox.metering import Budgets
 
-__all__ = ["BudgetOut", "BudgetsOut", "account_budgets", "budget_of"]
+__all__ = ["BudgetOut", "BudgetsOut", "account_budgets", "budget_of", "budget_out"]
 
 
 class BudgetOut(BaseModel):
@@ -47,15 +48,33 @@ class BudgetsOut(BaseModel):
     keys: list[BudgetOut]
 
 
-async def budget_of(
-    budgets: Budgets, directory: Directory, owner: Account | Member | VirtualKey, *, tz: ZoneInfo
-) -> BudgetOut:
+def budget_out(owner: Owner, status: BudgetStatus) -> BudgetOut:
+    """The budget status shape: amounts in decimal USD strings, utilisation as a fraction to four places."""
+    cap = status.cap
+    remaining = status.remaining_nano
+    utilization = status.utilization
+    return BudgetOut(
+        scope=scope_of(owner).value,
+        id=owner.id,
+        name=owner_label(owner),
+        period=status.period.value,
+        period_start=status.period_start.isoformat(),
+        period_end=None if status.period_end is None else status.period_end.isoformat(),
+        cap=None if cap is None else format_usd(cap.cap_nano),
+        spent=format_usd(status.spent_nano),
+        reserved=format_usd(status.reserved_nano),
+        remaining=None if remaining is None else format_usd(remaining),
+        utilization=None if utilization is None else str(utilization),
+        projected_period_spend=None if status.projected_nano is None else format_usd(status.projected_nano),
+        on_track=status.on_track,
+        days_remaining=status.days_remaining,
+        average_daily_spend=format_usd(status.average_daily_nano),
+    )
+
+
+async def budget_of(budgets: Budgets, directory: Directory, owner: Owner, *, tz: ZoneInfo) -> BudgetOut:
     """The budget status of one key, member or account (`tz`: its account's timezone)."""
-    now = directory.now()
-    status = await budgets.status(owner, tz=tz, now=now)
-    scope = "account" if isinstance(owner, Account) else "member" if isinstance(owner, Member) else "key"
-    name = owner.email if isinstance(owner, Member) else owner.name
-    return BudgetOut(scope=scope, id=owner.id, name=name, **status.as_dict(now))
+    return budget_out(owner, await budgets.status(owner, tz=tz, now=directory.now()))
 
 
 async def account_budgets(budgets: Budgets, directory: Directory, account_id: str) -> BudgetsOut:

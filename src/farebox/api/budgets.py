@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from farebox.api.auth import Principal, require_admin
 from farebox.api.budget_schemas import BudgetOut, BudgetsOut, account_budgets, budget_of
 from farebox.errors import InvalidRequest
-from farebox.ledger.directory import Directory
+from farebox.services import services
 
 __all__ = ["router"]
 
@@ -35,13 +35,15 @@ async def budgets_status(
     if account_id is None:
         raise InvalidRequest("the master key must name the account: ?account_id=...", code="missing_account_id")
     principal.require_account(account_id)
-    return await account_budgets(request.app.state.budgets, request.app.state.directory, account_id)
+    found = services(request)
+    return await account_budgets(found.budgets, found.directory, account_id)
 
 
 @router.get("/virtual-keys/{key_id}/budget", summary="Budget status of a virtual key")
 async def key_budget(key_id: str, request: Request, principal: Admin) -> BudgetOut:
-    directory: Directory = request.app.state.directory
+    found = services(request)
+    directory = found.directory
     key = await directory.get_key(key_id)
     principal.require_account(key.account_id)
     account = await directory.get_account(key.account_id)
-    return await budget_of(request.app.state.budgets, directory, key, tz=ZoneInfo(account.timezone))
+    return await budget_of(found.budgets, directory, key, tz=ZoneInfo(account.timezone))

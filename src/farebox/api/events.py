@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import partial
@@ -62,9 +62,9 @@ from farebox.core.events import Axis, RecordResult, UsageEvent
 from farebox.core.money import NANO_PER_USD, format_usd
 from farebox.core.pricing import Usage
 from farebox.errors import InvalidRequest, ValidationFailed
-from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
-from farebox.prices import PriceBook
+from farebox.metering import Attribution, Outcome, PriceTarget, UsageEvents
+from farebox.services import services
 
 __all__ = ["DEFAULT_OPERATIONS", "MAX_EVENTS", "EventIn", "EventResult", "EventsResponse", "router"]
 
@@ -194,16 +194,6 @@ _REQUEST_SCHEMA = {
 router = APIRouter(tags=["events"])
 
 
-@dataclass(frozen=True, slots=True)
-class _Owner:
-    account_id: str
-    key_id: str | None = None
-    member_id: str | None = None
-    agent_id: str | None = None
-    app: str | None = None
-    tags: tuple[str, ...] = ()
-
-
 class _Problems:
     """Per-item errors of a batch, raised together as one 422."""
 
@@ -295,7 +285,9 @@ def _check_event(problems: _Problems, index: int, event: EventIn) -> None:
         problems.add(index, "reasoning_tokens", "reasoning_tokens exceed output_tokens")
 
 
-async def _resolve_owners(events: Sequence[EventIn], *, principal: Principal, directory: Directory) -> list[_Owner]:
+async def _resolve_owners(
+    events: Sequence[EventIn], *, principal: Principal, directory: Directory
+) -> list[Attribution]:
     """Whom each event is attributed to, looking each key and account up once per batch.
 
     Raises:
@@ -311,16 +303,16 @@ async def _resolve_owners(events: Sequence[EventIn], *, principal: Principal, di
     )
     for key in keys.values():
         principal.require_account(key.account_id)
-    by_key = {k.id: _Owner(k.account_id, k.id, k.member_id, k.agent_id, k.app, k.tags) for k in keys.values()}
-    by_account = {account_id: _Owner(account_id) for account_id in accounts}
-    owners: list[_Owner] = []
+    by_key = {k.id: Attribution(k.account_id, k.id, k.member_id, k.agent_id, k.app, k.tags) for k in keys.values()}
+    by_account = {account_id: Attribution(account_id, None, None) for account_id in accounts}
+    owners: list[Attribution] = []
     for index, event in enumerate(events):
         key_id, account_id = event.get("key_id"), event.get("account_id")
         if key_id is None:
             account_id = account_id or ""
             if account_id not in by_account:
                 problems.add(index, "account_id", f"unknown account {account_id!r}")
-            owners.append(by_account.get(account_id) or _Owner(account_id))
+            owners.append(by_account.get(account_id) or Attribution(account_id, None, None))
         elif (owner := by_key.get(key_id)) is None:
             problems.add(index, "key_id", f"unknown key {key_id!r}")
         else:
@@ -331,13 +323,16 @@ async def _resolve_owners(events: Sequence[EventIn], *, principal: Principal, di
     return owners
 
 
-def _build_event(event: EventIn, owner: _Owner, *, prices: PriceBook, now: datetime) -> UsageEvent:
+def _build_event(event: EventIn, owner: Attribution, *, events: UsageEvents, now: datetime) -> UsageEvent:
     """The priced, attributed ledger event of a posted event."""
     axis = _AXES[event["axis"]]
     timestamp = event.get("timestamp")
-    at = timestamp.astimezone(UTC) if timestamp is not None else now
-    operation = event.get("operation") or DEFAULT_OPERATIONS[axis]
-    provider, model, cost_usd = event.get("provider"), event["model"], event.get("cost_usd")
+    provider, model, cost_usd, agent_id = (
+        event.get("provider"),
+        event["model"],
+        event.get("cost_usd"),
+        event.get("agent_id"),
+    )
     usage = Usage(
         input_tokens=event.get("input_tokens", 0),
         output_tokens=event.get("output_tokens", 0),
@@ -348,54 +343,18 @@ def _build_event(event: EventIn, owner: _Owner, *, prices: PriceBook, now: datet
         seconds=event.get("seconds", _ZERO),
         quantity=event.get("quantity", _ZERO),
     )
-    priced = prices.price(provider=provider, model=model, operation=operation, usage=usage, at=at)
-    if cost_usd is None:
-        cost_nano, unit_prices, is_priced = priced.cost_nano, priced.unit_prices, priced.priced
-    else:
-        cost_nano = int(cost_usd * NANO_PER_USD)  # exact: at most 9 places, checked on input
-        unit_prices, is_priced = {"cost_usd": format_usd(cost_nano)}, True
-    return UsageEvent(
-        id=event["id"],
-        timestamp=at,
-        account_id=owner.account_id,
-        axis=axis,
-        provider=provider or priced.provider,
-        model=model,
-        canonical_model=priced.canonical_model,
-        operation=operation,
-        cost_nano=cost_nano,
-        key_id=owner.key_id,
-        member_id=owner.member_id,
-        agent_id=event.get("agent_id") or owner.agent_id,
-        app=owner.app,
-        tags=owner.tags,
-        unit_prices=unit_prices,
-        priced=is_priced,
+    operation = event.get("operation") or DEFAULT_OPERATIONS[axis]
+    metadata = event.get("metadata")
+    if (agent_id and agent_id != owner.agent_id) or metadata:
+        owner = replace(owner, agent_id=agent_id or owner.agent_id, metadata=metadata or {})
+    return events.build(
+        event["id"],
+        at=timestamp.astimezone(UTC) if timestamp is not None else now,
+        attribution=owner,
+        outcome=Outcome(provider, model, PriceTarget(provider, model), operation, axis, usage),
         source="ingest",
-        metadata=event.get("metadata") or {},
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        cached_input_tokens=usage.cached_input_tokens,
-        cache_write_tokens=usage.cache_write_tokens,
-        reasoning_tokens=usage.reasoning_tokens,
-        characters=usage.characters,
-        seconds=usage.seconds,
-        quantity=usage.quantity,
+        cost_nano=None if cost_usd is None else int(cost_usd * NANO_PER_USD),  # exact: at most 9 places, checked
     )
-
-
-async def _record_batch(ledger: Ledger, events: Sequence[UsageEvent]) -> dict[str, Any]:
-    """Record the events all together and describe what happened to each."""
-    results = await ledger.record_many(events)
-    duplicate_ids = list({e.id for e, r in zip(events, results, strict=True) if r is RecordResult.DUPLICATE})
-    # The cost the ledger holds for a duplicate id (a repeat in this batch included) is its first recording's.
-    costs = await ledger.recorded_costs(duplicate_ids)
-    items = [
-        {"id": e.id, "status": r, "cost_usd": format_usd(costs.get(e.id, e.cost_nano))}
-        for e, r in zip(events, results, strict=True)
-    ]
-    recorded = results.count(RecordResult.RECORDED)
-    return {"recorded": recorded, "duplicates": len(events) - recorded, "results": items}
 
 
 @router.post(
@@ -408,9 +367,12 @@ async def ingest_events(request: Request, principal: Annotated[Principal, Depend
     """Price, attribute and record a batch of external usage events, all or nothing, idempotent by id."""
     now = datetime.now(UTC)
     posted = _parse_batch(await request.body())
-    state = request.app.state
-    owners = await _resolve_owners(posted, principal=principal, directory=state.directory)
-    prices: PriceBook = state.prices
-    events = [_build_event(event, owner, prices=prices, now=now) for event, owner in zip(posted, owners, strict=True)]
-    answer = await _record_batch(state.ledger, events)
+    found = services(request)
+    owners = await _resolve_owners(posted, principal=principal, directory=found.directory)
+    meter = found.meter
+    events = [_build_event(e, owner, events=meter.events, now=now) for e, owner in zip(posted, owners, strict=True)]
+    recorded = await meter.record_many(events)
+    items = [{"id": r.event.id, "status": r.result, "cost_usd": format_usd(r.cost_nano)} for r in recorded]
+    count = sum(1 for r in recorded if r.result is RecordResult.RECORDED)
+    answer = {"recorded": count, "duplicates": len(recorded) - count, "results": items}
     return Response(orjson.dumps(answer), media_type="application/json")

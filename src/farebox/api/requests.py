@@ -15,7 +15,7 @@ from farebox.api.auth import Principal, require_admin
 from farebox.core.events import MICRO, from_epoch_us
 from farebox.core.money import format_usd
 from farebox.errors import NotFound
-from farebox.ledger.base import Ledger
+from farebox.services import services
 
 __all__ = ["RequestOut", "present_event", "router"]
 
@@ -88,7 +88,7 @@ def present_event(row: dict[str, Any]) -> RequestOut:
 async def get_request(
     request_id: str, request: Request, principal: Annotated[Principal, Depends(require_admin)]
 ) -> RequestOut:
-    ledger: Ledger = request.app.state.ledger
+    ledger = services(request).ledger
     row = await ledger.get_event(request_id)
     if not principal.is_master and row["account_id"] != principal.account_id:
         raise NotFound(f"no usage event with id {request_id!r}", code="event_not_found")

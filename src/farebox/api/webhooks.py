@@ -29,6 +29,7 @@ from farebox.api.webhook_schemas import (
 )
 from farebox.errors import InvalidRequest
 from farebox.ledger.webhooks import WebhookEndpoint, WebhookEndpoints
+from farebox.services import services
 from farebox.webhooks.signing import new_secret
 
 __all__ = ["router"]
@@ -39,7 +40,7 @@ Admin = Annotated[Principal, Depends(require_admin)]
 
 
 def _endpoints(request: Request) -> WebhookEndpoints:
-    endpoints: WebhookEndpoints = request.app.state.webhooks
+    endpoints = services(request).webhooks
     return endpoints
 
 
@@ -47,7 +48,7 @@ Endpoints = Annotated[WebhookEndpoints, Depends(_endpoints)]
 
 
 def _allow_private(request: Request) -> bool:
-    return bool(request.app.state.settings.allow_private_webhook_urls)
+    return services(request).allow_private_webhook_urls
 
 
 async def _endpoint_for(endpoints: WebhookEndpoints, principal: Principal, endpoint_id: str) -> WebhookEndpoint:

@@ -15,12 +15,12 @@ import typer
 
 from farebox.api.admin_schemas import KeyOut, present_all
 from farebox.api.budget_schemas import BudgetOut, BudgetsOut, account_budgets, budget_of
-from farebox.budgets import Budgets
 from farebox.cli.output import show_one, show_table, usd_option
 from farebox.cli.runtime import fail, print_json, with_ledger
 from farebox.core.periods import Period
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
+from farebox.metering import Budgets, LocalCounters
 
 __all__ = ["account_budget", "cap_key", "key_budget"]
 
@@ -59,7 +59,7 @@ def key_budget(
         directory = Directory(ledger)
         key = await directory.get_key(key_id)
         account = await directory.get_account(key.account_id)
-        return await budget_of(Budgets(ledger, directory), directory, key, tz=ZoneInfo(account.timezone))
+        return await budget_of(Budgets(directory, LocalCounters(ledger)), directory, key, tz=ZoneInfo(account.timezone))
 
     show_one(with_ledger(run), as_json=as_json)
 
@@ -72,7 +72,7 @@ def account_budget(
 
     async def run(ledger: Ledger) -> BudgetsOut:
         directory = Directory(ledger)
-        return await account_budgets(Budgets(ledger, directory), directory, account_id)
+        return await account_budgets(Budgets(directory, LocalCounters(ledger)), directory, account_id)
 
     status = with_ledger(run)
     if as_json:

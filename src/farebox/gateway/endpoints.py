@@ -16,17 +16,12 @@ from starlette.types import Receive, Scope, Send
 
 from farebox.core.keys import secret_from_headers
 from farebox.errors import FareboxError
-from farebox.gateway.exchange import Gateway, headers_of
-from farebox.gateway.model_routes import ModelRoute, default_routes
 from farebox.gateway.operations import OPERATIONS
 from farebox.gateway.proxy import ProxyEndpoint
+from farebox.gateway.wire import headers_of, send_error
+from farebox.gateway.wiring import Gateway
 
-__all__ = ["ModelsEndpoint", "proxy_routes", "routing_table"]
-
-
-def routing_table(models: tuple[ModelRoute, ...]) -> dict[str, ModelRoute]:
-    """The routes by model name: the configured `[[models]]`, or the default mock models when none are."""
-    return {route.name: route for route in (models or default_routes())}
+__all__ = ["ModelsEndpoint", "proxy_routes"]
 
 
 class ModelsEndpoint:
@@ -38,14 +33,10 @@ class ModelsEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            entry = await self.gateway.keys.authenticate(secret_from_headers(headers_of(scope)))
+            key = await self.gateway.meter.authorize(secret_from_headers(headers_of(scope)))
         except FareboxError as exc:
-            await self.gateway.send_error(
-                send, "openai", exc.status, exc.message, code=exc.code, request_id=uuid.uuid4().hex
-            )
+            await send_error(send, "openai", exc.status, exc.message, code=exc.code, request_id=uuid.uuid4().hex)
             return
-        key = entry.key
-        assert key is not None
         data = [
             {
                 "id": route.name,

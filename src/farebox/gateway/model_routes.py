@@ -22,7 +22,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["DEFAULT_BASE_URLS", "DEFAULT_MOCK_MODELS", "ModelRoute", "Provider", "default_routes"]
+__all__ = ["DEFAULT_BASE_URLS", "DEFAULT_MOCK_MODELS", "ModelRoute", "Provider", "default_routes", "routing_table"]
 
 
 class Provider(StrEnum):
@@ -88,3 +88,8 @@ def default_routes() -> tuple[ModelRoute, ...]:
         ModelRoute(name=name, provider=Provider.MOCK, price_as=f"{provider}/{name}")
         for name, provider in DEFAULT_MOCK_MODELS
     )
+
+
+def routing_table(models: tuple[ModelRoute, ...]) -> dict[str, ModelRoute]:
+    """The routes by model name: the configured `[[models]]`, or the default mock models when none are."""
+    return {route.name: route for route in (models or default_routes())}

@@ -16,10 +16,12 @@ from sqlalchemy import Connection, select
 
 from farebox.core.events import RecordResult, UsageEvent
 from farebox.core.periods import Period, period_start
+from farebox.core.spend import CounterId
 from farebox.errors import NotFound
 from farebox.ledger.engine import Engines, migrate
-from farebox.ledger.recording import CounterKey, Recorder
+from farebox.ledger.recording import Recorder
 from farebox.ledger.schema import spend_counters, usage_events
+from farebox.ledger.spend import read_counters
 from farebox.ledger.writer import GroupCommitWriter
 
 __all__ = ["Ledger"]
@@ -77,9 +79,24 @@ class Ledger:
             return []
         return await self._writer.record(events)
 
-    def on_commit(self, listener: Callable[[Mapping[CounterKey, int]], None]) -> None:
+    def on_commit(self, listener: Callable[[Mapping[CounterId, int]], None]) -> None:
         """Call `listener` on the writer thread after every commit, with what it added to the spend counters."""
         self._writer.on_commit.append(listener)
+
+    async def counters(self, ids: Sequence[CounterId]) -> dict[CounterId, int]:
+        """The spend counters that exist among `ids` (a missing one means nothing was spent), from the reader pool."""
+        return await self.read(lambda connection: read_counters(connection, ids))
+
+    async def load_counters(self, ids: Sequence[CounterId], *, apply: Callable[[dict[CounterId, int]], None]) -> None:
+        """Read counters in order with the commits: `apply(found)` runs on the writer thread, before any later
+        commit's `on_commit` listeners, so a holder of counters that adds what commits add misses no commit.
+        Every id is in `found`, 0 for a counter nothing was spent on."""
+
+        def load(connection: Connection) -> None:
+            found = read_counters(connection, ids)
+            apply({counter: found.get(counter, 0) for counter in ids})
+
+        await self.write(load)
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """Run a write function in the writer's next transaction (in its own savepoint)."""

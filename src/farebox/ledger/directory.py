@@ -41,6 +41,7 @@ from farebox.core.owners import (
     VirtualKey,
     invalid,
 )
+from farebox.core.spend import CounterId, account_of, scope_of
 from farebox.errors import AuthenticationFailed, Conflict
 from farebox.ledger.base import Ledger
 from farebox.ledger.rows import (
@@ -55,7 +56,7 @@ from farebox.ledger.rows import (
     update_row,
 )
 from farebox.ledger.schema import accounts, key_secrets, members, virtual_keys
-from farebox.ledger.spend import counter_of, read_counters, recount_current_periods
+from farebox.ledger.spend import read_counters, recount_current_periods
 
 __all__ = ["MAX_GRACE_SECONDS", "Directory"]
 
@@ -394,19 +395,12 @@ class Directory:
         now = self._clock()
 
         def fetch(connection: Connection) -> list[int]:
-            zones = timezones(connection, {_account_of(owner) for owner in owners})
+            zones = timezones(connection, {account_of(owner) for owner in owners})
             wanted = [
-                counter_of(_SCOPES[type(owner)], owner.id, owner.cap_period, at=now, tz=zones[_account_of(owner)])
+                CounterId.of(scope_of(owner), owner.id, owner.cap_period, at=now, tz=zones[account_of(owner)])
                 for owner in owners
             ]
             found = read_counters(connection, wanted)
             return [found.get(counter, 0) for counter in wanted]
 
         return await self._ledger.read(fetch)
-
-
-_SCOPES: dict[type, str] = {Account: "account", Member: "member", VirtualKey: "key"}
-
-
-def _account_of(owner: Account | Member | VirtualKey) -> str:
-    return owner.id if isinstance(owner, Account) else owner.account_id

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, select
 
 from farebox.core.events import MICRO, RecordResult, UsageEvent, epoch_us, from_epoch_us
 from farebox.core.periods import Period, period_start
+from farebox.core.spend import CounterId, Scope
 from farebox.ledger.schema import (
     ROLLUP_DIMENSIONS,
     ROLLUP_MEASURES,
@@ -28,10 +29,7 @@ from farebox.ledger.schema import (
     usage_rollups_hourly,
 )
 
-__all__ = ["CounterKey", "Recorder", "event_row"]
-
-CounterKey = tuple[str, str, str, int]
-"""A spend counter: (scope `account`|`member`|`key`, scope id, period, period start in epoch seconds)."""
+__all__ = ["Recorder", "event_row"]
 
 # SQLite's default limit on a statement's parameters: 32,766 since 3.32, 999 before.
 _SQLITE_MAX_PARAMETERS = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
@@ -199,7 +197,7 @@ class Recorder:
         }
         self._timezones: dict[str, ZoneInfo] = {}
         self._starts: dict[tuple[str, int], tuple[int, ...]] = {}
-        self.added: dict[CounterKey, int] = {}
+        self.added: dict[CounterId, int] = {}
         """What the last `record_events` call added to the spend counters (uncommitted until its transaction is)."""
 
     def forget_timezone(self, account_id: str) -> None:
@@ -296,17 +294,18 @@ class Recorder:
             if event.cost_nano:
                 owner = (event.account_id, event.member_id, event.key_id, row[_TS] // _QUARTER_HOUR_US)
                 by_owner[owner] = by_owner.get(owner, 0) + event.cost_nano
-        sums: dict[CounterKey, int] = {}
+        sums: dict[CounterId, int] = {}
         for (account_id, member_id, key_id, quarter), cost in by_owner.items():
             starts = self._period_starts(connection, account_id, quarter)
-            for scope, scope_id in (("account", account_id), ("member", member_id), ("key", key_id)):
+            for scope, scope_id in ((Scope.ACCOUNT, account_id), (Scope.MEMBER, member_id), (Scope.KEY, key_id)):
                 if scope_id is None:
                     continue
                 for period, start in zip(_COUNTED_PERIODS, starts, strict=True):
-                    key = (scope, scope_id, period, start)
+                    key = CounterId(scope, scope_id, period, start)
                     sums[key] = sums.get(key, 0) + cost
         if sums:
-            self._upsert(connection, self._upsert_counters, [(*key, total) for key, total in sums.items()])
+            rows = [(str(key.scope), key.owner_id, str(key.period), key.start, total) for key, total in sums.items()]
+            self._upsert(connection, self._upsert_counters, rows)
         self.added = sums
 
     def _period_starts(self, connection: Connection, account_id: str, quarter: int) -> tuple[int, ...]:

@@ -10,20 +10,15 @@ from sqlalchemy import Connection, delete, func, insert, select, tuple_
 
 from farebox.core.events import epoch_us
 from farebox.core.periods import Period, period_end, period_start
-from farebox.ledger.recording import CounterKey
+from farebox.core.spend import CounterId, Scope
 from farebox.ledger.schema import members, spend_counters, usage_events, virtual_keys
 
-__all__ = ["counter_of", "read_counters", "recount_current_periods"]
+__all__ = ["read_counters", "recount_current_periods"]
 
 _CHUNK = 500
 
 
-def counter_of(scope: str, owner_id: str, period: Period, *, at: datetime, tz: ZoneInfo) -> CounterKey:
-    """The counter of an owner's period that contains `at` (periods run in the account's timezone `tz`)."""
-    return scope, owner_id, period.value, int(period_start(period, at=at, tz=tz).timestamp())
-
-
-def read_counters(connection: Connection, counters: Sequence[CounterKey]) -> dict[CounterKey, int]:
+def read_counters(connection: Connection, counters: Sequence[CounterId]) -> dict[CounterId, int]:
     """The counters that exist among `counters` (a missing one means nothing was spent)."""
     columns = (
         spend_counters.c.scope,
@@ -31,14 +26,16 @@ def read_counters(connection: Connection, counters: Sequence[CounterKey]) -> dic
         spend_counters.c.period,
         spend_counters.c.period_start,
     )
-    found: dict[CounterKey, int] = {}
+    found: dict[CounterId, int] = {}
     wanted = list(dict.fromkeys(counters))
     for start in range(0, len(wanted), _CHUNK):
         query = select(*columns, spend_counters.c.spent_nano).where(
             tuple_(*columns).in_(wanted[start : start + _CHUNK])
         )
         for row in connection.execute(query):
-            found[(row.scope, row.scope_id, row.period, int(row.period_start))] = int(row.spent_nano)
+            found[CounterId(Scope(row.scope), row.scope_id, Period(row.period), int(row.period_start))] = int(
+                row.spent_nano
+            )
     return found
 
 

@@ -25,8 +25,9 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from farebox.core.events import RecordResult, UsageEvent
+from farebox.core.spend import CounterId
 from farebox.errors import FareboxError, LedgerUnavailable
-from farebox.ledger.recording import CounterKey, Recorder
+from farebox.ledger.recording import Recorder
 
 __all__ = ["GroupCommitWriter"]
 
@@ -63,8 +64,8 @@ class GroupCommitWriter:
     def __init__(self, engine: Engine, *, recorder: Recorder):
         self._engine = engine
         self._recorder = recorder
-        self._added: dict[CounterKey, int] = {}
-        self.on_commit: list[Callable[[Mapping[CounterKey, int]], None]] = []
+        self._added: dict[CounterId, int] = {}
+        self.on_commit: list[Callable[[Mapping[CounterId, int]], None]] = []
         """Called on the writer thread after each commit, before any caller of the group resumes, with what the
         transaction added to the spend counters: in-memory budgets stay exact without reading the counters back."""
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -182,7 +183,7 @@ class GroupCommitWriter:
                     job.results = job_results
                 self._added = self._recorder.added
 
-    def _notify(self, added: Mapping[CounterKey, int]) -> None:
+    def _notify(self, added: Mapping[CounterId, int]) -> None:
         for listener in self.on_commit:
             try:
                 listener(added)

@@ -1,9 +1,9 @@
-"""Metering use cases: price what one request used and record it, before its response is finished.
+"""What a usage event is made of, and the one factory that prices it into a `UsageEvent`.
 
-The gateway decides *what* happened (usage, status, timings, whether counts were estimated); this module
-turns it into a `UsageEvent`, priced by the `PriceBook`, and commits it through the ledger's group-commit
-writer. `Meter.record` returns only once the event is durable, so the gateway releases the last bytes
-of a response after it (DESIGN.md "Durable before done").
+A proxied request and a posted external event both come down to an `Attribution` (whose usage it is) and an
+`Outcome` (what was used, and how the request went); `UsageEvents.build` prices the outcome with the
+`PriceBook` and returns the ledger's event. Both paths go through it, so an event means the same whichever
+way it came in.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from datetime import datetime
 from typing import Any
 
 from farebox.core.events import Axis, Status, UsageEvent
+from farebox.core.money import format_usd
 from farebox.core.pricing import Usage
-from farebox.ledger.base import Ledger
 from farebox.prices import PriceBook
 
-__all__ = ["Attribution", "Meter", "Outcome", "PriceTarget"]
+__all__ = ["Attribution", "Outcome", "PriceTarget", "UsageEvents"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +32,7 @@ class Attribution:
     app: str | None = None
     tags: tuple[str, ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=dict)
-    """Free-form request metadata (the `x-farebox-metadata` header), stored with the event."""
+    """Free-form request metadata (the `x-farebox-metadata` header, an event's `metadata`), stored with the event."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,12 +44,13 @@ class PriceTarget:
     model: str
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is built per ingested event, and a frozen dataclass takes twice as long to build.
+@dataclass(slots=True)
 class Outcome:
-    """What one forwarded request did."""
+    """What one request (or one external event) used, and how it went."""
 
-    provider: str
-    """Where the request went (the route's provider, e.g. `mock`)."""
+    provider: str | None
+    """Where the request went (the route's provider, e.g. `mock`); None: the catalog's provider of the model."""
     model: str
     """The model the client asked for."""
     price_as: PriceTarget
@@ -66,33 +67,48 @@ class Outcome:
     streamed: bool = False
 
 
-class Meter:
-    """Prices and records usage events. Safe to share between concurrent requests."""
+class UsageEvents:
+    """The factory of priced usage events."""
 
-    def __init__(self, ledger: Ledger, prices: PriceBook) -> None:
-        self._ledger = ledger
+    def __init__(self, prices: PriceBook) -> None:
         self._prices = prices
 
-    def build(self, event_id: str, *, at: datetime, attribution: Attribution, outcome: Outcome) -> UsageEvent:
-        """The priced event of one request (an unknown model is recorded at cost 0, unpriced)."""
+    def cost_nano(self, price_as: PriceTarget, *, operation: str, usage: Usage, at: datetime) -> int:
+        """What `usage` costs (0 for a model no price is known for)."""
+        return self._prices.price(
+            provider=price_as.provider, model=price_as.model, operation=operation, usage=usage, at=at
+        ).cost_nano
+
+    def build(
+        self,
+        event_id: str,
+        *,
+        at: datetime,
+        attribution: Attribution,
+        outcome: Outcome,
+        source: str = "proxy",
+        cost_nano: int | None = None,
+    ) -> UsageEvent:
+        """The priced event. An unknown model is recorded at cost 0, unpriced; `cost_nano` records a cost as given."""
         usage = outcome.usage
+        price_as = outcome.price_as
         priced = self._prices.price(
-            provider=outcome.price_as.provider,
-            model=outcome.price_as.model,
-            operation=outcome.operation,
-            usage=usage,
-            at=at,
+            provider=price_as.provider, model=price_as.model, operation=outcome.operation, usage=usage, at=at
         )
+        if cost_nano is None:
+            cost_nano, unit_prices, is_priced = priced.cost_nano, priced.unit_prices, priced.priced
+        else:
+            unit_prices, is_priced = {"cost_usd": format_usd(cost_nano)}, True
         return UsageEvent(
             id=event_id,
             timestamp=at,
             account_id=attribution.account_id,
             axis=outcome.axis,
-            provider=outcome.provider,
+            provider=outcome.provider or priced.provider,
             model=outcome.model,
             canonical_model=priced.canonical_model,
             operation=outcome.operation,
-            cost_nano=priced.cost_nano,
+            cost_nano=cost_nano,
             key_id=attribution.key_id,
             member_id=attribution.member_id,
             agent_id=attribution.agent_id,
@@ -106,8 +122,8 @@ class Meter:
             characters=usage.characters,
             seconds=usage.seconds,
             quantity=usage.quantity,
-            unit_prices=priced.unit_prices,
-            priced=priced.priced,
+            unit_prices=unit_prices,
+            priced=is_priced,
             status=outcome.status,
             http_status=outcome.http_status,
             error_type=outcome.error_type,
@@ -115,20 +131,6 @@ class Meter:
             ttft_ms=outcome.ttft_ms,
             streamed=outcome.streamed,
             estimated=outcome.estimated,
+            source=source,
             metadata=dict(attribution.metadata),
         )
-
-    def cost_nano(self, price_as: PriceTarget, *, operation: str, usage: Usage, at: datetime) -> int:
-        """What `usage` costs (0 for a model no price is known for)."""
-        return self._prices.price(
-            provider=price_as.provider, model=price_as.model, operation=operation, usage=usage, at=at
-        ).cost_nano
-
-    async def record(self, event_id: str, *, at: datetime, attribution: Attribution, outcome: Outcome) -> UsageEvent:
-        """Price the request and commit its event; returns once the event is durable.
-
-        Recording the same `event_id` twice counts it once (the ledger is idempotent on ids).
-        """
-        event = self.build(event_id, at=at, attribution=attribution, outcome=outcome)
-        await self._ledger.record(event)
-        return event

@@ -1,4 +1,4 @@
-"""Virtual-key authentication for the proxy, from memory: the directory is read at most once a second per key.
+"""Virtual-key authorization for the proxy, from memory: the directory is read at most once a second per key.
 
 `KeyCache.authenticate(secret)` answers from an entry keyed by the secret's SHA-256 digest. An entry
 older than `ttl` seconds is reloaded from the directory before it is used, so a key revoked through the
@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import unquote_plus
 
 from farebox.core.clock import utcnow
 from farebox.core.keys import hash_secret, looks_like_key
@@ -23,14 +22,14 @@ from farebox.core.singleflight import SingleFlight
 from farebox.errors import AuthenticationFailed
 from farebox.ledger.directory import Directory
 
-__all__ = ["CachedKey", "KeyCache", "split_key_param"]
+__all__ = ["KeyCache"]
 
 _MAX_ENTRIES = 50_000
 """Beyond this many cached secrets the oldest are dropped (a flood of random keys cannot grow memory)."""
 
 
 @dataclass(frozen=True, slots=True)
-class CachedKey:
+class _Entry:
     """A cache entry: the key, or why the secret fails."""
 
     digest: str
@@ -38,22 +37,6 @@ class CachedKey:
     failure: AuthenticationFailed | None
     loaded_at: float
     """`time.monotonic()` of the directory read."""
-
-
-def split_key_param(query_string: bytes) -> tuple[str | None, str]:
-    """A query string's `key` parameter (the last one), and the query string without any `key`, still encoded.
-
-    The other parameters keep their bytes and order, so what goes upstream is what the client sent, less its key.
-    """
-    key: str | None = None
-    kept: list[str] = []
-    for pair in query_string.decode("latin-1").split("&"):
-        name, _, value = pair.partition("=")
-        if unquote_plus(name) == "key":
-            key = unquote_plus(value)
-        elif pair:
-            kept.append(pair)
-    return key, "&".join(kept)
 
 
 class KeyCache:
@@ -78,11 +61,11 @@ class KeyCache:
         self._ttl = ttl
         self._clock = clock
         self._monotonic = monotonic
-        self._entries: dict[str, CachedKey] = {}
-        self._loads: SingleFlight[str, CachedKey] = SingleFlight()
+        self._entries: dict[str, _Entry] = {}
+        self._loads: SingleFlight[str, _Entry] = SingleFlight()
 
-    async def authenticate(self, secret: str) -> CachedKey:
-        """The active key of `secret`, with its spend.
+    async def authenticate(self, secret: str) -> VirtualKey:
+        """The active key of `secret`.
 
         Raises:
             AuthenticationFailed: unknown (`invalid_api_key`), revoked (`key_revoked`), disabled (`key_disabled`)
@@ -99,21 +82,21 @@ class KeyCache:
         assert entry.key is not None
         if entry.key.status(self._clock()) is KeyStatus.EXPIRED:
             raise AuthenticationFailed("this API key has expired", code="key_expired")
-        return entry
+        return entry.key
 
     def clear(self) -> None:
         """Forget every entry (each is read again on its next use)."""
         self._entries.clear()
 
-    async def _reload(self, digest: str, secret: str) -> CachedKey:
+    async def _reload(self, digest: str, secret: str) -> _Entry:
         return await self._loads.run(digest, lambda: self._load(digest, secret))
 
-    async def _load(self, digest: str, secret: str) -> CachedKey:
+    async def _load(self, digest: str, secret: str) -> _Entry:
         loaded_at = self._monotonic()
         try:
-            entry = CachedKey(digest, await self._directory.authenticate(secret), None, loaded_at)
+            entry = _Entry(digest, await self._directory.authenticate(secret), None, loaded_at)
         except AuthenticationFailed as exc:
-            entry = CachedKey(digest, None, exc, loaded_at)
+            entry = _Entry(digest, None, exc, loaded_at)
         self._entries.pop(digest, None)
         self._entries[digest] = entry
         while len(self._entries) > _MAX_ENTRIES:

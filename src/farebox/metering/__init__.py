@@ -1,0 +1,31 @@
+"""Metering, the use-case layer: authorize a key, reserve the worst case against every cap, price what a request
+used, record it durably, settle and release (`Meter`); and record batches of external events (`record_many`).
+
+The gateway does only wire work around it; `POST /api/events` builds its events with the same factory.
+"""
+
+from __future__ import annotations
+
+from farebox.metering.budgets import Budgets, Caps
+from farebox.metering.counters import CounterStore, LocalCounters, Reservation
+from farebox.metering.keys import KeyCache
+from farebox.metering.meter import Call, InFlight, Meter, Recorded, Ticket
+from farebox.metering.usage_events import Attribution, Outcome, PriceTarget, UsageEvents
+
+__all__ = [
+    "Attribution",
+    "Budgets",
+    "Call",
+    "Caps",
+    "CounterStore",
+    "InFlight",
+    "KeyCache",
+    "LocalCounters",
+    "Meter",
+    "Outcome",
+    "PriceTarget",
+    "Recorded",
+    "Reservation",
+    "Ticket",
+    "UsageEvents",
+]

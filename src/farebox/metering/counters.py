@@ -1,0 +1,130 @@
+"""The counter store: the spend counters caps are checked against, and the reservations held on them.
+
+`CounterStore` is the seam between the cap rule and where counters live. `LocalCounters` keeps them in this
+process's memory: exact for one farebox process per ledger. A store shared by several processes (Redis)
+implements the same protocol, so metering and the gateway do not change with it.
+
+In `LocalCounters`, a counter is read once from the ledger in order with its commits (`Ledger.load_counters`),
+so no commit can slip between the read and the counting of later commits; after that every commit adds
+what it added (`Ledger.on_commit`), proxied requests and ingested events alike. Between a commit and its
+request's release the cost counts twice (spent and reserved): a cap can refuse a request a moment early,
+never let one through late.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from farebox.core.spend import Cap, CapRefused, CounterId, refusal
+from farebox.ledger.base import Ledger
+
+__all__ = ["CounterStore", "LocalCounters", "Reservation"]
+
+_MAX_COUNTERS = 200_000
+
+
+@dataclass(slots=True)
+class Reservation:
+    """A worst-case cost held against some counters until released (once; later releases do nothing)."""
+
+    counters: tuple[CounterId, ...]
+    amount_nano: int
+    released: bool = False
+
+
+class CounterStore(Protocol):
+    """Spend counters and the reservations on them."""
+
+    async def reserve(self, holds: Sequence[tuple[Cap, CounterId]], amount_nano: int) -> Reservation:
+        """Hold `amount_nano` on every counter, each checked against its cap by the cap rule, or on none.
+
+        Raises:
+            CapRefused: a cap cannot take `amount_nano` more (`.cap` names it); nothing is held.
+        """
+        ...
+
+    async def release(self, reservation: Reservation) -> None:
+        """Give a reservation back (idempotent). Completes even while its caller is being cancelled."""
+        ...
+
+    async def standing(self, counters: Sequence[CounterId]) -> list[tuple[int, int]]:
+        """(spent, reserved) of each counter, in order."""
+        ...
+
+
+class LocalCounters:
+    """The counters of one process, in memory, kept exact by the ledger's commits. One per process and ledger."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._lock = threading.Lock()  # the writer thread adds commits while the event loop reserves
+        self._spent: dict[CounterId, int] = {}
+        self._reserved: dict[CounterId, int] = {}
+        ledger.on_commit(self._committed)
+
+    async def reserve(self, holds: Sequence[tuple[Cap, CounterId]], amount_nano: int) -> Reservation:
+        counters = tuple(counter for _, counter in holds)
+        while True:
+            if any(counter not in self._spent for counter in counters):
+                await self._load(counters)
+            with self._lock:
+                if any(counter not in self._spent for counter in counters):
+                    continue  # dropped to bound memory between the load and now: load again
+                for cap, counter in holds:
+                    used = self._spent[counter] + self._reserved.get(counter, 0)
+                    reason = refusal(cap, used_nano=used, amount_nano=amount_nano)
+                    if reason is not None:
+                        raise CapRefused(reason, cap=cap)
+                for counter in counters:
+                    self._reserved[counter] = self._reserved.get(counter, 0) + amount_nano
+                return Reservation(counters, amount_nano)
+
+    async def release(self, reservation: Reservation) -> None:
+        with self._lock:
+            if reservation.released:
+                return
+            reservation.released = True
+            for counter in reservation.counters:
+                left = self._reserved.get(counter, 0) - reservation.amount_nano
+                if left > 0:
+                    self._reserved[counter] = left
+                else:
+                    self._reserved.pop(counter, None)
+
+    async def standing(self, counters: Sequence[CounterId]) -> list[tuple[int, int]]:
+        with self._lock:
+            held = [(self._spent.get(counter), self._reserved.get(counter, 0)) for counter in counters]
+        missing = [counter for counter, (spent, _) in zip(counters, held, strict=True) if spent is None]
+        # A counter no request has needed is read, without taking it into the store.
+        read = await self._ledger.counters(missing) if missing else {}
+        return [
+            (read.get(counter, 0) if spent is None else spent, reserved)
+            for counter, (spent, reserved) in zip(counters, held, strict=True)
+        ]
+
+    async def _load(self, counters: Sequence[CounterId]) -> None:
+        wanted = [counter for counter in counters if counter not in self._spent]
+        if wanted:
+            await self._ledger.load_counters(wanted, apply=self._adopt)
+
+    def _adopt(self, found: dict[CounterId, int]) -> None:
+        """Take counters read on the writer thread (one read meanwhile by another request keeps its value)."""
+        with self._lock:
+            if len(self._spent) + len(found) > _MAX_COUNTERS:
+                self._forget_idle()
+            for counter, spent in found.items():
+                self._spent.setdefault(counter, spent)
+
+    def _forget_idle(self) -> None:
+        """Drop the counters no reservation holds (they are read again when next needed)."""
+        self._spent = {counter: spent for counter, spent in self._spent.items() if counter in self._reserved}
+
+    def _committed(self, added: Mapping[CounterId, int]) -> None:
+        with self._lock:
+            spent = self._spent
+            for counter, amount in added.items():
+                if counter in spent:
+                    spent[counter] += amount

@@ -1,0 +1,40 @@
+"""The services the admin and ingestion routes use, built once by `create_app` and reached through `services()`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import HTTPConnection
+
+from farebox.alerts.store import AlertStore
+from farebox.ledger.base import Ledger
+from farebox.ledger.directory import Directory
+from farebox.ledger.webhooks import WebhookEndpoints
+from farebox.metering import Budgets, Meter
+from farebox.prices import PriceBook
+
+__all__ = ["Services", "services"]
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Everything a handler may need, each built once per app."""
+
+    ledger: Ledger
+    prices: PriceBook
+    directory: Directory
+    meter: Meter
+    budgets: Budgets
+    webhooks: WebhookEndpoints
+    alerts: AlertStore
+    master_key: str
+    allow_private_webhook_urls: bool
+    """Whether webhook and Slack URLs may point at private, loopback or link-local addresses."""
+    smtp_configured: bool
+    """Whether e-mail alerts can go out (`smtp_host` is set)."""
+
+
+def services(connection: HTTPConnection) -> Services:
+    """The app's services, from a request (or any HTTP connection) the app is serving."""
+    found: Services = connection.app.state.services
+    return found
