@@ -16,7 +16,7 @@ from farebox.core.events import Axis
 from farebox.errors import InvalidRequest
 from farebox.gateway.model_routes import ModelRoute
 from farebox.gateway.providers import openai
-from farebox.gateway.providers.mock.media import parse_multipart
+from farebox.gateway.providers.media import parse_multipart
 from farebox.gateway.providers.payload import JSONObject, load_object
 from farebox.gateway.upstream import Wire
 

@@ -17,7 +17,7 @@ from farebox.core.pricing import Usage
 from farebox.gateway.formats import FORMATS
 from farebox.gateway.operations import Operation, ParsedRequest
 from farebox.gateway.providers import openai
-from farebox.gateway.providers.mock.media import audio_seconds
+from farebox.gateway.providers.media import audio_seconds
 from farebox.gateway.providers.payload import build_usage, load_object
 from farebox.gateway.providers.sse import UsageCollector
 from farebox.gateway.tokens import Tokenizer

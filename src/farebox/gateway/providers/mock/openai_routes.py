@@ -12,6 +12,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from farebox.gateway.providers import openai as wire
+from farebox.gateway.providers.media import audio_seconds, parse_multipart
 from farebox.gateway.providers.mock.answers import (
     json_response,
     read_json,
@@ -23,11 +24,9 @@ from farebox.gateway.providers.mock.behaviour import MockConfig, MockPlan, gener
 from farebox.gateway.providers.mock.media import (
     PNG_1X1,
     PNG_1X1_BASE64,
-    audio_seconds,
     embedding_vector,
     encode_embedding,
     mp3_silence,
-    parse_multipart,
     wav_silence,
 )
 from farebox.gateway.providers.payload import JSONObject, as_object, optional_count
