@@ -52,6 +52,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from ab import ab_lines
+
 __all__ = ["main"]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -232,8 +234,11 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env | extra
 
 
-def start_farebox(services: Services, workdir: Path, upstream_root: str) -> tuple[Service, str, str, str]:
-    """Start `farebox serve`; returns the service, its /v1 base URL, a virtual key made for the run, the master key."""
+def start_farebox(
+    services: Services, workdir: Path, upstream_root: str, *, name: str = "farebox", src: Path | None = None
+) -> tuple[Service, str, str, str]:
+    """Start `farebox serve` (from the checkout `src` when given, on this venv's packages); returns the service,
+    its /v1 base URL, a virtual key made for the run, the master key."""
     workdir.mkdir()
     db = workdir / "farebox.db"
     (workdir / "farebox.toml").write_text(
@@ -242,11 +247,14 @@ def start_farebox(services: Services, workdir: Path, upstream_root: str) -> tupl
     port = free_port()
     master = "fbx_master_bench_" + secrets.token_hex(16)
     env = clean_env(FAREBOX_MASTER_KEY=master, FAKE_UPSTREAM_API_KEY="sk-fake-upstream-key")
-    farebox = str(Path(sys.executable).with_name("farebox"))
-    service = services.start("farebox", [farebox, "serve", "--port", str(port)], cwd=workdir, env=env)
+    serve = [str(Path(sys.executable).with_name("farebox")), "serve", "--port", str(port)]
+    if src is not None:
+        env["PYTHONPATH"] = str(src / "src")
+        serve = [sys.executable, "-m", "farebox", "serve", "--port", str(port)]
+    service = services.start(name, serve, cwd=workdir, env=env)
     root = f"http://127.0.0.1:{port}"
     seconds = wait_ready(service, f"{root}/healthz", port, timeout=60)
-    print(f"  farebox     pid {service.pid:<7} {root}  ready in {seconds:.1f} s  (ledger {db})", flush=True)
+    print(f"  {name:<11} pid {service.pid:<7} {root}  ready in {seconds:.1f} s  (ledger {db})", flush=True)
     status, account, _ = http_json(f"{root}/api/admin/accounts", {"name": "bench"}, key=master)
     if status != 201:
         raise RuntimeError(f"creating the account answered {status}: {account}")
@@ -499,6 +507,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--with-ceiling", action="store_true", help="also measure the bare ceiling pass-through")
     parser.add_argument("--with-litellm", action="store_true", help="also measure LiteLLM's proxy (1 worker, no DB)")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="also measure farebox from this checkout (e.g. a `git worktree` of an older commit), interleaved, "
+        "and print per-round A/B ratios",
+    )
     parser.add_argument("--harness", type=Path, default=DEFAULT_HARNESS, help=f"default {DEFAULT_HARNESS}")
     parser.add_argument("--ceiling-python", default=os.environ.get("CEILING_PYTHON", sys.executable))
     parser.add_argument(
@@ -569,6 +584,20 @@ def main(argv: list[str] | None = None) -> int:
                     "--pid",
                     f"capped={farebox.pid}",
                 ]
+            if args.baseline is not None:
+                base_up, base_up_root = start_upstream(services, harness, tmp, "base-upstream")
+                base, base_url, base_key, _ = start_farebox(
+                    services, tmp / "baseline", base_up_root, name="baseline", src=args.baseline.resolve()
+                )
+                smoke_farebox(base_url, base_key)
+                cmd += [
+                    "--target",
+                    f"baseline={base_url}",
+                    "--key",
+                    f"baseline={base_key}",
+                    "--pid",
+                    f"baseline={base.pid}",
+                ]
             if args.with_ceiling:
                 ceiling = start_ceiling(services, harness, tmp / "ceiling", args.ceiling_python, upstream_root)
                 cmd += ["--target", f"ceiling={ceiling.base}", "--key", "ceiling=x", "--pid", f"ceiling={ceiling.pid}"]
@@ -625,6 +654,10 @@ def main(argv: list[str] | None = None) -> int:
             ok = f"non-stream ok={smoke.get('nonstream_ok')} stream ok={smoke.get('stream_ok')}"
             print(f"  {smoke['target']:<9} {ok}")
         print()
+        if args.baseline is not None:
+            print(f"== A/B: farebox (this checkout) against baseline ({args.baseline}), per interleaved round")
+            print("\n".join(ab_lines(results["runs"])))
+            print()
         print("== ledger check")
         print("\n".join(ledger_lines))
         print()

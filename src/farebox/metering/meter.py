@@ -13,7 +13,7 @@ always gives it back, on success, error, cancellation and client disconnect. Not
 `open` and the block: the block is what releases. A request cancelled before it recorded (a
 shutdown past its grace period) is recorded as the call's `abandoned` outcome, estimated from the request.
 Recording returns only once the event is durable, so the gateway releases the last bytes of a response
-after it (docs/ledger.md, "Durable before done").
+after it (docs/ledger.md, "Group commit and durability").
 """
 
 from __future__ import annotations
