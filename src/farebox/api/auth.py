@@ -8,28 +8,37 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from enum import StrEnum
 
 from fastapi import Request
 
 from farebox.core.keys import secret_from_headers
+from farebox.core.owners import Role
 from farebox.errors import PermissionDenied
 from farebox.services import services
 
-__all__ = ["Principal", "require_admin"]
+__all__ = ["Principal", "PrincipalKind", "require_admin"]
+
+
+class PrincipalKind(StrEnum):
+    """Who holds the credential: the operator's master key, or a member acting through one of its keys."""
+
+    MASTER = "master"
+    MEMBER = "member"
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
     """The authenticated caller. `account_id` is None for the master key (every account)."""
 
-    kind: str  # "master" or "member"
+    kind: PrincipalKind
     account_id: str | None = None
     member_id: str | None = None
-    role: str | None = None
+    role: Role | None = None
 
     @property
     def is_master(self) -> bool:
-        return self.kind == "master"
+        return self.kind is PrincipalKind.MASTER
 
     def require_account(self, account_id: str) -> None:
         """Refuse (403) a member acting on an account other than its own."""
@@ -48,10 +57,10 @@ async def require_admin(request: Request) -> Principal:
     found = services(request)
     master_key = found.master_key
     if hmac.compare_digest(token.encode(), master_key.encode()):
-        return Principal(kind="master")
+        return Principal(kind=PrincipalKind.MASTER)
     directory = found.directory
     key = await directory.authenticate(token)
     member = await directory.get_member(key.member_id) if key.member_id else None
     if member is None or member.role not in ("owner", "admin"):
         raise PermissionDenied("this key's member is not an owner or admin of its account", code="not_admin")
-    return Principal(kind="member", account_id=key.account_id, member_id=member.id, role=member.role)
+    return Principal(kind=PrincipalKind.MEMBER, account_id=key.account_id, member_id=member.id, role=member.role)

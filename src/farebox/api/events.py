@@ -121,7 +121,8 @@ def _metadata(value: object) -> dict[str, Any]:
         return value
     except orjson.JSONEncodeError:
         try:
-            return orjson.loads(orjson.dumps(value, default=_float))  # type: ignore[no-any-return]
+            converted: dict[str, Any] = orjson.loads(orjson.dumps(value, default=_float))
+            return converted
         except orjson.JSONEncodeError:
             message = "numbers must be finite, integers fit in 64 bits, nesting at most 250 deep"
             raise PydanticCustomError("metadata_unstorable", message) from None

@@ -87,11 +87,13 @@ class GroupCommitWriter:
 
     async def record(self, events: Sequence[UsageEvent]) -> list[RecordResult]:
         """Record events atomically (all of them or none); return once committed."""
-        return await self._submit(_Job(*self._new_future(), events=events))  # type: ignore[no-any-return]
+        results: list[RecordResult] = await self._submit(_Job(*self._new_future(), events=events))
+        return results
 
     async def run(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn(connection)` inside the next group's transaction; return its result once committed."""
-        return await self._submit(_Job(*self._new_future(), fn=fn))  # type: ignore[no-any-return]
+        outcome: T = await self._submit(_Job(*self._new_future(), fn=fn))
+        return outcome
 
     def _new_future(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]:
         loop = asyncio.get_running_loop()
