@@ -14,13 +14,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from farebox.gateway.providers.media import audio_seconds, parse_multipart
 from farebox.gateway.providers.mock.media import (
     PNG_1X1,
-    audio_seconds,
     embedding_vector,
     encode_embedding,
     mp3_silence,
-    parse_multipart,
     wav_silence,
 )
 

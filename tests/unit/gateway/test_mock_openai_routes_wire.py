@@ -16,7 +16,8 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from farebox.core.pricing import Usage
 from farebox.gateway.providers import openai as wire
-from farebox.gateway.providers.mock.media import audio_seconds, wav_silence
+from farebox.gateway.providers.media import audio_seconds
+from farebox.gateway.providers.mock.media import wav_silence
 from farebox.gateway.tokens import count_tokens
 
 pytestmark = pytest.mark.anyio
