@@ -128,6 +128,8 @@ def test_a_signature_is_deterministic_and_differs_by_each_input() -> None:
         ("::ffff:10.0.0.1", False),  # mapped private
         ("::ffff:169.254.169.254", False),  # mapped link-local (cloud metadata)
         ("::ffff:0:0", False),
+        ("::ffff:224.0.0.1", False),  # mapped IPv4 multicast: not multicast as IPv6, caught once unmapped
+        ("::ffff:239.255.255.250", False),
         ("127.255.255.254", False),
         ("192.0.2.1", False),  # documentation
         ("198.18.0.1", False),  # benchmarking
