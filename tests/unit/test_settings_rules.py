@@ -151,7 +151,7 @@ def test_a_from_address_alone_needs_no_host() -> None:
 # --- unknown settings -------------------------------------------------------------------------------------------
 
 
-def test_an_unknown_flag_is_named(tmp_path: Path) -> None:
+def test_an_unknown_flag_is_named() -> None:
     with pytest.raises(SettingsError, match="^unknown setting 'bogus' "):
         load_settings(bogus=1)
 
