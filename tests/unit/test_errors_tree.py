@@ -8,6 +8,7 @@ import pytest
 import farebox.errors as errors_module
 from farebox.errors import (
     AuthenticationFailed,
+    BudgetExceeded,
     Conflict,
     FareboxError,
     InvalidRequest,
@@ -24,6 +25,7 @@ _TREE: list[tuple[type[FareboxError], type[FareboxError] | None, int, str, str]]
     (InvalidRequest, FareboxError, 400, "invalid_request_error", "invalid_request"),
     (ValidationFailed, InvalidRequest, 422, "invalid_request_error", "validation_failed"),
     (AuthenticationFailed, FareboxError, 401, "authentication_error", "invalid_api_key"),
+    (BudgetExceeded, FareboxError, 402, "insufficient_quota", "budget_exceeded"),
     (PermissionDenied, FareboxError, 403, "permission_error", "forbidden"),
     (NotFound, FareboxError, 404, "not_found_error", "not_found"),
     (Conflict, FareboxError, 409, "invalid_request_error", "conflict"),
