@@ -162,7 +162,7 @@ def load_settings(**overrides: Any) -> Settings:
         raise SettingsError(f"{config or 'farebox.toml'}: not valid TOML: {exc}") from None
     except ValidationError as exc:
         raise SettingsError(_describe(exc.errors()[0])) from None
-    key = settings.master_key.get_secret_value() if settings.master_key else None
+    key = settings.master_key.get_secret_value() if settings.master_key is not None else None
     if settings.environment == "prod" and key is not None and (key.lower() in _PLACEHOLDER_KEYS or len(key) < 16):
         raise SettingsError("setting master_key (FAREBOX_MASTER_KEY): a placeholder or short key is refused in prod")
     return settings

@@ -267,11 +267,6 @@ def test_prod_without_a_master_key_is_allowed_and_generates_one(tmp_path: Path) 
     assert generated and len(key) > 40
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an empty FAREBOX_MASTER_KEY is a SecretStr('') that is falsy, so the prod check skips it: prod starts "
-    "with an empty master key instead of refusing it as short",
-)
 def test_an_empty_master_key_is_refused_in_prod(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAREBOX_ENVIRONMENT", "prod")
     monkeypatch.setenv("FAREBOX_MASTER_KEY", "")
