@@ -160,6 +160,12 @@ def _page_out_extension() -> None:
                     return
 
 
+_MEDIA_PARTS = frozenset(
+    {"image_url", "image", "input_image", "input_audio", "audio", "file", "input_file", "document"}
+)
+"""Content parts that are images, audio or files: not counted (their tokens are the provider's to report)."""
+
+
 def _text_of(value: object) -> str:
     """The countable text of one message field."""
     if isinstance(value, str):
@@ -173,6 +179,8 @@ def _text_of(value: object) -> str:
                 text = part.get("text")
                 if isinstance(text, str):
                     pieces.append(text)
+                elif part.get("type") not in _MEDIA_PARTS:  # a tool call, a tool result, ...: its JSON
+                    pieces.append(orjson.dumps(part, option=orjson.OPT_NON_STR_KEYS).decode())
             elif isinstance(part, str):
                 pieces.append(part)
         return "".join(pieces)

@@ -120,11 +120,6 @@ def test_a_name_costs_one_token_more_than_its_text() -> None:
     assert TOKENS.count_messages(named) - TOKENS.count_messages(plain) == TOKENS.count("alice") + 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="count_messages documents tool calls as counted by their JSON text, but a list of dicts without "
-    "`text` (an assistant's `tool_calls`) counts 0 tokens, in estimates and in the worst-case byte bound",
-)
 def test_an_assistant_tool_call_counts_its_json() -> None:
     call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
     with_call = [{"role": "assistant", "content": None, "tool_calls": [call]}]
@@ -132,11 +127,6 @@ def test_an_assistant_tool_call_counts_its_json() -> None:
     assert TOKENS.count_messages(with_call) > TOKENS.count_messages(without)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the OpenAI input estimate (and so the chat reservation) ignores `tools`, which OpenAI bills as input; "
-    "the Anthropic estimate counts them",
-)
 def test_chat_tool_definitions_are_part_of_the_reserved_input() -> None:
     tools = [{"type": "function", "function": {"name": "f", "description": "d" * 2000, "parameters": {}}}]
     body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "tools": tools}

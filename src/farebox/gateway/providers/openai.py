@@ -204,14 +204,16 @@ def with_stream_usage(body: JSONObject) -> tuple[dict[str, object], bool]:
 
 
 def estimate_input_tokens(body: JSONObject, *, tokenizer: Tokenizer | None = None) -> int:
-    """Input tokens of an OpenAI request, counted offline: chat `messages`, or `prompt`/`input`/`instructions`."""
+    """Input tokens of an OpenAI request, counted offline: chat `messages`, or `prompt`/`input`/`instructions`;
+    and the `tools` it declares, which OpenAI bills as input too (as their JSON text)."""
     counter = tokenizer or Tokenizer()
     model = body.get("model")
     model_name = model if isinstance(model, str) else None
+    tools = body.get("tools")
+    total = counter.count_content({"tools": tools}, model=model_name) if isinstance(tools, list) and tools else 0
     messages = body.get("messages")
     if isinstance(messages, list):
-        return counter.count_messages(messages, model=model_name)
-    total = 0
+        return total + counter.count_messages(messages, model=model_name)
     for key in ("instructions", "prompt", "input"):
         total += _count_input(body.get(key), counter, model_name)
     return total
@@ -334,12 +336,21 @@ class UsageChunkFilter:
 
     def feed(self, chunk: bytes) -> bytes:
         """The bytes to send on for this upstream chunk (possibly empty while an event is incomplete)."""
-        buffer = self._pending + chunk if self._pending else chunk
+        return self._pass(self._pending + chunk if self._pending else chunk, final=False)
+
+    def flush(self) -> bytes:
+        """What is still held back when the upstream ends: whole events judged, an unterminated one as it came."""
+        rest, self._pending = self._pending, b""
+        forwarded = self._pass(rest, final=True) if rest else b""
+        tail, self._pending = self._pending, b""
+        return forwarded + tail
+
+    def _pass(self, buffer: bytes, *, final: bool) -> bytes:
         forwarded: list[bytes] = []
         block_start = 0
         offset = 0
-        # A final `\r` may be the first half of `\r\n`: judge that line when the next byte arrives.
-        complete = buffer[:-1] if buffer.endswith(b"\r") else buffer
+        # A final `\r` may be the first half of `\r\n`: judge that line when the next byte arrives (or at the end).
+        complete = buffer[:-1] if buffer.endswith(b"\r") and not final else buffer
         for line in complete.splitlines(keepends=True):
             offset += len(line)
             if line.endswith((b"\n", b"\r")) and not line.strip(b"\r\n"):
@@ -349,8 +360,3 @@ class UsageChunkFilter:
                 block_start = offset
         self._pending = buffer[block_start:]
         return b"".join(forwarded)
-
-    def flush(self) -> bytes:
-        """Whatever is still held back when the upstream ends (an unterminated last event)."""
-        rest, self._pending = self._pending, b""
-        return rest

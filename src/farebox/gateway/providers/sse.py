@@ -128,6 +128,8 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Decode the next chunk; return the events it completed, in order."""
+        if not chunk:  # nothing came: a `\r` at the end of the last chunk may still be half of a `\r\n`
+            return []
         if self._skip_lf and chunk[:1] == b"\n":
             # The previous chunk ended in `\r`: this `\n` finishes that same `\r\n` line end.
             chunk = chunk[1:]
