@@ -19,6 +19,7 @@ after it (docs/ledger.md, "Group commit and durability").
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +30,7 @@ import anyio
 from farebox.core.events import RecordResult, UsageEvent
 from farebox.core.owners import VirtualKey
 from farebox.core.pricing import Usage
+from farebox.errors import LedgerUnavailable
 from farebox.ledger.base import Ledger
 from farebox.metering.budgets import Budgets, Caps
 from farebox.metering.counters import Reservation
@@ -36,6 +38,8 @@ from farebox.metering.keys import KeyCache
 from farebox.metering.usage_events import Attribution, Outcome, PriceTarget, UsageEvents
 
 __all__ = ["Call", "InFlight", "Meter", "Recorded", "Ticket"]
+
+log = logging.getLogger(__name__)
 
 
 class InFlight:
@@ -123,7 +127,10 @@ class Ticket:
             if kind is not None and issubclass(kind, anyio.get_cancelled_exc_class()) and self.recorded is None:
                 # Cancelled while the upstream may already be working on it: record it, estimated.
                 with anyio.CancelScope(shield=True):
-                    await self.record(await self.call.abandoned())
+                    try:
+                        await self.record(await self.call.abandoned())
+                    except LedgerUnavailable:  # shutting down with a broken ledger: the cancellation goes on
+                        log.exception("recording cancelled request %s failed", self.call.request_id)
         finally:
             await self._meter.budgets.release(self._reservation)
             self._meter.in_flight.leave()

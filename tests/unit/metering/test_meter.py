@@ -224,3 +224,22 @@ async def test_record_many_reports_each_event_and_a_duplicate_at_its_first_cost(
 async def test_authorize_answers_the_key_of_a_secret(prices: PriceBook) -> None:
     flow = Flow(prices)
     assert await flow.meter.authorize("fbx_sk_" + "a" * 43) is flow.owners.key
+
+
+async def test_a_request_cancelled_while_the_ledger_is_down_still_ends_cancelled(prices: PriceBook) -> None:
+    flow = Flow(prices)
+    flow.ledger.fail = True
+    forwarded = asyncio.Event()
+
+    async def forward() -> None:
+        async with await flow.meter.open(flow.call()):
+            forwarded.set()
+            await asyncio.sleep(3600)
+
+    task = asyncio.create_task(forward())
+    await forwarded.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):  # not LedgerUnavailable: shutdown goes on
+        await task
+    assert flow.abandoned_calls == 1 and flow.ledger.events == {}
+    assert await flow.remaining() == USD and flow.meter.in_flight.count == 0
