@@ -19,6 +19,7 @@ from farebox.core.periods import Period, period_start
 from farebox.core.spend import CounterId
 from farebox.errors import NotFound
 from farebox.ledger.engine import Engines, migrate
+from farebox.ledger.errors import database_errors
 from farebox.ledger.recording import Recorder
 from farebox.ledger.schema import spend_counters, usage_events
 from farebox.ledger.spend import read_counters
@@ -99,15 +100,24 @@ class Ledger:
         await self.write(load)
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
-        """Run a write function in the writer's next transaction (in its own savepoint)."""
-        return await self._writer.run(fn)
+        """Run a write function in the writer's next transaction (in its own savepoint).
+
+        Raises:
+            DatabaseUnusable: the database refused a statement of `fn`.
+        """
+        with database_errors():
+            return await self._writer.run(fn)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
-        """Run a read function on a pooled reader connection, off the event loop."""
+        """Run a read function on a pooled reader connection, off the event loop.
+
+        Raises:
+            DatabaseUnusable: the database could not be read.
+        """
         return await asyncio.to_thread(self._read_sync, fn)
 
     def _read_sync(self, fn: Callable[[Connection], T]) -> T:
-        with self.engines.reader.connect() as connection:
+        with database_errors(), self.engines.reader.connect() as connection:
             return fn(connection)
 
     async def get_event(self, event_id: str) -> dict[str, Any]:
