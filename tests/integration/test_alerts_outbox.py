@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from farebox.alerts.actions import Alerter, Fired
+from farebox.alerts.actions import Alerter
 from farebox.alerts.config import AlertConfig
 from farebox.alerts.scanner import AnomalyScanner
 from farebox.alerts.store import AlertStore
 from farebox.alerts.watcher import CapWatcher
+from farebox.core.alerts import Fired
 from farebox.core.events import UsageEvent, epoch_us
 from farebox.core.money import NANO_PER_USD
 from farebox.core.owners import KeyStatus, VirtualKey
