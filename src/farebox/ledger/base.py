@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
@@ -17,7 +17,6 @@ from sqlalchemy import Connection, select
 from farebox.core.events import RecordResult, UsageEvent
 from farebox.core.periods import Period, period_start
 from farebox.core.spend import CounterId
-from farebox.errors import NotFound
 from farebox.ledger.engine import Engines, migrate
 from farebox.ledger.errors import database_errors
 from farebox.ledger.recording import Recorder
@@ -119,22 +118,6 @@ class Ledger:
     def _read_sync(self, fn: Callable[[Connection], T]) -> T:
         with database_errors(), self.engines.reader.connect() as connection:
             return fn(connection)
-
-    async def get_event(self, event_id: str) -> dict[str, Any]:
-        """The event row as recorded.
-
-        Raises:
-            NotFound: no event has this id.
-        """
-
-        def fetch(connection: Connection) -> dict[str, Any] | None:
-            row = connection.execute(select(usage_events).where(usage_events.c.id == event_id)).mappings().first()
-            return dict(row) if row else None
-
-        row = await self.read(fetch)
-        if row is None:
-            raise NotFound(f"no usage event with id {event_id!r}", code="event_not_found")
-        return row
 
     async def recorded_costs(self, event_ids: Sequence[str]) -> dict[str, int]:
         """The cost (nano-USD) each of these events was recorded at; ids not in the ledger are absent."""
