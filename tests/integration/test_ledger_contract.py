@@ -44,7 +44,7 @@ async def recorded(ledger: Ledger, event_id: str) -> EventRow:
 
 
 async def count(ledger: Ledger, table: Table) -> int:
-    return await ledger.read(lambda c: int(c.scalar(select(func.count()).select_from(table)) or 0))
+    return await ledger._read(lambda c: int(c.scalar(select(func.count()).select_from(table)) or 0))
 
 
 def new_account(account_id: str, *, timezone: str = "UTC") -> dict[str, Any]:
@@ -260,7 +260,7 @@ async def test_spend_counter_periods_start_at_local_midnight_of_the_account(
     ledger: Ledger, make_event: EventFactory, table_rows: TableRows
 ) -> None:
     ny_account = new_account("acct-ny", timezone="America/New_York")
-    await ledger.write(lambda connection: connection.execute(insert(accounts).values(ny_account)))
+    await ledger._write(lambda connection: connection.execute(insert(accounts).values(ny_account)))
     local = [  # New York is UTC-4 in June; 2025-06-01 is a Sunday
         ("2025-05-31T23:30:00-04:00", 1),
         ("2025-06-01T00:00:00-04:00", 10),
@@ -359,10 +359,10 @@ async def test_a_failing_write_job_does_not_undo_the_others_in_its_group(
     commits_before = ledger.commits
     async with writer_gate(ledger):
         outcome = asyncio.gather(
-            ledger.write(add("a-1")),
-            ledger.write(add("a-2", then_fail=True)),
+            ledger._write(add("a-1")),
+            ledger._write(add("a-2", then_fail=True)),
             ledger.record(event),
-            ledger.write(add("a-3")),
+            ledger._write(add("a-3")),
             return_exceptions=True,
         )
     results = await outcome
@@ -406,7 +406,7 @@ async def test_sqlite_prepares_a_few_insert_statements_whatever_the_batch_sizes(
     def trace(connection: Connection) -> None:
         connection.connection.driver_connection.set_trace_callback(statements.add)  # type: ignore[union-attr]
 
-    await ledger.write(trace)
+    await ledger._write(trace)
     sizes = [*range(1, 41), 257, 333, 1000]
     for size in sizes:
         assert await ledger.record_many([make_event() for _ in range(size)]) == [RECORDED] * size

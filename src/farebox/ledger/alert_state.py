@@ -111,7 +111,7 @@ class AlertState:
     async def load_configs(self, account_ids: Iterable[str]) -> dict[str, dict[str, Any] | None]:
         """Each account's stored alert rules, as stored (None for an account that set none)."""
         ids = list(set(account_ids))
-        return await self._ledger.read(lambda connection: _configs(connection, ids))
+        return await self._ledger._read(lambda connection: _configs(connection, ids))
 
     async def put_config(self, account_id: str, config: dict[str, Any], *, at: datetime) -> None:
         """Replace the account's alert rules with `config` (the account must exist: the caller checked)."""
@@ -123,7 +123,7 @@ class AlertState:
             changes = {"config": statement.excluded.config, "updated_at": statement.excluded.updated_at}
             connection.execute(statement.on_conflict_do_update(index_elements=["account_id"], set_=changes))
 
-        await self._ledger.write(write)
+        await self._ledger._write(write)
 
     async def history(self, account_id: str, *, limit: int, since: datetime | None = None) -> list[FiredAlertRow]:
         """The alerts the account fired (since `since`, when given), newest first."""
@@ -135,7 +135,7 @@ class AlertState:
         )
         if since is not None:
             query = query.where(alert_firings.c.fired_at_us >= epoch_us(since))
-        rows = await self._ledger.read(lambda connection: connection.execute(query).mappings().all())
+        rows = await self._ledger._read(lambda connection: connection.execute(query).mappings().all())
         return [
             FiredAlertRow(
                 rule=row["rule"],
@@ -163,21 +163,21 @@ class AlertState:
                 _fire(connection, firing, at=at, fired=fired)
             return fired
 
-        return await self._ledger.write(write)
+        return await self._ledger._write(write)
 
     async def capped_owners(self) -> set[Owner]:
         """Every key (not revoked), member and account that has a spend cap."""
-        return await self._ledger.read(_capped_owners)
+        return await self._ledger._read(_capped_owners)
 
     async def owner_caps(self, owners: Collection[Owner], *, at: datetime) -> CapReading:
         """The caps and spend (in the periods containing `at`) of those of `owners` that have a cap, and the alert
         rules of their accounts, from one read."""
-        return await self._ledger.read(lambda connection: _owner_caps(connection, owners, at=at))
+        return await self._ledger._read(lambda connection: _owner_caps(connection, owners, at=at))
 
     async def account_caps(self, account_id: str, *, at: datetime, tz: ZoneInfo) -> list[CappedOwner]:
         """The account and its members and live keys that have a cap, with their spend in the periods containing
         `at` (bounded in `tz`, the account's timezone)."""
-        return await self._ledger.read(lambda connection: _account_caps(connection, account_id, at=at, tz=tz))
+        return await self._ledger._read(lambda connection: _account_caps(connection, account_id, at=at, tz=tz))
 
     async def accounts(self) -> list[AlertAccount]:
         """Every account, with its timezone and stored alert rules."""
@@ -189,7 +189,7 @@ class AlertState:
             configs = _configs(connection, list(zones))
             return [AlertAccount(account_id, tz, configs[account_id]) for account_id, tz in zones.items()]
 
-        return await self._ledger.read(fetch)
+        return await self._ledger._read(fetch)
 
     async def hourly_spend(self, account_id: str, *, since: datetime) -> dict[str, dict[int, int]]:
         """The account's spend (nano-USD) per key and hour, from the hour containing `since`.
@@ -211,7 +211,7 @@ class AlertState:
                 spend[row.key_id][int(row.hour)] = int(row.cost)
             return dict(spend)
 
-        return await self._ledger.read(fetch)
+        return await self._ledger._read(fetch)
 
 
 def _configs(connection: Connection, ids: list[str]) -> dict[str, dict[str, Any] | None]:

@@ -247,26 +247,26 @@ class Outbox:
 
     async def enqueue(self, messages: Sequence[Message], *, now_us: int) -> list[str]:
         """Write deliveries, due at once; their message ids, in order."""
-        return await self._ledger.write(lambda connection: enqueue(connection, messages, now_us=now_us))
+        return await self._ledger._write(lambda connection: enqueue(connection, messages, now_us=now_us))
 
     async def claim(self, *, now_us: int, lease_us: int, limit: int) -> list[Claimed]:
         """Take up to `limit` due deliveries, oldest first, leasing each to the caller until `now_us + lease_us`."""
-        return await self._ledger.write(
+        return await self._ledger._write(
             lambda connection: _claim(connection, now_us=now_us, lease_us=lease_us, limit=limit)
         )
 
     async def finish(self, attempts: Sequence[Attempt], *, now_us: int, delays_us: Sequence[int]) -> None:
         """Record attempts: delivered, due again after `delays_us[attempt number - 1]`, or failed after the last."""
-        await self._ledger.write(lambda connection: _finish(connection, attempts, now_us=now_us, delays_us=delays_us))
+        await self._ledger._write(lambda connection: _finish(connection, attempts, now_us=now_us, delays_us=delays_us))
 
     async def prune(self, *, before_us: int, limit: int) -> int:
         """Delete up to `limit` delivered or failed deliveries created before `before_us`, with their attempts;
         how many were deleted."""
-        return await self._ledger.write(lambda connection: _prune(connection, before_us=before_us, limit=limit))
+        return await self._ledger._write(lambda connection: _prune(connection, before_us=before_us, limit=limit))
 
     async def next_claimable_us(self) -> int | None:
         """When `claim` can next take a delivery (epoch microseconds); None when nothing is pending. A read."""
-        return await self._ledger.read(_next_claimable_us)
+        return await self._ledger._read(_next_claimable_us)
 
 
 def retry_now(connection: Connection, message_id: str, *, endpoint_id: str, now_us: int) -> str | None:

@@ -228,7 +228,7 @@ class LedgerReader:
             row = connection.execute(query).mappings().first()
             return None if row is None else event_row(row)
 
-        return await self._ledger.read(fetch)
+        return await self._ledger._read(fetch)
 
     async def events(
         self, wanted: EventFilter = EventFilter(), *, limit: int = 100, after: EventCursor | None = None
@@ -256,7 +256,7 @@ class LedgerReader:
             after_us = epoch_us(after.timestamp)
             where.append(or_(_events.ts_us > after_us, and_(_events.ts_us == after_us, _events.id > after.id)))
         query = select(usage_events).where(*where).order_by(_events.ts_us, _events.id).limit(limit)
-        return await self._ledger.read(
+        return await self._ledger._read(
             lambda connection: [event_row(row) for row in connection.execute(query).mappings()]
         )
 
@@ -295,6 +295,6 @@ class LedgerReader:
             where.append(_rollups.hour < int(wanted.until.timestamp()))
         order = [_rollups.hour, *(_rollups[name] for name in ROLLUP_DIMENSIONS)]
         query = select(usage_rollups_hourly).where(*where).order_by(*order)
-        return await self._ledger.read(
+        return await self._ledger._read(
             lambda connection: [_rollup_row(row) for row in connection.execute(query).mappings()]
         )

@@ -60,7 +60,7 @@ class UsageFeedStore:
                 if any(event in row["events"] for event in wanting)
             ]
 
-        return await self._ledger.read(fetch)
+        return await self._ledger._read(fetch)
 
     async def events_after(self, endpoint: FeedEndpoint, *, limit: int) -> list[EventRow]:
         """Up to `limit` of the endpoint's account's events recorded after its cursor, in (recorded time, id)
@@ -76,7 +76,7 @@ class UsageFeedStore:
             .order_by(events.recorded_at_us, events.id)
             .limit(limit)
         )
-        return await self._ledger.read(
+        return await self._ledger._read(
             lambda connection: [event_row(row) for row in connection.execute(query).mappings()]
         )
 
@@ -105,4 +105,4 @@ class UsageFeedStore:
             enqueue(connection, messages, now_us=now_us)
             return True
 
-        return await self._ledger.write(write)
+        return await self._ledger._write(write)
