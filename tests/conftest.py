@@ -136,7 +136,7 @@ def table_rows() -> TableRows:
         def fetch(connection: Connection) -> list[dict[str, Any]]:
             return [dict(row) for row in connection.execute(select(table)).mappings()]
 
-        return await ledger.read(fetch)
+        return await ledger._read(fetch)
 
     return read
 
@@ -159,7 +159,7 @@ class WriterGate:
         assert self._release.wait(10), "the test never released the writer"
 
     async def __aenter__(self) -> WriterGate:
-        self._job = asyncio.ensure_future(self._ledger.write(self._hold))
+        self._job = asyncio.ensure_future(self._ledger._write(self._hold))
         assert await asyncio.to_thread(self._entered.wait, 10), "the writer never ran the gate"
         return self
 

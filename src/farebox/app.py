@@ -33,6 +33,7 @@ from farebox.gateway.upstream import Upstream, default_mock_base_url
 from farebox.gateway.wiring import Gateway
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
+from farebox.ledger.reader import LedgerReader
 from farebox.ledger.webhooks import WebhookEndpoints
 from farebox.metering import Budgets, KeyCache, LocalCounters, Meter, UsageEvents
 from farebox.prices import PriceBook
@@ -110,6 +111,7 @@ def create_app(
     )
     app.state.services = Services(
         ledger=ledger,
+        reader=LedgerReader(ledger),
         prices=prices,
         directory=directory,
         meter=meter,

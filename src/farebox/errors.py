@@ -13,6 +13,9 @@
 
 One handler (`farebox.api.errors`) renders every one of them as
 `{"error": {"type", "code", "message", "details"?}}` and never a stack trace.
+
+Outside the tree, on purpose: `farebox.ledger.errors.DatabaseUnusable` (the database could not be used).
+Its reason may name the server, so the API answers it with the generic 500; the CLI prints it on one line.
 """
 
 from __future__ import annotations

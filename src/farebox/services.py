@@ -9,6 +9,7 @@ from starlette.requests import HTTPConnection
 from farebox.alerts.store import AlertStore
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
+from farebox.ledger.reader import LedgerReader
 from farebox.ledger.webhooks import WebhookEndpoints
 from farebox.metering import Budgets, Meter
 from farebox.prices import PriceBook
@@ -21,6 +22,8 @@ class Services:
     """Everything a handler may need, each built once per app."""
 
     ledger: Ledger
+    reader: LedgerReader
+    """Typed, read-only rows of the ledger's usage events and rollups."""
     prices: PriceBook
     directory: Directory
     meter: Meter

@@ -18,9 +18,9 @@ from farebox.app import create_app
 from farebox.core.owners import Account, VirtualKey
 from farebox.core.periods import Period
 from farebox.core.pricing import Usage
-from farebox.errors import NotFound
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
+from farebox.ledger.reader import EventRow, LedgerReader
 from farebox.prices import PriceBook
 from farebox.settings import Settings
 
@@ -62,6 +62,15 @@ class World:
         content = body if isinstance(body, bytes) else json.dumps(body).encode()
         headers = {"authorization": f"Bearer {secret}", "content-type": "application/json"}
         return await self.client.post("/api/events", content=content, headers=headers)
+
+    async def event(self, event_id: str) -> EventRow:
+        """The recorded event (which must exist)."""
+        row = await LedgerReader(self.ledger).event(event_id)
+        assert row is not None, f"no event {event_id!r} was recorded"
+        return row
+
+    async def recorded(self, event_id: str) -> bool:
+        return await LedgerReader(self.ledger).event(event_id) is not None
 
     async def spent(self, account: Account) -> int:
         at = datetime.now(UTC)
@@ -143,15 +152,15 @@ async def test_records_a_batch_priced_and_attributed_to_the_key(world: World) ->
             {"id": "e-2", "status": "recorded", "cost_usd": "0.008"},
         ],
     }
-    row = await world.ledger.get_event("e-1")
-    assert row["cost_nano"] == 6_000_000
-    assert row["account_id"] == world.account.id
-    assert row["key_id"] == world.key.id
-    assert row["member_id"] == world.key.member_id
-    assert (row["agent_id"], row["app"], row["tags"]) == ("support-bot", "helpdesk", ["prod"])
-    assert (row["axis"], row["operation"], row["source"], row["priced"]) == ("llm", "chat.completions", "ingest", True)
-    assert row["unit_prices"] == {"input_mtok": "2", "output_mtok": "8"}
-    assert row["ts_us"] == int(datetime(2025, 6, 1, 12, tzinfo=UTC).timestamp()) * 1_000_000
+    row = await world.event("e-1")
+    assert row.cost_nano == 6_000_000
+    assert row.account_id == world.account.id
+    assert row.key_id == world.key.id
+    assert row.member_id == world.key.member_id
+    assert (row.agent_id, row.app, row.tags) == ("support-bot", "helpdesk", ("prod",))
+    assert (row.axis, row.operation, row.source, row.priced) == ("llm", "chat.completions", "ingest", True)
+    assert row.unit_prices == {"input_mtok": "2", "output_mtok": "8"}
+    assert row.timestamp == datetime(2025, 6, 1, 12, tzinfo=UTC)
     assert await world.spent(world.account) == 14_000_000
 
 
@@ -166,9 +175,9 @@ async def test_catalog_model_is_priced_and_canonicalised(world: World) -> None:
     expected = world.prices.price(
         provider=None, model="openai/gpt-4o", operation="chat.completions", usage=usage, at=at
     )
-    row = await world.ledger.get_event("cat-1")
+    row = await world.event("cat-1")
     assert expected.priced and expected.cost_nano > 0
-    assert (row["cost_nano"], row["canonical_model"], row["provider"]) == (expected.cost_nano, "gpt-4o", "openai")
+    assert (row.cost_nano, row.canonical_model, row.provider) == (expected.cost_nano, "gpt-4o", "openai")
 
 
 @pytest.mark.anyio
@@ -230,17 +239,17 @@ async def test_voice_by_characters_and_compute_by_seconds_from_overrides(world: 
     assert response.status_code == 200, response.text
     # 5400 chars at $15/M = 0.081; 5400.1 s at $0.05/h = 0.0750013888... -> 75001389 nano (half even).
     assert [r["cost_usd"] for r in response.json()["results"]] == ["0.081", "0.075001389", "0.00"]
-    voice = await world.ledger.get_event("v-1")
-    assert (voice["operation"], voice["member_id"], voice["agent_id"]) == ("audio.speech", None, "reader")
-    assert voice["unit_prices"] == {"per_mchars": "15"}
-    compute = await world.ledger.get_event("c-1")
-    assert (compute["operation"], compute["seconds_micro"], compute["cost_nano"]) == (
+    voice = await world.event("v-1")
+    assert (voice.operation, voice.member_id, voice.agent_id) == ("audio.speech", None, "reader")
+    assert voice.unit_prices == {"per_mchars": "15"}
+    compute = await world.event("c-1")
+    assert (compute.operation, compute.seconds_micro, compute.cost_nano) == (
         "compute.vm",
         5_400_100_000,
         75_001_389,
     )
-    tiny = await world.ledger.get_event("c-2")
-    assert (tiny["seconds_micro"], tiny["quantity_micro"]) == (1, 1_234_567_000_001)
+    tiny = await world.event("c-2")
+    assert (tiny.seconds_micro, tiny.quantity_micro) == (1, 1_234_567_000_001)
 
 
 @pytest.mark.anyio
@@ -253,8 +262,8 @@ async def test_cost_usd_is_recorded_exactly_instead_of_the_price(world: World) -
     response = await world.post(body)
 
     assert [r["cost_usd"] for r in response.json()["results"]] == ["0.042", "0.123456789"]
-    row = await world.ledger.get_event("x-2")
-    assert (row["cost_nano"], row["priced"], row["unit_prices"]) == (123_456_789, True, {"cost_usd": "0.123456789"})
+    row = await world.event("x-2")
+    assert (row.cost_nano, row.priced, row.unit_prices) == (123_456_789, True, {"cost_usd": "0.123456789"})
 
 
 @pytest.mark.anyio
@@ -262,8 +271,8 @@ async def test_unknown_model_is_recorded_unpriced_at_zero(world: World) -> None:
     response = await world.post({"events": [llm("u-1", world.key, model="mystery-9000", provider="nowhere")]})
 
     assert response.json()["results"] == [{"id": "u-1", "status": "recorded", "cost_usd": "0.00"}]
-    row = await world.ledger.get_event("u-1")
-    assert (row["priced"], row["cost_nano"], row["model"], row["provider"]) == (False, 0, "mystery-9000", "nowhere")
+    row = await world.event("u-1")
+    assert (row.priced, row.cost_nano, row.model, row.provider) == (False, 0, "mystery-9000", "nowhere")
 
 
 @pytest.mark.anyio
@@ -274,9 +283,9 @@ async def test_timestamp_defaults_to_now_and_metadata_is_kept(world: World) -> N
 
     await world.post({"events": [event]})
 
-    row = await world.ledger.get_event("t-1")
-    assert before.timestamp() * 1e6 <= row["ts_us"] <= datetime.now(UTC).timestamp() * 1e6
-    assert row["metadata"] == {"run": "r7", "score": 0.25, "steps": [1, 2]}
+    row = await world.event("t-1")
+    assert before <= row.timestamp <= datetime.now(UTC)
+    assert row.metadata == {"run": "r7", "score": 0.25, "steps": [1, 2]}
 
 
 @pytest.mark.anyio
@@ -284,7 +293,7 @@ async def test_an_admin_member_posts_for_its_own_account(world: World) -> None:
     response = await world.post({"events": [llm("own-1", world.key)]}, secret=world.admin_secret)
 
     assert response.status_code == 200
-    assert (await world.ledger.get_event("own-1"))["account_id"] == world.account.id
+    assert (await world.event("own-1")).account_id == world.account.id
 
 
 # Bad input: the one error shape, the right status, nothing written.
@@ -351,8 +360,7 @@ async def test_invalid_event_is_422_per_item_and_nothing_is_written(
 
     assert error["details"] == [{"index": 1, "id": "bad" if loc != "id" else "", "loc": loc, "message": message}]
     for event_id in ("ok-1", "ok-2"):
-        with pytest.raises(NotFound):
-            await world.ledger.get_event(event_id)
+        assert not await world.recorded(event_id)
     assert await world.spent(world.account) == 0
 
 
@@ -394,8 +402,7 @@ async def test_oversized_body_is_413(world: World) -> None:
     event = llm("big", world.key, metadata={"blob": "x" * MAX_BODY})
 
     assert_error(await world.post({"events": [event]}), 413, "payload_too_large")
-    with pytest.raises(NotFound):
-        await world.ledger.get_event("big")
+    assert not await world.recorded("big")
 
 
 @pytest.mark.anyio
@@ -414,8 +421,7 @@ async def test_unknown_key_or_account_is_422_per_item(world: World) -> None:
         {"index": 2, "id": "a", "loc": "account_id", "message": "unknown account 'no-such-account'"},
         {"index": 3, "id": "mismatch", "loc": "account_id", "message": "differs from the account of the key"},
     ]
-    with pytest.raises(NotFound):
-        await world.ledger.get_event("ok")
+    assert not await world.recorded("ok")
 
 
 @pytest.mark.anyio
@@ -432,8 +438,7 @@ async def test_member_acting_outside_its_account_is_403_for_the_whole_batch(worl
 
     for batch in (by_account, by_key):
         assert_error(await world.post({"events": batch}, secret=world.admin_secret), 403, "wrong_account")
-    with pytest.raises(NotFound):
-        await world.ledger.get_event("own")
+    assert not await world.recorded("own")
 
 
 @pytest.mark.anyio

@@ -14,18 +14,19 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from farebox.alerts.actions import Alerter, Fired
+from farebox.alerts.actions import Alerter
 from farebox.alerts.config import AlertConfig
 from farebox.alerts.scanner import AnomalyScanner
 from farebox.alerts.store import AlertStore
 from farebox.alerts.watcher import CapWatcher
+from farebox.core.alerts import Fired
 from farebox.core.events import UsageEvent, epoch_us
 from farebox.core.money import NANO_PER_USD
 from farebox.core.owners import KeyStatus, VirtualKey
 from farebox.errors import AuthenticationFailed, BudgetExceeded
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
-from farebox.ledger.outbox import Attempt, Message, claim, enqueue, finish, next_claimable_us, prune
+from farebox.ledger.outbox import Attempt, Message, Outbox
 from farebox.ledger.schema import outbox, outbox_attempts
 from farebox.ledger.webhooks import WebhookEndpoints
 from farebox.metering import Budgets, LocalCounters
@@ -208,12 +209,13 @@ async def test_credits_low_and_a_refusal_fire_their_events(ledger: Ledger, table
 
 
 async def test_deliveries_are_leased_retried_with_backoff_then_failed(ledger: Ledger, table_rows: TableRows) -> None:
+    deliveries = Outbox(ledger)
     now = epoch_us(JUNE_10)
     messages = [Message("acct", "slack", "usage.threshold", f'{{"n":{n}}}', target="https://x.test") for n in range(3)]
-    ids = await ledger.write(lambda c: enqueue(c, messages, now_us=now))
+    ids = await deliveries.enqueue(messages, now_us=now)
 
-    first = await ledger.write(lambda c: claim(c, now_us=now, lease_us=1_000_000, limit=2))
-    second = await ledger.write(lambda c: claim(c, now_us=now, lease_us=1_000_000, limit=2))
+    first = await deliveries.claim(now_us=now, lease_us=1_000_000, limit=2)
+    second = await deliveries.claim(now_us=now, lease_us=1_000_000, limit=2)
     assert (len(first), len(second)) == (2, 1)
     assert {item.id for item in first + second} == set(ids), "a leased delivery was claimed twice"
 
@@ -223,17 +225,17 @@ async def test_deliveries_are_leased_retried_with_backoff_then_failed(ledger: Le
         Attempt(first[1], ok=False, status_code=500, error="HTTP 500: boom", duration_ms=4),
         Attempt(second[0], ok=False, status_code=None, error="gone", duration_ms=1, retry=False),
     ]
-    await ledger.write(lambda c: finish(c, outcomes, now_us=now, delays_us=delays))
+    await deliveries.finish(outcomes, now_us=now, delays_us=delays)
     rows = {row["id"]: row for row in await table_rows(ledger, outbox)}
     retried = first[1].id
     assert [rows[item.id]["status"] for item in (first[0], first[1], second[0])] == ["delivered", "pending", "failed"]
     assert rows[retried]["next_attempt_us"] == now + 5_000_000
 
-    assert await ledger.write(lambda c: claim(c, now_us=now + 4_999_999, lease_us=1, limit=9)) == []
+    assert await deliveries.claim(now_us=now + 4_999_999, lease_us=1, limit=9) == []
     for attempt_at in (now + 5_000_000, now + 15_000_000):
-        (again,) = await ledger.write(lambda c, t=attempt_at: claim(c, now_us=t, lease_us=1, limit=9))
+        (again,) = await deliveries.claim(now_us=attempt_at, lease_us=1, limit=9)
         failed = Attempt(again, ok=False, status_code=503, error="HTTP 503", duration_ms=2)
-        await ledger.write(lambda c, t=attempt_at, f=failed: finish(c, [f], now_us=t, delays_us=delays))
+        await deliveries.finish([failed], now_us=attempt_at, delays_us=delays)
     final = {row["id"]: row for row in await table_rows(ledger, outbox)}[retried]
     assert (final["status"], final["attempts"], final["last_status_code"]) == ("failed", 3, 503)
     log = sorted(
@@ -243,20 +245,21 @@ async def test_deliveries_are_leased_retried_with_backoff_then_failed(ledger: Le
 
 
 async def test_prune_forgets_only_finished_deliveries_older_than_the_cut(ledger: Ledger, table_rows: TableRows) -> None:
+    deliveries = Outbox(ledger)
     old, cut, new = epoch_us(JUNE_10), epoch_us(JUNE_10) + 10, epoch_us(JUNE_10) + 20
     for at in (old, new):
         messages = [Message("a", "slack", "x", f'{{"n":{n}}}', target="t") for n in range(3)]
-        await ledger.write(lambda c, m=messages, t=at: enqueue(c, m, now_us=t))
-        claimed = await ledger.write(lambda c, t=at: claim(c, now_us=t, lease_us=10**12, limit=3))
+        await deliveries.enqueue(messages, now_us=at)
+        claimed = await deliveries.claim(now_us=at, lease_us=10**12, limit=3)
         done = [
             Attempt(claimed[0], ok=True, status_code=200, error=None, duration_ms=1),
             Attempt(claimed[1], ok=False, status_code=500, error="x", duration_ms=1, retry=False),
         ]  # the third stays pending
-        await ledger.write(lambda c, d=done, t=at: finish(c, d, now_us=t, delays_us=(1,)))
+        await deliveries.finish(done, now_us=at, delays_us=(1,))
 
-    assert await ledger.write(lambda c: prune(c, before_us=cut, limit=1)) == 1
-    assert await ledger.write(lambda c: prune(c, before_us=cut, limit=100)) == 1
-    assert await ledger.write(lambda c: prune(c, before_us=cut, limit=100)) == 0
+    assert await deliveries.prune(before_us=cut, limit=1) == 1
+    assert await deliveries.prune(before_us=cut, limit=100) == 1
+    assert await deliveries.prune(before_us=cut, limit=100) == 0
     left = await table_rows(ledger, outbox)
     assert sorted((row["created_at_us"], row["status"]) for row in left) == [
         (old, "pending"),
@@ -268,11 +271,12 @@ async def test_prune_forgets_only_finished_deliveries_older_than_the_cut(ledger:
 
 
 async def test_a_lease_of_a_dead_sender_expires(ledger: Ledger) -> None:
+    deliveries = Outbox(ledger)
     now = epoch_us(JUNE_10)
-    await ledger.write(lambda c: enqueue(c, [Message("a", "slack", "x", "{}", target="t")], now_us=now))
-    (held,) = await ledger.write(lambda c: claim(c, now_us=now, lease_us=30_000_000, limit=1))
-    assert await ledger.write(lambda c: claim(c, now_us=now + 29_000_000, lease_us=1, limit=1)) == []
-    (again,) = await ledger.write(lambda c: claim(c, now_us=now + 30_000_000, lease_us=1, limit=1))
+    await deliveries.enqueue([Message("a", "slack", "x", "{}", target="t")], now_us=now)
+    (held,) = await deliveries.claim(now_us=now, lease_us=30_000_000, limit=1)
+    assert await deliveries.claim(now_us=now + 29_000_000, lease_us=1, limit=1) == []
+    (again,) = await deliveries.claim(now_us=now + 30_000_000, lease_us=1, limit=1)
     assert again.id == held.id and again.attempts == 0
 
 
@@ -351,10 +355,11 @@ async def test_the_scanner_flags_a_quiet_key_that_suddenly_spends(
 async def test_a_sender_waits_out_another_senders_lease_without_polling_by_writes(ledger: Ledger) -> None:
     # A delivery leased by a sender that died (or by another replica) is not claimable until the lease ends:
     # the sender must sleep until then, not spin through claim transactions that find nothing.
+    deliveries = Outbox(ledger)
     now = epoch_us(datetime.now(UTC))
-    await ledger.write(lambda c: enqueue(c, [Message("a", "slack", "x", "{}", target="t")], now_us=now))
-    await ledger.write(lambda c: claim(c, now_us=now, lease_us=60_000_000, limit=1))
-    assert await ledger.read(next_claimable_us) == now + 60_000_000
+    await deliveries.enqueue([Message("a", "slack", "x", "{}", target="t")], now_us=now)
+    await deliveries.claim(now_us=now, lease_us=60_000_000, limit=1)
+    assert await deliveries.next_claimable_us() == now + 60_000_000
     sender = Sender(ledger, timeout=1, delays_us=[1], allow_private=False, smtp=None, poll_seconds=0.05)
     task = asyncio.create_task(sender.run())
     await asyncio.sleep(0.2)  # the first round prunes the delivery log once: one write

@@ -235,7 +235,7 @@ async def test_create_key_returns_the_secret_once_and_stores_only_its_hash(
     def dump(connection: Connection) -> str:
         return repr([connection.execute(select(table)).all() for table in metadata.sorted_tables])
 
-    stored = await ledger.read(dump)
+    stored = await ledger._read(dump)
     assert key.id in stored and hash_secret(secret) in stored and secret not in stored
     if ledger.dialect == "sqlite":
         database = Path(ledger_url.removeprefix("sqlite:///"))

@@ -128,7 +128,7 @@ async def test_every_returned_record_survives_sigkill(ledger_url: str, tmp_path:
         return ids, int(costs or 0), int(requests or 0), int(spent or 0)
 
     async with Ledger(ledger_url) as ledger:
-        stored, costs, requests, spent = await ledger.read(read)
+        stored, costs, requests, spent = await ledger._read(read)
 
     assert len(reported) >= 100, "the child was killed before it had recorded much: nothing was tested"
     missing = set(reported) - stored

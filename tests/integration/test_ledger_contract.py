@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -15,8 +15,9 @@ from sqlalchemy import Connection, Table, func, insert, select
 
 from farebox.core.events import Axis, RecordResult, Status, UsageEvent
 from farebox.core.periods import Period
-from farebox.errors import LedgerUnavailable, NotFound
+from farebox.errors import LedgerUnavailable
 from farebox.ledger.base import Ledger
+from farebox.ledger.reader import EventRow, LedgerReader
 from farebox.ledger.schema import ROLLUP_DIMENSIONS, ROLLUP_MEASURES, accounts, spend_counters, usage_events
 from farebox.ledger.schema import usage_rollups_hourly as rollups
 
@@ -36,8 +37,14 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
 
 
+async def recorded(ledger: Ledger, event_id: str) -> EventRow:
+    row = await LedgerReader(ledger).event(event_id)
+    assert row is not None, f"no event {event_id!r} was recorded"
+    return row
+
+
 async def count(ledger: Ledger, table: Table) -> int:
-    return await ledger.read(lambda c: int(c.scalar(select(func.count()).select_from(table)) or 0))
+    return await ledger._read(lambda c: int(c.scalar(select(func.count()).select_from(table)) or 0))
 
 
 def new_account(account_id: str, *, timezone: str = "UTC") -> dict[str, Any]:
@@ -53,7 +60,7 @@ async def test_same_id_is_recorded_once(ledger: Ledger, make_event: EventFactory
     assert await ledger.record(replace(event, cost_nano=999_999, model="other")) is DUPLICATE
 
     assert await count(ledger, usage_events) == 1
-    assert (await ledger.get_event(event.id))["cost_nano"] == 7_000
+    assert (await recorded(ledger, event.id)).cost_nano == 7_000
     (rollup,) = await table_rows(ledger, rollups)
     assert (rollup["requests"], rollup["cost_nano"], rollup["model"]) == (1, 7_000, event.model)
     spent = await ledger.spent(scope="key", scope_id="key-1", period=Period.TOTAL, at=event.timestamp, tz=NEW_YORK)
@@ -71,7 +78,7 @@ async def test_record_many_answers_each_event_and_counts_in_batch_duplicates_onc
 
     assert results == [RECORDED, RECORDED, DUPLICATE, DUPLICATE, RECORDED, DUPLICATE]
     assert await count(ledger, usage_events) == 4
-    assert (await ledger.get_event(a.id))["cost_nano"] == 10
+    assert (await recorded(ledger, a.id)).cost_nano == 10
     (rollup,) = await table_rows(ledger, rollups)
     assert (rollup["requests"], rollup["cost_nano"]) == (4, 3_211)
     assert await ledger.record_many([]) == []
@@ -129,8 +136,7 @@ async def test_a_failing_batch_does_not_fail_the_batches_grouped_with_it(
     assert isinstance(bad_result, LedgerUnavailable)
     assert single_result is RECORDED
     assert await count(ledger, usage_events) == 4
-    with pytest.raises(NotFound):
-        await ledger.get_event(bad_batch[0].id)
+    assert await LedgerReader(ledger).event(bad_batch[0].id) is None
 
 
 def rollup_key(
@@ -254,7 +260,7 @@ async def test_spend_counter_periods_start_at_local_midnight_of_the_account(
     ledger: Ledger, make_event: EventFactory, table_rows: TableRows
 ) -> None:
     ny_account = new_account("acct-ny", timezone="America/New_York")
-    await ledger.write(lambda connection: connection.execute(insert(accounts).values(ny_account)))
+    await ledger._write(lambda connection: connection.execute(insert(accounts).values(ny_account)))
     local = [  # New York is UTC-4 in June; 2025-06-01 is a Sunday
         ("2025-05-31T23:30:00-04:00", 1),
         ("2025-06-01T00:00:00-04:00", 10),
@@ -291,7 +297,7 @@ async def test_spend_counter_periods_start_at_local_midnight_of_the_account(
     assert ny_daily == [(int(at(s).timestamp()), n) for s, n in zip(starts, (1, 110, 1_000), strict=True)]
 
 
-async def test_get_event_returns_what_was_recorded(ledger: Ledger, make_event: EventFactory) -> None:
+async def test_the_reader_returns_an_event_as_recorded(ledger: Ledger, make_event: EventFactory) -> None:
     event = make_event(
         timestamp=datetime(2025, 6, 1, 12, 30, 15, 123_456, tzinfo=UTC),
         app="support-bot",
@@ -316,24 +322,22 @@ async def test_get_event_returns_what_was_recorded(ledger: Ledger, make_event: E
     )
     await ledger.record(event)
 
-    row = await ledger.get_event(event.id)
+    row = await recorded(ledger, event.id)
 
-    as_given = ("id", "account_id", "key_id", "member_id", "agent_id", "app", "axis", "provider", "model")
-    as_given += ("canonical_model", "operation", "input_tokens", "output_tokens", "cached_input_tokens")
-    as_given += ("cache_write_tokens", "reasoning_tokens", "characters", "cost_nano", "unit_prices", "priced", "status")
-    as_given += ("http_status", "error_type", "latency_ms", "ttft_ms", "streamed", "estimated", "source", "metadata")
-    assert row == {name: getattr(event, name) for name in as_given} | {
-        "ts_us": 1_748_781_015_123_456,
-        "tags": ["team:search", "env:prod"],
+    as_given = ("id", "timestamp", "account_id", "key_id", "member_id", "agent_id", "app", "tags", "axis")
+    as_given += ("provider", "model", "canonical_model", "operation", "input_tokens", "output_tokens")
+    as_given += ("cached_input_tokens", "cache_write_tokens", "reasoning_tokens", "characters", "cost_nano")
+    as_given += ("unit_prices", "priced", "status", "http_status", "error_type", "latency_ms", "ttft_ms", "streamed")
+    as_given += ("estimated", "source", "metadata")
+    assert asdict(row) == {name: getattr(event, name) for name in as_given} | {
         "seconds_micro": 1_000_001,
         "quantity_micro": 123_456_789_012,
-        "recorded_at_us": row["recorded_at_us"],
+        "recorded_at": row.recorded_at,
     }
-    assert (row["status"], row["axis"], row["unit_prices"]["output_mtok"]) == ("error", "llm", "10.000000001")
-    now_us = int(datetime.now(UTC).timestamp() * 1_000_000)
-    assert now_us - 60_000_000 < row["recorded_at_us"] <= now_us
-    with pytest.raises(NotFound):
-        await ledger.get_event("no-such-event")
+    assert row.timestamp == datetime(2025, 6, 1, 12, 30, 15, 123_456, tzinfo=UTC)
+    assert (row.status, row.axis, row.unit_prices["output_mtok"]) == ("error", "llm", "10.000000001")
+    assert datetime.now(UTC) - timedelta(minutes=1) < row.recorded_at <= datetime.now(UTC)
+    assert await LedgerReader(ledger).event("no-such-event") is None
 
 
 async def test_a_failing_write_job_does_not_undo_the_others_in_its_group(
@@ -355,10 +359,10 @@ async def test_a_failing_write_job_does_not_undo_the_others_in_its_group(
     commits_before = ledger.commits
     async with writer_gate(ledger):
         outcome = asyncio.gather(
-            ledger.write(add("a-1")),
-            ledger.write(add("a-2", then_fail=True)),
+            ledger._write(add("a-1")),
+            ledger._write(add("a-2", then_fail=True)),
             ledger.record(event),
-            ledger.write(add("a-3")),
+            ledger._write(add("a-3")),
             return_exceptions=True,
         )
     results = await outcome
@@ -367,7 +371,7 @@ async def test_a_failing_write_job_does_not_undo_the_others_in_its_group(
     assert results[0] == "a-1" and results[2] is RECORDED and results[3] == "a-3"
     assert isinstance(results[1], Boom)
     assert sorted(row["id"] for row in await table_rows(ledger, accounts)) == ["a-1", "a-3"]
-    assert (await ledger.get_event(event.id))["id"] == event.id
+    assert (await recorded(ledger, event.id)).id == event.id
 
 
 async def test_concurrent_callers_share_commits(
@@ -402,7 +406,7 @@ async def test_sqlite_prepares_a_few_insert_statements_whatever_the_batch_sizes(
     def trace(connection: Connection) -> None:
         connection.connection.driver_connection.set_trace_callback(statements.add)  # type: ignore[union-attr]
 
-    await ledger.write(trace)
+    await ledger._write(trace)
     sizes = [*range(1, 41), 257, 333, 1000]
     for size in sizes:
         assert await ledger.record_many([make_event() for _ in range(size)]) == [RECORDED] * size

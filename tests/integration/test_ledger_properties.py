@@ -176,7 +176,7 @@ async def fresh_ledger(url: str) -> Ledger:
             connection.execute(delete(table))
         connection.execute(insert(accounts), [row | {"created_at": 0, "updated_at": 0} for row in rows])
 
-    await ledger.write(reset)
+    await ledger._write(reset)
     return ledger
 
 

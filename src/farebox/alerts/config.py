@@ -9,10 +9,11 @@ thresholds, also by webhook.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from farebox.core.alerts import Action
 from farebox.core.anomalies import AnomalyThresholds
 from farebox.core.money import parse_usd
 
@@ -25,7 +26,6 @@ __all__ = [
     "Threshold",
 ]
 
-Action = Literal["webhook", "email", "slack", "disable_key"]
 Fraction = Annotated[Decimal, Field(gt=0, le=1, max_digits=6, decimal_places=4)]
 Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=9)]
 Multiplier = Annotated[Decimal, Field(gt=1, le=10_000, max_digits=10, decimal_places=4)]

@@ -14,20 +14,16 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, func, select
-
-from farebox.alerts.actions import Alert, Alerter, Fired
+from farebox.alerts.actions import Alerter
 from farebox.alerts.config import AlertConfig
-from farebox.alerts.store import load_configs
-from farebox.core.anomalies import Anomaly, detect_projected_crossing, detect_spend_anomalies
+from farebox.alerts.store import parse_configs
+from farebox.core.alerts import Alert, Fired
+from farebox.core.anomalies import Anomaly, AnomalyThresholds, detect_projected_crossing, detect_spend_anomalies
 from farebox.core.clock import utcnow
 from farebox.core.periods import Period, period_end, period_start
-from farebox.core.spend import CounterId, Scope
+from farebox.ledger.alert_state import AlertState
 from farebox.ledger.base import Ledger
-from farebox.ledger.schema import accounts, members, usage_rollups_hourly, virtual_keys
-from farebox.ledger.spend import read_counters
 
 __all__ = ["AnomalyScanner"]
 
@@ -45,7 +41,7 @@ class AnomalyScanner:
         interval: float,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._ledger = ledger
+        self._state = AlertState(ledger)
         self._alerter = alerter
         self._interval = interval
         self._clock = clock
@@ -61,46 +57,61 @@ class AnomalyScanner:
     async def scan(self) -> Fired:
         """One round over every account; what fired."""
         now = self._clock()
-        found = await self._ledger.read(lambda c: _detect(c, now))
+        found = await self._detect(now)
         return await self._alerter.fire_all(found, at=now)
 
-
-def _detect(connection: Connection, now: datetime) -> list[tuple[Alert, AlertConfig]]:
-    zones = {row.id: ZoneInfo(row.timezone) for row in connection.execute(select(accounts.c.id, accounts.c.timezone))}
-    configs = load_configs(connection, zones)
-    found: list[tuple[Alert, AlertConfig]] = []
-    for account_id, config in configs.items():
-        settings = config.anomalies
-        if not settings.enabled:
-            continue
-        thresholds = settings.thresholds()
-        tz = zones[account_id]
-        anomalies: list[Anomaly] = []
-        for (scope, scope_id), hourly in _hourly_series(connection, account_id, now, thresholds).items():
-            anomalies.extend(
-                detect_spend_anomalies(hourly, scope=scope, scope_id=scope_id, now=now, tz=tz, thresholds=thresholds)
-            )
-        for scope, owner_id, cap, period, spent in _capped(connection, account_id, now, tz):
-            start = period_start(period, at=now, tz=tz)
-            end = period_end(period, start=start, tz=tz)
-            if end is None:
+    async def _detect(self, now: datetime) -> list[tuple[Alert, AlertConfig]]:
+        found: list[tuple[Alert, AlertConfig]] = []
+        for account in await self._state.accounts():
+            config = parse_configs({account.id: account.config})[account.id]
+            settings = config.anomalies
+            if not settings.enabled:
                 continue
-            anomaly = detect_projected_crossing(
-                scope=scope,
-                scope_id=owner_id,
-                spent_nano=spent,
-                cap_nano=cap,
-                period_start=start,
-                period_end=end,
-                now=now,
-                thresholds=thresholds,
-            )
-            if anomaly is not None:
-                anomalies.append(anomaly)
-        day = int(period_start(Period.DAILY, at=now, tz=tz).timestamp())
-        for anomaly in anomalies:
-            found.append((_alert(anomaly, account_id, settings.actions, day=day), config))
-    return found
+            thresholds = settings.thresholds()
+            tz = account.timezone
+            anomalies: list[Anomaly] = []
+            for (scope, scope_id), hourly in (await self._hourly_series(account.id, now, thresholds)).items():
+                anomalies.extend(
+                    detect_spend_anomalies(
+                        hourly, scope=scope, scope_id=scope_id, now=now, tz=tz, thresholds=thresholds
+                    )
+                )
+            for owner in await self._state.account_caps(account.id, at=now, tz=tz):
+                start = period_start(owner.period, at=now, tz=tz)
+                end = period_end(owner.period, start=start, tz=tz)
+                if end is None:
+                    continue
+                anomaly = detect_projected_crossing(
+                    scope=owner.scope,
+                    scope_id=owner.id,
+                    spent_nano=owner.spent_nano,
+                    cap_nano=owner.cap_nano,
+                    period_start=start,
+                    period_end=end,
+                    now=now,
+                    thresholds=thresholds,
+                )
+                if anomaly is not None:
+                    anomalies.append(anomaly)
+            day = int(period_start(Period.DAILY, at=now, tz=tz).timestamp())
+            for anomaly in anomalies:
+                found.append((_alert(anomaly, account.id, settings.actions, day=day), config))
+        return found
+
+    async def _hourly_series(
+        self, account_id: str, now: datetime, thresholds: AnomalyThresholds
+    ) -> dict[tuple[str, str], dict[int, int]]:
+        """Hourly spend of each key of the account and of the account itself, over the detectors' look-back."""
+        hours = thresholds.baseline_hours + thresholds.window_seconds // 3600 + (thresholds.runaway_days + 2) * 24
+        by_key = await self._state.hourly_spend(account_id, since=now - timedelta(hours=hours))
+        series: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
+        for key_id, hourly in by_key.items():
+            for hour, cost in hourly.items():
+                if key_id:
+                    series[("key", key_id)][hour] = cost
+                total = series[("account", account_id)]
+                total[hour] = total.get(hour, 0) + cost
+        return series
 
 
 def _alert(anomaly: Anomaly, account_id: str, actions: Any, *, day: int) -> Alert:
@@ -120,50 +131,3 @@ def _alert(anomaly: Anomaly, account_id: str, actions: Any, *, day: int) -> Aler
         data,
         tuple(actions),
     )
-
-
-def _hourly_series(
-    connection: Connection, account_id: str, now: datetime, thresholds: Any
-) -> dict[tuple[str, str], dict[int, int]]:
-    """Hourly spend of each key of the account and of the account itself, over the detectors' look-back."""
-    hours = thresholds.baseline_hours + thresholds.window_seconds // 3600 + (thresholds.runaway_days + 2) * 24
-    since = int((now - timedelta(hours=hours)).timestamp()) // 3600 * 3600
-    rollups = usage_rollups_hourly.c
-    query = (
-        select(rollups.key_id, rollups.hour, func.sum(rollups.cost_nano).label("cost"))
-        .where(rollups.account_id == account_id, rollups.hour >= since)
-        .group_by(rollups.key_id, rollups.hour)
-    )
-    series: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
-    for row in connection.execute(query):
-        cost = int(row.cost)
-        if row.key_id:
-            series[("key", row.key_id)][int(row.hour)] = cost
-        total = series[("account", account_id)]
-        total[int(row.hour)] = total.get(int(row.hour), 0) + cost
-    return series
-
-
-def _capped(
-    connection: Connection, account_id: str, now: datetime, tz: ZoneInfo
-) -> list[tuple[str, str, int, Period, int]]:
-    """(scope, id, cap, period, spent this period) of every capped, live key, member and the account."""
-    owners: list[tuple[str, str, int, Period]] = []
-    for scope, table, where in (
-        ("account", accounts, accounts.c.id == account_id),
-        ("member", members, members.c.account_id == account_id),
-        ("key", virtual_keys, (virtual_keys.c.account_id == account_id) & virtual_keys.c.revoked_at.is_(None)),
-    ):
-        query = select(table.c.id, table.c.spend_cap_nano, table.c.cap_period).where(
-            where, table.c.spend_cap_nano.is_not(None)
-        )
-        owners.extend(
-            (scope, row.id, int(row.spend_cap_nano), Period(row.cap_period)) for row in connection.execute(query)
-        )
-    counters = [CounterId.of(Scope(scope), owner_id, period, at=now, tz=tz) for scope, owner_id, _, period in owners]
-    spent = read_counters(connection, counters)
-    result = [
-        (scope, owner_id, cap, period, spent.get(counter, 0))
-        for (scope, owner_id, cap, period), counter in zip(owners, counters, strict=True)
-    ]
-    return result

@@ -17,28 +17,21 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Table, select
-
-from farebox.alerts.actions import Alert, Alerter, Fired
+from farebox.alerts.actions import Alerter
 from farebox.alerts.config import AlertConfig, ScopeAlerts
-from farebox.alerts.store import load_configs
+from farebox.alerts.store import parse_configs
+from farebox.core.alerts import Alert, Fired
 from farebox.core.clock import utcnow
 from farebox.core.money import format_usd
-from farebox.core.periods import Period
-from farebox.core.spend import Cap, CounterId, Scope
+from farebox.core.spend import Cap, CounterId
+from farebox.ledger.alert_state import AlertState, CappedOwner, CapReading, Owner
 from farebox.ledger.base import Ledger
-from farebox.ledger.schema import accounts, members, virtual_keys
-from farebox.ledger.spend import read_counters
 
 __all__ = ["CapWatcher"]
 
 log = logging.getLogger(__name__)
 
-Owner = tuple[str, str]
-"""(scope, id) of a key, member or account."""
-_TABLES: dict[str, Table] = {"key": virtual_keys, "member": members, "account": accounts}
 _CHUNK = 500
 
 
@@ -54,7 +47,7 @@ class CapWatcher:
         interval: float = 0.5,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._ledger = ledger
+        self._state = AlertState(ledger)
         self._alerter = alerter
         self._debounce = debounce
         self._interval = interval
@@ -104,7 +97,7 @@ class CapWatcher:
     async def sweep(self) -> Fired:
         """Check every capped key, member and account: an alert due when the last process stopped (between a
         commit and its check) fires now, not only on the owner's next commit."""
-        owners = await self._ledger.read(_capped_owners)
+        owners = await self._state.capped_owners()
         with self._lock:
             self._touched.update(owners)
         return await self.check()
@@ -121,8 +114,8 @@ class CapWatcher:
             ordered = sorted(touched)
             for start in range(0, len(ordered), _CHUNK):
                 chunk = set(ordered[start : start + _CHUNK])
-                alerts, configs = await self._ledger.read(lambda c, o=chunk: _due(c, o, refused, now=now))  # type: ignore[misc]
-                done = await self._alerter.fire_all([(alert, configs[alert.account_id]) for alert in alerts], at=now)
+                alerts = _due(await self._state.owner_caps(chunk, at=now), refused)
+                done = await self._alerter.fire_all(alerts, at=now)
                 fired.alerts.extend(done.alerts)
                 fired.disabled_keys.extend(done.disabled_keys)
         except Exception:
@@ -133,52 +126,24 @@ class CapWatcher:
         return fired
 
 
-def _capped_owners(connection: Connection) -> set[Owner]:
-    owners: set[Owner] = set()
-    for scope, table in _TABLES.items():
-        where = [table.c.spend_cap_nano.is_not(None)]
-        if scope == "key":
-            where.append(virtual_keys.c.revoked_at.is_(None))
-        owners.update((scope, owner_id) for owner_id in connection.scalars(select(table.c.id).where(*where)))
-    return owners
-
-
-def _due(
-    connection: Connection, owners: set[Owner], refused: set[Owner], *, now: datetime
-) -> tuple[list[Alert], dict[str, AlertConfig]]:
-    """The alerts the owners' caps and spend call for, and the rules of their accounts."""
-    rows: list[tuple[str, dict[str, Any]]] = []
-    for scope, table in _TABLES.items():
-        ids = [owner_id for owner_scope, owner_id in owners if owner_scope == scope]
-        if ids:
-            query = select(table).where(table.c.id.in_(ids), table.c.spend_cap_nano.is_not(None))
-            rows.extend((scope, dict(row)) for row in connection.execute(query).mappings())
-    account_of = {id(row): row["id"] if scope == "account" else row["account_id"] for scope, row in rows}
-    zone_query = select(accounts.c.id, accounts.c.timezone).where(accounts.c.id.in_(set(account_of.values())))
-    zones = {row.id: ZoneInfo(row.timezone) for row in connection.execute(zone_query)}
-    configs = load_configs(connection, account_of.values())
-    counters = [
-        CounterId.of(Scope(scope), row["id"], Period(row["cap_period"]), at=now, tz=zones[account_of[id(row)]])
-        for scope, row in rows
+def _due(reading: CapReading, refused: set[Owner]) -> list[tuple[Alert, AlertConfig]]:
+    """The alerts the owners' caps and spend call for, each with its account's rules."""
+    configs = parse_configs(reading.configs)
+    return [
+        (alert, configs[owner.account_id])
+        for owner in reading.owners
+        for alert in _CapState(owner).alerts(
+            configs[owner.account_id].rules_for(owner.scope, owner.id), refused=(owner.scope, owner.id) in refused
+        )
     ]
-    spent = read_counters(connection, counters)
-    alerts: list[Alert] = []
-    for (scope, row), counter in zip(rows, counters, strict=True):
-        account_id = account_of[id(row)]
-        state = _CapState(scope, row, account_id, Period(row["cap_period"]), counter.start, spent.get(counter, 0))
-        rules = configs[account_id].rules_for(scope, row["id"])
-        alerts.extend(state.alerts(rules, refused=(scope, row["id"]) in refused))
-    return alerts, configs
 
 
 class _CapState:
     """One owner's cap and spend this period, and the alerts they call for."""
 
-    def __init__(self, scope: str, row: dict[str, Any], account_id: str, period: Period, start: int, spent: int):
-        self.scope, self.row, self.account_id, self.period, self.start = scope, row, account_id, period, start
-        self.cap: int = row["spend_cap_nano"]
-        self.spent = spent
-        self.name = row["email"] if scope == "member" else row["name"]
+    def __init__(self, owner: CappedOwner):
+        self.scope, self.id, self.account_id, self.period = owner.scope, owner.id, owner.account_id, owner.period
+        self.start, self.cap, self.spent, self.name = owner.period_start, owner.cap_nano, owner.spent_nano, owner.name
 
     def alerts(self, rules: ScopeAlerts, *, refused: bool) -> list[Alert]:
         found = []
@@ -218,7 +183,7 @@ class _CapState:
     ) -> Alert:
         data: dict[str, Any] = {
             "scope": self.scope,
-            "scope_id": self.row["id"],
+            "scope_id": self.id,
             "name": self.name,
             "account_id": self.account_id,
             "period": self.period.value,
@@ -230,7 +195,5 @@ class _CapState:
             **(extra or {}),
         }
         if self.scope == "key":
-            data["key_id"] = self.row["id"]
-        return Alert(
-            rule, event_type, self.account_id, self.scope, self.row["id"], self.start, text, data, tuple(actions)
-        )
+            data["key_id"] = self.id
+        return Alert(rule, event_type, self.account_id, self.scope, self.id, self.start, text, data, tuple(actions))

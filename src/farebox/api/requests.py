@@ -12,9 +12,10 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from farebox.api.auth import Principal, require_admin
-from farebox.core.events import MICRO, from_epoch_us
+from farebox.core.events import MICRO
 from farebox.core.money import format_usd
 from farebox.errors import NotFound
+from farebox.ledger.reader import EventRow
 from farebox.services import services
 
 __all__ = ["RequestOut", "present_event", "router"]
@@ -65,31 +66,50 @@ def _micro_text(value: int) -> str:
     return f"{whole}.{fraction:06d}".rstrip("0").rstrip(".") if fraction else str(whole)
 
 
-def present_event(row: dict[str, Any]) -> RequestOut:
-    """The API shape of a `usage_events` row."""
-    timestamp = from_epoch_us(int(row["ts_us"])).isoformat().replace("+00:00", "Z")
-    copied = {name: row[name] for name in RequestOut.model_fields if name in row}
-    copied.update(
-        timestamp=timestamp,
-        tags=list(row["tags"] or []),
-        seconds=_micro_text(int(row["seconds_micro"])),
-        quantity=_micro_text(int(row["quantity_micro"])),
-        cost_usd=format_usd(int(row["cost_nano"])),
-        unit_prices=dict(row["unit_prices"] or {}),
-        metadata=dict(row["metadata"] or {}),
-        priced=bool(row["priced"]),
-        streamed=bool(row["streamed"]),
-        estimated=bool(row["estimated"]),
+def present_event(row: EventRow) -> RequestOut:
+    """The API shape of a recorded usage event."""
+    return RequestOut(
+        id=row.id,
+        timestamp=row.timestamp.isoformat().replace("+00:00", "Z"),
+        account_id=row.account_id,
+        key_id=row.key_id,
+        member_id=row.member_id,
+        agent_id=row.agent_id,
+        app=row.app,
+        tags=list(row.tags),
+        axis=row.axis,
+        provider=row.provider,
+        model=row.model,
+        canonical_model=row.canonical_model,
+        operation=row.operation,
+        input_tokens=row.input_tokens,
+        output_tokens=row.output_tokens,
+        cached_input_tokens=row.cached_input_tokens,
+        cache_write_tokens=row.cache_write_tokens,
+        reasoning_tokens=row.reasoning_tokens,
+        characters=row.characters,
+        seconds=_micro_text(row.seconds_micro),
+        quantity=_micro_text(row.quantity_micro),
+        cost_usd=format_usd(row.cost_nano),
+        unit_prices=dict(row.unit_prices),
+        priced=row.priced,
+        status=row.status,
+        http_status=row.http_status,
+        error_type=row.error_type,
+        latency_ms=row.latency_ms,
+        ttft_ms=row.ttft_ms,
+        streamed=row.streamed,
+        estimated=row.estimated,
+        source=row.source,
+        metadata=dict(row.metadata),
     )
-    return RequestOut(**copied)
 
 
 @router.get("/requests/{request_id}", summary="Show one request's usage event")
 async def get_request(
     request_id: str, request: Request, principal: Annotated[Principal, Depends(require_admin)]
 ) -> RequestOut:
-    ledger = services(request).ledger
-    row = await ledger.get_event(request_id)
-    if not principal.is_master and row["account_id"] != principal.account_id:
+    row = await services(request).reader.event(request_id)
+    if row is None or not principal.is_master and row.account_id != principal.account_id:
         raise NotFound(f"no usage event with id {request_id!r}", code="event_not_found")
     return present_event(row)

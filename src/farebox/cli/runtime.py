@@ -9,12 +9,12 @@ from typing import Any, NoReturn, TypeVar
 import orjson
 import typer
 from rich.console import Console
-from sqlalchemy.exc import DBAPIError
 
 from farebox.errors import FareboxError
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
 from farebox.ledger.engine import display_url
+from farebox.ledger.errors import DatabaseUnusable
 from farebox.settings import Settings, SettingsError, load_settings
 
 __all__ = ["console", "database_error", "fail", "load_or_exit", "print_json", "with_directory", "with_ledger"]
@@ -60,11 +60,10 @@ def with_ledger(fn: Callable[[Ledger], Awaitable[T]]) -> T:
         return asyncio.run(run())
     except FareboxError as exc:
         fail(exc.message)
-    except DBAPIError as exc:
+    except DatabaseUnusable as exc:
         fail(database_error(settings, exc))
 
 
-def database_error(settings: Settings, exc: DBAPIError) -> str:
+def database_error(settings: Settings, exc: DatabaseUnusable) -> str:
     """One line saying which database could not be used and why (no password, no traceback)."""
-    reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else exc.__class__.__name__
-    return f"cannot use the ledger database {display_url(settings.database_url)}: {reason}"
+    return f"cannot use the ledger database {display_url(settings.database_url)}: {exc.reason}"

@@ -8,12 +8,12 @@ import sys
 from typing import Annotated
 
 import typer
-from sqlalchemy.exc import DBAPIError
 
 from farebox.cli.runtime import database_error, fail, load_or_exit
 from farebox.gateway.tokens import Tokenizer
 from farebox.ledger.engine import Engines, display_url, schema_is_current
 from farebox.ledger.engine import migrate as run_migrations
+from farebox.ledger.errors import DatabaseUnusable
 from farebox.prices import PriceOverridesError
 from farebox.settings import Settings, SettingsError, master_key_file, resolve_master_key
 
@@ -78,7 +78,7 @@ def _schema_is_current(settings: Settings) -> bool:
     engines = Engines(settings.database_url)
     try:
         return schema_is_current(engines)
-    except DBAPIError as exc:
+    except DatabaseUnusable as exc:
         fail(database_error(settings, exc), code=2)
     finally:
         engines.dispose()
@@ -88,7 +88,7 @@ def _migrate(settings: Settings) -> None:
     engines = Engines(settings.database_url)
     try:
         run_migrations(engines)
-    except DBAPIError as exc:
+    except DatabaseUnusable as exc:
         fail(database_error(settings, exc), code=2)
     finally:
         engines.dispose()

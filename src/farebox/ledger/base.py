@@ -1,7 +1,9 @@
 """The ledger: the one place farebox writes to its database, and the source of truth.
 
 `Ledger` is the SQL implementation shared by SQLite (default) and PostgreSQL. Writes go through the
-group-commit writer; reads run on a thread pool so that no database call blocks the event loop.
+group-commit writer; reads run on a thread pool so that no database call blocks the event loop. The
+ledger's other modules (directory, outbox, alert state, usage feed, reader) run their queries through
+`_read` and `_write`; nothing outside `farebox.ledger` does.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
@@ -17,8 +19,8 @@ from sqlalchemy import Connection, select
 from farebox.core.events import RecordResult, UsageEvent
 from farebox.core.periods import Period, period_start
 from farebox.core.spend import CounterId
-from farebox.errors import NotFound
 from farebox.ledger.engine import Engines, migrate
+from farebox.ledger.errors import database_errors
 from farebox.ledger.recording import Recorder
 from farebox.ledger.schema import spend_counters, usage_events
 from farebox.ledger.spend import read_counters
@@ -85,7 +87,7 @@ class Ledger:
 
     async def counters(self, ids: Sequence[CounterId]) -> dict[CounterId, int]:
         """The spend counters that exist among `ids` (a missing one means nothing was spent), from the reader pool."""
-        return await self.read(lambda connection: read_counters(connection, ids))
+        return await self._read(lambda connection: read_counters(connection, ids))
 
     async def load_counters(self, ids: Sequence[CounterId], *, apply: Callable[[dict[CounterId, int]], None]) -> None:
         """Read counters in order with the commits: `apply(found)` runs on the writer thread, before any later
@@ -96,42 +98,38 @@ class Ledger:
             found = read_counters(connection, ids)
             apply({counter: found.get(counter, 0) for counter in ids})
 
-        await self.write(load)
+        await self._write(load)
 
-    async def write(self, fn: Callable[[Connection], T]) -> T:
-        """Run a write function in the writer's next transaction (in its own savepoint)."""
-        return await self._writer.run(fn)
+    async def _write(self, fn: Callable[[Connection], T]) -> T:
+        """Run a write function in the writer's next transaction (in its own savepoint).
 
-    async def read(self, fn: Callable[[Connection], T]) -> T:
-        """Run a read function on a pooled reader connection, off the event loop."""
+        Plumbing for the ledger's own modules: everything else reaches the database through their named
+        methods, so that every query against the ledger's tables lives in `farebox.ledger`.
+
+        Raises:
+            DatabaseUnusable: the database refused a statement of `fn`.
+        """
+        with database_errors():
+            return await self._writer.run(fn)
+
+    async def _read(self, fn: Callable[[Connection], T]) -> T:
+        """Run a read function on a pooled reader connection, off the event loop (plumbing, like `_write`).
+
+        Raises:
+            DatabaseUnusable: the database could not be read.
+        """
         return await asyncio.to_thread(self._read_sync, fn)
 
     def _read_sync(self, fn: Callable[[Connection], T]) -> T:
-        with self.engines.reader.connect() as connection:
+        with database_errors(), self.engines.reader.connect() as connection:
             return fn(connection)
-
-    async def get_event(self, event_id: str) -> dict[str, Any]:
-        """The event row as recorded.
-
-        Raises:
-            NotFound: no event has this id.
-        """
-
-        def fetch(connection: Connection) -> dict[str, Any] | None:
-            row = connection.execute(select(usage_events).where(usage_events.c.id == event_id)).mappings().first()
-            return dict(row) if row else None
-
-        row = await self.read(fetch)
-        if row is None:
-            raise NotFound(f"no usage event with id {event_id!r}", code="event_not_found")
-        return row
 
     async def recorded_costs(self, event_ids: Sequence[str]) -> dict[str, int]:
         """The cost (nano-USD) each of these events was recorded at; ids not in the ledger are absent."""
         if not event_ids:
             return {}
         query = select(usage_events.c.id, usage_events.c.cost_nano).where(usage_events.c.id.in_(list(event_ids)))
-        return await self.read(lambda c: {row.id: int(row.cost_nano) for row in c.execute(query)})
+        return await self._read(lambda c: {row.id: int(row.cost_nano) for row in c.execute(query)})
 
     async def spent(self, *, scope: str, scope_id: str, period: Period, at: datetime, tz: ZoneInfo) -> int:
         """Nano-USD spent by a key, member or account in the period containing `at`."""
@@ -148,4 +146,4 @@ class Ledger:
             )
             return int(value or 0)
 
-        return await self.read(fetch)
+        return await self._read(fetch)

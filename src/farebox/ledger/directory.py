@@ -1,6 +1,6 @@
 """The directory: accounts, members and virtual keys, kept in the ledger database.
 
-Every change goes through the ledger's single writer (`Ledger.write`), so checks such as "this e-mail
+Every change goes through the ledger's single writer (`Ledger._write`), so checks such as "this e-mail
 is not taken yet" and the change they guard run in one transaction. Reads run on the reader pool.
 Secrets are handed back once, at creation and rotation, and never stored, logged or returned again:
 the `key_secrets` table holds their SHA-256 digests, one row per secret still accepted.
@@ -92,7 +92,7 @@ class Directory:
 
     async def _write(self, fn: Callable[[Connection], R]) -> R:
         """Run a directory change in the ledger's writer; then tell the `on_change` listeners."""
-        result = await self._ledger.write(fn)
+        result = await self._ledger._write(fn)
         self.changed()
         return result
 
@@ -120,12 +120,12 @@ class Directory:
 
     async def get_account(self, account_id: str) -> Account:
         """The account. Raises NotFound."""
-        return build(Account, await self._ledger.read(lambda c: fetch_row(c, accounts, account_id, what="account")))
+        return build(Account, await self._ledger._read(lambda c: fetch_row(c, accounts, account_id, what="account")))
 
     async def list_accounts(self) -> list[Account]:
         """Every account, oldest first."""
         query = select(accounts).order_by(accounts.c.created_at, accounts.c.id)
-        rows = await self._ledger.read(lambda c: c.execute(query).mappings().all())
+        rows = await self._ledger._read(lambda c: c.execute(query).mappings().all())
         return [build(Account, row) for row in rows]
 
     async def update_account(self, account_id: str, **changes: Unpack[AccountChanges]) -> Account:
@@ -165,7 +165,7 @@ class Directory:
 
     async def get_member(self, member_id: str) -> Member:
         """The member. Raises NotFound."""
-        return build(Member, await self._ledger.read(lambda c: fetch_row(c, members, member_id, what="member")))
+        return build(Member, await self._ledger._read(lambda c: fetch_row(c, members, member_id, what="member")))
 
     async def list_members(self, account_id: str) -> list[Member]:
         """The account's members, oldest first. Raises NotFound (account)."""
@@ -175,7 +175,7 @@ class Directory:
             fetch_row(connection, accounts, account_id, what="account")
             return connection.execute(query).mappings().all()
 
-        return [build(Member, row) for row in await self._ledger.read(fetch)]
+        return [build(Member, row) for row in await self._ledger._read(fetch)]
 
     async def update_member(self, member_id: str, **changes: Unpack[MemberChanges]) -> Member:
         """Change the given fields. Raises NotFound, ValidationFailed, or Conflict (new e-mail taken)."""
@@ -249,7 +249,7 @@ class Directory:
 
     async def get_key(self, key_id: str) -> VirtualKey:
         """The key. Raises NotFound."""
-        return build(VirtualKey, await self._ledger.read(lambda c: fetch_row(c, virtual_keys, key_id, what=KEY)))
+        return build(VirtualKey, await self._ledger._read(lambda c: fetch_row(c, virtual_keys, key_id, what=KEY)))
 
     async def find_keys(self, key_ids: Collection[str]) -> dict[str, VirtualKey]:
         """The keys among `key_ids` that exist, by id, in one read (ids not found are absent)."""
@@ -263,7 +263,7 @@ class Directory:
         if not ids:
             return []
         query = select(table).where(table.c.id.in_(list(ids)))
-        rows = await self._ledger.read(lambda c: c.execute(query).mappings().all())
+        rows = await self._ledger._read(lambda c: c.execute(query).mappings().all())
         return [build(cls, dict(row)) for row in rows]
 
     async def list_keys(self, *, account_id: str | None = None, member_id: str | None = None) -> list[VirtualKey]:
@@ -273,7 +273,7 @@ class Directory:
             query = query.where(virtual_keys.c.account_id == account_id)
         if member_id is not None:
             query = query.where(virtual_keys.c.member_id == member_id)
-        rows = await self._ledger.read(lambda c: c.execute(query).mappings().all())
+        rows = await self._ledger._read(lambda c: c.execute(query).mappings().all())
         return [build(VirtualKey, row) for row in rows]
 
     async def update_key(self, key_id: str, **changes: Unpack[KeyChanges]) -> VirtualKey:
@@ -364,7 +364,7 @@ class Directory:
             .select_from(key_secrets.join(virtual_keys, key_secrets.c.key_id == virtual_keys.c.id))
             .where(key_secrets.c.secret_hash == hash_secret(secret))
         )
-        row = await self._ledger.read(lambda c: c.execute(query).mappings().first())
+        row = await self._ledger._read(lambda c: c.execute(query).mappings().first())
         if row is None or not secrets_match(secret, row["secret_hash"]):
             raise AuthenticationFailed("invalid API key", code="invalid_api_key")
         key = build(VirtualKey, row)
@@ -403,4 +403,4 @@ class Directory:
             found = read_counters(connection, wanted)
             return [found.get(counter, 0) for counter in wanted]
 
-        return await self._ledger.read(fetch)
+        return await self._ledger._read(fetch)

@@ -18,6 +18,8 @@ from sqlalchemy import Engine, create_engine, event, inspect, make_url
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 
+from farebox.ledger.errors import database_errors
+
 __all__ = [
     "Engines",
     "WalCheckpointer",
@@ -174,16 +176,20 @@ def schema_is_current(engines: Engines) -> bool:
     """Whether the database's schema is at the newest packaged migration.
 
     A new database is not, nor a new SQLite file that another process is turning to WAL this moment.
+
+    Raises:
+        DatabaseUnusable: the database could not be read.
     """
-    try:
-        with engines.reader.connect() as connection:
-            if not inspect(connection).has_table("alembic_version"):
+    with database_errors():
+        try:
+            with engines.reader.connect() as connection:
+                if not inspect(connection).has_table("alembic_version"):
+                    return False
+                current = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        except OperationalError as exc:
+            if "database is locked" in str(exc):
                 return False
-            current = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
-    except OperationalError as exc:
-        if "database is locked" in str(exc):
-            return False
-        raise
+            raise
     return current == head_revision()
 
 
@@ -196,9 +202,17 @@ def migrate(engines: Engines, *, revision: str = "head") -> None:
     server). Turning a new file to WAL can answer "database is locked" at once rather than wait, so
     a locked attempt is retried; each attempt re-reads the schema version, so a migration another
     process finished meanwhile is not run twice.
+
+    Raises:
+        DatabaseUnusable: the database could not be migrated.
     """
     if revision == "head" and schema_is_current(engines):
         return
+    with database_errors():
+        _upgrade(engines, revision)
+
+
+def _upgrade(engines: Engines, revision: str) -> None:
     from alembic import command
     from alembic.config import Config
 

@@ -1,10 +1,11 @@
 """The outbox: notifications written in the same transaction as what caused them, delivered after commit.
 
 An alert that fires, a key an alert disables and the webhook, Slack and e-mail messages that tell of it
-commit together or not at all (`enqueue` takes the caller's connection). The sender then claims due rows
-(`claim`: a lease, so two senders never hold one row), tries them, and records each attempt (`finish`):
-delivered, or due again after a backoff, or failed after the last attempt. Rows survive restarts: a lease
-of a sender that died expires and another sender picks the row up, under the same message id.
+commit together or not at all (`enqueue` and `notify_endpoints` take the caller's connection, for the
+ledger's other modules). The sender, through `Outbox`, then claims due rows (`claim`: a lease, so two
+senders never hold one row), tries them, and records each attempt (`finish`): delivered, or due again
+after a backoff, or failed after the last attempt. Rows survive restarts: a lease of a sender that died
+expires and another sender picks the row up, under the same message id.
 """
 
 from __future__ import annotations
@@ -18,20 +19,18 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, and_, case, delete, func, insert, or_, select, update
 
+from farebox.ledger.base import Ledger
 from farebox.ledger.schema import outbox, outbox_attempts, webhook_endpoints
 
 __all__ = [
     "Attempt",
     "Claimed",
     "Message",
-    "claim",
+    "Outbox",
     "enqueue",
-    "finish",
     "message_body",
     "new_message_id",
-    "next_claimable_us",
     "notify_endpoints",
-    "prune",
     "retry_now",
     "subscribed_endpoints",
 ]
@@ -135,7 +134,7 @@ def notify_endpoints(
     return enqueue(connection, messages, now_us=now_us)
 
 
-def claim(connection: Connection, *, now_us: int, lease_us: int, limit: int) -> list[Claimed]:
+def _claim(connection: Connection, *, now_us: int, lease_us: int, limit: int) -> list[Claimed]:
     """Take up to `limit` due deliveries, oldest first, leasing each to the caller until `now_us + lease_us`."""
     due = and_(
         outbox.c.status == PENDING,
@@ -181,8 +180,8 @@ def claim(connection: Connection, *, now_us: int, lease_us: int, limit: int) -> 
     ]
 
 
-def next_claimable_us(connection: Connection) -> int | None:
-    """When `claim` can next take a delivery: the earliest pending one's due time, or its lease's end if later."""
+def _next_claimable_us(connection: Connection) -> int | None:
+    """When `_claim` can next take a delivery: the earliest pending one's due time, or its lease's end if later."""
     ready = case(
         (outbox.c.lease_until_us > outbox.c.next_attempt_us, outbox.c.lease_until_us),
         else_=outbox.c.next_attempt_us,
@@ -191,7 +190,7 @@ def next_claimable_us(connection: Connection) -> int | None:
     return None if earliest is None else int(earliest)
 
 
-def finish(connection: Connection, attempts: Sequence[Attempt], *, now_us: int, delays_us: Sequence[int]) -> None:
+def _finish(connection: Connection, attempts: Sequence[Attempt], *, now_us: int, delays_us: Sequence[int]) -> None:
     """Record attempts: delivered, due again after `delays_us[attempt number - 1]`, or failed after the last."""
     if attempts:
         connection.execute(
@@ -225,7 +224,7 @@ def finish(connection: Connection, attempts: Sequence[Attempt], *, now_us: int, 
         connection.execute(update(outbox).where(outbox.c.id == attempt.claimed.id).values(**values))
 
 
-def prune(connection: Connection, *, before_us: int, limit: int) -> int:
+def _prune(connection: Connection, *, before_us: int, limit: int) -> int:
     """Delete up to `limit` delivered or failed deliveries created before `before_us`, with their attempts."""
     ids = list(
         connection.scalars(
@@ -238,6 +237,36 @@ def prune(connection: Connection, *, before_us: int, limit: int) -> int:
         connection.execute(delete(outbox_attempts).where(outbox_attempts.c.outbox_id.in_(ids)))
         connection.execute(delete(outbox).where(outbox.c.id.in_(ids)))
     return len(ids)
+
+
+class Outbox:
+    """The deliveries of one ledger, for the sender. Each method is one transaction of its own."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    async def enqueue(self, messages: Sequence[Message], *, now_us: int) -> list[str]:
+        """Write deliveries, due at once; their message ids, in order."""
+        return await self._ledger._write(lambda connection: enqueue(connection, messages, now_us=now_us))
+
+    async def claim(self, *, now_us: int, lease_us: int, limit: int) -> list[Claimed]:
+        """Take up to `limit` due deliveries, oldest first, leasing each to the caller until `now_us + lease_us`."""
+        return await self._ledger._write(
+            lambda connection: _claim(connection, now_us=now_us, lease_us=lease_us, limit=limit)
+        )
+
+    async def finish(self, attempts: Sequence[Attempt], *, now_us: int, delays_us: Sequence[int]) -> None:
+        """Record attempts: delivered, due again after `delays_us[attempt number - 1]`, or failed after the last."""
+        await self._ledger._write(lambda connection: _finish(connection, attempts, now_us=now_us, delays_us=delays_us))
+
+    async def prune(self, *, before_us: int, limit: int) -> int:
+        """Delete up to `limit` delivered or failed deliveries created before `before_us`, with their attempts;
+        how many were deleted."""
+        return await self._ledger._write(lambda connection: _prune(connection, before_us=before_us, limit=limit))
+
+    async def next_claimable_us(self) -> int | None:
+        """When `claim` can next take a delivery (epoch microseconds); None when nothing is pending. A read."""
+        return await self._ledger._read(_next_claimable_us)
 
 
 def retry_now(connection: Connection, message_id: str, *, endpoint_id: str, now_us: int) -> str | None:

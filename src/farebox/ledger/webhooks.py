@@ -131,19 +131,19 @@ class WebhookEndpoints:
                 raise NotFound(f"no account with id {account_id!r}", code="account_not_found")
             connection.execute(insert(webhook_endpoints).values(row))
 
-        await self._ledger.write(write)
+        await self._ledger._write(write)
         return _endpoint(row)
 
     async def get(self, endpoint_id: str) -> WebhookEndpoint:
         """The endpoint. Raises NotFound."""
-        return _endpoint(await self._ledger.read(lambda c: _fetch(c, endpoint_id)))
+        return _endpoint(await self._ledger._read(lambda c: _fetch(c, endpoint_id)))
 
     async def list_endpoints(self, *, account_id: str | None = None) -> list[WebhookEndpoint]:
         """Endpoints, oldest first; of one account when given."""
         query = select(webhook_endpoints).order_by(webhook_endpoints.c.created_at, webhook_endpoints.c.id)
         if account_id is not None:
             query = query.where(webhook_endpoints.c.account_id == account_id)
-        return [_endpoint(row) for row in await self._ledger.read(lambda c: c.execute(query).mappings().all())]
+        return [_endpoint(row) for row in await self._ledger._read(lambda c: c.execute(query).mappings().all())]
 
     async def update(self, endpoint_id: str, **changes: Any) -> WebhookEndpoint:
         """Change fields (`url`, `events`, `description`, `enabled`, `batch_size`, `flush_interval_ms`, `secret`)."""
@@ -157,7 +157,7 @@ class WebhookEndpoints:
                 connection.execute(query.values(**values, updated_at=stamp))
             return _fetch(connection, endpoint_id)
 
-        return _endpoint(await self._ledger.write(write))
+        return _endpoint(await self._ledger._write(write))
 
     async def delete(self, endpoint_id: str) -> None:
         """Delete an endpoint; its pending deliveries fail rather than go out. Raises NotFound."""
@@ -166,7 +166,7 @@ class WebhookEndpoints:
             _fetch(connection, endpoint_id)
             connection.execute(delete(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id))
 
-        await self._ledger.write(write)
+        await self._ledger._write(write)
 
     async def send_test(self, endpoint_id: str) -> str:
         """Queue a `webhook.test` message to the endpoint, whatever events it asked for; its message id.
@@ -184,7 +184,7 @@ class WebhookEndpoints:
             (message_id,) = enqueue(connection, [message], now_us=epoch_us(at))
             return message_id
 
-        return await self._ledger.write(write)
+        return await self._ledger._write(write)
 
     async def retry(self, endpoint_id: str, message_id: str) -> None:
         """Send a failed delivery once more, now.
@@ -205,7 +205,7 @@ class WebhookEndpoints:
             if status != "failed":
                 raise Conflict(f"delivery {message_id!r} is {status}, not failed", code="delivery_not_failed")
 
-        await self._ledger.write(write)
+        await self._ledger._write(write)
 
     async def deliveries(self, endpoint_id: str, *, limit: int = 50, status: str | None = None) -> list[Delivery]:
         """The endpoint's latest deliveries, newest first, each with its attempts. Raises NotFound."""
@@ -251,4 +251,4 @@ class WebhookEndpoints:
                 for row in rows
             ]
 
-        return await self._ledger.read(fetch)
+        return await self._ledger._read(fetch)

@@ -13,18 +13,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, and_, or_, select, update
-
 from farebox.core.clock import utcnow
-from farebox.core.events import epoch_us, from_epoch_us
+from farebox.core.events import epoch_us
 from farebox.core.money import format_usd
 from farebox.ledger.base import Ledger
-from farebox.ledger.outbox import Message, enqueue, message_body
-from farebox.ledger.schema import usage_events, webhook_endpoints
+from farebox.ledger.outbox import Message, message_body
+from farebox.ledger.reader import EventRow
+from farebox.ledger.usage_feed import FeedEndpoint, UsageFeedStore
 
 __all__ = ["FEED_EVENTS", "UsageFeed", "usage_record"]
 
@@ -34,46 +32,36 @@ FEED_EVENTS = ("usage.recorded", "cost.calculated")
 _MAX_READ = 5_000
 
 
-def usage_record(row: RowMapping) -> dict[str, Any]:
+def usage_record(row: EventRow) -> dict[str, Any]:
     """A usage event as a webhook sees it (amounts in decimal USD strings)."""
     return {
-        "id": row["id"],
-        "timestamp": from_epoch_us(row["ts_us"]).isoformat(),
-        "account_id": row["account_id"],
-        "key_id": row["key_id"],
-        "member_id": row["member_id"],
-        "agent_id": row["agent_id"],
-        "axis": row["axis"],
-        "provider": row["provider"],
-        "model": row["model"],
-        "canonical_model": row["canonical_model"],
-        "operation": row["operation"],
-        "input_tokens": row["input_tokens"],
-        "output_tokens": row["output_tokens"],
-        "cached_input_tokens": row["cached_input_tokens"],
-        "reasoning_tokens": row["reasoning_tokens"],
-        "cost_usd": format_usd(row["cost_nano"]),
-        "priced": row["priced"],
-        "estimated": row["estimated"],
-        "status": row["status"],
+        "id": row.id,
+        "timestamp": row.timestamp.isoformat(),
+        "account_id": row.account_id,
+        "key_id": row.key_id,
+        "member_id": row.member_id,
+        "agent_id": row.agent_id,
+        "axis": row.axis,
+        "provider": row.provider,
+        "model": row.model,
+        "canonical_model": row.canonical_model,
+        "operation": row.operation,
+        "input_tokens": row.input_tokens,
+        "output_tokens": row.output_tokens,
+        "cached_input_tokens": row.cached_input_tokens,
+        "reasoning_tokens": row.reasoning_tokens,
+        "cost_usd": format_usd(row.cost_nano),
+        "priced": row.priced,
+        "estimated": row.estimated,
+        "status": row.status,
     }
-
-
-@dataclass(frozen=True, slots=True)
-class _Endpoint:
-    id: str
-    account_id: str
-    events: tuple[str, ...]
-    batch_size: int
-    flush_interval_us: int
-    cursor: tuple[int, str]
 
 
 class UsageFeed:
     """Hands new usage events to the endpoints that asked for them, until cancelled."""
 
     def __init__(self, ledger: Ledger, *, poll_seconds: float = 0.25, clock: Callable[[], datetime] = utcnow):
-        self._ledger = ledger
+        self._store = UsageFeedStore(ledger)
         self._poll = poll_seconds
         self._clock = clock
         self.on_enqueued: list[Callable[[], None]] = []
@@ -89,92 +77,42 @@ class UsageFeed:
 
     async def flush(self, *, force: bool = False) -> int:
         """Write the messages due for every endpoint (all waiting events with `force`); how many were written."""
-        endpoints = await self._ledger.read(_feed_endpoints)
         written = 0
-        for endpoint in endpoints:
-            rows = await self._ledger.read(lambda c, e=endpoint: _events_after(c, e))  # type: ignore[misc]
+        for endpoint in await self._store.endpoints(wanting=FEED_EVENTS):
+            rows = await self._store.events_after(endpoint, limit=_MAX_READ)
             due = self._due(endpoint, rows, force=force)
             if due:
-                written += await self._ledger.write(lambda c, e=endpoint, d=due: self._hand_over(c, e, d))  # type: ignore[misc]
+                at = self._clock()
+                messages = _messages(endpoint, due, at=at)
+                if await self._store.hand_over(endpoint, due, messages, now_us=epoch_us(at)):
+                    written += len(messages)
         if written:
             for listener in self.on_enqueued:
                 listener()
         return written
 
-    def _due(self, endpoint: _Endpoint, rows: Sequence[RowMapping], *, force: bool) -> list[RowMapping]:
+    def _due(self, endpoint: FeedEndpoint, rows: Sequence[EventRow], *, force: bool) -> list[EventRow]:
         """The events to hand over now: whole batches, and a partial one once its oldest event waited long enough."""
         size = endpoint.batch_size
         whole = len(rows) // size * size
         rest = rows[whole:]
-        oldest_us = rest[0]["recorded_at_us"] if rest else None
-        if rest and (
-            force or oldest_us is not None and epoch_us(self._clock()) - oldest_us >= endpoint.flush_interval_us
-        ):
+        waited_us = epoch_us(self._clock()) - epoch_us(rest[0].recorded_at) if rest else 0
+        if rest and (force or waited_us >= endpoint.flush_interval_us):
             return list(rows)
         return list(rows[:whole])
 
-    def _hand_over(self, connection: Connection, endpoint: _Endpoint, rows: list[RowMapping]) -> int:
-        last = rows[-1]
-        moved = connection.execute(
-            update(webhook_endpoints)
-            .where(
-                webhook_endpoints.c.id == endpoint.id,
-                webhook_endpoints.c.feed_cursor_us == endpoint.cursor[0],
-                webhook_endpoints.c.feed_cursor_id == endpoint.cursor[1],
-            )
-            .values(feed_cursor_us=last["recorded_at_us"], feed_cursor_id=last["id"])
-            .returning(webhook_endpoints.c.id)
-        ).first()
-        if moved is None:
-            return 0  # another process handed these over first
-        at = self._clock()
-        records = [usage_record(row) for row in rows]
-        messages = []
-        if "usage.recorded" in endpoint.events:
-            for start in range(0, len(records), endpoint.batch_size):
-                batch = records[start : start + endpoint.batch_size]
-                body = message_body("usage.recorded", {"count": len(batch), "events": batch}, at=at)
-                messages.append(
-                    Message(endpoint.account_id, "webhook", "usage.recorded", body, endpoint_id=endpoint.id)
-                )
-        if "cost.calculated" in endpoint.events:
-            for record in records:
-                body = message_body("cost.calculated", record, at=at)
-                messages.append(
-                    Message(endpoint.account_id, "webhook", "cost.calculated", body, endpoint_id=endpoint.id)
-                )
-        enqueue(connection, messages, now_us=epoch_us(at))
-        return len(messages)
 
-
-def _feed_endpoints(connection: Connection) -> list[_Endpoint]:
-    query = select(webhook_endpoints).where(webhook_endpoints.c.enabled.is_(True))
-    return [
-        _Endpoint(
-            row["id"],
-            row["account_id"],
-            tuple(row["events"]),
-            row["batch_size"],
-            row["flush_interval_ms"] * 1000,
-            (row["feed_cursor_us"], row["feed_cursor_id"]),
-        )
-        for row in connection.execute(query).mappings()
-        if any(event in row["events"] for event in FEED_EVENTS)
-    ]
-
-
-def _events_after(connection: Connection, endpoint: _Endpoint) -> list[RowMapping]:
-    at_us, last_id = endpoint.cursor
-    query = (
-        select(usage_events)
-        .where(
-            usage_events.c.account_id == endpoint.account_id,
-            or_(
-                usage_events.c.recorded_at_us > at_us,
-                and_(usage_events.c.recorded_at_us == at_us, usage_events.c.id > last_id),
-            ),
-        )
-        .order_by(usage_events.c.recorded_at_us, usage_events.c.id)
-        .limit(_MAX_READ)
-    )
-    return list(connection.execute(query).mappings())
+def _messages(endpoint: FeedEndpoint, rows: list[EventRow], *, at: datetime) -> list[Message]:
+    """The endpoint's messages for `rows`: `usage.recorded` in batches, one `cost.calculated` per event."""
+    records = [usage_record(row) for row in rows]
+    messages = []
+    if "usage.recorded" in endpoint.events:
+        for start in range(0, len(records), endpoint.batch_size):
+            batch = records[start : start + endpoint.batch_size]
+            body = message_body("usage.recorded", {"count": len(batch), "events": batch}, at=at)
+            messages.append(Message(endpoint.account_id, "webhook", "usage.recorded", body, endpoint_id=endpoint.id))
+    if "cost.calculated" in endpoint.events:
+        for record in records:
+            body = message_body("cost.calculated", record, at=at)
+            messages.append(Message(endpoint.account_id, "webhook", "cost.calculated", body, endpoint_id=endpoint.id))
+    return messages

@@ -25,12 +25,11 @@ import aiohttp
 import aiosmtplib
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
-from sqlalchemy import Connection
 
 from farebox.core.clock import utcnow
 from farebox.core.events import epoch_us
 from farebox.ledger.base import Ledger
-from farebox.ledger.outbox import Attempt, Claimed, claim, finish, next_claimable_us, prune
+from farebox.ledger.outbox import Attempt, Claimed, Outbox
 from farebox.webhooks.guard import UnsafeDestination, check_url, is_public
 from farebox.webhooks.signing import signed_headers
 
@@ -94,7 +93,7 @@ class Sender:
         batch: int = 32,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._ledger = ledger
+        self._outbox = Outbox(ledger)
         self._timeout = timeout
         self._delays_us = tuple(delays_us)
         self._allow_private = allow_private
@@ -140,12 +139,12 @@ class Sender:
             return
         self._pruned_at = now
         before_us = epoch_us(self._clock()) - self._retention_us
-        while await self._ledger.write(lambda c: prune(c, before_us=before_us, limit=_PRUNE_BATCH)) == _PRUNE_BATCH:
+        while await self._outbox.prune(before_us=before_us, limit=_PRUNE_BATCH) == _PRUNE_BATCH:
             pass
 
     async def _idle_seconds(self) -> float:
         """How long to sleep: until a delivery can be claimed (due, and not leased), at most one poll interval."""
-        claimable_us = await self._ledger.read(next_claimable_us)
+        claimable_us = await self._outbox.next_claimable_us()
         if claimable_us is None:
             return self._poll
         return min(self._poll, max(0.0, (claimable_us - epoch_us(self._clock())) / 1_000_000))
@@ -154,16 +153,11 @@ class Sender:
         """Claim and try every delivery due now (one batch); how many were tried."""
         now_us = epoch_us(self._clock())
         lease_us = int((2 * self._timeout + 5) * 1_000_000)  # an attempt round lasts at most about one timeout
-        claimed = await self._ledger.write(lambda c: claim(c, now_us=now_us, lease_us=lease_us, limit=self._batch))
+        claimed = await self._outbox.claim(now_us=now_us, lease_us=lease_us, limit=self._batch)
         if not claimed:
             return 0
         attempts = await asyncio.gather(*(self._try(item) for item in claimed))
-        done_us = epoch_us(self._clock())
-
-        def record(connection: Connection) -> None:
-            finish(connection, attempts, now_us=done_us, delays_us=self._delays_us)
-
-        await self._ledger.write(record)
+        await self._outbox.finish(attempts, now_us=epoch_us(self._clock()), delays_us=self._delays_us)
         for attempt in attempts:
             if not attempt.ok:
                 log.warning("delivery %s (%s) failed: %s", attempt.claimed.id, attempt.claimed.channel, attempt.error)

@@ -1,0 +1,40 @@
+"""An alert that should fire, and what firing a set of them did: plain values the alert rules and the ledger share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["Action", "Alert", "Fired"]
+
+Action = Literal["webhook", "email", "slack", "disable_key"]
+"""What an alert does when it fires, besides being recorded."""
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """An alert that should fire (unless it already has for this period)."""
+
+    rule: str
+    """`threshold:0.8`, `credits_low`, `budget_exceeded` or `anomaly:<kind>`."""
+    event_type: str
+    """The webhook event: `usage.threshold`, `credits.low`, `budget.exceeded` or `anomaly.detected`."""
+    account_id: str
+    scope: str
+    scope_id: str
+    period_start: int
+    """Epoch seconds: the firing is unique per rule, scope and this."""
+    text: str
+    """One line for people (Slack, e-mail subject)."""
+    data: dict[str, Any]
+    actions: tuple[Action, ...]
+
+
+@dataclass(slots=True)
+class Fired:
+    """What one transaction of firings did."""
+
+    alerts: list[Alert] = field(default_factory=list)
+    """The alerts that fired now (not those that had already fired for their period)."""
+    disabled_keys: list[str] = field(default_factory=list)
+    """Keys a `disable_key` action disabled."""

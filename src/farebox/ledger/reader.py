@@ -1,0 +1,300 @@
+"""The read side of the ledger: usage events and hourly rollups as typed, read-only rows.
+
+`LedgerReader` only reads, on the ledger's reader pool, never through the writer. Events come in
+(timestamp, id) order with keyset pagination: `events(..., after=cursor)` continues after a row as
+exactly as after any other, ties on the timestamp included, whatever was recorded in between.
+`stream_events` walks any number of events a page at a time, so its memory does not grow with them.
+Each page is its own read: an event recorded while a stream runs is in it when it sorts after the
+page being read, not otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, ColumnElement, Connection, RowMapping, and_, or_, select
+
+from farebox.core.events import epoch_us, from_epoch_us
+from farebox.ledger.base import Ledger
+from farebox.ledger.schema import ROLLUP_DIMENSIONS, ROLLUP_MEASURES, usage_events, usage_rollups_hourly
+
+__all__ = ["EventCursor", "EventFilter", "EventRow", "LedgerReader", "RollupFilter", "RollupRow", "event_row"]
+
+_events = usage_events.c
+_rollups = usage_rollups_hourly.c
+
+
+@dataclass(frozen=True, slots=True)
+class EventCursor:
+    """Where a page of events ended: the last row's timestamp and id. The next page starts after it."""
+
+    timestamp: datetime
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """A usage event as the ledger recorded it: every column, money in nano-USD, times as aware UTC datetimes."""
+
+    id: str
+    timestamp: datetime
+    account_id: str
+    key_id: str | None
+    member_id: str | None
+    agent_id: str | None
+    app: str | None
+    tags: tuple[str, ...]
+    axis: str
+    provider: str
+    model: str
+    canonical_model: str
+    operation: str
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    characters: int
+    seconds_micro: int
+    """Seconds (voice, compute) in millionths."""
+    quantity_micro: int
+    """Units of a per-unit price, in millionths."""
+    cost_nano: int
+    unit_prices: dict[str, str]
+    """The prices it was priced at (decimal USD strings), by unit."""
+    priced: bool
+    status: str
+    http_status: int | None
+    error_type: str | None
+    latency_ms: int | None
+    ttft_ms: int | None
+    streamed: bool
+    estimated: bool
+    source: str
+    metadata: dict[str, Any]
+    recorded_at: datetime
+    """When the ledger committed it (the usage feed's order); `timestamp` is when the usage happened."""
+
+    @property
+    def cursor(self) -> EventCursor:
+        """The cursor of this row, to read the events after it."""
+        return EventCursor(self.timestamp, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class RollupRow:
+    """One hour of usage summed over one combination of dimensions. A dimension with no value is ''."""
+
+    hour: datetime
+    account_id: str
+    key_id: str
+    member_id: str
+    agent_id: str
+    axis: str
+    provider: str
+    model: str
+    canonical_model: str
+    operation: str
+    status: str
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    characters: int
+    seconds_micro: int
+    quantity_micro: int
+    cost_nano: int
+    unpriced_requests: int
+    estimated_requests: int
+    latency_ms_sum: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """Which events to read. Every field given must match; None matches anything (an empty tuple, nothing).
+
+    `models` matches the model as called or its canonical model. `since` and `until` bound the event's
+    timestamp (aware datetimes): `since` included, `until` not.
+    """
+
+    account_id: str | None = None
+    key_ids: tuple[str, ...] | None = None
+    member_ids: tuple[str, ...] | None = None
+    models: tuple[str, ...] | None = None
+    providers: tuple[str, ...] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RollupFilter:
+    """Which hourly rollups to read; the fields match as `EventFilter`'s do. `since` and `until` bound the hour:
+    an hour is read when it starts at or after `since` and before `until`."""
+
+    account_id: str | None = None
+    key_ids: tuple[str, ...] | None = None
+    member_ids: tuple[str, ...] | None = None
+    models: tuple[str, ...] | None = None
+    providers: tuple[str, ...] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def event_row(row: RowMapping) -> EventRow:
+    """The typed row of a `usage_events` row."""
+    return EventRow(
+        id=row["id"],
+        timestamp=from_epoch_us(int(row["ts_us"])),
+        account_id=row["account_id"],
+        key_id=row["key_id"],
+        member_id=row["member_id"],
+        agent_id=row["agent_id"],
+        app=row["app"],
+        tags=tuple(row["tags"] or ()),
+        axis=row["axis"],
+        provider=row["provider"],
+        model=row["model"],
+        canonical_model=row["canonical_model"],
+        operation=row["operation"],
+        input_tokens=int(row["input_tokens"]),
+        output_tokens=int(row["output_tokens"]),
+        cached_input_tokens=int(row["cached_input_tokens"]),
+        cache_write_tokens=int(row["cache_write_tokens"]),
+        reasoning_tokens=int(row["reasoning_tokens"]),
+        characters=int(row["characters"]),
+        seconds_micro=int(row["seconds_micro"]),
+        quantity_micro=int(row["quantity_micro"]),
+        cost_nano=int(row["cost_nano"]),
+        unit_prices=dict(row["unit_prices"] or {}),
+        priced=bool(row["priced"]),
+        status=row["status"],
+        http_status=row["http_status"],
+        error_type=row["error_type"],
+        latency_ms=row["latency_ms"],
+        ttft_ms=row["ttft_ms"],
+        streamed=bool(row["streamed"]),
+        estimated=bool(row["estimated"]),
+        source=row["source"],
+        metadata=dict(row["metadata"] or {}),
+        recorded_at=from_epoch_us(int(row["recorded_at_us"])),
+    )
+
+
+def _rollup_row(row: RowMapping) -> RollupRow:
+    values: dict[str, Any] = {name: row[name] for name in ROLLUP_DIMENSIONS}
+    values.update((name, int(row[name])) for name in ROLLUP_MEASURES)
+    return RollupRow(hour=datetime.fromtimestamp(int(row["hour"]), UTC), **values)
+
+
+def _matching(
+    wanted: EventFilter | RollupFilter,
+    *,
+    account_id: Column[Any],
+    key_id: Column[Any],
+    member_id: Column[Any],
+    models: Sequence[Column[Any]],
+    provider: Column[Any],
+) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if wanted.account_id is not None:
+        where.append(account_id == wanted.account_id)
+    if wanted.key_ids is not None:
+        where.append(key_id.in_(wanted.key_ids))
+    if wanted.member_ids is not None:
+        where.append(member_id.in_(wanted.member_ids))
+    if wanted.models is not None:
+        where.append(or_(*(column.in_(wanted.models) for column in models)))
+    if wanted.providers is not None:
+        where.append(provider.in_(wanted.providers))
+    return where
+
+
+class LedgerReader:
+    """Reads usage events and hourly rollups from a started ledger; never writes."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    async def event(self, event_id: str) -> EventRow | None:
+        """The event with this id, None when the ledger has none."""
+        query = select(usage_events).where(_events.id == event_id)
+
+        def fetch(connection: Connection) -> EventRow | None:
+            row = connection.execute(query).mappings().first()
+            return None if row is None else event_row(row)
+
+        return await self._ledger._read(fetch)
+
+    async def events(
+        self, wanted: EventFilter = EventFilter(), *, limit: int = 100, after: EventCursor | None = None
+    ) -> list[EventRow]:
+        """Up to `limit` events matching `wanted`, in (timestamp, id) order, after the `after` cursor if given.
+
+        Raises:
+            ValueError: `limit` is not positive.
+        """
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        where = _matching(
+            wanted,
+            account_id=_events.account_id,
+            key_id=_events.key_id,
+            member_id=_events.member_id,
+            models=(_events.model, _events.canonical_model),
+            provider=_events.provider,
+        )
+        if wanted.since is not None:
+            where.append(_events.ts_us >= epoch_us(wanted.since))
+        if wanted.until is not None:
+            where.append(_events.ts_us < epoch_us(wanted.until))
+        if after is not None:
+            after_us = epoch_us(after.timestamp)
+            where.append(or_(_events.ts_us > after_us, and_(_events.ts_us == after_us, _events.id > after.id)))
+        query = select(usage_events).where(*where).order_by(_events.ts_us, _events.id).limit(limit)
+        return await self._ledger._read(
+            lambda connection: [event_row(row) for row in connection.execute(query).mappings()]
+        )
+
+    async def stream_events(
+        self, wanted: EventFilter = EventFilter(), *, batch_size: int = 1_000
+    ) -> AsyncIterator[EventRow]:
+        """Every event matching `wanted`, in (timestamp, id) order, read `batch_size` at a time.
+
+        Raises:
+            ValueError: `batch_size` is not positive.
+        """
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        after: EventCursor | None = None
+        while True:
+            page = await self.events(wanted, limit=batch_size, after=after)
+            for row in page:
+                yield row
+            if len(page) < batch_size:
+                return
+            after = page[-1].cursor
+
+    async def rollups(self, wanted: RollupFilter = RollupFilter()) -> list[RollupRow]:
+        """The hourly rollups matching `wanted`, by hour, then by their dimensions."""
+        where = _matching(
+            wanted,
+            account_id=_rollups.account_id,
+            key_id=_rollups.key_id,
+            member_id=_rollups.member_id,
+            models=(_rollups.model, _rollups.canonical_model),
+            provider=_rollups.provider,
+        )
+        if wanted.since is not None:
+            where.append(_rollups.hour >= int(wanted.since.timestamp()))
+        if wanted.until is not None:
+            where.append(_rollups.hour < int(wanted.until.timestamp()))
+        order = [_rollups.hour, *(_rollups[name] for name in ROLLUP_DIMENSIONS)]
+        query = select(usage_rollups_hourly).where(*where).order_by(*order)
+        return await self._ledger._read(
+            lambda connection: [_rollup_row(row) for row in connection.execute(query).mappings()]
+        )
