@@ -586,18 +586,17 @@ def main(argv: list[str] | None = None) -> int:
                 ]
             if args.baseline is not None:
                 base_up, base_up_root = start_upstream(services, harness, tmp, "base-upstream")
-                base, base_url, base_key, _ = start_farebox(
+                base, base_url, base_key, base_master = start_farebox(
                     services, tmp / "baseline", base_up_root, name="baseline", src=args.baseline.resolve()
                 )
                 smoke_farebox(base_url, base_key)
-                cmd += [
-                    "--target",
-                    f"baseline={base_url}",
-                    "--key",
-                    f"baseline={base_key}",
-                    "--pid",
-                    f"baseline={base.pid}",
-                ]
+                cmd += ["--target", f"baseline={base_url}", "--key", f"baseline={base_key}"]
+                cmd += ["--pid", f"baseline={base.pid}"]
+                if args.with_caps:
+                    base_capped = capped_key(base_url, base_master)
+                    smoke_farebox(base_url, base_capped)
+                    cmd += ["--target", f"base-capped={base_url}", "--key", f"base-capped={base_capped}"]
+                    cmd += ["--pid", f"base-capped={base.pid}"]
             if args.with_ceiling:
                 ceiling = start_ceiling(services, harness, tmp / "ceiling", args.ceiling_python, upstream_root)
                 cmd += ["--target", f"ceiling={ceiling.base}", "--key", "ceiling=x", "--pid", f"ceiling={ceiling.pid}"]
@@ -657,6 +656,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.baseline is not None:
             print(f"== A/B: farebox (this checkout) against baseline ({args.baseline}), per interleaved round")
             print("\n".join(ab_lines(results["runs"])))
+            if args.with_caps:
+                print("  through a key held to three caps:")
+                print("\n".join(ab_lines(results["runs"], a="capped", b="base-capped")))
             print()
         print("== ledger check")
         print("\n".join(ledger_lines))

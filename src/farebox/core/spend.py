@@ -1,5 +1,6 @@
 """Spend as a typed domain: whose spend (`Scope`), which counter holds it (`CounterId`), the caps on it
-(`Cap`), the cap rule (`refusal`), and where a cap stands in its period (`BudgetStatus`).
+(`Cap`), the cap rule (`Cap.allows`; `refusal` says why not), and where a cap stands in its period
+(`BudgetStatus`).
 
 A key, a member and an account each own spend. Every recorded cost adds to a counter per owner and per
 cap period (daily, weekly, monthly, total), the period's bounds taken in the account's timezone. A cap
@@ -95,6 +96,13 @@ class Cap:
     cap_nano: int
     period: Period
 
+    def allows(self, used_nano: int, amount_nano: int) -> bool:
+        """The cap rule: whether `amount_nano` more fits under the cap beside `used_nano` (spent and held).
+
+        A spent cap refuses even a request that may cost nothing: its period is over for this owner.
+        """
+        return used_nano < self.cap_nano and used_nano + amount_nano <= self.cap_nano
+
     def describe(self) -> str:
         return (
             f"the {self.period.value} spend cap of {self.scope.value} {self.name!r} ({format_usd(self.cap_nano)} USD)"
@@ -118,19 +126,14 @@ def caps_of(owners: tuple[Owner, ...] | list[Owner]) -> tuple[Cap, ...]:
     )
 
 
-def refusal(cap: Cap, *, used_nano: int, amount_nano: int) -> str | None:
-    """The cap rule: None when `amount_nano` more fits under `cap` beside `used_nano` (spent and held); else why not.
-
-    A spent cap refuses even a request that may cost nothing: its period is over for this owner.
-    """
+def refusal(cap: Cap, *, used_nano: int, amount_nano: int) -> str:
+    """Why `cap` does not allow `amount_nano` more beside `used_nano` (`Cap.allows` said it does not)."""
     if used_nano >= cap.cap_nano:
         return f"budget exceeded: {cap.describe()} is spent for this period (0 USD remaining)"
-    if used_nano + amount_nano > cap.cap_nano:
-        return (
-            f"budget exceeded: this request may cost up to {format_usd(amount_nano)} USD, "
-            f"and {cap.describe()} has {format_usd(cap.cap_nano - used_nano)} USD remaining"
-        )
-    return None
+    return (
+        f"budget exceeded: this request may cost up to {format_usd(amount_nano)} USD, "
+        f"and {cap.describe()} has {format_usd(cap.cap_nano - used_nano)} USD remaining"
+    )
 
 
 @dataclass(frozen=True, slots=True)

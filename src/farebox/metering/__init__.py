@@ -7,7 +7,7 @@ The gateway does only wire work around it; `POST /api/events` builds its events 
 from __future__ import annotations
 
 from farebox.metering.budgets import Budgets, Caps
-from farebox.metering.counters import CounterStore, LocalCounters, Reservation
+from farebox.metering.counters import CounterStore, Holds, LocalCounters, Reservation
 from farebox.metering.keys import KeyCache
 from farebox.metering.meter import Call, InFlight, Meter, Recorded, Ticket
 from farebox.metering.usage_events import Attribution, Outcome, PriceTarget, UsageEvents
@@ -18,6 +18,7 @@ __all__ = [
     "Call",
     "Caps",
     "CounterStore",
+    "Holds",
     "InFlight",
     "KeyCache",
     "LocalCounters",

@@ -23,7 +23,7 @@ from farebox.core.periods import Period, period_end, period_start
 from farebox.core.singleflight import SingleFlight
 from farebox.core.spend import BudgetStatus, Cap, CapRefused, CounterId, Owner, budget_status, caps_of, scope_of
 from farebox.ledger.directory import Directory
-from farebox.metering.counters import CounterStore, Reservation
+from farebox.metering.counters import CounterStore, Holds, Reservation
 
 __all__ = ["Budgets", "Caps"]
 
@@ -39,8 +39,8 @@ class Caps:
     caps: tuple[Cap, ...]
     tz: ZoneInfo
     loaded_at: float
-    holds: tuple[tuple[Cap, CounterId], ...] = ()
-    """Each cap with its counter for the instants in `window` (kept by `Budgets`, which computes them)."""
+    holds: Holds | None = None
+    """The caps with their counters for the instants in `window` (kept by `Budgets`, which computes them)."""
     window: tuple[datetime, datetime] | None = None
 
 
@@ -110,10 +110,10 @@ class Budgets:
         if not caps.caps:
             return None
         holds = self._holds(caps, at)
-        standing = await self._counters.standing([counter for _, counter in holds])
-        lowest = min(
-            cap.cap_nano - spent - reserved for (cap, _), (spent, reserved) in zip(holds, standing, strict=True)
-        )
+        standing = await self._counters.standing(holds.counters)
+        lowest = holds.caps[0].cap_nano
+        for cap, (spent, reserved) in zip(holds.caps, standing, strict=True):
+            lowest = min(lowest, cap.cap_nano - spent - reserved)
         return max(0, lowest)
 
     async def status(self, owner: Owner, *, tz: ZoneInfo, now: datetime) -> BudgetStatus:
@@ -123,18 +123,19 @@ class Budgets:
         ((spent, reserved),) = await self._counters.standing([counter])
         return budget_status(cap, period=owner.cap_period, tz=tz, now=now, spent_nano=spent, reserved_nano=reserved)
 
-    def _holds(self, caps: Caps, at: datetime) -> tuple[tuple[Cap, CounterId], ...]:
-        """Each cap with the counter of its period that contains `at` (computed once per window of `caps`)."""
-        window = caps.window
-        if window is not None and window[0] <= at < window[1]:
-            return caps.holds
+    def _holds(self, caps: Caps, at: datetime) -> Holds:
+        """The caps with the counters of their periods that contain `at` (computed once per window of `caps`)."""
+        window, holds = caps.window, caps.holds
+        if holds is not None and window is not None and window[0] <= at < window[1]:
+            return holds
         windows = [self._window(cap.period, caps.tz, at) for cap in caps.caps]
-        caps.holds = tuple(
-            (cap, CounterId(cap.scope, cap.owner_id, cap.period, start_s))
+        counters = tuple(
+            CounterId(cap.scope, cap.owner_id, cap.period, start_s)
             for cap, (_, _, start_s) in zip(caps.caps, windows, strict=True)
         )
+        caps.holds = holds = Holds(caps.caps, counters)
         caps.window = (max(start for start, _, _ in windows), min(end for _, end, _ in windows))
-        return caps.holds
+        return holds
 
     def _window(self, period: Period, tz: ZoneInfo, at: datetime) -> tuple[datetime, datetime, int]:
         """The period containing `at`: its start, its end and its start in epoch seconds (the current one kept)."""

@@ -21,9 +21,17 @@ from typing import Protocol
 from farebox.core.spend import Cap, CapRefused, CounterId, refusal
 from farebox.ledger.base import Ledger
 
-__all__ = ["CounterStore", "LocalCounters", "Reservation"]
+__all__ = ["CounterStore", "Holds", "LocalCounters", "Reservation"]
 
 _MAX_COUNTERS = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class Holds:
+    """Caps, and for each the counter of its period that holds its spend now (built once per period window)."""
+
+    caps: tuple[Cap, ...]
+    counters: tuple[CounterId, ...]
 
 
 @dataclass(slots=True)
@@ -38,7 +46,7 @@ class Reservation:
 class CounterStore(Protocol):
     """Spend counters and the reservations on them."""
 
-    async def reserve(self, holds: Sequence[tuple[Cap, CounterId]], amount_nano: int) -> Reservation:
+    async def reserve(self, holds: Holds, amount_nano: int) -> Reservation:
         """Hold `amount_nano` on every counter, each checked against its cap by the cap rule, or on none.
 
         Raises:
@@ -65,22 +73,29 @@ class LocalCounters:
         self._reserved: dict[CounterId, int] = {}
         ledger.on_commit(self._committed)
 
-    async def reserve(self, holds: Sequence[tuple[Cap, CounterId]], amount_nano: int) -> Reservation:
-        counters = tuple(counter for _, counter in holds)
+    async def reserve(self, holds: Holds, amount_nano: int) -> Reservation:
+        counters = holds.counters
         while True:
-            if any(counter not in self._spent for counter in counters):
+            if not self._holds_all(counters):
                 await self._load(counters)
             with self._lock:
-                if any(counter not in self._spent for counter in counters):
+                if not self._holds_all(counters):
                     continue  # dropped to bound memory between the load and now: load again
-                for cap, counter in holds:
-                    used = self._spent[counter] + self._reserved.get(counter, 0)
-                    reason = refusal(cap, used_nano=used, amount_nano=amount_nano)
-                    if reason is not None:
-                        raise CapRefused(reason, cap=cap)
+                spent, reserved = self._spent, self._reserved
+                for cap, counter in zip(holds.caps, counters, strict=True):
+                    used = spent[counter] + reserved.get(counter, 0)
+                    if not cap.allows(used, amount_nano):
+                        raise CapRefused(refusal(cap, used_nano=used, amount_nano=amount_nano), cap=cap)
                 for counter in counters:
-                    self._reserved[counter] = self._reserved.get(counter, 0) + amount_nano
+                    reserved[counter] = reserved.get(counter, 0) + amount_nano
                 return Reservation(counters, amount_nano)
+
+    def _holds_all(self, counters: tuple[CounterId, ...]) -> bool:
+        spent = self._spent
+        for counter in counters:
+            if counter not in spent:
+                return False
+        return True
 
     async def release(self, reservation: Reservation) -> None:
         with self._lock:
@@ -95,15 +110,22 @@ class LocalCounters:
                     self._reserved.pop(counter, None)
 
     async def standing(self, counters: Sequence[CounterId]) -> list[tuple[int, int]]:
+        result: list[tuple[int, int]] = []
+        missing: list[int] = []
         with self._lock:
-            held = [(self._spent.get(counter), self._reserved.get(counter, 0)) for counter in counters]
-        missing = [counter for counter, (spent, _) in zip(counters, held, strict=True) if spent is None]
-        # A counter no request has needed is read, without taking it into the store.
-        read = await self._ledger.counters(missing) if missing else {}
-        return [
-            (read.get(counter, 0) if spent is None else spent, reserved)
-            for counter, (spent, reserved) in zip(counters, held, strict=True)
-        ]
+            spent, reserved = self._spent, self._reserved
+            for counter in counters:
+                value = spent.get(counter)
+                if value is None:
+                    missing.append(len(result))
+                    value = 0
+                result.append((value, reserved.get(counter, 0)))
+        if missing:
+            # A counter no request has needed is read, without taking it into the store.
+            read = await self._ledger.counters([counters[index] for index in missing])
+            for index in missing:
+                result[index] = (read.get(counters[index], 0), result[index][1])
+        return result
 
     async def _load(self, counters: Sequence[CounterId]) -> None:
         wanted = [counter for counter in counters if counter not in self._spent]

@@ -147,7 +147,8 @@ class Ticket:
             await self._meter.ledger.record(event)
         finally:
             # Committed (its cost is in the spend counters now) or failed (nothing was charged): let go.
-            await self._meter.budgets.release(self._reservation)
+            reservation, self._reservation = self._reservation, None
+            await self._meter.budgets.release(reservation)
         self.recorded = event
         return event
 

@@ -14,7 +14,7 @@ from metering_fakes import JUNE_10, MemoryLedger
 from farebox.core.events import Axis, UsageEvent
 from farebox.core.periods import Period
 from farebox.core.spend import Cap, CapRefused, CounterId, Scope
-from farebox.metering import LocalCounters
+from farebox.metering import Holds, LocalCounters
 
 pytestmark = pytest.mark.anyio
 
@@ -27,6 +27,10 @@ def counter(scope: Scope, owner_id: str, period: Period = Period.MONTHLY) -> Cou
 
 def cap(scope: Scope, owner_id: str, cap_nano: int, period: Period = Period.MONTHLY) -> Cap:
     return Cap(scope, owner_id, owner_id, cap_nano, period)
+
+
+def holding(*pairs: tuple[Cap, CounterId]) -> Holds:
+    return Holds(tuple(cap for cap, _ in pairs), tuple(counter for _, counter in pairs))
 
 
 def spend(event_id: str, cost_nano: int, *, key_id: str = "key-1") -> UsageEvent:
@@ -50,7 +54,7 @@ KEY, ACCOUNT = counter(Scope.KEY, "key-1"), counter(Scope.ACCOUNT, "acct-1")
 async def test_a_hold_is_taken_on_every_counter_or_on_none() -> None:
     ledger = MemoryLedger()
     store = LocalCounters(ledger)
-    holds = [(cap(Scope.KEY, "key-1", 100), KEY), (cap(Scope.ACCOUNT, "acct-1", 30), ACCOUNT)]
+    holds = holding((cap(Scope.KEY, "key-1", 100), KEY), (cap(Scope.ACCOUNT, "acct-1", 30), ACCOUNT))
     first = await store.reserve(holds, 20)
     with pytest.raises(CapRefused) as refused:
         await store.reserve(holds, 20)  # fits the key's 100, not the account's 30
@@ -64,7 +68,7 @@ async def test_a_hold_is_taken_on_every_counter_or_on_none() -> None:
 async def test_commits_add_to_the_counters_it_holds_and_a_spent_cap_refuses_even_a_free_request() -> None:
     ledger = MemoryLedger()
     store = LocalCounters(ledger)
-    holds = [(cap(Scope.KEY, "key-1", 100), KEY)]
+    holds = holding((cap(Scope.KEY, "key-1", 100), KEY))
     held = await store.reserve(holds, 60)
     await ledger.record(spend("e1", 60))  # the request's true cost commits ...
     assert await store.standing([KEY]) == [(60, 60)]  # ... and counts twice until it is released
@@ -79,7 +83,7 @@ async def test_a_counter_is_read_once_then_kept_by_the_commits() -> None:
     ledger = MemoryLedger()
     await ledger.record(spend("before", 25))
     store = LocalCounters(ledger)
-    holds = [(cap(Scope.KEY, "key-1", 100), KEY)]
+    holds = holding((cap(Scope.KEY, "key-1", 100), KEY))
     for _ in range(5):
         await store.release(await store.reserve(holds, 10))
     await ledger.record(spend("after", 5))
@@ -103,12 +107,12 @@ async def test_a_new_period_starts_from_nothing() -> None:
     store = LocalCounters(ledger)
     july = CounterId.of(Scope.KEY, "key-1", Period.MONTHLY, at=JUNE_10 + timedelta(days=30), tz=UTC_ZONE)
     assert july != KEY
-    await store.reserve([(cap(Scope.KEY, "key-1", 100), july)], 100)
+    await store.reserve(holding((cap(Scope.KEY, "key-1", 100), july)), 100)
 
 
 async def test_concurrent_holds_never_overcommit_a_cap() -> None:
     store = LocalCounters(MemoryLedger())
-    holds = [(cap(Scope.ACCOUNT, "acct-1", 1_000), ACCOUNT)]
+    holds = holding((cap(Scope.ACCOUNT, "acct-1", 1_000), ACCOUNT))
 
     async def take() -> bool:
         try:
@@ -128,7 +132,7 @@ def test_spent_and_held_never_pass_the_cap_whatever_the_order(steps: list[tuple[
     async def run() -> None:
         ledger = MemoryLedger()
         store = LocalCounters(ledger)
-        holds = [(cap(Scope.KEY, "key-1", limit), KEY)]
+        holds = holding((cap(Scope.KEY, "key-1", limit), KEY))
         open_holds = []
         for number, (action, amount) in enumerate(steps):
             if action == "hold":
