@@ -324,38 +324,54 @@ async def _resolve_owners(
     return owners
 
 
-def _build_event(event: EventIn, owner: Attribution, *, events: UsageEvents, now: datetime) -> UsageEvent:
-    """The priced, attributed ledger event of a posted event."""
-    axis = _AXES[event["axis"]]
-    timestamp = event.get("timestamp")
-    provider, model, cost_usd, agent_id = (
-        event.get("provider"),
-        event["model"],
-        event.get("cost_usd"),
-        event.get("agent_id"),
-    )
-    usage = Usage(
-        input_tokens=event.get("input_tokens", 0),
-        output_tokens=event.get("output_tokens", 0),
-        cached_input_tokens=event.get("cached_input_tokens", 0),
-        cache_write_tokens=event.get("cache_write_tokens", 0),
-        reasoning_tokens=event.get("reasoning_tokens", 0),
-        characters=event.get("characters", 0),
-        seconds=event.get("seconds", _ZERO),
-        quantity=event.get("quantity", _ZERO),
-    )
-    operation = event.get("operation") or DEFAULT_OPERATIONS[axis]
-    metadata = event.get("metadata")
-    if (agent_id and agent_id != owner.agent_id) or metadata:
-        owner = replace(owner, agent_id=agent_id or owner.agent_id, metadata=metadata or {})
-    return events.build(
-        event["id"],
-        at=timestamp.astimezone(UTC) if timestamp is not None else now,
-        attribution=owner,
-        outcome=Outcome(provider, model, PriceTarget(provider, model), operation, axis, usage),
-        source="ingest",
-        cost_nano=None if cost_usd is None else int(cost_usd * NANO_PER_USD),  # exact: at most 9 places, checked
-    )
+class _Batch:
+    """Builds a batch's ledger events, sharing the attributions and price targets its events have in common."""
+
+    def __init__(self, events: UsageEvents, *, now: datetime) -> None:
+        self._events = events
+        self._now = now
+        self._attributions: dict[tuple[int, str], Attribution] = {}
+        self._targets: dict[tuple[str | None, str], PriceTarget] = {}
+
+    def build(self, event: EventIn, owner: Attribution) -> UsageEvent:
+        """The priced, attributed ledger event of a posted event."""
+        axis = _AXES[event["axis"]]
+        timestamp = event.get("timestamp")
+        provider, model, cost_usd = event.get("provider"), event["model"], event.get("cost_usd")
+        usage = Usage(
+            input_tokens=event.get("input_tokens", 0),
+            output_tokens=event.get("output_tokens", 0),
+            cached_input_tokens=event.get("cached_input_tokens", 0),
+            cache_write_tokens=event.get("cache_write_tokens", 0),
+            reasoning_tokens=event.get("reasoning_tokens", 0),
+            characters=event.get("characters", 0),
+            seconds=event.get("seconds", _ZERO),
+            quantity=event.get("quantity", _ZERO),
+        )
+        target = self._targets.get((provider, model))
+        if target is None:
+            target = self._targets[(provider, model)] = PriceTarget(provider, model)
+        operation = event.get("operation") or DEFAULT_OPERATIONS[axis]
+        return self._events.build(
+            event["id"],
+            at=timestamp.astimezone(UTC) if timestamp is not None else self._now,
+            attribution=self._attribution(event, owner),
+            outcome=Outcome(provider, model, target, operation, axis, usage),
+            source="ingest",
+            cost_nano=None if cost_usd is None else int(cost_usd * NANO_PER_USD),  # exact: at most 9 places, checked
+        )
+
+    def _attribution(self, event: EventIn, owner: Attribution) -> Attribution:
+        """The owner's attribution, with the event's own agent and metadata when it names them."""
+        agent_id, metadata = event.get("agent_id"), event.get("metadata")
+        if metadata:
+            return replace(owner, agent_id=agent_id or owner.agent_id, metadata=metadata)
+        if not agent_id or agent_id == owner.agent_id:
+            return owner
+        found = self._attributions.get((id(owner), agent_id))
+        if found is None:
+            found = self._attributions[(id(owner), agent_id)] = replace(owner, agent_id=agent_id)
+        return found
 
 
 @router.post(
@@ -370,9 +386,9 @@ async def ingest_events(request: Request, principal: Annotated[Principal, Depend
     posted = _parse_batch(await request.body())
     found = services(request)
     owners = await _resolve_owners(posted, principal=principal, directory=found.directory)
-    meter = found.meter
-    events = [_build_event(e, owner, events=meter.events, now=now) for e, owner in zip(posted, owners, strict=True)]
-    recorded = await meter.record_many(events)
+    batch = _Batch(found.meter.events, now=now)
+    events = [batch.build(event, owner) for event, owner in zip(posted, owners, strict=True)]
+    recorded = await found.meter.record_many(events)
     items = [{"id": r.event.id, "status": r.result, "cost_usd": format_usd(r.cost_nano)} for r in recorded]
     count = sum(1 for r in recorded if r.result is RecordResult.RECORDED)
     answer = {"recorded": count, "duplicates": len(recorded) - count, "results": items}
