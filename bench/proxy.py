@@ -39,7 +39,6 @@ import platform
 import secrets
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -48,11 +47,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from ab import ab_lines
+from processes import Service, Services, free_port, signal_group, wait_ready
 
 __all__ = ["main"]
 
@@ -67,106 +67,6 @@ CEILING_MODULES = ("uvicorn", "uvloop", "httptools", "aiohttp", "orjson")
 TARGET_RPS = {"nonstream": 2_500.0, "stream": 1_500.0}
 TARGET_ADDED_P50_MS = 1.0
 TARGET_RSS_MB = 150.0
-
-
-# --------------------------------------------------------------------------- processes
-
-
-@dataclass
-class Service:
-    """A process this script started, in a process group (session) of its own."""
-
-    name: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-    pid_file: Path | None = None
-    base: str = ""
-    """The OpenAI base URL of a gateway."""
-
-    @property
-    def pid(self) -> int:
-        """The process the runner samples: the one in the pid file when there is one (LiteLLM), else ours."""
-        if self.pid_file is not None and self.pid_file.exists():
-            return int(self.pid_file.read_text().strip())
-        return self.proc.pid
-
-    def tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-@dataclass
-class Services:
-    started: list[Service] = field(default_factory=list)
-
-    def start(
-        self, name: str, cmd: list[str], *, cwd: Path, env: dict[str, str], pid_file: Path | None = None
-    ) -> Service:
-        log = cwd / f"{name}.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )  # fmt: skip
-        service = Service(name, proc, log, pid_file)
-        self.started.append(service)
-        return service
-
-    def stop_all(self) -> None:
-        """SIGTERM every group we started (newest first), then SIGKILL what is left after 10 s."""
-        for service in reversed(self.started):
-            _signal_group(service.proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for service in reversed(self.started):
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                service.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            # The group outlives its leader when the leader is a launcher script (LiteLLM's start.sh).
-            while _group_alive(service.proc.pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            _signal_group(service.proc.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                service.proc.wait(timeout=5)
-        self.started.clear()
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_ready(service: Service, url: str | None, port: int, *, timeout: float = 120.0) -> float:
-    """Wait until `url` answers 200 (or, without a URL, until the port accepts connections); seconds waited."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if service.proc.poll() is not None:
-            raise RuntimeError(f"{service.name} exited during start-up ({service.proc.returncode}):\n{service.tail()}")
-        try:
-            if url is None:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    return time.monotonic() - started
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return time.monotonic() - started
-        except (OSError, urllib.error.URLError):
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{service.name} did not become ready in {timeout:.0f} s:\n{service.tail()}")
 
 
 # --------------------------------------------------------------------------- HTTP helpers
@@ -414,10 +314,10 @@ def run_runner(cmd: list[str], log: TextIO) -> int:
         return proc.wait()
     finally:
         if proc.poll() is None:
-            _signal_group(proc.pid, signal.SIGTERM)
+            signal_group(proc.pid, signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=10)
-            _signal_group(proc.pid, signal.SIGKILL)
+            signal_group(proc.pid, signal.SIGKILL)
 
 
 def _f(value: float | None, digits: int = 0) -> str:
