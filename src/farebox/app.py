@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
@@ -24,6 +24,7 @@ from farebox.api import budgets as budget_routes
 from farebox.api.body_limit import BodySizeLimit
 from farebox.api.errors import install_error_handlers, unexpected_error
 from farebox.core.clock import utcnow
+from farebox.core.money import to_nano
 from farebox.gateway.endpoints import proxy_routes
 from farebox.gateway.model_routes import routing_table
 from farebox.gateway.native_errors import native_error_shape
@@ -37,7 +38,7 @@ from farebox.ledger.reader import LedgerReader
 from farebox.ledger.webhooks import WebhookEndpoints
 from farebox.metering import Budgets, KeyCache, LocalCounters, Meter, UsageEvents
 from farebox.prices import PriceBook
-from farebox.services import Services
+from farebox.services import IngestLimits, Services
 from farebox.settings import Settings, provider_credentials, resolve_master_key
 from farebox.webhooks.feed import UsageFeed
 from farebox.webhooks.sender import Sender, SmtpConfig, backoff_delays
@@ -121,6 +122,12 @@ def create_app(
         master_key=master_key,
         allow_private_webhook_urls=settings.allow_private_webhook_urls,
         smtp_configured=settings.smtp_host is not None,
+        ingest_limits=IngestLimits(
+            max_age=timedelta(days=settings.ingest_max_age_days),
+            max_future=timedelta(seconds=settings.ingest_max_future_seconds),
+            max_tokens=settings.ingest_max_tokens,
+            max_cost_nano=to_nano(settings.ingest_max_cost_usd),
+        ),
     )
     install_error_handlers(app)
     # The proxy routes come first: they are matched on every proxied request.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from starlette.requests import HTTPConnection
 
@@ -14,7 +15,19 @@ from farebox.ledger.webhooks import WebhookEndpoints
 from farebox.metering import Budgets, Meter
 from farebox.prices import PriceBook
 
-__all__ = ["Services", "services"]
+__all__ = ["IngestLimits", "Services", "services"]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestLimits:
+    """What one event posted to `POST /api/events` may say (the `ingest_*` settings); beyond it: 422."""
+
+    max_age: timedelta
+    max_future: timedelta
+    max_tokens: int
+    """In any one count: input, output, cached, cache-write and reasoning tokens, characters."""
+    max_cost_nano: int
+    """Per event, the cost given (`cost_usd`) or priced."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +48,7 @@ class Services:
     """Whether webhook and Slack URLs may point at private, loopback or link-local addresses."""
     smtp_configured: bool
     """Whether e-mail alerts can go out (`smtp_host` is set)."""
+    ingest_limits: IngestLimits
 
 
 def services(connection: HTTPConnection) -> Services:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -86,6 +87,18 @@ class Settings(BaseSettings):
     )
     webhook_retry_max_seconds: float = Field(
         21_600.0, gt=0, le=86_400, description="Longest wait between two attempts of one delivery."
+    )
+    ingest_max_age_days: int = Field(
+        3650, ge=1, le=36_500, description="Oldest event timestamp `POST /api/events` takes, in days before now."
+    )
+    ingest_max_future_seconds: int = Field(
+        300, ge=0, le=86_400, description="Furthest an ingested event's timestamp may lie ahead of the server clock."
+    )
+    ingest_max_tokens: int = Field(
+        10_000_000, ge=1, le=10**12, description="Most tokens (or characters) an ingested event may count in one field."
+    )
+    ingest_max_cost_usd: Decimal = Field(
+        Decimal(10_000), gt=0, le=10**6, description="Most one ingested event may cost, given or priced, in USD."
     )
     webhook_log_retention_days: int = Field(
         30, ge=1, le=3650, description="Days a finished delivery (and its attempts) stays in the delivery log."

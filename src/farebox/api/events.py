@@ -17,7 +17,8 @@ is ISO-8601 with an offset (a naive one is refused, not guessed), the request ti
 >= 0 (cached + cache-write tokens <= input, reasoning <= output); `seconds` and `quantity` decimals >= 0
 with at most 6 places. Numbers are read exactly, never through float. With `cost_usd` (>= 0, at most 9
 places) that cost is recorded; otherwise the price book prices the event, and an unknown model is
-recorded at cost 0, unpriced. Unknown fields are errors.
+recorded at cost 0, unpriced. Unknown fields are errors. The `ingest_*` settings bound one event: how
+far back and ahead its timestamp may lie, each of its counts, and its cost, given or priced.
 
 200: `{"recorded": n, "duplicates": m, "results": [{"id", "status": "recorded"|"duplicate", "cost_usd"}]}`,
 one result per event in order. An id already in the ledger, or repeated in the batch, is a duplicate:
@@ -64,7 +65,7 @@ from farebox.core.pricing import Usage
 from farebox.errors import InvalidRequest, ValidationFailed
 from farebox.ledger.directory import Directory
 from farebox.metering import Attribution, Outcome, PriceTarget, UsageEvents
-from farebox.services import services
+from farebox.services import IngestLimits, services
 
 __all__ = ["DEFAULT_OPERATIONS", "MAX_EVENTS", "EventIn", "EventResult", "EventsResponse", "router"]
 
@@ -78,6 +79,14 @@ _MAX_MEASURE = Decimal(10**9)
 _MAX_COST_USD = Decimal(10**6)
 _FLOAT_LIMIT = Decimal("1e308")
 _ZERO = Decimal(0)
+_COUNTS = (
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "characters",
+)
 
 
 def _decimal(value: object, *, places: int, limit: Decimal) -> Decimal:
@@ -242,12 +251,13 @@ def _load_json(body: bytes) -> Any:
         return json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
 
 
-def _parse_batch(body: bytes) -> list[EventIn]:
+def _parse_batch(body: bytes, *, limits: IngestLimits, now: datetime) -> list[EventIn]:
     """The validated events of a request body; numbers are read as exact decimals, never floats.
 
     Raises:
         InvalidRequest: the body is not JSON (400 `invalid_json`).
-        ValidationFailed: the body is not `{"events": [...]}` with 1 to 1,000 valid events (422).
+        ValidationFailed: the body is not `{"events": [...]}` with 1 to 1,000 valid events, each within `limits`
+            (422).
     """
     try:
         document = _load_json(body)
@@ -272,18 +282,54 @@ def _parse_batch(body: bytes) -> list[EventIn]:
             problems.add(int(index), ".".join(str(part) for part in loc) or "event", error["msg"])
         problems.raise_if_any()
     for index, event in enumerate(events):
-        _check_event(problems, index, event)
+        _check_event(problems, index, event, limits=limits, now=now)
     problems.raise_if_any()
     return events
 
 
-def _check_event(problems: _Problems, index: int, event: EventIn) -> None:
+def _check_event(problems: _Problems, index: int, event: EventIn, *, limits: IngestLimits, now: datetime) -> None:
     if event.get("key_id") is None and event.get("account_id") is None:
         problems.add(index, "key_id", "give key_id or account_id")
     if event.get("cached_input_tokens", 0) + event.get("cache_write_tokens", 0) > event.get("input_tokens", 0):
         problems.add(index, "cached_input_tokens", "cached_input_tokens + cache_write_tokens exceed input_tokens")
     if event.get("reasoning_tokens", 0) > event.get("output_tokens", 0):
         problems.add(index, "reasoning_tokens", "reasoning_tokens exceed output_tokens")
+    for name in _COUNTS:
+        count = event.get(name, 0)
+        if isinstance(count, int) and count > limits.max_tokens:
+            problems.add(index, name, f"must be at most {limits.max_tokens:,} (setting ingest_max_tokens)")
+    timestamp = event.get("timestamp")
+    if timestamp is not None and not _within(timestamp, limits=limits, now=now):
+        problems.add(
+            index,
+            "timestamp",
+            f"must lie between {limits.max_age.days} days before now and "
+            f"{int(limits.max_future.total_seconds())} seconds after it "
+            "(settings ingest_max_age_days, ingest_max_future_seconds)",
+        )
+
+
+def _within(timestamp: datetime, *, limits: IngestLimits, now: datetime) -> bool:
+    try:
+        at = timestamp.astimezone(UTC)  # year 1 or 9999 in a zone can fall off the calendar in UTC
+    except OverflowError:
+        return False
+    return now - limits.max_age <= at <= now + limits.max_future
+
+
+def _check_costs(posted: Sequence[EventIn], events: Sequence[UsageEvent], *, limits: IngestLimits) -> None:
+    """Refuse the batch (422) when an event, given or priced, costs more than one event may."""
+    problems = _Problems(posted)
+    for index, event in enumerate(events):
+        if event.cost_nano > limits.max_cost_nano:
+            how = "given" if posted[index].get("cost_usd") is not None else "priced"
+            problems.add(
+                index,
+                "cost_usd",
+                f"{how} at {format_usd(event.cost_nano)} USD, over the {format_usd(limits.max_cost_nano)} USD "
+                "one event may cost (setting ingest_max_cost_usd)",
+            )
+    problems.raise_if_any()
 
 
 async def _resolve_owners(
@@ -383,11 +429,12 @@ class _Batch:
 async def ingest_events(request: Request, principal: Annotated[Principal, Depends(require_admin)]) -> Response:
     """Price, attribute and record a batch of external usage events, all or nothing, idempotent by id."""
     now = datetime.now(UTC)
-    posted = _parse_batch(await request.body())
     found = services(request)
+    posted = _parse_batch(await request.body(), limits=found.ingest_limits, now=now)
     owners = await _resolve_owners(posted, principal=principal, directory=found.directory)
     batch = _Batch(found.meter.events, now=now)
     events = [batch.build(event, owner) for event, owner in zip(posted, owners, strict=True)]
+    _check_costs(posted, events, limits=found.ingest_limits)
     recorded = await found.meter.record_many(events)
     items = [{"id": r.event.id, "status": r.result, "cost_usd": format_usd(r.cost_nano)} for r in recorded]
     count = sum(1 for r in recorded if r.result is RecordResult.RECORDED)
