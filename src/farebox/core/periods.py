@@ -23,7 +23,7 @@ def period_start(period: Period, *, at: datetime, tz: ZoneInfo) -> datetime:
     """
     if period is Period.TOTAL:
         return datetime(1970, 1, 1, tzinfo=UTC)
-    local = at.astimezone(tz)
+    local = at.astimezone(UTC).astimezone(tz)  # through UTC: an imaginary local time (a DST gap) becomes its instant
     day = local.date()
     if period is Period.WEEKLY:
         day -= timedelta(days=day.weekday())
