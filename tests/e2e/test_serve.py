@@ -126,3 +126,34 @@ def test_unreachable_database_is_one_line_without_the_password(tmp_path: Path) -
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: cannot use the ledger database"), result.stderr
         assert "s3cret" not in result.stderr + result.stdout
+
+
+def test_a_restart_shows_only_the_start_of_the_key_and_the_files_are_private(
+    served: tuple[str, subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    _, process = served
+    assert process.stdout is not None
+    key = process.stdout.readline().split()[2]
+    process.terminate()
+    process.wait(timeout=10)
+    port = _free_port()
+    again = subprocess.Popen(
+        [*FAREBOX, "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}", again)
+        assert again.stdout is not None
+        first_line = again.stdout.readline()
+    finally:
+        again.terminate()
+        again.wait(timeout=10)
+        if again.stdout is not None:
+            again.stdout.close()
+    assert first_line.startswith(f"master key: {key[:14]}…  (from ") and key not in first_line
+    for name in ("farebox.db", "farebox.db.master-key"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o600, name

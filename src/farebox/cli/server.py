@@ -45,11 +45,13 @@ def serve(
         app = create_app(settings, master_key=master_key)
     except (PriceOverridesError, SettingsError) as exc:
         fail(str(exc), code=2)
+    # A generated key is shown once, when it is made; after that only its start, and where it is kept.
     if settings.master_key is not None:
-        typer.echo(f"master key: from FAREBOX_MASTER_KEY ({master_key[:10]}…)")
+        typer.echo(f"master key: from FAREBOX_MASTER_KEY ({master_key[:14]}…)")
+    elif generated:
+        typer.echo(f"master key: {master_key}  (generated, saved to {master_key_file(settings)})")
     else:
-        origin = "generated, saved to" if generated else "from"
-        typer.echo(f"master key: {master_key}  ({origin} {master_key_file(settings)})")
+        typer.echo(f"master key: {master_key[:14]}…  (from {master_key_file(settings)})")
     typer.echo(f"ledger: {display_url(settings.database_url)}")
     typer.echo(f"farebox listening on http://{settings.host}:{settings.port}")
     # Everything loaded so far (modules, the price catalog's models, the app) lives as long as the server.

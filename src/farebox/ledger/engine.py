@@ -8,6 +8,7 @@ and a reader pool, plus a `WalCheckpointer` thread. PostgreSQL gets one pooled e
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -140,6 +141,15 @@ class WalCheckpointer:
             connection.close()
 
 
+def _create_private(path: Path) -> None:
+    """Create a new SQLite ledger file readable by its owner only (mode 0600): it holds usage, key digests and
+    webhook signing secrets. SQLite gives its `-wal` and `-shm` files the database file's mode."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass  # an existing ledger keeps the mode its operator gave it
+
+
 class Engines:
     """The writer and reader engines of one ledger database (and, for SQLite, its WAL checkpointer)."""
 
@@ -150,6 +160,7 @@ class Engines:
             path = sqlite_path(self.url)
             assert path is not None
             path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(path)
             self.writer = _sqlite_engine(self.url, writer=True)
             self.reader = _sqlite_engine(self.url, writer=False)
             self.checkpointer: WalCheckpointer | None = WalCheckpointer(path)
