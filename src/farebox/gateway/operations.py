@@ -20,7 +20,7 @@ from farebox.gateway.providers.media import parse_multipart
 from farebox.gateway.providers.payload import JSONObject, load_object
 from farebox.gateway.upstream import Wire
 
-__all__ = ["OPERATIONS", "Operation", "ParsedRequest", "parse_request", "upstream_body"]
+__all__ = ["OPERATIONS", "Operation", "ParsedRequest", "check_limits", "parse_request", "upstream_body"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +106,8 @@ def parse_request(
         path_model: the path's `{model}`, for routes that name it there (`Operation.model_in_path`).
 
     Raises:
-        InvalidRequest: the body is not a JSON object (or not a multipart form), or has no `model`.
+        InvalidRequest: the body is not a JSON object (or not a multipart form), has no `model`, or asks for
+            what its provider would refuse and a reservation would misread (see `check_limits`).
     """
     if operation.multipart:
         form = parse_multipart(body, content_type)
@@ -117,6 +118,7 @@ def parse_request(
     document = load_object(body)
     if document is None:
         raise InvalidRequest("the request body is not a JSON object", code="invalid_json")
+    check_limits(operation, document)
     if operation.model_in_path:
         if not path_model:
             raise InvalidRequest("the path must name a model", code="missing_model")
@@ -130,6 +132,50 @@ def parse_request(
         options = document.get("stream_options")
         wants_usage = isinstance(options, dict) and options.get("include_usage") is True
     return ParsedRequest(body, named, stream, document, None, wants_usage)
+
+
+def check_limits(operation: Operation, document: JSONObject) -> None:
+    """Refuse (400) what the provider would refuse and a spend-cap reservation would misread.
+
+    An output limit or choice count that is not a whole number >= 1 (OpenAI's `max_completion_tokens`,
+    `max_tokens`, `max_output_tokens` and `n`; Anthropic's `max_tokens`; Gemini's `maxOutputTokens` and
+    `candidateCount`) would make the reservation hold less than the upstream may produce: an upstream that
+    reads 0 as "no limit" let 64 parallel requests spend 7x a cap. A chat's `messages` must be a list.
+
+    Raises:
+        InvalidRequest: naming the field, in the words the providers use.
+    """
+    if operation.wire == "gemini":
+        config = document.get("generationConfig")
+        if isinstance(config, dict):
+            for name in ("maxOutputTokens", "candidateCount"):
+                _check_count(config.get(name), f"generationConfig.{name}")
+        return
+    names = _OPENAI_COUNTS if operation.wire == "openai" else ("max_tokens",)
+    for name in names:
+        _check_count(document.get(name), name)
+    messages = document.get("messages")
+    if (
+        operation.operation in ("chat.completions", "messages")
+        and messages is not None
+        and not isinstance(messages, list)
+    ):
+        raise InvalidRequest("Invalid 'messages': expected an array of messages", code="invalid_type")
+
+
+_OPENAI_COUNTS = ("max_completion_tokens", "max_tokens", "max_output_tokens", "n")
+
+
+def _check_count(value: object, name: str) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
+        raise InvalidRequest(f"Invalid type for '{name}': expected an integer", code="invalid_type")
+    if value < 1:
+        raise InvalidRequest(
+            f"Invalid '{name}': integer below minimum value. Expected a value >= 1, but got {value:g} instead.",
+            code="integer_below_min_value",
+        )
 
 
 def upstream_body(operation: Operation, parsed: ParsedRequest, route: ModelRoute) -> bytes:

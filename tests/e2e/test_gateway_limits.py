@@ -1,0 +1,85 @@
+"""Caps hold whatever output limit a request states: zero, none or huge, on the OpenAI, Anthropic and Gemini routes.
+
+A limit of 0 used to reserve nothing while the upstream read it as "no limit": 64 parallel requests spent 7x a
+$0.002 cap. Now a limit a provider would refuse is refused (400, in the provider's own shape) before anything
+is forwarded or held; no limit reserves the configured default; a huge one is refused by the cap (402).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import openai
+import pytest
+
+from farebox.core.money import parse_usd
+
+if TYPE_CHECKING:
+    from tests.e2e.conftest import Gateway
+
+CAP_USD = "0.002"
+PARALLEL = 32
+HEADERS = {"x-mock-latency-ms": "20", "x-mock-output-tokens": "2000"}
+MESSAGES = [{"role": "user", "content": "Write a long story."}]
+
+
+def _body(wire: str, limit: int | None) -> tuple[str, dict[str, Any]]:
+    if wire == "openai":
+        body: dict[str, Any] = {"model": "gpt-4o-mini", "messages": MESSAGES}
+        return "/v1/chat/completions", body if limit is None else body | {"max_completion_tokens": limit}
+    if wire == "anthropic":
+        body = {"model": "claude-sonnet-4-6", "messages": MESSAGES}
+        return "/v1/messages", body if limit is None else body | {"max_tokens": limit}
+    body = {"contents": [{"role": "user", "parts": [{"text": "Write a long story."}]}]}
+    path = "/v1beta/models/gemini-2.5-flash:generateContent"
+    return path, body if limit is None else body | {"generationConfig": {"maxOutputTokens": limit}}
+
+
+async def _race(gateway: Gateway, secret: str, wire: str, limit: int | None) -> list[httpx.Response]:
+    path, body = _body(wire, limit)
+    headers = {"authorization": f"Bearer {secret}", **HEADERS}
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as client:
+        return await asyncio.gather(*(client.post(path, json=body, headers=headers) for _ in range(PARALLEL)))
+
+
+@pytest.mark.parametrize("wire", ["openai", "anthropic", "gemini"])
+@pytest.mark.parametrize("limit", [0, None, 10**9])
+def test_parallel_requests_cannot_spend_past_a_cap_whatever_their_limit(
+    gateway: Gateway, wire: str, limit: int | None
+) -> None:
+    secret, key = gateway.new_key(spend_cap=CAP_USD)
+    answers = asyncio.run(_race(gateway, secret, wire, limit))
+    events = gateway.events_of(key["id"])
+    assert sum(int(event["cost_nano"]) for event in events) <= parse_usd(CAP_USD)
+    statuses = {answer.status_code for answer in answers}
+    if limit == 0:
+        assert statuses == {400} and events == []  # refused before anything was forwarded
+    else:
+        assert statuses <= {200, 402} and len(events) == sum(answer.status_code == 200 for answer in answers)
+
+
+@pytest.mark.parametrize(
+    ("wire", "shape"),
+    [
+        ("openai", lambda body: body["error"]["code"] == "integer_below_min_value"),
+        ("anthropic", lambda body: body["type"] == "error" and body["error"]["type"] == "invalid_request_error"),
+        ("gemini", lambda body: body["error"]["status"] == "INVALID_ARGUMENT"),
+    ],
+)
+def test_a_zero_limit_is_refused_in_the_provider_s_own_shape(gateway: Gateway, wire: str, shape: Any) -> None:
+    secret, _ = gateway.new_key()
+    path, body = _body(wire, 0)
+    answer = httpx.post(f"{gateway.url}{path}", json=body, headers={"authorization": f"Bearer {secret}"}, timeout=10)
+    assert answer.status_code == 400 and shape(answer.json()), answer.text
+
+
+def test_the_openai_sdk_sees_a_bad_request_for_invalid_fields(gateway: Gateway) -> None:
+    secret, key = gateway.new_key()
+    client = openai.OpenAI(api_key=secret, base_url=f"{gateway.url}/v1", max_retries=0)
+    with pytest.raises(openai.BadRequestError, match="max_completion_tokens"):
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, max_completion_tokens=0)  # type: ignore[arg-type]
+    with pytest.raises(openai.BadRequestError, match="messages"):
+        client.chat.completions.create(model="gpt-4o-mini", messages="hello")  # type: ignore[arg-type]
+    assert gateway.events_of(key["id"]) == []
