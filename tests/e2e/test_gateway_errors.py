@@ -151,7 +151,7 @@ def test_unreachable_upstream_is_502(gateway: Gateway) -> None:
 
 def test_upstream_timeout_is_504_in_each_sdk_shape(gateway: Gateway) -> None:
     secret, key = gateway.new_key()
-    slow = {"x-mock-latency-ms": "1000"}
+    slow = {"x-mock-latency-ms": str(int(gateway.upstream_timeout * 1000) + 500)}
     with client(gateway, secret) as sdk, pytest.raises(openai.InternalServerError) as caught:
         sdk.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, extra_headers=slow)
     assert caught.value.status_code == 504 and caught.value.code == "upstream_timeout"
