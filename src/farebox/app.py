@@ -34,6 +34,7 @@ from farebox.gateway.upstream import Upstream, default_mock_base_url
 from farebox.gateway.wiring import Gateway
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
+from farebox.ledger.member_tokens import MemberTokens
 from farebox.ledger.reader import LedgerReader
 from farebox.ledger.webhooks import WebhookEndpoints
 from farebox.metering import Budgets, KeyCache, LocalCounters, Meter, UsageEvents
@@ -115,6 +116,7 @@ def create_app(
         reader=LedgerReader(ledger),
         prices=prices,
         directory=directory,
+        tokens=MemberTokens(directory),
         meter=meter,
         budgets=budgets,
         webhooks=WebhookEndpoints(ledger),

@@ -10,6 +10,7 @@ from starlette.requests import HTTPConnection
 from farebox.alerts.store import AlertStore
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
+from farebox.ledger.member_tokens import MemberTokens
 from farebox.ledger.reader import LedgerReader
 from farebox.ledger.webhooks import WebhookEndpoints
 from farebox.metering import Budgets, Meter
@@ -39,6 +40,8 @@ class Services:
     """Typed, read-only rows of the ledger's usage events and rollups."""
     prices: PriceBook
     directory: Directory
+    tokens: MemberTokens
+    """Members' personal API tokens (the admin API's credential besides the master key)."""
     meter: Meter
     budgets: Budgets
     webhooks: WebhookEndpoints

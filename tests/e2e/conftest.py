@@ -13,7 +13,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import httpx
 import orjson
 import pytest
 import uvicorn
+from admin_client import Api, open_api
 from starlette.types import ASGIApp
 from typer.testing import CliRunner, Result
 
@@ -234,3 +235,11 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("FAREBOX_CONFIG", raising=False)
     return Cli(f"sqlite:///{tmp_path / 'ledger.db'}")
+
+
+@pytest.fixture
+async def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Api]:
+    """The admin API of a new farebox on its own SQLite ledger (tests marked `anyio`)."""
+    monkeypatch.chdir(tmp_path)
+    async with open_api(tmp_path) as opened:
+        yield opened

@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
-import httpx
 import orjson
 import pytest
+from admin_client import MASTER, Api, assert_error
 
-from farebox.app import create_app
 from farebox.core.events import Axis, UsageEvent
-from farebox.core.keys import KEY_PREFIX
-from farebox.ledger.base import Ledger
-from farebox.services import Services
-from farebox.settings import Settings
+from farebox.core.keys import KEY_PREFIX, TOKEN_PREFIX
 
 pytestmark = pytest.mark.anyio
 
-MASTER = "fbx_master_test-admin-0123456789"
 KEY_FIELDS = {
     "id",
     "name",
@@ -51,79 +43,6 @@ KEY_FIELDS = {
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@dataclass
-class Clock:
-    at: datetime | None
-    """None: the real time."""
-
-    def __call__(self) -> datetime:
-        return self.at or datetime.now(UTC)
-
-
-@dataclass
-class Api:
-    client: httpx.AsyncClient
-    ledger: Ledger
-    clock: Clock
-    services: Services
-
-    async def call(
-        self, method: str, path: str, body: Any = None, *, token: str | None = MASTER, raw: bytes | None = None
-    ) -> httpx.Response:
-        headers = {"content-type": "application/json"}
-        if token is not None:
-            headers["authorization"] = f"Bearer {token}"
-        content = raw if raw is not None else None if body is None else orjson.dumps(body)
-        return await self.client.request(method, "/api/admin" + path, content=content, headers=headers)
-
-    async def ok(self, method: str, path: str, body: Any = None, *, token: str = MASTER, status: int = 200) -> Any:
-        response = await self.call(method, path, body, token=token)
-        assert response.status_code == status, response.text
-        return response.json()
-
-    async def account(self, name: str = "Acme", **fields: Any) -> dict[str, Any]:
-        result: dict[str, Any] = await self.ok("POST", "/accounts", {"name": name, **fields}, status=201)
-        return result
-
-    async def member(self, account_id: str, email: str, role: str = "member", **fields: Any) -> dict[str, Any]:
-        body = {"email": email, "name": email.split("@")[0], "role": role, **fields}
-        result: dict[str, Any] = await self.ok("POST", f"/accounts/{account_id}/members", body, status=201)
-        return result
-
-    async def key(self, account_id: str, *, token: str = MASTER, **fields: Any) -> dict[str, Any]:
-        body = {"account_id": account_id, "name": "k", **fields}
-        result: dict[str, Any] = await self.ok("POST", "/virtual-keys", body, token=token, status=201)
-        return result
-
-
-@pytest.fixture
-async def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Api]:
-    monkeypatch.chdir(tmp_path)
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'l.db'}")
-    ledger = Ledger(settings.database_url)
-    clock = Clock(datetime.now(UTC).replace(microsecond=0))
-    app = create_app(settings, ledger=ledger, master_key=MASTER, clock=clock)
-    await ledger.start()
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://farebox.test") as client:
-            yield Api(client, ledger, clock, app.state.services)
-    finally:
-        await ledger.close()
-
-
-def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}
-    error: dict[str, Any] = body["error"]
-    assert {"type", "code", "message"} <= set(error) <= {"type", "code", "message", "details"}
-    assert all(isinstance(error[field], str) for field in ("type", "code", "message"))
-    if code is not None:
-        assert error["code"] == code
-    assert "Traceback" not in response.text
-    return error
 
 
 # Accounts and members
@@ -174,9 +93,12 @@ async def test_removing_a_member_revokes_its_keys(api: Api) -> None:
     account = await api.account()
     ada = await api.member(account["id"], "ada@acme.test", "admin")
     created = await api.key(account["id"], member_id=ada["id"])
-    assert (await api.ok("GET", "/accounts", token=created["key"]))["data"][0]["id"] == account["id"]
+    token = await api.token(account["id"], ada["id"])
+    assert (await api.ok("GET", "/accounts", token=token))["data"][0]["id"] == account["id"]
+    assert (await api.key_call(created)).status_code == 200
     await api.call("DELETE", f"/accounts/{account['id']}/members/{ada['id']}")
-    assert "revoked" in assert_error(await api.call("GET", "/accounts", token=created["key"]), 401)["message"]
+    assert "revoked" in assert_error(await api.key_call(created), 401)["message"]
+    assert_error(await api.call("GET", "/accounts", token=token), 401, "invalid_api_key")
     key = await api.ok("GET", f"/virtual-keys/{created['id']}")
     assert (key["status"], key["member_id"]) == ("revoked", None)
 
@@ -295,12 +217,12 @@ async def test_rotate_with_grace(api: Api) -> None:
     new = rotated.pop("key")
     assert new != old and set(rotated) == KEY_FIELDS and rotated["key_prefix"] != created["key_prefix"]
     api.clock.at += timedelta(seconds=59)
-    assert (await api.call("GET", "/accounts", token=old)).status_code == 200
-    assert (await api.call("GET", "/accounts", token=new)).status_code == 200
+    assert (await api.key_call(created, old)).status_code == 200
+    assert (await api.key_call(created, new)).status_code == 200
     api.clock.at += timedelta(seconds=1)
-    error = assert_error(await api.call("GET", "/accounts", token=old), 401, "key_expired")
+    error = assert_error(await api.key_call(created, old), 401, "key_expired")
     assert "expired" in error["message"]
-    assert (await api.call("GET", "/accounts", token=new)).status_code == 200
+    assert (await api.key_call(created, new)).status_code == 200
     shown = await api.call("GET", f"/virtual-keys/{created['id']}")
     assert new not in shown.text and old not in shown.text
 
@@ -310,10 +232,10 @@ async def test_rotate_without_body_or_grace_stops_the_old_secret_at_once(api: Ap
     admin = await api.member(account["id"], "ada@acme.test", "admin")
     created = await api.key(account["id"], member_id=admin["id"])
     new = (await api.ok("POST", f"/virtual-keys/{created['id']}/rotate"))["key"]
-    assert_error(await api.call("GET", "/accounts", token=created["key"]), 401, "key_expired")
+    assert_error(await api.key_call(created), 401, "key_expired")
     newer = (await api.ok("POST", f"/virtual-keys/{created['id']}/rotate", {"grace_period_seconds": 0}))["key"]
-    assert_error(await api.call("GET", "/accounts", token=new), 401, "key_expired")
-    assert (await api.call("GET", "/accounts", token=newer)).status_code == 200
+    assert_error(await api.key_call(created, new), 401, "key_expired")
+    assert (await api.key_call(created, newer)).status_code == 200
 
 
 async def test_rotate_grace_on_the_real_clock(api: Api) -> None:
@@ -323,12 +245,12 @@ async def test_rotate_grace_on_the_real_clock(api: Api) -> None:
     created = await api.key(account["id"], member_id=admin["id"])
     started = time.monotonic()
     await api.ok("POST", f"/virtual-keys/{created['id']}/rotate", {"grace_period_seconds": 1})
-    assert (await api.call("GET", "/accounts", token=created["key"])).status_code == 200
-    while (await api.call("GET", "/accounts", token=created["key"])).status_code == 200:
+    assert (await api.key_call(created)).status_code == 200
+    while (await api.key_call(created)).status_code == 200:
         assert time.monotonic() - started < 5, "the old secret outlived its grace period"
         await anyio.sleep(0.05)
     assert time.monotonic() - started >= 1
-    assert_error(await api.call("GET", "/accounts", token=created["key"]), 401, "key_expired")
+    assert_error(await api.key_call(created), 401, "key_expired")
 
 
 async def test_revoke(api: Api) -> None:
@@ -338,11 +260,11 @@ async def test_revoke(api: Api) -> None:
     second = await api.key(account["id"], member_id=admin["id"])
     revoked = await api.ok("POST", f"/virtual-keys/{first['id']}/revoke")
     assert revoked["status"] == "revoked" and revoked["revoked_at"] is not None
-    error = assert_error(await api.call("GET", "/accounts", token=first["key"]), 401, "key_revoked")
+    error = assert_error(await api.key_call(first), 401, "key_revoked")
     assert "revoked" in error["message"]
     deleted = await api.ok("DELETE", f"/virtual-keys/{second['id']}")
     assert deleted["status"] == "revoked"
-    assert_error(await api.call("GET", "/accounts", token=second["key"]), 401, "key_revoked")
+    assert_error(await api.key_call(second), 401, "key_revoked")
     assert_error(await api.call("POST", f"/virtual-keys/{first['id']}/rotate"), 409, "key_revoked")
 
 
@@ -350,9 +272,9 @@ async def test_expired_key(api: Api) -> None:
     account = await api.account()
     admin = await api.member(account["id"], "ada@acme.test", "admin")
     created = await api.key(account["id"], member_id=admin["id"], expires_in_days=1)
-    assert (await api.call("GET", "/accounts", token=created["key"])).status_code == 200
+    assert (await api.key_call(created)).status_code == 200
     api.clock.at += timedelta(days=1)
-    error = assert_error(await api.call("GET", "/accounts", token=created["key"]), 401, "key_expired")
+    error = assert_error(await api.key_call(created), 401, "key_expired")
     assert "expired" in error["message"]
     assert (await api.ok("GET", f"/virtual-keys/{created['id']}"))["status"] == "expired"
 
@@ -363,7 +285,7 @@ async def test_expired_key(api: Api) -> None:
 async def test_member_admin_acts_only_in_its_own_account(api: Api) -> None:
     acme, globex = await api.account("Acme"), await api.account("Globex")
     ada = await api.member(acme["id"], "ada@acme.test", "admin")
-    token = (await api.key(acme["id"], member_id=ada["id"]))["key"]
+    token = await api.token(acme["id"], ada["id"])
     globex_key = await api.key(globex["id"])
     assert [a["id"] for a in (await api.ok("GET", "/accounts", token=token))["data"]] == [acme["id"]]
     assert (await api.ok("GET", f"/accounts/{acme['id']}", token=token))["id"] == acme["id"]
@@ -395,7 +317,7 @@ async def test_member_admin_may_not_manage_owners(api: Api) -> None:
     owner = await api.member(account["id"], "owner@acme.test", "owner")
     ada = await api.member(account["id"], "ada@acme.test", "admin")
     bob = await api.member(account["id"], "bob@acme.test")
-    token = (await api.key(account["id"], member_id=ada["id"]))["key"]
+    token = await api.token(account["id"], ada["id"])
     path = f"/accounts/{account['id']}/members"
     code = "owner_required"
     assert_error(
@@ -405,7 +327,8 @@ async def test_member_admin_may_not_manage_owners(api: Api) -> None:
     assert_error(await api.call("PATCH", f"{path}/{owner['id']}", {"name": "x"}, token=token), 403, code)
     assert_error(await api.call("DELETE", f"{path}/{owner['id']}", token=token), 403, code)
     assert (await api.ok("PATCH", f"{path}/{bob['id']}", {"role": "admin"}, token=token))["role"] == "admin"
-    owner_token = (await api.key(account["id"], member_id=owner["id"]))["key"]
+    assert_error(await api.call("POST", f"{path}/{owner['id']}/tokens", {"name": "x"}, token=token), 403, code)
+    owner_token = await api.token(account["id"], owner["id"])
     assert (await api.ok("PATCH", f"{path}/{bob['id']}", {"role": "owner"}, token=owner_token))["role"] == "owner"
 
 
@@ -413,27 +336,37 @@ async def test_member_admin_may_not_take_over_an_owners_keys(api: Api) -> None:
     account = await api.account()
     owner = await api.member(account["id"], "owner@acme.test", "owner")
     ada = await api.member(account["id"], "ada@acme.test", "admin")
-    token = (await api.key(account["id"], member_id=ada["id"]))["key"]
+    token = await api.token(account["id"], ada["id"])
     owner_key = await api.key(account["id"], member_id=owner["id"])
     new_key = {"account_id": account["id"], "member_id": owner["id"], "name": "backdoor"}
     assert_error(await api.call("POST", "/virtual-keys", new_key, token=token), 403, "owner_required")
     for method, suffix, body in [("POST", "/rotate", None), ("PATCH", "", {"name": "x"}), ("POST", "/revoke", None)]:
         assert_error(await api.call(method, f"/virtual-keys/{owner_key['id']}{suffix}", body, token=token), 403)
-    assert (await api.call("GET", "/accounts", token=owner_key["key"])).status_code == 200
+    assert (await api.key_call(owner_key)).status_code == 200
     assert (await api.ok("GET", f"/virtual-keys/{owner_key['id']}", token=token))["status"] == "active"
 
 
-async def test_member_role_key_is_refused(api: Api) -> None:
-    account = await api.account()
-    bob = await api.member(account["id"], "bob@acme.test", "member")
-    token = (await api.key(account["id"], member_id=bob["id"]))["key"]
-    assert_error(await api.call("GET", "/accounts", token=token), 403, "not_admin")
-    assert_error(await api.call("GET", f"/accounts/{account['id']}", token=token), 403, "not_admin")
-    account_key = (await api.key(account["id"]))["key"]
-    assert_error(await api.call("GET", "/virtual-keys", token=account_key), 403, "not_admin")
+async def test_a_virtual_key_cannot_lift_its_own_cap(api: Api) -> None:
+    """A proxy key of an admin member may not raise its cap, make an uncapped key or raise the account's cap."""
+    account = await api.account(spend_cap="100.00")
+    ada = await api.member(account["id"], "ada@acme.test", "admin")
+    ci_bot = await api.key(account["id"], member_id=ada["id"], spend_cap="50.00")
+    attempts = [
+        ("PATCH", f"/virtual-keys/{ci_bot['id']}", {"spend_cap": "999999"}),
+        ("POST", "/virtual-keys", {"account_id": account["id"], "name": "uncapped"}),
+        ("PATCH", f"/accounts/{account['id']}", {"spend_cap": "999999"}),
+        ("PATCH", f"/accounts/{account['id']}/members/{ada['id']}", {"spend_cap": "999999"}),
+    ]
+    for method, path, body in attempts:
+        assert_error(await api.call(method, path, body, token=ci_bot["key"]), 403, "proxy_key")
+    assert (await api.ok("GET", f"/virtual-keys/{ci_bot['id']}"))["spend_cap"] == "50.00"
+    assert (await api.ok("GET", f"/accounts/{account['id']}"))["spend_cap"] == "100.00"
+    assert [key["id"] for key in (await api.ok("GET", "/virtual-keys"))["data"]] == [ci_bot["id"]]
 
 
-@pytest.mark.parametrize("token", [None, "wrong-master-key", MASTER + "x", KEY_PREFIX + "z" * 43])
+@pytest.mark.parametrize(
+    "token", [None, "wrong-master-key", MASTER + "x", KEY_PREFIX + "z" * 43, TOKEN_PREFIX + "z" * 43, TOKEN_PREFIX]
+)
 async def test_bad_credentials(api: Api, token: str | None) -> None:
     error = assert_error(await api.call("GET", "/accounts", token=token), 401)
     assert error["type"] == "authentication_error"
@@ -565,6 +498,9 @@ async def test_routes_are_in_the_openapi_schema(api: Api) -> None:
         ("/api/admin/accounts/{account_id}/members/{member_id}", "get"),
         ("/api/admin/accounts/{account_id}/members/{member_id}", "patch"),
         ("/api/admin/accounts/{account_id}/members/{member_id}", "delete"),
+        ("/api/admin/accounts/{account_id}/members/{member_id}/tokens", "get"),
+        ("/api/admin/accounts/{account_id}/members/{member_id}/tokens", "post"),
+        ("/api/admin/accounts/{account_id}/members/{member_id}/tokens/{token_id}", "delete"),
         ("/api/admin/virtual-keys", "get"),
         ("/api/admin/virtual-keys", "post"),
         ("/api/admin/virtual-keys/{key_id}", "get"),

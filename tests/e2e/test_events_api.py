@@ -20,6 +20,7 @@ from farebox.core.periods import Period
 from farebox.core.pricing import Usage
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
+from farebox.ledger.member_tokens import MemberTokens
 from farebox.ledger.reader import EventRow, LedgerReader
 from farebox.prices import PriceBook
 from farebox.settings import Settings
@@ -56,7 +57,11 @@ class World:
     key: VirtualKey
     other_key: VirtualKey
     admin_secret: str
+    """An API token of Ada, an admin."""
     member_secret: str
+    """An API token of Bob, a plain member."""
+    key_secret: str
+    """The secret of Ada's virtual key `key`: a proxy credential, which may not ingest."""
 
     async def post(self, body: Any, *, secret: str = MASTER) -> httpx.Response:
         content = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -99,14 +104,28 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         other = await directory.create_account(name="Globex")
         admin = await directory.create_member(account.id, email="ada@acme.test", name="Ada", role="admin")
         plain = await directory.create_member(account.id, email="bob@acme.test", name="Bob", role="member")
-        key, admin_secret = await directory.create_key(
+        key, key_secret = await directory.create_key(
             account.id, member_id=admin.id, name="agents", agent_id="support-bot", app="helpdesk", tags=["prod"]
         )
-        _, member_secret = await directory.create_key(account.id, member_id=plain.id, name="bob's")
+        tokens: MemberTokens = app.state.services.tokens
+        _, admin_secret = await tokens.create(admin.id, name="ada's laptop")
+        _, member_secret = await tokens.create(plain.id, name="bob's laptop")
         other_key, _ = await directory.create_key(other.id, name="globex")
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://farebox.test") as client:
-            yield World(client, ledger, directory, prices, account, other, key, other_key, admin_secret, member_secret)
+            yield World(
+                client,
+                ledger,
+                directory,
+                prices,
+                account,
+                other,
+                key,
+                other_key,
+                admin_secret,
+                member_secret,
+                key_secret,
+            )
     finally:
         await ledger.close()
 
@@ -444,6 +463,12 @@ async def test_member_acting_outside_its_account_is_403_for_the_whole_batch(worl
 @pytest.mark.anyio
 async def test_a_member_who_is_not_an_admin_is_403(world: World) -> None:
     assert_error(await world.post({"events": [llm("p", world.key)]}, secret=world.member_secret), 403, "not_admin")
+
+
+@pytest.mark.anyio
+async def test_a_virtual_key_may_not_ingest_even_for_itself(world: World) -> None:
+    assert_error(await world.post({"events": [llm("p", world.key)]}, secret=world.key_secret), 403, "proxy_key")
+    assert not await world.recorded("p")
 
 
 @pytest.mark.anyio

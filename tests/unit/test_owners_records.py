@@ -239,7 +239,7 @@ def test_only_the_fields_given_are_returned() -> None:
         (ACCOUNT_RULES, {"spend_cap_nano": -5}, "spend_cap", "must not be negative"),
         (ACCOUNT_RULES, {"cap_period": "hourly"}, "cap_period", "must be one of daily, weekly, monthly, total"),
         (MEMBER_RULES, {"email": "nobody"}, "email", "not an e-mail address: 'nobody'"),
-        (MEMBER_RULES, {"role": "root"}, "role", "must be one of owner, admin, member, not 'root'"),
+        (MEMBER_RULES, {"role": "root"}, "role", "must be one of owner, admin, billing, member, not 'root'"),
         (MEMBER_RULES, {"name": ""}, "name", "must not be empty"),
         (KEY_RULES, {"allowed_models": []}, "allowed_models", "name at least one model"),
         (KEY_RULES, {"agent_id": "a" * 201}, "agent_id", "must be at most 200 characters"),

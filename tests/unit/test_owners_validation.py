@@ -273,7 +273,7 @@ def test_choice_takes_an_allowed_value(kind: type[Plan | Role | Period], value: 
     ("kind", "value", "field", "message"),
     [
         (Plan, "gold", "plan", "must be one of free, pro, enterprise, not 'gold'"),
-        (Role, "Admin", "role", "must be one of owner, admin, member, not 'Admin'"),
+        (Role, "Admin", "role", "must be one of owner, admin, billing, member, not 'Admin'"),
         (Period, "yearly", "cap_period", "must be one of daily, weekly, monthly, total, not 'yearly'"),
         (Period, "", "cap_period", "must be one of daily, weekly, monthly, total, not ''"),
     ],

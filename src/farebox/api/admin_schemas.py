@@ -16,6 +16,7 @@ from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, WithJsonSchema, field_validator
 
+from farebox.core.credentials import MemberToken
 from farebox.core.money import MoneyError, format_usd, parse_usd
 from farebox.core.owners import Account, KeyStatus, Member, Plan, Role, VirtualKey, percent_used
 from farebox.core.periods import Period
@@ -37,6 +38,9 @@ __all__ = [
     "Out",
     "RotateIn",
     "DisableIn",
+    "TokenCreated",
+    "TokenIn",
+    "TokenOut",
     "present",
     "present_all",
 ]
@@ -158,6 +162,12 @@ class DisableIn(_Body):
     reason: str = Field("disabled by an admin", min_length=1, max_length=500)
 
 
+class TokenIn(_Body):
+    name: Name = Field(description="What the token is for, e.g. the machine or script holding it.")
+    expires_in_days: int | None = Field(None, ge=1, le=_MAX_DAYS, description="Expire N days from now.")
+    expires_at: datetime | None = Field(None, description="Expire at this time; give this or expires_in_days.")
+
+
 class RotateIn(_Body):
     grace_period_seconds: int = Field(0, ge=0, le=MAX_GRACE_SECONDS, description="How long the old secret still works.")
 
@@ -219,6 +229,29 @@ class KeyOut(BaseModel):
 
 class KeyCreated(KeyOut):
     key: str = Field(description="The secret. Shown in this response only: store it now.")
+
+
+class TokenOut(BaseModel):
+    id: str
+    account_id: str
+    member_id: str
+    name: str
+    token_prefix: str = Field(description="The start of the secret, for recognising it; never the secret.")
+    status: KeyStatus = Field(description="active, revoked or expired.")
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None = Field(description="When it last authenticated a request (to the minute).")
+    created_at: datetime
+
+    @classmethod
+    def of(cls, token: MemberToken, *, now: datetime) -> TokenOut:
+        """The JSON model of a token (never its secret)."""
+        values = {field.name: getattr(token, field.name) for field in fields(token)}
+        return cls.model_validate(values | {"token_prefix": token.display_prefix, "status": token.status(now)})
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="The secret. Shown in this response only: store it now.")
 
 
 class ListOf(BaseModel, Generic[T]):

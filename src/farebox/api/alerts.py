@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from farebox.alerts.config import AlertConfig
 from farebox.alerts.store import AlertStore
 from farebox.api.alert_schemas import FiredList, FiredOut, check_rules
-from farebox.api.auth import Principal, require_admin
+from farebox.api.auth import Principal, authenticate
 from farebox.api.exact_json import DecimalJSONRoute
 from farebox.services import services
 
@@ -25,7 +25,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/admin/accounts", tags=["alerts"], route_class=DecimalJSONRoute)
 
-Admin = Annotated[Principal, Depends(require_admin)]
+Caller = Annotated[Principal, Depends(authenticate)]
 
 
 def _store(request: Request) -> AlertStore:
@@ -37,18 +37,18 @@ Store = Annotated[AlertStore, Depends(_store)]
 
 
 @router.get("/{account_id}/alerts", summary="An account's alert rules")
-async def get_alerts(account_id: str, request: Request, principal: Admin, store: Store) -> AlertConfig:
-    principal.require_account(account_id)
+async def get_alerts(account_id: str, request: Request, principal: Caller, store: Store) -> AlertConfig:
+    principal.require_read(account_id)
     await services(request).directory.get_account(account_id)
     return await store.get(account_id)
 
 
 @router.put("/{account_id}/alerts", summary="Replace an account's alert rules")
 async def put_alerts(
-    account_id: str, config: AlertConfig, request: Request, principal: Admin, store: Store
+    account_id: str, config: AlertConfig, request: Request, principal: Caller, store: Store
 ) -> AlertConfig:
     """Replace every rule; the next commit that moves spend is checked against the new rules."""
-    principal.require_account(account_id)
+    principal.require_manage(account_id)
     directory = services(request).directory
     await directory.get_account(account_id)
     found = services(request)
@@ -67,12 +67,12 @@ async def put_alerts(
 async def alert_history(
     account_id: str,
     request: Request,
-    principal: Admin,
+    principal: Caller,
     store: Store,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     since: Annotated[datetime | None, Query(description="Only alerts fired at or after this time.")] = None,
 ) -> FiredList:
     """Each fired alert: rule, event type, key/member/account, period, when, the text and the evidence."""
-    principal.require_account(account_id)
+    principal.require_read(account_id)
     await services(request).directory.get_account(account_id)
     return FiredList(data=[FiredOut(**row) for row in await store.history(account_id, limit=limit, since=since)])

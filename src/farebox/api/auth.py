@@ -1,7 +1,20 @@
-"""Who is calling the admin and ingestion API: the master key, or an owner/admin member of one account.
+"""Who is calling the admin and ingestion API, and what that credential may do.
 
-A member authenticates with one of its own virtual keys; its role decides what it may do, and it acts
-only inside its own account.
+Three credentials, one job each:
+
+| credential               | may                                                                       |
+| ------------------------ | ------------------------------------------------------------------------- |
+| master key               | everything, in every account (the operator)                               |
+| member token `fbx_mt_…`  | its member's role, in its member's account:                               |
+|   `owner`                | read and change everything in the account                                 |
+|   `admin`                | the same, except owners and owners' keys and tokens                       |
+|   `billing`              | read everything in the account, change nothing (but its own keys/tokens)  |
+|   `member`               | read its own member, keys and their usage; rotate or revoke its own keys; |
+|                          | manage its own tokens                                                     |
+| virtual key `fbx_sk_…`   | call models (the proxy) and read its own usage: its budget, its requests  |
+
+A credential of another account is refused with 403 `wrong_account`; a virtual key on any other admin
+route with 403 `proxy_key`; a role short of the route's need with 403 `not_admin` or `not_yours`.
 """
 
 from __future__ import annotations
@@ -12,19 +25,25 @@ from enum import StrEnum
 
 from fastapi import Request
 
-from farebox.core.keys import secret_from_headers
+from farebox.core.keys import TOKEN_PREFIX, secret_from_headers
 from farebox.core.owners import Role
 from farebox.errors import PermissionDenied
 from farebox.services import services
 
-__all__ = ["Principal", "PrincipalKind", "require_admin"]
+__all__ = ["Principal", "PrincipalKind", "authenticate"]
+
+_READS_ACCOUNT = frozenset({Role.OWNER, Role.ADMIN, Role.BILLING})
+_MANAGES_ACCOUNT = frozenset({Role.OWNER, Role.ADMIN})
 
 
 class PrincipalKind(StrEnum):
-    """Who holds the credential: the operator's master key, or a member acting through one of its keys."""
+    """Which credential the caller holds."""
 
     MASTER = "master"
     MEMBER = "member"
+    """A member's personal API token."""
+    KEY = "key"
+    """A virtual key: a proxy credential that may also read its own usage."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,32 +54,63 @@ class Principal:
     account_id: str | None = None
     member_id: str | None = None
     role: Role | None = None
+    key_id: str | None = None
+    """The virtual key calling, for `PrincipalKind.KEY`."""
 
     @property
     def is_master(self) -> bool:
         return self.kind is PrincipalKind.MASTER
 
-    def require_account(self, account_id: str) -> None:
-        """Refuse (403) a member acting on an account other than its own."""
-        if not self.is_master and self.account_id != account_id:
-            raise PermissionDenied("this key may act only in its own account", code="wrong_account")
+    def require_read(self, account_id: str, *, member_id: str | None = None) -> None:
+        """Refuse (403) a caller who may not read this account's records, or, given `member_id`, that member's.
+
+        Owners, admins and billing read the whole account; a `member` only what `member_id` says is its own.
+        """
+        if self._in_account(account_id) in _READS_ACCOUNT:
+            return
+        if member_id is None or member_id != self.member_id:
+            raise PermissionDenied("a member's token sees only its own member, keys and usage", code="not_yours")
+
+    def require_manage(self, account_id: str, *, holder: str | None = None) -> None:
+        """Refuse (403) a caller who may not change things in this account.
+
+        Owners and admins may; given `holder` (the member a key or token belongs to), that member may too.
+        """
+        role = self._in_account(account_id)
+        if role in _MANAGES_ACCOUNT or (holder is not None and holder == self.member_id):
+            return
+        raise PermissionDenied(f"a {role} token may not change this; ask an owner or admin", code="not_admin")
+
+    def require_usage(self, account_id: str, *, key_id: str | None, member_id: str | None) -> None:
+        """Refuse (403) a caller who may not read the usage of this key (or a request made with it)."""
+        if self.kind is PrincipalKind.KEY and key_id is not None and key_id == self.key_id:
+            return
+        self.require_read(account_id, member_id=member_id)
+
+    def _in_account(self, account_id: str) -> Role | None:
+        """The caller's role in the account (None for the master key), or 403 for anyone not in it."""
+        if self.is_master:
+            return Role.OWNER
+        if self.kind is PrincipalKind.KEY:
+            message = "a virtual key calls models and reads its own usage; use a member token for admin work"
+            raise PermissionDenied(message, code="proxy_key")
+        if self.account_id != account_id:
+            raise PermissionDenied("this token may act only in its own account", code="wrong_account")
+        return self.role
 
 
-async def require_admin(request: Request) -> Principal:
-    """FastAPI dependency: the master key, or a virtual key whose member is an owner or admin.
+async def authenticate(request: Request) -> Principal:
+    """FastAPI dependency: the caller, by the master key, a member token or a virtual key.
 
     Raises:
-        AuthenticationFailed: no key, a wrong master key, or an unknown, revoked or expired key (401).
-        PermissionDenied: a valid key whose member is not an owner or admin (403).
+        AuthenticationFailed: no credential, or an unknown, revoked or expired one (401).
     """
-    token = secret_from_headers(request.headers)
+    secret = secret_from_headers(request.headers)
     found = services(request)
-    master_key = found.master_key
-    if hmac.compare_digest(token.encode(), master_key.encode()):
+    if hmac.compare_digest(secret.encode(), found.master_key.encode()):
         return Principal(kind=PrincipalKind.MASTER)
-    directory = found.directory
-    key = await directory.authenticate(token)
-    member = await directory.get_member(key.member_id) if key.member_id else None
-    if member is None or member.role not in ("owner", "admin"):
-        raise PermissionDenied("this key's member is not an owner or admin of its account", code="not_admin")
-    return Principal(kind=PrincipalKind.MEMBER, account_id=key.account_id, member_id=member.id, role=member.role)
+    if secret.startswith(TOKEN_PREFIX):
+        _token, member = await found.tokens.authenticate(secret)
+        return Principal(kind=PrincipalKind.MEMBER, account_id=member.account_id, member_id=member.id, role=member.role)
+    key = await found.directory.authenticate(secret)
+    return Principal(kind=PrincipalKind.KEY, account_id=key.account_id, member_id=key.member_id, key_id=key.id)

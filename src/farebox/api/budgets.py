@@ -1,7 +1,7 @@
 """Budget status under /api/admin: where a key's, a member's and an account's caps stand this period.
 
-Same authentication as the rest of the admin API (master key, or an owner/admin member's key for its own
-account). Bodies and what each status holds: `farebox.api.budget_schemas`.
+Authenticated like the rest of the admin API (`farebox.api.auth`): the account's readers, and a member or a
+virtual key for its own keys. Bodies and what each status holds: `farebox.api.budget_schemas`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from farebox.api.auth import Principal, require_admin
+from farebox.api.auth import Principal, authenticate
 from farebox.api.budget_schemas import BudgetOut, BudgetsOut, account_budgets, budget_of
 from farebox.errors import InvalidRequest
 from farebox.services import services
@@ -20,13 +20,13 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/admin", tags=["budgets"])
 
-Admin = Annotated[Principal, Depends(require_admin)]
+Caller = Annotated[Principal, Depends(authenticate)]
 
 
 @router.get("/budgets/status", summary="Budget status of an account, its members and its keys")
 async def budgets_status(
     request: Request,
-    principal: Admin,
+    principal: Caller,
     account_id: Annotated[
         str | None, Query(description="Required with the master key; a member's own by default.")
     ] = None,
@@ -34,16 +34,16 @@ async def budgets_status(
     account_id = account_id or principal.account_id
     if account_id is None:
         raise InvalidRequest("the master key must name the account: ?account_id=...", code="missing_account_id")
-    principal.require_account(account_id)
+    principal.require_read(account_id)
     found = services(request)
     return await account_budgets(found.budgets, found.directory, account_id)
 
 
 @router.get("/virtual-keys/{key_id}/budget", summary="Budget status of a virtual key")
-async def key_budget(key_id: str, request: Request, principal: Admin) -> BudgetOut:
+async def key_budget(key_id: str, request: Request, principal: Caller) -> BudgetOut:
     found = services(request)
     directory = found.directory
     key = await directory.get_key(key_id)
-    principal.require_account(key.account_id)
+    principal.require_usage(key.account_id, key_id=key.id, member_id=key.member_id)
     account = await directory.get_account(key.account_id)
     return await budget_of(found.budgets, directory, key, tz=ZoneInfo(account.timezone))

@@ -1,7 +1,7 @@
 """External usage ingestion: `POST /api/events`, idempotent by event id.
 
 For usage that does not pass through the proxy (voice minutes, agent VM hours, LLM calls made elsewhere).
-Authenticated like the admin API: the master key, or an owner/admin member's key, which may post events
+Authenticated like the admin API: the master key, or an owner's or admin's API token, which may post events
 for its own account only (one event for another account refuses the whole batch, 403). The body is
 `{"events": [...]}` with 1 to 1,000 events, e.g.::
 
@@ -58,7 +58,7 @@ from pydantic_core import PydanticCustomError
 from starlette.responses import Response
 from typing_extensions import TypedDict
 
-from farebox.api.auth import Principal, require_admin
+from farebox.api.auth import Principal, authenticate
 from farebox.core.events import Axis, RecordResult, UsageEvent
 from farebox.core.money import NANO_PER_USD, format_usd
 from farebox.core.pricing import Usage
@@ -343,13 +343,13 @@ async def _resolve_owners(
     """
     problems = _Problems(events)
     for named in {a for event in events if (a := event.get("account_id")) is not None}:
-        principal.require_account(named)
+        principal.require_manage(named)
     keys = await directory.find_keys({k for event in events if (k := event.get("key_id")) is not None})
     accounts = await directory.find_accounts(
         {event.get("account_id") or "" for event in events if event.get("key_id") is None}
     )
     for key in keys.values():
-        principal.require_account(key.account_id)
+        principal.require_manage(key.account_id)
     by_key = {k.id: Attribution(k.account_id, k.id, k.member_id, k.agent_id, k.app, k.tags) for k in keys.values()}
     by_account = {account_id: Attribution(account_id, None, None) for account_id in accounts}
     owners: list[Attribution] = []
@@ -426,7 +426,7 @@ class _Batch:
     responses={200: {"model": EventsResponse}},
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _REQUEST_SCHEMA}}}},
 )
-async def ingest_events(request: Request, principal: Annotated[Principal, Depends(require_admin)]) -> Response:
+async def ingest_events(request: Request, principal: Annotated[Principal, Depends(authenticate)]) -> Response:
     """Price, attribute and record a batch of external usage events, all or nothing, idempotent by id."""
     now = datetime.now(UTC)
     found = services(request)

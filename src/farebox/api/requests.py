@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
-from farebox.api.auth import Principal, require_admin
+from farebox.api.auth import Principal, authenticate
 from farebox.core.events import MICRO
 from farebox.core.money import format_usd
 from farebox.errors import NotFound
@@ -107,9 +107,10 @@ def present_event(row: EventRow) -> RequestOut:
 
 @router.get("/requests/{request_id}", summary="Show one request's usage event")
 async def get_request(
-    request_id: str, request: Request, principal: Annotated[Principal, Depends(require_admin)]
+    request_id: str, request: Request, principal: Annotated[Principal, Depends(authenticate)]
 ) -> RequestOut:
     row = await services(request).reader.event(request_id)
     if row is None or not principal.is_master and row.account_id != principal.account_id:
         raise NotFound(f"no usage event with id {request_id!r}", code="event_not_found")
+    principal.require_usage(row.account_id, key_id=row.key_id, member_id=row.member_id)
     return present_event(row)

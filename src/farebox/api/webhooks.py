@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from farebox.api.admin_schemas import ListOf
-from farebox.api.auth import Principal, require_admin
+from farebox.api.auth import Principal, authenticate
 from farebox.api.webhook_schemas import (
     DeliveryOut,
     SecretOut,
@@ -36,7 +36,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/admin/webhooks", tags=["webhooks"])
 
-Admin = Annotated[Principal, Depends(require_admin)]
+Caller = Annotated[Principal, Depends(authenticate)]
 
 
 def _endpoints(request: Request) -> WebhookEndpoints:
@@ -51,16 +51,22 @@ def _allow_private(request: Request) -> bool:
     return services(request).allow_private_webhook_urls
 
 
-async def _endpoint_for(endpoints: WebhookEndpoints, principal: Principal, endpoint_id: str) -> WebhookEndpoint:
+async def _endpoint_for(
+    endpoints: WebhookEndpoints, principal: Principal, endpoint_id: str, *, manage: bool = True
+) -> WebhookEndpoint:
+    """The endpoint, if the caller may change it (or, without `manage`, read it)."""
     endpoint = await endpoints.get(endpoint_id)
-    principal.require_account(endpoint.account_id)
+    if manage:
+        principal.require_manage(endpoint.account_id)
+    else:
+        principal.require_read(endpoint.account_id)
     return endpoint
 
 
 @router.post("", status_code=201, summary="Register a webhook endpoint")
-async def create_webhook(body: WebhookIn, request: Request, principal: Admin, endpoints: Endpoints) -> WebhookCreated:
+async def create_webhook(body: WebhookIn, request: Request, principal: Caller, endpoints: Endpoints) -> WebhookCreated:
     """Register an endpoint for the events it names. The response holds the signing secret, once."""
-    principal.require_account(body.account_id)
+    principal.require_manage(body.account_id)
     secret = new_secret()
     endpoint = await endpoints.create(
         body.account_id,
@@ -76,27 +82,27 @@ async def create_webhook(body: WebhookIn, request: Request, principal: Admin, en
 
 @router.get("", summary="List webhook endpoints")
 async def list_webhooks(
-    principal: Admin,
+    principal: Caller,
     endpoints: Endpoints,
     account_id: Annotated[str | None, Query(description="Required with the master key.")] = None,
 ) -> ListOf[WebhookOut]:
     account_id = account_id or principal.account_id
     if account_id is None:
         raise InvalidRequest("the master key must name the account: ?account_id=...", code="missing_account_id")
-    principal.require_account(account_id)
+    principal.require_read(account_id)
     return ListOf(
         data=[present_endpoint(endpoint) for endpoint in await endpoints.list_endpoints(account_id=account_id)]
     )
 
 
 @router.get("/{endpoint_id}", summary="Show a webhook endpoint")
-async def get_webhook(endpoint_id: str, principal: Admin, endpoints: Endpoints) -> WebhookOut:
-    return present_endpoint(await _endpoint_for(endpoints, principal, endpoint_id))
+async def get_webhook(endpoint_id: str, principal: Caller, endpoints: Endpoints) -> WebhookOut:
+    return present_endpoint(await _endpoint_for(endpoints, principal, endpoint_id, manage=False))
 
 
 @router.patch("/{endpoint_id}", summary="Change a webhook endpoint")
 async def update_webhook(
-    endpoint_id: str, body: WebhookPatch, request: Request, principal: Admin, endpoints: Endpoints
+    endpoint_id: str, body: WebhookPatch, request: Request, principal: Caller, endpoints: Endpoints
 ) -> WebhookOut:
     """Change the given fields; `enabled: false` pauses deliveries (pending ones fail rather than wait)."""
     await _endpoint_for(endpoints, principal, endpoint_id)
@@ -109,14 +115,14 @@ async def update_webhook(
 
 
 @router.delete("/{endpoint_id}", status_code=204, summary="Delete a webhook endpoint")
-async def delete_webhook(endpoint_id: str, principal: Admin, endpoints: Endpoints) -> Response:
+async def delete_webhook(endpoint_id: str, principal: Caller, endpoints: Endpoints) -> Response:
     await _endpoint_for(endpoints, principal, endpoint_id)
     await endpoints.delete(endpoint_id)
     return Response(status_code=204)
 
 
 @router.post("/{endpoint_id}/rotate-secret", summary="Replace a webhook endpoint's signing secret")
-async def rotate_secret(endpoint_id: str, principal: Admin, endpoints: Endpoints) -> SecretOut:
+async def rotate_secret(endpoint_id: str, principal: Caller, endpoints: Endpoints) -> SecretOut:
     """A new signing secret, returned once; every later attempt (retries too) is signed with it."""
     await _endpoint_for(endpoints, principal, endpoint_id)
     secret = new_secret()
@@ -127,13 +133,13 @@ async def rotate_secret(endpoint_id: str, principal: Admin, endpoints: Endpoints
 @router.get("/{endpoint_id}/deliveries", summary="The delivery log of a webhook endpoint")
 async def deliveries(
     endpoint_id: str,
-    principal: Admin,
+    principal: Caller,
     endpoints: Endpoints,
     status: Annotated[Literal["pending", "delivered", "failed"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> ListOf[DeliveryOut]:
     """Messages to this endpoint, newest first, each with every attempt made."""
-    await _endpoint_for(endpoints, principal, endpoint_id)
+    await _endpoint_for(endpoints, principal, endpoint_id, manage=False)
     found = await endpoints.deliveries(endpoint_id, limit=limit, status=status)
     return ListOf(data=[present_delivery(delivery) for delivery in found])
 
@@ -141,7 +147,7 @@ async def deliveries(
 @router.post(
     "/{endpoint_id}/deliveries/{message_id}/retry", status_code=202, summary="Send a failed delivery once more"
 )
-async def retry_delivery(endpoint_id: str, message_id: str, principal: Admin, endpoints: Endpoints) -> Response:
+async def retry_delivery(endpoint_id: str, message_id: str, principal: Caller, endpoints: Endpoints) -> Response:
     """Make a failed message due again at once, for one more attempt under its same `webhook-id`."""
     await _endpoint_for(endpoints, principal, endpoint_id)
     await endpoints.retry(endpoint_id, message_id)
@@ -149,7 +155,7 @@ async def retry_delivery(endpoint_id: str, message_id: str, principal: Admin, en
 
 
 @router.post("/{endpoint_id}/test", status_code=202, summary="Send a test delivery to a webhook endpoint")
-async def send_test(endpoint_id: str, principal: Admin, endpoints: Endpoints) -> TestSent:
+async def send_test(endpoint_id: str, principal: Caller, endpoints: Endpoints) -> TestSent:
     """Queue a signed `webhook.test` message, whatever events the endpoint asked for."""
     await _endpoint_for(endpoints, principal, endpoint_id)
     return TestSent(id=await endpoints.send_test(endpoint_id))

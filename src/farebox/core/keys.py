@@ -1,8 +1,10 @@
-"""Virtual key secrets: generation, hashing and constant-time verification.
+"""Secrets of virtual keys and member tokens: generation, hashing and constant-time verification.
 
-A secret is shown once, at creation or rotation. Only its SHA-256 digest is stored: the secret carries
-256 bits of randomness, so a fast hash is as strong as a slow one here and keeps auth cheap on the
-hot path. Lookups go by digest; the final comparison is constant-time.
+A virtual key's secret starts `fbx_sk_`, a member token's `fbx_mt_`, so neither is mistaken for the
+other (and secret scanners can tell them apart). A secret is shown once, at creation or rotation.
+Only its SHA-256 digest is stored: the secret carries 256 bits of randomness, so a fast hash is
+as strong as a slow one here and keeps auth cheap on the hot path. Lookups go by digest; the final
+comparison is constant-time.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from farebox.errors import AuthenticationFailed
 
 __all__ = [
     "KEY_PREFIX",
+    "TOKEN_PREFIX",
     "display_prefix",
     "generate_secret",
     "hash_secret",
@@ -25,12 +28,13 @@ __all__ = [
 ]
 
 KEY_PREFIX = "fbx_sk_"
+TOKEN_PREFIX = "fbx_mt_"
 _DISPLAY_CHARS = 6
 
 
-def generate_secret() -> str:
-    """A new virtual-key secret: the recognisable prefix and 43 url-safe characters (256 bits)."""
-    return KEY_PREFIX + secrets.token_urlsafe(32)
+def generate_secret(*, prefix: str = KEY_PREFIX) -> str:
+    """A new secret: the recognisable prefix (a key's by default) and 43 url-safe characters (256 bits)."""
+    return prefix + secrets.token_urlsafe(32)
 
 
 def hash_secret(secret: str) -> str:
@@ -43,13 +47,13 @@ def secrets_match(secret: str, stored_hash: str) -> bool:
     return hmac.compare_digest(hash_secret(secret), stored_hash)
 
 
-def looks_like_key(token: str) -> bool:
-    """Whether a bearer token has the shape of a farebox virtual key."""
-    return token.startswith(KEY_PREFIX) and len(token) > len(KEY_PREFIX) + 16
+def looks_like_key(token: str, *, prefix: str = KEY_PREFIX) -> bool:
+    """Whether a bearer token has the shape of a farebox secret with `prefix` (a virtual key's by default)."""
+    return token.startswith(prefix) and len(token) > len(prefix) + 16
 
 
 def display_prefix(secret: str) -> str:
-    """The part of a secret safe to show in listings, e.g. `fbx_sk_Ab3dE9…`."""
+    """The part of a secret safe to show in listings, e.g. `fbx_sk_Ab3dE9…` (both prefixes are 7 characters)."""
     return secret[: len(KEY_PREFIX) + _DISPLAY_CHARS] + "…"
 
 

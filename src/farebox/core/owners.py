@@ -72,10 +72,15 @@ class Plan(StrEnum):
 
 
 class Role(StrEnum):
-    """A member's role. Owners and admins manage their account; members only use their keys."""
+    """A member's role: what its personal API tokens may do in its account.
+
+    Owners and admins manage the account (keys, caps, members; an admin not owners); billing reads all
+    of the account's usage and changes nothing; a member sees only its own keys and their usage.
+    """
 
     OWNER = "owner"
     ADMIN = "admin"
+    BILLING = "billing"
     MEMBER = "member"
 
 

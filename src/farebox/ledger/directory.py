@@ -55,7 +55,7 @@ from farebox.ledger.rows import (
     timezones,
     update_row,
 )
-from farebox.ledger.schema import accounts, key_secrets, members, virtual_keys
+from farebox.ledger.schema import accounts, key_secrets, member_tokens, members, virtual_keys
 from farebox.ledger.spend import read_counters, recount_current_periods
 
 __all__ = ["MAX_GRACE_SECONDS", "Directory"]
@@ -90,13 +90,18 @@ class Directory:
         """The directory's current time."""
         return self._clock()
 
+    @property
+    def ledger(self) -> Ledger:
+        """The ledger whose database holds the directory (for stores kept beside it)."""
+        return self._ledger
+
     async def _write(self, fn: Callable[[Connection], R]) -> R:
         """Run a directory change in the ledger's writer; then tell the `on_change` listeners."""
         result = await self._ledger._write(fn)
         self.changed()
         return result
 
-    def _stamp(self) -> tuple[str, int]:
+    def stamp(self) -> tuple[str, int]:
         """A new id, and the current time in epoch seconds.
 
         Ids are UUIDv7 (RFC 9562): a millisecond timestamp then a 12-bit counter, so that they grow
@@ -113,7 +118,7 @@ class Directory:
     async def create_account(self, **fields: Unpack[NewAccount]) -> Account:
         """Create an account (organisation). Raises ValidationFailed for a bad field."""
         row = clean(ACCOUNT_RULES, {**ACCOUNT_DEFAULTS, **fields})
-        row["id"], row["created_at"] = self._stamp()
+        row["id"], row["created_at"] = self.stamp()
         row["updated_at"] = row["created_at"]
         await self._write(lambda connection: connection.execute(insert(accounts).values(row)))
         return build(Account, row)
@@ -150,7 +155,7 @@ class Directory:
     async def create_member(self, account_id: str, **fields: Unpack[NewMember]) -> Member:
         """Add a member to an account. Raises NotFound (account), ValidationFailed, or Conflict (e-mail taken)."""
         row = clean(MEMBER_RULES, {**MEMBER_DEFAULTS, **fields})
-        row["id"], row["created_at"] = self._stamp()
+        row["id"], row["created_at"] = self.stamp()
         row["updated_at"], row["account_id"] = row["created_at"], account_id
 
         def write(connection: Connection) -> None:
@@ -192,7 +197,8 @@ class Directory:
         return build(Member, await self._write(write))
 
     async def remove_member(self, member_id: str) -> Member:
-        """Remove a member. Its keys are revoked and kept, detached from it; past usage keeps its id.
+        """Remove a member. Its keys are revoked and kept, detached from it; its API tokens are deleted; past
+        usage keeps its id.
 
         Raises:
             NotFound: no member has this id.
@@ -204,6 +210,7 @@ class Directory:
             owned, live = virtual_keys.c.member_id == member_id, virtual_keys.c.revoked_at.is_(None)
             connection.execute(update(virtual_keys).where(owned, live).values(revoked_at=now))
             connection.execute(update(virtual_keys).where(owned).values(member_id=None, updated_at=now))
+            connection.execute(delete(member_tokens).where(member_tokens.c.member_id == member_id))
             connection.execute(delete(members).where(members.c.id == member_id))
             return row
 
@@ -222,7 +229,7 @@ class Directory:
             NotFound: no account has this id.
             ValidationFailed: a bad field, an expiry in the past, or a member of another account.
         """
-        key_id, now = self._stamp()
+        key_id, now = self.stamp()
         row = clean(KEY_RULES, {**KEY_DEFAULTS, **fields}) | {
             "id": key_id,
             "account_id": account_id,

@@ -1,4 +1,4 @@
-"""Directory rows: accounts, members and keys between their tables and their dataclasses.
+"""Directory rows: accounts, members, keys and member tokens between their tables and their dataclasses.
 
 `build` turns a row into its dataclass, `clean` validated fields into column values; `fetch_row` and
 `update_row` read and change one row in the caller's transaction (NotFound for an unknown id), and
@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, RowMapping, Table, select, update
 
+from farebox.core.credentials import MemberToken
 from farebox.core.owners import Account, Member, Plan, Role, Rule, VirtualKey, clean_fields
 from farebox.core.periods import Period
 from farebox.errors import NotFound
@@ -35,7 +36,7 @@ __all__ = [
 ]
 
 Row = dict[str, Any]
-T = TypeVar("T", Account, Member, VirtualKey)
+T = TypeVar("T", Account, Member, VirtualKey, MemberToken)
 _CHUNK = 500
 
 
@@ -45,7 +46,7 @@ def epoch_seconds(at: datetime) -> int:
 
 
 _ENUMS: dict[str, type[Plan | Role | Period]] = {"plan": Plan, "role": Role, "cap_period": Period}
-_TIMES = frozenset({"created_at", "updated_at", "expires_at", "revoked_at", "disabled_at"})
+_TIMES = frozenset({"created_at", "updated_at", "expires_at", "revoked_at", "disabled_at", "last_used_at"})
 _TUPLES = frozenset({"allowed_models", "tags"})
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "alert_firings",
     "alert_settings",
     "key_secrets",
+    "member_tokens",
     "members",
     "metadata",
     "outbox",
@@ -99,6 +100,21 @@ key_secrets = Table(
     Column("key_id", String(36), ForeignKey("virtual_keys.id"), nullable=False, index=True),
     Column("created_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger),
+)
+
+member_tokens = Table(
+    "member_tokens",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("member_id", String(36), ForeignKey("members.id"), nullable=False, index=True),
+    Column("name", Text, nullable=False),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("display_prefix", String(32), nullable=False),
+    Column("expires_at", BigInteger),
+    Column("revoked_at", BigInteger),
+    Column("last_used_at", BigInteger),
+    Column("created_at", BigInteger, nullable=False),
 )
 
 usage_events = Table(
