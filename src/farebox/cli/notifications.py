@@ -26,7 +26,7 @@ from farebox.api.webhook_schemas import (
     present_delivery,
     present_endpoint,
 )
-from farebox.cli.output import show_one, show_table
+from farebox.cli.output import Json, command_group, show_one, show_table
 from farebox.cli.runtime import console, fail, load_or_exit, print_json, with_ledger
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
@@ -35,12 +35,8 @@ from farebox.webhooks.signing import new_secret
 
 __all__ = ["alerts_app", "disable_key", "enable_key", "webhooks_app"]
 
-webhooks_app = typer.Typer(help="Webhook endpoints and their delivery logs.", no_args_is_help=True)
-alerts_app = typer.Typer(
-    help="Alert rules (thresholds, credits-low, anomalies) and the alerts fired.", no_args_is_help=True
-)
-
-Json = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts) instead of a table.")]
+webhooks_app = command_group(help="Webhook endpoints and their delivery logs.")
+alerts_app = command_group(help="Alert rules (thresholds, credits-low, anomalies) and the alerts fired.")
 
 
 @webhooks_app.command("create")
@@ -56,7 +52,7 @@ def create_webhook(
     """Register a webhook endpoint; prints its signing secret, once."""
     unknown = sorted(set(event) - set(EVENT_TYPES))
     if unknown:
-        fail(f"unknown event type {unknown[0]!r}: use {', '.join(EVENT_TYPES)}", code=2)
+        fail(f"unknown event type {unknown[0]!r}: use {', '.join(EVENT_TYPES)}", code="usage_error", exit_code=2)
     settings = load_or_exit()
 
     async def run(ledger: Ledger) -> WebhookCreated:
@@ -144,11 +140,11 @@ def set_rules(
     try:
         raw = json.loads(file.read_text(), parse_float=Decimal)
     except ValueError as exc:
-        fail(f"{file}: not valid JSON: {exc}")
+        fail(f"{file}: not valid JSON: {exc}", code="invalid_json")
     try:
         config = AlertConfig.model_validate(raw)
     except ValidationError as exc:
-        fail(_first_error(file, exc))
+        fail(_first_error(file, exc), code="validation_failed")
 
     async def run(ledger: Ledger) -> None:
         directory = Directory(ledger)

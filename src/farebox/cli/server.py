@@ -43,8 +43,10 @@ def serve(
     master_key, generated = resolve_master_key(settings)
     try:
         app = create_app(settings, master_key=master_key)
-    except (PriceOverridesError, SettingsError) as exc:
-        fail(str(exc), code=2)
+    except PriceOverridesError as exc:
+        fail(str(exc), code="invalid_price_overrides", exit_code=2)
+    except SettingsError as exc:
+        fail(str(exc), code="invalid_setting", exit_code=2)
     # A generated key is shown once, when it is made; after that only its start, and where it is kept.
     if settings.master_key is not None:
         typer.echo(f"master key: from FAREBOX_MASTER_KEY ({master_key[:14]}…)")
@@ -81,7 +83,7 @@ def _schema_is_current(settings: Settings) -> bool:
     try:
         return schema_is_current(engines)
     except DatabaseUnusable as exc:
-        fail(database_error(settings, exc), code=2)
+        fail(database_error(settings, exc), code="database_unusable", exit_code=2)
     finally:
         engines.dispose()
 
@@ -91,7 +93,7 @@ def _migrate(settings: Settings) -> None:
     try:
         run_migrations(engines)
     except DatabaseUnusable as exc:
-        fail(database_error(settings, exc), code=2)
+        fail(database_error(settings, exc), code="database_unusable", exit_code=2)
     finally:
         engines.dispose()
 
