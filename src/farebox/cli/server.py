@@ -1,4 +1,7 @@
-"""`farebox serve` and `farebox migrate`."""
+"""`farebox serve` and `farebox migrate`.
+
+`serve` alone takes no `--json`: it runs until stopped, and what it prints is where it listens, not a result.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,10 @@ from typing import Annotated
 
 import typer
 
-from farebox.cli.runtime import database_error, fail, load_or_exit
+from farebox.cli.output import Json
+from farebox.cli.runtime import database_error, fail, load_or_exit, print_json
 from farebox.gateway.tokens import Tokenizer
-from farebox.ledger.engine import Engines, display_url, schema_is_current
+from farebox.ledger.engine import Engines, display_url, head_revision, schema_is_current
 from farebox.ledger.engine import migrate as run_migrations
 from farebox.ledger.errors import DatabaseUnusable
 from farebox.prices import PriceOverridesError
@@ -98,8 +102,11 @@ def _migrate(settings: Settings) -> None:
         engines.dispose()
 
 
-def migrate() -> None:
+def migrate(as_json: Json = False) -> None:
     """Create or upgrade the ledger schema to the latest version."""
     settings = load_or_exit()
     _migrate(settings)
-    typer.echo(f"ledger schema up to date: {display_url(settings.database_url)}")
+    if as_json:
+        print_json({"ledger": display_url(settings.database_url), "revision": head_revision()})
+    else:
+        typer.echo(f"ledger schema up to date: {display_url(settings.database_url)}")
