@@ -217,6 +217,18 @@ class Cli:
         assert "Traceback" not in result.output
         return result.stderr
 
+    def json_error(self, *args: str, code: int = 1) -> Any:
+        """The `error` object a command given `--json` prints when it fails: nothing on stdout, one line of
+        JSON (no colour, no panel) on stderr, exit code `code`."""
+        result = self.run(*args, "--json")
+        assert result.exit_code == code, result.output
+        assert result.stdout == "", result.stdout
+        assert result.stderr.count("\n") == 1 and result.stderr.endswith("\n"), result.stderr
+        assert "\x1b" not in result.stderr, "no terminal colour codes"
+        body = orjson.loads(result.stderr)
+        assert list(body) == ["error"], body
+        return body["error"]
+
     def authenticate(self, secret: str) -> str:
         """The id of the key a secret opens, or the reason it is refused."""
 

@@ -147,6 +147,40 @@ def test_unknown_model_is_one_line_and_exit_1(command: list[str]) -> None:
     )
 
 
+@pytest.mark.parametrize("command", [["show", "no-such-model"], ["quote", "no-such-model", "--input", "1"]])
+def test_unknown_model_with_json_is_a_json_error(command: list[str]) -> None:
+    result = run(*command, "--json")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert json.loads(result.stderr) == {
+        "error": {
+            "code": "unknown_model",
+            "message": "unknown model 'no-such-model': not in the price catalog nor in the overrides file",
+        }
+    }
+
+
+def test_a_json_after_double_dash_is_a_word_not_the_option() -> None:
+    result = run("show", "--", "--json")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: unknown model '--json'")
+
+
+def test_bad_overrides_file_with_json_is_a_json_error_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[[prices]]\nmodel = "x"\nper_hour = 0.5\n')
+    result = run("show", "gpt-4o", "--overrides", str(path), "--json")
+    assert (result.exit_code, result.stdout) == (2, "")
+    error = json.loads(result.stderr)["error"]
+    assert error["code"] == "invalid_price_overrides" and 'prices[0] (model "x").per_hour' in error["message"]
+
+
+def test_bad_usage_with_json_is_a_json_usage_error() -> None:
+    for args in (["--seconds", "abc"], ["--input", "10", "--cached", "20"]):
+        result = run("quote", "gpt-4o", *args, "--json")
+        assert (result.exit_code, result.stdout) == (2, ""), result.output
+        assert json.loads(result.stderr)["error"]["code"] == "usage_error"
+
+
 def test_bad_overrides_file_exits_2_naming_the_file(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text('[[prices]]\nmodel = "x"\nper_hour = 0.5\n')

@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 import farebox.cli
 from farebox.app import create_app
+from farebox.cli.output import CommandGroup
 from farebox.settings import Settings, load_settings
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -200,3 +201,43 @@ def test_cli_md_documents_no_unknown_command_or_option() -> None:
             if option not in options:
                 problems.append(f"{heading}: no option {option}")
     assert not problems, "docs/cli.md documents what the CLI does not have:\n" + "\n".join(problems)
+
+
+# `--json`: every command that prints a result takes it; the exceptions are few, and docs/cli.md names them.
+
+WITHOUT_JSON = {"farebox serve"}
+"""Commands that take no `--json`: `serve` runs until it is stopped and prints where it listens, no result."""
+
+
+def test_every_command_takes_json_but_the_few_cli_md_names() -> None:
+    commands = {path: command for path, command in _cli().items() if not hasattr(command, "commands")}
+    assert len(commands) > 15, f"command discovery found too few commands: {sorted(commands)}"
+    without = {
+        path for path, command in commands.items() if not any("--json" in param.opts for param in command.params)
+    }
+    assert without == WITHOUT_JSON, (
+        "every command that prints a result takes --json; a command that cannot must be named in WITHOUT_JSON "
+        f"and in docs/cli.md. Without --json: {sorted(without)}"
+    )
+    (statement,) = [line for line in _paragraphs("cli.md") if line.startswith("- **`--json`**:")]
+    named = re.search(r"every command but (.+?) takes it", statement)
+    assert named is not None, f"docs/cli.md does not say which commands take no --json: {statement!r}"
+    assert set(re.findall(r"`(farebox [\w -]+)`", named.group(1))) == WITHOUT_JSON, statement
+
+
+def test_every_command_group_reports_failures_as_json_when_asked() -> None:
+    groups = {path: command for path, command in _cli().items() if hasattr(command, "commands")}
+    assert {"farebox", "farebox keys", "farebox prices"} <= set(groups)
+    plain = sorted(path for path, group in groups.items() if not isinstance(group, CommandGroup))
+    assert not plain, f"groups not made by farebox.cli.output.command_group (errors would not be JSON): {plain}"
+
+
+def _paragraphs(doc: str) -> Iterator[str]:
+    """The prose of a Markdown file a paragraph or list item at a time, each joined on one line."""
+    current: list[str] = []
+    for line in [*_prose_lines(doc), ""]:
+        if current and (not line.strip() or line.startswith("- ")):
+            yield " ".join(current)
+            current = []
+        if line.strip():
+            current.append(line.strip())

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import typer
-
 from farebox.cli import accounts, budgets, notifications, prices, server
+from farebox.cli.output import command_group
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(name="farebox", help="farebox: the self-hosted LLM spend gateway.", no_args_is_help=True)
+app = command_group(name="farebox", help="farebox: the self-hosted LLM spend gateway.")
 app.command("serve")(server.serve)
 app.command("migrate")(server.migrate)
 app.add_typer(accounts.accounts_app, name="accounts")

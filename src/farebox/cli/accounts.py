@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from farebox.api.admin_schemas import AccountOut, KeyCreated, KeyOut, MemberOut, present, present_all
-from farebox.cli.output import show_one, show_table, usd_option
+from farebox.cli.output import Json, command_group, show_one, show_table, usd_option
 from farebox.cli.runtime import console, fail, print_json, with_directory
 from farebox.core.owners import Member, Plan, Role
 from farebox.core.periods import Period
@@ -21,9 +21,9 @@ from farebox.ledger.directory import Directory
 
 __all__ = ["accounts_app", "keys_app", "members_app"]
 
-accounts_app = typer.Typer(help="Accounts (organisations): create, list, show, update.", no_args_is_help=True)
-members_app = typer.Typer(help="Members of an account: add, list, show, update, remove.", no_args_is_help=True)
-keys_app = typer.Typer(help="Virtual keys: create, list, show, update, rotate, revoke.", no_args_is_help=True)
+accounts_app = command_group(help="Accounts (organisations): create, list, show, update.")
+members_app = command_group(help="Members of an account: add, list, show, update, remove.")
+keys_app = command_group(help="Virtual keys: create, list, show, update, rotate, revoke.")
 
 _ONCE = "Store this secret now: it will not be shown again."
 
@@ -39,7 +39,6 @@ def _names(value: str) -> list[str]:
     return [name.strip() for name in value.split(",") if name.strip()]
 
 
-Json = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts) instead of a table.")]
 Name = Annotated[str, typer.Option("--name", help="Display name.")]
 NewName = Annotated[str | None, typer.Option("--name", help="New display name.")]
 AccountId = Annotated[str, typer.Option("--account", help="Account id.")]
@@ -62,7 +61,7 @@ ExpiresAt = Annotated[
 
 def _either(flag: bool, value: object, *, names: str) -> None:
     if flag and value is not None:
-        fail(f"give {names}, not both")
+        fail(f"give {names}, not both", code="usage_error")
 
 
 def _cap_changes(cap: int | None, no_cap: bool, period: Period | None) -> dict[str, Any]:
@@ -73,7 +72,7 @@ def _cap_changes(cap: int | None, no_cap: bool, period: Period | None) -> dict[s
 
 def _expiry(directory: Directory, days: int | None, at: datetime | None) -> dict[str, Any]:
     if days is not None and at is not None:
-        fail("give --expires-in-days or --expires-at, not both")
+        fail("give --expires-in-days or --expires-at, not both", code="usage_error")
     if days is not None:
         return {"expires_at": directory.now() + timedelta(days=days)}
     return {} if at is None else {"expires_at": at}

@@ -15,7 +15,7 @@ import typer
 
 from farebox.api.admin_schemas import KeyOut, present_all
 from farebox.api.budget_schemas import BudgetOut, BudgetsOut, account_budgets, budget_of
-from farebox.cli.output import show_one, show_table, usd_option
+from farebox.cli.output import Json, show_one, show_table, usd_option
 from farebox.cli.runtime import fail, print_json, with_ledger
 from farebox.core.periods import Period
 from farebox.ledger.base import Ledger
@@ -34,11 +34,11 @@ def cap_key(
     ] = None,
     period: Annotated[Period | None, typer.Option("--period", help="Period the cap applies to.")] = None,
     none: Annotated[bool, typer.Option("--none", help="Remove the key's cap.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (for scripts) instead of a table.")] = False,
+    as_json: Json = False,
 ) -> None:
     """Set (or with --none remove) a virtual key's spend cap."""
     if none == (amount is not None):
-        fail("give the cap in USD (e.g. 75.00) or --none")
+        fail("give the cap in USD (e.g. 75.00) or --none", code="usage_error")
 
     async def run(ledger: Ledger) -> KeyOut:
         directory = Directory(ledger)
@@ -51,7 +51,7 @@ def cap_key(
 
 def key_budget(
     key_id: Annotated[str, typer.Argument(help="Virtual key id.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (for scripts) instead of a table.")] = False,
+    as_json: Json = False,
 ) -> None:
     """Where a key's cap stands this period: spent, remaining, projection."""
 
@@ -66,7 +66,7 @@ def key_budget(
 
 def account_budget(
     account_id: Annotated[str, typer.Argument(help="Account id.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (for scripts) instead of a table.")] = False,
+    as_json: Json = False,
 ) -> None:
     """Where the account's cap, and each member's and key's, stands this period."""
 

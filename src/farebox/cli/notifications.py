@@ -26,7 +26,7 @@ from farebox.api.webhook_schemas import (
     present_delivery,
     present_endpoint,
 )
-from farebox.cli.output import show_one, show_table
+from farebox.cli.output import Json, command_group, show_one, show_table
 from farebox.cli.runtime import console, fail, load_or_exit, print_json, with_ledger
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
@@ -35,12 +35,8 @@ from farebox.webhooks.signing import new_secret
 
 __all__ = ["alerts_app", "disable_key", "enable_key", "webhooks_app"]
 
-webhooks_app = typer.Typer(help="Webhook endpoints and their delivery logs.", no_args_is_help=True)
-alerts_app = typer.Typer(
-    help="Alert rules (thresholds, credits-low, anomalies) and the alerts fired.", no_args_is_help=True
-)
-
-Json = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts) instead of a table.")]
+webhooks_app = command_group(help="Webhook endpoints and their delivery logs.")
+alerts_app = command_group(help="Alert rules (thresholds, credits-low, anomalies) and the alerts fired.")
 
 
 @webhooks_app.command("create")
@@ -56,7 +52,7 @@ def create_webhook(
     """Register a webhook endpoint; prints its signing secret, once."""
     unknown = sorted(set(event) - set(EVENT_TYPES))
     if unknown:
-        fail(f"unknown event type {unknown[0]!r}: use {', '.join(EVENT_TYPES)}", code=2)
+        fail(f"unknown event type {unknown[0]!r}: use {', '.join(EVENT_TYPES)}", code="usage_error", exit_code=2)
     settings = load_or_exit()
 
     async def run(ledger: Ledger) -> WebhookCreated:
@@ -90,10 +86,20 @@ def list_webhooks(account_id: Annotated[str, typer.Argument(help="Account id.")]
 
 
 @webhooks_app.command("delete")
-def delete_webhook(endpoint_id: Annotated[str, typer.Argument(help="Endpoint id.")]) -> None:
+def delete_webhook(endpoint_id: Annotated[str, typer.Argument(help="Endpoint id.")], as_json: Json = False) -> None:
     """Delete an endpoint (its pending deliveries fail rather than go out)."""
-    with_ledger(lambda ledger: WebhookEndpoints(ledger).delete(endpoint_id))
-    console.print(f"deleted webhook endpoint {endpoint_id}", highlight=False)
+
+    async def run(ledger: Ledger) -> WebhookOut:
+        endpoints = WebhookEndpoints(ledger)
+        deleted = present_endpoint(await endpoints.get(endpoint_id))
+        await endpoints.delete(endpoint_id)
+        return deleted
+
+    deleted = with_ledger(run)
+    if as_json:
+        print_json({"deleted": deleted.model_dump(mode="json")})
+    else:
+        console.print(f"deleted webhook endpoint {deleted.id} ({deleted.url})", highlight=False, soft_wrap=True)
 
 
 @webhooks_app.command("deliveries")
@@ -117,15 +123,26 @@ def deliveries(
 def retry_delivery(
     endpoint_id: Annotated[str, typer.Argument(help="Endpoint id.")],
     message_id: Annotated[str, typer.Argument(help="The failed message's id (its webhook-id).")],
+    as_json: Json = False,
 ) -> None:
     """Send a failed delivery once more (a running gateway sends it within a second)."""
     with_ledger(lambda ledger: WebhookEndpoints(ledger).retry(endpoint_id, message_id))
-    console.print(f"delivery {message_id} is due again", highlight=False)
+    if as_json:
+        print_json({"endpoint_id": endpoint_id, "message_id": message_id, "status": "pending"})
+    else:
+        console.print(f"delivery {message_id} is due again", highlight=False)
 
 
 @alerts_app.command("show")
-def show_rules(account_id: Annotated[str, typer.Argument(help="Account id.")]) -> None:
+def show_rules(
+    account_id: Annotated[str, typer.Argument(help="Account id.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The rules are JSON anyway (the file `alerts set` reads); errors too.")
+    ] = False,
+) -> None:
     """The account's alert rules, as JSON (the defaults until some are set)."""
+    # The rules print as JSON either way, so `as_json` changes nothing here; the command group reads `--json`
+    # from the command line to print a failure as JSON. It is accepted so that every result takes `--json`.
 
     async def run(ledger: Ledger) -> AlertConfig:
         await Directory(ledger).get_account(account_id)
@@ -138,17 +155,18 @@ def show_rules(account_id: Annotated[str, typer.Argument(help="Account id.")]) -
 def set_rules(
     account_id: Annotated[str, typer.Argument(help="Account id.")],
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON file of rules (as `alerts show`).")],
+    as_json: Json = False,
 ) -> None:
     """Replace the account's alert rules with those in a JSON file."""
     settings = load_or_exit()
     try:
         raw = json.loads(file.read_text(), parse_float=Decimal)
     except ValueError as exc:
-        fail(f"{file}: not valid JSON: {exc}")
+        fail(f"{file}: not valid JSON: {exc}", code="invalid_json")
     try:
         config = AlertConfig.model_validate(raw)
     except ValidationError as exc:
-        fail(_first_error(file, exc))
+        fail(_first_error(file, exc), code="validation_failed")
 
     async def run(ledger: Ledger) -> None:
         directory = Directory(ledger)
@@ -163,7 +181,10 @@ def set_rules(
         await AlertStore(ledger).put(account_id, config, at=directory.now())
 
     with_ledger(run)
-    console.print(f"alert rules of account {account_id} replaced", highlight=False)
+    if as_json:
+        print_json(config.model_dump(mode="json"))
+    else:
+        console.print(f"alert rules of account {account_id} replaced", highlight=False)
 
 
 def _first_error(file: Path, exc: ValidationError) -> str:

@@ -1,18 +1,86 @@
-"""How CLI commands print records: a rich table, or with `--json` the JSON the admin API answers."""
+"""How CLI commands print: a record as a rich table, or with `--json` the JSON the admin API answers; and
+what stops a command as one line on stderr, or with `--json` one line of JSON."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import itertools
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Annotated, Any
 
+import orjson
 import typer
 from pydantic import BaseModel
+from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
-from farebox.cli.runtime import console, print_json
+from farebox.cli.runtime import CommandFailed, console, print_json
 from farebox.core.money import MoneyError, parse_usd
 
-__all__ = ["cell", "show_one", "show_table", "usd_option"]
+__all__ = ["CommandGroup", "Json", "cell", "command_group", "show_one", "show_table", "usd_option"]
+
+Json = Annotated[
+    bool, typer.Option("--json", help="Print JSON (for scripts) instead of a table; errors as JSON on stderr.")
+]
+
+_JSON_MODE = "farebox.json"
+_errors = Console(stderr=True)
+
+
+class CommandGroup(TyperGroup):
+    """A group of farebox commands, which prints what stops one of them the way the command line asks.
+
+    A command's refusal (`CommandFailed`) is one line on stderr: text, or JSON when the command line has
+    `--json`. With `--json`, a bad command line (an unknown option, a bad value) is JSON too, where typer
+    would draw a rich panel. Either way the exit code is the failure's own.
+    """
+
+    context_class = typer.Context
+
+    # typer types a group's context as its vendored click's, whose public face is `typer.Context`, the class
+    # set above: the narrower annotation is true of every context these methods get.
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        # The outermost group sees the whole command line; the groups inside it share its `meta`. A bad
+        # command line may stop before `--json` is parsed, so the mode is read from the words themselves.
+        ctx.meta.setdefault(_JSON_MODE, "--json" in itertools.takewhile(lambda arg: arg != "--", args))
+        with _reported(ctx):
+            return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        with _reported(ctx):
+            return super().invoke(ctx)
+
+
+def command_group(*, help: str, name: str | None = None) -> typer.Typer:
+    """A typer app for a group of commands (`farebox keys`): its help when called bare, failures as asked."""
+    return typer.Typer(name=name, help=help, no_args_is_help=True, cls=CommandGroup)
+
+
+@contextmanager
+def _reported(ctx: typer.Context) -> Iterator[None]:
+    as_json = bool(ctx.meta.get(_JSON_MODE))
+    try:
+        yield
+    except CommandFailed as exc:
+        error: dict[str, Any] = {"code": exc.code, "message": exc.message}
+        if exc.details is not None:
+            error["details"] = exc.details
+        _print_error(error, as_json=as_json)
+        raise typer.Exit(exc.exit_code) from None
+    except typer.TyperException as exc:
+        if not as_json:
+            raise
+        _print_error({"code": "usage_error", "message": exc.format_message()}, as_json=True)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _print_error(error: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        typer.echo(orjson.dumps({"error": error}).decode(), err=True)
+    else:
+        _errors.print(f"[bold red]error:[/] {escape(error['message'])}", highlight=False, soft_wrap=True)
 
 
 def usd_option(value: str) -> int:

@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.table import Table
 
+from farebox.cli.output import Json, command_group
 from farebox.cli.runtime import console, fail, load_or_exit, print_json
 from farebox.core.money import format_usd
 from farebox.core.pricing import Usage
@@ -19,7 +20,7 @@ from farebox.prices import ModelPricing, PriceBook, PriceOverridesError, Unknown
 __all__ = ["app", "quote", "show"]
 
 T = TypeVar("T")
-app = typer.Typer(help="Unit prices and cost quotes from the price catalog and overrides.", no_args_is_help=True)
+app = command_group(help="Unit prices and cost quotes from the price catalog and overrides.")
 
 _LABELS = {
     "input_mtok": "input, per 1M tokens",
@@ -59,7 +60,6 @@ AtOpt = Annotated[
     datetime | None,
     typer.Option("--at", parser=_instant, metavar="DATETIME", help="Price at this ISO time (default: now, UTC)."),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 OverridesOpt = Annotated[
     Path | None,
     typer.Option(
@@ -76,13 +76,13 @@ def show(
     provider: ProviderOpt = None,
     operation: OperationOpt = "",
     at: AtOpt = None,
-    json: JsonOpt = False,
+    as_json: Json = False,
     overrides: OverridesOpt = None,
 ) -> None:
     """Show a model's unit prices (USD), its provider and canonical model, and where the prices come from."""
     pricing = _or_fail(model, lambda book: book.show(model, provider=provider, operation=operation, at=at), overrides)
     prices = pricing.prices.as_dict()
-    if json:
+    if as_json:
         print_json({**_identity(model, pricing), "unit_prices": prices})
         return
     console.print(_heading(model, pricing), highlight=False, soft_wrap=True)
@@ -107,7 +107,7 @@ def quote(
     provider: ProviderOpt = None,
     operation: OperationOpt = "",
     at: AtOpt = None,
-    json: JsonOpt = False,
+    as_json: Json = False,
     overrides: OverridesOpt = None,
 ) -> None:
     """Quote the exact cost (USD) of one request's usage."""
@@ -123,13 +123,13 @@ def quote(
             quantity=quantity,
         )
     except ValueError as exc:
-        fail(str(exc), code=2)
+        fail(str(exc), code="usage_error", exit_code=2)
     result = _or_fail(
         model,
         lambda book: book.quote(model, usage=usage, provider=provider, operation=operation, at=at),
         overrides,
     )
-    if json:
+    if as_json:
         print_json(
             {
                 **_identity(model, result.pricing),
@@ -151,11 +151,11 @@ def _or_fail(model: str, ask: Callable[[PriceBook], T], overrides: Path | None) 
     try:
         book = PriceBook.load(overrides or load_or_exit().price_overrides)
     except PriceOverridesError as exc:
-        fail(str(exc), code=2)
+        fail(str(exc), code="invalid_price_overrides", exit_code=2)
     try:
         return ask(book)
     except UnknownModelError:
-        fail(f"unknown model {model!r}: not in the price catalog nor in the overrides file")
+        fail(f"unknown model {model!r}: not in the price catalog nor in the overrides file", code="unknown_model")
 
 
 def _identity(model: str, pricing: ModelPricing) -> dict[str, Any]:

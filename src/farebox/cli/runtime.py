@@ -1,4 +1,4 @@
-"""What every CLI command shares: settings from flags/env/file, an open ledger, one-line errors."""
+"""What every CLI command shares: settings from flags/env/file, an open ledger, refusals that name their cause."""
 
 from __future__ import annotations
 
@@ -17,17 +17,47 @@ from farebox.ledger.engine import display_url
 from farebox.ledger.errors import DatabaseUnusable
 from farebox.settings import Settings, SettingsError, load_settings
 
-__all__ = ["console", "database_error", "fail", "load_or_exit", "print_json", "with_directory", "with_ledger"]
+__all__ = [
+    "CommandFailed",
+    "console",
+    "database_error",
+    "fail",
+    "load_or_exit",
+    "print_json",
+    "with_directory",
+    "with_ledger",
+]
 
 T = TypeVar("T")
 console = Console()
-_errors = Console(stderr=True)
 
 
-def fail(message: str, *, code: int = 1) -> NoReturn:
-    """Print one error line on stderr and exit."""
-    _errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
+class CommandFailed(Exception):
+    """A command's refusal, printed by its command group as one line on stderr, as text or JSON.
+
+    Not a `FareboxError`: it answers no HTTP client. It carries the process's exit code, and the
+    group that catches it knows whether the command line asked for `--json`.
+
+    Attributes:
+        message: what went wrong, for people.
+        code: a stable machine-readable name (a farebox error's own code, or the CLI's, e.g. `usage_error`).
+        exit_code: 1 for a refusal, 2 for bad usage or a bad setting.
+        details: per-item details of a farebox error that has them.
+    """
+
+    def __init__(
+        self, message: str, *, code: str, exit_code: int = 1, details: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.exit_code = exit_code
+        self.details = details
+
+
+def fail(message: str, *, code: str, exit_code: int = 1, details: list[dict[str, Any]] | None = None) -> NoReturn:
+    """Stop the command: its group prints `message` on stderr and exits with `exit_code`."""
+    raise CommandFailed(message, code=code, exit_code=exit_code, details=details)
 
 
 def load_or_exit(**overrides: Any) -> Settings:
@@ -35,7 +65,7 @@ def load_or_exit(**overrides: Any) -> Settings:
     try:
         return load_settings(**overrides)
     except SettingsError as exc:
-        fail(str(exc), code=2)
+        fail(str(exc), code="invalid_setting", exit_code=2)
 
 
 def print_json(value: Any) -> None:
@@ -44,12 +74,12 @@ def print_json(value: Any) -> None:
 
 
 def with_directory(fn: Callable[[Directory], Awaitable[T]]) -> T:
-    """Open the configured ledger, run `fn(directory)`, close; a farebox error becomes one line."""
+    """Open the configured ledger, run `fn(directory)`, close; a farebox error stops the command."""
     return with_ledger(lambda ledger: fn(Directory(ledger)))
 
 
 def with_ledger(fn: Callable[[Ledger], Awaitable[T]]) -> T:
-    """Open the configured ledger, run `fn(ledger)`, close; a farebox error becomes one line."""
+    """Open the configured ledger, run `fn(ledger)`, close; a farebox error stops the command."""
     settings = load_or_exit()
 
     async def run() -> T:
@@ -59,9 +89,9 @@ def with_ledger(fn: Callable[[Ledger], Awaitable[T]]) -> T:
     try:
         return asyncio.run(run())
     except FareboxError as exc:
-        fail(exc.message)
+        fail(exc.message, code=exc.code, details=exc.details)
     except DatabaseUnusable as exc:
-        fail(database_error(settings, exc))
+        fail(database_error(settings, exc), code="database_unusable")
 
 
 def database_error(settings: Settings, exc: DatabaseUnusable) -> str:

@@ -1,4 +1,7 @@
-"""`farebox serve` and `farebox migrate`."""
+"""`farebox serve` and `farebox migrate`.
+
+`serve` alone takes no `--json`: it runs until stopped, and what it prints is where it listens, not a result.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,10 @@ from typing import Annotated
 
 import typer
 
-from farebox.cli.runtime import database_error, fail, load_or_exit
+from farebox.cli.output import Json
+from farebox.cli.runtime import database_error, fail, load_or_exit, print_json
 from farebox.gateway.tokens import Tokenizer
-from farebox.ledger.engine import Engines, display_url, schema_is_current
+from farebox.ledger.engine import Engines, display_url, head_revision, schema_is_current
 from farebox.ledger.engine import migrate as run_migrations
 from farebox.ledger.errors import DatabaseUnusable
 from farebox.prices import PriceOverridesError
@@ -43,8 +47,10 @@ def serve(
     master_key, generated = resolve_master_key(settings)
     try:
         app = create_app(settings, master_key=master_key)
-    except (PriceOverridesError, SettingsError) as exc:
-        fail(str(exc), code=2)
+    except PriceOverridesError as exc:
+        fail(str(exc), code="invalid_price_overrides", exit_code=2)
+    except SettingsError as exc:
+        fail(str(exc), code="invalid_setting", exit_code=2)
     # A generated key is shown once, when it is made; after that only its start, and where it is kept.
     if settings.master_key is not None:
         typer.echo(f"master key: from FAREBOX_MASTER_KEY ({master_key[:14]}…)")
@@ -81,7 +87,7 @@ def _schema_is_current(settings: Settings) -> bool:
     try:
         return schema_is_current(engines)
     except DatabaseUnusable as exc:
-        fail(database_error(settings, exc), code=2)
+        fail(database_error(settings, exc), code="database_unusable", exit_code=2)
     finally:
         engines.dispose()
 
@@ -91,13 +97,16 @@ def _migrate(settings: Settings) -> None:
     try:
         run_migrations(engines)
     except DatabaseUnusable as exc:
-        fail(database_error(settings, exc), code=2)
+        fail(database_error(settings, exc), code="database_unusable", exit_code=2)
     finally:
         engines.dispose()
 
 
-def migrate() -> None:
+def migrate(as_json: Json = False) -> None:
     """Create or upgrade the ledger schema to the latest version."""
     settings = load_or_exit()
     _migrate(settings)
-    typer.echo(f"ledger schema up to date: {display_url(settings.database_url)}")
+    if as_json:
+        print_json({"ledger": display_url(settings.database_url), "revision": head_revision()})
+    else:
+        typer.echo(f"ledger schema up to date: {display_url(settings.database_url)}")
