@@ -195,3 +195,23 @@ def test_keys_cap_sets_and_removes_a_cap_and_budgets_show_where_it_stands(cli: C
     assert "give the cap in USD" in cli.fails("keys", "cap", key["id"], "5", "--none")
     cli.fails("keys", "cap", key["id"], "a lot", code=2)
     assert "no virtual key" in cli.fails("keys", "budget", "nope")
+
+
+def test_tokens_create_list_revoke(cli: Cli) -> None:
+    account = cli.json("accounts", "create", "--name", "Acme")
+    member = cli.json("members", "add", "--account", account["id"], "--email", "lea@acme.test", "--name", "Lea")
+    who = ("--account", account["id"], "--member", member["id"])
+    created = cli.json("tokens", "create", *who, "--name", "laptop", "--expires-in-days", "30")
+    assert created["token"].startswith("fbx_mt_") and created["status"] == "active"
+    assert created["expires_at"] is not None
+    shown = cli.run("tokens", "create", *who, "--name", "ci")
+    assert shown.exit_code == 0 and "secret: fbx_mt_" in shown.stdout and "not be shown again" in shown.stderr
+    listed = cli.run("tokens", "list", *who, "--json")
+    assert created["token"] not in listed.stdout
+    assert [t["name"] for t in orjson.loads(listed.stdout)] == ["laptop", "ci"]
+    assert cli.json("tokens", "revoke", created["id"])["status"] == "revoked"
+    other = cli.json("accounts", "create", "--name", "Globex")
+    assert "no member" in cli.fails(
+        "tokens", "create", "--account", other["id"], "--member", member["id"], "--name", "x"
+    )
+    assert "member token" in cli.fails("tokens", "revoke", "no-such-token")

@@ -1,8 +1,8 @@
-"""The `farebox` command line: serve, migrate, accounts, members, keys, webhooks, alerts, prices."""
+"""The `farebox` command line: serve, migrate, accounts, members, keys, tokens, webhooks, alerts, prices."""
 
 from __future__ import annotations
 
-from farebox.cli import accounts, budgets, notifications, prices, server
+from farebox.cli import accounts, budgets, notifications, prices, server, tokens
 from farebox.cli.output import command_group
 
 __all__ = ["app", "main"]
@@ -13,6 +13,7 @@ app.command("migrate")(server.migrate)
 app.add_typer(accounts.accounts_app, name="accounts")
 app.add_typer(accounts.members_app, name="members")
 app.add_typer(accounts.keys_app, name="keys")
+app.add_typer(tokens.tokens_app, name="tokens")
 accounts.keys_app.command("cap")(budgets.cap_key)
 accounts.keys_app.command("budget")(budgets.key_budget)
 accounts.accounts_app.command("budget")(budgets.account_budget)

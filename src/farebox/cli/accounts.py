@@ -19,7 +19,17 @@ from farebox.core.periods import Period
 from farebox.errors import NotFound
 from farebox.ledger.directory import Directory
 
-__all__ = ["accounts_app", "keys_app", "members_app"]
+__all__ = [
+    "AccountId",
+    "ExpiresAt",
+    "ExpiresInDays",
+    "Name",
+    "accounts_app",
+    "expiry",
+    "keys_app",
+    "member_in",
+    "members_app",
+]
 
 accounts_app = command_group(help="Accounts (organisations): create, list, show, update.")
 members_app = command_group(help="Members of an account: add, list, show, update, remove.")
@@ -70,7 +80,8 @@ def _cap_changes(cap: int | None, no_cap: bool, period: Period | None) -> dict[s
     return changes | ({} if period is None else {"cap_period": period})
 
 
-def _expiry(directory: Directory, days: int | None, at: datetime | None) -> dict[str, Any]:
+def expiry(directory: Directory, days: int | None, at: datetime | None) -> dict[str, Any]:
+    """`expires_at` from `--expires-in-days` or `--expires-at` (at most one), or nothing."""
     if days is not None and at is not None:
         fail("give --expires-in-days or --expires-at, not both", code="usage_error")
     if days is not None:
@@ -159,7 +170,8 @@ def update_account(
 # Members
 
 
-async def _member(directory: Directory, member_id: str, account_id: str | None) -> Member:
+async def member_in(directory: Directory, member_id: str, account_id: str | None) -> Member:
+    """The member, checked to be in `account_id` when that is given (NotFound otherwise)."""
     member = await directory.get_member(member_id)
     if account_id is not None and member.account_id != account_id:
         raise NotFound(f"no member with id {member_id!r} in account {account_id!r}")
@@ -206,7 +218,7 @@ def show_member(member_id: MemberArg, account: AccountCheck = None, as_json: Jso
     """Show one member and its spend in the current cap period."""
 
     async def run(directory: Directory) -> MemberOut:
-        return (await present_all(MemberOut, directory, [await _member(directory, member_id, account)]))[0]
+        return (await present_all(MemberOut, directory, [await member_in(directory, member_id, account)]))[0]
 
     show_one(with_directory(run), as_json=as_json)
 
@@ -228,7 +240,7 @@ def update_member(
     changes |= _cap_changes(cap, no_cap, period)
 
     async def run(directory: Directory) -> MemberOut:
-        await _member(directory, member_id, account)
+        await member_in(directory, member_id, account)
         member = await directory.update_member(member_id, **changes)
         return (await present_all(MemberOut, directory, [member]))[0]
 
@@ -240,7 +252,7 @@ def remove_member(member_id: MemberArg, account: AccountCheck = None, as_json: J
     """Remove a member. Its keys are revoked (and kept, detached from it)."""
 
     async def run(directory: Directory) -> MemberOut:
-        await _member(directory, member_id, account)
+        await member_in(directory, member_id, account)
         return present(MemberOut, await directory.remove_member(member_id), spent=0, now=directory.now())
 
     removed = with_directory(run)
@@ -286,7 +298,7 @@ def create_key(
             tags=tag or [],
             spend_cap_nano=cap,
             cap_period=period,
-            **_expiry(directory, expires_in_days, expires_at),
+            **expiry(directory, expires_in_days, expires_at),
         )
         return KeyCreated(**present(KeyOut, key, spent=0, now=directory.now()).model_dump(), key=secret)
 
@@ -347,7 +359,7 @@ def update_key(
     changes |= _cap_changes(cap, no_cap, period) | ({"expires_at": None} if no_expiry else {})
 
     async def run(directory: Directory) -> KeyOut:
-        key = await directory.update_key(key_id, **changes, **_expiry(directory, expires_in_days, expires_at))
+        key = await directory.update_key(key_id, **changes, **expiry(directory, expires_in_days, expires_at))
         return (await present_all(KeyOut, directory, [key]))[0]
 
     show_one(with_directory(run), as_json=as_json)
