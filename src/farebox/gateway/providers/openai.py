@@ -121,8 +121,9 @@ def error_body(
 
 
 def count_error(value: object, name: str, *, minimum: int = 1) -> tuple[str, str] | None:
-    """Why OpenAI refuses `value` for the count parameter `name` (`max_tokens`, `n`, ...), as `(code, message)`;
-    None when it is absent or a whole number of at least `minimum`."""
+    """Why OpenAI refuses `value` for the count parameter `name` (`max_tokens`, `n`, ...), as `(code, message)`
+    in its words (which farebox also uses for the other providers' counts); None when it is absent or a whole
+    number of at least `minimum`."""
     if value is None:
         return None
     if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
