@@ -1,4 +1,5 @@
-"""Caps hold whatever output limit a request states: zero, none or huge, on the OpenAI, Anthropic and Gemini routes.
+"""Caps hold whatever output limit a request states: zero, none or huge, on the OpenAI (chat and Responses API),
+Anthropic and Gemini routes.
 
 A limit of 0 used to reserve nothing while the upstream read it as "no limit": 64 parallel requests spent 7x a
 $0.002 cap. Now a limit a provider would refuse is refused (400, in the provider's own shape) before anything
@@ -29,6 +30,9 @@ def _body(wire: str, limit: int | None) -> tuple[str, dict[str, Any]]:
     if wire == "openai":
         body: dict[str, Any] = {"model": "gpt-4o-mini", "messages": MESSAGES}
         return "/v1/chat/completions", body if limit is None else body | {"max_completion_tokens": limit}
+    if wire == "responses":
+        body = {"model": "gpt-4o-mini", "input": "Write a long story."}
+        return "/v1/responses", body if limit is None else body | {"max_output_tokens": limit}
     if wire == "anthropic":
         body = {"model": "claude-sonnet-4-6", "messages": MESSAGES}
         return "/v1/messages", body if limit is None else body | {"max_tokens": limit}
@@ -44,7 +48,7 @@ async def _race(gateway: Gateway, secret: str, wire: str, limit: int | None) -> 
         return await asyncio.gather(*(client.post(path, json=body, headers=headers) for _ in range(PARALLEL)))
 
 
-@pytest.mark.parametrize("wire", ["openai", "anthropic", "gemini"])
+@pytest.mark.parametrize("wire", ["openai", "responses", "anthropic", "gemini"])
 @pytest.mark.parametrize("limit", [0, None, 10**9])
 def test_parallel_requests_cannot_spend_past_a_cap_whatever_their_limit(
     gateway: Gateway, wire: str, limit: int | None
@@ -64,6 +68,7 @@ def test_parallel_requests_cannot_spend_past_a_cap_whatever_their_limit(
     ("wire", "shape"),
     [
         ("openai", lambda body: body["error"]["code"] == "integer_below_min_value"),
+        ("responses", lambda body: body["error"]["code"] == "integer_below_min_value"),
         ("anthropic", lambda body: body["type"] == "error" and body["error"]["type"] == "invalid_request_error"),
         ("gemini", lambda body: body["error"]["status"] == "INVALID_ARGUMENT"),
     ],

@@ -73,13 +73,30 @@ def _text(parent: JSONObject | None, key: str) -> str:
 
 
 def _openai_text(body: bytes) -> str:
-    choices = (load_object(body) or {}).get("choices")
+    document = load_object(body) or {}
+    choices = document.get("choices")
     pieces: list[str] = []
     for choice in choices if isinstance(choices, list) else []:
         choice_object = as_object(choice)
         pieces.append(_text(choice_object, "text"))
         pieces.append(_text(sub_object(choice_object, "message"), "content"))
+    output = document.get("output")  # a Responses API response
+    for item in output if isinstance(output, list) else []:
+        pieces.extend(_responses_item_text(as_object(item)))
     return "".join(pieces)
+
+
+def _responses_item_text(item: JSONObject | None) -> list[str]:
+    """What a Responses output item generated: a message's text or refusal, a reasoning summary, call arguments."""
+    if item is None:
+        return []
+    pieces = [_text(item, "arguments")]
+    for key in ("content", "summary"):
+        parts = item.get(key)
+        for part in parts if isinstance(parts, list) else []:
+            part_object = as_object(part)
+            pieces += [_text(part_object, "text"), _text(part_object, "refusal")]
+    return pieces
 
 
 def _anthropic_text(body: bytes) -> str:

@@ -39,6 +39,9 @@ class Operation:
     """Whether the body is `multipart/form-data` (transcriptions) rather than JSON."""
     streams: bool = False
     """Whether the route itself asks for a stream (Gemini's `:streamGenerateContent`), not a body field."""
+    asks_stream_usage: bool = False
+    """Whether its streams report usage only when asked (`stream_options.include_usage`: OpenAI chat and legacy
+    completions); the Responses API reports it in `response.completed` unasked, and refuses the option."""
 
     @property
     def model_in_path(self) -> bool:
@@ -47,8 +50,11 @@ class Operation:
 
 
 OPERATIONS = (
-    Operation("/v1/chat/completions", "/chat/completions", "chat.completions", Axis.LLM, "openai"),
-    Operation("/v1/completions", "/completions", "completions", Axis.LLM, "openai"),
+    Operation(
+        "/v1/chat/completions", "/chat/completions", "chat.completions", Axis.LLM, "openai", asks_stream_usage=True
+    ),
+    Operation("/v1/completions", "/completions", "completions", Axis.LLM, "openai", asks_stream_usage=True),
+    Operation("/v1/responses", "/responses", "responses", Axis.LLM, "openai"),
     Operation("/v1/embeddings", "/embeddings", "embeddings", Axis.LLM, "openai"),
     Operation("/v1/audio/speech", "/audio/speech", "audio.speech", Axis.VOICE, "openai"),
     Operation("/v1/audio/transcriptions", "/audio/transcriptions", "audio.transcriptions", Axis.VOICE, "openai", True),
@@ -91,7 +97,7 @@ class ParsedRequest:
     form: dict[str, bytes] | None
     """The multipart fields (None for JSON)."""
     client_wants_usage: bool
-    """For an OpenAI stream: whether the client asked for `stream_options.include_usage` itself."""
+    """For a stream that reports usage only when asked: whether the client asked for it itself."""
 
 
 def parse_request(
@@ -128,7 +134,7 @@ def parse_request(
         raise InvalidRequest("you must provide a model parameter", code="missing_model")
     stream = document.get("stream") is True
     wants_usage = False
-    if stream and operation.wire == "openai":
+    if stream and operation.asks_stream_usage:
         options = document.get("stream_options")
         wants_usage = isinstance(options, dict) and options.get("include_usage") is True
     return ParsedRequest(body, named, stream, document, None, wants_usage)
@@ -141,6 +147,8 @@ def check_limits(operation: Operation, document: JSONObject) -> None:
     `max_tokens`, `max_output_tokens` and `n`; Anthropic's `max_tokens`; Gemini's `maxOutputTokens` and
     `candidateCount`) would make the reservation hold less than the upstream may produce: an upstream that
     reads 0 as "no limit" let 64 parallel requests spend 7x a cap. A chat's `messages` must be a list.
+    The Responses API takes only `max_output_tokens`, of at least 16 as OpenAI requires, and a string or list
+    `input`; a `background` response is refused, as its usage is known only to a later poll farebox never sees.
 
     Raises:
         InvalidRequest: naming the field, in the words the providers use.
@@ -150,6 +158,9 @@ def check_limits(operation: Operation, document: JSONObject) -> None:
         if isinstance(config, dict):
             for name in ("maxOutputTokens", "candidateCount"):
                 _check_count(config.get(name), f"generationConfig.{name}")
+        return
+    if operation.operation == "responses":
+        _check_responses(document)
         return
     names = _OPENAI_COUNTS if operation.wire == "openai" else ("max_tokens",)
     for name in names:
@@ -166,16 +177,26 @@ def check_limits(operation: Operation, document: JSONObject) -> None:
 _OPENAI_COUNTS = ("max_completion_tokens", "max_tokens", "max_output_tokens", "n")
 
 
-def _check_count(value: object, name: str) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
-        raise InvalidRequest(f"Invalid type for '{name}': expected an integer", code="invalid_type")
-    if value < 1:
+def _check_responses(document: JSONObject) -> None:
+    _check_count(document.get("max_output_tokens"), "max_output_tokens", minimum=openai.RESPONSES_MIN_OUTPUT_TOKENS)
+    given = document.get("input")
+    if given is not None and not isinstance(given, str | list):
         raise InvalidRequest(
-            f"Invalid '{name}': integer below minimum value. Expected a value >= 1, but got {value:g} instead.",
-            code="integer_below_min_value",
+            "Invalid type for 'input': expected one of a string or array of input items", code="invalid_type"
         )
+    if document.get("background") is True:
+        raise InvalidRequest(
+            "Unsupported parameter: 'background': farebox meters a response as it is answered, and a background"
+            " response is answered to a later poll; send the request without it",
+            code="unsupported_parameter",
+        )
+
+
+def _check_count(value: object, name: str, *, minimum: int = 1) -> None:
+    refused = openai.count_error(value, name, minimum=minimum)
+    if refused is not None:
+        code, message = refused
+        raise InvalidRequest(message, code=code)
 
 
 def upstream_body(operation: Operation, parsed: ParsedRequest, route: ModelRoute) -> bytes:
@@ -186,7 +207,7 @@ def upstream_body(operation: Operation, parsed: ParsedRequest, route: ModelRoute
             return parsed.body
         return _rename_form_model(parsed.body, parsed.model, route.upstream)
     rename = route.upstream != parsed.model and not operation.model_in_path  # else renamed in the URL
-    ask_usage = parsed.stream and operation.wire == "openai" and not parsed.client_wants_usage
+    ask_usage = parsed.stream and operation.asks_stream_usage and not parsed.client_wants_usage
     if not rename and not ask_usage:
         return parsed.body
     updated: dict[str, object] = dict(document)

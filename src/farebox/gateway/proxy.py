@@ -40,7 +40,15 @@ from farebox.gateway.upstream import (
     target,
 )
 from farebox.gateway.usage import collector_for, estimate, measure_body
-from farebox.gateway.wire import error_message, headers_of, read_body, send_error, split_key_param, upstream_error_type
+from farebox.gateway.wire import (
+    error_message,
+    error_type_of,
+    headers_of,
+    read_body,
+    send_error,
+    split_key_param,
+    upstream_error_type,
+)
 from farebox.gateway.wiring import Gateway
 from farebox.gateway.worst_case import worst_case_usage
 from farebox.metering import Attribution, Call, Outcome, Ticket
@@ -281,7 +289,7 @@ class ProxyEndpoint:
     async def _stream(self, forward: _Forward, response: UpstreamResponse, receive: Receive, send: Send) -> None:
         collector = collector_for(self.operation)
         chunk_filter = None
-        if self.operation.wire == "openai" and not forward.parsed.client_wants_usage:
+        if self.operation.asks_stream_usage and not forward.parsed.client_wants_usage:
             chunk_filter = UsageChunkFilter()
         start: Message = {
             "type": "http.response.start",
@@ -292,9 +300,18 @@ class ProxyEndpoint:
         async def finish(end: StreamEnd) -> bool:
             usage = collector.usage
             complete = collector.complete and not end.client_gone
+            # A stream the provider ended itself, but on an error (the Responses API's `response.failed`).
+            failed = (error_type_of(collector.error) or "stream_error") if complete and collector.error else None
+            status = Status.ERROR if failed or not complete else Status.OK
             if complete and usage is not None:
                 outcome = self._forward_outcome(
-                    forward, usage=usage, http_status=200, ttft_ms=end.ttft_ms, streamed=True
+                    forward,
+                    usage=usage,
+                    status=status,
+                    http_status=200,
+                    error_type=failed,
+                    ttft_ms=end.ttft_ms,
+                    streamed=True,
                 )
             else:
                 counted = await estimate(
@@ -304,12 +321,12 @@ class ProxyEndpoint:
                     partial=usage,
                     tokenizer=self.gateway.tokenizer,
                 )
-                error_type = None if complete else ("client_disconnected" if end.client_gone else end.upstream_error)
+                error_type = failed if complete else ("client_disconnected" if end.client_gone else end.upstream_error)
                 outcome = self._forward_outcome(
                     forward,
                     usage=counted,
                     estimated=True,
-                    status=Status.OK if complete else Status.ERROR,
+                    status=status,
                     http_status=200,
                     error_type=error_type,
                     ttft_ms=end.ttft_ms,

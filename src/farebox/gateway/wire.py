@@ -11,10 +11,18 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from farebox.gateway.formats import FORMATS
-from farebox.gateway.providers.payload import load_object, sub_object
+from farebox.gateway.providers.payload import JSONObject, load_object, sub_object
 from farebox.gateway.upstream import Wire
 
-__all__ = ["error_message", "headers_of", "read_body", "send_error", "split_key_param", "upstream_error_type"]
+__all__ = [
+    "error_message",
+    "error_type_of",
+    "headers_of",
+    "read_body",
+    "send_error",
+    "split_key_param",
+    "upstream_error_type",
+]
 
 _MESSAGES: Mapping[int, str] = MappingProxyType(
     {503: "the usage ledger could not record this request; nothing was charged, retry"}
@@ -68,13 +76,20 @@ async def send_error(send: Send, wire: Wire, status: int, message: str, *, code:
 
 
 def upstream_error_type(body: bytes, status: int) -> str:
-    """The error type an upstream error body names (`error.type`, Gemini's `error.status`), else `http_<status>`."""
-    error = sub_object(load_object(body), "error")
-    kind = error.get("type") if error is not None else None
-    if isinstance(kind, str) and kind:
-        return kind
-    status_name = error.get("status") if error is not None else None  # Gemini's envelope
-    return status_name if isinstance(status_name, str) and status_name else f"http_{status}"
+    """The error type an upstream error body names (see `error_type_of`), else `http_<status>`."""
+    return error_type_of(sub_object(load_object(body), "error")) or f"http_{status}"
+
+
+def error_type_of(error: JSONObject | None) -> str | None:
+    """The type a provider's error object names: `type`, Gemini's `status`, else `code` (the Responses API's
+    `response.error`); None when it names none."""
+    if error is None:
+        return None
+    for field in ("type", "status", "code"):
+        value = error.get(field)
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def error_message(status: int) -> str:

@@ -3,11 +3,12 @@
 Input: every token of these BPE vocabularies stands for at least one byte, so a prompt's UTF-8 byte count
 bounds its token count; the same per-format text extraction the usage estimates use counts bytes instead
 of tokens (and adds the same framing tokens), so no vocabulary is loaded on the hot path. Output: the
-request's own limit (`max_completion_tokens`, `max_tokens`, `max_output_tokens`; Anthropic's `max_tokens`;
-Gemini's `generationConfig.maxOutputTokens`), times the number of choices asked for, or the configured
-default when the request sets none. Speech reserves its input characters, image generation its image count.
-Images, audio and files inside a prompt are not counted; transcriptions reserve nothing (their duration is
-only known upstream), so such requests are refused only once a cap is spent.
+request's own limit (`max_completion_tokens`, `max_tokens`, `max_output_tokens`, only `max_output_tokens` on
+the Responses API; Anthropic's `max_tokens`; Gemini's `generationConfig.maxOutputTokens`), times the number
+of choices asked for, or the configured default when the request sets none. Speech reserves its input
+characters, image generation its image count. Images, audio and files inside a prompt are not counted, nor
+the stored context a Responses request names (`previous_response_id`, `conversation`); transcriptions
+reserve nothing (their duration is only known upstream), so such requests are refused only once a cap is spent.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ def _output_limit(operation: Operation, document: JSONObject, default: int) -> i
         config = sub_object(document, "generationConfig")
         limit = optional_count(config, "maxOutputTokens")
         choices = optional_count(config, "candidateCount") or 1
+    elif operation.operation == "responses":
+        # The only limit the Responses API applies: an upstream that ignores `max_tokens` or `n` here (as it
+        # should) must not find the reservation counting on them.
+        limit = optional_count(document, "max_output_tokens")
+        choices = 1
     else:
         limits = (optional_count(document, name) for name in _OPENAI_LIMITS)
         limit = next((n for n in limits if n is not None), None)

@@ -35,6 +35,7 @@ def test_the_operation_table() -> None:
     assert {(op.path, op.operation, op.axis, op.wire) for op in OPERATIONS if not op.model_in_path} == {
         ("/v1/chat/completions", "chat.completions", Axis.LLM, "openai"),
         ("/v1/completions", "completions", Axis.LLM, "openai"),
+        ("/v1/responses", "responses", Axis.LLM, "openai"),
         ("/v1/embeddings", "embeddings", Axis.LLM, "openai"),
         ("/v1/audio/speech", "audio.speech", Axis.VOICE, "openai"),
         ("/v1/audio/transcriptions", "audio.transcriptions", Axis.VOICE, "openai"),
@@ -42,6 +43,8 @@ def test_the_operation_table() -> None:
         ("/v1/messages", "messages", Axis.LLM, "anthropic"),
     }
     assert [op.path for op in OPERATIONS if op.multipart] == ["/v1/audio/transcriptions"]
+    # Only these streams report usage when asked; the Responses API reports it unasked.
+    assert [op.path for op in OPERATIONS if op.asks_stream_usage] == ["/v1/chat/completions", "/v1/completions"]
     # Gemini's routes exist under both API versions the google-genai SDK calls, streaming decided by the path.
     assert {(op.path, op.upstream_path, op.streams) for op in GEMINI_OPERATIONS} == {
         (f"/{version}/models/{{model}}:{action}", f":{action}", action.startswith("stream"))

@@ -35,8 +35,10 @@ from farebox.gateway.tokens import Tokenizer
 
 __all__ = [
     "ERROR_TYPES",
+    "RESPONSES_MIN_OUTPUT_TOKENS",
     "OpenAIUsageCollector",
     "UsageChunkFilter",
+    "count_error",
     "error_body",
     "estimate_input_tokens",
     "is_usage_only_chunk",
@@ -68,8 +70,13 @@ The OpenAI SDKs pick their exception class from the status alone (401 `Authentic
 4xx `BadRequestError`/`APIStatusError`); the type names match farebox's error tree (`farebox.errors`).
 """
 
+RESPONSES_MIN_OUTPUT_TOKENS = 16
+"""The smallest `max_output_tokens` the Responses API accepts (a smaller one is refused with 400)."""
+
 _DELTA_TEXT_FIELDS = ("content", "reasoning_content", "reasoning", "refusal")
 """The text fields of a chat chunk's `delta`, kept for estimates."""
+_ITEM_NAMING_FIELDS = frozenset({"type", "id", "call_id", "status"})
+"""Fields of a Responses input item that name it rather than carry what the model reads."""
 _REPORTS_USAGE = re.compile(rb'"usage"\s*:\s*(?!null\b)')
 _CARRIES_MORE_THAN_TEXT = re.compile(rb'"(?:usage|error|type)"\s*:\s*(?!null\b)')
 """Matches a stream event that may carry usage, an error or an event type: one to parse as it comes."""
@@ -111,6 +118,22 @@ def error_body(
             "code": code or default_code,
         }
     }
+
+
+def count_error(value: object, name: str, *, minimum: int = 1) -> tuple[str, str] | None:
+    """Why OpenAI refuses `value` for the count parameter `name` (`max_tokens`, `n`, ...), as `(code, message)`
+    in its words (which farebox also uses for the other providers' counts); None when it is absent or a whole
+    number of at least `minimum`."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
+        return "invalid_type", f"Invalid type for '{name}': expected an integer"
+    if value < minimum:
+        return (
+            "integer_below_min_value",
+            f"Invalid '{name}': integer below minimum value. Expected a value >= {minimum}, but got {value:g} instead.",
+        )
+    return None
 
 
 def usage_from_object(usage: JSONObject | None) -> Usage | None:
@@ -204,8 +227,10 @@ def with_stream_usage(body: JSONObject) -> tuple[dict[str, object], bool]:
 
 
 def estimate_input_tokens(body: JSONObject, *, tokenizer: Tokenizer | None = None) -> int:
-    """Input tokens of an OpenAI request, counted offline: chat `messages`, or `prompt`/`input`/`instructions`;
-    and the `tools` it declares, which OpenAI bills as input too (as their JSON text)."""
+    """Input tokens of an OpenAI request, counted offline: chat `messages`, or `prompt`/`input`/`instructions`
+    (a Responses `input` list: its messages' content, and the text fields of its other items, such as a
+    function call's arguments and output); and the `tools` it declares, which OpenAI bills as input too (as
+    their JSON text)."""
     counter = tokenizer or Tokenizer()
     model = body.get("model")
     model_name = model if isinstance(model, str) else None
@@ -227,7 +252,15 @@ def _count_input(value: object, counter: Tokenizer, model: str | None) -> int:
             return len(value)  # already token ids
         total = 0
         for item in value:
-            if isinstance(item, Mapping):
+            if isinstance(item, Mapping) and "content" not in item:
+                # A Responses item that is no message (a function call, its output, a reasoning item): the
+                # model reads its text fields as input too.
+                total += sum(
+                    counter.count_content(field, model=model)
+                    for name, field in item.items()
+                    if name not in _ITEM_NAMING_FIELDS
+                )
+            elif isinstance(item, Mapping):
                 total += counter.count_content(item.get("content"), model=model)
             else:
                 total += _count_input(item, counter, model)
@@ -238,7 +271,8 @@ def _count_input(value: object, counter: Tokenizer, model: str | None) -> int:
 class OpenAIUsageCollector(UsageCollector):
     """Observes an OpenAI SSE stream (chat, completions or Responses API) for its usage and text.
 
-    `complete` is set by `data: [DONE]` or a final Responses API event.
+    `complete` is set by `data: [DONE]` or a final Responses API event (`response.completed`,
+    `response.incomplete`, `response.failed`); `response.failed` also sets `error` to the response's `error`.
     """
 
     __slots__ = ("_usage",)
@@ -314,6 +348,8 @@ class OpenAIUsageCollector(UsageCollector):
             usage = usage_from_object(sub_object(response, "usage"))
             if usage is not None:
                 self._usage = usage
+            if kind == "response.failed":
+                self.error = sub_object(response, "error") or {"code": "response_failed"}
             self.complete = True
 
     def _take(self, value: object) -> None:

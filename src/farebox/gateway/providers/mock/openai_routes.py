@@ -1,4 +1,4 @@
-"""The mock's OpenAI API: chat completions, completions, embeddings, audio, images and models."""
+"""The mock's OpenAI API: chat completions, responses, completions, embeddings, audio, images and models."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from farebox.gateway.providers.mock.media import (
     mp3_silence,
     wav_silence,
 )
+from farebox.gateway.providers.mock.responses import MockResponse
 from farebox.gateway.providers.payload import JSONObject, as_object, optional_count
 from farebox.gateway.tokens import Tokenizer
 
@@ -59,6 +60,7 @@ class OpenAIMock:
         """The routes, relative to the OpenAI base URL (`.../v1`)."""
         return [
             Route("/chat/completions", self.chat_completions, methods=["POST"]),
+            Route("/responses", self.responses, methods=["POST"]),
             Route("/completions", self.completions, methods=["POST"]),
             Route("/embeddings", self.embeddings, methods=["POST"]),
             Route("/audio/speech", self.speech, methods=["POST"]),
@@ -72,9 +74,11 @@ class OpenAIMock:
         return plan_request(self._config, self._rng, headers=request.headers, model=model, max_tokens=max_tokens)
 
     @staticmethod
-    def _error(status: int, message: str | None = None) -> Response:
+    def _error(
+        status: int, message: str | None = None, *, code: str | None = None, param: str | None = None
+    ) -> Response:
         text = message or _ERROR_MESSAGES.get(status, f"farebox mock answered {status}.")
-        return json_response(wire.error_body(status, text), status=status)
+        return json_response(wire.error_body(status, text, code=code, param=param), status=status)
 
     async def _request(self, request: Request) -> tuple[JSONObject, str] | Response:
         body = await read_json(request)
@@ -139,6 +143,26 @@ class OpenAIMock:
             events.append(sse_event({**base, "choices": [], "usage": usage}))
         events.append(b"data: [DONE]\n\n")
         return stream_response(plan, events)
+
+    async def responses(self, request: Request) -> Response:
+        """`POST /responses` (the Responses API), streaming or not; `max_output_tokens` as OpenAI checks it."""
+        parsed = await self._request(request)
+        if isinstance(parsed, Response):
+            return parsed
+        body, model = parsed
+        refused = wire.count_error(
+            body.get("max_output_tokens"), "max_output_tokens", minimum=wire.RESPONSES_MIN_OUTPUT_TOKENS
+        )
+        if refused is not None:
+            return self._error(400, refused[1], code=refused[0], param="max_output_tokens")
+        plan = self._plan(request, model, optional_count(body, "max_output_tokens"))
+        if plan.status is not None:
+            return self._error(plan.status)
+        await wait_first_byte(plan)
+        answer = MockResponse(plan, body, input_tokens=wire.estimate_input_tokens(body, tokenizer=self._tokenizer))
+        if body.get("stream") is not True:
+            return json_response(answer.body())
+        return stream_response(plan, answer.events())
 
     async def completions(self, request: Request) -> Response:
         """`POST /completions` (legacy), streaming or not."""
