@@ -25,6 +25,8 @@ from farebox.api.body_limit import BodySizeLimit
 from farebox.api.errors import install_error_handlers, unexpected_error
 from farebox.core.clock import utcnow
 from farebox.core.money import to_nano
+from farebox.core.sealing import SecretBox
+from farebox.core.server_secret import WEBHOOK_SECRETS
 from farebox.gateway.endpoints import proxy_routes
 from farebox.gateway.model_routes import routing_table
 from farebox.gateway.native_errors import native_error_shape
@@ -40,7 +42,7 @@ from farebox.ledger.webhooks import WebhookEndpoints
 from farebox.metering import Budgets, KeyCache, LocalCounters, Meter, UsageEvents
 from farebox.prices import PriceBook
 from farebox.services import IngestLimits, Services
-from farebox.settings import Settings, provider_credentials, resolve_master_key
+from farebox.settings import Settings, provider_credentials, resolve_master_key, resolve_secret_key
 from farebox.webhooks.feed import UsageFeed
 from farebox.webhooks.sender import Sender, SmtpConfig, backoff_delays
 
@@ -57,16 +59,24 @@ def create_app(
     ledger: Ledger | None = None,
     prices: PriceBook | None = None,
     master_key: str | None = None,
+    secret_key: str | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> FastAPI:
-    """Build the farebox ASGI app. Tests pass their own ledger, price book, master key or clock (the directory's).
+    """Build the farebox ASGI app. Tests pass their own ledger, price book, master key, server secret or clock
+    (the directory's).
+
+    On start-up the app seals the webhook signing secrets still stored in plain text, and refuses to start
+    when the stored ones are sealed under another server secret (`core.sealing.WrongServerSecret`).
 
     Raises:
-        SettingsError: a model's provider credential variable is not set.
+        SettingsError: a model's provider credential variable is not set, or a PostgreSQL ledger has no
+            server secret.
     """
     ledger = ledger or Ledger(settings.database_url)
     prices = prices or PriceBook.load(settings.price_overrides)
     master_key = master_key or resolve_master_key(settings)[0]
+    box = SecretBox.derived(secret_key or resolve_secret_key(settings)[0], purpose=WEBHOOK_SECRETS)
+    endpoints = WebhookEndpoints(ledger, box)
     routes = routing_table(settings.models)
     directory = Directory(ledger, clock=clock)
     keys = KeyCache(directory)
@@ -84,13 +94,14 @@ def create_app(
         default_output_tokens=settings.budget_default_output_tokens,
     )
 
-    workers = _notifications(settings, ledger, directory, budgets)
+    workers = _notifications(settings, ledger, directory, budgets, box)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await ledger.start()
         await upstream.start()
         try:
+            await endpoints.seal_stored_secrets()
             async with anyio.create_task_group() as tasks:
                 for run in workers:
                     tasks.start_soon(run)
@@ -119,7 +130,7 @@ def create_app(
         tokens=MemberTokens(directory),
         meter=meter,
         budgets=budgets,
-        webhooks=WebhookEndpoints(ledger),
+        webhooks=endpoints,
         alerts=AlertStore(ledger),
         master_key=master_key,
         allow_private_webhook_urls=settings.allow_private_webhook_urls,
@@ -184,7 +195,9 @@ def _shortcuts(routes: Sequence[BaseRoute], *, max_body_bytes: int) -> dict[str,
     }
 
 
-def _notifications(settings: Settings, ledger: Ledger, directory: Directory, budgets: Budgets) -> list[Worker]:
+def _notifications(
+    settings: Settings, ledger: Ledger, directory: Directory, budgets: Budgets, box: SecretBox
+) -> list[Worker]:
     """The background workers of alerts and webhooks: cap watcher, anomaly scanner, usage feed, sender."""
     smtp = None
     if settings.smtp_host is not None and settings.smtp_from is not None:
@@ -199,6 +212,7 @@ def _notifications(settings: Settings, ledger: Ledger, directory: Directory, bud
         )
     sender = Sender(
         ledger,
+        box,
         timeout=settings.webhook_timeout_seconds,
         delays_us=backoff_delays(
             attempts=settings.webhook_max_attempts,

@@ -16,6 +16,8 @@ One handler (`farebox.api.errors`) renders every one of them as
 
 Outside the tree, on purpose: `farebox.ledger.errors.DatabaseUnusable` (the database could not be used).
 Its reason may name the server, so the API answers it with the generic 500; the CLI prints it on one line.
+Also `farebox.core.sealing.UnreadableSecret` (a stored secret that does not open): never a client's doing,
+it stops start-up or fails a delivery attempt, with its reason in the delivery log.
 """
 
 from __future__ import annotations

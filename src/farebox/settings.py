@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import tomllib
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +20,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from farebox.core.server_secret import MIN_SERVER_SECRET_CHARS, generate_server_secret
 from farebox.gateway.model_routes import ModelRoute, Provider
 from farebox.ledger.engine import normalise_url, sqlite_path
 
@@ -29,6 +31,8 @@ __all__ = [
     "master_key_file",
     "provider_credentials",
     "resolve_master_key",
+    "resolve_secret_key",
+    "secret_key_file",
 ]
 
 _PLACEHOLDER_KEYS = {"changeme", "change-me", "secret", "master", "password", "sk-1234", "test"}
@@ -46,6 +50,11 @@ class Settings(BaseSettings):
     database_url: str = Field("sqlite:///farebox.db", description="Ledger database: sqlite:///PATH or postgresql://...")
     master_key: SecretStr | None = Field(
         None, description="Admin master key. Generated once and kept beside the SQLite ledger when unset."
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Server secret that the keys of secrets at rest (webhook signing secrets) are derived from. "
+        "Generated once and kept beside the SQLite ledger when unset; required with PostgreSQL.",
     )
     host: str = Field("127.0.0.1", description="Address `farebox serve` binds to.")
     port: int = Field(4000, ge=1, le=65535, description="Port `farebox serve` listens on.")
@@ -123,6 +132,19 @@ class Settings(BaseSettings):
         if self.smtp_host is not None and not self.smtp_from:
             raise ValueError("smtp_from: set the From address of e-mail alerts when smtp_host is set")
         return self
+
+    @model_validator(mode="after")
+    def _one_job_per_secret(self) -> Settings:
+        if self.secret_key is not None and self.master_key is not None and self.secret_key == self.master_key:
+            raise ValueError("secret_key: must not be the master key (rotating one must not change the other)")
+        return self
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _check_server_secret(value.get_secret_value())
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -230,12 +252,59 @@ def resolve_master_key(settings: Settings) -> tuple[str, bool]:
     """
     if settings.master_key is not None:
         return settings.master_key.get_secret_value(), False
-    path = master_key_file(settings)
+    return _kept_in_file(master_key_file(settings), lambda: "fbx_master_" + secrets.token_urlsafe(32))
+
+
+def secret_key_file(settings: Settings) -> Path | None:
+    """Where a generated server secret is kept: beside the SQLite ledger. None for PostgreSQL, where it is set."""
+    path = sqlite_path(normalise_url(settings.database_url))
+    return path.with_name(path.name + ".secret-key") if path else None
+
+
+def resolve_secret_key(settings: Settings) -> tuple[str, bool]:
+    """The server secret in force and whether it was generated just now.
+
+    From `FAREBOX_SECRET_KEY` when set; otherwise, for a SQLite ledger, read from, or generated once into,
+    the file beside it (mode 0600). A PostgreSQL ledger needs it set: every replica must hold the same one,
+    and a secret generated into one machine's working directory would be lost with that machine.
+
+    Raises:
+        SettingsError: no server secret for a PostgreSQL ledger, or a kept one too short.
+    """
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value(), False
+    path = secret_key_file(settings)
+    if path is None:
+        raise SettingsError(
+            "setting secret_key (FAREBOX_SECRET_KEY): required with a PostgreSQL ledger, the same on every "
+            "replica; make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    secret, generated = _kept_in_file(path, generate_server_secret)
+    try:
+        _check_server_secret(secret)
+    except ValueError as exc:
+        raise SettingsError(f"{path}: {exc}") from None
+    return secret, generated
+
+
+def _check_server_secret(secret: str) -> None:
+    if len(secret) < MIN_SERVER_SECRET_CHARS:
+        raise ValueError(
+            f"a server secret needs at least {MIN_SERVER_SECRET_CHARS} characters; make one with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+
+
+def _kept_in_file(path: Path, generate: Callable[[], str]) -> tuple[str, bool]:
+    """The value kept in `path`, or a new one from `generate` written there (mode 0600); and whether it is new."""
     if path.is_file():
         return path.read_text().strip(), False
-    key = "fbx_master_" + secrets.token_urlsafe(32)
+    value = generate()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process (a CLI command beside the server) generated it first: use theirs
+        return path.read_text().strip(), False
     with os.fdopen(fd, "w") as handle:
-        handle.write(key + "\n")
-    return key, True
+        handle.write(value + "\n")
+    return value, True

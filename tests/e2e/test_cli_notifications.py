@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from farebox.cli import app as cli_app
+
 if TYPE_CHECKING:
     from tests.e2e.conftest import Cli
 
@@ -41,6 +43,33 @@ def test_webhooks_create_list_deliveries_and_delete(cli: Cli) -> None:
     assert "no delivery 'msg_nope'" in cli.fails("webhooks", "retry", created["id"], "msg_nope")
     assert cli.run("webhooks", "delete", created["id"]).exit_code == 0
     assert "no webhook endpoint" in cli.fails("webhooks", "deliveries", created["id"])
+
+
+def test_webhooks_rotate_secret_prints_the_new_secret_once_and_stores_none(cli: Cli, tmp_path: Path) -> None:
+    account = cli.json("accounts", "create", "--name", "Acme")["id"]
+    created = cli.json("webhooks", "create", account, "https://93.184.215.14/farebox", "-e", "usage.threshold")
+    rotated = cli.json("webhooks", "rotate-secret", created["id"])
+    assert set(rotated) == {"secret"} and rotated["secret"].startswith("whsec_")
+    assert rotated["secret"] != created["secret"]
+
+    table = cli.run("webhooks", "rotate-secret", created["id"])
+    assert table.exit_code == 0 and "whsec_" in table.stdout and "not shown again" in table.stdout
+    assert "secret" not in cli.run("webhooks", "list", account, "--json").stdout
+    assert "no webhook endpoint with id 'nope'" in cli.fails("webhooks", "rotate-secret", "nope")
+
+    kept = tmp_path / "ledger.db.secret-key"
+    assert kept.stat().st_mode & 0o777 == 0o600
+    files = b"".join(path.read_bytes() for path in tmp_path.glob("ledger.db*"))
+    for secret in (created["secret"], rotated["secret"]):
+        assert secret.removeprefix("whsec_").encode() not in files
+
+
+def test_webhook_commands_on_postgresql_need_the_server_secret(cli: Cli) -> None:
+    unused = "postgresql://farebox:s3cret@127.0.0.1:9/ledger"
+    for command in (["create", "acct", "https://h.example.com", "-e", "usage.threshold"], ["list", "acct"]):
+        result = cli.runner.invoke(cli_app, ["webhooks", *command], env={"FAREBOX_DATABASE_URL": unused})
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith("error: setting secret_key (FAREBOX_SECRET_KEY): required with a PostgreSQL")
 
 
 def test_alerts_show_set_and_refuse_bad_rules(cli: Cli, tmp_path: Path) -> None:

@@ -23,6 +23,8 @@ from farebox.core.alerts import Fired
 from farebox.core.events import UsageEvent, epoch_us
 from farebox.core.money import NANO_PER_USD
 from farebox.core.owners import KeyStatus, VirtualKey
+from farebox.core.sealing import SecretBox
+from farebox.core.server_secret import WEBHOOK_SECRETS
 from farebox.errors import AuthenticationFailed, BudgetExceeded
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
@@ -41,6 +43,7 @@ pytestmark = pytest.mark.anyio
 
 USD = NANO_PER_USD
 JUNE_10 = datetime(2025, 6, 10, 12, 0, tzinfo=UTC)
+BOX = SecretBox.derived("alerts-outbox-tests-server-secret-0123456789", purpose=WEBHOOK_SECRETS)
 
 
 Spend = Callable[..., UsageEvent]
@@ -70,7 +73,7 @@ async def setup(ledger: Ledger, clock: Clock, *, events: list[str]) -> tuple[Dir
     directory = Directory(ledger, clock=clock)
     account = await directory.create_account(name="acme")
     key, _ = await directory.create_key(account.id, name="prod", spend_cap_nano=10 * USD)
-    endpoint = await WebhookEndpoints(ledger, clock=clock).create(
+    endpoint = await WebhookEndpoints(ledger, BOX, clock=clock).create(
         account.id, url="https://hooks.example.com/farebox", events=events, secret=new_secret()
     )
     return directory, key, CapWatcher(ledger, Alerter(ledger, directory), clock=clock), endpoint.id
@@ -86,7 +89,7 @@ async def test_thresholds_fire_once_per_period_for_the_endpoints_that_asked(
 ) -> None:
     clock = Clock(JUNE_10)
     directory, key, watcher, endpoint_id = await setup(ledger, clock, events=["usage.threshold"])
-    await WebhookEndpoints(ledger).create(
+    await WebhookEndpoints(ledger, BOX).create(
         key.account_id, url="https://other.example.com/", events=["usage.recorded"], secret=new_secret()
     )
 
@@ -209,7 +212,7 @@ async def test_credits_low_and_a_refusal_fire_their_events(ledger: Ledger, table
 
 
 async def test_deliveries_are_leased_retried_with_backoff_then_failed(ledger: Ledger, table_rows: TableRows) -> None:
-    deliveries = Outbox(ledger)
+    deliveries = Outbox(ledger, BOX)
     now = epoch_us(JUNE_10)
     messages = [Message("acct", "slack", "usage.threshold", f'{{"n":{n}}}', target="https://x.test") for n in range(3)]
     ids = await deliveries.enqueue(messages, now_us=now)
@@ -245,7 +248,7 @@ async def test_deliveries_are_leased_retried_with_backoff_then_failed(ledger: Le
 
 
 async def test_prune_forgets_only_finished_deliveries_older_than_the_cut(ledger: Ledger, table_rows: TableRows) -> None:
-    deliveries = Outbox(ledger)
+    deliveries = Outbox(ledger, BOX)
     old, cut, new = epoch_us(JUNE_10), epoch_us(JUNE_10) + 10, epoch_us(JUNE_10) + 20
     for at in (old, new):
         messages = [Message("a", "slack", "x", f'{{"n":{n}}}', target="t") for n in range(3)]
@@ -271,7 +274,7 @@ async def test_prune_forgets_only_finished_deliveries_older_than_the_cut(ledger:
 
 
 async def test_a_lease_of_a_dead_sender_expires(ledger: Ledger) -> None:
-    deliveries = Outbox(ledger)
+    deliveries = Outbox(ledger, BOX)
     now = epoch_us(JUNE_10)
     await deliveries.enqueue([Message("a", "slack", "x", "{}", target="t")], now_us=now)
     (held,) = await deliveries.claim(now_us=now, lease_us=30_000_000, limit=1)
@@ -286,7 +289,7 @@ async def test_the_usage_feed_batches_and_hands_each_event_over_once(
     directory = Directory(ledger)
     account = await directory.create_account(name="acme")
     key, _ = await directory.create_key(account.id, name="prod")
-    endpoints = WebhookEndpoints(ledger)
+    endpoints = WebhookEndpoints(ledger, BOX)
     await endpoints.create(
         account.id,
         url="https://hooks.example.com/",
@@ -322,7 +325,7 @@ async def test_the_scanner_flags_a_quiet_key_that_suddenly_spends(
     account = await directory.create_account(name="acme")
     quiet, _ = await directory.create_key(account.id, name="quiet")
     busy, _ = await directory.create_key(account.id, name="busy")
-    await WebhookEndpoints(ledger).create(
+    await WebhookEndpoints(ledger, BOX).create(
         account.id, url="https://hooks.example.com/", events=["anomaly.detected"], secret=new_secret()
     )
     await ledger.record(spend(quiet, USD // 10, at=now - timedelta(days=5)))
@@ -355,12 +358,12 @@ async def test_the_scanner_flags_a_quiet_key_that_suddenly_spends(
 async def test_a_sender_waits_out_another_senders_lease_without_polling_by_writes(ledger: Ledger) -> None:
     # A delivery leased by a sender that died (or by another replica) is not claimable until the lease ends:
     # the sender must sleep until then, not spin through claim transactions that find nothing.
-    deliveries = Outbox(ledger)
+    deliveries = Outbox(ledger, BOX)
     now = epoch_us(datetime.now(UTC))
     await deliveries.enqueue([Message("a", "slack", "x", "{}", target="t")], now_us=now)
     await deliveries.claim(now_us=now, lease_us=60_000_000, limit=1)
     assert await deliveries.next_claimable_us() == now + 60_000_000
-    sender = Sender(ledger, timeout=1, delays_us=[1], allow_private=False, smtp=None, poll_seconds=0.05)
+    sender = Sender(ledger, BOX, timeout=1, delays_us=[1], allow_private=False, smtp=None, poll_seconds=0.05)
     task = asyncio.create_task(sender.run())
     await asyncio.sleep(0.2)  # the first round prunes the delivery log once: one write
     commits = ledger.commits

@@ -20,6 +20,8 @@ from farebox.core.alerts import Action, Alert
 from farebox.core.events import UsageEvent, epoch_us
 from farebox.core.owners import Account, KeyStatus, Member, VirtualKey
 from farebox.core.periods import Period, period_start
+from farebox.core.sealing import SecretBox
+from farebox.core.server_secret import WEBHOOK_SECRETS
 from farebox.errors import NotFound
 from farebox.ledger.alert_state import AlertAccount, AlertState, CappedOwner, Firing
 from farebox.ledger.base import Ledger
@@ -40,6 +42,7 @@ EventFactory = Callable[..., UsageEvent]
 JUNE_10 = datetime(2025, 6, 10, 12, 0, tzinfo=UTC)
 NEW_YORK = ZoneInfo("America/New_York")
 USD = 1_000_000_000
+BOX = SecretBox.derived("ledger-state-tests-server-secret-0123456789", purpose=WEBHOOK_SECRETS)
 
 
 async def owners(ledger: Ledger) -> tuple[Directory, Account, Member, VirtualKey]:
@@ -77,7 +80,7 @@ async def test_a_firing_commits_once_with_its_messages_and_the_key_it_disables(
     ledger: Ledger, table_rows: TableRows
 ) -> None:
     directory, account, _, key = await owners(ledger)
-    await WebhookEndpoints(ledger).create(
+    await WebhookEndpoints(ledger, BOX).create(
         account.id, url="https://hooks.example.com/", events=["usage.threshold", "key.disabled"], secret=new_secret()
     )
     state = AlertState(ledger)
@@ -112,7 +115,7 @@ async def test_a_firing_commits_once_with_its_messages_and_the_key_it_disables(
 
 async def test_firings_commit_together_or_not_at_all(ledger: Ledger, table_rows: TableRows) -> None:
     _, account, _, key = await owners(ledger)
-    await WebhookEndpoints(ledger).create(
+    await WebhookEndpoints(ledger, BOX).create(
         account.id, url="https://hooks.example.com/", events=["usage.threshold"], secret=new_secret()
     )
     state = AlertState(ledger)
@@ -188,7 +191,7 @@ async def test_the_feed_hands_events_over_once_moving_its_cursor_with_the_messag
     ledger: Ledger, make_event: EventFactory, table_rows: TableRows
 ) -> None:
     _, account, _, _ = await owners(ledger)
-    endpoints = WebhookEndpoints(ledger)
+    endpoints = WebhookEndpoints(ledger, BOX)
     feed = await endpoints.create(account.id, url="https://a.test/", events=["usage.recorded"], secret=new_secret())
     await endpoints.create(account.id, url="https://b.test/", events=["usage.threshold"], secret=new_secret())
     off = await endpoints.create(account.id, url="https://c.test/", events=["cost.calculated"], secret=new_secret())

@@ -2,11 +2,13 @@
 
 The same checks and JSON shapes as the admin API (`/api/admin/webhooks`, `/api/admin/accounts/{id}/alerts`).
 Deliveries go out from a running gateway; these commands only change what it will send, and read its log.
+The webhook commands need the gateway's server secret (`secret_key`), which seals the signing secrets.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
@@ -20,6 +22,7 @@ from farebox.api.admin_schemas import KeyOut, present_all
 from farebox.api.alert_schemas import FiredOut, check_rules
 from farebox.api.webhook_schemas import (
     DeliveryOut,
+    SecretOut,
     WebhookCreated,
     WebhookOut,
     checked_url,
@@ -27,7 +30,7 @@ from farebox.api.webhook_schemas import (
     present_endpoint,
 )
 from farebox.cli.output import Json, command_group, show_one, show_table
-from farebox.cli.runtime import console, fail, load_or_exit, print_json, with_ledger
+from farebox.cli.runtime import console, fail, load_or_exit, print_json, webhook_secrets_box, with_ledger
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
 from farebox.ledger.webhooks import EVENT_TYPES, WebhookEndpoints
@@ -54,10 +57,11 @@ def create_webhook(
     if unknown:
         fail(f"unknown event type {unknown[0]!r}: use {', '.join(EVENT_TYPES)}", code="usage_error", exit_code=2)
     settings = load_or_exit()
+    box = webhook_secrets_box(settings)
 
     async def run(ledger: Ledger) -> WebhookCreated:
         secret = new_secret()
-        endpoint = await WebhookEndpoints(ledger).create(
+        endpoint = await WebhookEndpoints(ledger, box).create(
             account_id,
             url=await checked_url(url, allow_private=settings.allow_private_webhook_urls),
             events=list(dict.fromkeys(event)),
@@ -77,9 +81,10 @@ def create_webhook(
 @webhooks_app.command("list")
 def list_webhooks(account_id: Annotated[str, typer.Argument(help="Account id.")], as_json: Json = False) -> None:
     """The account's webhook endpoints."""
+    endpoints = _endpoints()
 
     async def run(ledger: Ledger) -> list[WebhookOut]:
-        return [present_endpoint(e) for e in await WebhookEndpoints(ledger).list_endpoints(account_id=account_id)]
+        return [present_endpoint(e) for e in await endpoints(ledger).list_endpoints(account_id=account_id)]
 
     columns = ("id", "url", "events", "enabled", "batch_size", "created_at")
     show_table(with_ledger(run), columns, as_json=as_json, title="Webhook endpoints")
@@ -88,9 +93,10 @@ def list_webhooks(account_id: Annotated[str, typer.Argument(help="Account id.")]
 @webhooks_app.command("delete")
 def delete_webhook(endpoint_id: Annotated[str, typer.Argument(help="Endpoint id.")], as_json: Json = False) -> None:
     """Delete an endpoint (its pending deliveries fail rather than go out)."""
+    make_endpoints = _endpoints()
 
     async def run(ledger: Ledger) -> WebhookOut:
-        endpoints = WebhookEndpoints(ledger)
+        endpoints = make_endpoints(ledger)
         deleted = present_endpoint(await endpoints.get(endpoint_id))
         await endpoints.delete(endpoint_id)
         return deleted
@@ -102,6 +108,22 @@ def delete_webhook(endpoint_id: Annotated[str, typer.Argument(help="Endpoint id.
         console.print(f"deleted webhook endpoint {deleted.id} ({deleted.url})", highlight=False, soft_wrap=True)
 
 
+@webhooks_app.command("rotate-secret")
+def rotate_secret(endpoint_id: Annotated[str, typer.Argument(help="Endpoint id.")], as_json: Json = False) -> None:
+    """Give an endpoint a new signing secret; prints it, once. The old one stops signing at once."""
+    endpoints = _endpoints()
+
+    async def run(ledger: Ledger) -> SecretOut:
+        secret = new_secret()
+        await endpoints(ledger).update(endpoint_id, secret=secret)
+        return SecretOut(secret=secret)
+
+    rotated = with_ledger(run)
+    show_one(rotated, as_json=as_json)
+    if not as_json:
+        console.print("[bold]Store the secret now:[/] it is not shown again.", highlight=False)
+
+
 @webhooks_app.command("deliveries")
 def deliveries(
     endpoint_id: Annotated[str, typer.Argument(help="Endpoint id.")],
@@ -110,9 +132,10 @@ def deliveries(
     as_json: Json = False,
 ) -> None:
     """The endpoint's delivery log, newest first."""
+    endpoints = _endpoints()
 
     async def run(ledger: Ledger) -> list[DeliveryOut]:
-        found = await WebhookEndpoints(ledger).deliveries(endpoint_id, limit=limit, status=status)
+        found = await endpoints(ledger).deliveries(endpoint_id, limit=limit, status=status)
         return [present_delivery(delivery) for delivery in found]
 
     columns = ("id", "event_type", "status", "attempts", "last_status_code", "last_error", "created_at")
@@ -126,11 +149,18 @@ def retry_delivery(
     as_json: Json = False,
 ) -> None:
     """Send a failed delivery once more (a running gateway sends it within a second)."""
-    with_ledger(lambda ledger: WebhookEndpoints(ledger).retry(endpoint_id, message_id))
+    endpoints = _endpoints()
+    with_ledger(lambda ledger: endpoints(ledger).retry(endpoint_id, message_id))
     if as_json:
         print_json({"endpoint_id": endpoint_id, "message_id": message_id, "status": "pending"})
     else:
         console.print(f"delivery {message_id} is due again", highlight=False)
+
+
+def _endpoints() -> Callable[[Ledger], WebhookEndpoints]:
+    """The webhook endpoints of a ledger, under the configured server secret (checked before the ledger opens)."""
+    box = webhook_secrets_box(load_or_exit())
+    return lambda ledger: WebhookEndpoints(ledger, box)
 
 
 @alerts_app.command("show")

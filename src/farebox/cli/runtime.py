@@ -10,12 +10,14 @@ import orjson
 import typer
 from rich.console import Console
 
+from farebox.core.sealing import SecretBox
+from farebox.core.server_secret import WEBHOOK_SECRETS
 from farebox.errors import FareboxError
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
 from farebox.ledger.engine import display_url
 from farebox.ledger.errors import DatabaseUnusable
-from farebox.settings import Settings, SettingsError, load_settings
+from farebox.settings import Settings, SettingsError, load_settings, resolve_secret_key
 
 __all__ = [
     "CommandFailed",
@@ -24,6 +26,7 @@ __all__ = [
     "fail",
     "load_or_exit",
     "print_json",
+    "webhook_secrets_box",
     "with_directory",
     "with_ledger",
 ]
@@ -66,6 +69,15 @@ def load_or_exit(**overrides: Any) -> Settings:
         return load_settings(**overrides)
     except SettingsError as exc:
         fail(str(exc), code="invalid_setting", exit_code=2)
+
+
+def webhook_secrets_box(settings: Settings) -> SecretBox:
+    """What seals and opens webhook signing secrets, from the server secret; without one, a line and exit 2."""
+    try:
+        secret_key, _ = resolve_secret_key(settings)
+    except SettingsError as exc:
+        fail(str(exc), code="invalid_setting", exit_code=2)
+    return SecretBox.derived(secret_key, purpose=WEBHOOK_SECRETS)
 
 
 def print_json(value: Any) -> None:

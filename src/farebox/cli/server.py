@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import subprocess
 import sys
@@ -14,12 +15,23 @@ import typer
 
 from farebox.cli.output import Json
 from farebox.cli.runtime import database_error, fail, load_or_exit, print_json
+from farebox.core.sealing import SecretBox, UnreadableSecret
+from farebox.core.server_secret import WEBHOOK_SECRETS
 from farebox.gateway.tokens import Tokenizer
+from farebox.ledger.base import Ledger
 from farebox.ledger.engine import Engines, display_url, head_revision, schema_is_current
 from farebox.ledger.engine import migrate as run_migrations
 from farebox.ledger.errors import DatabaseUnusable
+from farebox.ledger.webhooks import WebhookEndpoints
 from farebox.prices import PriceOverridesError
-from farebox.settings import Settings, SettingsError, master_key_file, resolve_master_key
+from farebox.settings import (
+    Settings,
+    SettingsError,
+    master_key_file,
+    resolve_master_key,
+    resolve_secret_key,
+    secret_key_file,
+)
 
 __all__ = ["migrate", "serve"]
 
@@ -44,9 +56,12 @@ def serve(
         code = subprocess.run(migration, stdout=subprocess.DEVNULL, check=False).returncode
         if code:
             raise typer.Exit(code)
-    master_key, generated = resolve_master_key(settings)
     try:
-        app = create_app(settings, master_key=master_key)
+        # Before the master key: a server secret missing for PostgreSQL must not stop start-up after a master
+        # key was generated, and so never shown.
+        secret_key, secret_generated = resolve_secret_key(settings)
+        master_key, generated = resolve_master_key(settings)
+        app = create_app(settings, master_key=master_key, secret_key=secret_key)
     except PriceOverridesError as exc:
         fail(str(exc), code="invalid_price_overrides", exit_code=2)
     except SettingsError as exc:
@@ -58,6 +73,14 @@ def serve(
         typer.echo(f"master key: {master_key}  (generated, saved to {master_key_file(settings)})")
     else:
         typer.echo(f"master key: {master_key[:14]}…  (from {master_key_file(settings)})")
+    # The server secret is never shown, not even its start: only where it comes from.
+    if settings.secret_key is not None:
+        typer.echo("secret key: from FAREBOX_SECRET_KEY")
+    elif secret_generated:
+        typer.echo(f"secret key: generated, saved to {secret_key_file(settings)} (back it up with the ledger)")
+    else:
+        typer.echo(f"secret key: from {secret_key_file(settings)}")
+    _seal_stored_secrets(settings, secret_key)
     typer.echo(f"ledger: {display_url(settings.database_url)}")
     typer.echo(f"farebox listening on http://{settings.host}:{settings.port}")
     # Everything loaded so far (modules, the price catalog's models, the app) lives as long as the server.
@@ -80,6 +103,29 @@ def serve(
         proxy_headers=False,
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
+
+
+def _seal_stored_secrets(settings: Settings, secret_key: str) -> None:
+    """Seal the webhook signing secrets stored in plain text, or stop with one line when the stored ones are
+    sealed under another server secret. The app's start-up does the same (finding nothing left to do), but
+    a refusal there would end in uvicorn's traceback."""
+    box = SecretBox.derived(secret_key, purpose=WEBHOOK_SECRETS)
+
+    async def run() -> None:
+        async with Ledger(settings.database_url) as ledger:
+            await WebhookEndpoints(ledger, box).seal_stored_secrets()
+
+    try:
+        asyncio.run(run())
+    except UnreadableSecret as exc:
+        fail(
+            f"{exc}: start farebox with the secret_key they were sealed under, or give each endpoint a new "
+            "signing secret (farebox webhooks rotate-secret ENDPOINT_ID)",
+            code="unreadable_secret",
+            exit_code=2,
+        )
+    except DatabaseUnusable as exc:
+        fail(database_error(settings, exc), code="database_unusable", exit_code=2)
 
 
 def _schema_is_current(settings: Settings) -> bool:

@@ -5,7 +5,8 @@ commit together or not at all (`enqueue` and `notify_endpoints` take the caller'
 ledger's other modules). The sender, through `Outbox`, then claims due rows (`claim`: a lease, so two
 senders never hold one row), tries them, and records each attempt (`finish`): delivered, or due again
 after a backoff, or failed after the last attempt. Rows survive restarts: a lease of a sender that died
-expires and another sender picks the row up, under the same message id.
+expires and another sender picks the row up, under the same message id. A claimed webhook carries its
+endpoint's signing secret opened (`ledger.signing_secrets`), or why it does not open.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, and_, case, delete, func, insert, or_, select, update
 
+from farebox.core.sealing import SecretBox, UnreadableSecret
 from farebox.ledger.base import Ledger
 from farebox.ledger.schema import outbox, outbox_attempts, webhook_endpoints
+from farebox.ledger.signing_secrets import open_secret
 
 __all__ = [
     "Attempt",
@@ -76,6 +79,9 @@ class Claimed:
     url: str | None
     """The endpoint's current URL (webhooks); None when the endpoint was deleted or disabled."""
     secret: str | None
+    """The endpoint's signing secret, opened; None with `url`, or when it does not open."""
+    secret_error: str | None = None
+    """Why the endpoint's stored signing secret does not open (another server secret, an altered row)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +140,7 @@ def notify_endpoints(
     return enqueue(connection, messages, now_us=now_us)
 
 
-def _claim(connection: Connection, *, now_us: int, lease_us: int, limit: int) -> list[Claimed]:
+def _claim(connection: Connection, box: SecretBox, *, now_us: int, lease_us: int, limit: int) -> list[Claimed]:
     """Take up to `limit` due deliveries, oldest first, leasing each to the caller until `now_us + lease_us`."""
     due = and_(
         outbox.c.status == PENDING,
@@ -149,6 +155,7 @@ def _claim(connection: Connection, *, now_us: int, lease_us: int, limit: int) ->
             outbox.c.body,
             outbox.c.attempts,
             outbox.c.target,
+            outbox.c.endpoint_id,
             webhook_endpoints.c.url,
             webhook_endpoints.c.secret,
             webhook_endpoints.c.enabled,
@@ -165,19 +172,28 @@ def _claim(connection: Connection, *, now_us: int, lease_us: int, limit: int) ->
         return []
     ids = [row.id for row in rows]
     connection.execute(update(outbox).where(outbox.c.id.in_(ids)).values(lease_until_us=now_us + lease_us))
-    return [
-        Claimed(
-            id=row.id,
-            channel=row.channel,
-            event_type=row.event_type,
-            body=row.body,
-            attempts=row.attempts,
-            target=row.target,
-            url=row.url if row.enabled else None,
-            secret=row.secret if row.enabled else None,
+    claimed = []
+    for row in rows:
+        secret = error = None
+        if row.enabled and row.secret is not None:
+            try:
+                secret = open_secret(box, row.endpoint_id, row.secret)
+            except UnreadableSecret as exc:
+                error = f"the endpoint's signing secret does not open: {exc}"
+        claimed.append(
+            Claimed(
+                id=row.id,
+                channel=row.channel,
+                event_type=row.event_type,
+                body=row.body,
+                attempts=row.attempts,
+                target=row.target,
+                url=row.url if row.enabled else None,
+                secret=secret,
+                secret_error=error,
+            )
         )
-        for row in rows
-    ]
+    return claimed
 
 
 def _next_claimable_us(connection: Connection) -> int | None:
@@ -240,10 +256,14 @@ def _prune(connection: Connection, *, before_us: int, limit: int) -> int:
 
 
 class Outbox:
-    """The deliveries of one ledger, for the sender. Each method is one transaction of its own."""
+    """The deliveries of one ledger, for the sender. Each method is one transaction of its own.
 
-    def __init__(self, ledger: Ledger) -> None:
+    `box` opens the endpoints' signing secrets (the webhook-secrets key of the server secret).
+    """
+
+    def __init__(self, ledger: Ledger, box: SecretBox) -> None:
         self._ledger = ledger
+        self._box = box
 
     async def enqueue(self, messages: Sequence[Message], *, now_us: int) -> list[str]:
         """Write deliveries, due at once; their message ids, in order."""
@@ -252,7 +272,7 @@ class Outbox:
     async def claim(self, *, now_us: int, lease_us: int, limit: int) -> list[Claimed]:
         """Take up to `limit` due deliveries, oldest first, leasing each to the caller until `now_us + lease_us`."""
         return await self._ledger._write(
-            lambda connection: _claim(connection, now_us=now_us, lease_us=lease_us, limit=limit)
+            lambda connection: _claim(connection, self._box, now_us=now_us, lease_us=lease_us, limit=limit)
         )
 
     async def finish(self, attempts: Sequence[Attempt], *, now_us: int, delays_us: Sequence[int]) -> None:

@@ -225,7 +225,8 @@ webhook_endpoints = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
-"""Where an account's webhooks go. `secret` signs them (Standard Webhooks), so it is kept, and shown once.
+"""Where an account's webhooks go. `secret` signs them (Standard Webhooks): shown once, and kept sealed under
+the server secret (`ledger.signing_secrets`; a ledger from before that holds plain ones until start-up).
 The feed cursor is the last usage event (recorded_at_us, id) handed to the endpoint's usage feed."""
 
 outbox = Table(

@@ -1,7 +1,8 @@
 """Webhook endpoints (per account, with the events they want) and their delivery log.
 
-The signing secret is returned once, by `create` and `rotate_secret`; it is kept (signing needs it) but
-no listing or read returns it again.
+The signing secret is given once, to `create` or to `update(secret=...)` (a rotation), by the caller that
+shows it to the user; it is kept sealed under the server secret (`ledger.signing_secrets`), for the sender
+to sign with, and no listing or read returns it.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from farebox.core.clock import utcnow
 from farebox.core.events import epoch_us, from_epoch_us
+from farebox.core.sealing import SecretBox
 from farebox.errors import Conflict, NotFound
 from farebox.ledger.base import Ledger
 from farebox.ledger.outbox import Message, enqueue, message_body, retry_now
 from farebox.ledger.schema import accounts, outbox, outbox_attempts, webhook_endpoints
+from farebox.ledger.signing_secrets import seal, seal_stored
 
 __all__ = ["EVENT_TYPES", "Delivery", "EventType", "WebhookEndpoint", "WebhookEndpoints"]
 
@@ -91,11 +94,26 @@ def _fetch(connection: Connection, endpoint_id: str) -> Any:
 
 
 class WebhookEndpoints:
-    """Create, read, change and delete webhook endpoints; read their delivery logs."""
+    """Create, read, change and delete webhook endpoints; read their delivery logs.
 
-    def __init__(self, ledger: Ledger, *, clock: Callable[[], datetime] = utcnow):
+    `box` seals the signing secrets (the webhook-secrets key of the server secret).
+    """
+
+    def __init__(self, ledger: Ledger, box: SecretBox, *, clock: Callable[[], datetime] = utcnow):
         self._ledger = ledger
+        self._box = box
         self._clock = clock
+
+    async def seal_stored_secrets(self) -> int:
+        """Seal the signing secrets a ledger from before encryption at rest holds in plain text; how many.
+
+        Run at start-up; running it again changes nothing.
+
+        Raises:
+            WrongServerSecret: the stored secrets are sealed under another server secret.
+            UnreadableSecret: a stored secret is sealed in a format this farebox does not know.
+        """
+        return await self._ledger._write(lambda connection: seal_stored(connection, self._box))
 
     async def create(
         self,
@@ -110,13 +128,14 @@ class WebhookEndpoints:
     ) -> WebhookEndpoint:
         """Register an endpoint; it hears of usage recorded from now on. Raises NotFound for an unknown account."""
         now = self._clock()
+        endpoint_id = str(uuid.uuid4())
         row = {
-            "id": str(uuid.uuid4()),
+            "id": endpoint_id,
             "account_id": account_id,
             "url": url,
             "description": description,
             "events": list(events),
-            "secret": secret,
+            "secret": seal(self._box, endpoint_id, secret),
             "enabled": True,
             "batch_size": batch_size,
             "flush_interval_ms": flush_interval_ms,
@@ -148,6 +167,8 @@ class WebhookEndpoints:
     async def update(self, endpoint_id: str, **changes: Any) -> WebhookEndpoint:
         """Change fields (`url`, `events`, `description`, `enabled`, `batch_size`, `flush_interval_ms`, `secret`)."""
         values = {name: list(value) if name == "events" else value for name, value in changes.items()}
+        if "secret" in changes:
+            values["secret"] = seal(self._box, endpoint_id, changes["secret"])
 
         def write(connection: Connection) -> Any:
             _fetch(connection, endpoint_id)

@@ -4,7 +4,9 @@ Each round it claims the deliveries that are due (leased, so another sender, or 
 does not take them while they are in flight), tries them concurrently, and records every attempt. A 2xx
 answer delivers a webhook; anything else, a timeout or a refused address is retried after the next delay of
 the backoff schedule, until the last attempt fails the delivery for good. Every attempt of a message carries
-the same `webhook-id`, so a receiver that saw an attempt whose answer was lost can drop the repeat.
+the same `webhook-id`, so a receiver that saw an attempt whose answer was lost can drop the repeat. A webhook
+whose endpoint's signing secret does not open (a server secret other than the one it was sealed under) is
+not sent unsigned or wrongly signed: the attempt fails with that reason, and is retried like any other.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from aiohttp.resolver import ThreadedResolver
 
 from farebox.core.clock import utcnow
 from farebox.core.events import epoch_us
+from farebox.core.sealing import SecretBox
 from farebox.ledger.base import Ledger
 from farebox.ledger.outbox import Attempt, Claimed, Outbox
 from farebox.webhooks.guard import UnsafeDestination, check_url, is_public
@@ -78,11 +81,12 @@ class PublicOnlyResolver(AbstractResolver):
 
 
 class Sender:
-    """Delivers the outbox of one ledger until cancelled."""
+    """Delivers the outbox of one ledger until cancelled; `box` opens the endpoints' signing secrets."""
 
     def __init__(
         self,
         ledger: Ledger,
+        box: SecretBox,
         *,
         timeout: float,
         delays_us: Sequence[int],
@@ -93,7 +97,7 @@ class Sender:
         batch: int = 32,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._outbox = Outbox(ledger)
+        self._outbox = Outbox(ledger, box)
         self._timeout = timeout
         self._delays_us = tuple(delays_us)
         self._allow_private = allow_private
@@ -169,6 +173,8 @@ class Sender:
             if item.channel == "email":
                 await self._email(item)
                 return _outcome(item, started, ok=True)
+            if item.channel == "webhook" and item.secret_error is not None:
+                return _outcome(item, started, error=item.secret_error)
             if item.channel == "webhook" and (item.url is None or item.secret is None):
                 return _outcome(item, started, error="the endpoint was deleted or disabled", retry=False)
             url = item.url if item.channel == "webhook" else item.target
