@@ -17,9 +17,12 @@ import orjson
 import pytest
 
 from farebox.core.events import epoch_us
+from farebox.core.sealing import SecretBox
+from farebox.core.server_secret import WEBHOOK_SECRETS
 from farebox.ledger.base import Ledger
 from farebox.ledger.outbox import Attempt, Outbox
 from farebox.ledger.webhooks import WebhookEndpoints
+from farebox.settings import Settings, resolve_secret_key
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import Cli
@@ -30,10 +33,13 @@ HOOK_URL = "https://93.184.215.14/farebox"
 def _failed_delivery(database_url: str, endpoint_id: str) -> str:
     """A test message to the endpoint whose one attempt failed for good; its message id."""
 
+    secret_key, _ = resolve_secret_key(Settings(database_url=database_url))
+    box = SecretBox.derived(secret_key, purpose=WEBHOOK_SECRETS)
+
     async def make() -> str:
         async with Ledger(database_url) as ledger:
-            message_id = await WebhookEndpoints(ledger).send_test(endpoint_id)
-            outbox, now = Outbox(ledger), epoch_us(datetime.now(UTC))
+            message_id = await WebhookEndpoints(ledger, box).send_test(endpoint_id)
+            outbox, now = Outbox(ledger, box), epoch_us(datetime.now(UTC))
             (claimed,) = await outbox.claim(now_us=now, lease_us=60_000_000, limit=1)
             failed = Attempt(claimed, ok=False, status_code=500, error="HTTP 500", duration_ms=3, retry=False)
             await outbox.finish([failed], now_us=now, delays_us=[])
