@@ -6,9 +6,11 @@ generated events alone, with the domain's `period_start`, never from what the le
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -20,8 +22,16 @@ from sqlalchemy import Connection, delete, insert
 
 from farebox.core.events import MICRO, Axis, RecordResult, Status, UsageEvent, epoch_us
 from farebox.core.periods import Period, period_start
+from farebox.ledger.adjustments import Actor, Adjustments
 from farebox.ledger.base import Ledger
-from farebox.ledger.schema import ROLLUP_DIMENSIONS, ROLLUP_MEASURES, accounts, spend_counters, usage_events
+from farebox.ledger.schema import (
+    ROLLUP_DIMENSIONS,
+    ROLLUP_MEASURES,
+    accounts,
+    spend_counters,
+    usage_adjustments,
+    usage_events,
+)
 from farebox.ledger.schema import usage_rollups_hourly as rollups
 
 if TYPE_CHECKING:
@@ -172,7 +182,7 @@ async def fresh_ledger(url: str) -> Ledger:
     ]
 
     def reset(connection: Connection) -> None:
-        for table in (usage_events, rollups, spend_counters, accounts):
+        for table in (usage_adjustments, usage_events, rollups, spend_counters, accounts):
             connection.execute(delete(table))
         connection.execute(insert(accounts), [row | {"created_at": 0, "updated_at": 0} for row in rows])
 
@@ -201,8 +211,18 @@ async def test_rollups_and_counters_equal_the_sums_of_the_raw_events(
         await ledger.close()
 
     assert sorted(row["id"] for row in raw) == sorted(event.id for event in events)
+    assert_derived_from(events, hourly=hourly, counters=counters)
+
+
+def assert_derived_from(
+    events: list[UsageEvent], *, hourly: list[dict[str, Any]], counters: list[dict[str, Any]]
+) -> None:
+    """The rollups and counters are the sums of `events`, in every bucket and along every dimension (a rollup
+    row whose events were all voided reads all zeros, and counts as absent)."""
     got_hourly = {
-        (row["hour"], *(row[d] for d in ROLLUP_DIMENSIONS)): tuple(row[m] for m in ROLLUP_MEASURES) for row in hourly
+        (row["hour"], *(row[d] for d in ROLLUP_DIMENSIONS)): tuple(row[m] for m in ROLLUP_MEASURES)
+        for row in hourly
+        if any(row[m] for m in ROLLUP_MEASURES)
     }
     hour_of = BUCKETS["hour"]
     assert got_hourly == sum_by(
@@ -248,3 +268,26 @@ async def test_replaying_any_subset_of_events_changes_nothing(
 
     assert after == before
     assert sum(row["cost_nano"] for row in after[0]) == sum(event.cost_nano for event in events)
+
+
+@PROPERTY_SETTINGS
+@given(data=st.data())
+async def test_after_voiding_any_events_rollups_and_counters_are_the_sums_of_the_others(
+    data: st.DataObject, ledger_url: str, table_rows: TableRows
+) -> None:
+    events = [replace(event, source="ingest") for event in data.draw(event_streams())]
+    voided = data.draw(st.sets(st.sampled_from([event.id for event in events])))
+    ledger = await fresh_ledger(ledger_url)
+    try:
+        for batch in batches_of(data.draw, events):
+            await ledger.record_many(batch)
+        adjustments = Adjustments(ledger)
+        await asyncio.gather(*(adjustments.void(id_, reason="test", by=Actor("cli")) for id_ in sorted(voided)))
+        raw = await table_rows(ledger, usage_events)
+        hourly = await table_rows(ledger, rollups)
+        counters = await table_rows(ledger, spend_counters)
+    finally:
+        await ledger.close()
+
+    assert sorted(row["id"] for row in raw) == sorted(event.id for event in events), "no event row is removed"
+    assert_derived_from([event for event in events if event.id not in voided], hourly=hourly, counters=counters)

@@ -1,4 +1,5 @@
-"""The packaged migrations: their naming convention, and the cheap "already current" check before them."""
+"""The packaged migrations: their naming convention, the cheap "already current" check before them, and the schema
+they build being the one `farebox.ledger.schema` declares."""
 
 from __future__ import annotations
 
@@ -6,11 +7,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
+from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
 
 import farebox.ledger.engine
 from farebox.ledger.engine import Engines, head_revision, migrate, schema_is_current
+from farebox.ledger.schema import metadata
 
 _MIGRATIONS = Path(farebox.ledger.engine.__file__).parent / "migrations"
 
@@ -55,3 +61,32 @@ def test_migrating_a_current_schema_does_not_load_alembic(ledger_url: str) -> No
     )
     loaded = subprocess.run([sys.executable, "-c", script, ledger_url], capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "False"
+
+
+def test_the_migrated_schema_is_the_declared_one(ledger_url: str) -> None:
+    engines = Engines(ledger_url)
+    try:
+        migrate(engines)
+        with engines.writer.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection), metadata)
+    finally:
+        engines.dispose()
+    assert differences == []
+
+
+def test_the_usage_adjustments_migration_goes_up_from_0003_and_back_down(ledger_url: str) -> None:
+    engines = Engines(ledger_url)
+    try:
+        migrate(engines, revision="0003")
+        with engines.writer.begin() as connection:
+            assert not inspect(connection).has_table("usage_adjustments")
+        migrate(engines)
+        with engines.writer.begin() as connection:
+            assert inspect(connection).has_table("usage_adjustments")
+            config = Config()
+            config.set_main_option("script_location", str(_MIGRATIONS))
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0003")
+            assert not inspect(connection).has_table("usage_adjustments")
+    finally:
+        engines.dispose()

@@ -13,7 +13,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["MICRO", "Axis", "RecordResult", "Status", "UsageEvent", "epoch_us", "from_epoch_us"]
+__all__ = ["MICRO", "Axis", "RecordResult", "Status", "UsageEvent", "epoch_us", "format_micro", "from_epoch_us"]
 
 MICRO = 1_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -41,6 +41,13 @@ def epoch_us(at: datetime) -> int:
     """Microseconds since the Unix epoch of an aware datetime."""
     delta = at - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * MICRO + delta.microseconds
+
+
+def format_micro(value: int) -> str:
+    """Millionths (seconds, quantity) as an exact decimal string, no trailing zeros: 3_600_500_000 -> `3600.5`."""
+    whole, fraction = divmod(abs(value), MICRO)
+    text = f"{whole}.{fraction:06d}".rstrip("0").rstrip(".") if fraction else str(whole)
+    return f"-{text}" if value < 0 else text
 
 
 def from_epoch_us(us: int) -> datetime:

@@ -112,6 +112,19 @@ class Ledger:
         with database_errors():
             return await self._writer.run(fn)
 
+    async def _write_moving_counters(self, fn: Callable[[Connection], tuple[T, Mapping[CounterId, int]]]) -> T:
+        """Run a write function that moves spend counters; it returns its outcome and what it added to them.
+
+        Plumbing like `_write`. The function runs after the group's plain functions (a counter read in the same
+        group does not see its change), and the commit listeners hear what it added, as they hear a recorded
+        event's cost.
+
+        Raises:
+            DatabaseUnusable: the database refused a statement of `fn`.
+        """
+        with database_errors():
+            return await self._writer.run_moving_counters(fn)
+
     async def _read(self, fn: Callable[[Connection], T]) -> T:
         """Run a read function on a pooled reader connection, off the event loop (plumbing, like `_write`).
 

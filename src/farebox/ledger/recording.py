@@ -294,6 +294,31 @@ class Recorder:
             if event.cost_nano:
                 owner = (event.account_id, event.member_id, event.key_id, row[_TS] // _QUARTER_HOUR_US)
                 by_owner[owner] = by_owner.get(owner, 0) + event.cost_nano
+        self.added = self._move_counters(connection, by_owner)
+
+    def unrecord(self, connection: Connection, row: Sequence[Any]) -> dict[CounterId, int]:
+        """Take a recorded event out of its hourly rollup and its spend counters (voiding it); the row stays.
+
+        `row` is the event's `usage_events` row as read, in column order. Every measure of its rollup goes down
+        by what the event added, the request itself included, so the rollup reads as if it had never been
+        recorded; so do the counters of the periods containing the event's time.
+
+        Returns:
+            What it added to the spend counters (negative amounts), for the commit's listeners.
+        """
+        (rollup,) = _rollups([tuple(row)])
+        keys = 1 + len(ROLLUP_DIMENSIONS)
+        self._upsert(connection, self._upsert_rollups, [(*rollup[:keys], *(-measure for measure in rollup[keys:]))])
+        account_id, key_id, member_id = _ROW_DIMENSIONS(row)[:3]
+        cost = row[_COUNTS_TO_COST.stop - 1]  # cost_nano closes the measured columns
+        if not cost:
+            return {}
+        return self._move_counters(connection, {(account_id, member_id, key_id, row[_TS] // _QUARTER_HOUR_US): -cost})
+
+    def _move_counters(
+        self, connection: Connection, by_owner: dict[tuple[str, str | None, str | None, int], int]
+    ) -> dict[CounterId, int]:
+        """Add amounts, by (account, member, key, quarter hour), to the counters of every period containing them."""
         sums: dict[CounterId, int] = {}
         for (account_id, member_id, key_id, quarter), cost in by_owner.items():
             starts = self._period_starts(connection, account_id, quarter)
@@ -306,7 +331,7 @@ class Recorder:
         if sums:
             rows = [(str(key.scope), key.owner_id, str(key.period), key.start, total) for key, total in sums.items()]
             self._upsert(connection, self._upsert_counters, rows)
-        self.added = sums
+        return sums
 
     def _period_starts(self, connection: Connection, account_id: str, quarter: int) -> tuple[int, ...]:
         cache_key = (account_id, quarter)

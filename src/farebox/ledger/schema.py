@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "ADJUSTED_MEASURES",
     "ROLLUP_DIMENSIONS",
     "ROLLUP_MEASURES",
     "accounts",
@@ -35,6 +36,7 @@ __all__ = [
     "outbox",
     "outbox_attempts",
     "spend_counters",
+    "usage_adjustments",
     "usage_events",
     "usage_rollups_hourly",
     "virtual_keys",
@@ -158,6 +160,42 @@ usage_events = Table(
     Index("ix_usage_events_key_ts", "key_id", "ts_us"),
     Index("ix_usage_events_account_recorded", "account_id", "recorded_at_us", "id"),
 )
+
+ADJUSTED_MEASURES = (
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "characters",
+    "seconds_micro",
+    "quantity_micro",
+    "cost_nano",
+)
+"""The amounts an adjustment carries, negated, in `usage_events` column order."""
+
+usage_adjustments = Table(
+    "usage_adjustments",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("event_id", String(128), ForeignKey("usage_events.id"), nullable=False),
+    Column("account_id", String(36), nullable=False),
+    Column("key_id", String(36)),
+    Column("member_id", String(36)),
+    Column("event_ts_us", BigInteger, nullable=False),
+    *(Column(name, BigInteger, nullable=False) for name in ADJUSTED_MEASURES),
+    Column("reason", Text, nullable=False),
+    Column("actor_kind", String(16), nullable=False),
+    Column("actor_member_id", String(36)),
+    Column("created_at_us", BigInteger, nullable=False),
+    Index("uq_usage_adjustments_event_kind", "event_id", "kind", unique=True),
+    Index("ix_usage_adjustments_account_event_ts", "account_id", "event_ts_us"),
+)
+"""Audited corrections of recorded usage events, appended, never changed: today voids (`kind` = `void`), at
+most one per event. A row carries its event's attribution and time and the event's amounts negated, and
+says why and who (`actor_kind` `master`, `member` with `actor_member_id`, or `cli`). The event row itself is
+never changed; the rollups and spend counters net the adjustment in the event's own hour and periods."""
 
 ROLLUP_DIMENSIONS = (
     "account_id",

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, delete, func, insert, select, tuple_
 from farebox.core.events import epoch_us
 from farebox.core.periods import Period, period_end, period_start
 from farebox.core.spend import CounterId, Scope
-from farebox.ledger.schema import members, spend_counters, usage_events, virtual_keys
+from farebox.ledger.schema import members, spend_counters, usage_adjustments, usage_events, virtual_keys
 
 __all__ = ["read_counters", "recount_current_periods"]
 
@@ -43,8 +43,9 @@ def recount_current_periods(connection: Connection, account_id: str, *, tz: Zone
     """Recount the account's daily, weekly and monthly counters of the periods containing `at`, as `tz` bounds them.
 
     Counters are bucketed by the account's timezone when events are recorded; after the timezone changes,
-    the current periods start elsewhere, so their counters are summed again from the events (in the caller's
-    transaction, with the change). Past periods keep the bounds they had; `total` does not depend on `tz`.
+    the current periods start elsewhere, so their counters are summed again from the events, voided ones netted
+    out (in the caller's transaction, with the change). Past periods keep the bounds they had; `total` does not
+    depend on `tz`.
     """
     owners = [("account", account_id)]
     owners += [
@@ -53,18 +54,21 @@ def recount_current_periods(connection: Connection, account_id: str, *, tz: Zone
     owners += [
         ("key", k) for k in connection.scalars(select(virtual_keys.c.id).where(virtual_keys.c.account_id == account_id))
     ]
-    events = usage_events.c
     for period in (Period.DAILY, Period.WEEKLY, Period.MONTHLY):
         start = period_start(period, at=at, tz=tz)
         end = period_end(period, start=start, tz=tz)
         assert end is not None
-        window = (events.account_id == account_id, events.ts_us >= epoch_us(start), events.ts_us < epoch_us(end))
         sums: dict[tuple[str, str], int] = {}
-        query = select(events.key_id, events.member_id, func.sum(events.cost_nano)).where(*window)
-        for key_id, member_id, cost in connection.execute(query.group_by(events.key_id, events.member_id)):
-            for owner in (("account", account_id), ("key", key_id), ("member", member_id)):
-                if owner[1] is not None:
-                    sums[owner] = sums.get(owner, 0) + int(cost)
+        # The events in the window, and the voids of events in it (their costs negated).
+        for table, ts in ((usage_events, usage_events.c.ts_us), (usage_adjustments, usage_adjustments.c.event_ts_us)):
+            c = table.c
+            query = select(c.key_id, c.member_id, func.sum(c.cost_nano)).where(
+                c.account_id == account_id, ts >= epoch_us(start), ts < epoch_us(end)
+            )
+            for key_id, member_id, cost in connection.execute(query.group_by(c.key_id, c.member_id)):
+                for owner in (("account", account_id), ("key", key_id), ("member", member_id)):
+                    if owner[1] is not None:
+                        sums[owner] = sums.get(owner, 0) + int(cost)
         ids = [owner_id for _, owner_id in owners]
         starts = int(start.timestamp())
         connection.execute(

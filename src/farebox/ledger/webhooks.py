@@ -34,6 +34,7 @@ EventType = Literal[
     "anomaly.detected",
     "usage.recorded",
     "cost.calculated",
+    "usage.voided",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 

@@ -8,7 +8,9 @@ means "durable".
 
 Two kinds of job share a transaction: event batches (recorded together by `recording.record_events`)
 and arbitrary write functions (directory changes), each of which runs in a SAVEPOINT so that one
-failing function (a unique-constraint violation, say) does not undo the others.
+failing function (a unique-constraint violation, say) does not undo the others. A write function may
+move spend counters (a void does): it runs after the plain ones, like the events, and what it moved
+reaches the commit listeners with what the events added.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ class _Job:
     future: asyncio.Future[Any]
     events: Sequence[UsageEvent] = ()
     fn: Callable[[Connection], Any] | None = None
+    moves_counters: bool = False
+    """`fn` returns (outcome, what it added to the spend counters)."""
     outcome: Any = None
     error: BaseException | None = None
     results: list[RecordResult] = field(default_factory=list)
@@ -93,6 +97,12 @@ class GroupCommitWriter:
     async def run(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn(connection)` inside the next group's transaction; return its result once committed."""
         outcome: T = await self._submit(_Job(*self._new_future(), fn=fn))
+        return outcome
+
+    async def run_moving_counters(self, fn: Callable[[Connection], tuple[T, Mapping[CounterId, int]]]) -> T:
+        """Run `fn(connection)`, which returns its outcome and what it added to the spend counters, inside the next
+        group's transaction; return the outcome once committed. The commit listeners hear what it added."""
+        outcome: T = await self._submit(_Job(*self._new_future(), fn=fn, moves_counters=True))
         return outcome
 
     def _new_future(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]:
@@ -172,18 +182,29 @@ class GroupCommitWriter:
         self._added = {}
         for job in group:
             job.error, job.outcome, job.results = None, None, []
+        added: dict[CounterId, int] = {}
         with connection.begin():
-            # Functions first: one that reads the spend counters sees what earlier commits left, not this group's
-            # events, which `on_commit` adds once this group commits.
+            # Plain functions first: one that reads the spend counters sees what earlier commits left, not what this
+            # group's events and counter-moving functions add, which `on_commit` adds once this group commits.
             for job in group:
-                if job.fn is not None:
+                if job.fn is not None and not job.moves_counters:
                     self._call(connection, job)
+            for job in group:
+                if job.moves_counters:
+                    self._call(connection, job)
+                    if job.error is None:
+                        job.outcome, moved = job.outcome
+                        _merge(added, moved)
             event_jobs = [job for job in group if job.fn is None]
             if event_jobs:
                 results = self._recorder.record_events(connection, [list(job.events) for job in event_jobs])
                 for job, job_results in zip(event_jobs, results, strict=True):
                     job.results = job_results
-                self._added = self._recorder.added
+                if added:
+                    _merge(added, self._recorder.added)
+                else:  # the common case: events alone, whose sums need no copy
+                    added = self._recorder.added
+        self._added = added
 
     def _notify(self, added: Mapping[CounterId, int]) -> None:
         for listener in self.on_commit:
@@ -208,6 +229,11 @@ class GroupCommitWriter:
     def _fail(group: list[_Job], error: FareboxError) -> None:
         for job in group:
             job.error = error
+
+
+def _merge(into: dict[CounterId, int], amounts: Mapping[CounterId, int]) -> None:
+    for counter, amount in amounts.items():
+        into[counter] = into.get(counter, 0) + amount
 
 
 def _settle_all(jobs: list[_Job]) -> None:
