@@ -6,9 +6,10 @@ implements the same protocol, so metering and the gateway do not change with it.
 
 In `LocalCounters`, a counter is read once from the ledger in order with its commits (`Ledger.load_counters`),
 so no commit can slip between the read and the counting of later commits; after that every commit adds
-what it added (`Ledger.on_commit`), proxied requests and ingested events alike. Between a commit and its
-request's release the cost counts twice (spent and reserved): a cap can refuse a request a moment early,
-never let one through late.
+what it added (`Ledger.on_commit`), proxied requests and ingested events alike, and a void what it took
+off. Between a commit and its request's release the cost counts twice (spent and reserved): a cap can
+refuse a request a moment early, never let one through late. Another process's commits (a void made with
+the CLI) reach this one when it drops its counters (`forget`) and reads them again.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ class LocalCounters:
         self._lock = threading.Lock()  # the writer thread adds commits while the event loop reserves
         self._spent: dict[CounterId, int] = {}
         self._reserved: dict[CounterId, int] = {}
+        self._generation = 0
+        """How many times `forget` ran: a read begun before it is stale when it arrives."""
         ledger.on_commit(self._committed)
 
     async def reserve(self, holds: Holds, amount_nano: int) -> Reservation:
@@ -127,14 +130,27 @@ class LocalCounters:
                 result[index] = (read.get(counters[index], 0), result[index][1])
         return result
 
+    def forget(self) -> None:
+        """Drop every counter, to read each again from the ledger when next needed (reservations stay held).
+
+        For changes this process did not commit itself, so did not hear of: a void made by another process.
+        A read begun before this call is dropped when it arrives, so no counter keeps a value from before.
+        """
+        with self._lock:
+            self._generation += 1
+            self._spent = {}
+
     async def _load(self, counters: Sequence[CounterId]) -> None:
         wanted = [counter for counter in counters if counter not in self._spent]
         if wanted:
-            await self._ledger.load_counters(wanted, apply=self._adopt)
+            generation = self._generation
+            await self._ledger.load_counters(wanted, apply=lambda found: self._adopt(found, generation=generation))
 
-    def _adopt(self, found: dict[CounterId, int]) -> None:
+    def _adopt(self, found: dict[CounterId, int], *, generation: int) -> None:
         """Take counters read on the writer thread (one read meanwhile by another request keeps its value)."""
         with self._lock:
+            if generation != self._generation:
+                return  # read before a `forget`: the reserving loop reads again
             if len(self._spent) + len(found) > _MAX_COUNTERS:
                 self._forget_idle()
             for counter, spent in found.items():
