@@ -19,7 +19,7 @@ from farebox.alerts.actions import Alerter
 from farebox.alerts.scanner import AnomalyScanner
 from farebox.alerts.store import AlertStore
 from farebox.alerts.watcher import CapWatcher
-from farebox.api import admin, alerts, events, requests, webhooks
+from farebox.api import admin, alerts, events, requests, voids, webhooks
 from farebox.api import budgets as budget_routes
 from farebox.api.body_limit import BodySizeLimit
 from farebox.api.errors import install_error_handlers, unexpected_error
@@ -34,12 +34,13 @@ from farebox.gateway.providers.mock import create_mock_app
 from farebox.gateway.tokens import Tokenizer
 from farebox.gateway.upstream import Upstream, default_mock_base_url
 from farebox.gateway.wiring import Gateway
+from farebox.ledger.adjustments import Adjustments
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
 from farebox.ledger.member_tokens import MemberTokens
 from farebox.ledger.reader import LedgerReader
 from farebox.ledger.webhooks import WebhookEndpoints
-from farebox.metering import Budgets, KeyCache, LocalCounters, Meter, UsageEvents
+from farebox.metering import Budgets, KeyCache, LocalCounters, Meter, UsageEvents, VoidWatch
 from farebox.prices import PriceBook
 from farebox.services import IngestLimits, Services
 from farebox.settings import Settings, provider_credentials, resolve_master_key, resolve_secret_key
@@ -63,7 +64,7 @@ def create_app(
     clock: Callable[[], datetime] = utcnow,
 ) -> FastAPI:
     """Build the farebox ASGI app. Tests pass their own ledger, price book, master key, server secret or clock
-    (the directory's).
+    (the directory's and the voids').
 
     On start-up the app seals the webhook signing secrets still stored in plain text, and refuses to start
     when the stored ones are sealed under another server secret (`core.sealing.WrongServerSecret`).
@@ -81,7 +82,9 @@ def create_app(
     directory = Directory(ledger, clock=clock)
     keys = KeyCache(directory)
     directory.on_change.append(keys.clear)
-    budgets = Budgets(directory, LocalCounters(ledger))
+    counters = LocalCounters(ledger)
+    budgets = Budgets(directory, counters)
+    adjustments = Adjustments(ledger, clock=clock)
     meter = Meter(ledger, UsageEvents(prices), keys=keys, budgets=budgets)
     upstream = Upstream(timeout=settings.upstream_timeout_seconds)
     gateway = Gateway(
@@ -94,7 +97,7 @@ def create_app(
         default_output_tokens=settings.budget_default_output_tokens,
     )
 
-    workers = _notifications(settings, ledger, directory, budgets, box)
+    workers = [*_notifications(settings, ledger, directory, budgets, box), VoidWatch(adjustments, counters).run]
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -128,6 +131,7 @@ def create_app(
         prices=prices,
         directory=directory,
         tokens=MemberTokens(directory),
+        adjustments=adjustments,
         meter=meter,
         budgets=budgets,
         webhooks=endpoints,
@@ -151,6 +155,7 @@ def create_app(
     app.include_router(alerts.router)
     app.include_router(webhooks.router)
     app.include_router(requests.router)
+    app.include_router(voids.router)
     app.mount("/mock", create_mock_app(prefix="", latency_ms=settings.mock_latency_ms))
 
     @app.get("/healthz", include_in_schema=False)

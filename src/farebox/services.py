@@ -8,6 +8,7 @@ from datetime import timedelta
 from starlette.requests import HTTPConnection
 
 from farebox.alerts.store import AlertStore
+from farebox.ledger.adjustments import Adjustments
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
 from farebox.ledger.member_tokens import MemberTokens
@@ -42,6 +43,8 @@ class Services:
     directory: Directory
     tokens: MemberTokens
     """Members' personal API tokens (the admin API's credential besides the master key)."""
+    adjustments: Adjustments
+    """Voids of ingested usage events."""
     meter: Meter
     budgets: Budgets
     webhooks: WebhookEndpoints

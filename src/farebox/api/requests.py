@@ -1,7 +1,8 @@
 """`GET /api/admin/requests/{id}`: one usage event as the ledger recorded it.
 
 The id is a proxied request's `x-farebox-request-id` (or an ingested event's id). A member's key sees
-only its own account's events: another account's event answers 404, as if it did not exist.
+only its own account's events: another account's event answers 404, as if it did not exist. A voided
+event is shown as recorded, with its void (reason, when, by whom) under `void`.
 """
 
 from __future__ import annotations
@@ -9,12 +10,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from farebox.api.auth import Principal, authenticate
-from farebox.core.events import MICRO
+from farebox.api.voids import VoidOut, present_void
+from farebox.core.events import format_micro
 from farebox.core.money import format_usd
 from farebox.errors import NotFound
+from farebox.ledger.adjustments import Void
 from farebox.ledger.reader import EventRow
 from farebox.services import services
 
@@ -59,15 +62,13 @@ class RequestOut(BaseModel):
     estimated: bool
     source: str
     metadata: dict[str, Any]
+    void: VoidOut | None = Field(
+        description="The event's void, when it was voided: it then counts in no spend figure. The event is as recorded."
+    )
 
 
-def _micro_text(value: int) -> str:
-    whole, fraction = divmod(value, MICRO)
-    return f"{whole}.{fraction:06d}".rstrip("0").rstrip(".") if fraction else str(whole)
-
-
-def present_event(row: EventRow) -> RequestOut:
-    """The API shape of a recorded usage event."""
+def present_event(row: EventRow, *, void: Void | None) -> RequestOut:
+    """The API shape of a recorded usage event, and its void if it was voided."""
     return RequestOut(
         id=row.id,
         timestamp=row.timestamp.isoformat().replace("+00:00", "Z"),
@@ -88,8 +89,8 @@ def present_event(row: EventRow) -> RequestOut:
         cache_write_tokens=row.cache_write_tokens,
         reasoning_tokens=row.reasoning_tokens,
         characters=row.characters,
-        seconds=_micro_text(row.seconds_micro),
-        quantity=_micro_text(row.quantity_micro),
+        seconds=format_micro(row.seconds_micro),
+        quantity=format_micro(row.quantity_micro),
         cost_usd=format_usd(row.cost_nano),
         unit_prices=dict(row.unit_prices),
         priced=row.priced,
@@ -102,6 +103,7 @@ def present_event(row: EventRow) -> RequestOut:
         estimated=row.estimated,
         source=row.source,
         metadata=dict(row.metadata),
+        void=None if void is None else present_void(void),
     )
 
 
@@ -109,8 +111,9 @@ def present_event(row: EventRow) -> RequestOut:
 async def get_request(
     request_id: str, request: Request, principal: Annotated[Principal, Depends(authenticate)]
 ) -> RequestOut:
-    row = await services(request).reader.event(request_id)
+    found = services(request)
+    row = await found.reader.event(request_id)
     if row is None or not principal.is_master and row.account_id != principal.account_id:
         raise NotFound(f"no usage event with id {request_id!r}", code="event_not_found")
     principal.require_usage(row.account_id, key_id=row.key_id, member_id=row.member_id)
-    return present_event(row)
+    return present_event(row, void=await found.adjustments.void_of(row.id))

@@ -1,0 +1,89 @@
+"""`POST /api/admin/events/{event_id}/void`: void a wrongly ingested usage event, as an audited adjustment.
+
+Allowed to whoever may ingest for the event's account: the master key, or an owner or admin member token of
+that account (another account's event answers 404, as if it did not exist; a billing or member token 403
+`not_admin`, a virtual key 403 `proxy_key`). The body is `{"reason": "..."}`
+(1 to 1,000 characters, required). The event row is never changed or deleted: the ledger appends a void that
+nets the event out of its rollup, its spend counters (this process's caps at once) and budget status, and
+tells the account's `usage.voided` webhooks (`farebox.ledger.adjustments`).
+
+201: the void (`VoidOut`). 404 `event_not_found`; 409 `event_not_ingested` for a proxied request (it reached
+its provider, which bills it), 409 `event_already_voided` for a second void; 422 for a missing or empty reason.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from farebox.api.auth import Principal, authenticate
+from farebox.ledger.adjustments import MAX_REASON, Actor, Void, void_record
+from farebox.services import services
+
+__all__ = ["VoidIn", "VoidOut", "present_void", "router"]
+
+router = APIRouter(prefix="/api/admin", tags=["admin"])
+
+
+class VoidIn(BaseModel):
+    """Why the event is voided: kept with the void for the audit trail."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_REASON)]
+
+
+class VoidOut(BaseModel):
+    """A void: the voided event's attribution and its amounts negated, why, who and when."""
+
+    id: str
+    event_id: str
+    account_id: str
+    key_id: str | None
+    member_id: str | None
+    event_timestamp: str = Field(description="When the voided usage happened: the hour and periods it is netted in.")
+    reason: str
+    voided_at: str
+    voided_by: str = Field(description="Who voided it: `master` (the master key), `member` (a member's key) or `cli`.")
+    voided_by_member_id: str | None = Field(description="The member who voided it, when `voided_by` is `member`.")
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    characters: int
+    seconds: str
+    quantity: str
+    cost_usd: str = Field(description="The voided event's cost, negated, in decimal USD (`-0.006`).")
+
+
+def present_void(void: Void) -> VoidOut:
+    """The API shape of a void (the data of its `usage.voided` webhook, too)."""
+    return VoidOut.model_validate(void_record(void))
+
+
+def _actor(principal: Principal) -> Actor:
+    return Actor("master") if principal.is_master else Actor("member", principal.member_id)
+
+
+@router.post(
+    "/events/{event_id}/void",
+    status_code=201,
+    summary="Void a wrongly ingested usage event",
+    responses={
+        404: {"description": "No such event (or another account's)."},
+        409: {"description": "A proxied request, not an ingested event; or voided already."},
+    },
+)
+async def void_event(
+    event_id: str, body: VoidIn, request: Request, principal: Annotated[Principal, Depends(authenticate)]
+) -> VoidOut:
+    """Append a void of the event, netting it out of every spend figure; the event itself stays as recorded."""
+    if principal.account_id is not None:  # not the master key: an owner or admin of its account, as for ingesting
+        principal.require_manage(principal.account_id)
+    void = await services(request).adjustments.void(
+        event_id, reason=body.reason, by=_actor(principal), account_id=principal.account_id
+    )
+    return present_void(void)
