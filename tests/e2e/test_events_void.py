@@ -7,6 +7,7 @@ through. The refusals (404, 409, 403, 422, 401) come in the admin API's one erro
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import openai
 import pytest
+from typer.testing import CliRunner
+
+from farebox.cli import app as cli_app
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import Gateway
@@ -192,3 +196,28 @@ def test_an_unknown_field_is_422(gateway: Gateway) -> None:
     event_id = ingest(gateway, key)
 
     error(void(gateway, event_id, {"reason": "x", "cost_usd": "0"}), 422, "validation_failed")
+
+
+def test_a_void_made_with_the_cli_reaches_the_running_gateways_cap(gateway: Gateway, sdk: SDK) -> None:
+    secret, key = gateway.new_key(spend_cap="0.01")
+    client = sdk(secret)
+    event_id = ingest(gateway, key)
+    with pytest.raises(openai.APIStatusError):
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=20)  # type: ignore[arg-type]
+
+    result = CliRunner().invoke(
+        cli_app,
+        ["events", "void", event_id, "--reason", "wrong key", "--json"],
+        env={"FAREBOX_DATABASE_URL": f"sqlite:///{gateway.database}"},
+    )
+    assert result.exit_code == 0, result.output
+
+    deadline = time.monotonic() + 5  # the gateway polls the ledger for voids every second
+    while True:
+        try:
+            client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=20)  # type: ignore[arg-type]
+            break
+        except openai.APIStatusError as exc:
+            assert exc.status_code == 402 and time.monotonic() < deadline, "the CLI's void never reached the cap"
+            time.sleep(0.1)
+    assert gateway.event(event_id)["void"]["voided_by"] == "cli"

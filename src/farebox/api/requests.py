@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from farebox.api.auth import Principal, authenticate
-from farebox.api.voids import VoidOut, present_void
+from farebox.api.void_schemas import VoidOut, present_void
 from farebox.core.events import format_micro
 from farebox.core.money import format_usd
 from farebox.errors import NotFound

@@ -7,8 +7,9 @@ that account (another account's event answers 404, as if it did not exist; a bil
 nets the event out of its rollup, its spend counters (this process's caps at once) and budget status, and
 tells the account's `usage.voided` webhooks (`farebox.ledger.adjustments`).
 
-201: the void (`VoidOut`). 404 `event_not_found`; 409 `event_not_ingested` for a proxied request (it reached
-its provider, which bills it), 409 `event_already_voided` for a second void; 422 for a missing or empty reason.
+201: the void (`farebox.api.void_schemas.VoidOut`). 404 `event_not_found`; 409 `event_not_ingested` for a
+proxied request (it reached its provider, which bills it), 409 `event_already_voided` for a second void; 422
+for a missing or empty reason.
 """
 
 from __future__ import annotations
@@ -16,52 +17,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from farebox.api.auth import Principal, authenticate
-from farebox.ledger.adjustments import MAX_REASON, Actor, Void, void_record
+from farebox.api.void_schemas import VoidIn, VoidOut, present_void
+from farebox.ledger.adjustments import Actor
 from farebox.services import services
 
-__all__ = ["VoidIn", "VoidOut", "present_void", "router"]
+__all__ = ["router"]
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
-
-
-class VoidIn(BaseModel):
-    """Why the event is voided: kept with the void for the audit trail."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_REASON)]
-
-
-class VoidOut(BaseModel):
-    """A void: the voided event's attribution and its amounts negated, why, who and when."""
-
-    id: str
-    event_id: str
-    account_id: str
-    key_id: str | None
-    member_id: str | None
-    event_timestamp: str = Field(description="When the voided usage happened: the hour and periods it is netted in.")
-    reason: str
-    voided_at: str
-    voided_by: str = Field(description="Who voided it: `master` (the master key), `member` (a member's key) or `cli`.")
-    voided_by_member_id: str | None = Field(description="The member who voided it, when `voided_by` is `member`.")
-    input_tokens: int
-    output_tokens: int
-    cached_input_tokens: int
-    cache_write_tokens: int
-    reasoning_tokens: int
-    characters: int
-    seconds: str
-    quantity: str
-    cost_usd: str = Field(description="The voided event's cost, negated, in decimal USD (`-0.006`).")
-
-
-def present_void(void: Void) -> VoidOut:
-    """The API shape of a void (the data of its `usage.voided` webhook, too)."""
-    return VoidOut.model_validate(void_record(void))
 
 
 def _actor(principal: Principal) -> Actor:

@@ -1,8 +1,8 @@
-"""The `farebox` command line: serve, migrate, accounts, members, keys, tokens, webhooks, alerts, prices."""
+"""The `farebox` command line: serve, migrate, accounts, members, keys, tokens, events, webhooks, alerts, prices."""
 
 from __future__ import annotations
 
-from farebox.cli import accounts, budgets, notifications, prices, server, tokens
+from farebox.cli import accounts, budgets, events, notifications, prices, server, tokens
 from farebox.cli.output import command_group
 
 __all__ = ["app", "main"]
@@ -19,6 +19,7 @@ accounts.keys_app.command("budget")(budgets.key_budget)
 accounts.accounts_app.command("budget")(budgets.account_budget)
 accounts.keys_app.command("disable")(notifications.disable_key)
 accounts.keys_app.command("enable")(notifications.enable_key)
+app.add_typer(events.events_app, name="events")
 app.add_typer(notifications.webhooks_app, name="webhooks")
 app.add_typer(notifications.alerts_app, name="alerts")
 app.add_typer(prices.app, name="prices")
