@@ -13,7 +13,8 @@ import typer
 from farebox.api.void_schemas import VoidOut, present_void
 from farebox.cli.output import Json, command_group, show_one
 from farebox.cli.runtime import with_ledger
-from farebox.ledger.adjustments import MAX_REASON, Actor, Adjustments
+from farebox.errors import ValidationFailed
+from farebox.ledger.adjustments import Actor, Adjustments, clean_reason
 from farebox.ledger.base import Ledger
 
 __all__ = ["events_app"]
@@ -22,10 +23,10 @@ events_app = command_group(help="Usage events in the ledger: void a wrongly inge
 
 
 def _reason(value: str) -> str:
-    cleaned = value.strip()
-    if not 1 <= len(cleaned) <= MAX_REASON:
-        raise typer.BadParameter(f"give the reason, 1 to {MAX_REASON:,} characters")
-    return cleaned
+    try:
+        return clean_reason(value)
+    except ValidationFailed as exc:
+        raise typer.BadParameter(exc.message.removeprefix("reason: ")) from None
 
 
 @events_app.command("void")

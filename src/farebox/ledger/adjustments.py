@@ -31,7 +31,7 @@ from farebox.ledger.base import Ledger
 from farebox.ledger.outbox import notify_endpoints
 from farebox.ledger.schema import ADJUSTED_MEASURES, usage_adjustments, usage_events
 
-__all__ = ["MAX_REASON", "VOIDED", "Actor", "ActorKind", "Adjustments", "Void", "void_record"]
+__all__ = ["MAX_REASON", "VOIDED", "Actor", "ActorKind", "Adjustments", "Void", "clean_reason", "void_record"]
 
 MAX_REASON = 1_000
 """The longest reason a void may give, in characters."""
@@ -122,7 +122,12 @@ def _void(row: Mapping[str, Any] | RowMapping) -> Void:
     )
 
 
-def _clean_reason(reason: str) -> str:
+def clean_reason(reason: str) -> str:
+    """A void's reason without surrounding blanks.
+
+    Raises:
+        ValidationFailed: it is empty or longer than `MAX_REASON` (422 on `reason`).
+    """
     cleaned = reason.strip()
     if not cleaned or len(cleaned) > MAX_REASON:
         message = f"give the reason for the void, 1 to {MAX_REASON:,} characters"
@@ -152,7 +157,7 @@ class Adjustments:
             Conflict: the event was proxied, not ingested (409 `event_not_ingested`), or is voided already
                 (409 `event_already_voided`).
         """
-        reason = _clean_reason(reason)
+        reason = clean_reason(reason)
         adjustment_id = "adj_" + uuid.uuid4().hex
         recorder = self._ledger.recorder
 
