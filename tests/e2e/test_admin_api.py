@@ -477,6 +477,7 @@ async def test_bad_rotate_grace_is_422(api: Api) -> None:
         ("DELETE", "/virtual-keys/ghost", None),
         ("POST", "/virtual-keys/ghost/rotate", None),
         ("POST", "/virtual-keys/ghost/revoke", None),
+        ("POST", "/events/ghost/void", {"reason": "x"}),
     ],
 )
 async def test_unknown_ids_are_404(api: Api, method: str, path: str, body: Any) -> None:
@@ -509,6 +510,7 @@ async def test_routes_are_in_the_openapi_schema(api: Api) -> None:
         ("/api/admin/virtual-keys/{key_id}/rotate", "post"),
         ("/api/admin/virtual-keys/{key_id}/revoke", "post"),
         ("/api/admin/requests/{request_id}", "get"),
+        ("/api/admin/events/{event_id}/void", "post"),
         ("/api/admin/virtual-keys/{key_id}/budget", "get"),
         ("/api/admin/budgets/status", "get"),
         ("/api/admin/virtual-keys/{key_id}/disable", "post"),
