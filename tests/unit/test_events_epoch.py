@@ -1,5 +1,6 @@
-"""core.events: instants stored as epoch microseconds come back as the same aware UTC instant, and a usage
-event's defaults are what an event that says nothing more means. core.clock: the wall clock is aware UTC."""
+"""core.events: instants stored as epoch microseconds come back as the same aware UTC instant, millionths are
+shown as exact decimals, and a usage event's defaults are what an event that says nothing more means.
+core.clock: the wall clock is aware UTC."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from farebox.core.clock import utcnow
-from farebox.core.events import MICRO, Axis, RecordResult, Status, UsageEvent, epoch_us, from_epoch_us
+from farebox.core.events import MICRO, Axis, RecordResult, Status, UsageEvent, epoch_us, format_micro, from_epoch_us
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -157,3 +158,25 @@ def test_utcnow_is_aware_utc_and_advances() -> None:
     after = datetime.now(UTC)
     assert now.tzinfo is UTC
     assert before <= now <= after
+
+
+@pytest.mark.parametrize(
+    ("micro", "text"),
+    [
+        (0, "0"),
+        (1, "0.000001"),
+        (3_600_500_000, "3600.5"),
+        (2 * MICRO, "2"),
+        (-1, "-0.000001"),
+        (-3_600_500_000, "-3600.5"),  # a void's negated seconds: not -3601 + 0.5
+        (-2 * MICRO, "-2"),
+    ],
+)
+def test_millionths_are_shown_as_exact_decimals_negatives_included(micro: int, text: str) -> None:
+    assert format_micro(micro) == text
+    assert Decimal(text) * MICRO == micro
+
+
+@given(st.integers(min_value=-(10**18), max_value=10**18))
+def test_millionths_round_trip_through_their_text(micro: int) -> None:
+    assert Decimal(format_micro(micro)) * MICRO == micro
