@@ -116,6 +116,7 @@ CASES = [
     Case("POST", "/api/admin/webhooks/{webhook}/deliveries/{message}/retry", MANAGE, 404),
     Case("POST", "/api/admin/webhooks/{webhook}/test", MANAGE, 202),
     Case("POST", "/api/events", MANAGE, 200, _event),
+    Case("POST", "/api/admin/events/{mo_ingested}/void", MANAGE, 201, lambda w: {"reason": "twice"}, stranger=404),
 ]
 
 
@@ -140,7 +141,7 @@ async def _world(api: Api) -> World:
         "/api/events", json={"events": [event]}, headers={"authorization": f"Bearer {MASTER}"}
     )
     assert posted.status_code == 200, posted.text
-    ids["mo_event"] = "evt-mo"
+    ids["mo_event"] = ids["mo_ingested"] = "evt-mo"  # a request's usage event, and an ingested one
     ids["webhook"] = (await api.ok("POST", "/webhooks", _webhook(World(ids, secrets)), status=201))["id"]
     other = (await api.ok("POST", "/accounts", {"name": "Globex"}, status=201))["id"]
     boss_fields = {"email": "b@globex.test", "name": "B", "role": "owner"}
@@ -215,7 +216,7 @@ async def test_the_table_covers_every_admin_route(world_api: tuple[Api, World]) 
     }
     names = {"account": "account_id", "mo": "member_id", "mia": "member_id", "mo_token": "token_id"}
     names |= {"mo_key": "key_id", "mia_key": "key_id", "mo_event": "request_id", "webhook": "endpoint_id"}
-    names |= {"message": "message_id"}
+    names |= {"message": "message_id", "mo_ingested": "event_id"}
     covered = {
         (case.method, case.path.split("?")[0].format(**{k: "{" + v + "}" for k, v in names.items()})) for case in CASES
     }
