@@ -68,4 +68,6 @@ def test_events_void_refusals_are_one_line(cli: Cli, make_event: EventFactory) -
     assert "only ingested events can be voided" in cli.fails("events", "void", proxied, "--reason", "x")
     assert "--reason" in cli.fails("events", "void", ingested, code=2)
     assert "give the reason" in cli.fails("events", "void", ingested, "--reason", "   ", code=2)
+    assert cli.json_error("events", "void", proxied, "--reason", "x")["code"] == "event_not_ingested"
+    assert cli.json_error("events", "void", ingested, code=2)["code"] == "usage_error"
     assert cli.json("keys", "show", key["id"])["spend"] == "2.00"
