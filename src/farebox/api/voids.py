@@ -2,10 +2,10 @@
 
 Allowed to whoever may ingest for the event's account: the master key, or an owner or admin member token of
 that account (another account's event answers 404, as if it did not exist; a billing or member token 403
-`not_admin`, a virtual key 403 `proxy_key`). The body is `{"reason": "..."}`
-(1 to 1,000 characters, required). The event row is never changed or deleted: the ledger appends a void that
-nets the event out of its rollup, its spend counters (this process's caps at once) and budget status, and
-tells the account's `usage.voided` webhooks (`farebox.ledger.adjustments`).
+`not_admin`, a virtual key 403 `proxy_key`). The body is `{"reason": "..."}` (1 to 1,000 characters,
+required). The event row is never changed or deleted: the ledger appends a void that nets the event out of
+its rollup, its spend counters (this process's caps at once) and budget status, and tells the account's
+`usage.voided` webhooks (`farebox.ledger.adjustments`).
 
 201: the void (`farebox.api.void_schemas.VoidOut`). 404 `event_not_found`; 409 `event_not_ingested` for a
 proxied request (it reached its provider, which bills it), 409 `event_already_voided` for a second void; 422

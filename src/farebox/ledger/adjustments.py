@@ -45,7 +45,7 @@ ActorKind = Literal["master", "member", "cli"]
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who made an adjustment: the master key, a member through one of its keys, or the `farebox` CLI."""
+    """Who made an adjustment: the master key, a member through its API token, or the `farebox` CLI."""
 
     kind: ActorKind
     member_id: str | None = None
