@@ -19,7 +19,7 @@ from sqlalchemy import Connection, func, select
 
 from farebox.core.events import UsageEvent
 from farebox.ledger.base import Ledger
-from farebox.ledger.schema import spend_counters, usage_events, usage_rollups_hourly
+from farebox.ledger.schema import spend_counters, usage_events, usage_rollups
 
 __all__: list[str] = []
 
@@ -119,7 +119,7 @@ async def test_every_returned_record_survives_sigkill(ledger_url: str, tmp_path:
     def read(connection: Connection) -> tuple[set[str], int, int, int]:
         ids = set(connection.scalars(select(usage_events.c.id)))
         costs = connection.scalar(select(func.coalesce(func.sum(usage_events.c.cost_nano), 0)))
-        requests = connection.scalar(select(func.coalesce(func.sum(usage_rollups_hourly.c.requests), 0)))
+        requests = connection.scalar(select(func.coalesce(func.sum(usage_rollups.c.requests), 0)))
         spent = connection.scalar(
             select(func.coalesce(func.sum(spend_counters.c.spent_nano), 0)).where(
                 spend_counters.c.scope == "account", spend_counters.c.period == "total"

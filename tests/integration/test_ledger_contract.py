@@ -19,7 +19,7 @@ from farebox.errors import LedgerUnavailable
 from farebox.ledger.base import Ledger
 from farebox.ledger.reader import EventRow, LedgerReader
 from farebox.ledger.schema import ROLLUP_DIMENSIONS, ROLLUP_MEASURES, accounts, spend_counters, usage_events
-from farebox.ledger.schema import usage_rollups_hourly as rollups
+from farebox.ledger.schema import usage_rollups as rollups
 
 if TYPE_CHECKING:
     from conftest import TableRows, WriterGate
@@ -140,11 +140,12 @@ async def test_a_failing_batch_does_not_fail_the_batches_grouped_with_it(
 
 
 def rollup_key(
-    hour: datetime,
+    bucket: datetime,
     *,
     key: str = "key-1",
     member: str = "mem-1",
     agent: str = "agent-1",
+    app: str = "",
     axis: str = "llm",
     provider: str = "openai",
     model: str = "gpt-4o-2024-08-06",
@@ -152,22 +153,24 @@ def rollup_key(
     operation: str = "chat.completions",
     status: str = "ok",
 ) -> tuple[Any, ...]:
-    return (int(hour.timestamp()), "acct-1", key, member, agent, axis, provider, model, canonical, operation, status)
+    start = int(bucket.timestamp())
+    return (start, "acct-1", key, member, agent, app, axis, provider, model, canonical, operation, status)
 
 
-async def test_rollups_sum_each_hour_and_dimension(
+async def test_rollups_sum_each_quarter_hour_and_dimension(
     ledger: Ledger, make_event: EventFactory, table_rows: TableRows
 ) -> None:
-    noon, one = at("2025-06-01T12:00:00+00:00"), at("2025-06-01T13:00:00+00:00")
+    noon, one = at("2025-06-01T12:00:00+00:00"), at("2025-06-01T12:15:00+00:00")
     base = make_event(timestamp=noon + timedelta(minutes=5), input_tokens=100, output_tokens=10, cost_nano=1_000)
     no_tokens = {"input_tokens": 0, "output_tokens": 0}
     events = [
         base,
-        replace(base, id="e2", timestamp=noon + timedelta(minutes=59, seconds=59), estimated=True, reasoning_tokens=4),
+        replace(base, id="e2", timestamp=noon + timedelta(minutes=14, seconds=59), estimated=True, reasoning_tokens=4),
         replace(base, id="e3", key_id="key-2", member_id="mem-2", cached_input_tokens=60, cache_write_tokens=5),
         replace(base, id="e4", timestamp=one),
         replace(base, id="e5", status=Status.ERROR, cost_nano=0, latency_ms=None, output_tokens=0),
         replace(base, id="e6", model="mystery", canonical_model="mystery", priced=False, cost_nano=0),
+        replace(base, id="e9", app="helpdesk"),
         replace(
             base,
             id="e7",
@@ -201,7 +204,7 @@ async def test_rollups_sum_each_hour_and_dimension(
         await ledger.record(event)
 
     got = {
-        (row["hour"], *(row[name] for name in ROLLUP_DIMENSIONS)): {name: row[name] for name in ROLLUP_MEASURES}
+        (row["bucket"], *(row[name] for name in ROLLUP_DIMENSIONS)): {name: row[name] for name in ROLLUP_MEASURES}
         for row in await table_rows(ledger, rollups)
     }
     one_event = {"requests": 1, "input_tokens": 100, "output_tokens": 10, "cost_nano": 1_000, "latency_ms_sum": 850}
@@ -213,6 +216,7 @@ async def test_rollups_sum_each_hour_and_dimension(
         rollup_key(one): one_event,
         rollup_key(noon, status="error"): {"requests": 1, "input_tokens": 100},
         rollup_key(noon, model="mystery", canonical="mystery"): one_event | {"cost_nano": 0, "unpriced_requests": 1},
+        rollup_key(noon, app="helpdesk"): one_event,
         rollup_key(
             noon,
             key="",

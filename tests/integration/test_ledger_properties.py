@@ -32,7 +32,7 @@ from farebox.ledger.schema import (
     usage_adjustments,
     usage_events,
 )
-from farebox.ledger.schema import usage_rollups_hourly as rollups
+from farebox.ledger.schema import usage_rollups as rollups
 
 if TYPE_CHECKING:
     from conftest import TableRows
@@ -136,7 +136,7 @@ def measures(event: UsageEvent) -> tuple[int, ...]:
 
 
 def dimensions(event: UsageEvent) -> tuple[str, ...]:
-    values = (event.account_id, event.key_id, event.member_id, event.agent_id, event.axis, event.provider)
+    values = (event.account_id, event.key_id, event.member_id, event.agent_id, event.app, event.axis, event.provider)
     values += (event.model, event.canonical_model, event.operation, event.status)
     return tuple(value or "" for value in values)
 
@@ -155,6 +155,7 @@ def utc_day(epoch_seconds: int) -> str:
 
 
 BUCKETS: dict[str, Callable[[int], object]] = {
+    "quarter": lambda s: s - s % 900,
     "hour": lambda s: s - s % 3600,
     "day": utc_day,
     "month": lambda s: utc_day(s)[:7],
@@ -220,13 +221,13 @@ def assert_derived_from(
     """The rollups and counters are the sums of `events`, in every bucket and along every dimension (a rollup
     row whose events were all voided reads all zeros, and counts as absent)."""
     got_hourly = {
-        (row["hour"], *(row[d] for d in ROLLUP_DIMENSIONS)): tuple(row[m] for m in ROLLUP_MEASURES)
+        (row["bucket"], *(row[d] for d in ROLLUP_DIMENSIONS)): tuple(row[m] for m in ROLLUP_MEASURES)
         for row in hourly
         if any(row[m] for m in ROLLUP_MEASURES)
     }
-    hour_of = BUCKETS["hour"]
+    quarter_of = BUCKETS["quarter"]
     assert got_hourly == sum_by(
-        ((hour_of(epoch_us(e.timestamp) // MICRO), *dimensions(e)), measures(e)) for e in events
+        ((quarter_of(epoch_us(e.timestamp) // MICRO), *dimensions(e)), measures(e)) for e in events
     )
     for bucket_name, bucket in BUCKETS.items():
         for position, dimension in enumerate(ROLLUP_DIMENSIONS):

@@ -113,13 +113,13 @@ async def test_an_event_row_is_typed_and_a_missing_one_is_none(ledger: Ledger, m
     assert await reader.event("no-such-event") is None
 
 
-async def test_rollups_are_the_hourly_sums_by_dimension(ledger: Ledger, make_event: EventFactory) -> None:
+async def test_rollups_are_the_quarter_hour_sums_by_dimension(ledger: Ledger, make_event: EventFactory) -> None:
     await ledger.record_many(
         [
             make_event(timestamp=NOON + timedelta(minutes=5), cost_nano=100, input_tokens=10),
-            make_event(timestamp=NOON + timedelta(minutes=55), cost_nano=200, input_tokens=20),
+            make_event(timestamp=NOON + timedelta(minutes=14), cost_nano=200, input_tokens=20),
             make_event(timestamp=NOON + timedelta(minutes=10), cost_nano=7, key_id="key-2", model="gpt-4o-mini"),
-            make_event(timestamp=NOON + timedelta(hours=1), cost_nano=1_000),
+            make_event(timestamp=NOON + timedelta(minutes=15), cost_nano=1_000, app="helpdesk"),
             make_event(timestamp=NOON, cost_nano=5, account_id="acct-2", provider="anthropic"),
         ]
     )
@@ -127,17 +127,20 @@ async def test_rollups_are_the_hourly_sums_by_dimension(ledger: Ledger, make_eve
 
     rows = await reader.rollups(RollupFilter(account_id="acct-1"))
 
-    summary = [(row.hour, row.key_id, row.model, row.requests, row.cost_nano, row.input_tokens) for row in rows]
-    assert summary == [
-        (NOON, "key-1", "gpt-4o-2024-08-06", 2, 300, 30),
-        (NOON, "key-2", "gpt-4o-mini", 1, 7, 1_000),
-        (NOON + timedelta(hours=1), "key-1", "gpt-4o-2024-08-06", 1, 1_000, 1_000),
+    summary = [
+        (row.start, row.key_id, row.model, row.app, row.requests, row.cost_nano, row.input_tokens) for row in rows
     ]
-    assert all(isinstance(row.cost_nano, int) and row.hour.utcoffset() == timedelta(0) for row in rows)
-    later = await reader.rollups(RollupFilter(since=NOON + timedelta(minutes=30)))
-    assert [(row.hour, row.cost_nano) for row in later] == [(NOON + timedelta(hours=1), 1_000)]
-    first_hour = RollupFilter(until=NOON + timedelta(hours=1), providers=("openai",), key_ids=("key-1",))
-    assert [row.cost_nano for row in await reader.rollups(first_hour)] == [300]
+    quarter = NOON + timedelta(minutes=15)
+    assert summary == [
+        (NOON, "key-1", "gpt-4o-2024-08-06", "", 2, 300, 30),
+        (NOON, "key-2", "gpt-4o-mini", "", 1, 7, 1_000),
+        (quarter, "key-1", "gpt-4o-2024-08-06", "helpdesk", 1, 1_000, 1_000),
+    ]
+    assert all(isinstance(row.cost_nano, int) and row.start.utcoffset() == timedelta(0) for row in rows)
+    later = await reader.rollups(RollupFilter(since=NOON + timedelta(minutes=1)))
+    assert [(row.start, row.cost_nano) for row in later] == [(quarter, 1_000)]
+    first_quarter = RollupFilter(until=quarter, providers=("openai",), key_ids=("key-1",))
+    assert [row.cost_nano for row in await reader.rollups(first_quarter)] == [300]
     assert [row.account_id for row in await reader.rollups(RollupFilter(models=("gpt-4o-mini",)))] == ["acct-1"]
     assert [row.account_id for row in await reader.rollups(RollupFilter(providers=("anthropic",)))] == ["acct-2"]
 

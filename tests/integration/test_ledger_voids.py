@@ -25,7 +25,7 @@ from farebox.ledger.adjustments import Actor, Adjustments
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
 from farebox.ledger.schema import outbox, spend_counters, usage_adjustments, usage_events
-from farebox.ledger.schema import usage_rollups_hourly as rollups
+from farebox.ledger.schema import usage_rollups as rollups
 from farebox.ledger.webhooks import WebhookEndpoints
 from farebox.webhooks.signing import new_secret
 
@@ -115,7 +115,7 @@ async def test_the_rollup_loses_every_measure_of_the_voided_event(
     void = await Adjustments(ledger).void(event.id, reason="test data", by=Actor("master"))
 
     (rollup,) = await table_rows(ledger, rollups)
-    measures = {name: value for name, value in rollup.items() if isinstance(value, int) and name != "hour"}
+    measures = {name: value for name, value in rollup.items() if isinstance(value, int) and name != "bucket"}
     assert measures == dict.fromkeys(measures, 0)
     assert (void.seconds_micro, void.quantity_micro, void.characters) == (-3_600_500_000, -2_000_000, -7)
     assert await table_rows(ledger, spend_counters) == []  # a free event moved no counter

@@ -12,7 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import Connection, MetaData, Table, inspect
 
 import farebox.ledger.engine
 from farebox.ledger.engine import Engines, head_revision, migrate, schema_is_current
@@ -90,3 +90,100 @@ def test_the_usage_adjustments_migration_goes_up_from_0003_and_back_down(ledger_
             assert not inspect(connection).has_table("usage_adjustments")
     finally:
         engines.dispose()
+
+
+def _event(event_id: str, ts_us: int, **fields: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "id": event_id,
+        "ts_us": ts_us,
+        "account_id": "acct",
+        "key_id": "key",
+        "member_id": None,
+        "agent_id": None,
+        "app": "helpdesk",
+        "tags": "[]",
+        "axis": "llm",
+        "provider": "openai",
+        "model": "gpt-4o",
+        "canonical_model": "gpt-4o",
+        "operation": "chat.completions",
+        "input_tokens": 10,
+        "output_tokens": 5,
+        "cached_input_tokens": 0,
+        "cache_write_tokens": 0,
+        "reasoning_tokens": 0,
+        "characters": 0,
+        "seconds_micro": 0,
+        "quantity_micro": 0,
+        "cost_nano": 1_000,
+        "unit_prices": "{}",
+        "priced": True,
+        "status": "ok",
+        "http_status": 200,
+        "error_type": None,
+        "latency_ms": 40,
+        "ttft_ms": None,
+        "streamed": False,
+        "estimated": False,
+        "source": "proxy",
+        "metadata": "{}",
+        "recorded_at_us": ts_us,
+    }
+    return row | fields
+
+
+def test_the_quarter_hour_rollups_are_filled_from_the_events_without_the_voided(ledger_url: str) -> None:
+    """Migration 0005 sums every event that was not voided into quarter hours, the app kept; 0004 gets hours back."""
+    noon_us = 1_750_000_500 * 1_000_000 // 3_600_000_000 * 3_600_000_000  # an hour's start
+    minute = 60_000_000
+    events = [
+        _event("a", noon_us + 1 * minute),
+        _event("b", noon_us + 14 * minute, latency_ms=None, priced=False, cost_nano=0),
+        _event("c", noon_us + 15 * minute, app=None, status="error"),
+        _event("voided", noon_us + 16 * minute, cost_nano=999_999),
+    ]
+    engines = Engines(ledger_url)
+    try:
+        migrate(engines, revision="0004")
+        with engines.writer.begin() as connection:
+            connection.execute(sa_table("usage_events", connection).insert(), events)
+            adjustment = {
+                "id": "adj-1",
+                "kind": "void",
+                "event_id": "voided",
+                "account_id": "acct",
+                "key_id": "key",
+                "member_id": None,
+                "event_ts_us": noon_us + 16 * minute,
+                **{name: 0 for name in ("input_tokens", "output_tokens", "cached_input_tokens")},
+                **{name: 0 for name in ("cache_write_tokens", "reasoning_tokens", "characters", "seconds_micro")},
+                "quantity_micro": 0,
+                "cost_nano": -999_999,
+                "reason": "wrong",
+                "actor_kind": "cli",
+                "actor_member_id": None,
+                "created_at_us": noon_us + 20 * minute,
+            }
+            connection.execute(sa_table("usage_adjustments", connection).insert(), [adjustment])
+        migrate(engines)
+        noon = noon_us // 1_000_000
+        with engines.writer.begin() as connection:
+            query = "SELECT bucket, app, status, requests, cost_nano, unpriced_requests, latency_ms_sum, input_tokens "
+            rows = connection.exec_driver_sql(query + "FROM usage_rollups ORDER BY bucket").all()
+            assert [tuple(row) for row in rows] == [
+                (noon, "helpdesk", "ok", 2, 1_000, 1, 40, 20),
+                (noon + 900, "", "error", 1, 1_000, 0, 40, 10),
+            ]
+            config = Config()
+            config.set_main_option("script_location", str(_MIGRATIONS))
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0004")
+            hourly = connection.exec_driver_sql("SELECT hour, requests, cost_nano FROM usage_rollups_hourly").all()
+            assert sorted(tuple(row) for row in hourly) == [(noon, 1, 1_000), (noon, 2, 1_000)]
+    finally:
+        engines.dispose()
+
+
+def sa_table(name: str, connection: Connection) -> Table:
+    """A table as the database has it now (at an older revision than the declared schema)."""
+    return Table(name, MetaData(), autoload_with=connection)

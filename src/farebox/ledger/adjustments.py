@@ -2,8 +2,8 @@
 
 Today there is one kind, the void. `Adjustments.void` takes a wrongly ingested event out of every spend
 figure in one transaction: it appends an adjustment row (the event's attribution and time, its amounts
-negated, the reason, who and when), takes the event out of its hourly rollup and its spend counters in the
-event's own hour and periods, so that every figure reads as if it had never been recorded, and enqueues
+negated, the reason, who and when), takes the event out of its rollup and its spend counters in the
+event's own bucket and periods, so that every figure reads as if it had never been recorded, and enqueues
 `usage.voided` for the account's webhook endpoints that asked for it. Its commit moves the in-memory spend
 counters as a recorded event's does (`Ledger.on_commit`, with negative amounts). The event row stays.
 
@@ -62,7 +62,7 @@ class Void:
     key_id: str | None
     member_id: str | None
     event_timestamp: datetime
-    """When the voided usage happened: the hour and cap periods the void is netted in."""
+    """When the voided usage happened: the rollup bucket and cap periods the void is netted in."""
     reason: str
     by: Actor
     created_at: datetime

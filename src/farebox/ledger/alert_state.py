@@ -32,7 +32,7 @@ from farebox.ledger.schema import (
     alert_firings,
     alert_settings,
     members,
-    usage_rollups_hourly,
+    usage_rollups,
     virtual_keys,
 )
 from farebox.ledger.spend import read_counters
@@ -198,18 +198,18 @@ class AlertState:
             key id ('' for usage without a key) -> epoch seconds of the hour -> spend in that hour.
         """
         start = int(since.timestamp()) // 3600 * 3600
-        rollups = usage_rollups_hourly.c
+        rollups = usage_rollups.c
         query = (
-            select(rollups.key_id, rollups.hour, func.sum(rollups.cost_nano).label("cost"))
-            .where(rollups.account_id == account_id, rollups.hour >= start)
-            .group_by(rollups.key_id, rollups.hour)
+            select(rollups.key_id, rollups.bucket, func.sum(rollups.cost_nano).label("cost"))
+            .where(rollups.account_id == account_id, rollups.bucket >= start)
+            .group_by(rollups.key_id, rollups.bucket)
         )
 
         def fetch(connection: Connection) -> dict[str, dict[int, int]]:
-            spend: dict[str, dict[int, int]] = defaultdict(dict)
+            spend: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
             for row in connection.execute(query):
-                spend[row.key_id][int(row.hour)] = int(row.cost)
-            return dict(spend)
+                spend[row.key_id][int(row.bucket) // 3600 * 3600] += int(row.cost)
+            return {key_id: dict(hours) for key_id, hours in spend.items()}
 
         return await self._ledger._read(fetch)
 

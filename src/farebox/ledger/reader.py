@@ -1,4 +1,4 @@
-"""The read side of the ledger: usage events and hourly rollups as typed, read-only rows.
+"""The read side of the ledger: usage events and their quarter-hour rollups as typed, read-only rows.
 
 `LedgerReader` only reads, on the ledger's reader pool, never through the writer. Events come in
 (timestamp, id) order with keyset pagination: `events(..., after=cursor)` continues after a row as
@@ -19,12 +19,12 @@ from sqlalchemy import Column, ColumnElement, Connection, RowMapping, and_, or_,
 
 from farebox.core.events import epoch_us, from_epoch_us
 from farebox.ledger.base import Ledger
-from farebox.ledger.schema import ROLLUP_DIMENSIONS, ROLLUP_MEASURES, usage_events, usage_rollups_hourly
+from farebox.ledger.schema import ROLLUP_DIMENSIONS, ROLLUP_MEASURES, usage_events, usage_rollups
 
 __all__ = ["EventCursor", "EventFilter", "EventRow", "LedgerReader", "RollupFilter", "RollupRow", "event_row"]
 
 _events = usage_events.c
-_rollups = usage_rollups_hourly.c
+_rollups = usage_rollups.c
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +86,16 @@ class EventRow:
 
 @dataclass(frozen=True, slots=True)
 class RollupRow:
-    """One hour of usage summed over one combination of dimensions. A dimension with no value is ''."""
+    """One bucket (a quarter hour of UTC) of usage summed over one combination of dimensions. A dimension with
+    no value is ''."""
 
-    hour: datetime
+    start: datetime
+    """When the bucket starts; it lasts `farebox.ledger.schema.ROLLUP_BUCKET_SECONDS`."""
     account_id: str
     key_id: str
     member_id: str
     agent_id: str
+    app: str
     axis: str
     provider: str
     model: str
@@ -133,8 +136,8 @@ class EventFilter:
 
 @dataclass(frozen=True, slots=True)
 class RollupFilter:
-    """Which hourly rollups to read; the fields match as `EventFilter`'s do. `since` and `until` bound the hour:
-    an hour is read when it starts at or after `since` and before `until`."""
+    """Which rollups to read; the fields match as `EventFilter`'s do. `since` and `until` bound the bucket: a
+    bucket is read when it starts at or after `since` and before `until`."""
 
     account_id: str | None = None
     key_ids: tuple[str, ...] | None = None
@@ -188,7 +191,7 @@ def event_row(row: RowMapping) -> EventRow:
 def _rollup_row(row: RowMapping) -> RollupRow:
     values: dict[str, Any] = {name: row[name] for name in ROLLUP_DIMENSIONS}
     values.update((name, int(row[name])) for name in ROLLUP_MEASURES)
-    return RollupRow(hour=datetime.fromtimestamp(int(row["hour"]), UTC), **values)
+    return RollupRow(start=datetime.fromtimestamp(int(row["bucket"]), UTC), **values)
 
 
 def _matching(
@@ -215,7 +218,7 @@ def _matching(
 
 
 class LedgerReader:
-    """Reads usage events and hourly rollups from a started ledger; never writes."""
+    """Reads usage events and their rollups from a started ledger; never writes."""
 
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
@@ -280,7 +283,7 @@ class LedgerReader:
             after = page[-1].cursor
 
     async def rollups(self, wanted: RollupFilter = RollupFilter()) -> list[RollupRow]:
-        """The hourly rollups matching `wanted`, by hour, then by their dimensions."""
+        """The rollups matching `wanted`, by bucket, then by their dimensions."""
         where = _matching(
             wanted,
             account_id=_rollups.account_id,
@@ -290,11 +293,11 @@ class LedgerReader:
             provider=_rollups.provider,
         )
         if wanted.since is not None:
-            where.append(_rollups.hour >= int(wanted.since.timestamp()))
+            where.append(_rollups.bucket >= int(wanted.since.timestamp()))
         if wanted.until is not None:
-            where.append(_rollups.hour < int(wanted.until.timestamp()))
-        order = [_rollups.hour, *(_rollups[name] for name in ROLLUP_DIMENSIONS)]
-        query = select(usage_rollups_hourly).where(*where).order_by(*order)
+            where.append(_rollups.bucket < int(wanted.until.timestamp()))
+        order = [_rollups.bucket, *(_rollups[name] for name in ROLLUP_DIMENSIONS)]
+        query = select(usage_rollups).where(*where).order_by(*order)
         return await self._ledger._read(
             lambda connection: [_rollup_row(row) for row in connection.execute(query).mappings()]
         )

@@ -1,4 +1,4 @@
-"""Recording events: the raw rows, their hourly rollups and the spend counters, in one transaction.
+"""Recording events: the raw rows, their rollups and the spend counters, in one transaction.
 
 Runs on the writer thread inside the group's transaction. Duplicates (an id already in the ledger,
 or repeated within the group) are answered as such and change nothing.
@@ -21,12 +21,13 @@ from farebox.core.events import MICRO, RecordResult, UsageEvent, epoch_us, from_
 from farebox.core.periods import Period, period_start
 from farebox.core.spend import CounterId, Scope
 from farebox.ledger.schema import (
+    ROLLUP_BUCKET_SECONDS,
     ROLLUP_DIMENSIONS,
     ROLLUP_MEASURES,
     accounts,
     spend_counters,
     usage_events,
-    usage_rollups_hourly,
+    usage_rollups,
 )
 
 __all__ = ["Recorder", "event_row"]
@@ -39,7 +40,6 @@ _IDS_PER_SELECT = tuple(size for size in (512, 64, 8, 1) if size <= _SQLITE_MAX_
 _SKIP_EXISTING = " ON CONFLICT (id) DO NOTHING RETURNING id"
 # Every real timezone offset is a multiple of 15 minutes, so period starts are constant per quarter hour.
 _QUARTER_HOUR_US = 900 * MICRO
-_HOUR_US = 3600 * MICRO
 _COUNTED_PERIODS = (Period.DAILY, Period.WEEKLY, Period.MONTHLY, Period.TOTAL)
 _TS = 1  # index of ts_us in an event row
 
@@ -101,7 +101,8 @@ def event_row(event: UsageEvent, *, recorded_at_us: int, flags: tuple[Any, Any] 
 
 
 _ROW_DIMENSIONS = itemgetter(*map(_EVENT_COLUMNS.index, ROLLUP_DIMENSIONS))
-assert ROLLUP_DIMENSIONS[:4] == ("account_id", "key_id", "member_id", "agent_id")
+assert ROLLUP_DIMENSIONS[:5] == ("account_id", "key_id", "member_id", "agent_id", "app")
+assert ROLLUP_BUCKET_SECONDS * MICRO == _QUARTER_HOUR_US
 # What a rollup sums, in ROLLUP_MEASURES order after `requests`; from `priced` on, it counts or adds differently.
 _ROW_MEASURES = itemgetter(
     *range(_COUNTS_TO_COST.start, _COUNTS_TO_COST.stop),
@@ -110,21 +111,21 @@ _ROW_MEASURES = itemgetter(
 
 
 def _rollups(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """The `usage_rollups_hourly` upserts of new event rows: one per hour and dimensions, measures summed."""
+    """The `usage_rollups` upserts of new event rows: one per bucket and dimensions, measures summed."""
     groups: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
     for row in rows:
-        key = (row[_TS] // _HOUR_US * 3600, *_ROW_DIMENSIONS(row))
+        key = (row[_TS] // _QUARTER_HOUR_US * ROLLUP_BUCKET_SECONDS, *_ROW_DIMENSIONS(row))
         group = groups.get(key)
         if group is None:
             groups[key] = [row]
         else:
             group.append(row)
     upserts = []
-    for (hour, account_id, key_id, member_id, agent_id, *rest), group in groups.items():
+    for (bucket, account_id, key_id, member_id, agent_id, app, *rest), group in groups.items():
         *sums, priced, estimated, latencies = zip(*map(_ROW_MEASURES, group), strict=True)
         count = len(group)
         measures = (count, *map(sum, sums), count - sum(priced), sum(estimated), sum(ms or 0 for ms in latencies))
-        upserts.append((hour, account_id, key_id or "", member_id or "", agent_id or "", *rest, *measures))
+        upserts.append((bucket, account_id, key_id or "", member_id or "", agent_id or "", app or "", *rest, *measures))
     return upserts
 
 
@@ -183,7 +184,7 @@ class Recorder:
         marker = "%s" if self._postgresql else "?"
         self._insert_events = _Insert(usage_events.name, _EVENT_COLUMNS, marker=marker)
         self._upsert_rollups = _upsert(
-            usage_rollups_hourly.name, keys=("hour", *ROLLUP_DIMENSIONS), sums=ROLLUP_MEASURES, marker=marker
+            usage_rollups.name, keys=("bucket", *ROLLUP_DIMENSIONS), sums=ROLLUP_MEASURES, marker=marker
         )
         self._upsert_counters = _upsert(
             spend_counters.name,
@@ -297,7 +298,7 @@ class Recorder:
         self.added = self._move_counters(connection, by_owner)
 
     def unrecord(self, connection: Connection, row: Sequence[Any]) -> dict[CounterId, int]:
-        """Take a recorded event out of its hourly rollup and its spend counters (voiding it); the row stays.
+        """Take a recorded event out of its rollup and its spend counters (voiding it); the row stays.
 
         `row` is the event's `usage_events` row as read, in column order. Every measure of its rollup goes down
         by what the event added, the request itself included, so the rollup reads as if it had never been

@@ -38,7 +38,8 @@ __all__ = [
     "spend_counters",
     "usage_adjustments",
     "usage_events",
-    "usage_rollups_hourly",
+    "ROLLUP_BUCKET_SECONDS",
+    "usage_rollups",
     "virtual_keys",
     "webhook_endpoints",
 ]
@@ -195,13 +196,19 @@ usage_adjustments = Table(
 """Audited corrections of recorded usage events, appended, never changed: today voids (`kind` = `void`), at
 most one per event. A row carries its event's attribution and time and the event's amounts negated, and
 says why and who (`actor_kind` `master`, `member` with `actor_member_id`, or `cli`). The event row itself is
-never changed; the rollups and spend counters net the adjustment in the event's own hour and periods."""
+never changed; the rollups and spend counters net the adjustment in the event's own bucket and periods."""
+
+ROLLUP_BUCKET_SECONDS = 900
+"""The rollups' grain: quarter hours of UTC. Every timezone offset in use today is a whole number of quarter
+hours, and clocks change on quarter hours, so every local day, week and month is a whole number of buckets
+in any zone (+05:30, +05:45, and the 23- and 25-hour days of daylight saving included)."""
 
 ROLLUP_DIMENSIONS = (
     "account_id",
     "key_id",
     "member_id",
     "agent_id",
+    "app",
     "axis",
     "provider",
     "model",
@@ -225,15 +232,17 @@ ROLLUP_MEASURES = (
     "latency_ms_sum",
 )
 
-usage_rollups_hourly = Table(
-    "usage_rollups_hourly",
+usage_rollups = Table(
+    "usage_rollups",
     metadata,
-    Column("hour", BigInteger, nullable=False),
+    Column("bucket", BigInteger, nullable=False),
     *(Column(name, Text, nullable=False) for name in ROLLUP_DIMENSIONS),
     *(Column(name, BigInteger, nullable=False) for name in ROLLUP_MEASURES),
-    PrimaryKeyConstraint("hour", *ROLLUP_DIMENSIONS, name="pk_usage_rollups_hourly"),
-    Index("ix_usage_rollups_account_hour", "account_id", "hour"),
+    PrimaryKeyConstraint("bucket", *ROLLUP_DIMENSIONS, name="pk_usage_rollups"),
+    Index("ix_usage_rollups_account_bucket", "account_id", "bucket"),
 )
+"""Usage summed per `ROLLUP_BUCKET_SECONDS` bucket (`bucket`: epoch seconds of its start) and combination of
+dimensions; a dimension with no value is ''."""
 
 spend_counters = Table(
     "spend_counters",
