@@ -7,4 +7,7 @@ the gateway, and the gateway never imports it.
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from farebox.analytics.calendar import Grain, Window, month_window
+from farebox.analytics.engine import Dimension, Engine, Filters, Measure, Query, Row
+
+__all__ = ["Dimension", "Engine", "Filters", "Grain", "Measure", "Query", "Row", "Window", "month_window"]

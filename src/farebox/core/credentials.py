@@ -1,17 +1,21 @@
-"""Members' personal API tokens: the credential for the admin API, separate from proxy keys.
+"""Credentials and what they may do: members' personal API tokens, and the caller a credential makes.
 
 A virtual key calls models and reads its own usage; a member token does admin work with its member's
-role; the master key is the operator. Each credential does one job.
+role; the master key is the operator. Each credential does one job. `Principal` is the authenticated
+caller; its `require_*` methods are the one access table every route and the analytics engine apply
+(docs/api.md, "Authentication").
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
-from farebox.core.owners import KeyStatus
+from farebox.core.owners import KeyStatus, Role
+from farebox.errors import PermissionDenied
 
-__all__ = ["MemberToken"]
+__all__ = ["MemberToken", "Principal", "PrincipalKind"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,3 +44,70 @@ class MemberToken:
         if self.expires_at is not None and now >= self.expires_at:
             return KeyStatus.EXPIRED
         return KeyStatus.ACTIVE
+
+
+_READS_ACCOUNT = frozenset({Role.OWNER, Role.ADMIN, Role.BILLING})
+_MANAGES_ACCOUNT = frozenset({Role.OWNER, Role.ADMIN})
+
+
+class PrincipalKind(StrEnum):
+    """Which credential the caller holds."""
+
+    MASTER = "master"
+    MEMBER = "member"
+    """A member's personal API token."""
+    KEY = "key"
+    """A virtual key: a proxy credential that may also read its own usage."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller. `account_id` is None for the master key (every account)."""
+
+    kind: PrincipalKind
+    account_id: str | None = None
+    member_id: str | None = None
+    role: Role | None = None
+    key_id: str | None = None
+    """The virtual key calling, for `PrincipalKind.KEY`."""
+
+    @property
+    def is_master(self) -> bool:
+        return self.kind is PrincipalKind.MASTER
+
+    def require_read(self, account_id: str, *, member_id: str | None = None) -> None:
+        """Refuse (403) a caller who may not read this account's records, or, given `member_id`, that member's.
+
+        Owners, admins and billing read the whole account; a `member` only what `member_id` says is its own.
+        """
+        if self._in_account(account_id) in _READS_ACCOUNT:
+            return
+        if member_id is None or member_id != self.member_id:
+            raise PermissionDenied("a member's token sees only its own member, keys and usage", code="not_yours")
+
+    def require_manage(self, account_id: str, *, holder: str | None = None) -> None:
+        """Refuse (403) a caller who may not change things in this account.
+
+        Owners and admins may; given `holder` (the member a key or token belongs to), that member may too.
+        """
+        role = self._in_account(account_id)
+        if role in _MANAGES_ACCOUNT or (holder is not None and holder == self.member_id):
+            return
+        raise PermissionDenied(f"a {role} token may not change this; ask an owner or admin", code="not_admin")
+
+    def require_usage(self, account_id: str, *, key_id: str | None, member_id: str | None) -> None:
+        """Refuse (403) a caller who may not read the usage of this key (or a request made with it)."""
+        if self.kind is PrincipalKind.KEY and key_id is not None and key_id == self.key_id:
+            return
+        self.require_read(account_id, member_id=member_id)
+
+    def _in_account(self, account_id: str) -> Role | None:
+        """The caller's role in the account (None for the master key), or 403 for anyone not in it."""
+        if self.is_master:
+            return Role.OWNER
+        if self.kind is PrincipalKind.KEY:
+            message = "a virtual key calls models and reads its own usage; use a member token for admin work"
+            raise PermissionDenied(message, code="proxy_key")
+        if self.account_id != account_id:
+            raise PermissionDenied("this token may act only in its own account", code="wrong_account")
+        return self.role

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Column, ColumnElement, Connection, RowMapping, and_, or_, select
 
 from farebox.core.events import epoch_us, from_epoch_us
+from farebox.ledger.aggregates import Aggregate, AggregateRow, aggregate
 from farebox.ledger.base import Ledger
 from farebox.ledger.schema import ROLLUP_DIMENSIONS, ROLLUP_MEASURES, usage_events, usage_rollups
 
@@ -281,6 +282,10 @@ class LedgerReader:
             if len(page) < batch_size:
                 return
             after = page[-1].cursor
+
+    async def aggregate(self, wanted: Aggregate) -> list[AggregateRow]:
+        """The rollups summed as `wanted` says (`farebox.ledger.aggregates`), in one query."""
+        return await self._ledger._read(lambda connection: aggregate(connection, wanted))
 
     async def rollups(self, wanted: RollupFilter = RollupFilter()) -> list[RollupRow]:
         """The rollups matching `wanted`, by bucket, then by their dimensions."""

@@ -1,0 +1,145 @@
+"""The analytics engine: one typed query over the ledger's rollups, under the caller's access.
+
+Every usage view is a presenter over `Engine.run(query, viewer=...)`, so one period's totals are the same in
+every view by construction. The engine narrows each query to what the viewer may see (the access table of
+`farebox.core.credentials.Principal`), groups by local time in the query's zone exactly (`Window`), and
+answers typed rows; nothing here formats money or JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+
+from farebox.analytics.calendar import Grain, Window
+from farebox.core.credentials import Principal, PrincipalKind
+from farebox.core.owners import Role
+from farebox.errors import NotFound
+from farebox.ledger.aggregates import Aggregate
+from farebox.ledger.reader import LedgerReader
+
+__all__ = ["Dimension", "Engine", "Filters", "Measure", "Query", "Row"]
+
+
+class Dimension(StrEnum):
+    """What usage can be grouped and filtered by (the rollups' dimensions)."""
+
+    ACCOUNT = "account_id"
+    KEY = "key_id"
+    MEMBER = "member_id"
+    AGENT = "agent_id"
+    APP = "app"
+    AXIS = "axis"
+    PROVIDER = "provider"
+    MODEL = "model"
+    CANONICAL_MODEL = "canonical_model"
+    OPERATION = "operation"
+    STATUS = "status"
+
+
+class Measure(StrEnum):
+    """What usage sums (the rollups' measures); money is nano-USD."""
+
+    REQUESTS = "requests"
+    INPUT_TOKENS = "input_tokens"
+    OUTPUT_TOKENS = "output_tokens"
+    CACHED_INPUT_TOKENS = "cached_input_tokens"
+    CACHE_WRITE_TOKENS = "cache_write_tokens"
+    REASONING_TOKENS = "reasoning_tokens"
+    CHARACTERS = "characters"
+    SECONDS_MICRO = "seconds_micro"
+    QUANTITY_MICRO = "quantity_micro"
+    COST_NANO = "cost_nano"
+    UNPRICED_REQUESTS = "unpriced_requests"
+    ESTIMATED_REQUESTS = "estimated_requests"
+    LATENCY_MS_SUM = "latency_ms_sum"
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Which usage to count: each dimension given may take only the values listed ('' for none)."""
+
+    values: dict[Dimension, tuple[str, ...]] = field(default_factory=dict)
+    models: tuple[str, ...] | None = None
+    """Models as called or canonical (a filter by model matches either)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """Measures, grouped by dimensions and optionally by a grain of local time, over a window, filtered."""
+
+    window: Window
+    measures: tuple[Measure, ...]
+    group_by: tuple[Dimension, ...] = ()
+    grain: Grain | None = None
+    filters: Filters = Filters()
+    account_id: str | None = None
+    """The account asked about; None: every account the viewer may see (only the master key sees several)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One group: its time (a local hour's start, or the date of a day, week or month) when the query has a
+    grain, its dimension values in `group_by` order, its measures' sums in `measures` order."""
+
+    at: datetime | date | None
+    dimensions: tuple[str, ...]
+    measures: tuple[int, ...]
+
+    def get(self, query: Query, measure: Measure) -> int:
+        return self.measures[query.measures.index(measure)]
+
+
+class Engine:
+    """Runs analytics queries on a ledger's reader."""
+
+    def __init__(self, reader: LedgerReader) -> None:
+        self._reader = reader
+
+    async def run(self, query: Query, *, viewer: Principal) -> list[Row]:
+        """The query's rows, as far as `viewer` may see.
+
+        Raises:
+            NotFound: the query names an account the viewer is not in (404, never its existence).
+            PermissionDenied: a member's token or a virtual key asking for usage that is not its own.
+        """
+        where = {dimension.value: values for dimension, values in query.filters.values.items()}
+        for name, allowed in _scope(viewer, query.account_id).items():
+            asked = where.get(name)
+            where[name] = allowed if asked is None else tuple(value for value in asked if value in allowed)
+        wanted = Aggregate(
+            since=int(query.window.since.timestamp()),
+            until=int(query.window.until.timestamp()),
+            measures=tuple(measure.value for measure in query.measures),
+            group_by=tuple(dimension.value for dimension in query.group_by),
+            where=where,
+            models=query.filters.models,
+            slots=None if query.grain is None else query.window.slots(query.grain),
+        )
+        rows = await self._reader.aggregate(wanted)
+        grain = query.grain
+        return [
+            Row(
+                None if grain is None or row.slot is None else query.window.label(grain, row.slot),
+                row.dimensions,
+                row.measures,
+            )
+            for row in rows
+        ]
+
+
+def _scope(viewer: Principal, account_id: str | None) -> dict[str, tuple[str, ...]]:
+    """The dimension values `viewer` is limited to, for a query about `account_id` (None: the viewer's own)."""
+    if viewer.kind is PrincipalKind.MASTER:
+        return {} if account_id is None else {Dimension.ACCOUNT.value: (account_id,)}
+    own = viewer.account_id
+    if account_id is not None and account_id != own:
+        raise NotFound(f"no account with id {account_id!r}", code="account_not_found")
+    assert own is not None, "a member token or a key belongs to an account"
+    scope: dict[str, tuple[str, ...]] = {Dimension.ACCOUNT.value: (own,)}
+    if viewer.kind is PrincipalKind.KEY:
+        scope[Dimension.KEY.value] = (viewer.key_id or "",)
+    elif viewer.role is Role.MEMBER:
+        scope[Dimension.MEMBER.value] = (viewer.member_id or "",)
+    return scope

@@ -1,0 +1,161 @@
+"""The analytics engine on real ledgers (SQLite, and PostgreSQL with TEST_PG_URL): local time exactly, in any
+zone, and only what the viewer may see."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from farebox.analytics import Dimension, Engine, Filters, Grain, Measure, Query, Window, month_window
+from farebox.core.credentials import Principal, PrincipalKind
+from farebox.core.owners import Role
+from farebox.errors import NotFound
+from farebox.ledger.base import Ledger
+from farebox.ledger.reader import LedgerReader
+
+if TYPE_CHECKING:
+    from tests.conftest import EventFactory
+
+pytestmark = pytest.mark.anyio
+
+MASTER = Principal(kind=PrincipalKind.MASTER)
+COST = (Measure.COST_NANO,)
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+async def _by_day(ledger: Ledger, window: Window) -> dict[object, int]:
+    rows = await Engine(LedgerReader(ledger)).run(Query(window, COST, grain=Grain.DAY), viewer=MASTER)
+    return {row.at: row.measures[0] for row in rows}
+
+
+@pytest.mark.parametrize(
+    ("zone", "last_of_day", "first_of_next"),
+    [
+        ("Asia/Kolkata", utc(2026, 3, 1, 18, 29), utc(2026, 3, 1, 18, 30)),  # +05:30
+        ("Asia/Kathmandu", utc(2026, 3, 1, 18, 14), utc(2026, 3, 1, 18, 15)),  # +05:45
+        ("America/New_York", utc(2026, 3, 2, 4, 59), utc(2026, 3, 2, 5, 0)),  # -05:00
+    ],
+)
+async def test_a_day_ends_at_local_midnight_to_the_minute(
+    ledger: Ledger, make_event: EventFactory, zone: str, last_of_day: datetime, first_of_next: datetime
+) -> None:
+    await ledger.record_many(
+        [make_event(timestamp=last_of_day, cost_nano=1), make_event(timestamp=first_of_next, cost_nano=10)]
+    )
+    tz = ZoneInfo(zone)
+    window = Window(date(2026, 2, 28), date(2026, 3, 3), tz)
+    day = last_of_day.astimezone(tz).date()
+    assert await _by_day(ledger, window) == {day: 1, day + timedelta(days=1): 10}
+
+
+async def test_daylight_saving_days_and_their_hours(ledger: Ledger, make_event: EventFactory) -> None:
+    """New York, 1 November 2026: clocks go back at 2:00, so the day has 25 hours and 1:00 comes twice."""
+    tz = ZoneInfo("America/New_York")
+    start = utc(2026, 11, 1, 4)  # local midnight (EDT)
+    await ledger.record_many(
+        [make_event(timestamp=start + timedelta(hours=h, minutes=7), cost_nano=h + 1) for h in range(25)]
+    )
+    window = Window(date(2026, 11, 1), date(2026, 11, 1), tz)
+    engine = Engine(LedgerReader(ledger))
+
+    hours = await engine.run(Query(window, COST, grain=Grain.HOUR), viewer=MASTER)
+
+    assert len(hours) == 25
+    starts = sorted(row.at for row in hours)  # type: ignore[type-var]
+    assert [at.strftime("%H:%M%z") for at in starts[:4]] == ["00:00-0400", "01:00-0400", "01:00-0500", "02:00-0500"]
+    assert sum(row.measures[0] for row in hours) == sum(range(1, 26))
+    assert await _by_day(ledger, window) == {date(2026, 11, 1): sum(range(1, 26))}
+
+
+async def test_weeks_start_on_monday_and_months_on_the_first_in_the_zone(
+    ledger: Ledger, make_event: EventFactory
+) -> None:
+    tz = ZoneInfo("Asia/Kolkata")
+    await ledger.record_many(
+        [
+            make_event(timestamp=utc(2026, 3, 1, 12), cost_nano=1),  # Sunday 1 March
+            make_event(timestamp=utc(2026, 3, 1, 19), cost_nano=2),  # Monday 2 March, 00:30 in Kolkata
+            make_event(timestamp=utc(2026, 3, 31, 18, 45), cost_nano=4),  # 1 April, 00:15 in Kolkata
+        ]
+    )
+    window = Window(date(2026, 2, 20), date(2026, 4, 10), tz)
+    engine = Engine(LedgerReader(ledger))
+    weeks = await engine.run(Query(window, COST, grain=Grain.WEEK), viewer=MASTER)
+    months = await engine.run(Query(window, COST, grain=Grain.MONTH), viewer=MASTER)
+    assert sorted((row.at, row.measures[0]) for row in weeks) == [  # type: ignore[type-var]
+        (date(2026, 2, 23), 1),
+        (date(2026, 3, 2), 2),
+        (date(2026, 3, 30), 4),
+    ]
+    assert sorted((row.at, row.measures[0]) for row in months) == [(date(2026, 3, 1), 3), (date(2026, 4, 1), 4)]  # type: ignore[type-var]
+
+
+async def test_groups_filters_and_totals_agree(ledger: Ledger, make_event: EventFactory) -> None:
+    noon = utc(2026, 3, 10, 12)
+    await ledger.record_many(
+        [
+            make_event(timestamp=noon, cost_nano=100, model="gpt-4o-2024-08-06", canonical_model="gpt-4o"),
+            make_event(timestamp=noon, cost_nano=30, model="gpt-4o-mini", canonical_model="gpt-4o-mini", app="bot"),
+            make_event(
+                timestamp=noon,
+                cost_nano=5,
+                key_id="key-2",
+                provider="anthropic",
+                model="claude",
+                canonical_model="claude",
+            ),
+        ]
+    )
+    engine = Engine(LedgerReader(ledger))
+    window = month_window(2026, 3, ZoneInfo("UTC"))
+    by_model = await engine.run(
+        Query(window, (Measure.COST_NANO, Measure.REQUESTS), group_by=(Dimension.CANONICAL_MODEL,)), viewer=MASTER
+    )
+    assert sorted((row.dimensions, row.measures) for row in by_model) == [
+        (("claude",), (5, 1)),
+        (("gpt-4o",), (100, 1)),
+        (("gpt-4o-mini",), (30, 1)),
+    ]
+    (total,) = await engine.run(Query(window, COST), viewer=MASTER)
+    assert total.measures == (135,)
+    only = Filters({Dimension.PROVIDER: ("openai",), Dimension.APP: ("bot",)})
+    assert [row.measures for row in await engine.run(Query(window, COST, filters=only), viewer=MASTER)] == [(30,)]
+    gpt4o = Filters(models=("gpt-4o",))  # the model as called, or its canonical model
+    assert [row.measures for row in await engine.run(Query(window, COST, filters=gpt4o), viewer=MASTER)] == [(100,)]
+
+
+async def test_each_viewer_sees_only_its_own(ledger: Ledger, make_event: EventFactory) -> None:
+    noon = utc(2026, 3, 10, 12)
+    await ledger.record_many(
+        [
+            make_event(timestamp=noon, cost_nano=1, key_id="key-1", member_id="mem-1"),
+            make_event(timestamp=noon, cost_nano=10, key_id="key-2", member_id="mem-2"),
+            make_event(timestamp=noon, cost_nano=100, account_id="acct-2", key_id="key-3", member_id="mem-3"),
+        ]
+    )
+    engine = Engine(LedgerReader(ledger))
+    window = month_window(2026, 3, ZoneInfo("UTC"))
+
+    async def seen(viewer: Principal, **fields: object) -> int:
+        rows = await engine.run(Query(window, COST, **fields), viewer=viewer)  # type: ignore[arg-type]
+        return sum(row.measures[0] for row in rows)
+
+    def token(role: Role, member: str = "mem-1", account: str = "acct-1") -> Principal:
+        return Principal(kind=PrincipalKind.MEMBER, account_id=account, member_id=member, role=role)
+
+    key = Principal(kind=PrincipalKind.KEY, account_id="acct-1", member_id="mem-1", key_id="key-1")
+    assert await seen(MASTER) == 111
+    assert await seen(MASTER, account_id="acct-2") == 100
+    for role in (Role.OWNER, Role.ADMIN, Role.BILLING):
+        assert await seen(token(role)) == 11
+    assert await seen(token(Role.MEMBER)) == 1
+    assert await seen(key) == 1
+    assert await seen(key, filters=Filters({Dimension.KEY: ("key-2",)})) == 0, "a filter never widens the scope"
+    with pytest.raises(NotFound):
+        await seen(token(Role.OWNER), account_id="acct-2")
