@@ -1,13 +1,35 @@
-"""The services the admin and ingestion routes use, built once by `create_app` and reached through `services()`."""
+"""The services the HTTP routes use, built once by `create_app` and reached through `services()`; and
+`authenticate`, the dependency that says who is calling.
+
+Three credentials, one job each:
+
+| credential               | may                                                                       |
+| ------------------------ | ------------------------------------------------------------------------- |
+| master key               | everything, in every account (the operator)                               |
+| member token `fbx_mt_…`  | its member's role, in its member's account:                               |
+|   `owner`                | read and change everything in the account                                 |
+|   `admin`                | the same, except owners and owners' keys and tokens                       |
+|   `billing`              | read everything in the account, change nothing (but its own keys/tokens)  |
+|   `member`               | read its own member, keys and their usage; rotate or revoke its own keys; |
+|                          | manage its own tokens                                                     |
+| virtual key `fbx_sk_…`   | call models (the proxy) and read its own usage: its budget, its requests  |
+
+What each may do is `farebox.core.credentials.Principal`'s `require_*` methods: a credential of another
+account is refused with 403 `wrong_account`; a virtual key on any other admin route with 403 `proxy_key`;
+a role short of the route's need with 403 `not_admin` or `not_yours`.
+"""
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from datetime import timedelta
 
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
 
 from farebox.alerts.store import AlertStore
+from farebox.core.credentials import Principal, PrincipalKind
+from farebox.core.keys import TOKEN_PREFIX, secret_from_headers
 from farebox.ledger.adjustments import Adjustments
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
@@ -17,7 +39,7 @@ from farebox.ledger.webhooks import WebhookEndpoints
 from farebox.metering import Budgets, Meter
 from farebox.prices import PriceBook
 
-__all__ = ["IngestLimits", "Services", "services"]
+__all__ = ["IngestLimits", "Services", "authenticate", "services"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +83,20 @@ def services(connection: HTTPConnection) -> Services:
     """The app's services, from a request (or any HTTP connection) the app is serving."""
     found: Services = connection.app.state.services
     return found
+
+
+async def authenticate(request: Request) -> Principal:
+    """FastAPI dependency: the caller, by the master key, a member token or a virtual key.
+
+    Raises:
+        AuthenticationFailed: no credential, or an unknown, revoked or expired one (401).
+    """
+    secret = secret_from_headers(request.headers)
+    found = services(request)
+    if hmac.compare_digest(secret.encode(), found.master_key.encode()):
+        return Principal(kind=PrincipalKind.MASTER)
+    if secret.startswith(TOKEN_PREFIX):
+        _token, member = await found.tokens.authenticate(secret)
+        return Principal(kind=PrincipalKind.MEMBER, account_id=member.account_id, member_id=member.id, role=member.role)
+    key = await found.directory.authenticate(secret)
+    return Principal(kind=PrincipalKind.KEY, account_id=key.account_id, member_id=key.member_id, key_id=key.id)

@@ -1,4 +1,4 @@
-"""Every admin route × every credential: who may do what (`farebox.api.auth`), as a table.
+"""Every admin route × every credential: who may do what (`farebox.services.authenticate`), as a table.
 
 One world is built over the API with the master key: an account with an owner, an admin, a billing member
 and two plain members (Mo and Mia), the first four with a personal token; Mo's virtual key with one request

@@ -1,7 +1,7 @@
 """Admin REST API under /api/admin: accounts, members and virtual keys.
 
 Callers authenticate with the master key (every account) or a member token (its member's role, in its
-own account; see `farebox.api.auth`); a virtual key is refused (403 `proxy_key`) except for its own
+own account; see `farebox.services.authenticate`); a virtual key is refused (403 `proxy_key`) except for its own
 usage. Only the master key creates accounts, and an admin (not an owner) may neither create, promote
 to, change nor remove an owner, nor create, rotate, change or revoke an owner's keys. Bodies and money
 formats: `farebox.api.admin_schemas`.
@@ -39,13 +39,13 @@ from farebox.api.admin_schemas import (
     present,
     present_all,
 )
-from farebox.api.auth import Principal, authenticate
 from farebox.api.exact_json import DecimalJSONRoute
+from farebox.core.credentials import Principal
 from farebox.core.owners import Member, Role, VirtualKey, invalid
 from farebox.errors import NotFound, PermissionDenied
 from farebox.ledger.directory import Directory
 from farebox.ledger.member_tokens import MemberTokens
-from farebox.services import services
+from farebox.services import authenticate, services
 
 __all__ = ["router"]
 

@@ -17,9 +17,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from farebox.alerts.config import AlertConfig
 from farebox.alerts.store import AlertStore
 from farebox.api.alert_schemas import FiredList, FiredOut, check_rules
-from farebox.api.auth import Principal, authenticate
 from farebox.api.exact_json import DecimalJSONRoute
-from farebox.services import services
+from farebox.core.credentials import Principal
+from farebox.services import authenticate, services
 
 __all__ = ["router"]
 

@@ -1,6 +1,6 @@
 """Budget status under /api/admin: where a key's, a member's and an account's caps stand this period.
 
-Authenticated like the rest of the admin API (`farebox.api.auth`): the account's readers, and a member or a
+Authenticated like the rest of the admin API (`farebox.services.authenticate`): the account's readers, and a member or a
 virtual key for its own keys. Bodies and what each status holds: `farebox.api.budget_schemas`.
 """
 
@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from farebox.api.auth import Principal, authenticate
 from farebox.api.budget_schemas import BudgetOut, BudgetsOut, account_budgets, budget_of
+from farebox.core.credentials import Principal
 from farebox.errors import InvalidRequest
-from farebox.services import services
+from farebox.services import authenticate, services
 
 __all__ = ["router"]
 

@@ -58,14 +58,14 @@ from pydantic_core import PydanticCustomError
 from starlette.responses import Response
 from typing_extensions import TypedDict
 
-from farebox.api.auth import Principal, authenticate
+from farebox.core.credentials import Principal
 from farebox.core.events import Axis, RecordResult, UsageEvent
 from farebox.core.money import NANO_PER_USD, format_usd
 from farebox.core.pricing import Usage
 from farebox.errors import InvalidRequest, ValidationFailed
 from farebox.ledger.directory import Directory
 from farebox.metering import Attribution, Outcome, PriceTarget, UsageEvents
-from farebox.services import IngestLimits, services
+from farebox.services import IngestLimits, authenticate, services
 
 __all__ = ["DEFAULT_OPERATIONS", "MAX_EVENTS", "EventIn", "EventResult", "EventsResponse", "router"]
 

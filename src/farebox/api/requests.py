@@ -12,14 +12,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from farebox.api.auth import Principal, authenticate
 from farebox.api.void_schemas import VoidOut, present_void
+from farebox.core.credentials import Principal
 from farebox.core.events import format_micro
 from farebox.core.money import format_usd
 from farebox.errors import NotFound
 from farebox.ledger.adjustments import Void
 from farebox.ledger.reader import EventRow
-from farebox.services import services
+from farebox.services import authenticate, services
 
 __all__ = ["RequestOut", "present_event", "router"]
 

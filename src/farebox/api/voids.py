@@ -18,10 +18,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from farebox.api.auth import Principal, authenticate
 from farebox.api.void_schemas import VoidIn, VoidOut, present_void
+from farebox.core.credentials import Principal
 from farebox.ledger.adjustments import Actor
-from farebox.services import services
+from farebox.services import authenticate, services
 
 __all__ = ["router"]
 

@@ -14,7 +14,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from farebox.api.admin_schemas import ListOf
-from farebox.api.auth import Principal, authenticate
 from farebox.api.webhook_schemas import (
     DeliveryOut,
     SecretOut,
@@ -27,9 +26,10 @@ from farebox.api.webhook_schemas import (
     present_delivery,
     present_endpoint,
 )
+from farebox.core.credentials import Principal
 from farebox.errors import InvalidRequest
 from farebox.ledger.webhooks import WebhookEndpoint, WebhookEndpoints
-from farebox.services import services
+from farebox.services import authenticate, services
 from farebox.webhooks.signing import new_secret
 
 __all__ = ["router"]
