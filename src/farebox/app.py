@@ -19,6 +19,7 @@ from farebox.alerts.actions import Alerter
 from farebox.alerts.scanner import AnomalyScanner
 from farebox.alerts.store import AlertStore
 from farebox.alerts.watcher import CapWatcher
+from farebox.analytics import routes as analytics_routes
 from farebox.api import admin, alerts, events, requests, voids, webhooks
 from farebox.api import budgets as budget_routes
 from farebox.api.body_limit import BodySizeLimit
@@ -155,6 +156,7 @@ def create_app(
     app.include_router(alerts.router)
     app.include_router(webhooks.router)
     app.include_router(requests.router)
+    app.include_router(analytics_routes.router)
     app.include_router(voids.router)
     app.mount("/mock", create_mock_app(prefix="", latency_ms=settings.mock_latency_ms))
 

@@ -117,13 +117,19 @@ CASES = [
     Case("POST", "/api/admin/webhooks/{webhook}/test", MANAGE, 202),
     Case("POST", "/api/events", MANAGE, 200, _event),
     Case("POST", "/api/admin/events/{mo_ingested}/void", MANAGE, 201, lambda w: {"reason": "twice"}, stranger=404),
+    Case("GET", "/api/analytics/models?account_id={account}", OWN_USAGE, stranger=404),
+    Case("GET", "/api/analytics/models/over-time?account_id={account}", OWN_USAGE, stranger=404),
+    Case("GET", "/api/analytics/keys/{mo_key}", OWN_USAGE, stranger=404),
+    Case("GET", "/api/analytics/keys/{mia_key}", READ, stranger=404),
+    Case("GET", "/api/analytics/members?account_id={account}", MANAGE, stranger=404, refusal="role_required"),
+    Case("GET", "/api/analytics/members/{mo}?account_id={account}", MANAGE, stranger=404, refusal="role_required"),
 ]
 
 
 async def _world(api: Api) -> World:
     ids: dict[str, str] = {"message": "no-such-message"}
     secrets: dict[str, str] = {"master": MASTER}
-    ids["account"] = (await api.ok("POST", "/accounts", {"name": "Acme"}, status=201))["id"]
+    ids["account"] = (await api.ok("POST", "/accounts", {"name": "Acme", "plan": "enterprise"}, status=201))["id"]
     members = f"/accounts/{ids['account']}/members"
     for name, role in [("owner", "owner"), ("admin", "admin"), ("billing", "billing"), ("mo", "member")]:
         body = {"email": f"{name}@acme.test", "name": name, "role": role}
@@ -180,10 +186,12 @@ def _expected(case: Case, credential: str) -> tuple[int, str | None]:
         return 401, "missing_api_key"
     if credential in case.allowed:
         return case.ok, None
+    if credential == "stranger":
+        if case.stranger == 404:
+            return 404, None
+        return case.stranger, (case.refusal or "wrong_account") if case.stranger == 403 else None
     if case.refusal is not None:
         return 403, case.refusal
-    if credential == "stranger":
-        return case.stranger, {403: "wrong_account", 404: None, 200: None}[case.stranger]
     if credential == "key":
         return 403, "proxy_key"
     manages = case.method != "GET" if case.manages is None else case.manages
@@ -211,7 +219,7 @@ async def test_the_table_covers_every_admin_route(world_api: tuple[Api, World]) 
     served = {
         (method.upper(), path)
         for path, item in schema["paths"].items()
-        if path.startswith(("/api/admin", "/api/events"))
+        if path.startswith(("/api/admin", "/api/events", "/api/analytics"))
         for method in item
     }
     names = {"account": "account_id", "mo": "member_id", "mia": "member_id", "mo_token": "token_id"}

@@ -75,7 +75,7 @@ class Window:
         """What a slot of `grain` stands for: the local start of its hour (aware), or the local date of its day,
         week (its Monday) or month (its first day)."""
         if grain is Grain.MONTH:
-            return self._month_starts()[slot].astimezone(self.tz).date()
+            return self._month_starts()[slot].astimezone(self.tz).date().replace(day=1)
         if grain is Grain.HOUR:
             return datetime.fromtimestamp(self._hour_start(slot), UTC).astimezone(self.tz)
         if grain is Grain.DAY:

@@ -1,0 +1,140 @@
+"""What the usage views show, computed from the engine: breakdowns, series, summaries. Typed, unformatted.
+
+Each view runs `Engine.run` once or twice under the same viewer and window, so every view of one range adds
+up to the same totals.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from farebox.analytics.calendar import Grain, Window
+from farebox.analytics.engine import Dimension, Engine, Filters, Measure, Query, Row
+from farebox.core.credentials import Principal
+
+__all__ = ["ModelView", "Scope", "Series", "Totals", "Views"]
+
+_MEASURES = (Measure.COST_NANO, Measure.REQUESTS, Measure.INPUT_TOKENS, Measure.OUTPUT_TOKENS)
+_ERROR = "error"
+
+
+class ModelView(StrEnum):
+    """How models are named: as mapped (the name a request used) or canonical (variants collapsed)."""
+
+    MAPPINGS = "mappings"
+    CANONICAL = "canonical"
+
+    @property
+    def dimension(self) -> Dimension:
+        return Dimension.MODEL if self is ModelView.MAPPINGS else Dimension.CANONICAL_MODEL
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Whose usage, when and which: the part every view of one request shares."""
+
+    viewer: Principal
+    window: Window
+    account_id: str | None = None
+    filters: Filters = Filters()
+
+
+@dataclass(slots=True)
+class Totals:
+    """Cost (nano-USD), requests, tokens and errors of some usage."""
+
+    cost_nano: int = 0
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    errors: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def add(self, row: Row, *, error: bool = False) -> None:
+        cost, requests, input_tokens, output_tokens = row.measures[:4]
+        self.cost_nano += cost
+        self.requests += requests
+        self.input_tokens += input_tokens
+        self.output_tokens += output_tokens
+        if error:
+            self.errors += requests
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """A stacked series: one slot per `buckets` entry, one line per name, in descending total cost."""
+
+    buckets: list[datetime | date]
+    lines: dict[str, list[Totals]] = field(default_factory=dict)
+
+
+class Views:
+    """The views of the usage pages, on one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    async def _run(
+        self, scope: Scope, *, group_by: tuple[Dimension, ...] = (), grain: Grain | None = None
+    ) -> list[Row]:
+        query = Query(
+            scope.window, _MEASURES, group_by=group_by, grain=grain, filters=scope.filters, account_id=scope.account_id
+        )
+        return await self._engine.run(query, viewer=scope.viewer)
+
+    async def totals(self, scope: Scope) -> Totals:
+        """Everything in scope, summed, errors counted."""
+        totals = Totals()
+        for row in await self._run(scope, group_by=(Dimension.STATUS,)):
+            totals.add(row, error=row.dimensions[0] == _ERROR)
+        return totals
+
+    async def breakdown(self, scope: Scope, dimension: Dimension) -> list[tuple[str, Totals]]:
+        """Totals per value of `dimension`, by descending cost (then name); errors counted."""
+        found: dict[str, Totals] = defaultdict(Totals)
+        for row in await self._run(scope, group_by=(dimension, Dimension.STATUS)):
+            found[row.dimensions[0]].add(row, error=row.dimensions[1] == _ERROR)
+        return sorted(found.items(), key=lambda item: (-item[1].cost_nano, item[0]))
+
+    async def series(self, scope: Scope, dimension: Dimension, grain: Grain) -> Series:
+        """Totals per slot of `grain` and value of `dimension`, every slot of the window present."""
+        buckets = _buckets(scope.window, grain)
+        index = {bucket: position for position, bucket in enumerate(buckets)}
+        lines: dict[str, list[Totals]] = {}
+        for row in await self._run(scope, group_by=(dimension,), grain=grain):
+            assert row.at is not None
+            line = lines.setdefault(row.dimensions[0], [Totals() for _ in buckets])
+            line[index[row.at]].add(row)
+        order = sorted(lines, key=lambda name: (-sum(t.cost_nano for t in lines[name]), name))
+        return Series(buckets, {name: lines[name] for name in order})
+
+
+def _buckets(window: Window, grain: Grain) -> list[datetime | date]:
+    """Every slot label of `grain` in the window, in order (what `Window.label` answers)."""
+    if grain is Grain.DAY:
+        return list(window.days())
+    if grain is Grain.WEEK:
+        monday = window.first - timedelta(days=window.first.weekday())
+        return [monday + timedelta(weeks=n) for n in range((window.last - monday).days // 7 + 1)]
+    if grain is Grain.MONTH:
+        months: list[datetime | date] = []
+        month = window.first.replace(day=1)
+        while month <= window.last:
+            months.append(month)
+            month = (month + timedelta(days=32)).replace(day=1)
+        return months
+    start, end = int(window.since.timestamp()), int(window.until.timestamp())
+    return [window.label(Grain.HOUR, slot) for slot in range(*_hour_slots(window, start, end))]
+
+
+def _hour_slots(window: Window, start: int, end: int) -> tuple[int, int]:
+    slots = window.slots(Grain.HOUR)
+    shift = slots.shifts[0][1]
+    last_shift = slots.shifts[-1][1]
+    return (start + shift) // 3600, (end + last_shift) // 3600
