@@ -121,6 +121,8 @@ CASES = [
     Case("GET", "/api/analytics/models/over-time?account_id={account}", OWN_USAGE, stranger=404),
     Case("GET", "/api/analytics/keys/{mo_key}", OWN_USAGE, stranger=404),
     Case("GET", "/api/analytics/keys/{mia_key}", READ, stranger=404),
+    Case("GET", "/api/analytics/requests?date=2026-12-05&account_id={account}", OWN_USAGE, stranger=404),
+    Case("GET", "/api/analytics/filters?account_id={account}", OWN_USAGE, stranger=404),
     Case("GET", "/api/analytics/members?account_id={account}", MANAGE, stranger=404, refusal="role_required"),
     Case("GET", "/api/analytics/members/{mo}?account_id={account}", MANAGE, stranger=404, refusal="role_required"),
 ]

@@ -196,3 +196,44 @@ async def test_another_account_is_404_never_its_existence(api: Api) -> None:
             headers={"authorization": f"Bearer {ids['ada_token']}"},
         )
         assert_error(response, 404, "account_not_found")
+
+
+async def test_the_drill_down_pages_through_a_day_s_requests(api: Api) -> None:
+    ids = await _acme(api)
+    more = [
+        {"id": f"d{n}", "timestamp": f"2026-03-05T0{n}:00:00Z", "axis": "llm", "key_id": ids["ada_key"]}
+        | {"provider": "openai", "model": "gpt-4o", "input_tokens": 1000}
+        for n in range(5)
+    ]
+    posted = await api.client.post("/api/events", json={"events": more}, headers={"authorization": f"Bearer {MASTER}"})
+    assert posted.status_code == 200, posted.text
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"date": "2026-03-05", "model": "gpt-4o", "limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = await _get(api, "/requests", ids["ada_token"], **params)
+        assert page["summary"]["requests"] == 6  # d0..d4 and Bob's failed request, that day in Kolkata
+        seen += [row["id"] for row in page["data"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ["d0", "d1", "d2", "d3", "d4", "e4"]
+    first = (await _get(api, "/requests", ids["ada_token"], date="2026-03-05", limit=1))["data"][0]
+    assert (first["id"], first["cost"], first["status"], first["key_id"]) == ("d0", "0.0025", "ok", ids["ada_key"])
+    own = await _get(api, "/requests", ids["bob_token"], date="2026-03-05")
+    assert [row["id"] for row in own["data"]] == ["e4"], "a member sees only its own keys' requests"
+    forged = await api.client.get(
+        "/api/analytics/requests",
+        params={"date": "2026-03-05", "cursor": "bm90LWEtY3Vyc29y"},
+        headers={"authorization": f"Bearer {ids['ada_token']}"},
+    )
+    assert "cursor" in assert_error(forged, 422)["message"]
+
+
+async def test_the_filter_choices_of_a_range(api: Api) -> None:
+    ids = await _acme(api)
+    body = await _get(api, "/filters", ids["ada_token"])
+    assert body["providers"] == ["openai"] and body["models"] == ["gpt-4o", "gpt-4o-mini"]
+    assert {key["name"] for key in body["keys"]} == {"ada-key", "bob-key"}
+    assert {member["name"] for member in body["members"]} == {"ada", "bob"}
+    assert (await _get(api, "/filters", ids["bob_token"]))["keys"] == [{"id": ids["bob_key"], "name": "bob-key"}]

@@ -17,7 +17,7 @@ from farebox.core.credentials import Principal, PrincipalKind
 from farebox.core.owners import Role
 from farebox.errors import NotFound
 from farebox.ledger.aggregates import Aggregate
-from farebox.ledger.reader import LedgerReader
+from farebox.ledger.reader import EventCursor, EventFilter, EventRow, LedgerReader
 
 __all__ = ["Dimension", "Engine", "Filters", "Measure", "Query", "Row"]
 
@@ -104,10 +104,7 @@ class Engine:
             NotFound: the query names an account the viewer is not in (404, never its existence).
             PermissionDenied: a member's token or a virtual key asking for usage that is not its own.
         """
-        where = {dimension.value: values for dimension, values in query.filters.values.items()}
-        for name, allowed in _scope(viewer, query.account_id).items():
-            asked = where.get(name)
-            where[name] = allowed if asked is None else tuple(value for value in asked if value in allowed)
+        where = _where(query, viewer)
         wanted = Aggregate(
             since=int(query.window.since.timestamp()),
             until=int(query.window.until.timestamp()),
@@ -127,6 +124,52 @@ class Engine:
             )
             for row in rows
         ]
+
+    async def requests(
+        self, query: Query, *, viewer: Principal, after: EventCursor | None = None, limit: int = 50
+    ) -> list[EventRow]:
+        """The events behind a query's window and filters (the drill-down), in time order, `limit` at a time
+        after the `after` cursor. Filters by key, member, agent, provider and model only.
+
+        Raises:
+            NotFound, PermissionDenied: as `run`.
+            ValueError: a filter on another dimension.
+        """
+        where = _where(query, viewer)
+        unsupported = set(where) - _EVENT_FILTERS.keys()
+        if unsupported:
+            raise ValueError(f"the drill-down cannot filter by {', '.join(sorted(unsupported))}")
+        if any(values == () for values in where.values()):
+            return []
+        accounts = where.pop(Dimension.ACCOUNT.value, None)
+        if accounts is not None and len(accounts) != 1:
+            raise ValueError("the drill-down reads one account at a time")
+        wanted = EventFilter(
+            account_id=None if accounts is None else accounts[0],
+            models=query.filters.models,
+            since=query.window.since,
+            until=query.window.until,
+            **{_EVENT_FILTERS[name]: values for name, values in where.items()},
+        )
+        return await self._reader.events(wanted, limit=limit, after=after)
+
+
+_EVENT_FILTERS = {
+    Dimension.ACCOUNT.value: "account_id",
+    Dimension.KEY.value: "key_ids",
+    Dimension.MEMBER.value: "member_ids",
+    Dimension.AGENT.value: "agent_ids",
+    Dimension.PROVIDER.value: "providers",
+}
+
+
+def _where(query: Query, viewer: Principal) -> dict[str, tuple[str, ...]]:
+    """The query's filters, narrowed to what `viewer` may see (a filter never widens the scope)."""
+    where = {dimension.value: values for dimension, values in query.filters.values.items()}
+    for name, allowed in _scope(viewer, query.account_id).items():
+        asked = where.get(name)
+        where[name] = allowed if asked is None else tuple(value for value in asked if value in allowed)
+    return where
 
 
 def _scope(viewer: Principal, account_id: str | None) -> dict[str, tuple[str, ...]]:

@@ -9,6 +9,7 @@ strings; `error_rate` is errors per request, a decimal fraction to four places.
 
 from __future__ import annotations
 
+import base64
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -18,13 +19,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import APIRouter, Depends, Query, Request
 
 from farebox.analytics.calendar import Grain, Window
-from farebox.analytics.engine import Dimension, Engine, Filters
+from farebox.analytics.engine import Dimension, Engine, Filters, Measure
+from farebox.analytics.engine import Query as UsageQuery
 from farebox.analytics.views import ModelView, Scope, Series, Totals, Views
 from farebox.core.credentials import Principal, PrincipalKind
+from farebox.core.events import epoch_us, from_epoch_us
 from farebox.core.money import format_usd
 from farebox.core.owners import Plan, Role
 from farebox.errors import NotFound, PermissionDenied, ValidationFailed
-from farebox.ledger.reader import LedgerReader
+from farebox.ledger.reader import EventCursor, EventRow, LedgerReader
 from farebox.services import authenticate, services
 
 __all__ = ["router", "usage_scope"]
@@ -236,4 +239,87 @@ async def member_detail(member_id: str, request: Request, scope: Scoped) -> dict
         "models": [{"model": name} | _totals(t) for name, t in by_model],
         "providers": [{"provider": name} | _totals(t) for name, t in by_provider],
         "apps": [{"app": name} | _totals(t) for name, t in by_app],
+    }
+
+
+def _cursor(row: EventRow) -> str:
+    return base64.urlsafe_b64encode(f"{epoch_us(row.timestamp)}.{row.id}".encode()).decode().rstrip("=")
+
+
+def _after(cursor: str | None) -> EventCursor | None:
+    if cursor is None:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        ts_us, event_id = text.split(".", 1)
+        return EventCursor(from_epoch_us(int(ts_us)), event_id)
+    except (ValueError, UnicodeDecodeError, OverflowError):
+        raise _invalid("cursor", "not a cursor this API gave") from None
+
+
+@router.get("/requests", summary="The requests behind a day (the drill-down), a page at a time")
+async def requests(
+    request: Request,
+    scope: Scoped,
+    day: Annotated[date, Query(alias="date", description="The local date.")],
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    """The day's totals for the filters, and its requests in time order: time, key, model, tokens, cost, status,
+    latency; `next_cursor` is null on the last page."""
+    day_scope = Scope(scope.viewer, Window(day, day, scope.window.tz), scope.account_id, scope.filters)
+    query = UsageQuery(day_scope.window, (Measure.REQUESTS,), filters=scope.filters, account_id=scope.account_id)
+    engine = Engine(LedgerReader(services(request).ledger))
+    rows = await engine.requests(query, viewer=scope.viewer, after=_after(cursor), limit=limit + 1)
+    page, more = rows[:limit], len(rows) > limit
+    return {"date": day.isoformat(), "tz": scope.window.tz.key} | {
+        "summary": _totals(await Views(engine).totals(day_scope)),
+        "data": [
+            {
+                "id": row.id,
+                "timestamp": row.timestamp.isoformat().replace("+00:00", "Z"),
+                "key_id": row.key_id,
+                "member_id": row.member_id,
+                "provider": row.provider,
+                "model": row.model,
+                "input_tokens": row.input_tokens,
+                "output_tokens": row.output_tokens,
+                "cost": format_usd(row.cost_nano),
+                "status": row.status,
+                "latency_ms": row.latency_ms,
+            }
+            for row in page
+        ],
+        "next_cursor": _cursor(page[-1]) if more else None,
+    }
+
+
+@router.get("/filters", summary="The providers, models, keys, agents and members with usage in the range")
+async def filters(request: Request, scope: Scoped) -> dict[str, Any]:
+    """What the range's usage can be filtered by (from the rollups and the directory, never raw events)."""
+    views = _views(request)
+    found = {
+        dimension: [name for name, _totals in await views.breakdown(scope, dimension) if name]
+        for dimension in (
+            Dimension.PROVIDER,
+            Dimension.CANONICAL_MODEL,
+            Dimension.KEY,
+            Dimension.AGENT,
+            Dimension.MEMBER,
+        )
+    }
+    directory = services(request).directory
+    keys = await directory.find_keys(found[Dimension.KEY])
+    names: dict[str, str | None] = {}
+    for member_id in found[Dimension.MEMBER]:
+        try:
+            names[member_id] = (await directory.get_member(member_id)).name
+        except NotFound:
+            names[member_id] = None
+    return _range(scope) | {
+        "providers": sorted(found[Dimension.PROVIDER]),
+        "models": sorted(found[Dimension.CANONICAL_MODEL]),
+        "keys": [{"id": k, "name": keys[k].name if k in keys else None} for k in sorted(found[Dimension.KEY])],
+        "agents": sorted(found[Dimension.AGENT]),
+        "members": [{"id": m, "name": names[m]} for m in sorted(found[Dimension.MEMBER])],
     }

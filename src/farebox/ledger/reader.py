@@ -129,6 +129,7 @@ class EventFilter:
     account_id: str | None = None
     key_ids: tuple[str, ...] | None = None
     member_ids: tuple[str, ...] | None = None
+    agent_ids: tuple[str, ...] | None = None
     models: tuple[str, ...] | None = None
     providers: tuple[str, ...] | None = None
     since: datetime | None = None
@@ -143,6 +144,7 @@ class RollupFilter:
     account_id: str | None = None
     key_ids: tuple[str, ...] | None = None
     member_ids: tuple[str, ...] | None = None
+    agent_ids: tuple[str, ...] | None = None
     models: tuple[str, ...] | None = None
     providers: tuple[str, ...] | None = None
     since: datetime | None = None
@@ -201,6 +203,7 @@ def _matching(
     account_id: Column[Any],
     key_id: Column[Any],
     member_id: Column[Any],
+    agent_id: Column[Any],
     models: Sequence[Column[Any]],
     provider: Column[Any],
 ) -> list[ColumnElement[bool]]:
@@ -211,6 +214,8 @@ def _matching(
         where.append(key_id.in_(wanted.key_ids))
     if wanted.member_ids is not None:
         where.append(member_id.in_(wanted.member_ids))
+    if wanted.agent_ids is not None:
+        where.append(agent_id.in_(wanted.agent_ids))
     if wanted.models is not None:
         where.append(or_(*(column.in_(wanted.models) for column in models)))
     if wanted.providers is not None:
@@ -249,6 +254,7 @@ class LedgerReader:
             account_id=_events.account_id,
             key_id=_events.key_id,
             member_id=_events.member_id,
+            agent_id=_events.agent_id,
             models=(_events.model, _events.canonical_model),
             provider=_events.provider,
         )
@@ -294,6 +300,7 @@ class LedgerReader:
             account_id=_rollups.account_id,
             key_id=_rollups.key_id,
             member_id=_rollups.member_id,
+            agent_id=_rollups.agent_id,
             models=(_rollups.model, _rollups.canonical_model),
             provider=_rollups.provider,
         )
