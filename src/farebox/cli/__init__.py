@@ -1,8 +1,9 @@
-"""The `farebox` command line: serve, migrate, accounts, members, keys, tokens, events, webhooks, alerts, prices."""
+"""The `farebox` command line: serve, migrate, usage, accounts, members, keys, tokens, events, webhooks, alerts,
+prices."""
 
 from __future__ import annotations
 
-from farebox.cli import accounts, budgets, events, notifications, prices, server, tokens
+from farebox.cli import accounts, budgets, events, notifications, prices, server, tokens, usage
 from farebox.cli.output import command_group
 
 __all__ = ["app", "main"]
@@ -23,6 +24,7 @@ app.add_typer(events.events_app, name="events")
 app.add_typer(notifications.webhooks_app, name="webhooks")
 app.add_typer(notifications.alerts_app, name="alerts")
 app.add_typer(prices.app, name="prices")
+app.command("usage")(usage.usage)
 
 
 def main() -> None:
