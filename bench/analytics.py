@@ -1,0 +1,212 @@
+"""Analytics read benchmark: prints figures, asserts nothing.
+
+    .venv/bin/python bench/analytics.py [--events N] [--days D] [--pg-url postgresql://...] [--rounds R]
+
+For SQLite (a new file in a temporary directory) and, with --pg-url, PostgreSQL (a new schema, dropped
+afterwards), it records N events spread evenly over the last D days (default 1,000,000 over 90), in time
+order as traffic arrives, through the ledger's batch path in 1,000-event batches — 3 accounts (the first,
+"big", holds 80% of the traffic), 40 keys and 20 members each, 8 models of 3 providers, 6 agents, 4 apps, 2%
+errors — then times each usage endpoint warm, in-process over HTTP (httpx's ASGI transport, the master
+key), R rounds each:
+
+- `GET /api/analytics/models` over the 90 days of the big account;
+- `GET /api/analytics/models/over-time?grain=day` over the 90 days;
+- `GET /api/analytics/members` for the last month;
+- `GET /api/analytics/requests` first page (50) of one day.
+
+Targets (issue 16, 2-core machine, both backends, at 10 million events): p95 <= 100 ms for the month and
+90-day views, <= 50 ms for a day's first page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from farebox.app import create_app
+from farebox.core.events import Axis, Status, UsageEvent
+from farebox.ledger.base import Ledger
+from farebox.ledger.directory import Directory
+from farebox.settings import Settings
+
+__all__ = ["main"]
+
+BATCH = 1_000
+MASTER_KEY = "fbx_master_bench_" + "x" * 24
+MODELS = [
+    ("openai", "gpt-4o", 4_500),
+    ("openai", "gpt-4o-mini", 300),
+    ("openai", "o3", 9_000),
+    ("anthropic", "claude-sonnet-4-6", 6_000),
+    ("anthropic", "claude-haiku-4-5", 1_200),
+    ("google", "gemini-2.5-flash", 400),
+    ("google", "gemini-2.5-pro", 5_000),
+    ("openai", "text-embedding-3-small", 20),
+]
+
+
+async def _directory(ledger: Ledger) -> list[tuple[str, list[tuple[str, str]]]]:
+    """3 accounts, each with 20 members and 40 keys: [(account id, [(key id, member id)])]."""
+    directory = Directory(ledger)
+    accounts = []
+    for n in range(3):
+        account = await directory.create_account(name=f"bench-{n}", plan="enterprise", timezone="Asia/Kolkata")
+        members = [
+            await directory.create_member(account.id, email=f"m{i}@bench.test", name=f"Member {i}") for i in range(20)
+        ]
+        keys = [
+            (await directory.create_key(account.id, member_id=members[i % 20].id, name=f"key-{i}"))[0]
+            for i in range(40)
+        ]
+        accounts.append((account.id, [(key.id, key.member_id or "") for key in keys]))
+    return accounts
+
+
+def _events(
+    accounts: list[tuple[str, list[tuple[str, str]]]], n: int, *, start: datetime, span: float, seed: int
+) -> list[UsageEvent]:
+    """`n` events from `start` over `span` seconds, in time order (as traffic arrives)."""
+    rng = random.Random(seed)
+    events = []
+    for i in range(n):
+        account_id, keys = accounts[0] if rng.random() < 0.8 else rng.choice(accounts[1:])
+        key_id, member_id = rng.choice(keys)
+        provider, model, micro = rng.choice(MODELS)
+        events.append(
+            UsageEvent(
+                id=uuid.uuid4().hex,
+                timestamp=start + timedelta(seconds=span * i / n),
+                account_id=account_id,
+                key_id=key_id,
+                member_id=member_id,
+                agent_id=f"agent-{rng.randrange(6)}",
+                app=f"app-{rng.randrange(4)}",
+                axis=Axis.LLM,
+                provider=provider,
+                model=model,
+                canonical_model=model,
+                operation="chat.completions",
+                input_tokens=rng.randrange(50, 4_000),
+                output_tokens=rng.randrange(0, 1_000),
+                cost_nano=micro * rng.randrange(1, 400),
+                status=Status.ERROR if rng.random() < 0.02 else Status.OK,
+                latency_ms=rng.randrange(100, 4_000),
+            )
+        )
+    return events
+
+
+async def _fill(ledger: Ledger, accounts: list[tuple[str, list[tuple[str, str]]]], n: int, days: int) -> float:
+    started = time.perf_counter()
+    chunk = 50_000
+    first = datetime.now(UTC) - timedelta(days=days)
+    per_event = days * 86_400 / n
+    for seed, offset in enumerate(range(0, n, chunk)):
+        count = min(chunk, n - offset)
+        start = first + timedelta(seconds=offset * per_event)
+        events = _events(accounts, count, start=start, span=count * per_event, seed=seed)
+        for at in range(0, len(events), BATCH):
+            await ledger.record_many(events[at : at + BATCH])
+    return time.perf_counter() - started
+
+
+async def _time(client: httpx.AsyncClient, path: str, params: dict[str, str], rounds: int) -> str:
+    headers = {"authorization": f"Bearer {MASTER_KEY}"}
+    answer = await client.get(path, params=params, headers=headers)  # warm
+    answer.raise_for_status()
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        (await client.get(path, params=params, headers=headers)).raise_for_status()
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
+    return f"p50 {statistics.median(times):7.1f} ms  p95 {p95:7.1f} ms  ({len(answer.content):,} bytes)"
+
+
+async def bench_backend(name: str, url: str, args: argparse.Namespace, workdir: Path) -> None:
+    settings = Settings(database_url=url, secret_key="bench-server-secret-" + "y" * 24)
+    ledger = Ledger(url)
+    app = create_app(settings, ledger=ledger, master_key=MASTER_KEY)
+    async with ledger:
+        accounts = await _directory(ledger)
+        seconds = await _fill(ledger, accounts, args.events, args.days)
+        rollups = await ledger._read(lambda c: c.exec_driver_sql("SELECT count(*) FROM usage_rollups").scalar())
+        print(
+            f"{name:<10} fill: {args.events:,} events in {seconds:.1f} s ({args.events / seconds:,.0f} events/s), "
+            f"{rollups:,} rollup rows",
+            flush=True,
+        )
+        big = accounts[0][0]
+        today = datetime.now(UTC).date()
+        ninety = {
+            "account_id": big,
+            "from": (today - timedelta(days=args.days - 1)).isoformat(),
+            "to": today.isoformat(),
+        }
+        month = {"account_id": big, "from": (today - timedelta(days=30)).isoformat(), "to": today.isoformat()}
+        day = {"account_id": big, "date": (today - timedelta(days=3)).isoformat()}
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            for label, path, params in [
+                (f"models, {args.days} days", "/api/analytics/models", ninety),
+                (f"over time by day, {args.days} days", "/api/analytics/models/over-time", ninety),
+                ("members, a month", "/api/analytics/members", month),
+                ("a day's first page", "/api/analytics/requests", day),
+            ]:
+                print(f"{name:<10} {label:<32} {await _time(client, path, params, args.rounds)}", flush=True)
+
+
+@asynccontextmanager
+async def pg_schema(pg_url: str) -> AsyncIterator[str]:
+    """A new, empty schema in the given PostgreSQL database; yields a URL whose search_path names it."""
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_url, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{pg_url}{'&' if '?' in pg_url else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as connection:
+            connection.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+async def run(args: argparse.Namespace) -> None:
+    print(
+        f"farebox analytics benchmark: {args.events:,} events over {args.days} days, {args.rounds} rounds; "
+        f"Python {platform.python_version()}, {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="farebox-bench-") as tmp:
+        workdir = Path(tmp)
+        await bench_backend("sqlite", f"sqlite:///{workdir / 'ledger.db'}", args, workdir)
+        if args.pg_url:
+            async with pg_schema(args.pg_url) as url:
+                await bench_backend("postgresql", url, args, workdir)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000, help="events to record (default 1,000,000)")
+    parser.add_argument("--days", type=int, default=90, help="days they spread over, ending now (default 90)")
+    parser.add_argument("--rounds", type=int, default=20, help="timed requests per endpoint (default 20)")
+    parser.add_argument("--pg-url", help="also run on this PostgreSQL database (a temporary schema is used)")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
