@@ -14,6 +14,7 @@ from farebox.core.credentials import Principal, PrincipalKind
 from farebox.core.owners import Role
 from farebox.errors import NotFound
 from farebox.ledger.base import Ledger
+from farebox.ledger.directory import Directory
 from farebox.ledger.reader import LedgerReader
 
 if TYPE_CHECKING:
@@ -159,3 +160,52 @@ async def test_each_viewer_sees_only_its_own(ledger: Ledger, make_event: EventFa
     assert await seen(key, filters=Filters({Dimension.KEY: ("key-2",)})) == 0, "a filter never widens the scope"
     with pytest.raises(NotFound):
         await seen(token(Role.OWNER), account_id="acct-2")
+
+
+async def test_the_daily_cubes_answer_as_the_quarter_hours_do(ledger: Ledger, make_event: EventFactory) -> None:
+    directory = Directory(ledger)
+    account = await directory.create_account(name="Kolkata", timezone="Asia/Kolkata")
+    zone = ZoneInfo("Asia/Kolkata")
+    start = utc(2026, 2, 20)
+    events = [
+        make_event(
+            timestamp=start + timedelta(minutes=97 * n),
+            account_id=account.id,
+            key_id=f"key-{n % 3}",
+            member_id=f"mem-{n % 2}",
+            agent_id=f"agent-{n % 4}",
+            app=("bot", "", "ide")[n % 3],
+            model=("gpt-4o", "gpt-4o-mini", "claude")[n % 3],
+            canonical_model=("gpt-4o", "gpt-4o-mini", "claude")[n % 3],
+            status="error" if n % 11 == 0 else "ok",
+            cost_nano=1_000 + n,
+        )
+        for n in range(600)
+    ]
+    await ledger.record_many(events)
+    engine = Engine(LedgerReader(ledger))
+    window = Window(date(2026, 2, 25), date(2026, 3, 20), zone)
+    member = Principal(kind=PrincipalKind.MEMBER, account_id=account.id, member_id="mem-1", role=Role.MEMBER)
+    cases = [
+        (MASTER, {"group_by": (Dimension.CANONICAL_MODEL, Dimension.STATUS)}, "usage_daily"),
+        (MASTER, {"group_by": (Dimension.KEY,), "grain": Grain.DAY}, "usage_daily"),
+        (
+            MASTER,
+            {"group_by": (Dimension.MODEL,), "grain": Grain.WEEK, "filters": Filters(models=("gpt-4o",))},
+            "usage_daily",
+        ),
+        (MASTER, {"grain": Grain.MONTH}, "usage_daily"),
+        (member, {"group_by": (Dimension.APP,)}, "usage_daily_people"),
+        (MASTER, {"group_by": (Dimension.AGENT, Dimension.MEMBER), "grain": Grain.DAY}, "usage_daily_people"),
+        (MASTER, {"group_by": (Dimension.AGENT, Dimension.MODEL)}, "usage_rollups"),
+        (MASTER, {"grain": Grain.HOUR}, "usage_rollups"),
+    ]
+    for viewer, fields, source in cases:
+        measures = (Measure.COST_NANO, Measure.REQUESTS, Measure.INPUT_TOKENS)
+        cubed = Query(window, measures, account_id=account.id, local_days=True, **fields)  # type: ignore[arg-type]
+        exact = Query(window, measures, account_id=account.id, local_days=False, **fields)  # type: ignore[arg-type]
+        assert engine.source(cubed, viewer=viewer) == source, fields
+        assert engine.source(exact, viewer=viewer) == "usage_rollups"
+        by_cube = sorted((str(r.at), r.dimensions, r.measures) for r in await engine.run(cubed, viewer=viewer))
+        by_quarter = sorted((str(r.at), r.dimensions, r.measures) for r in await engine.run(exact, viewer=viewer))
+        assert by_cube == by_quarter and by_cube, fields

@@ -20,6 +20,7 @@ __all__ = ["Grain", "Window", "month_window"]
 _HOUR, _DAY = 3600, 86_400
 _WEEK = 7 * _DAY
 _MONDAY_SHIFT = 3 * _DAY
+_EPOCH_DAY = date(1970, 1, 1)
 """Day 0 of the epoch is a Thursday: shifted by 3 days, `day // 7` counts weeks starting on Monday."""
 
 
@@ -71,6 +72,21 @@ class Window:
             return Slots(size=_DAY, shifts=shifts)
         return Slots(size=_WEEK, shifts=tuple((start, offset + _MONDAY_SHIFT) for start, offset in shifts))
 
+    def day_range(self) -> tuple[int, int]:
+        """The window as local day numbers (days since 1970-01-01): the first, and the one after the last."""
+        return (self.first - _EPOCH_DAY).days, (self.last - _EPOCH_DAY).days + 1
+
+    def day_slots(self, grain: Grain) -> Slots:
+        """How local day numbers fall into slots of `grain` (not hours), labelled as `label` says."""
+        first, _until = self.day_range()
+        if grain is Grain.MONTH:
+            return Slots(starts=tuple(max((month - _EPOCH_DAY).days, first) for month in self._months()))
+        if grain is Grain.DAY:
+            return Slots(size=1, shifts=((first, 0),))
+        if grain is Grain.WEEK:
+            return Slots(size=7, shifts=((first, 3),))
+        raise ValueError("hours are not made of days")
+
     def label(self, grain: Grain, slot: int) -> datetime | date:
         """What a slot of `grain` stands for: the local start of its hour (aware), or the local date of its day,
         week (its Monday) or month (its first day)."""
@@ -104,13 +120,17 @@ class Window:
                         shifts.append((bucket, offset))
         return tuple(shifts)
 
-    def _month_starts(self) -> list[datetime]:
+    def _months(self) -> list[date]:
+        """The first day of every month the window touches."""
         month = self.first.replace(day=1)
-        starts = []
+        months = []
         while month <= self.last:
-            starts.append(max(_day_start(month, self.tz), self.since))
+            months.append(month)
             month = (month + timedelta(days=32)).replace(day=1)
-        return starts
+        return months
+
+    def _month_starts(self) -> list[datetime]:
+        return [max(_day_start(month, self.tz), self.since) for month in self._months()]
 
 
 def month_window(year: int, month: int, tz: ZoneInfo) -> Window:

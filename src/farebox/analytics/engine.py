@@ -16,7 +16,7 @@ from farebox.analytics.calendar import Grain, Window
 from farebox.core.credentials import Principal, PrincipalKind
 from farebox.core.owners import Role
 from farebox.errors import NotFound
-from farebox.ledger.aggregates import Aggregate
+from farebox.ledger.aggregates import CUBE_DIMENSIONS, Aggregate
 from farebox.ledger.reader import EventCursor, EventFilter, EventRow, LedgerReader
 
 __all__ = ["Dimension", "Engine", "Filters", "Measure", "Query", "Row"]
@@ -76,6 +76,9 @@ class Query:
     filters: Filters = Filters()
     account_id: str | None = None
     """The account asked about; None: every account the viewer may see (only the master key sees several)."""
+    local_days: bool = False
+    """Whether the window's zone is the account's own: then days, weeks and months may be read from the daily
+    cubes, which are far smaller than the quarter-hour rollups (only for one account, and no hours)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,17 +108,25 @@ class Engine:
             PermissionDenied: a member's token or a virtual key asking for usage that is not its own.
         """
         where = _where(query, viewer)
+        window, grain = query.window, query.grain
+        cube = _cube(query, where)
+        if cube is None:
+            since, until = int(window.since.timestamp()), int(window.until.timestamp())
+            slots = None if grain is None else window.slots(grain)
+        else:
+            since, until = window.day_range()
+            slots = None if grain is None else window.day_slots(grain)
         wanted = Aggregate(
-            since=int(query.window.since.timestamp()),
-            until=int(query.window.until.timestamp()),
+            since=since,
+            until=until,
             measures=tuple(measure.value for measure in query.measures),
             group_by=tuple(dimension.value for dimension in query.group_by),
             where=where,
             models=query.filters.models,
-            slots=None if query.grain is None else query.window.slots(query.grain),
+            slots=slots,
+            cube=cube,
         )
         rows = await self._reader.aggregate(wanted)
-        grain = query.grain
         return [
             Row(
                 None if grain is None or row.slot is None else query.window.label(grain, row.slot),
@@ -124,6 +135,10 @@ class Engine:
             )
             for row in rows
         ]
+
+    def source(self, query: Query, *, viewer: Principal) -> str:
+        """Which table answers the query: a daily cube's name, or `usage_rollups` (the quarter-hour rollups)."""
+        return _cube(query, _where(query, viewer)) or "usage_rollups"
 
     async def requests(
         self, query: Query, *, viewer: Principal, after: EventCursor | None = None, limit: int = 50
@@ -161,6 +176,20 @@ _EVENT_FILTERS = {
     Dimension.AGENT.value: "agent_ids",
     Dimension.PROVIDER.value: "providers",
 }
+
+
+def _cube(query: Query, where: dict[str, tuple[str, ...]]) -> str | None:
+    """The daily cube that can answer the query exactly, if one can."""
+    accounts = where.get(Dimension.ACCOUNT.value)
+    if not query.local_days or query.grain is Grain.HOUR or accounts is None or len(accounts) != 1:
+        return None
+    used = {dimension.value for dimension in query.group_by} | set(where)
+    if query.filters.models is not None:
+        used |= {Dimension.MODEL.value, Dimension.CANONICAL_MODEL.value}
+    for name, dimensions in CUBE_DIMENSIONS.items():
+        if used <= {Dimension.ACCOUNT.value, *dimensions}:
+            return name
+    return None
 
 
 def _where(query: Query, viewer: Principal) -> dict[str, tuple[str, ...]]:

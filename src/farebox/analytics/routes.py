@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 from collections import defaultdict
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Annotated, Any
@@ -69,12 +70,12 @@ async def usage_scope(
     """
     directory = services(request).directory
     account_id = account_id or viewer.account_id
+    own_zone = None
     if account_id is not None:
         if not viewer.is_master and account_id != viewer.account_id:
             raise NotFound(f"no account with id {account_id!r}", code="account_not_found")
-        zone_name = tz or (await directory.get_account(account_id)).timezone
-    else:
-        zone_name = tz or "UTC"
+        own_zone = (await directory.get_account(account_id)).timezone
+    zone_name = tz or own_zone or "UTC"
     try:
         zone = ZoneInfo(zone_name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -93,7 +94,7 @@ async def usage_scope(
     if member:
         values[Dimension.MEMBER] = tuple(member)
     filters = Filters(values, models=tuple(model) if model else None)
-    return Scope(viewer, Window(first, last, zone), account_id, filters)
+    return Scope(viewer, Window(first, last, zone), account_id, filters, local_days=zone_name == own_zone)
 
 
 Scoped = Annotated[Scope, Depends(usage_scope)]
@@ -169,7 +170,7 @@ async def key_statistics(
         raise NotFound(f"no virtual key with id {key_id!r}", code="virtual_key_not_found")
     viewer.require_usage(key.account_id, key_id=key.id, member_id=key.member_id)
     values = dict(scope.filters.values) | {Dimension.KEY: (key.id,)}
-    keyed = Scope(viewer, scope.window, key.account_id, Filters(values, models=scope.filters.models))
+    keyed = replace(scope, account_id=key.account_id, filters=Filters(values, models=scope.filters.models))
     views = _views(request)
     summary = await views.totals(keyed)
     by_model = await views.breakdown(keyed, view.dimension)
@@ -223,7 +224,7 @@ async def member_detail(member_id: str, request: Request, scope: Scoped) -> dict
     if member.account_id != account_id:
         raise NotFound(f"no member with id {member_id!r} in account {account_id!r}", code="member_not_found")
     values = dict(scope.filters.values) | {Dimension.MEMBER: (member.id,)}
-    scoped = Scope(scope.viewer, scope.window, account_id, Filters(values, models=scope.filters.models))
+    scoped = replace(scope, filters=Filters(values, models=scope.filters.models))
     views = _views(request)
     by_model = await views.breakdown(scoped, Dimension.CANONICAL_MODEL)
     by_provider = await views.breakdown(scoped, Dimension.PROVIDER)
@@ -267,7 +268,7 @@ async def requests(
 ) -> dict[str, Any]:
     """The day's totals for the filters, and its requests in time order: time, key, model, tokens, cost, status,
     latency; `next_cursor` is null on the last page."""
-    day_scope = Scope(scope.viewer, Window(day, day, scope.window.tz), scope.account_id, scope.filters)
+    day_scope = replace(scope, window=Window(day, day, scope.window.tz))
     query = UsageQuery(day_scope.window, (Measure.REQUESTS,), filters=scope.filters, account_id=scope.account_id)
     engine = Engine(LedgerReader(services(request).ledger))
     rows = await engine.requests(query, viewer=scope.viewer, after=_after(cursor), limit=limit + 1)

@@ -40,6 +40,8 @@ class Scope:
     window: Window
     account_id: str | None = None
     filters: Filters = Filters()
+    local_days: bool = False
+    """The window's zone is the account's own (`Query.local_days`)."""
 
 
 @dataclass(slots=True)
@@ -84,7 +86,13 @@ class Views:
         self, scope: Scope, *, group_by: tuple[Dimension, ...] = (), grain: Grain | None = None
     ) -> list[Row]:
         query = Query(
-            scope.window, _MEASURES, group_by=group_by, grain=grain, filters=scope.filters, account_id=scope.account_id
+            scope.window,
+            _MEASURES,
+            group_by=group_by,
+            grain=grain,
+            filters=scope.filters,
+            account_id=scope.account_id,
+            local_days=scope.local_days,
         )
         return await self._engine.run(query, viewer=scope.viewer)
 

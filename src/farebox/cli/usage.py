@@ -85,14 +85,15 @@ def usage(
 
     async def run(ledger: Ledger) -> dict[str, Any]:
         directory = Directory(ledger)
-        zone_name = tz or ((await directory.get_account(account)).timezone if account else "UTC")
+        own_zone = (await directory.get_account(account)).timezone if account else None
+        zone_name = tz or own_zone or "UTC"
         try:
             zone = ZoneInfo(zone_name)
         except (ZoneInfoNotFoundError, ValueError):
             fail(f"not an IANA time zone: {zone_name!r}", code="usage_error", exit_code=2)
         chosen = datetime.strptime(month.strip(), "%Y-%m") if month else utcnow().astimezone(zone)
         window = month_window(chosen.year, chosen.month, zone)
-        scope = Scope(_OPERATOR, window, account)
+        scope = Scope(_OPERATOR, window, account, local_days=zone_name == own_zone)
         views = Views(Engine(LedgerReader(ledger)))
         days: list[date] = window.days()
         if by is By.DAY:

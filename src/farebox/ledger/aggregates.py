@@ -13,13 +13,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Connection, case, func, literal, or_, select
+from sqlalchemy import BigInteger, ColumnElement, Connection, Table, case, func, literal, or_, select
 
-from farebox.ledger.schema import ROLLUP_BUCKET_SECONDS, ROLLUP_DIMENSIONS, ROLLUP_MEASURES, usage_rollups
+from farebox.ledger.daily import CUBE_DIMENSIONS
+from farebox.ledger.schema import (
+    DAILY_CUBES,
+    ROLLUP_BUCKET_SECONDS,
+    ROLLUP_DIMENSIONS,
+    ROLLUP_MEASURES,
+    usage_rollups,
+)
 
-__all__ = ["ROLLUP_BUCKET_SECONDS", "Aggregate", "AggregateRow", "Slots", "aggregate"]
+__all__ = ["CUBE_DIMENSIONS", "ROLLUP_BUCKET_SECONDS", "Aggregate", "AggregateRow", "Slots", "aggregate"]
 
-_rollups = usage_rollups.c
+_CUBES: dict[str, Table] = {cube.name: cube for cube in DAILY_CUBES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +49,9 @@ class Slots:
 
 @dataclass(frozen=True, slots=True)
 class Aggregate:
-    """What to sum. Bounds are epoch seconds on the bucket grid: `since` included, `until` not."""
+    """What to sum, and from where: the quarter-hour rollups (bounds and slots in epoch seconds on the bucket
+    grid), or with `cube` one of the daily cubes (in local days since 1970-01-01 of each account's zone).
+    `since` is included, `until` not."""
 
     since: int
     until: int
@@ -53,13 +62,18 @@ class Aggregate:
     models: tuple[str, ...] | None = None
     """Match the model as called or its canonical model."""
     slots: Slots | None = None
+    cube: str | None = None
+    """A daily cube's name (`CUBE_DIMENSIONS`), or None for the quarter-hour rollups."""
 
     def __post_init__(self) -> None:
-        unknown = [name for name in (*self.group_by, *self.where) if name not in ROLLUP_DIMENSIONS]
+        dimensions = ROLLUP_DIMENSIONS if self.cube is None else ("account_id", *CUBE_DIMENSIONS[self.cube])
+        unknown = [name for name in (*self.group_by, *self.where) if name not in dimensions]
         unknown += [name for name in self.measures if name not in ROLLUP_MEASURES]
+        if self.models is not None and "canonical_model" not in dimensions:
+            unknown.append("model")
         if unknown:
-            raise ValueError(f"not a rollup dimension or measure: {', '.join(unknown)}")
-        if self.since % ROLLUP_BUCKET_SECONDS or self.until % ROLLUP_BUCKET_SECONDS:
+            raise ValueError(f"not a dimension or measure of {self.cube or 'the rollups'}: {', '.join(unknown)}")
+        if self.cube is None and (self.since % ROLLUP_BUCKET_SECONDS or self.until % ROLLUP_BUCKET_SECONDS):
             raise ValueError("an aggregate's bounds must be bucket starts")
 
 
@@ -72,8 +86,7 @@ class AggregateRow:
     measures: tuple[int, ...]
 
 
-def _slot(slots: Slots) -> ColumnElement[Any]:
-    bucket = _rollups.bucket
+def _slot(slots: Slots, bucket: ColumnElement[Any]) -> ColumnElement[Any]:
     if slots.starts:
         months = [
             (bucket >= start, literal(index, BigInteger)) for index, start in reversed(list(enumerate(slots.starts)))
@@ -91,15 +104,18 @@ def _slot(slots: Slots) -> ColumnElement[Any]:
 
 def aggregate(connection: Connection, wanted: Aggregate) -> list[AggregateRow]:
     """The sums `wanted` asks for, in one query on the caller's connection."""
-    where: list[ColumnElement[bool]] = [_rollups.bucket >= wanted.since, _rollups.bucket < wanted.until]
+    table = usage_rollups if wanted.cube is None else _CUBES[wanted.cube]
+    columns = table.c
+    time = columns.bucket if wanted.cube is None else columns.day
+    where: list[ColumnElement[bool]] = [time >= wanted.since, time < wanted.until]
     for name, values in wanted.where.items():
-        where.append(_rollups[name].in_(values))
+        where.append(columns[name].in_(values))
     if wanted.models is not None:
-        where.append(or_(_rollups.model.in_(wanted.models), _rollups.canonical_model.in_(wanted.models)))
-    groups: list[ColumnElement[Any]] = [_rollups[name] for name in wanted.group_by]
+        where.append(or_(columns.model.in_(wanted.models), columns.canonical_model.in_(wanted.models)))
+    groups: list[ColumnElement[Any]] = [columns[name] for name in wanted.group_by]
     if wanted.slots is not None:
-        groups.insert(0, _slot(wanted.slots).label("slot"))
-    sums = [func.sum(_rollups[name]).label(name) for name in wanted.measures]
+        groups.insert(0, _slot(wanted.slots, time).label("slot"))
+    sums = [func.sum(columns[name]).label(name) for name in wanted.measures]
     query = select(*groups, *sums).where(*where).group_by(*groups)
     timed = wanted.slots is not None
     rows = []

@@ -44,6 +44,7 @@ from farebox.core.owners import (
 from farebox.core.spend import CounterId, account_of, scope_of
 from farebox.errors import AuthenticationFailed, Conflict
 from farebox.ledger.base import Ledger
+from farebox.ledger.daily import rebuild_daily
 from farebox.ledger.rows import (
     KEY,
     Row,
@@ -146,6 +147,7 @@ class Directory:
                 self._ledger.recorder.forget_timezone(account_id)
                 tz = ZoneInfo(values["timezone"])
                 recount_current_periods(connection, account_id, tz=tz, at=self._clock())
+                rebuild_daily(connection, account_id, tz=tz)
             return row
 
         return build(Account, await self._write(write))

@@ -20,7 +20,9 @@ from sqlalchemy import Connection, select
 from farebox.core.events import MICRO, RecordResult, UsageEvent, epoch_us, from_epoch_us
 from farebox.core.periods import Period, period_start
 from farebox.core.spend import CounterId, Scope
+from farebox.ledger.daily import CUBE_DIMENSIONS, cube_rows, local_day
 from farebox.ledger.schema import (
+    DAILY_CUBES,
     ROLLUP_BUCKET_SECONDS,
     ROLLUP_DIMENSIONS,
     ROLLUP_MEASURES,
@@ -186,6 +188,12 @@ class Recorder:
         self._upsert_rollups = _upsert(
             usage_rollups.name, keys=("bucket", *ROLLUP_DIMENSIONS), sums=ROLLUP_MEASURES, marker=marker
         )
+        self._upsert_cubes = {
+            cube.name: _upsert(
+                cube.name, keys=("account_id", "day", *CUBE_DIMENSIONS[cube.name]), sums=ROLLUP_MEASURES, marker=marker
+            )
+            for cube in DAILY_CUBES
+        }
         self._upsert_counters = _upsert(
             spend_counters.name,
             keys=("scope", "scope_id", "period", "period_start"),
@@ -198,6 +206,7 @@ class Recorder:
         }
         self._timezones: dict[str, ZoneInfo] = {}
         self._starts: dict[tuple[str, int], tuple[int, ...]] = {}
+        self._days: dict[tuple[str, int], int] = {}
         self.added: dict[CounterId, int] = {}
         """What the last `record_events` call added to the spend counters (uncommitted until its transaction is)."""
 
@@ -205,6 +214,7 @@ class Recorder:
         """Drop a cached account timezone (after the account's timezone changes)."""
         self._timezones.pop(account_id, None)
         self._starts.clear()
+        self._days.clear()
 
     def record_events(
         self, connection: Connection, batches: Sequence[Sequence[UsageEvent]]
@@ -286,7 +296,23 @@ class Recorder:
             statement.run_sqlite(_driver(connection), rows)
 
     def _add_rollups(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
-        self._upsert(connection, self._upsert_rollups, _rollups(rows))
+        self._add_rollup_rows(connection, _rollups(rows))
+
+    def _add_rollup_rows(self, connection: Connection, rollups: list[tuple[Any, ...]]) -> None:
+        """Upsert quarter-hour rollup rows, and the daily cubes' rows summed from them."""
+        self._upsert(connection, self._upsert_rollups, rollups)
+
+        def day_of(account_id: str, bucket: int) -> int:
+            cache_key = (account_id, bucket)
+            day = self._days.get(cache_key)
+            if day is None:
+                if len(self._days) > 100_000:
+                    self._days.clear()
+                day = self._days[cache_key] = local_day(bucket, self.timezone(connection, account_id))
+            return day
+
+        for name, cube in cube_rows(rollups, day_of).items():
+            self._upsert(connection, self._upsert_cubes[name], cube)
 
     def _add_counters(self, connection: Connection, events: list[UsageEvent], rows: list[tuple[Any, ...]]) -> None:
         # First sum by (account, member, key, quarter hour): far fewer groups than events.
@@ -309,7 +335,7 @@ class Recorder:
         """
         (rollup,) = _rollups([tuple(row)])
         keys = 1 + len(ROLLUP_DIMENSIONS)
-        self._upsert(connection, self._upsert_rollups, [(*rollup[:keys], *(-measure for measure in rollup[keys:]))])
+        self._add_rollup_rows(connection, [(*rollup[:keys], *(-measure for measure in rollup[keys:]))])
         account_id, key_id, member_id = _ROW_DIMENSIONS(row)[:3]
         cost = row[_COUNTS_TO_COST.stop - 1]  # cost_nano closes the measured columns
         if not cost:

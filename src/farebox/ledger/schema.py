@@ -38,7 +38,10 @@ __all__ = [
     "spend_counters",
     "usage_adjustments",
     "usage_events",
+    "DAILY_CUBES",
     "ROLLUP_BUCKET_SECONDS",
+    "usage_daily",
+    "usage_daily_people",
     "usage_rollups",
     "virtual_keys",
     "webhook_endpoints",
@@ -243,6 +246,30 @@ usage_rollups = Table(
 )
 """Usage summed per `ROLLUP_BUCKET_SECONDS` bucket (`bucket`: epoch seconds of its start) and combination of
 dimensions; a dimension with no value is ''."""
+
+
+def _daily(name: str, dimensions: tuple[str, ...]) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("account_id", Text, nullable=False),
+        Column("day", Integer, nullable=False),
+        *(Column(dimension, Text, nullable=False) for dimension in dimensions),
+        *(Column(measure, BigInteger, nullable=False) for measure in ROLLUP_MEASURES),
+        PrimaryKeyConstraint("account_id", "day", *dimensions, name=f"pk_{name}"),
+    )
+
+
+usage_daily = _daily(
+    "usage_daily",
+    ("key_id", "member_id", "axis", "provider", "model", "canonical_model", "operation", "status"),
+)
+usage_daily_people = _daily("usage_daily_people", ("member_id", "agent_id", "app", "axis", "status"))
+DAILY_CUBES = (usage_daily, usage_daily_people)
+"""Usage summed per day of its account's time zone (`day`: local days since 1970-01-01) over fewer dimensions:
+by key and model, and by member, agent and app. A month or a quarter of a busy account is thousands of their
+rows where it is millions of quarter-hour rows; the analytics engine reads them when a query's days are the
+account's own and its dimensions are a cube's. Changing an account's zone rebuilds its rows from the rollups."""
 
 spend_counters = Table(
     "spend_counters",
