@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -79,6 +80,8 @@ def create_app(
     box = SecretBox.derived(secret_key or resolve_secret_key(settings)[0], purpose=WEBHOOK_SECRETS)
     endpoints = WebhookEndpoints(ledger, box)
     routes = routing_table(settings.models)
+    # The mock is served only when a route uses it, and only to this process's own upstream requests.
+    mock_key = secrets.token_urlsafe(32) if any(route.on_builtin_mock for route in routes.values()) else None
     directory = Directory(ledger, clock=clock)
     keys = KeyCache(directory)
     directory.on_change.append(keys.clear)
@@ -94,6 +97,7 @@ def create_app(
         meter=meter,
         tokenizer=Tokenizer(),
         mock_base_url=default_mock_base_url(settings.port),
+        mock_key=mock_key,
         default_output_tokens=settings.budget_default_output_tokens,
     )
 
@@ -156,7 +160,8 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(requests.router)
     app.include_router(voids.router)
-    app.mount("/mock", create_mock_app(prefix="", latency_ms=settings.mock_latency_ms))
+    if mock_key is not None:
+        app.mount("/mock", create_mock_app(prefix="", latency_ms=settings.mock_latency_ms, key=mock_key))
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

@@ -147,6 +147,7 @@ class ProxyEndpoint:
             client_headers=scope["headers"],
             credential=gateway.credentials.get(forward.route.name),
             mock_base_url=gateway.mock_base_url,
+            mock_key=gateway.mock_key,
             query=query,
         )
         try:

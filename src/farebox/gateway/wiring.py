@@ -30,6 +30,8 @@ class Gateway:
     meter: Meter
     tokenizer: Tokenizer
     mock_base_url: str
+    mock_key: str | None = None
+    """The key the built-in mock requires of farebox's own requests; None when farebox serves no mock."""
     default_output_tokens: int = 4096
     """The output a reservation assumes for a request that sets no output limit."""
 

@@ -11,6 +11,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from farebox.gateway.model_routes import ModelRoute, Provider
 from farebox.gateway.upstream import (
     ANTHROPIC_VERSION,
+    MOCK_KEY_HEADER,
     Upstream,
     UpstreamDisconnected,
     UpstreamResponse,
@@ -135,6 +136,28 @@ def test_no_credential_means_no_credential_header() -> None:
     upstream = target(route, wire="openai", path="/chat/completions", client_headers=[], credential=None,
                       mock_base_url=MOCK)  # fmt: skip
     assert upstream == UpstreamTarget("http://ollama:11434/v1/chat/completions", [("accept-encoding", "identity")])
+
+
+@pytest.mark.parametrize(
+    ("route", "sent"),
+    [
+        (ModelRoute(name="m", provider=Provider.MOCK), True),  # the mock mounted in farebox
+        (ModelRoute(name="m", provider=Provider.MOCK, base_url="http://elsewhere:9/mock/openai/v1"), False),
+        (ModelRoute(name="m", provider=Provider.OPENAI, api_key_env="K"), False),
+        (ModelRoute(name="m", provider=Provider.OPENAI_COMPATIBLE, base_url="http://127.0.0.1:4000/mock/openai/v1"),
+         False),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("wire", ["openai", "anthropic", "gemini"])
+def test_the_mock_key_goes_to_the_built_in_mock_alone(route: ModelRoute, sent: bool, wire: Wire) -> None:
+    # A client's own x-farebox-mock-key is dropped: only farebox's key can reach the mock.
+    client = [(MOCK_KEY_HEADER.encode(), b"guessed")]
+    upstream = target(
+        route, wire=wire, path="/chat/completions", client_headers=client, credential=None, mock_base_url=MOCK,
+        mock_key="the-key",
+    )  # fmt: skip
+    keys = [value for name, value in upstream.headers if name == MOCK_KEY_HEADER]
+    assert keys == (["the-key"] if sent else [])
 
 
 def test_default_mock_base_url() -> None:
