@@ -28,6 +28,7 @@ from farebox.core.clock import utcnow
 from farebox.core.money import to_nano
 from farebox.core.sealing import SecretBox
 from farebox.core.server_secret import WEBHOOK_SECRETS
+from farebox.gateway.bounds import EmbeddingBounds
 from farebox.gateway.endpoints import proxy_routes
 from farebox.gateway.model_routes import routing_table
 from farebox.gateway.native_errors import native_error_shape
@@ -99,6 +100,11 @@ def create_app(
         mock_base_url=default_mock_base_url(settings.port),
         mock_key=mock_key,
         default_output_tokens=settings.budget_default_output_tokens,
+        embeddings=EmbeddingBounds(
+            max_inputs=settings.embeddings_max_inputs,
+            max_input_tokens=settings.embeddings_max_input_tokens,
+            max_request_tokens=settings.embeddings_max_request_tokens,
+        ),
     )
 
     workers = [*_notifications(settings, ledger, directory, budgets, box), VoidWatch(adjustments, counters).run]

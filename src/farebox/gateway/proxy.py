@@ -3,10 +3,11 @@
 Authorizing, reserving, pricing, recording and releasing are the meter's (`farebox.metering`): the endpoint
 asks it for a key, opens a ticket for the request, and records the outcome on it.
 `ProxyEndpoint` is a plain ASGI app (no framework machinery on the hot path), one instance per route.
-Requests that fail before they are forwarded (no or bad key, unknown or forbidden model, bad body) are
-answered in the client's wire format and not recorded: nothing was used. Every forwarded request leaves
-exactly one usage event, whatever happens next: an upstream error status (passed through unchanged), a
-timeout (504), an unreachable upstream (502), a stream cut short by either side (estimated).
+Requests that fail before they are forwarded (no or bad key, unknown or forbidden model, bad body, a body
+over its bounds) are answered in the client's wire format and not recorded: nothing was used. Every
+forwarded request leaves exactly one usage event, whatever happens next: an upstream error status (passed
+through unchanged), a timeout (504), an unreachable upstream (502), a stream cut short by either side
+(estimated).
 """
 
 from __future__ import annotations
@@ -96,6 +97,10 @@ class ProxyEndpoint:
                 path_model=scope.get("path_params", {}).get("model"),
             )
             route = self._route(parsed.model, key)
+            if self.operation.operation == "embeddings":
+                await self.gateway.embeddings.check(
+                    parsed.document, model=route.upstream, tokenizer=self.gateway.tokenizer
+                )
             outgoing = upstream_body(self.operation, parsed, route)
             call = self._call(request_id, at, key, attribution_from(key, headers), parsed, route)
             ticket = await self.meter.open(call)
