@@ -230,22 +230,20 @@ class UpstreamResponse:
     def content_type(self) -> str:
         return self._response.headers.get("content-type", "")
 
-    async def read(self) -> bytes:
-        """The whole body.
+    async def read_chunks(self) -> list[bytes]:
+        """The whole body, in the chunks it arrived in.
+
+        Not joined here: 2048 embeddings are a 68 MB answer, and one 68 MB string is a copy of some 60 ms that
+        holds the event loop, and every other request, while it runs.
 
         Raises:
             UpstreamTimeout: the body stalled for longer than the timeout.
             UpstreamDisconnected: the upstream closed the connection before the body's end.
         """
-        try:
-            return await self._response.read()
-        except TimeoutError as exc:
-            raise UpstreamTimeout(str(exc)) from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamDisconnected(str(exc)) from None
+        return [chunk async for chunk in self.chunks()]
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """The body's bytes as they arrive. Raises as `read()` does."""
+        """The body's bytes as they arrive. Raises as `read_chunks()` does."""
         content = self._response.content
         try:
             while True:

@@ -187,14 +187,7 @@ class FakeClientResponse:
         self.raw_headers = raw_headers  # bytes, as aiohttp keeps them
         self.headers = CIMultiDictProxy(CIMultiDict((name.decode(), value.decode()) for name, value in raw_headers))
         self.content = FakeContent(chunks, error)
-        self._chunks = chunks
-        self._error = error
         self.released = False
-
-    async def read(self) -> bytes:
-        if self._error is not None:
-            raise self._error
-        return b"".join(self._chunks)
 
     def release(self) -> None:
         self.released = True
@@ -225,7 +218,7 @@ def test_response_headers_pass_on_except_hop_by_hop_and_length() -> None:
 async def test_read_and_chunks_give_the_body_then_close_releases() -> None:
     fake = FakeClientResponse([], [b"da", b"ta"])
     response = wrap(fake)
-    assert await response.read() == b"data"
+    assert await response.read_chunks() == [b"da", b"ta"]  # as they arrived: never joined
     assert [chunk async for chunk in wrap(FakeClientResponse([], [b"da", b"ta"])).chunks()] == [b"da", b"ta"]
     response.close()
     assert fake.released
@@ -242,7 +235,7 @@ async def test_read_and_chunks_give_the_body_then_close_releases() -> None:
 )
 async def test_body_failures_become_upstream_errors(error: BaseException, mapped: type[Exception]) -> None:
     with pytest.raises(mapped) as raised:
-        await wrap(FakeClientResponse([], [b"partial"], error=error)).read()
+        await wrap(FakeClientResponse([], [b"partial"], error=error)).read_chunks()
     assert raised.value.__cause__ is None and raised.value.__suppress_context__  # no aiohttp trace leaks out
     seen: list[bytes] = []
     with pytest.raises(mapped):
