@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -28,6 +29,7 @@ from farebox.core.clock import utcnow
 from farebox.core.money import to_nano
 from farebox.core.sealing import SecretBox
 from farebox.core.server_secret import WEBHOOK_SECRETS
+from farebox.gateway.bounds import EmbeddingBounds
 from farebox.gateway.endpoints import proxy_routes
 from farebox.gateway.model_routes import routing_table
 from farebox.gateway.native_errors import native_error_shape
@@ -80,6 +82,8 @@ def create_app(
     box = SecretBox.derived(secret_key or resolve_secret_key(settings)[0], purpose=WEBHOOK_SECRETS)
     endpoints = WebhookEndpoints(ledger, box)
     routes = routing_table(settings.models)
+    # The mock is served only when a route uses it, and only to this process's own upstream requests.
+    mock_key = secrets.token_urlsafe(32) if any(route.on_builtin_mock for route in routes.values()) else None
     directory = Directory(ledger, clock=clock)
     keys = KeyCache(directory)
     directory.on_change.append(keys.clear)
@@ -95,7 +99,13 @@ def create_app(
         meter=meter,
         tokenizer=Tokenizer(),
         mock_base_url=default_mock_base_url(settings.port),
+        mock_key=mock_key,
         default_output_tokens=settings.budget_default_output_tokens,
+        embeddings=EmbeddingBounds(
+            max_inputs=settings.embeddings_max_inputs,
+            max_input_tokens=settings.embeddings_max_input_tokens,
+            max_request_tokens=settings.embeddings_max_request_tokens,
+        ),
     )
 
     workers = [*_notifications(settings, ledger, directory, budgets, box), VoidWatch(adjustments, counters).run]
@@ -158,7 +168,8 @@ def create_app(
     app.include_router(requests.router)
     app.include_router(analytics_routes.router)
     app.include_router(voids.router)
-    app.mount("/mock", create_mock_app(prefix="", latency_ms=settings.mock_latency_ms))
+    if mock_key is not None:
+        app.mount("/mock", create_mock_app(prefix="", latency_ms=settings.mock_latency_ms, key=mock_key))
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         8 * 1024 * 1024, ge=1024, description="Largest request body accepted; larger bodies get 413."
     )
+    embeddings_max_inputs: int = Field(
+        2048, ge=1, le=1_000_000, description="Most inputs one embeddings request may embed; more: 400."
+    )
+    embeddings_max_input_tokens: int = Field(
+        8192, ge=1, le=10_000_000, description="Most tokens one input of an embeddings request may have; more: 400."
+    )
+    embeddings_max_request_tokens: int = Field(
+        300_000, ge=1, le=100_000_000, description="Most tokens one embeddings request may have in all; more: 400."
+    )
     environment: Literal["dev", "prod"] = Field("dev", description="`prod` refuses placeholder secrets.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Server log level.")
     models: tuple[ModelRoute, ...] = Field(

@@ -19,6 +19,7 @@ import pytest
 from farebox.app import create_app
 from farebox.core.events import RecordResult, UsageEvent
 from farebox.errors import LedgerUnavailable
+from farebox.gateway.providers.mock import create_mock_app
 from farebox.ledger.base import Ledger
 from farebox.settings import Settings
 
@@ -26,7 +27,7 @@ MAX_BODY_BYTES = 64 * 1024
 """The test server's `max_body_bytes`."""
 
 if TYPE_CHECKING:
-    from tests.e2e.conftest import Gateway
+    from tests.e2e.conftest import Gateway, ServerThread
 
 MESSAGES: list[Any] = [{"role": "user", "content": "hello"}]
 
@@ -183,21 +184,27 @@ class BrokenLedger(Ledger):
 
 @pytest.mark.anyio
 async def test_a_failed_commit_fails_the_request_and_never_ends_the_stream(
-    gateway: Gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    port_factory: Callable[[], int],
+    server_thread: type[ServerThread],
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    route = {"name": "gpt-4o-mini", "provider": "openai_compatible", "base_url": f"{gateway.url}/mock/openai/v1"}
+    mock_port = port_factory()
+    upstream = f"http://127.0.0.1:{mock_port}/mock/openai/v1"  # a mock of its own: the gateway's answers farebox only
+    route = {"name": "gpt-4o-mini", "provider": "openai_compatible", "base_url": upstream}
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'broken.db'}", models=[route])  # type: ignore[list-item]
     ledger = BrokenLedger(settings.database_url)
     app = create_app(settings, ledger=ledger, master_key="fbx_master_broken-ledger-test")
-    async with app.router.lifespan_context(app):
-        account = await app.state.services.directory.create_account(name="broken")
-        _, secret = await app.state.services.directory.create_key(account.id, name="k")
-        headers = {"Authorization": f"Bearer {secret}"}
-        body: dict[str, Any] = {"model": "gpt-4o-mini", "messages": MESSAGES}
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://farebox") as client:
-            answered = await client.post("/v1/chat/completions", json=body, headers=headers)
-            streamed = await client.post("/v1/chat/completions", json={**body, "stream": True}, headers=headers)
+    with server_thread(create_mock_app(), mock_port):
+        async with app.router.lifespan_context(app):
+            account = await app.state.services.directory.create_account(name="broken")
+            _, secret = await app.state.services.directory.create_key(account.id, name="k")
+            headers = {"Authorization": f"Bearer {secret}"}
+            body: dict[str, Any] = {"model": "gpt-4o-mini", "messages": MESSAGES}
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://farebox") as client:
+                answered = await client.post("/v1/chat/completions", json=body, headers=headers)
+                streamed = await client.post("/v1/chat/completions", json={**body, "stream": True}, headers=headers)
     assert answered.status_code == 503 and answered.json()["error"]["code"] == "ledger_unavailable"
     assert "choices" not in answered.text  # the upstream's answer is not released
     assert streamed.status_code == 200 and b"The" in streamed.content and b"[DONE]" not in streamed.content

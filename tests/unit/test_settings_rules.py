@@ -51,6 +51,12 @@ _RANGES: list[tuple[str, Any, Any, str]] = [
     ("anomaly_scan_interval_seconds", 86_400, 86_401, "less than or equal to 86400"),
     ("smtp_port", 1, 0, "greater than or equal to 1"),
     ("smtp_port", 65535, 65536, "less than or equal to 65535"),
+    ("embeddings_max_inputs", 1, 0, "greater than or equal to 1"),
+    ("embeddings_max_inputs", 1_000_000, 1_000_001, "less than or equal to 1000000"),
+    ("embeddings_max_input_tokens", 1, 0, "greater than or equal to 1"),
+    ("embeddings_max_input_tokens", 10_000_000, 10_000_001, "less than or equal to 10000000"),
+    ("embeddings_max_request_tokens", 1, 0, "greater than or equal to 1"),
+    ("embeddings_max_request_tokens", 100_000_000, 100_000_001, "less than or equal to 100000000"),
     ("mock_latency_ms", 0, -1, "greater than or equal to 0"),
     ("mock_latency_ms", 600_000, 600_001, "less than or equal to 600000"),
 ]

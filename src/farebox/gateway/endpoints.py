@@ -2,7 +2,7 @@
 
 They are plain Starlette routes whose endpoints are ASGI apps (`ProxyEndpoint`), so no framework
 machinery (dependency injection, validation models) runs on the hot path. `create_app` adds them ahead of
-the admin routes, and mounts the built-in mock provider at `/mock`.
+the admin routes, and, when a route uses it, mounts the built-in mock provider at `/mock`.
 """
 
 from __future__ import annotations

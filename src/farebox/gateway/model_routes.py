@@ -81,6 +81,11 @@ class ModelRoute(BaseModel):
     def upstream(self) -> str:
         return self.upstream_model or self.name
 
+    @property
+    def on_builtin_mock(self) -> bool:
+        """Whether the route is served by the mock mounted in farebox itself (a `mock` route without `base_url`)."""
+        return self.provider is Provider.MOCK and self.base_url is None
+
 
 def default_routes() -> tuple[ModelRoute, ...]:
     """The routing table used when `farebox.toml` declares no models: every default model on the mock."""

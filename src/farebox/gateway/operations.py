@@ -144,11 +144,13 @@ def check_limits(operation: Operation, document: JSONObject) -> None:
     """Refuse (400) what the provider would refuse and a spend-cap reservation would misread.
 
     An output limit or choice count that is not a whole number >= 1 (OpenAI's `max_completion_tokens`,
-    `max_tokens`, `max_output_tokens` and `n`; Anthropic's `max_tokens`; Gemini's `maxOutputTokens` and
-    `candidateCount`) would make the reservation hold less than the upstream may produce: an upstream that
-    reads 0 as "no limit" let 64 parallel requests spend 7x a cap. A chat's `messages` must be a list.
-    The Responses API takes only `max_output_tokens`, of at least 16 as OpenAI requires, and a string or list
-    `input`; a `background` response is refused, as its usage is known only to a later poll farebox never sees.
+    `max_tokens`, `max_output_tokens` and `n`; Gemini's `maxOutputTokens` and `candidateCount`) would make
+    the reservation hold less than the upstream may produce: an upstream that reads 0 as "no limit" let 64
+    parallel requests spend 7x a cap. Anthropic documents `max_tokens: 0` as generating nothing (it pre-warms
+    the prompt cache), outside a stream only; so 0 is taken there, and reserves no output. A chat's `messages`
+    must be a list. The Responses API takes only `max_output_tokens`, of at least 16 as OpenAI requires, and a
+    string or list `input`; a `background` response is refused, as its usage is known only to a later poll
+    farebox never sees.
 
     Raises:
         InvalidRequest: naming the field, in the words the providers use.
@@ -162,9 +164,14 @@ def check_limits(operation: Operation, document: JSONObject) -> None:
     if operation.operation == "responses":
         _check_responses(document)
         return
-    names = _OPENAI_COUNTS if operation.wire == "openai" else ("max_tokens",)
-    for name in names:
-        _check_count(document.get(name), name)
+    if operation.wire == "openai":
+        for name in _OPENAI_COUNTS:
+            _check_count(document.get(name), name)
+    else:
+        limit = document.get("max_tokens")
+        _check_count(limit, "max_tokens", minimum=0)
+        if limit == 0 and document.get("stream") is True:
+            raise InvalidRequest("max_tokens: 0 (cache pre-warming) cannot be streamed", code="invalid_value")
     messages = document.get("messages")
     if (
         operation.operation in ("chat.completions", "messages")

@@ -3,10 +3,11 @@
 Authorizing, reserving, pricing, recording and releasing are the meter's (`farebox.metering`): the endpoint
 asks it for a key, opens a ticket for the request, and records the outcome on it.
 `ProxyEndpoint` is a plain ASGI app (no framework machinery on the hot path), one instance per route.
-Requests that fail before they are forwarded (no or bad key, unknown or forbidden model, bad body) are
-answered in the client's wire format and not recorded: nothing was used. Every forwarded request leaves
-exactly one usage event, whatever happens next: an upstream error status (passed through unchanged), a
-timeout (504), an unreachable upstream (502), a stream cut short by either side (estimated).
+Requests that fail before they are forwarded (no or bad key, unknown or forbidden model, bad body, a body
+over its bounds) are answered in the client's wire format and not recorded: nothing was used. Every
+forwarded request leaves exactly one usage event, whatever happens next: an upstream error status (passed
+through unchanged), a timeout (504), an unreachable upstream (502), a stream cut short by either side
+(estimated).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from farebox.gateway.upstream import (
     UpstreamUnreachable,
     target,
 )
-from farebox.gateway.usage import collector_for, estimate, measure_body
+from farebox.gateway.usage import collector_for, estimate, measure_answer
 from farebox.gateway.wire import (
     error_message,
     error_type_of,
@@ -58,6 +59,8 @@ __all__ = ["ProxyEndpoint"]
 log = logging.getLogger(__name__)
 
 _EMPTY = Usage()
+_PIECE_BYTES = 256 * 1024
+"""About the most of a complete answer handed to the server at once."""
 
 
 @dataclass(slots=True)  # not frozen: one per request, built in half the time
@@ -96,6 +99,10 @@ class ProxyEndpoint:
                 path_model=scope.get("path_params", {}).get("model"),
             )
             route = self._route(parsed.model, key)
+            if self.operation.operation == "embeddings":
+                await self.gateway.embeddings.check(
+                    parsed.document, model=route.upstream, tokenizer=self.gateway.tokenizer
+                )
             outgoing = upstream_body(self.operation, parsed, route)
             call = self._call(request_id, at, key, attribution_from(key, headers), parsed, route)
             ticket = await self.meter.open(call)
@@ -147,6 +154,7 @@ class ProxyEndpoint:
             client_headers=scope["headers"],
             credential=gateway.credentials.get(forward.route.name),
             mock_base_url=gateway.mock_base_url,
+            mock_key=gateway.mock_key,
             query=query,
         )
         try:
@@ -254,7 +262,7 @@ class ProxyEndpoint:
 
     async def _complete(self, forward: _Forward, response: UpstreamResponse, send: Send) -> None:
         try:
-            content = await response.read()
+            chunks = await response.read_chunks()
         except UpstreamError as exc:
             await self._fail_upstream(forward, send, exc)
             return
@@ -265,11 +273,11 @@ class ProxyEndpoint:
                 usage=_EMPTY,
                 status=Status.ERROR,
                 http_status=status,
-                error_type=upstream_error_type(content, status),
+                error_type=upstream_error_type(b"".join(chunks), status),
                 streamed=forward.parsed.stream,
             )
         else:
-            measured = await measure_body(self.operation, forward.parsed, content, tokenizer=self.gateway.tokenizer)
+            measured = await measure_answer(self.operation, forward.parsed, chunks, tokenizer=self.gateway.tokenizer)
             outcome = self._forward_outcome(
                 forward, usage=measured.usage, estimated=measured.estimated, http_status=status
             )
@@ -282,9 +290,19 @@ class ProxyEndpoint:
             return
         headers = response.headers + await self._our_headers(forward)
         headers.append((b"x-farebox-cost-usd", format_usd(event.cost_nano).encode()))
-        headers.append((b"content-length", str(len(content)).encode()))
+        headers.append((b"content-length", str(sum(map(len, chunks))).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": content, "more_body": False})
+        # In pieces of at most a few chunks: the server then waits for the client between them (its flow control),
+        # where one 68 MB piece would be copied into its write buffer at once, and moved down on every socket write.
+        piece: list[bytes] = []
+        size = 0
+        for chunk in chunks:
+            piece.append(chunk)
+            size += len(chunk)
+            if size >= _PIECE_BYTES:
+                await send({"type": "http.response.body", "body": b"".join(piece), "more_body": True})
+                piece, size = [], 0
+        await send({"type": "http.response.body", "body": b"".join(piece), "more_body": False})
 
     async def _stream(self, forward: _Forward, response: UpstreamResponse, receive: Receive, send: Send) -> None:
         collector = collector_for(self.operation)

@@ -55,6 +55,8 @@ _CL100K_PREFIXES = ("gpt-4-", "gpt-3.5", "text-embedding-", "text-davinci", "dav
 class _Encoding(Protocol):
     def count(self, text: str) -> int: ...
 
+    def count_till_limit(self, text: str, limit: int) -> int | None: ...
+
 
 class _Vocabularies(Protocol):
     """The shape of `rs_bpe.bpe.openai`, which ships without type information."""
@@ -105,16 +107,33 @@ class Tokenizer:
         """Build `o200k_base` now rather than at the first count (which would hold the GIL for ~65 ms)."""
         self.o200k_base.count("farebox")
 
+    def _encoder(self, model: str | None) -> _Encoding:
+        return self.cl100k_base if encoding_for_model(model) == "cl100k_base" else self.o200k_base
+
     def count(self, text: str, *, model: str | None = None) -> int:
         """The number of tokens in `text` for `model`'s vocabulary (o200k_base when unknown)."""
         if not text:
             return 0
-        encoder = self.cl100k_base if encoding_for_model(model) == "cl100k_base" else self.o200k_base
+        encoder = self._encoder(model)
         try:
             return encoder.count(text)
         except UnicodeEncodeError:
             # Lone surrogates (valid in a Python str, not in UTF-8) become U+FFFD, as a provider would see them.
             return encoder.count(text.encode("utf-8", "replace").decode("utf-8"))
+
+    def count_until(self, text: str, limit: int, *, model: str | None = None) -> int | None:
+        """The tokens of `text` as `count` counts them, or None when there are more than `limit`.
+
+        Counting stops once past `limit`, so its cost is bounded by the limit, not by the text: a megabyte
+        string is refused after its first few thousand tokens.
+        """
+        if not text:
+            return 0
+        encoder = self._encoder(model)
+        try:
+            return encoder.count_till_limit(text, limit)
+        except UnicodeEncodeError:
+            return encoder.count_till_limit(text.encode("utf-8", "replace").decode("utf-8"), limit)
 
     def count_content(self, value: object, *, model: str | None = None) -> int:
         """Tokens of one message field: a string, a list of content parts (their text), or other JSON as text."""

@@ -14,10 +14,13 @@ of the proxy. `target()` builds the URL and headers for one request:
 | anthropic          | `{base_url}/v1/messages` (+ `anthropic-version` if not sent)    | `x-api-key`         |
 | gemini             | `{base_url}/openai{path}` (Gemini's OpenAI-compatible API)      | `x-goog-api-key`    |
 | gemini, native     | `{base_url}/models/{upstream_model}{path}?{query}`              | `x-goog-api-key`    |
-| mock (no base_url) | as above, below `{mock}/openai/v1`, `{mock}/anthropic`, `{mock}/gemini/v1beta` | none |
+| mock (no base_url) | as above, below `{mock}/openai/v1`, `{mock}/anthropic`, `{mock}/gemini/v1beta` | (its key) |
 
 The client's own headers go upstream except its credentials, hop-by-hop headers, `x-farebox-*` and
 `accept-encoding` (farebox asks for identity encoding, so the bytes it relays are the bytes it parses).
+The built-in mock answers only requests carrying the per-process key `create_app` generated for it, in
+`x-farebox-mock-key` (`MOCK_KEY_HEADER`); a client's own `x-farebox-*` headers never go upstream, so no
+client can send one, and the key goes to no other upstream.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from farebox.gateway.model_routes import DEFAULT_BASE_URLS, ModelRoute, Provider
 
 __all__ = [
     "ANTHROPIC_VERSION",
+    "MOCK_KEY_HEADER",
     "Upstream",
     "UpstreamDisconnected",
     "UpstreamError",
@@ -52,6 +56,9 @@ Wire = Literal["openai", "anthropic", "gemini"]
 
 ANTHROPIC_VERSION = "2023-06-01"
 """Sent as `anthropic-version` when the client sent none."""
+
+MOCK_KEY_HEADER = "x-farebox-mock-key"
+"""The header carrying the built-in mock's key, on requests to the mock mounted in farebox only."""
 
 _DROPPED_REQUEST_HEADERS = frozenset(
     {
@@ -119,7 +126,7 @@ def default_mock_base_url(port: int) -> str:
 def _base(route: ModelRoute, mock_base_url: str) -> str:
     if route.base_url is not None:
         return route.base_url.rstrip("/")
-    if route.provider is Provider.MOCK:
+    if route.on_builtin_mock:
         return mock_base_url
     return DEFAULT_BASE_URLS[route.provider].rstrip("/")
 
@@ -132,6 +139,7 @@ def target(
     client_headers: list[tuple[bytes, bytes]],
     credential: str | None,
     mock_base_url: str,
+    mock_key: str | None = None,
     query: str = "",
 ) -> UpstreamTarget:
     """The upstream URL and headers of one request to `route`.
@@ -144,16 +152,19 @@ def target(
         client_headers: the client's raw request headers (lower-case names).
         credential: the provider credential, if the route has one.
         mock_base_url: the mock's root URL, for mock routes without their own `base_url`.
+        mock_key: the built-in mock's key, sent to it alone (as `MOCK_KEY_HEADER`).
         query: the query string to send on (Gemini's native routes only; already without `key`).
     """
     headers = [
         (name.decode("latin-1"), value.decode("latin-1")) for name, value in client_headers if not _dropped(name)
     ]
     headers.append(("accept-encoding", "identity"))
-    on_mock = route.provider is Provider.MOCK and route.base_url is None
+    on_mock = route.on_builtin_mock
     url, credential_header = _URLS[wire](route, _base(route, mock_base_url), path, on_mock=on_mock, query=query)
     if wire == "anthropic" and not any(name == "anthropic-version" for name, _ in headers):
         headers.append(("anthropic-version", ANTHROPIC_VERSION))
+    if on_mock and mock_key is not None:
+        headers.append((MOCK_KEY_HEADER, mock_key))
     if credential is not None:
         name, prefix = credential_header
         headers.append((name, prefix + credential))
@@ -219,22 +230,20 @@ class UpstreamResponse:
     def content_type(self) -> str:
         return self._response.headers.get("content-type", "")
 
-    async def read(self) -> bytes:
-        """The whole body.
+    async def read_chunks(self) -> list[bytes]:
+        """The whole body, in the chunks it arrived in.
+
+        Not joined here: 2048 embeddings are a 68 MB answer, and one 68 MB string is a copy of some 60 ms that
+        holds the event loop, and every other request, while it runs.
 
         Raises:
             UpstreamTimeout: the body stalled for longer than the timeout.
             UpstreamDisconnected: the upstream closed the connection before the body's end.
         """
-        try:
-            return await self._response.read()
-        except TimeoutError as exc:
-            raise UpstreamTimeout(str(exc)) from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamDisconnected(str(exc)) from None
+        return [chunk async for chunk in self.chunks()]
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """The body's bytes as they arrive. Raises as `read()` does."""
+        """The body's bytes as they arrive. Raises as `read_chunks()` does."""
         content = self._response.content
         try:
             while True:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from farebox.gateway.bounds import EmbeddingBounds
 from farebox.gateway.model_routes import ModelRoute, Provider
 from farebox.gateway.tokens import Tokenizer
 from farebox.gateway.upstream import Upstream
@@ -30,8 +31,12 @@ class Gateway:
     meter: Meter
     tokenizer: Tokenizer
     mock_base_url: str
+    mock_key: str | None = None
+    """The key the built-in mock requires of farebox's own requests; None when farebox serves no mock."""
     default_output_tokens: int = 4096
     """The output a reservation assumes for a request that sets no output limit."""
+    embeddings: EmbeddingBounds = EmbeddingBounds()
+    """The most one embeddings request may ask for."""
 
     def price_target(self, route: ModelRoute) -> PriceTarget:
         """What a route's usage is priced as: its `price_as` (`provider/model` or `model`), else its upstream model."""

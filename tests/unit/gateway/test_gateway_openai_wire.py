@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from farebox.core.pricing import Usage
 from farebox.gateway.providers import openai as wire
@@ -85,6 +87,39 @@ def test_every_openai_usage_shape(body: dict[str, object], expected: Usage) -> N
 )
 def test_no_usage_reported_is_none(body: bytes) -> None:
     assert wire.usage_from_body(body) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"data": [{"embedding": [0.1] * 4}], "usage": {"prompt_tokens": 8, "total_tokens": 8}},
+        {"usage": {"prompt_tokens": 8}, "service_tier": "default", "system_fingerprint": "fp"},  # not quite last
+        {"usage": {"prompt_tokens": 8}, "metadata": {"usage": {"prompt_tokens": 99}}},  # a nested one last
+        {"usage": {"prompt_tokens": 8}, "choices": [{"message": {"content": 'say "usage": {"prompt_tokens": 1}}'}}]},
+        {"usage": {"prompt_tokens": 8}, "note": "usage"},  # the word as a value
+        {"usage": None, "response": {"usage": {"input_tokens": 5}}},
+        {"response": {"usage": {"input_tokens": 5}}},
+        {"usage": "many", "x": 1},
+    ],
+    ids=["last", "near-last", "nested-after", "in-a-string", "as-a-value", "null-then-response", "event", "not-object"],
+)
+def test_the_usage_read_from_the_end_is_the_usage_of_the_whole_body(body: dict[str, Any]) -> None:
+    assert wire.usage_from_body(orjson.dumps(body)) == wire.usage_from_body(body)  # bytes: from the end; dict: whole
+
+
+_JSON = st.recursive(
+    st.none() | st.integers(0, 50) | st.text(alphabet='usage"\\:{}, '),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.sampled_from(["usage", "prompt_tokens", "response", "x", 'us"age']), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(st.sampled_from(["usage", "response", "data", "x"]), _JSON, max_size=4))
+def test_any_body_gives_the_same_usage_read_from_the_end_or_whole(body: dict[str, Any]) -> None:
+    assert wire.usage_from_body(orjson.dumps(body)) == wire.usage_from_body(body)
 
 
 def test_malformed_counts_are_zero_and_parts_never_exceed_totals() -> None:

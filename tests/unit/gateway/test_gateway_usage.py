@@ -12,7 +12,7 @@ from farebox.gateway.model_routes import ModelRoute, Provider
 from farebox.gateway.operations import OPERATIONS, parse_request, upstream_body
 from farebox.gateway.providers.mock.media import wav_silence
 from farebox.gateway.tokens import Tokenizer
-from farebox.gateway.usage import measure_body
+from farebox.gateway.usage import measure_answer, measure_body
 
 pytestmark = pytest.mark.anyio
 BY_PATH = {operation.path: operation for operation in OPERATIONS}
@@ -113,3 +113,31 @@ def test_a_gemini_request_needs_a_model_in_the_path_and_a_json_body() -> None:
     with pytest.raises(InvalidRequest) as not_json:
         parse_request(GENERATE, b"[]", content_type="", path_model="flash")
     assert not_json.value.code == "invalid_json"
+
+
+EMBEDDINGS = BY_PATH["/v1/embeddings"]
+
+
+@pytest.mark.parametrize("cut", [1, 7, 4096, 70_000, 10**9])
+async def test_an_answer_in_chunks_measures_as_the_whole_body(cut: int) -> None:
+    request = parse_request(EMBEDDINGS, b'{"model": "e", "input": "hi"}', content_type="application/json")
+    answer = orjson.dumps(
+        {"object": "list", "data": [{"embedding": [0.5] * 20_000}], "usage": {"prompt_tokens": 2, "total_tokens": 2}}
+    )
+    chunks = [answer[start : start + cut] for start in range(0, len(answer), cut)]
+    measured = await measure_answer(EMBEDDINGS, request, chunks, tokenizer=Tokenizer())
+    assert measured == await measure_body(EMBEDDINGS, request, answer, tokenizer=Tokenizer())
+    assert (measured.usage.input_tokens, measured.estimated) == (2, False)
+
+
+async def test_an_answer_without_usage_at_its_end_is_measured_whole() -> None:
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hello there"}]}
+    request = parse_request(CHAT, orjson.dumps(body), content_type="application/json")
+    answer = orjson.dumps({"choices": [{"message": {"content": "The quick brown fox"}}], "x": "y" * 100_000})
+    chunks = [answer[:50], answer[50:]]
+    measured = await measure_answer(CHAT, request, chunks, tokenizer=Tokenizer())
+    assert measured.estimated and measured.usage.output_tokens == 4  # estimated from the whole answer's text
+    speech = BY_PATH["/v1/audio/speech"]
+    request = parse_request(speech, b'{"model": "tts-1", "input": "abc", "voice": "x"}', content_type="")
+    audio = [b'\xff\xfb "usage": {"prompt_tokens": 9}}']  # audio bytes that happen to look like a usage
+    assert (await measure_answer(speech, request, audio, tokenizer=Tokenizer())).usage.characters == 3

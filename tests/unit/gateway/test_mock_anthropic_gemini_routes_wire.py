@@ -107,7 +107,17 @@ async def test_count_tokens_counts_system_and_tools(raw_client: httpx.AsyncClien
     [
         ("/messages", b"{oops", "There was an issue with your request body: it is not valid JSON."),
         ("/messages", b'{"max_tokens": 5, "messages": []}', "model: Field required"),
-        ("/messages", b'{"model": "claude", "max_tokens": -5, "messages": []}', "max_tokens: Field required"),
+        ("/messages", b'{"model": "claude", "messages": []}', "max_tokens: Field required"),
+        (
+            "/messages",
+            b'{"model": "claude", "max_tokens": -5, "messages": []}',
+            "max_tokens: Input should be greater than or equal to 0",
+        ),
+        (
+            "/messages",
+            b'{"model": "claude", "max_tokens": "5", "messages": []}',
+            "max_tokens: Input should be a valid integer",
+        ),
         ("/messages/count_tokens", b"[]", "There was an issue with your request body: it is not valid JSON."),
         ("/messages/count_tokens", b'{"model": ""}', "model: Field required"),
     ],
@@ -160,15 +170,18 @@ async def test_no_thoughts_or_cache_means_no_such_fields(raw_client: httpx.Async
 
 
 async def test_zero_output_tokens_still_streams_one_finished_chunk(raw_client: httpx.AsyncClient) -> None:
-    body = {**CONTENTS, "generationConfig": {"maxOutputTokens": 0}}
-    response = await raw_client.post("/gemini/v1beta/models/g:streamGenerateContent?alt=sse", json=body)
+    body = {**CONTENTS, "generationConfig": {"maxOutputTokens": 1}}
+    response = await raw_client.post(
+        "/gemini/v1beta/models/g:streamGenerateContent?alt=sse", json=body, headers={"x-mock-reasoning-tokens": "5"}
+    )
     events = sse_events(response.content, b"\r\n")
-    assert len(events) == 1
+    assert len(events) == 1  # the limit's one token went to thinking: no text at all
     only = genai.GenerateContentResponse.model_validate(events[0])
     assert only.candidates is not None and only.candidates[0].finish_reason == genai.FinishReason.MAX_TOKENS
     collector = gemini_wire.GeminiUsageCollector()
     collector.feed(response.content)
-    assert collector.complete and collector.usage == Usage(input_tokens=gemini_wire.estimate_input_tokens(CONTENTS))
+    prompt = gemini_wire.estimate_input_tokens(CONTENTS)
+    assert collector.complete and collector.usage == Usage(input_tokens=prompt, output_tokens=1, reasoning_tokens=1)
 
 
 async def test_the_json_array_stream_is_comma_separated_objects(raw_client: httpx.AsyncClient) -> None:

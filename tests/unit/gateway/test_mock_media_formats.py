@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from farebox.gateway.providers.media import audio_seconds, parse_multipart
 from farebox.gateway.providers.mock.media import (
     PNG_1X1,
+    embedding_basis,
     embedding_vector,
     encode_embedding,
     mp3_silence,
@@ -151,19 +152,23 @@ def test_field_names_come_from_the_disposition_whatever_its_case_and_the_last_du
 
 @given(st.text(max_size=50), st.integers(1, 64))
 def test_embeddings_are_deterministic_unit_vectors(text: str, dimensions: int) -> None:
-    vector = embedding_vector(text, dimensions)
+    basis = embedding_basis(dimensions)
+    vector = embedding_vector(text, basis)
     assert len(vector) == dimensions
-    assert vector == embedding_vector(text, dimensions)
+    assert vector == embedding_vector(text, embedding_basis(dimensions))
     assert math.sqrt(sum(value * value for value in vector)) == pytest.approx(1.0, rel=1e-5)
 
 
 def test_different_texts_give_different_vectors() -> None:
-    assert embedding_vector("hello", 8) != embedding_vector("hello!", 8)
-    assert embedding_vector("a\ud800", 4) == embedding_vector("a?", 4)  # lone surrogates encode as `?`
+    basis = embedding_basis(1536)
+    vectors = {embedding_vector(f"text {index}", basis).tobytes() for index in range(2048)}
+    assert len(vectors) == 2048  # 2048 inputs, as many vectors
+    assert embedding_vector("hello", embedding_basis(8)) != embedding_vector("hello!", embedding_basis(8))
+    assert embedding_vector("a\ud800", basis) == embedding_vector("a?", basis)  # lone surrogates encode as `?`
 
 
 def test_embedding_encodings() -> None:
-    vector = embedding_vector("fare", 5)
+    vector = embedding_vector("fare", embedding_basis(5))
     floats = encode_embedding(vector, encoding_format="float")
     assert isinstance(floats, list) and floats == vector.tolist()
     encoded = encode_embedding(vector, encoding_format="base64")

@@ -11,6 +11,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from farebox.gateway.model_routes import ModelRoute, Provider
 from farebox.gateway.upstream import (
     ANTHROPIC_VERSION,
+    MOCK_KEY_HEADER,
     Upstream,
     UpstreamDisconnected,
     UpstreamResponse,
@@ -137,6 +138,28 @@ def test_no_credential_means_no_credential_header() -> None:
     assert upstream == UpstreamTarget("http://ollama:11434/v1/chat/completions", [("accept-encoding", "identity")])
 
 
+@pytest.mark.parametrize(
+    ("route", "sent"),
+    [
+        (ModelRoute(name="m", provider=Provider.MOCK), True),  # the mock mounted in farebox
+        (ModelRoute(name="m", provider=Provider.MOCK, base_url="http://elsewhere:9/mock/openai/v1"), False),
+        (ModelRoute(name="m", provider=Provider.OPENAI, api_key_env="K"), False),
+        (ModelRoute(name="m", provider=Provider.OPENAI_COMPATIBLE, base_url="http://127.0.0.1:4000/mock/openai/v1"),
+         False),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("wire", ["openai", "anthropic", "gemini"])
+def test_the_mock_key_goes_to_the_built_in_mock_alone(route: ModelRoute, sent: bool, wire: Wire) -> None:
+    # A client's own x-farebox-mock-key is dropped: only farebox's key can reach the mock.
+    client = [(MOCK_KEY_HEADER.encode(), b"guessed")]
+    upstream = target(
+        route, wire=wire, path="/chat/completions", client_headers=client, credential=None, mock_base_url=MOCK,
+        mock_key="the-key",
+    )  # fmt: skip
+    keys = [value for name, value in upstream.headers if name == MOCK_KEY_HEADER]
+    assert keys == (["the-key"] if sent else [])
+
+
 def test_default_mock_base_url() -> None:
     assert default_mock_base_url(8080) == "http://127.0.0.1:8080/mock"
 
@@ -164,14 +187,7 @@ class FakeClientResponse:
         self.raw_headers = raw_headers  # bytes, as aiohttp keeps them
         self.headers = CIMultiDictProxy(CIMultiDict((name.decode(), value.decode()) for name, value in raw_headers))
         self.content = FakeContent(chunks, error)
-        self._chunks = chunks
-        self._error = error
         self.released = False
-
-    async def read(self) -> bytes:
-        if self._error is not None:
-            raise self._error
-        return b"".join(self._chunks)
 
     def release(self) -> None:
         self.released = True
@@ -202,7 +218,7 @@ def test_response_headers_pass_on_except_hop_by_hop_and_length() -> None:
 async def test_read_and_chunks_give_the_body_then_close_releases() -> None:
     fake = FakeClientResponse([], [b"da", b"ta"])
     response = wrap(fake)
-    assert await response.read() == b"data"
+    assert await response.read_chunks() == [b"da", b"ta"]  # as they arrived: never joined
     assert [chunk async for chunk in wrap(FakeClientResponse([], [b"da", b"ta"])).chunks()] == [b"da", b"ta"]
     response.close()
     assert fake.released
@@ -219,7 +235,7 @@ async def test_read_and_chunks_give_the_body_then_close_releases() -> None:
 )
 async def test_body_failures_become_upstream_errors(error: BaseException, mapped: type[Exception]) -> None:
     with pytest.raises(mapped) as raised:
-        await wrap(FakeClientResponse([], [b"partial"], error=error)).read()
+        await wrap(FakeClientResponse([], [b"partial"], error=error)).read_chunks()
     assert raised.value.__cause__ is None and raised.value.__suppress_context__  # no aiohttp trace leaks out
     seen: list[bytes] = []
     with pytest.raises(mapped):

@@ -127,6 +127,12 @@ def test_chat_tool_definitions_are_part_of_the_reserved_input() -> None:
     assert worst(CHAT, body).input_tokens >= 2000
 
 
+def test_anthropic_s_max_tokens_0_pre_warms_the_cache_and_reserves_no_output() -> None:
+    messages = [{"role": "user", "content": "hi"}]
+    warm = worst(MESSAGES, {"model": "m", "max_tokens": 0, "messages": messages})
+    assert warm.output_tokens == 0 and warm.input_tokens > 0
+
+
 @pytest.mark.parametrize(
     ("operation", "body", "code"),
     [
@@ -137,7 +143,8 @@ def test_chat_tool_definitions_are_part_of_the_reserved_input() -> None:
         (CHAT, {"max_output_tokens": True}, "invalid_type"),
         (CHAT, {"messages": "hello"}, "invalid_type"),
         (COMPLETIONS, {"prompt": "x", "max_tokens": 2.5}, "invalid_type"),
-        (MESSAGES, {"max_tokens": 0, "messages": []}, "integer_below_min_value"),
+        (MESSAGES, {"max_tokens": -1, "messages": []}, "integer_below_min_value"),
+        (MESSAGES, {"max_tokens": 0, "messages": [], "stream": True}, "invalid_value"),  # pre-warming is not streamed
         (MESSAGES, {"max_tokens": 5, "messages": {"role": "user"}}, "invalid_type"),
         (GEMINI_STREAM, {"generationConfig": {"maxOutputTokens": 0}}, "integer_below_min_value"),
         (GEMINI_STREAM, {"generationConfig": {"maxOutputTokens": 8, "candidateCount": 0}}, "integer_below_min_value"),

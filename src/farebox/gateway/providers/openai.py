@@ -43,6 +43,7 @@ __all__ = [
     "estimate_input_tokens",
     "is_usage_only_chunk",
     "speech_usage",
+    "usage_at_end",
     "usage_from_body",
     "usage_from_object",
     "with_stream_usage",
@@ -170,8 +171,12 @@ def usage_from_body(body: bytes | JSONObject) -> Usage | None:
     """The usage of a non-streaming OpenAI response body, or `None` when the provider reported none.
 
     Reads `usage` at the top level (chat, completions, embeddings, images, transcriptions, responses)
-    or under `response` (a Responses API event object).
+    or under `response` (a Responses API event object); a top-level one without parsing the rest of the body
+    (`usage_at_end`).
     """
+    reported = usage_at_end(body) if isinstance(body, bytes) else None
+    if reported is not None:
+        return reported
     document = load_object(body)
     if document is None:
         return None
@@ -179,6 +184,22 @@ def usage_from_body(body: bytes | JSONObject) -> Usage | None:
     if usage is None:
         usage = sub_object(sub_object(document, "response"), "usage")
     return usage_from_object(usage)
+
+
+def usage_at_end(tail: bytes) -> Usage | None:
+    """The usage of a body's top-level `usage` object, read from its last `"usage"` key to the body's end.
+
+    `tail` is the body, or any end of it: 2048 embeddings of 3072 values are 137 MB of JSON, and parsing them
+    whole would hold the event loop, and every other request, for a second. OpenAI puts `usage` last, or
+    nearly. The key's unescaped quotes cannot be inside a string (a quote there is `\\"`), so a match is a key
+    or the string value `"usage"`; `{` + the rest of the body is a JSON object only when that key is at the top
+    level (a nested one leaves more closing brackets than the `{` opens, and a value is not followed by `:`).
+    None when there is no such usage in `tail`, for the whole body to be parsed instead.
+    """
+    start = tail.rfind(b'"usage"')
+    if start < 0:
+        return None
+    return usage_from_object(sub_object(load_object(b"{" + tail[start:]), "usage"))
 
 
 def speech_usage(request_body: bytes | JSONObject) -> Usage:

@@ -11,7 +11,8 @@ in farebox) and point a model's `base_url` at it:
 
 Answers carry realistic usage: input tokens counted from the request text with the offline tokenizer,
 output tokens as configured. Latency, token counts and errors are configurable per instance and per
-request (see `farebox.gateway.providers.mock.behaviour`).
+request (see `farebox.gateway.providers.mock.behaviour`). Given a `key`, the mock answers only requests
+that carry it (see `farebox.gateway.providers.mock.guard`); farebox mounts it so.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import random
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.types import ASGIApp
 
@@ -26,6 +28,7 @@ from farebox.gateway.providers.mock.answers import MockStreamAborted
 from farebox.gateway.providers.mock.anthropic_routes import AnthropicMock
 from farebox.gateway.providers.mock.behaviour import MockConfig
 from farebox.gateway.providers.mock.gemini_routes import GeminiMock
+from farebox.gateway.providers.mock.guard import RequireKey
 from farebox.gateway.providers.mock.openai_routes import OpenAIMock
 from farebox.gateway.tokens import Tokenizer
 
@@ -40,6 +43,7 @@ def create_mock_app(
     error_rate: float = 0.0,
     seed: int | None = None,
     prefix: str = "/mock",
+    key: str | None = None,
 ) -> ASGIApp:
     """The mock provider as an ASGI app.
 
@@ -50,6 +54,7 @@ def create_mock_app(
         error_rate: probability of answering a provider-shaped 429 or 500 instead of a result.
         seed: seeds the random source of the error rate, so tests see the same failures every run.
         prefix: where the provider paths start; use `""` when mounting the app under a prefix yourself.
+        key: when given, every request but the image file must carry it in `x-farebox-mock-key` (else 401).
 
     Raises:
         ValueError: a setting out of range (see `MockConfig`).
@@ -67,4 +72,5 @@ def create_mock_app(
         Mount(f"{prefix}/anthropic/v1", routes=AnthropicMock(config, rng, tokenizer).routes()),
         Mount(f"{prefix}/gemini/v1beta", routes=GeminiMock(config, rng, tokenizer).routes()),
     ]
-    return Starlette(routes=routes)
+    middleware = [Middleware(RequireKey, key=key)] if key is not None else []
+    return Starlette(routes=routes, middleware=middleware)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping
 
 import anyio
+import anyio.lowlevel
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -15,6 +16,7 @@ from farebox.gateway.providers.payload import JSONObject, load_object
 __all__ = [
     "MockStreamAborted",
     "json_response",
+    "paced_response",
     "read_json",
     "sse_event",
     "stream_response",
@@ -49,7 +51,11 @@ def sse_event(data: object, *, event: str | None = None, line_end: bytes = b"\n"
     return head + b"data: " + payload + line_end + line_end
 
 
-async def _events(plan: MockPlan, events: Sequence[bytes]) -> AsyncIterator[bytes]:
+_EVENTS_PER_TURN = 64
+"""Stream events made and sent between two turns given to the event loop, when there is no chunk delay."""
+
+
+async def _events(plan: MockPlan, events: Iterable[bytes]) -> AsyncIterator[bytes]:
     for index, event in enumerate(events):
         if plan.drop_after is not None and index >= plan.drop_after:
             if plan.abort:
@@ -57,11 +63,25 @@ async def _events(plan: MockPlan, events: Sequence[bytes]) -> AsyncIterator[byte
             return
         if index and plan.chunk_delay_s > 0:
             await anyio.sleep(plan.chunk_delay_s)
+        elif index % _EVENTS_PER_TURN == 0:
+            # Sending need not wait, so a long answer would otherwise hold the loop (and its server) to the end.
+            await anyio.lowlevel.checkpoint()
         yield event
 
 
-def stream_response(plan: MockPlan, events: Sequence[bytes], *, media_type: str = "text/event-stream") -> Response:
-    """A streaming response sending `events` one by one, honouring the plan's delays and drop point."""
+async def _paced(pieces: Iterable[bytes]) -> AsyncIterator[bytes]:
+    for piece in pieces:
+        yield piece
+        await anyio.lowlevel.checkpoint()
+
+
+def paced_response(pieces: Iterable[bytes], *, media_type: str = "application/json") -> Response:
+    """One body sent in `pieces`, each made only once the event loop has had a turn since the last."""
+    return StreamingResponse(_paced(pieces), media_type=media_type)
+
+
+def stream_response(plan: MockPlan, events: Iterable[bytes], *, media_type: str = "text/event-stream") -> Response:
+    """A streaming response sending `events` one by one as they are made, with the plan's delays and drop point."""
     return StreamingResponse(
         _events(plan, events),
         media_type=media_type,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 
 from starlette.requests import Request
@@ -12,8 +12,16 @@ from starlette.routing import Route
 
 from farebox.gateway.providers import anthropic as wire
 from farebox.gateway.providers.mock.answers import json_response, read_json, sse_event, stream_response, wait_first_byte
-from farebox.gateway.providers.mock.behaviour import MockConfig, MockPlan, generated_words, new_id, plan_request
-from farebox.gateway.providers.payload import JSONObject, optional_count
+from farebox.gateway.providers.mock.behaviour import (
+    MockConfig,
+    MockPlan,
+    generated_words,
+    new_id,
+    plan_request,
+    split_model,
+)
+from farebox.gateway.providers.mock.limits import Refused, anthropic_output_limit, max_output_tokens
+from farebox.gateway.providers.payload import JSONObject
 from farebox.gateway.tokens import Tokenizer
 
 __all__ = ["AnthropicMock"]
@@ -88,10 +96,19 @@ class AnthropicMock:
         if isinstance(parsed, Response):
             return parsed
         body, model = parsed
-        max_tokens = optional_count(body, "max_tokens")
-        if max_tokens is None:
-            return self._error(400, "max_tokens: Field required")
-        plan = plan_request(self._config, self._rng, headers=request.headers, model=model, max_tokens=max_tokens)
+        name = split_model(model)[0]
+        try:
+            max_tokens = anthropic_output_limit(body, name)
+        except Refused as refusal:
+            return self._error(refusal.status, refusal.message)
+        plan = plan_request(
+            self._config,
+            self._rng,
+            headers=request.headers,
+            model=model,
+            max_tokens=max_tokens,
+            ceiling=max_output_tokens("anthropic", name),
+        )
         if plan.status is not None:
             return self._error(plan.status)
         await wait_first_byte(plan)
@@ -101,31 +118,33 @@ class AnthropicMock:
         message: dict[str, object] = {"id": new_id("msg_"), "type": "message", "role": "assistant", "model": plan.model}
         if body.get("stream") is not True:
             message.update(
-                content=[{"type": "text", "text": "".join(words)}],
+                # max_tokens 0 pre-warms the prompt cache: nothing is generated, not even an empty text block.
+                content=[{"type": "text", "text": "".join(words)}] if max_tokens else [],
                 stop_reason=stop_reason,
                 stop_sequence=None,
                 usage=usage,
             )
             return json_response(message)
         message.update(content=[], stop_reason=None, stop_sequence=None, usage={**usage, "output_tokens": 1})
-        events = [
-            sse_event({"type": "message_start", "message": message}, event="message_start"),
-            sse_event(
+        final_usage = {key: value for key, value in usage.items() if key not in ("cache_creation", "service_tier")}
+
+        def events() -> Iterator[bytes]:
+            yield sse_event({"type": "message_start", "message": message}, event="message_start")
+            yield sse_event(
                 {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
                 event="content_block_start",
-            ),
-            sse_event({"type": "ping"}, event="ping"),
-        ]
-        for word in words:
-            delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": word}}
-            events.append(sse_event(delta, event="content_block_delta"))
-        events.append(sse_event({"type": "content_block_stop", "index": 0}, event="content_block_stop"))
-        final_usage = {key: value for key, value in usage.items() if key not in ("cache_creation", "service_tier")}
-        message_delta = {
-            "type": "message_delta",
-            "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-            "usage": final_usage,
-        }
-        events.append(sse_event(message_delta, event="message_delta"))
-        events.append(sse_event({"type": "message_stop"}, event="message_stop"))
-        return stream_response(plan, events)
+            )
+            yield sse_event({"type": "ping"}, event="ping")
+            for word in words:
+                delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": word}}
+                yield sse_event(delta, event="content_block_delta")
+            yield sse_event({"type": "content_block_stop", "index": 0}, event="content_block_stop")
+            message_delta = {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                "usage": final_usage,
+            }
+            yield sse_event(message_delta, event="message_delta")
+            yield sse_event({"type": "message_stop"}, event="message_stop")
+
+        return stream_response(plan, events())

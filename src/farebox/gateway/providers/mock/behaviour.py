@@ -11,7 +11,7 @@ Every answer follows a `MockPlan`, decided once per request from the mock's `Moc
 | `x-mock-output-tokens: 50`       | generate 50 output tokens                                            |
 | `x-mock-cached-tokens: 1024`     | report that many input tokens as read from the prompt cache         |
 | `x-mock-cache-write-tokens: 512` | report that many input tokens as written to the cache (Anthropic)   |
-| `x-mock-reasoning-tokens: 64`    | report that many extra output tokens as reasoning                   |
+| `x-mock-reasoning-tokens: 64`    | report that many extra output tokens as reasoning (within the limit) |
 | `x-mock-latency-ms: 200`         | wait that long before the first byte                                |
 
 The random error rate draws from the `random.Random` the mock was created with, so a seeded mock
@@ -75,7 +75,7 @@ class MockPlan:
     status: int | None
     """A forced error status, or None to answer normally."""
     output_tokens: int
-    """Visible output tokens to generate (reasoning tokens come on top)."""
+    """Visible output tokens to generate (reasoning tokens come on top; together within the limit)."""
     finish_length: bool
     """Whether generation stopped at the request's token limit."""
     cached_tokens: int
@@ -113,8 +113,12 @@ def plan_request(
     headers: Mapping[str, str],
     model: str,
     max_tokens: int | None,
+    ceiling: int | None = None,
 ) -> MockPlan:
     """Decide how to answer one request.
+
+    The output, reasoning included, stays within the request's limit, or within `ceiling` when it set none,
+    whatever the headers ask for: as a provider's, the answer to one request is bounded.
 
     Args:
         config: the mock's settings.
@@ -122,6 +126,7 @@ def plan_request(
         headers: the request headers (lower-case names, as Starlette gives them).
         model: the requested model, possibly with a magic `@status` or `@dropN` suffix.
         max_tokens: the request's output token limit, if it set one.
+        ceiling: the model's largest output, which bounds an answer whose request set no limit.
     """
     name, suffix = split_model(model)
     status = _header_int(headers, "x-mock-status")
@@ -137,16 +142,21 @@ def plan_request(
         wanted = config.output_tokens
     if wanted is None:
         wanted = 20 if max_tokens is None else min(max_tokens, 20)
-    finish_length = max_tokens is not None and wanted >= max_tokens
+    reasoning = _header_int(headers, "x-mock-reasoning-tokens") or 0
+    limit = max_tokens if max_tokens is not None else ceiling
+    if limit is not None:
+        # Reasoning counts toward the limit, as with every provider: it is spent first.
+        reasoning = min(reasoning, limit)
+    finish_length = limit is not None and wanted + reasoning >= limit
     latency = _header_int(headers, "x-mock-latency-ms")
     return MockPlan(
         model=name,
         status=status,
-        output_tokens=min(wanted, max_tokens) if max_tokens is not None else wanted,
+        output_tokens=min(wanted, limit - reasoning) if limit is not None else wanted,
         finish_length=finish_length,
         cached_tokens=_header_int(headers, "x-mock-cached-tokens") or 0,
         cache_write_tokens=_header_int(headers, "x-mock-cache-write-tokens") or 0,
-        reasoning_tokens=_header_int(headers, "x-mock-reasoning-tokens") or 0,
+        reasoning_tokens=reasoning,
         drop_after=drop_after,
         abort=headers.get("x-mock-drop-mode") == "abort",
         latency_s=(config.latency_ms if latency is None else latency) / 1000,

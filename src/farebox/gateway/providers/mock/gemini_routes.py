@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 
 import orjson
@@ -13,8 +13,16 @@ from starlette.routing import Route
 
 from farebox.gateway.providers import gemini as wire
 from farebox.gateway.providers.mock.answers import json_response, read_json, sse_event, stream_response, wait_first_byte
-from farebox.gateway.providers.mock.behaviour import MockConfig, MockPlan, generated_words, new_id, plan_request
-from farebox.gateway.providers.payload import optional_count, sub_object
+from farebox.gateway.providers.mock.behaviour import (
+    MockConfig,
+    MockPlan,
+    generated_words,
+    new_id,
+    plan_request,
+    split_model,
+)
+from farebox.gateway.providers.mock.limits import Refused, gemini_output_limit, max_output_tokens
+from farebox.gateway.providers.payload import sub_object
 from farebox.gateway.tokens import Tokenizer
 
 __all__ = ["GeminiMock"]
@@ -68,8 +76,19 @@ class GeminiMock:
         body = await read_json(request)
         if body is None:
             return self._error(400, "Invalid JSON payload received.")
-        limit = optional_count(sub_object(body, "generationConfig"), "maxOutputTokens")
-        plan = plan_request(self._config, self._rng, headers=request.headers, model=model, max_tokens=limit)
+        name = split_model(model)[0]
+        try:
+            limit = gemini_output_limit(sub_object(body, "generationConfig"), name)
+        except Refused as refusal:
+            return self._error(refusal.status, refusal.message)
+        plan = plan_request(
+            self._config,
+            self._rng,
+            headers=request.headers,
+            model=model,
+            max_tokens=limit,
+            ceiling=max_output_tokens("gemini", name),
+        )
         if plan.status is not None:
             return self._error(plan.status)
         await wait_first_byte(plan)
@@ -86,11 +105,22 @@ class GeminiMock:
 
         if action == "generateContent":
             return json_response(response("".join(words), len(words), finish))
-        chunks = [
-            response(word, index + 1, finish if index == len(words) - 1 else None) for index, word in enumerate(words)
-        ] or [response("", 0, finish)]
+
+        def chunks() -> Iterator[dict[str, object]]:
+            if not words:
+                yield response("", 0, finish)
+            for index, word in enumerate(words):
+                yield response(word, index + 1, finish if index == len(words) - 1 else None)
+
         if request.query_params.get("alt") == "sse":
-            return stream_response(plan, [sse_event(chunk, line_end=b"\r\n") for chunk in chunks])
-        pieces = [(b"[" if index == 0 else b",\r\n") + orjson.dumps(chunk) for index, chunk in enumerate(chunks)]
-        pieces[-1] += b"]"
-        return stream_response(plan, pieces, media_type="application/json")
+            return stream_response(plan, (sse_event(chunk, line_end=b"\r\n") for chunk in chunks()))
+
+        def pieces() -> Iterator[bytes]:
+            held = b""  # the array's `]` closes the last chunk, not a chunk of its own
+            for index, chunk in enumerate(chunks()):
+                if held:
+                    yield held
+                held = (b"[" if index == 0 else b",\r\n") + orjson.dumps(chunk)
+            yield held + b"]"
+
+        return stream_response(plan, pieces(), media_type="application/json")

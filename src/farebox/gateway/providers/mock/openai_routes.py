@@ -4,33 +4,54 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from types import MappingProxyType
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from farebox.errors import InvalidRequest
+from farebox.gateway.bounds import EmbeddingBounds, EmbeddingInput, embedding_inputs
 from farebox.gateway.providers import openai as wire
 from farebox.gateway.providers.media import audio_seconds, parse_multipart
 from farebox.gateway.providers.mock.answers import (
     json_response,
+    paced_response,
     read_json,
     sse_event,
     stream_response,
     wait_first_byte,
 )
-from farebox.gateway.providers.mock.behaviour import MockConfig, MockPlan, generated_words, new_id, now, plan_request
+from farebox.gateway.providers.mock.behaviour import (
+    MockConfig,
+    MockPlan,
+    generated_words,
+    new_id,
+    now,
+    plan_request,
+    split_model,
+)
+from farebox.gateway.providers.mock.limits import (
+    MAX_AUDIO_BYTES,
+    MAX_SPEECH_CHARACTERS,
+    MAX_TRANSCRIBE_SECONDS,
+    Refused,
+    embedding_dimensions,
+    max_output_tokens,
+    openai_choices,
+    openai_output_limit,
+)
 from farebox.gateway.providers.mock.media import (
     PNG_1X1,
     PNG_1X1_BASE64,
-    embedding_vector,
-    encode_embedding,
+    embeddings_body,
     mp3_silence,
     wav_silence,
 )
 from farebox.gateway.providers.mock.responses import MockResponse
-from farebox.gateway.providers.payload import JSONObject, as_object, optional_count
+from farebox.gateway.providers.payload import JSONObject, as_object
 from farebox.gateway.tokens import Tokenizer
 
 __all__ = ["OpenAIMock"]
@@ -46,6 +67,11 @@ _CHARACTERS_PER_SECOND = 15
 """Roughly how fast text is spoken, for the length of generated speech."""
 _WORDS_PER_SECOND = 2.5
 """Roughly how fast people speak, for the length of a generated transcription."""
+_LEAST_AUDIO_BYTES_PER_SECOND = 1000
+"""8 kbit/s, the lowest bitrate in use: no audio is read as lasting longer, whatever its header claims."""
+_EMBEDDINGS = EmbeddingBounds()
+"""OpenAI's documented bounds: 2048 inputs, 8192 tokens each, 300,000 in all."""
+_INVALID_INPUT = "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference."
 
 
 class OpenAIMock:
@@ -71,7 +97,10 @@ class OpenAIMock:
         ]
 
     def _plan(self, request: Request, model: str, max_tokens: int | None = None) -> MockPlan:
-        return plan_request(self._config, self._rng, headers=request.headers, model=model, max_tokens=max_tokens)
+        ceiling = max_output_tokens("openai", split_model(model)[0])
+        return plan_request(
+            self._config, self._rng, headers=request.headers, model=model, max_tokens=max_tokens, ceiling=ceiling
+        )
 
     @staticmethod
     def _error(
@@ -79,6 +108,9 @@ class OpenAIMock:
     ) -> Response:
         text = message or _ERROR_MESSAGES.get(status, f"farebox mock answered {status}.")
         return json_response(wire.error_body(status, text, code=code, param=param), status=status)
+
+    def _refused(self, refusal: Refused) -> Response:
+        return self._error(refusal.status, refusal.message, param=refusal.param, code=refusal.code)
 
     async def _request(self, request: Request) -> tuple[JSONObject, str] | Response:
         body = await read_json(request)
@@ -110,7 +142,11 @@ class OpenAIMock:
         if isinstance(parsed, Response):
             return parsed
         body, model = parsed
-        limit = optional_count(body, "max_completion_tokens") or optional_count(body, "max_tokens")
+        try:
+            limit = openai_output_limit(body, split_model(model)[0])
+            openai_choices(body)
+        except Refused as refusal:
+            return self._refused(refusal)
         plan = self._plan(request, model, limit)
         if plan.status is not None:
             return self._error(plan.status)
@@ -136,26 +172,30 @@ class OpenAIMock:
             choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
             return sse_event({**base, "choices": [choice]})
 
-        events = [chunk({"role": "assistant", "content": "", "refusal": None})]
-        events += [chunk({"content": word}) for word in words]
-        events.append(chunk({}, finish))
-        if include_usage:
-            events.append(sse_event({**base, "choices": [], "usage": usage}))
-        events.append(b"data: [DONE]\n\n")
-        return stream_response(plan, events)
+        def events() -> Iterator[bytes]:
+            yield chunk({"role": "assistant", "content": "", "refusal": None})
+            yield from (chunk({"content": word}) for word in words)
+            yield chunk({}, finish)
+            if include_usage:
+                yield sse_event({**base, "choices": [], "usage": usage})
+            yield b"data: [DONE]\n\n"
+
+        return stream_response(plan, events())
 
     async def responses(self, request: Request) -> Response:
-        """`POST /responses` (the Responses API), streaming or not; `max_output_tokens` as OpenAI checks it."""
+        """`POST /responses` (the Responses API), streaming or not; `max_output_tokens` as OpenAI checks it (16 to
+        the model's largest output)."""
         parsed = await self._request(request)
         if isinstance(parsed, Response):
             return parsed
         body, model = parsed
-        refused = wire.count_error(
-            body.get("max_output_tokens"), "max_output_tokens", minimum=wire.RESPONSES_MIN_OUTPUT_TOKENS
-        )
-        if refused is not None:
-            return self._error(400, refused[1], code=refused[0], param="max_output_tokens")
-        plan = self._plan(request, model, optional_count(body, "max_output_tokens"))
+        try:
+            limit = openai_output_limit(
+                body, split_model(model)[0], names=("max_output_tokens",), least=wire.RESPONSES_MIN_OUTPUT_TOKENS
+            )
+        except Refused as refusal:
+            return self._refused(refusal)
+        plan = self._plan(request, model, limit)
         if plan.status is not None:
             return self._error(plan.status)
         await wait_first_byte(plan)
@@ -170,7 +210,12 @@ class OpenAIMock:
         if isinstance(parsed, Response):
             return parsed
         body, model = parsed
-        plan = self._plan(request, model, optional_count(body, "max_tokens") or 16)
+        try:
+            limit = openai_output_limit(body, split_model(model)[0])
+            openai_choices(body)
+        except Refused as refusal:
+            return self._refused(refusal)
+        plan = self._plan(request, model, 16 if limit is None else limit)  # OpenAI's default for completions
         if plan.status is not None:
             return self._error(plan.status)
         await wait_first_byte(plan)
@@ -185,18 +230,24 @@ class OpenAIMock:
             return json_response({**head, "choices": [choice], "usage": usage})
         options = as_object(body.get("stream_options"))
         include_usage = options is not None and options.get("include_usage") is True
-        events = []
-        for index, word in enumerate(words):
-            last = index == len(words) - 1
-            choice = {"text": word, "index": 0, "logprobs": None, "finish_reason": finish if last else None}
-            events.append(sse_event({**head, "choices": [choice]}))
-        if include_usage:
-            events.append(sse_event({**head, "choices": [], "usage": usage}))
-        events.append(b"data: [DONE]\n\n")
-        return stream_response(plan, events)
+
+        def events() -> Iterator[bytes]:
+            for index, word in enumerate(words):
+                last = index == len(words) - 1
+                choice = {"text": word, "index": 0, "logprobs": None, "finish_reason": finish if last else None}
+                yield sse_event({**head, "choices": [choice]})
+            if include_usage:
+                yield sse_event({**head, "choices": [], "usage": usage})
+            yield b"data: [DONE]\n\n"
+
+        return stream_response(plan, events())
 
     async def embeddings(self, request: Request) -> Response:
-        """`POST /embeddings`: deterministic unit vectors of `dimensions` (1536, 3072 for `-large`)."""
+        """`POST /embeddings`: deterministic unit vectors of `dimensions` (1536, 3072 for `-large`).
+
+        Within OpenAI's bounds (2048 inputs, 8192 tokens each, 300,000 in all); the answer is made and sent in
+        pieces, so that even the largest (2048 vectors of 3072 values) never holds the event loop for long.
+        """
         parsed = await self._request(request)
         if isinstance(parsed, Response):
             return parsed
@@ -204,24 +255,29 @@ class OpenAIMock:
         plan = self._plan(request, model)
         if plan.status is not None:
             return self._error(plan.status)
+        try:
+            await _EMBEDDINGS.check(body, model=plan.model, tokenizer=self._tokenizer)
+            dimensions = embedding_dimensions(body, plan.model)
+        except InvalidRequest as error:
+            return self._error(400, error.message, param="input", code=error.code)
+        except Refused as refusal:
+            return self._refused(refusal)
+        inputs = embedding_inputs(body.get("input"))
+        if not inputs or not all(inputs):  # none, or an empty text, or neither text nor token ids
+            return self._error(400, _INVALID_INPUT, param="input", code="invalid_value")
         await wait_first_byte(plan)
-        raw = body.get("input")
-        inputs: list[object] = raw if isinstance(raw, list) and not all(isinstance(x, int) for x in raw) else [raw]
-        dimensions = optional_count(body, "dimensions") or (3072 if plan.model.endswith("-large") else 1536)
+        tokens = await anyio.to_thread.run_sync(self._count, inputs, plan.model, limiter=self._tokenizer.threads)
         encoding = "base64" if body.get("encoding_format") == "base64" else "float"
-        data = []
-        tokens = 0
-        for index, item in enumerate(inputs):
-            if isinstance(item, list):  # token ids
-                text = " ".join(str(token) for token in item)
-                tokens += len(item)
-            else:
-                text = item if isinstance(item, str) else ""
-                tokens += self._tokenizer.count(text, model=plan.model)
-            vector = encode_embedding(embedding_vector(text, dimensions), encoding_format=encoding)
-            data.append({"object": "embedding", "index": index, "embedding": vector})
         usage = {"prompt_tokens": tokens, "total_tokens": tokens}
-        return json_response({"object": "list", "data": data, "model": plan.model, "usage": usage})
+        texts = [item if isinstance(item, str) else " ".join(str(token) for token in item or ()) for item in inputs]
+        return paced_response(
+            embeddings_body(texts, dimensions=dimensions, encoding=encoding, model=plan.model, usage=usage)
+        )
+
+    def _count(self, inputs: Sequence[EmbeddingInput | None], model: str) -> int:
+        return sum(
+            self._tokenizer.count(item, model=model) if isinstance(item, str) else len(item or ()) for item in inputs
+        )
 
     async def speech(self, request: Request) -> Response:
         """`POST /audio/speech`: silence as long as the text would take to say (MP3 by default, or WAV)."""
@@ -235,6 +291,14 @@ class OpenAIMock:
         text = body.get("input")
         if not isinstance(text, str) or not text:
             return self._error(400, "input must be a non-empty string")
+        if len(text) > MAX_SPEECH_CHARACTERS:
+            return self._error(
+                400,
+                f"Invalid 'input': string too long. Expected a string with maximum length {MAX_SPEECH_CHARACTERS}, "
+                f"but got a string with length {len(text)} instead.",
+                param="input",
+                code="string_above_max_length",
+            )
         await wait_first_byte(plan)
         seconds = max(0.5, len(text) / _CHARACTERS_PER_SECOND)
         if body.get("response_format") == "wav":
@@ -249,11 +313,21 @@ class OpenAIMock:
         model = fields.get("model", b"").decode("utf-8", "replace")
         if "file" not in fields or not model:
             return self._error(400, "a multipart body with `file` and `model` is required")
+        audio = fields["file"]
+        if len(audio) > MAX_AUDIO_BYTES:
+            message = f"Maximum content size limit ({MAX_AUDIO_BYTES}) exceeded ({len(audio)} bytes read)"
+            return self._error(413, message, param="file", code="invalid_value")
         plan = self._plan(request, model)
         if plan.status is not None:
             return self._error(plan.status)
+        duration = min(audio_seconds(audio), len(audio) / _LEAST_AUDIO_BYTES_PER_SECOND)
+        if "transcribe" in plan.model and duration > MAX_TRANSCRIBE_SECONDS:
+            message = (
+                f"audio duration {duration} seconds is longer than {MAX_TRANSCRIBE_SECONDS} seconds which is the "
+                "maximum for this model"
+            )
+            return self._error(400, message, code="invalid_value")
         await wait_first_byte(plan)
-        duration = audio_seconds(fields["file"])
         words = generated_words(max(1, round(duration * _WORDS_PER_SECOND)))
         text = "".join(words)
         response_format = fields.get("response_format", b"json").decode("utf-8", "replace")
@@ -285,8 +359,11 @@ class OpenAIMock:
         plan = self._plan(request, model)
         if plan.status is not None:
             return self._error(plan.status)
+        try:
+            n = openai_choices(body, images=True, model=plan.model)
+        except Refused as refusal:
+            return self._refused(refusal)
         await wait_first_byte(plan)
-        n = optional_count(body, "n") or 1
         token_metered = plan.model.startswith("gpt-image")
         as_url = body.get("response_format") == "url" or (not token_metered and body.get("response_format") is None)
         url = str(request.url_for("mock_openai_image")) if as_url else ""

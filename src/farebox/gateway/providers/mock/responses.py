@@ -13,6 +13,9 @@ Shaped as OpenAI sends them (the `openai` SDK's `types.responses`): a non-stream
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+
 from farebox.gateway.providers.mock.answers import sse_event
 from farebox.gateway.providers.mock.behaviour import MockPlan, generated_words, new_id, now
 from farebox.gateway.providers.payload import JSONObject, optional_count
@@ -87,35 +90,35 @@ class MockResponse:
             "usage": self._usage,
         }
 
-    def events(self) -> list[bytes]:
-        """The stream of typed SSE events, ending in `response.completed` (or `response.incomplete`)."""
-        events: list[bytes] = []
+    def events(self) -> Iterator[bytes]:
+        """The stream of typed SSE events, ending in `response.completed` (or `response.incomplete`); each is
+        made as it is sent, so a long answer never holds the event loop while the whole is built."""
+        sequence = itertools.count()
 
-        def emit(kind: str, **fields: object) -> None:
-            events.append(sse_event({"type": kind, "sequence_number": len(events), **fields}, event=kind))
+        def emit(kind: str, **fields: object) -> bytes:
+            return sse_event({"type": kind, "sequence_number": next(sequence), **fields}, event=kind)
 
-        emit("response.created", response=self._head)
-        emit("response.in_progress", response=self._head)
+        yield emit("response.created", response=self._head)
+        yield emit("response.in_progress", response=self._head)
         index = 0
         reasoning = self._reasoning_item()
         if reasoning is not None:
-            emit("response.output_item.added", output_index=index, item=reasoning)
-            emit("response.output_item.done", output_index=index, item=reasoning)
+            yield emit("response.output_item.added", output_index=index, item=reasoning)
+            yield emit("response.output_item.done", output_index=index, item=reasoning)
             index += 1
         started, finished = self._message_item(done=False), self._message_item(done=True)
         if started is not None and finished is not None:
             at = {"item_id": self._message_id, "output_index": index, "content_index": 0}
             text = "".join(self._words)
-            emit("response.output_item.added", output_index=index, item=started)
-            emit("response.content_part.added", **at, part=_text_part(""))
+            yield emit("response.output_item.added", output_index=index, item=started)
+            yield emit("response.content_part.added", **at, part=_text_part(""))
             for word in self._words:
-                emit("response.output_text.delta", **at, delta=word, logprobs=[])
-            emit("response.output_text.done", **at, text=text, logprobs=[])
-            emit("response.content_part.done", **at, part=_text_part(text))
-            emit("response.output_item.done", output_index=index, item=finished)
+                yield emit("response.output_text.delta", **at, delta=word, logprobs=[])
+            yield emit("response.output_text.done", **at, text=text, logprobs=[])
+            yield emit("response.content_part.done", **at, part=_text_part(text))
+            yield emit("response.output_item.done", output_index=index, item=finished)
         body = self.body()
-        emit(f"response.{body['status']}", response=body)
-        return events
+        yield emit(f"response.{body['status']}", response=body)
 
     def _reasoning_item(self) -> dict[str, object] | None:
         if self._reasoning_id is None:
