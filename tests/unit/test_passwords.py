@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from argon2 import Parameters, Type, profiles
+from argon2 import Parameters, PasswordHasher, Type, extract_parameters, profiles
+from argon2.exceptions import VerifyMismatchError
 
 from farebox.core.passwords import DEFAULT_PARAMETERS, PasswordHashes, clean_password
 from farebox.errors import ValidationFailed
 
 CHEAP = PasswordHashes(profiles.CHEAPEST)
 EMAIL = "ada@acme.test"
+PASSWORD = "correct horse battery"
 
 
 @pytest.mark.parametrize(
@@ -71,3 +73,18 @@ def test_a_hash_made_with_other_parameters_needs_rehashing_and_still_verifies() 
     old = CHEAP.hash("correct horse battery")
     assert current.needs_rehash(old) and current.matches(old, "correct horse battery")
     assert not current.needs_rehash(current.hash("correct horse battery"))
+
+
+@pytest.mark.parametrize("parameters", [DEFAULT_PARAMETERS, profiles.CHEAPEST], ids=["default", "cheapest"])
+def test_the_decoy_is_a_well_formed_hash_in_the_current_parameters(parameters: Parameters) -> None:
+    """So that checking a password against it costs what a real check costs."""
+    hashes = PasswordHashes(parameters)
+    assert extract_parameters(hashes.decoy) == parameters and not hashes.needs_rehash(hashes.decoy)
+    assert hashes.decoy != PasswordHashes(parameters).decoy
+
+
+def test_a_sign_in_without_a_hash_runs_a_whole_check_against_the_decoy_and_nothing_matches_it() -> None:
+    decoy = PasswordHashes(profiles.CHEAPEST).decoy
+    for password in ("", "password", PASSWORD):
+        with pytest.raises(VerifyMismatchError):  # argon2 ran and compared, rather than refusing the hash
+            PasswordHasher.from_parameters(profiles.CHEAPEST).verify(decoy, password)

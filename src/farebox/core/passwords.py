@@ -11,10 +11,11 @@ same password typed on keyboards that compose characters differently is the same
 
 from __future__ import annotations
 
+import base64
 import secrets
 import unicodedata
 
-from argon2 import Parameters, PasswordHasher, profiles
+from argon2 import Parameters, PasswordHasher, Type, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from farebox.core.owners import invalid
@@ -65,7 +66,8 @@ class PasswordHashes:
 
     def __init__(self, parameters: Parameters = DEFAULT_PARAMETERS) -> None:
         self._hasher = PasswordHasher.from_parameters(parameters)
-        self._decoy: str | None = None
+        self.decoy = _decoy(parameters)
+        """A hash in the current parameters whose password nobody knows (its tag is random): what `waste` checks."""
 
     def hash(self, password: str) -> str:
         """The encoded argon2id hash (`$argon2id$v=19$m=...`) of a normalised password, with a fresh salt."""
@@ -73,21 +75,40 @@ class PasswordHashes:
 
     def matches(self, stored: str, password: str) -> bool:
         """Whether `password` (normalised) is the one `stored` was made from; a malformed hash matches nothing."""
-        try:
-            return self._hasher.verify(stored, password)
-        except (VerificationError, InvalidHashError):
-            return False
+        return self._check(stored, password)
 
     def needs_rehash(self, stored: str) -> bool:
         """Whether `stored` was made with other parameters than the current ones."""
         return self._hasher.check_needs_rehash(stored)
 
     def waste(self, password: str) -> None:
-        """Spend the time a check would, against a hash of nothing anyone knows.
+        """Spend the time a check takes, against `decoy`.
 
         Run when there is no hash to check (no such member, or no password), so that how long a sign-in
-        takes does not tell whether the account exists.
+        takes does not tell whether the member exists.
         """
-        if self._decoy is None:
-            self._decoy = self.hash(secrets.token_urlsafe(32))
-        self.matches(self._decoy, password)
+        self._check(self.decoy, password)
+
+    def _check(self, stored: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+
+_TYPES = {Type.ID: "argon2id", Type.I: "argon2i", Type.D: "argon2d"}
+
+
+def _decoy(parameters: Parameters) -> str:
+    """An encoded hash in `parameters` with a random salt and a random tag, made without hashing anything.
+
+    Checking a password against it costs what checking against a real hash costs; no password matches it
+    but by a 2^-(8 * hash_len) chance.
+    """
+
+    def encoded(size: int) -> str:
+        return base64.b64encode(secrets.token_bytes(size)).decode().rstrip("=")
+
+    p = parameters
+    settings = f"v={p.version}$m={p.memory_cost},t={p.time_cost},p={p.parallelism}"
+    return f"${_TYPES[p.type]}${settings}${encoded(p.salt_len)}${encoded(p.hash_len)}"
