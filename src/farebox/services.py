@@ -11,6 +11,7 @@ from farebox.alerts.store import AlertStore
 from farebox.ledger.adjustments import Adjustments
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
+from farebox.ledger.member_passwords import MemberPasswords
 from farebox.ledger.member_tokens import MemberTokens
 from farebox.ledger.reader import LedgerReader
 from farebox.ledger.webhooks import WebhookEndpoints
@@ -43,6 +44,8 @@ class Services:
     directory: Directory
     tokens: MemberTokens
     """Members' personal API tokens (the admin API's credential besides the master key)."""
+    passwords: MemberPasswords
+    """Members' passwords (argon2id hashes), for the dashboard's sign-in."""
     adjustments: Adjustments
     """Voids of ingested usage events."""
     meter: Meter
