@@ -27,6 +27,7 @@ from farebox.api.body_limit import BodySizeLimit
 from farebox.api.errors import install_error_handlers, unexpected_error
 from farebox.core.clock import utcnow
 from farebox.core.money import to_nano
+from farebox.core.passwords import PasswordHashes
 from farebox.core.sealing import SecretBox
 from farebox.core.server_secret import WEBHOOK_SECRETS
 from farebox.gateway.bounds import EmbeddingBounds
@@ -40,6 +41,7 @@ from farebox.gateway.wiring import Gateway
 from farebox.ledger.adjustments import Adjustments
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
+from farebox.ledger.member_passwords import MemberPasswords
 from farebox.ledger.member_tokens import MemberTokens
 from farebox.ledger.reader import LedgerReader
 from farebox.ledger.webhooks import WebhookEndpoints
@@ -65,9 +67,10 @@ def create_app(
     master_key: str | None = None,
     secret_key: str | None = None,
     clock: Callable[[], datetime] = utcnow,
+    password_hashes: PasswordHashes | None = None,
 ) -> FastAPI:
-    """Build the farebox ASGI app. Tests pass their own ledger, price book, master key, server secret or clock
-    (the directory's and the voids').
+    """Build the farebox ASGI app. Tests pass their own ledger, price book, master key, server secret, clock
+    (the directory's and the voids') or password hashing (cheaper argon2 parameters).
 
     On start-up the app seals the webhook signing secrets still stored in plain text, and refuses to start
     when the stored ones are sealed under another server secret (`core.sealing.WrongServerSecret`).
@@ -142,6 +145,7 @@ def create_app(
         prices=prices,
         directory=directory,
         tokens=MemberTokens(directory),
+        passwords=MemberPasswords(directory, hashes=password_hashes),
         adjustments=adjustments,
         meter=meter,
         budgets=budgets,

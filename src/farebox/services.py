@@ -33,6 +33,7 @@ from farebox.core.keys import TOKEN_PREFIX, secret_from_headers
 from farebox.ledger.adjustments import Adjustments
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
+from farebox.ledger.member_passwords import MemberPasswords
 from farebox.ledger.member_tokens import MemberTokens
 from farebox.ledger.reader import LedgerReader
 from farebox.ledger.webhooks import WebhookEndpoints
@@ -65,6 +66,8 @@ class Services:
     directory: Directory
     tokens: MemberTokens
     """Members' personal API tokens (the admin API's credential besides the master key)."""
+    passwords: MemberPasswords
+    """Members' passwords (argon2id hashes), for the dashboard's sign-in."""
     adjustments: Adjustments
     """Voids of ingested usage events."""
     meter: Meter

@@ -1,7 +1,8 @@
 """The admin API as a test drives it: an in-process farebox (httpx's ASGI transport) on a SQLite ledger.
 
-`open_api(tmp_path)` starts one; `Api.call` sends a request with a credential (the master key unless told),
-`Api.ok` checks its status and returns its JSON, and `assert_error` checks an error's envelope.
+`open_api(tmp_path)` starts one (hashing members' passwords with cheap argon2 parameters); `Api.call` sends a
+request with a credential (the master key unless told), `Api.ok` checks its status and returns its JSON, and
+`assert_error` checks an error's envelope.
 """
 
 from __future__ import annotations
@@ -15,15 +16,19 @@ from typing import Any
 
 import httpx
 import orjson
+from argon2 import profiles
 
 from farebox.app import create_app
+from farebox.core.passwords import PasswordHashes
 from farebox.ledger.base import Ledger
 from farebox.services import Services
 from farebox.settings import Settings
 
-__all__ = ["MASTER", "Api", "Clock", "assert_error", "open_api"]
+__all__ = ["CHEAP_HASHES", "MASTER", "Api", "Clock", "assert_error", "open_api"]
 
 MASTER = "fbx_master_test-admin-0123456789"
+CHEAP_HASHES = PasswordHashes(profiles.CHEAPEST)
+"""argon2id at its cheapest (8 KiB, one pass): members' passwords hashed in microseconds, not a third of a second."""
 
 
 @dataclass
@@ -101,7 +106,7 @@ async def open_api(tmp_path: Path, **settings: Any) -> AsyncIterator[Api]:
     config = Settings(database_url=f"sqlite:///{tmp_path / 'l.db'}", **settings)
     ledger = Ledger(config.database_url)
     clock = Clock(datetime.now(UTC).replace(microsecond=0))
-    app = create_app(config, ledger=ledger, master_key=MASTER, clock=clock)
+    app = create_app(config, ledger=ledger, master_key=MASTER, clock=clock, password_hashes=CHEAP_HASHES)
     await ledger.start()
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://farebox.test") as client:

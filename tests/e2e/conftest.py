@@ -203,11 +203,12 @@ class Cli:
         self.database_url = database_url
         self.runner = CliRunner()
 
-    def run(self, *args: str) -> Result:
-        return self.runner.invoke(cli_app, list(args), env={"FAREBOX_DATABASE_URL": self.database_url})
+    def run(self, *args: str, input: str | None = None) -> Result:
+        """Run `farebox ARGS`, with `input` as what is typed (or piped) on standard input."""
+        return self.runner.invoke(cli_app, list(args), input=input, env={"FAREBOX_DATABASE_URL": self.database_url})
 
-    def json(self, *args: str) -> Any:
-        result = self.run(*args, "--json")
+    def json(self, *args: str, input: str | None = None) -> Any:
+        result = self.run(*args, "--json", input=input)
         assert result.exit_code == 0, result.output
         return orjson.loads(result.stdout)
 

@@ -88,6 +88,8 @@ CASES = [
     Case("GET", MEMBER + "/{mo}/tokens", OWN_MANAGE, manages=True),
     Case("POST", MEMBER + "/{mo}/tokens", OWN_MANAGE, 201, lambda w: {"name": "ci"}),
     Case("DELETE", MEMBER + "/{mo}/tokens/{mo_token}", OWN_MANAGE),
+    Case("PUT", MEMBER + "/{mo}/password", OWN_MANAGE, 204, lambda w: {"password": "a long new password"}),
+    Case("DELETE", MEMBER + "/{mo}/password", OWN_MANAGE, 204),
     Case("GET", "/api/admin/virtual-keys", OWN_READ, stranger=200),
     Case("POST", "/api/admin/virtual-keys", MANAGE, 201, lambda w: {"account_id": w.ids["account"], "name": "x"}),
     Case("GET", "/api/admin/virtual-keys/{mo_key}", OWN_READ),

@@ -44,6 +44,7 @@ def test_members(cli: Cli) -> None:
         "members", "add", "--account", account, "--email", "Ada@Acme.test", "--name", "Ada", "--role", "admin"
     )
     assert (ada["email"], ada["role"], ada["account_id"]) == ("ada@acme.test", "admin", account)
+    assert ada["has_password"] is False
     bob = cli.json("members", "add", "--account", account, "--email", "bob@acme.test", "--name", "Bob", "--cap", "5")
     assert [m["id"] for m in cli.json("members", "list", "--account", account)] == [ada["id"], bob["id"]]
     assert cli.json("members", "show", bob["id"], "--account", account) == bob

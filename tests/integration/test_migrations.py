@@ -92,6 +92,41 @@ def test_the_usage_adjustments_migration_goes_up_from_0003_and_back_down(ledger_
         engines.dispose()
 
 
+def test_the_member_passwords_migration_goes_up_from_0006_and_back_down_keeping_members(ledger_url: str) -> None:
+    """0007 adds the nullable password columns; its downgrade drops them though keys and tokens refer to members."""
+    account = {"id": "acct", "name": "Acme", "plan": "free", "timezone": "UTC", "cap_period": "monthly"}
+    member = {"id": "mem", "account_id": "acct", "email": "ada@acme.test", "name": "Ada", "role": "owner"}
+    key = {"id": "key", "account_id": "acct", "member_id": "mem", "name": "k", "display_prefix": "fbx_sk_x"}
+    token = {"id": "tok", "account_id": "acct", "member_id": "mem", "name": "t", "display_prefix": "fbx_mt_x"}
+    times = {"created_at": 1_750_000_000, "updated_at": 1_750_000_000}
+    engines = Engines(ledger_url)
+    try:
+        migrate(engines, revision="0006")
+        with engines.writer.begin() as connection:
+            connection.execute(sa_table("accounts", connection).insert(), [account | times])
+            connection.execute(sa_table("members", connection).insert(), [member | times | {"cap_period": "monthly"}])
+            key_row = key | times | {"tags": [], "cap_period": "monthly"}
+            connection.execute(sa_table("virtual_keys", connection).insert(), [key_row])
+            token_row = token | {"created_at": 1_750_000_000, "secret_hash": "0" * 64}
+            connection.execute(sa_table("member_tokens", connection).insert(), [token_row])
+        migrate(engines)
+        with engines.writer.begin() as connection:
+            row = connection.exec_driver_sql("SELECT email, password_hash, password_changed_at FROM members").one()
+            assert tuple(row) == ("ada@acme.test", None, None)
+            connection.exec_driver_sql("UPDATE members SET password_hash = '$argon2id$x', password_changed_at = 1")
+            config = Config()
+            config.set_main_option("script_location", str(_MIGRATIONS))
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0006")
+            columns = {column["name"] for column in inspect(connection).get_columns("members")}
+            assert not {"password_hash", "password_changed_at"} & columns
+            assert connection.exec_driver_sql("SELECT id, email FROM members").all() == [("mem", "ada@acme.test")]
+            assert connection.exec_driver_sql("SELECT member_id FROM virtual_keys").all() == [("mem",)]
+            assert connection.exec_driver_sql("SELECT member_id FROM member_tokens").all() == [("mem",)]
+    finally:
+        engines.dispose()
+
+
 def _event(event_id: str, ts_us: int, **fields: object) -> dict[str, object]:
     row: dict[str, object] = {
         "id": event_id,

@@ -1,13 +1,14 @@
-"""Admin REST API under /api/admin: accounts, members and virtual keys.
+"""Admin REST API under /api/admin: accounts, members (with their API tokens and passwords) and virtual keys.
 
 Callers authenticate with the master key (every account) or a member token (its member's role, in its
 own account; see `farebox.services.authenticate`); a virtual key is refused (403 `proxy_key`) except for its own
 usage. Only the master key creates accounts, and an admin (not an owner) may neither create, promote
-to, change nor remove an owner, nor create, rotate, change or revoke an owner's keys. Bodies and money
-formats: `farebox.api.admin_schemas`.
+to, change nor remove an owner, nor create, rotate, change or revoke an owner's keys, nor manage an
+owner's tokens or password. Bodies and money formats: `farebox.api.admin_schemas`.
 
 The secret of a key appears in exactly two responses, once each: creating the key (`key`) and rotating
-it (`key`, the new secret). No other response, listing or log line contains a secret.
+it (`key`, the new secret). No other response, listing or log line contains a secret, and none a
+member's password or its hash (a member shows only `has_password`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from farebox.api.admin_schemas import (
     MemberIn,
     MemberOut,
     MemberPatch,
+    PasswordIn,
     RotateIn,
     TokenCreated,
     TokenIn,
@@ -44,6 +46,7 @@ from farebox.core.credentials import Principal
 from farebox.core.owners import Member, Role, VirtualKey, invalid
 from farebox.errors import NotFound, PermissionDenied
 from farebox.ledger.directory import Directory
+from farebox.ledger.member_passwords import MemberPasswords
 from farebox.ledger.member_tokens import MemberTokens
 from farebox.services import authenticate, services
 
@@ -62,9 +65,15 @@ def _tokens(request: Request) -> MemberTokens:
     return tokens
 
 
+def _passwords(request: Request) -> MemberPasswords:
+    passwords = services(request).passwords
+    return passwords
+
+
 Caller = Annotated[Principal, Depends(authenticate)]
 Dir = Annotated[Directory, Depends(_directory)]
 Tokens = Annotated[MemberTokens, Depends(_tokens)]
+Passwords = Annotated[MemberPasswords, Depends(_passwords)]
 
 
 def _expiry(body: KeyFields | TokenIn, directory: Directory) -> dict[str, Any]:
@@ -193,8 +202,9 @@ async def remove_member(account_id: str, member_id: str, principal: Caller, dire
 # Member tokens
 
 
-async def _token_holder(directory: Directory, principal: Principal, account_id: str, member_id: str) -> Member:
-    """The member whose tokens are managed: by owners and admins (an admin not an owner's), or by itself."""
+async def _credential_holder(directory: Directory, principal: Principal, account_id: str, member_id: str) -> Member:
+    """The member whose own credentials (API tokens, password) are managed: by owners and admins (an admin not
+    an owner's), or by itself."""
     principal.require_manage(account_id, holder=member_id)
     member = await _member_of(directory, account_id, member_id)
     if member.id != principal.member_id:
@@ -207,7 +217,7 @@ async def create_token(
     account_id: str, member_id: str, body: TokenIn, principal: Caller, directory: Dir, tokens: Tokens
 ) -> TokenCreated:
     """A personal API token acting with the member's role. The response holds the secret as `token`, once."""
-    await _token_holder(directory, principal, account_id, member_id)
+    await _credential_holder(directory, principal, account_id, member_id)
     token, secret = await tokens.create(member_id, name=body.name, **_expiry(body, directory))
     return TokenCreated(**TokenOut.of(token, now=directory.now()).model_dump(), token=secret)
 
@@ -217,7 +227,7 @@ async def list_tokens(
     account_id: str, member_id: str, principal: Caller, directory: Dir, tokens: Tokens
 ) -> ListOf[TokenOut]:
     """Every token of the member, revoked and expired ones included (never a secret)."""
-    await _token_holder(directory, principal, account_id, member_id)
+    await _credential_holder(directory, principal, account_id, member_id)
     now = directory.now()
     return ListOf(data=[TokenOut.of(token, now=now) for token in await tokens.list(member_id)])
 
@@ -227,10 +237,35 @@ async def revoke_token(
     account_id: str, member_id: str, token_id: str, principal: Caller, directory: Dir, tokens: Tokens
 ) -> TokenOut:
     """Revoke the token for good; it stops working at once."""
-    await _token_holder(directory, principal, account_id, member_id)
+    await _credential_holder(directory, principal, account_id, member_id)
     if (await tokens.get(token_id)).member_id != member_id:
         raise NotFound(f"no token with id {token_id!r} of member {member_id!r}", code="member_token_not_found")
     return TokenOut.of(await tokens.revoke(token_id), now=directory.now())
+
+
+# Member passwords
+
+
+@router.put("/accounts/{account_id}/members/{member_id}/password", status_code=204, summary="Set a member's password")
+async def set_password(
+    account_id: str, member_id: str, body: PasswordIn, principal: Caller, directory: Dir, passwords: Passwords
+) -> Response:
+    """Set or replace the member's password (for the dashboard's sign-in). Only its argon2id hash is kept."""
+    await _credential_holder(directory, principal, account_id, member_id)
+    await passwords.set(member_id, body.password.get_secret_value())
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/accounts/{account_id}/members/{member_id}/password", status_code=204, summary="Remove a member's password"
+)
+async def remove_password(
+    account_id: str, member_id: str, principal: Caller, directory: Dir, passwords: Passwords
+) -> Response:
+    """Remove the member's password: it can no longer sign in with one. Removing none is not an error."""
+    await _credential_holder(directory, principal, account_id, member_id)
+    await passwords.remove(member_id)
+    return Response(status_code=204)
 
 
 # Virtual keys

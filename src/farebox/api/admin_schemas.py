@@ -14,7 +14,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, WithJsonSchema, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
 from farebox.core.credentials import MemberToken
 from farebox.core.money import MoneyError, format_usd, parse_usd
@@ -36,6 +45,7 @@ __all__ = [
     "MemberOut",
     "MemberPatch",
     "Out",
+    "PasswordIn",
     "RotateIn",
     "DisableIn",
     "TokenCreated",
@@ -132,6 +142,13 @@ class MemberPatch(_Patch):
     cap_period: Period | None = None
 
 
+class PasswordIn(_Body):
+    password: SecretStr = Field(
+        description="At least 12 and at most 1,024 characters (after Unicode NFKC normalisation), not the "
+        "member's e-mail address. Only its argon2id hash is kept."
+    )
+
+
 class KeyFields(BaseModel):
     allowed_models: list[Name] | None = Field(None, description="Models the key may call; null for every model.")
     agent_id: str | None = Field(None, max_length=200)
@@ -200,6 +217,7 @@ class MemberOut(BaseModel):
     spend: Spend
     cap_period: Period
     percent_used: PercentUsed
+    has_password: bool = Field(description="Whether the member has a password (for the dashboard); never the password.")
     created_at: datetime
     updated_at: datetime
 

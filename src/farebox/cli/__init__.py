@@ -1,9 +1,9 @@
-"""The `farebox` command line: serve, migrate, usage, accounts, members, keys, tokens, events, webhooks, alerts,
-prices."""
+"""The `farebox` command line: serve, migrate, usage, accounts, members (and their passwords), keys, tokens,
+events, webhooks, alerts, prices."""
 
 from __future__ import annotations
 
-from farebox.cli import accounts, budgets, events, notifications, prices, server, tokens, usage
+from farebox.cli import accounts, budgets, events, notifications, passwords, prices, server, tokens, usage
 from farebox.cli.output import command_group
 
 __all__ = ["app", "main"]
@@ -13,6 +13,7 @@ app.command("serve")(server.serve)
 app.command("migrate")(server.migrate)
 app.add_typer(accounts.accounts_app, name="accounts")
 app.add_typer(accounts.members_app, name="members")
+accounts.members_app.command("password")(passwords.set_password)
 app.add_typer(accounts.keys_app, name="keys")
 app.add_typer(tokens.tokens_app, name="tokens")
 accounts.keys_app.command("cap")(budgets.cap_key)

@@ -20,9 +20,11 @@ from farebox.errors import NotFound
 from farebox.ledger.directory import Directory
 
 __all__ = [
+    "AccountCheck",
     "AccountId",
     "ExpiresAt",
     "ExpiresInDays",
+    "MemberArg",
     "Name",
     "accounts_app",
     "expiry",
@@ -32,7 +34,7 @@ __all__ = [
 ]
 
 accounts_app = command_group(help="Accounts (organisations): create, list, show, update.")
-members_app = command_group(help="Members of an account: add, list, show, update, remove.")
+members_app = command_group(help="Members of an account: add, list, show, update, remove, password.")
 keys_app = command_group(help="Virtual keys: create, list, show, update, rotate, revoke.")
 
 _ONCE = "Store this secret now: it will not be shown again."
@@ -179,7 +181,7 @@ async def member_in(directory: Directory, member_id: str, account_id: str | None
 
 
 MemberArg = Annotated[str, typer.Argument(help="Member id.")]
-_MEMBER_COLUMNS = ("id", "email", "name", "role", "spend_cap", "spend", "cap_period", "percent_used")
+_MEMBER_COLUMNS = ("id", "email", "name", "role", "spend_cap", "spend", "cap_period", "percent_used", "has_password")
 
 
 @members_app.command("add")

@@ -121,6 +121,10 @@ class Member:
     cap_period: Period
     created_at: datetime
     updated_at: datetime
+    has_password: bool = False
+    """Whether the member has a password (`core.passwords`); its hash never leaves the ledger."""
+    password_changed_at: datetime | None = None
+    """When a password was last set or removed; None if never."""
 
     @property
     def is_admin(self) -> bool:

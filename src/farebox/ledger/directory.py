@@ -159,6 +159,7 @@ class Directory:
         row = clean(MEMBER_RULES, {**MEMBER_DEFAULTS, **fields})
         row["id"], row["created_at"] = self.stamp()
         row["updated_at"], row["account_id"] = row["created_at"], account_id
+        row["password_hash"] = row["password_changed_at"] = None
 
         def write(connection: Connection) -> None:
             fetch_row(connection, accounts, account_id, what="account")

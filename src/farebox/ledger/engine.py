@@ -77,7 +77,13 @@ sqlite3.register_adapter(type(None), _null)
 
 
 def _sqlite_engine(url: URL, *, writer: bool) -> Engine:
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000})
+    # Statements' parameters hold password hashes and secrets' digests: SQLAlchemy's statement log (when an
+    # operator turns it on) and its errors, which a logged traceback carries, leave them out.
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000},
+        hide_parameters=True,
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -166,8 +172,9 @@ class Engines:
             self.checkpointer: WalCheckpointer | None = WalCheckpointer(path)
         else:
             self.checkpointer = None
-            self.writer = create_engine(self.url, pool_size=2, max_overflow=0, pool_pre_ping=True)
-            self.reader = create_engine(self.url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+            # Parameters hidden from logs and errors, as for SQLite (`_sqlite_engine`).
+            self.writer = create_engine(self.url, pool_size=2, max_overflow=0, pool_pre_ping=True, hide_parameters=True)
+            self.reader = create_engine(self.url, pool_size=8, max_overflow=8, pool_pre_ping=True, hide_parameters=True)
 
     def dispose(self) -> None:
         self.writer.dispose()

@@ -46,14 +46,22 @@ def epoch_seconds(at: datetime) -> int:
 
 
 _ENUMS: dict[str, type[Plan | Role | Period]] = {"plan": Plan, "role": Role, "cap_period": Period}
-_TIMES = frozenset({"created_at", "updated_at", "expires_at", "revoked_at", "disabled_at", "last_used_at"})
+_TIMES = frozenset(
+    {"created_at", "updated_at", "expires_at", "revoked_at", "disabled_at", "last_used_at", "password_changed_at"}
+)
 _TUPLES = frozenset({"allowed_models", "tags"})
 
 
 def build(cls: type[T], row: Mapping[str, Any] | RowMapping) -> T:
-    """The dataclass of a row: epoch seconds become datetimes, strings enums, JSON lists tuples."""
+    """The dataclass of a row: epoch seconds become datetimes, strings enums, JSON lists tuples.
+
+    A member's `has_password` says whether its row holds a password hash; the hash itself stays in the row.
+    """
     values: Row = {}
     for field in fields(cls):
+        if field.name == "has_password":
+            values[field.name] = row["password_hash"] is not None
+            continue
         value = row[field.name]
         if value is not None:
             if field.name in _TIMES:

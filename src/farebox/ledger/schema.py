@@ -74,6 +74,10 @@ members = Table(
     Column("cap_period", String(16), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    # The argon2id hash of the member's password (`core.passwords`), NULL for none; it never leaves the ledger.
+    Column("password_hash", Text),
+    # When a password was last set or removed, so that sign-ins begun before a change can be ended.
+    Column("password_changed_at", BigInteger),
     Index("uq_members_account_email", "account_id", "email", unique=True),
 )
 
