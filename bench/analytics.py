@@ -30,19 +30,17 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import psycopg
 
 from farebox.app import create_app
 from farebox.core.events import Axis, Status, UsageEvent
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
 from farebox.settings import Settings
+from ledger import pg_schema  # bench/ledger.py, beside this script
 
 __all__ = ["main"]
 
@@ -170,19 +168,6 @@ async def bench_backend(name: str, url: str, args: argparse.Namespace, workdir: 
                 ("a day's first page", "/api/analytics/requests", day),
             ]:
                 print(f"{name:<10} {label:<32} {await _time(client, path, params, args.rounds)}", flush=True)
-
-
-@asynccontextmanager
-async def pg_schema(pg_url: str) -> AsyncIterator[str]:
-    """A new, empty schema in the given PostgreSQL database; yields a URL whose search_path names it."""
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_url, autocommit=True) as connection:
-        connection.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{pg_url}{'&' if '?' in pg_url else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(pg_url, autocommit=True) as connection:
-            connection.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 async def run(args: argparse.Namespace) -> None:

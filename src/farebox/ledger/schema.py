@@ -223,21 +223,7 @@ ROLLUP_DIMENSIONS = (
     "operation",
     "status",
 )
-ROLLUP_MEASURES = (
-    "requests",
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "characters",
-    "seconds_micro",
-    "quantity_micro",
-    "cost_nano",
-    "unpriced_requests",
-    "estimated_requests",
-    "latency_ms_sum",
-)
+ROLLUP_MEASURES = ("requests", *ADJUSTED_MEASURES, "unpriced_requests", "estimated_requests", "latency_ms_sum")
 
 usage_rollups = Table(
     "usage_rollups",
