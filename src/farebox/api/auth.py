@@ -22,8 +22,10 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from farebox.core.keys import TOKEN_PREFIX, secret_from_headers
 from farebox.core.owners import Role
@@ -32,6 +34,20 @@ from farebox.services import services
 
 __all__ = ["Principal", "PrincipalKind", "authenticate"]
 
+# Declared so that the OpenAPI document names the two ways to send a credential; the secret itself is read by
+# `secret_from_headers`, the one reading the proxy shares.
+_BEARER = HTTPBearer(
+    scheme_name="bearer",
+    description="The master key, a member's API token (`fbx_mt_...`), or a virtual key (`fbx_sk_...`) for its own "
+    "usage.",
+    auto_error=False,
+)
+_API_KEY = APIKeyHeader(
+    name="x-api-key",
+    scheme_name="apiKey",
+    description="The same credential, as the Anthropic SDK sends it.",
+    auto_error=False,
+)
 _READS_ACCOUNT = frozenset({Role.OWNER, Role.ADMIN, Role.BILLING})
 _MANAGES_ACCOUNT = frozenset({Role.OWNER, Role.ADMIN})
 
@@ -99,7 +115,11 @@ class Principal:
         return self.role
 
 
-async def authenticate(request: Request) -> Principal:
+async def authenticate(
+    request: Request,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
+    _api_key: Annotated[str | None, Security(_API_KEY)],
+) -> Principal:
     """FastAPI dependency: the caller, by the master key, a member token or a virtual key.
 
     Raises:
