@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import anyio
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from pydantic import BaseModel
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.routing import BaseRoute, Route
@@ -24,6 +24,7 @@ from farebox.api import budgets as budget_routes
 from farebox.api.body_limit import BodySizeLimit
 from farebox.api.errors import install_error_handlers, unexpected_error
 from farebox.api.openapi import describe_errors
+from farebox.api.query import single_values
 from farebox.core.clock import utcnow
 from farebox.core.money import to_nano
 from farebox.gateway.endpoints import proxy_routes
@@ -135,12 +136,8 @@ def create_app(
     install_error_handlers(app)
     # The proxy routes come first: they are matched on every proxied request.
     app.router.routes[0:0] = proxied
-    app.include_router(admin.router)
-    app.include_router(events.router)
-    app.include_router(budget_routes.router)
-    app.include_router(alerts.router)
-    app.include_router(webhooks.router)
-    app.include_router(requests.router)
+    for api in (admin, events, budget_routes, alerts, webhooks, requests):
+        app.include_router(api.router, dependencies=[Depends(single_values)])
     app.mount("/mock", create_mock_app(prefix="", latency_ms=settings.mock_latency_ms))
 
     @app.get("/healthz", summary="Health check", tags=["operations"])

@@ -30,6 +30,7 @@ Malformed JSON is 400 `invalid_json`; a body over the size limit is 413 (`BodySi
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -42,9 +43,7 @@ import jiter
 import orjson
 from fastapi import APIRouter, Depends, Request
 from pydantic import (
-    AwareDatetime,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
@@ -52,6 +51,7 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
     with_config,
 )
 from pydantic_core import PydanticCustomError
@@ -59,7 +59,9 @@ from starlette.responses import Response
 from typing_extensions import TypedDict
 
 from farebox.api.auth import Principal, authenticate
+from farebox.api.openapi import errors
 from farebox.core.events import Axis, RecordResult, UsageEvent
+from farebox.core.json_types import JSON_INTEGER, Time
 from farebox.core.money import NANO_PER_USD, format_usd
 from farebox.core.pricing import Usage
 from farebox.errors import InvalidRequest, ValidationFailed
@@ -91,8 +93,10 @@ _COUNTS = (
 
 def _decimal(value: object, *, places: int, limit: Decimal) -> Decimal:
     try:
-        if isinstance(value, bool) or not isinstance(value, int | Decimal | str) or "_" in str(value):
-            raise InvalidOperation  # Decimal("1_000") parses, but it is no JSON decimal
+        if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+            raise InvalidOperation
+        if isinstance(value, str) and not _PLAIN.match(value):
+            raise InvalidOperation  # Decimal() also reads " 5", "+5", "1e3", ".5" and "1_000": no decimal strings
         number = Decimal(value)
     except InvalidOperation:
         raise PydanticCustomError("decimal_parsing", "must be a decimal number or a decimal string") from None
@@ -107,12 +111,6 @@ def _decimal(value: object, *, places: int, limit: Decimal) -> Decimal:
     if excess > 0 and any(digits[-excess:]):
         raise PydanticCustomError("decimal_max_places", "must have at most {places} decimal places", {"places": places})
     return number
-
-
-def _iso_text(value: object) -> object:
-    if not isinstance(value, str):
-        raise PydanticCustomError("datetime_type", "must be an ISO-8601 string with a timezone offset")
-    return value
 
 
 def _float(value: object) -> float:
@@ -137,13 +135,20 @@ def _metadata(value: object) -> dict[str, Any]:
             raise PydanticCustomError("metadata_unstorable", message) from None
 
 
-_Count = Annotated[int, Strict(), Field(ge=0, le=_MAX_COUNT)]
-_Measure = Annotated[
-    Decimal, PlainValidator(partial(_decimal, places=6, limit=_MAX_MEASURE), json_schema_input_type=Decimal | str)
-]
-_Usd = Annotated[
-    Decimal, PlainValidator(partial(_decimal, places=9, limit=_MAX_COST_USD), json_schema_input_type=Decimal | str)
-]
+def _exact(*, places: int, limit: Decimal) -> tuple[PlainValidator, WithJsonSchema]:
+    """A decimal from 0 to `limit` with at most `places` decimal places (zeros beyond them are no places), a JSON
+    number or a string of digits; its schema's pattern states the same of the string, leading zeros included."""
+    whole = len(str(int(limit))) - 1
+    text = rf"^0*(?:[0-9]{{1,{whole}}}(?:\.[0-9]{{1,{places}}}0*)?|{int(limit)}(?:\.0+)?)$"
+    number = {"type": "number", "minimum": 0, "maximum": int(limit), "multipleOf": float(Decimal(1).scaleb(-places))}
+    schema = {"anyOf": [number, {"type": "string", "pattern": text}]}
+    return PlainValidator(partial(_decimal, places=places, limit=limit)), WithJsonSchema(schema)
+
+
+_PLAIN = re.compile(r"^[0-9]+(?:\.[0-9]+)?$")
+_Count = Annotated[int, Field(ge=0, le=_MAX_COUNT), JSON_INTEGER]
+_Measure = Annotated[Decimal, *_exact(places=6, limit=_MAX_MEASURE)]
+_Usd = Annotated[Decimal, *_exact(places=9, limit=_MAX_COST_USD)]
 _Name = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=256)]
 _Id = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=128)]
 
@@ -155,7 +160,7 @@ class EventIn(TypedDict, total=False):
     """One external usage event as posted; a count left out is 0, `seconds` and `quantity` too."""
 
     id: Required[_Id]
-    timestamp: Annotated[AwareDatetime, BeforeValidator(_iso_text)] | None
+    timestamp: Time | None
     axis: Required[Literal["llm", "voice", "compute"]]
     key_id: _Id | None
     account_id: _Id | None
@@ -193,7 +198,11 @@ class EventsResponse(BaseModel):
 
 _EVENTS = TypeAdapter(list[EventIn])
 _AXES = {axis.value: axis for axis in Axis}
-_BATCH = {"type": "array", "minItems": 1, "maxItems": MAX_EVENTS, "items": TypeAdapter(EventIn).json_schema()}
+_OWNED = {
+    "anyOf": [{"required": [name], "properties": {name: {"type": "string"}}} for name in ("key_id", "account_id")]
+}
+"""`_check_event`'s first rule: a key or an account (not null)."""
+_BATCH = {"type": "array", "minItems": 1, "maxItems": MAX_EVENTS, "items": TypeAdapter(EventIn).json_schema() | _OWNED}
 _REQUEST_SCHEMA = {
     "type": "object",
     "required": ["events"],
@@ -310,11 +319,7 @@ def _check_event(problems: _Problems, index: int, event: EventIn, *, limits: Ing
 
 
 def _within(timestamp: datetime, *, limits: IngestLimits, now: datetime) -> bool:
-    try:
-        at = timestamp.astimezone(UTC)  # year 1 or 9999 in a zone can fall off the calendar in UTC
-    except OverflowError:
-        return False
-    return now - limits.max_age <= at <= now + limits.max_future
+    return now - limits.max_age <= timestamp <= now + limits.max_future
 
 
 def _check_costs(posted: Sequence[EventIn], events: Sequence[UsageEvent], *, limits: IngestLimits) -> None:
@@ -400,7 +405,7 @@ class _Batch:
         operation = event.get("operation") or DEFAULT_OPERATIONS[axis]
         return self._events.build(
             event["id"],
-            at=timestamp.astimezone(UTC) if timestamp is not None else self._now,
+            at=timestamp if timestamp is not None else self._now,  # `Time` gives it in UTC
             attribution=self._attribution(event, owner),
             outcome=Outcome(provider, model, target, operation, axis, usage),
             source="ingest",
@@ -423,7 +428,19 @@ class _Batch:
 @router.post(
     "/api/events",
     summary="Ingest external usage events",
-    responses={200: {"model": EventsResponse}},
+    responses={
+        200: {"model": EventsResponse},
+        **errors(
+            {
+                422: 'The body is not `{"events": [...]}` with 1 to 1,000 valid events; or an event names an unknown '
+                "key or account, or an account that is not its key's; counts cached and cache-write tokens beyond its "
+                "input tokens or reasoning tokens beyond its output tokens; or lies beyond the `ingest_*` settings "
+                "(counts, cost, how far back or ahead its timestamp is); or its metadata holds an integer beyond 64 "
+                "bits or nests deeper than 250. Nothing is recorded; `error.details` gives each event's index, id and "
+                "field."
+            }
+        ),
+    },
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _REQUEST_SCHEMA}}}},
 )
 async def ingest_events(request: Request, principal: Annotated[Principal, Depends(authenticate)]) -> Response:
