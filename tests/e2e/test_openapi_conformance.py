@@ -43,7 +43,7 @@ MASTER = "fbx_master_openapi-e2e-0123456789"
 SEED = 20_261_205
 EXAMPLES = 12
 """Fuzzed requests per operation (the examples and coverage phases add their own)."""
-SCENARIOS = 30
+SCENARIOS = 50
 """Stateful scenarios per credential, each of up to `STEPS` calls."""
 STEPS = 6
 

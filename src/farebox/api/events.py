@@ -30,12 +30,10 @@ Malformed JSON is 400 `invalid_json`; a body over the size limit is 413 (`BodySi
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
-from functools import partial
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, NoReturn, Required
 
@@ -51,7 +49,6 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
-    WithJsonSchema,
     with_config,
 )
 from pydantic_core import PydanticCustomError
@@ -61,7 +58,7 @@ from typing_extensions import TypedDict
 from farebox.api.auth import Principal, authenticate
 from farebox.api.openapi import errors
 from farebox.core.events import Axis, RecordResult, UsageEvent
-from farebox.core.json_types import JSON_INTEGER, Time
+from farebox.core.json_types import JSON_INTEGER, Time, bounded_decimal
 from farebox.core.money import NANO_PER_USD, format_usd
 from farebox.core.pricing import Usage
 from farebox.errors import InvalidRequest, ValidationFailed
@@ -77,8 +74,8 @@ DEFAULT_OPERATIONS = MappingProxyType(
     {Axis.LLM: "chat.completions", Axis.VOICE: "audio.speech", Axis.COMPUTE: "compute.vm"}
 )
 _MAX_COUNT = 10**12
-_MAX_MEASURE = Decimal(10**9)
-_MAX_COST_USD = Decimal(10**6)
+_MAX_MEASURE = 10**9
+_MAX_COST_USD = 10**6
 _FLOAT_LIMIT = Decimal("1e308")
 _ZERO = Decimal(0)
 _COUNTS = (
@@ -89,28 +86,6 @@ _COUNTS = (
     "reasoning_tokens",
     "characters",
 )
-
-
-def _decimal(value: object, *, places: int, limit: Decimal) -> Decimal:
-    try:
-        if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
-            raise InvalidOperation
-        if isinstance(value, str) and not _PLAIN.match(value):
-            raise InvalidOperation  # Decimal() also reads " 5", "+5", "1e3", ".5" and "1_000": no decimal strings
-        number = Decimal(value)
-    except InvalidOperation:
-        raise PydanticCustomError("decimal_parsing", "must be a decimal number or a decimal string") from None
-    if not number.is_finite():
-        raise PydanticCustomError("finite_number", "must be a finite number")
-    if number < 0:
-        raise PydanticCustomError("greater_than_equal", "must not be negative")
-    if number > limit:
-        raise PydanticCustomError("less_than_equal", "must be at most {limit}", {"limit": str(limit)})
-    _, digits, exponent = number.as_tuple()
-    excess = -int(exponent) - places  # digits beyond the allowed places: all must be zeros
-    if excess > 0 and any(digits[-excess:]):
-        raise PydanticCustomError("decimal_max_places", "must have at most {places} decimal places", {"places": places})
-    return number
 
 
 def _float(value: object) -> float:
@@ -135,20 +110,9 @@ def _metadata(value: object) -> dict[str, Any]:
             raise PydanticCustomError("metadata_unstorable", message) from None
 
 
-def _exact(*, places: int, limit: Decimal) -> tuple[PlainValidator, WithJsonSchema]:
-    """A decimal from 0 to `limit` with at most `places` decimal places (zeros beyond them are no places), a JSON
-    number or a string of digits; its schema's pattern states the same of the string, leading zeros included."""
-    whole = len(str(int(limit))) - 1
-    text = rf"^0*(?:[0-9]{{1,{whole}}}(?:\.[0-9]{{1,{places}}}0*)?|{int(limit)}(?:\.0+)?)$"
-    number = {"type": "number", "minimum": 0, "maximum": int(limit), "multipleOf": float(Decimal(1).scaleb(-places))}
-    schema = {"anyOf": [number, {"type": "string", "pattern": text}]}
-    return PlainValidator(partial(_decimal, places=places, limit=limit)), WithJsonSchema(schema)
-
-
-_PLAIN = re.compile(r"^[0-9]+(?:\.[0-9]+)?$")
 _Count = Annotated[int, Field(ge=0, le=_MAX_COUNT), JSON_INTEGER]
-_Measure = Annotated[Decimal, *_exact(places=6, limit=_MAX_MEASURE)]
-_Usd = Annotated[Decimal, *_exact(places=9, limit=_MAX_COST_USD)]
+_Measure = Annotated[Decimal, *bounded_decimal(places=6, limit=_MAX_MEASURE)]
+_Usd = Annotated[Decimal, *bounded_decimal(places=9, limit=_MAX_COST_USD)]
 _Name = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=256)]
 _Id = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=128)]
 

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, PlainSerializer, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-__all__ = ["JSON_INTEGER", "Time", "exact_decimal"]
+__all__ = ["JSON_INTEGER", "Time", "bounded_decimal", "exact_decimal"]
 
+_PLAIN = re.compile(r"^[0-9]+(?:\.[0-9]+)?$")
 _TIME = re.compile(
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})?$"
 )
@@ -83,3 +85,39 @@ def exact_decimal(pattern: str, number: dict[str, Any], description: str) -> tup
 
 def _plain(value: Decimal) -> str:
     return format(value, "f")
+
+
+def bounded_decimal(*, places: int, limit: int) -> tuple[PlainValidator, WithJsonSchema]:
+    """The annotations of a decimal from 0 to `limit` (a power of ten) with at most `places` decimal places, for
+    `Annotated[Decimal, *bounded_decimal(...)]`.
+
+    It is a JSON number (a `Decimal` when the body is read exactly) or a string of digits; zeros beyond the places
+    are no places, and leading zeros are allowed. Each refusal says which bound it broke.
+    """
+    whole = len(str(limit)) - 1
+    text = rf"^0*(?:[0-9]{{1,{whole}}}(?:\.[0-9]{{1,{places}}}0*)?|{limit}(?:\.0+)?)$"
+    number = {"type": "number", "minimum": 0, "maximum": limit, "multipleOf": float(Decimal(1).scaleb(-places))}
+    schema = {"anyOf": [number, {"type": "string", "pattern": text}]}
+    return PlainValidator(partial(_bounded, places=places, limit=Decimal(limit))), WithJsonSchema(schema)
+
+
+def _bounded(value: object, *, places: int, limit: Decimal) -> Decimal:
+    try:
+        if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+            raise InvalidOperation
+        if isinstance(value, str) and not _PLAIN.match(value):
+            raise InvalidOperation  # Decimal() also reads " 5", "+5", "1e3", ".5" and "1_000": no decimal strings
+        number = Decimal(value)
+    except InvalidOperation:
+        raise PydanticCustomError("decimal_parsing", "must be a decimal number or a decimal string") from None
+    if not number.is_finite():
+        raise PydanticCustomError("finite_number", "must be a finite number")
+    if number < 0:
+        raise PydanticCustomError("greater_than_equal", "must not be negative")
+    if number > limit:
+        raise PydanticCustomError("less_than_equal", "must be at most {limit}", {"limit": str(limit)})
+    _, digits, exponent = number.as_tuple()
+    excess = -int(exponent) - places  # digits beyond the allowed places: all must be zeros
+    if excess > 0 and any(digits[-excess:]):
+        raise PydanticCustomError("decimal_max_places", "must have at most {places} decimal places", {"places": places})
+    return number
