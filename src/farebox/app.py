@@ -6,12 +6,12 @@ import secrets
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import anyio
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from pydantic import BaseModel
 from starlette.middleware.errors import ServerErrorMiddleware
-from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -25,6 +25,8 @@ from farebox.api import admin, alerts, events, requests, voids, webhooks
 from farebox.api import budgets as budget_routes
 from farebox.api.body_limit import BodySizeLimit
 from farebox.api.errors import install_error_handlers, unexpected_error
+from farebox.api.openapi import describe_errors
+from farebox.api.query import single_values
 from farebox.core.clock import utcnow
 from farebox.core.money import to_nano
 from farebox.core.passwords import PasswordHashes
@@ -52,7 +54,7 @@ from farebox.settings import Settings, provider_credentials, resolve_master_key,
 from farebox.webhooks.feed import UsageFeed
 from farebox.webhooks.sender import Sender, SmtpConfig, backoff_delays
 
-__all__ = ["create_app"]
+__all__ = ["Health", "create_app"]
 
 _DRAIN_SECONDS = 10.0
 
@@ -164,23 +166,25 @@ def create_app(
     install_error_handlers(app)
     # The proxy routes come first: they are matched on every proxied request.
     app.router.routes[0:0] = proxied
-    app.include_router(admin.router)
-    app.include_router(events.router)
-    app.include_router(budget_routes.router)
-    app.include_router(alerts.router)
-    app.include_router(webhooks.router)
-    app.include_router(requests.router)
-    app.include_router(analytics_routes.router)
-    app.include_router(voids.router)
+    for api in (admin, events, budget_routes, alerts, webhooks, requests, analytics_routes, voids):
+        app.include_router(api.router, dependencies=[Depends(single_values)])
     if mock_key is not None:
         app.mount("/mock", create_mock_app(prefix="", latency_ms=settings.mock_latency_ms, key=mock_key))
 
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> JSONResponse:
-        return JSONResponse({"status": "ok", "version": __version__})
+    @app.get("/healthz", summary="Health check", tags=["operations"])
+    async def healthz() -> Health:
+        """No credential. For load balancers and probes."""
+        return Health(status="ok", version=__version__)
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, shape=native_error_shape)
     return app
+
+
+class Health(BaseModel):
+    """`GET /healthz`: the server answers, and which version it runs."""
+
+    status: Literal["ok"]
+    version: str
 
 
 class _Farebox(FastAPI):
@@ -196,6 +200,12 @@ class _Farebox(FastAPI):
     def __init__(self, *, shortcuts: Mapping[str, ASGIApp], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._shortcuts = shortcuts
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document, with every error each route can answer (`farebox.api.openapi`)."""
+        if not self.openapi_schema:
+            self.openapi_schema = describe_errors(super().openapi())
+        return self.openapi_schema
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":

@@ -24,8 +24,11 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Annotated
 
-from starlette.requests import HTTPConnection, Request
+from fastapi import Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
 from farebox.alerts.store import AlertStore
 from farebox.core.credentials import Principal, PrincipalKind
@@ -88,7 +91,27 @@ def services(connection: HTTPConnection) -> Services:
     return found
 
 
-async def authenticate(request: Request) -> Principal:
+# Declared so that the OpenAPI document names the two ways to send a credential; the secret itself is read by
+# `secret_from_headers`, the one reading the proxy shares.
+_BEARER = HTTPBearer(
+    scheme_name="bearer",
+    description="The master key, a member's API token (`fbx_mt_...`), or a virtual key (`fbx_sk_...`) for its own "
+    "usage.",
+    auto_error=False,
+)
+_API_KEY = APIKeyHeader(
+    name="x-api-key",
+    scheme_name="apiKey",
+    description="The same credential, as the Anthropic SDK sends it.",
+    auto_error=False,
+)
+
+
+async def authenticate(
+    request: Request,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
+    _api_key: Annotated[str | None, Security(_API_KEY)],
+) -> Principal:
     """FastAPI dependency: the caller, by the master key, a member token or a virtual key.
 
     Raises:

@@ -175,6 +175,6 @@ def test_budget_status_of_a_key_and_of_its_account(gateway: Gateway) -> None:
     assert status.json()["account"]["cap"] is None and status.json()["account"]["spent"] == format_usd(spent)
     assert [row["id"] for row in status.json()["keys"]] == [key["id"]]
     missing = gateway.admin("GET", "/api/admin/budgets/status")
-    assert missing.status_code == 400 and missing.json()["error"]["code"] == "missing_account_id"
+    assert missing.status_code == 422 and missing.json()["error"]["details"][0]["loc"] == "query.account_id"
     unknown = gateway.admin("GET", "/api/admin/virtual-keys/nope/budget")
     assert unknown.status_code == 404

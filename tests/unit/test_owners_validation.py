@@ -3,6 +3,7 @@ tags, labels, choices). A broken rule is a 422 that names the field, in the mess
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -11,7 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from farebox.core.owners import (
+    BLANK,
+    EMAIL_PATTERN,
     MAX_CAP_NANO,
+    NAME_PATTERN,
     Plan,
     Role,
     as_utc,
@@ -144,6 +148,37 @@ def test_any_address_is_kept_lower_cased_and_cleaning_is_idempotent(address: str
     cleaned = clean_email(address)
     assert cleaned == address.lower()
     assert clean_email(cleaned) == cleaned
+
+
+# --- the patterns the OpenAPI document states for these rules -------------------------------------------------
+
+
+def test_blank_is_exactly_what_strip_removes() -> None:
+    blank = re.compile(f"[{BLANK}]")
+    for code in range(0x10000):  # every character Python counts as blank is below U+3001
+        assert bool(blank.match(chr(code))) is chr(code).isspace(), hex(code)
+
+
+@pytest.mark.parametrize(
+    "value", ["Acme", " x ", "\x1c\x85x\u3000", "", " ", "\x1c\x1d\x1e\x1f", "\x85\xa0\u2028\u3000"]
+)
+def test_the_name_pattern_allows_what_clean_name_keeps(value: str) -> None:
+    try:
+        kept = bool(clean_name(value))
+    except ValidationFailed:
+        kept = False
+    assert bool(re.search(NAME_PATTERN, value)) is kept
+
+
+@pytest.mark.parametrize(
+    "value", ["ada@example.com", "\x1c ada@example.com\x85", "ada\x1c@example.com", "a@b\x85c", "@b"]
+)
+def test_the_email_pattern_allows_what_clean_email_takes(value: str) -> None:
+    try:
+        taken = bool(clean_email(value))
+    except ValidationFailed:
+        taken = False
+    assert bool(re.match(EMAIL_PATTERN, value)) is taken
 
 
 # --- timezones --------------------------------------------------------------------------------------------------

@@ -11,11 +11,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
-from farebox.core.alerts import Action
+from farebox.core.alerts import DESTINATION_URL_PATTERN, Action
 from farebox.core.anomalies import AnomalyThresholds
+from farebox.core.json_types import JSON_INTEGER, exact_decimal
 from farebox.core.money import parse_usd
+from farebox.core.owners import BLANK
 
 __all__ = [
     "Action",
@@ -26,9 +28,37 @@ __all__ = [
     "Threshold",
 ]
 
-Fraction = Annotated[Decimal, Field(gt=0, le=1, max_digits=6, decimal_places=4)]
-Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=9)]
-Multiplier = Annotated[Decimal, Field(gt=1, le=10_000, max_digits=10, decimal_places=4)]
+# A fraction of the places after the point that is not all zeros, for bounds that exclude their whole number.
+_ABOVE = r"\.(?:[1-9][0-9]{0,3}|0[1-9][0-9]{0,2}|00[1-9][0-9]?|000[1-9])"
+
+
+Fraction = Annotated[
+    Decimal,
+    Field(gt=0, le=1, max_digits=6, decimal_places=4),
+    *exact_decimal(
+        rf"^(?:0{_ABOVE}|1(?:\.0{{1,4}})?)$",
+        {"exclusiveMinimum": 0, "maximum": 1, "multipleOf": 0.0001},
+        "a fraction above 0 and at most 1, at most 4 decimal places",
+    ),
+]
+Amount = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=18, decimal_places=9),
+    *exact_decimal(
+        r"^[0-9]{1,9}(?:\.[0-9]{1,9})?$",
+        {"minimum": 0, "exclusiveMaximum": 1_000_000_000, "multipleOf": 1e-9},
+        "USD from 0 to under 1000000000, at most 9 decimal places",
+    ),
+]
+Multiplier = Annotated[
+    Decimal,
+    Field(gt=1, le=10_000, max_digits=10, decimal_places=4),
+    *exact_decimal(
+        rf"^(?:1{_ABOVE}|[2-9](?:\.[0-9]{{1,4}})?|[1-9][0-9]{{1,3}}(?:\.[0-9]{{1,4}})?|10000(?:\.0{{1,4}})?)$",
+        {"exclusiveMinimum": 1, "maximum": 10_000, "multipleOf": 0.0001},
+        "a multiplier above 1 and at most 10000, at most 4 decimal places",
+    ),
+]
 
 
 class _Model(BaseModel):
@@ -73,7 +103,7 @@ def _default_thresholds() -> list[Threshold]:
 class ScopeAlerts(_Model):
     """The alert rules of one kind of cap (keys, members, or the account's own)."""
 
-    enabled: bool = True
+    enabled: StrictBool = True
     thresholds: list[Threshold] = Field(default_factory=_default_thresholds, max_length=20)
     credits_low: CreditsLow | None = None
 
@@ -89,16 +119,16 @@ class ScopeAlerts(_Model):
 class AnomalySettings(_Model):
     """Anomaly detection for the account: what counts as one, and who hears of it."""
 
-    enabled: bool = True
+    enabled: StrictBool = True
     actions: list[Action] = Field(default_factory=_webhook_only)
-    window_seconds: int = Field(3600, ge=3600, le=86_400 * 7, multiple_of=3600)
+    window_seconds: Annotated[int, Field(ge=3600, le=86_400 * 7, multiple_of=3600), JSON_INTEGER] = 3600
     spike_multiplier: Multiplier = Decimal("3")
-    baseline_hours: int = Field(168, ge=1, le=24 * 60)
+    baseline_hours: Annotated[int, Field(ge=1, le=24 * 60), JSON_INTEGER] = 168
     spike_min: Amount = Decimal("1")
     quiet_daily_max: Amount = Decimal("0.50")
     leak_min: Amount = Decimal("5")
-    runaway_days: int = Field(7, ge=2, le=60)
-    runaway_quiet_days: int = Field(5, ge=1, le=60)
+    runaway_days: Annotated[int, Field(ge=2, le=60), JSON_INTEGER] = 7
+    runaway_quiet_days: Annotated[int, Field(ge=1, le=60), JSON_INTEGER] = 5
     runaway_zero_day_max: Amount = Decimal("0.01")
     runaway_multiplier: Multiplier = Decimal("10")
     runaway_min: Amount = Decimal("5")
@@ -139,10 +169,12 @@ class AlertConfig(_Model):
     key_overrides: dict[str, ScopeAlerts] = Field(
         default_factory=dict, max_length=10_000, description="Rules for particular keys (by id), replacing `keys`."
     )
-    email_recipients: list[Annotated[str, Field(pattern=r"^[^@\s,]+@[^@\s,]+$", max_length=254)]] = Field(
+    email_recipients: list[Annotated[str, Field(pattern=rf"^[^@{BLANK},]+@[^@{BLANK},]+$", max_length=254)]] = Field(
         default_factory=list, max_length=50
     )
-    slack_webhook_url: str | None = Field(None, max_length=2000)
+    slack_webhook_url: str | None = Field(
+        None, min_length=1, max_length=2000, json_schema_extra={"pattern": DESTINATION_URL_PATTERN}
+    )
     anomalies: AnomalySettings = Field(default_factory=AnomalySettings)
 
     def rules_for(self, scope: str, scope_id: str) -> ScopeAlerts:

@@ -42,6 +42,7 @@ from farebox.api.admin_schemas import (
     present_all,
 )
 from farebox.api.exact_json import DecimalJSONRoute
+from farebox.api.openapi import errors
 from farebox.core.credentials import Principal
 from farebox.core.owners import Member, Role, VirtualKey, invalid
 from farebox.errors import NotFound, PermissionDenied
@@ -71,6 +72,7 @@ def _passwords(request: Request) -> MemberPasswords:
 
 
 Caller = Annotated[Principal, Depends(authenticate)]
+_EMAIL_TAKEN = errors({409: "The account already has a member with this e-mail address (`email_taken`)."})
 Dir = Annotated[Directory, Depends(_directory)]
 Tokens = Annotated[MemberTokens, Depends(_tokens)]
 Passwords = Annotated[MemberPasswords, Depends(_passwords)]
@@ -166,7 +168,7 @@ async def list_members(account_id: str, principal: Caller, directory: Dir) -> Li
     return ListOf(data=await present_all(MemberOut, directory, await directory.list_members(account_id)))
 
 
-@router.post("/accounts/{account_id}/members", status_code=201, summary="Add a member")
+@router.post("/accounts/{account_id}/members", status_code=201, summary="Add a member", responses=_EMAIL_TAKEN)
 async def create_member(account_id: str, body: MemberIn, principal: Caller, directory: Dir) -> MemberOut:
     principal.require_manage(account_id)
     _guard_owner(principal, body.role)
@@ -180,7 +182,7 @@ async def get_member(account_id: str, member_id: str, principal: Caller, directo
     return (await present_all(MemberOut, directory, [await _member_of(directory, account_id, member_id)]))[0]
 
 
-@router.patch("/accounts/{account_id}/members/{member_id}", summary="Update a member")
+@router.patch("/accounts/{account_id}/members/{member_id}", summary="Update a member", responses=_EMAIL_TAKEN)
 async def update_member(
     account_id: str, member_id: str, body: MemberPatch, principal: Caller, directory: Dir
 ) -> MemberOut:
@@ -212,7 +214,14 @@ async def _credential_holder(directory: Directory, principal: Principal, account
     return member
 
 
-@router.post("/accounts/{account_id}/members/{member_id}/tokens", status_code=201, summary="Create a member API token")
+@router.post(
+    "/accounts/{account_id}/members/{member_id}/tokens",
+    status_code=201,
+    summary="Create a member API token",
+    responses=errors(
+        {422: "A field is missing, unknown or bad (`error.details` names each), or `expires_at` is in the past."}
+    ),
+)
 async def create_token(
     account_id: str, member_id: str, body: TokenIn, principal: Caller, directory: Dir, tokens: Tokens
 ) -> TokenCreated:
@@ -285,7 +294,18 @@ async def list_keys(
     return ListOf(data=await present_all(KeyOut, directory, keys))
 
 
-@router.post("/virtual-keys", status_code=201, summary="Create a virtual key")
+@router.post(
+    "/virtual-keys",
+    status_code=201,
+    summary="Create a virtual key",
+    responses=errors(
+        {
+            404: "No account with this `account_id` (`account_not_found`).",
+            422: "A field is missing, unknown or bad (`error.details` names each), `expires_at` is in the past, "
+            "or `member_id` is not a member of the account.",
+        }
+    ),
+)
 async def create_key(body: KeyIn, principal: Caller, directory: Dir) -> KeyCreated:
     """Create a key. The response holds the secret as `key`, once: it is never shown again."""
     principal.require_manage(body.account_id)
@@ -315,7 +335,11 @@ async def update_key(key_id: str, body: KeyPatch, principal: Caller, directory: 
     return (await present_all(KeyOut, directory, [key]))[0]
 
 
-@router.post("/virtual-keys/{key_id}/rotate", summary="Rotate a virtual key's secret")
+@router.post(
+    "/virtual-keys/{key_id}/rotate",
+    summary="Rotate a virtual key's secret",
+    responses=errors({409: "The key is revoked (`key_revoked`)."}),
+)
 async def rotate_key(key_id: str, principal: Caller, directory: Dir, body: RotateIn | None = None) -> KeyCreated:
     """A new secret, returned once as `key`; the old one keeps working for `grace_period_seconds` (default 0)."""
     await _managed_key(directory, principal, key_id, by_holder=True)
@@ -327,7 +351,10 @@ async def rotate_key(key_id: str, principal: Caller, directory: Dir, body: Rotat
 @router.post("/virtual-keys/{key_id}/revoke", summary="Revoke a virtual key")
 @router.delete("/virtual-keys/{key_id}", summary="Revoke a virtual key (same as POST .../revoke)")
 async def revoke_key(key_id: str, principal: Caller, directory: Dir) -> KeyOut:
-    """Revoke the key for good: every secret of it stops working at once. The key is kept for its history."""
+    """Revoke the key for good: every secret of it stops working at once.
+
+    The key is kept, for the usage recorded with it: `GET` still answers it, with `status: revoked`.
+    """
     await _managed_key(directory, principal, key_id, by_holder=True)
     return (await present_all(KeyOut, directory, [await directory.revoke_key(key_id)]))[0]
 

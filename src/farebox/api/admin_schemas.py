@@ -11,22 +11,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     SecretStr,
     ValidationInfo,
-    WithJsonSchema,
     field_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
+from farebox.api.fields import Email, Name, Timezone, Usd
 from farebox.core.credentials import MemberToken
-from farebox.core.money import MoneyError, format_usd, parse_usd
+from farebox.core.json_types import JSON_INTEGER, Time
+from farebox.core.money import format_usd
 from farebox.core.owners import Account, KeyStatus, Member, Plan, Role, VirtualKey, percent_used
 from farebox.core.periods import Period
 from farebox.ledger.directory import MAX_GRACE_SECONDS, Directory
@@ -56,30 +58,8 @@ __all__ = [
 ]
 
 _MAX_DAYS = 36_500
+Days = Annotated[int, Field(ge=1, le=_MAX_DAYS), JSON_INTEGER]
 T = TypeVar("T", bound=BaseModel)
-
-
-def _usd(value: object) -> int:
-    if isinstance(value, float):
-        raise ValueError('send amounts as decimal strings such as "12.50"')
-    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-        raise ValueError('must be a USD amount such as "12.50"')
-    try:
-        nano = parse_usd(value)
-    except MoneyError as exc:
-        raise ValueError(str(exc)) from None
-    if nano < 0:
-        raise ValueError("must not be negative")
-    return nano
-
-
-Usd = Annotated[
-    int,
-    BeforeValidator(_usd),
-    WithJsonSchema({"type": "string", "description": "USD amount, at most 9 decimal places", "examples": ["50.00"]}),
-]
-"""A USD amount in a request (string, integer or exact JSON number), validated into nano-USD."""
-Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class _Body(BaseModel):
@@ -107,11 +87,27 @@ class _Patch(_Body):
             raise ValueError("may not be null")
         return value
 
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        """The schema says what `_not_null` refuses: the fields in `_required` take no null."""
+        schema = handler(core_schema)
+        properties = handler.resolve_ref_schema(schema)["properties"]
+        for name in cls._required:
+            field = properties[name]
+            field.pop("default", None)
+            options = [option for option in field.pop("anyOf") if option.get("type") != "null"]
+            field.update(options[0] if len(options) == 1 else {"anyOf": options})
+        return schema
+
+
+_ONE_EXPIRY: dict[str, Any] = {"not": {"required": ["expires_at", "expires_in_days"]}}
+"""JSON Schema for `_expiry`'s rule: expires_at or expires_in_days, not both (not even one of them null)."""
+
 
 class AccountIn(_Body):
     name: Name
     plan: Plan = Plan.FREE
-    timezone: str = "UTC"
+    timezone: Timezone = "UTC"
     spend_cap: Usd | None = None
     cap_period: Period = Period.MONTHLY
 
@@ -120,13 +116,13 @@ class AccountPatch(_Patch):
     _required = ("name", "plan", "timezone", "cap_period")
     name: Name | None = None
     plan: Plan | None = None
-    timezone: str | None = None
+    timezone: Timezone | None = None
     spend_cap: Usd | None = None
     cap_period: Period | None = None
 
 
 class MemberIn(_Body):
-    email: str = Field(min_length=3, max_length=320)
+    email: Email
     name: Name
     role: Role = Role.MEMBER
     spend_cap: Usd | None = None
@@ -135,7 +131,7 @@ class MemberIn(_Body):
 
 class MemberPatch(_Patch):
     _required = ("email", "name", "role", "cap_period")
-    email: str | None = Field(None, min_length=3, max_length=320)
+    email: Email | None = None
     name: Name | None = None
     role: Role | None = None
     spend_cap: Usd | None = None
@@ -150,12 +146,16 @@ class PasswordIn(_Body):
 
 
 class KeyFields(BaseModel):
-    allowed_models: list[Name] | None = Field(None, description="Models the key may call; null for every model.")
+    model_config = ConfigDict(json_schema_extra=_ONE_EXPIRY)
+
+    allowed_models: list[Name] | None = Field(
+        None, min_length=1, description="Models the key may call; null for every model."
+    )
     agent_id: str | None = Field(None, max_length=200)
     app: str | None = Field(None, max_length=200)
     spend_cap: Usd | None = None
-    expires_at: datetime | None = Field(None, description="ISO-8601; without an offset it is taken as UTC.")
-    expires_in_days: int | None = Field(None, ge=1, le=_MAX_DAYS, description="Instead of expires_at.")
+    expires_at: Time | None = Field(None, description="When the key stops working; in the future when creating it.")
+    expires_in_days: Days | None = Field(None, description="Instead of expires_at.")
 
 
 class KeyIn(KeyFields, _Body):
@@ -180,13 +180,17 @@ class DisableIn(_Body):
 
 
 class TokenIn(_Body):
+    model_config = ConfigDict(json_schema_extra=_ONE_EXPIRY)
+
     name: Name = Field(description="What the token is for, e.g. the machine or script holding it.")
-    expires_in_days: int | None = Field(None, ge=1, le=_MAX_DAYS, description="Expire N days from now.")
-    expires_at: datetime | None = Field(None, description="Expire at this time; give this or expires_in_days.")
+    expires_in_days: Days | None = Field(None, description="Expire N days from now.")
+    expires_at: Time | None = Field(None, description="Expire at this time; give this or expires_in_days.")
 
 
 class RotateIn(_Body):
-    grace_period_seconds: int = Field(0, ge=0, le=MAX_GRACE_SECONDS, description="How long the old secret still works.")
+    grace_period_seconds: Annotated[int, Field(ge=0, le=MAX_GRACE_SECONDS), JSON_INTEGER] = Field(
+        0, description="How long the old secret still works."
+    )
 
 
 SpendCap = Annotated[str | None, Field(description="Cap per cap period, decimal USD; null for no cap.")]

@@ -9,7 +9,6 @@ URL would be. Key overrides must name keys of the account. Bodies and that check
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -18,7 +17,9 @@ from farebox.alerts.config import AlertConfig
 from farebox.alerts.store import AlertStore
 from farebox.api.alert_schemas import FiredList, FiredOut, check_rules
 from farebox.api.exact_json import DecimalJSONRoute
+from farebox.api.openapi import errors
 from farebox.core.credentials import Principal
+from farebox.core.json_types import Time
 from farebox.services import authenticate, services
 
 __all__ = ["router"]
@@ -43,7 +44,18 @@ async def get_alerts(account_id: str, request: Request, principal: Caller, store
     return await store.get(account_id)
 
 
-@router.put("/{account_id}/alerts", summary="Replace an account's alert rules")
+@router.put(
+    "/{account_id}/alerts",
+    summary="Replace an account's alert rules",
+    responses=errors(
+        {
+            422: "A field is missing, unknown or bad (`error.details` names each); or an action has nowhere to go "
+            "(`email` without recipients or without the `smtp_host` setting, `slack` without `slack_webhook_url`), "
+            "a URL is refused as a webhook URL would be, `key_overrides` names a key of another account, a scope "
+            "repeats a threshold fraction, or `runaway_quiet_days` exceeds `runaway_days`."
+        }
+    ),
+)
 async def put_alerts(
     account_id: str, config: AlertConfig, request: Request, principal: Caller, store: Store
 ) -> AlertConfig:
@@ -70,7 +82,7 @@ async def alert_history(
     principal: Caller,
     store: Store,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    since: Annotated[datetime | None, Query(description="Only alerts fired at or after this time.")] = None,
+    since: Annotated[Time | None, Query(description="Only alerts fired at or after this time.")] = None,
 ) -> FiredList:
     """Each fired alert: rule, event type, key/member/account, period, when, the text and the evidence."""
     principal.require_read(account_id)

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Query, Request
 
 from farebox.api.budget_schemas import BudgetOut, BudgetsOut, account_budgets, budget_of
+from farebox.api.openapi import errors
 from farebox.core.credentials import Principal
-from farebox.errors import InvalidRequest
 from farebox.services import authenticate, services
 
 __all__ = ["router"]
@@ -23,17 +23,14 @@ router = APIRouter(prefix="/api/admin", tags=["budgets"])
 Caller = Annotated[Principal, Depends(authenticate)]
 
 
-@router.get("/budgets/status", summary="Budget status of an account, its members and its keys")
+@router.get(
+    "/budgets/status",
+    summary="Budget status of an account, its members and its keys",
+    responses=errors({404: "No account with this `account_id` (`account_not_found`)."}),
+)
 async def budgets_status(
-    request: Request,
-    principal: Caller,
-    account_id: Annotated[
-        str | None, Query(description="Required with the master key; a member's own by default.")
-    ] = None,
+    request: Request, principal: Caller, account_id: Annotated[str, Query(description="The account.")]
 ) -> BudgetsOut:
-    account_id = account_id or principal.account_id
-    if account_id is None:
-        raise InvalidRequest("the master key must name the account: ?account_id=...", code="missing_account_id")
     principal.require_read(account_id)
     found = services(request)
     return await account_budgets(found.budgets, found.directory, account_id)

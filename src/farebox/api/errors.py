@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 
 from farebox.errors import FareboxError, InvalidRequest, ValidationFailed
 
@@ -25,6 +26,7 @@ _STATUS_TYPES = {
     413: ("invalid_request_error", "payload_too_large"),
     415: ("invalid_request_error", "unsupported_media_type"),
 }
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def error_response(error: FareboxError) -> JSONResponse:
@@ -58,11 +60,29 @@ async def _request_validation(_request: Request, exc: Exception) -> Response:
     return error_response(ValidationFailed(message, details=details))
 
 
-async def _http_error(_request: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     error_type, code = _STATUS_TYPES.get(exc.status_code, ("api_error", "http_error"))
     body = {"error": {"type": error_type, "code": code, "message": str(exc.detail)}}
-    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at the request's path.
+
+    The router answers 405 from the first route whose path matched, so its `Allow` names only that route's
+    methods; a path served by several routes (GET, PATCH and DELETE of one record) needs them all.
+    """
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+    return ", ".join(allowed)
 
 
 async def unexpected_error(_request: Request, exc: Exception) -> Response:

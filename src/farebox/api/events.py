@@ -33,8 +33,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
-from functools import partial
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, NoReturn, Required
 
@@ -42,9 +41,7 @@ import jiter
 import orjson
 from fastapi import APIRouter, Depends, Request
 from pydantic import (
-    AwareDatetime,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
@@ -58,8 +55,10 @@ from pydantic_core import PydanticCustomError
 from starlette.responses import Response
 from typing_extensions import TypedDict
 
+from farebox.api.openapi import errors
 from farebox.core.credentials import Principal
 from farebox.core.events import Axis, RecordResult, UsageEvent
+from farebox.core.json_types import JSON_INTEGER, Time, bounded_decimal
 from farebox.core.money import NANO_PER_USD, format_usd
 from farebox.core.pricing import Usage
 from farebox.errors import InvalidRequest, ValidationFailed
@@ -75,8 +74,8 @@ DEFAULT_OPERATIONS = MappingProxyType(
     {Axis.LLM: "chat.completions", Axis.VOICE: "audio.speech", Axis.COMPUTE: "compute.vm"}
 )
 _MAX_COUNT = 10**12
-_MAX_MEASURE = Decimal(10**9)
-_MAX_COST_USD = Decimal(10**6)
+_MAX_MEASURE = 10**9
+_MAX_COST_USD = 10**6
 _FLOAT_LIMIT = Decimal("1e308")
 _ZERO = Decimal(0)
 _COUNTS = (
@@ -87,32 +86,6 @@ _COUNTS = (
     "reasoning_tokens",
     "characters",
 )
-
-
-def _decimal(value: object, *, places: int, limit: Decimal) -> Decimal:
-    try:
-        if isinstance(value, bool) or not isinstance(value, int | Decimal | str) or "_" in str(value):
-            raise InvalidOperation  # Decimal("1_000") parses, but it is no JSON decimal
-        number = Decimal(value)
-    except InvalidOperation:
-        raise PydanticCustomError("decimal_parsing", "must be a decimal number or a decimal string") from None
-    if not number.is_finite():
-        raise PydanticCustomError("finite_number", "must be a finite number")
-    if number < 0:
-        raise PydanticCustomError("greater_than_equal", "must not be negative")
-    if number > limit:
-        raise PydanticCustomError("less_than_equal", "must be at most {limit}", {"limit": str(limit)})
-    _, digits, exponent = number.as_tuple()
-    excess = -int(exponent) - places  # digits beyond the allowed places: all must be zeros
-    if excess > 0 and any(digits[-excess:]):
-        raise PydanticCustomError("decimal_max_places", "must have at most {places} decimal places", {"places": places})
-    return number
-
-
-def _iso_text(value: object) -> object:
-    if not isinstance(value, str):
-        raise PydanticCustomError("datetime_type", "must be an ISO-8601 string with a timezone offset")
-    return value
 
 
 def _float(value: object) -> float:
@@ -137,13 +110,9 @@ def _metadata(value: object) -> dict[str, Any]:
             raise PydanticCustomError("metadata_unstorable", message) from None
 
 
-_Count = Annotated[int, Strict(), Field(ge=0, le=_MAX_COUNT)]
-_Measure = Annotated[
-    Decimal, PlainValidator(partial(_decimal, places=6, limit=_MAX_MEASURE), json_schema_input_type=Decimal | str)
-]
-_Usd = Annotated[
-    Decimal, PlainValidator(partial(_decimal, places=9, limit=_MAX_COST_USD), json_schema_input_type=Decimal | str)
-]
+_Count = Annotated[int, Field(ge=0, le=_MAX_COUNT), JSON_INTEGER]
+_Measure = Annotated[Decimal, *bounded_decimal(places=6, limit=_MAX_MEASURE)]
+_Usd = Annotated[Decimal, *bounded_decimal(places=9, limit=_MAX_COST_USD)]
 _Name = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=256)]
 _Id = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=128)]
 
@@ -155,7 +124,7 @@ class EventIn(TypedDict, total=False):
     """One external usage event as posted; a count left out is 0, `seconds` and `quantity` too."""
 
     id: Required[_Id]
-    timestamp: Annotated[AwareDatetime, BeforeValidator(_iso_text)] | None
+    timestamp: Time | None
     axis: Required[Literal["llm", "voice", "compute"]]
     key_id: _Id | None
     account_id: _Id | None
@@ -193,7 +162,11 @@ class EventsResponse(BaseModel):
 
 _EVENTS = TypeAdapter(list[EventIn])
 _AXES = {axis.value: axis for axis in Axis}
-_BATCH = {"type": "array", "minItems": 1, "maxItems": MAX_EVENTS, "items": TypeAdapter(EventIn).json_schema()}
+_OWNED = {
+    "anyOf": [{"required": [name], "properties": {name: {"type": "string"}}} for name in ("key_id", "account_id")]
+}
+"""`_check_event`'s first rule: a key or an account (not null)."""
+_BATCH = {"type": "array", "minItems": 1, "maxItems": MAX_EVENTS, "items": TypeAdapter(EventIn).json_schema() | _OWNED}
 _REQUEST_SCHEMA = {
     "type": "object",
     "required": ["events"],
@@ -310,11 +283,7 @@ def _check_event(problems: _Problems, index: int, event: EventIn, *, limits: Ing
 
 
 def _within(timestamp: datetime, *, limits: IngestLimits, now: datetime) -> bool:
-    try:
-        at = timestamp.astimezone(UTC)  # year 1 or 9999 in a zone can fall off the calendar in UTC
-    except OverflowError:
-        return False
-    return now - limits.max_age <= at <= now + limits.max_future
+    return now - limits.max_age <= timestamp <= now + limits.max_future
 
 
 def _check_costs(posted: Sequence[EventIn], events: Sequence[UsageEvent], *, limits: IngestLimits) -> None:
@@ -400,7 +369,7 @@ class _Batch:
         operation = event.get("operation") or DEFAULT_OPERATIONS[axis]
         return self._events.build(
             event["id"],
-            at=timestamp.astimezone(UTC) if timestamp is not None else self._now,
+            at=timestamp if timestamp is not None else self._now,  # `Time` gives it in UTC
             attribution=self._attribution(event, owner),
             outcome=Outcome(provider, model, target, operation, axis, usage),
             source="ingest",
@@ -423,7 +392,19 @@ class _Batch:
 @router.post(
     "/api/events",
     summary="Ingest external usage events",
-    responses={200: {"model": EventsResponse}},
+    responses={
+        200: {"model": EventsResponse},
+        **errors(
+            {
+                422: 'The body is not `{"events": [...]}` with 1 to 1,000 valid events; or an event names an unknown '
+                "key or account, or an account that is not its key's; counts cached and cache-write tokens beyond its "
+                "input tokens or reasoning tokens beyond its output tokens; or lies beyond the `ingest_*` settings "
+                "(counts, cost, how far back or ahead its timestamp is); or its metadata holds an integer beyond 64 "
+                "bits or nests deeper than 250. Nothing is recorded; `error.details` gives each event's index, id and "
+                "field."
+            }
+        ),
+    },
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _REQUEST_SCHEMA}}}},
 )
 async def ingest_events(request: Request, principal: Annotated[Principal, Depends(authenticate)]) -> Response:

@@ -5,11 +5,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, StrictBool, StrictFloat, field_validator
 
+from farebox.core.alerts import DESTINATION_URL_PATTERN
+from farebox.core.json_types import JSON_INTEGER
 from farebox.core.owners import invalid
 from farebox.ledger.webhooks import Delivery, EventType, WebhookEndpoint
 from farebox.webhooks.guard import UnsafeDestination, check_url
@@ -27,10 +30,15 @@ __all__ = [
     "present_endpoint",
 ]
 
-Url = Annotated[str, Field(min_length=1, max_length=2000)]
-BatchSize = Annotated[int, Field(ge=1, le=1000, description="Most `usage.recorded` events in one message.")]
+Url = Annotated[str, Field(min_length=1, max_length=2000, json_schema_extra={"pattern": DESTINATION_URL_PATTERN})]
+"""A notification URL (`checked_url` checks it)."""
+_URL = re.compile(DESTINATION_URL_PATTERN)
+EventTypes = Annotated[list[EventType], Field(min_length=1)]
+BatchSize = Annotated[
+    int, Field(ge=1, le=1000, description="Most `usage.recorded` events in one message."), JSON_INTEGER
+]
 FlushSeconds = Annotated[
-    float, Field(ge=0.05, le=3600, description="Longest a `usage.recorded` event waits for its batch to fill.")
+    StrictFloat, Field(ge=0.05, le=3600, description="Longest a `usage.recorded` event waits for its batch to fill.")
 ]
 
 
@@ -38,15 +46,13 @@ class _Events(BaseModel):
     @field_validator("events", check_fields=False)
     @classmethod
     def _distinct(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and not value:
-            raise ValueError("name at least one event type")
         return None if value is None else list(dict.fromkeys(value))
 
 
 class WebhookIn(_Events, extra="forbid"):
     account_id: str
     url: Url
-    events: list[EventType]
+    events: EventTypes
     description: str = Field("", max_length=500)
     batch_size: BatchSize = 100
     flush_interval_seconds: FlushSeconds = 5.0
@@ -54,9 +60,9 @@ class WebhookIn(_Events, extra="forbid"):
 
 class WebhookPatch(_Events, extra="forbid"):
     url: Url | None = None
-    events: list[EventType] | None = None
+    events: EventTypes | None = None
     description: str | None = Field(None, max_length=500)
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
     batch_size: BatchSize | None = None
     flush_interval_seconds: FlushSeconds | None = None
 
@@ -128,6 +134,8 @@ async def checked_url(url: str, *, allow_private: bool, field: str = "url") -> s
     Raises:
         ValidationFailed: malformed, or reaching a private address while `allow_private` is off (422).
     """
+    if not _URL.match(url):
+        raise invalid(field, "must be an http:// or https:// URL with a host, without blanks")
     try:
         await check_url(url, allow_private=allow_private)
     except UnsafeDestination as exc:

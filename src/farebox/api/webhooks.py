@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from farebox.api.admin_schemas import ListOf
+from farebox.api.openapi import errors
 from farebox.api.webhook_schemas import (
     DeliveryOut,
     SecretOut,
@@ -27,7 +28,6 @@ from farebox.api.webhook_schemas import (
     present_endpoint,
 )
 from farebox.core.credentials import Principal
-from farebox.errors import InvalidRequest
 from farebox.ledger.webhooks import WebhookEndpoint, WebhookEndpoints
 from farebox.services import authenticate, services
 from farebox.webhooks.signing import new_secret
@@ -37,6 +37,12 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/admin/webhooks", tags=["webhooks"])
 
 Caller = Annotated[Principal, Depends(authenticate)]
+_URL_REFUSED = errors(
+    {
+        422: "A field is missing, unknown or bad (`error.details` names each); or `url`'s host does not resolve, or "
+        "resolves to a private, loopback or link-local address (unless the `allow_private_webhook_urls` setting)."
+    }
+)
 
 
 def _endpoints(request: Request) -> WebhookEndpoints:
@@ -63,7 +69,12 @@ async def _endpoint_for(
     return endpoint
 
 
-@router.post("", status_code=201, summary="Register a webhook endpoint")
+@router.post(
+    "",
+    status_code=201,
+    summary="Register a webhook endpoint",
+    responses=errors({404: "No account with this `account_id` (`account_not_found`)."}) | _URL_REFUSED,
+)
 async def create_webhook(body: WebhookIn, request: Request, principal: Caller, endpoints: Endpoints) -> WebhookCreated:
     """Register an endpoint for the events it names. The response holds the signing secret, once."""
     principal.require_manage(body.account_id)
@@ -84,12 +95,12 @@ async def create_webhook(body: WebhookIn, request: Request, principal: Caller, e
 async def list_webhooks(
     principal: Caller,
     endpoints: Endpoints,
-    account_id: Annotated[str | None, Query(description="Required with the master key.")] = None,
+    account_id: Annotated[str | None, Query(description="Of this account only; a member's own by default.")] = None,
 ) -> ListOf[WebhookOut]:
+    """Endpoints, oldest first: every account's for the master key, unless it names one."""
     account_id = account_id or principal.account_id
-    if account_id is None:
-        raise InvalidRequest("the master key must name the account: ?account_id=...", code="missing_account_id")
-    principal.require_read(account_id)
+    if account_id is not None:
+        principal.require_read(account_id)
     return ListOf(
         data=[present_endpoint(endpoint) for endpoint in await endpoints.list_endpoints(account_id=account_id)]
     )
@@ -100,7 +111,7 @@ async def get_webhook(endpoint_id: str, principal: Caller, endpoints: Endpoints)
     return present_endpoint(await _endpoint_for(endpoints, principal, endpoint_id, manage=False))
 
 
-@router.patch("/{endpoint_id}", summary="Change a webhook endpoint")
+@router.patch("/{endpoint_id}", summary="Change a webhook endpoint", responses=_URL_REFUSED)
 async def update_webhook(
     endpoint_id: str, body: WebhookPatch, request: Request, principal: Caller, endpoints: Endpoints
 ) -> WebhookOut:
@@ -145,7 +156,10 @@ async def deliveries(
 
 
 @router.post(
-    "/{endpoint_id}/deliveries/{message_id}/retry", status_code=202, summary="Send a failed delivery once more"
+    "/{endpoint_id}/deliveries/{message_id}/retry",
+    status_code=202,
+    summary="Send a failed delivery once more",
+    responses=errors({409: "The message is pending or delivered, not failed (`delivery_not_failed`)."}),
 )
 async def retry_delivery(endpoint_id: str, message_id: str, principal: Caller, endpoints: Endpoints) -> Response:
     """Make a failed message due again at once, for one more attempt under its same `webhook-id`."""

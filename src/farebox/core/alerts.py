@@ -5,10 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Action", "Alert", "Fired"]
+__all__ = ["DESTINATION_URL_PATTERN", "Action", "Alert", "Fired"]
 
 Action = Literal["webhook", "email", "slack", "disable_key"]
 """What an alert does when it fires, besides being recorded."""
+
+_PORT = r"(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+DESTINATION_URL_PATTERN = (
+    r"^[Hh][Tt][Tt][Pp][Ss]?://(?:[A-Za-z0-9._~%!$&'()*+,;=:-]*@)?[A-Za-z0-9._~-]+"
+    rf"(?::{_PORT})?(?:[/?#][^\x00-\x20\x7f]*)?$"
+)
+"""A webhook or Slack URL as an admin may register it: http(s), a host name or IPv4 address (user info and a port
+allowed), then any path, query and fragment without blanks or control characters."""
 
 
 @dataclass(frozen=True, slots=True)

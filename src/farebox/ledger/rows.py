@@ -7,10 +7,9 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -41,10 +40,16 @@ _CHUNK = 500
 
 
 def epoch_seconds(at: datetime) -> int:
-    """Whole epoch seconds (floored) of a datetime; a naive one is taken as UTC."""
-    return math.floor(at.timestamp() if at.tzinfo else at.replace(tzinfo=UTC).timestamp())
+    """Whole epoch seconds (floored) of a datetime; a naive one is taken as UTC.
+
+    Counted in whole timedeltas, not through `timestamp()`: its float rounds the last microseconds of year 9999 up
+    to year 10000, which no datetime can hold when the row is read back.
+    """
+    return ((at if at.tzinfo else at.replace(tzinfo=UTC)) - _EPOCH) // _SECOND
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
 _ENUMS: dict[str, type[Plan | Role | Period]] = {"plan": Plan, "role": Role, "cap_period": Period}
 _TIMES = frozenset(
     {"created_at", "updated_at", "expires_at", "revoked_at", "disabled_at", "last_used_at", "password_changed_at"}

@@ -35,7 +35,10 @@ def parse_url(url: str) -> tuple[str, int]:
     Raises:
         UnsafeDestination: not an http(s) URL with a host.
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unbalanced or invalid [IPv6] host
+        raise UnsafeDestination("must be an http:// or https:// URL with a host") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UnsafeDestination("must be an http:// or https:// URL with a host")
     try:

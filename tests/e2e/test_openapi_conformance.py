@@ -1,0 +1,190 @@
+"""The OpenAPI document is true: schemathesis sends what `/openapi.json` describes and checks every answer.
+
+Every check schemathesis has runs: no server error; status codes, content types, headers and bodies as
+documented; requests the schema refuses are refused and those it allows are accepted; a deleted resource is
+gone and a created one is there; a route that declares a credential refuses requests without one; a method a
+path does not serve answers 405 with an `Allow` naming those it does. Each operation gets the examples,
+coverage and fuzzing phases (`test_each_operation`), then scenarios follow the links between operations
+(`test_scenarios`). Both run once with the master key and once with an owner's API token. The seed is fixed and
+the examples bounded, so every run sends the same requests and takes a couple of minutes.
+
+Left out, on purpose: the proxy routes (`/v1/...`, `/v1beta/...`) and the mock provider (`/mock/...`). They
+speak OpenAI's, Anthropic's and Gemini's wire formats, which those providers' own API references describe, and
+are not in farebox's document; the official SDKs test them (`test_gateway_*.py`).
+
+Configured, each with its reason:
+- The server allows private webhook URLs: the fuzzer's URLs name random hosts, which would not resolve. The
+  document says such a URL is refused with 422; `test_notifications.py` and the guard's unit tests check it.
+- `BEYOND_SCHEMA`: a few rules JSON Schema cannot state (a time in the future, one field within another, a
+  record that must exist). The document's 422 description of each of those operations names them; a request
+  valid by the schema may be refused for them, and for them only.
+- `DELETE /api/admin/virtual-keys/{key_id}` revokes the key and keeps it, for its usage history, as the
+  document says: reading it afterwards is not a use after free.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import settings
+from schemathesis import Case, CheckContext, Response
+
+from farebox.app import create_app
+from farebox.settings import Settings
+
+MASTER = "fbx_master_openapi-e2e-0123456789"
+SEED = 20_261_205
+EXAMPLES = 12
+"""Fuzzed requests per operation (the examples and coverage phases add their own)."""
+SCENARIOS = 50
+"""Stateful scenarios per credential, each of up to `STEPS` calls."""
+STEPS = 6
+
+BEYOND_SCHEMA: dict[str, re.Pattern[str]] = {
+    # `expires_at` must lie in the future; `member_id` must be a member of `account_id`.
+    "POST /api/admin/virtual-keys": re.compile(r"expires_at|member_id"),
+    "POST /api/admin/accounts/{account_id}/members/{member_id}/tokens": re.compile(r"expires_at"),
+    # Keys and accounts must exist (and agree); cached + cache-write tokens within input, reasoning within
+    # output; counts, cost and timestamp within the `ingest_*` settings.
+    # Metadata must fit the ledger's JSON: integers in 64 bits, nesting at most 250 deep.
+    "POST /api/events": re.compile(
+        r"key_id|account_id|timestamp|cost_usd|input_tokens|output_tokens|cached_input_tokens|cache_write_tokens"
+        r"|reasoning_tokens|characters|metadata"
+    ),
+    # An action needs its destination (e-mail recipients and SMTP, a Slack URL); overridden keys must be the
+    # account's; a scope's threshold fractions differ; the runaway detector's quiet days fit in its days.
+    "PUT /api/admin/accounts/{account_id}/alerts": re.compile(
+        r"email_recipients|actions|slack_webhook_url|key_overrides(\..*)?|(keys|members|account)\.thresholds|anomalies",
+        re.DOTALL,  # an overridden key's id may hold any character
+    ),
+}
+
+
+def _document() -> dict[str, Any]:
+    """The document `GET /openapi.json` answers (`test_the_document_is_the_one_served` holds it to that)."""
+    with pytest.MonkeyPatch.context() as patch, tempfile.TemporaryDirectory() as directory:
+        for name in Settings.model_fields:
+            patch.delenv(f"FAREBOX_{name.upper()}", raising=False)
+        # The app is built, never started: its ledger file is created, and never opened.
+        return create_app(Settings(database_url=f"sqlite:///{directory}/ledger.db"), master_key=MASTER).openapi()
+
+
+def _config() -> schemathesis.Config:
+    beyond = [
+        {"include-name": name, "checks": {"positive_data_acceptance": {"enabled": False}}} for name in BEYOND_SCHEMA
+    ]
+    revoked_keys_stay = {
+        "include-path-regex": r"^/api/admin/virtual-keys/\{key_id\}",
+        "checks": {"use_after_free": {"enabled": False}},
+    }
+    return schemathesis.Config.from_dict(
+        {
+            "seed": SEED,
+            "generation": {"deterministic": True, "max-examples": EXAMPLES, "database": "none"},
+            "checks": {"enabled": True},
+            "phases": {"stateful": {"max-steps": STEPS}},
+            "operations": [*beyond, revoked_keys_stay],
+        }
+    )
+
+
+DOCUMENT = _document()
+schema = schemathesis.openapi.from_dict(DOCUMENT, config=_config())
+
+
+@schemathesis.check
+def refused_only_beyond_schema(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+    """On `BEYOND_SCHEMA` operations, a request valid by the schema is refused only for a rule listed there."""
+    rule = BEYOND_SCHEMA.get(f"{case.method} {case.path}")
+    if rule is None or case.meta is None or not case.meta.generation.mode.is_positive:
+        return None
+    if response.status_code not in (400, 422):
+        return None
+    details = response.json()["error"].get("details") or []
+    outside = [detail for detail in details if not rule.fullmatch(detail["loc"])]
+    assert details and not outside, f"valid by the schema, refused with {response.status_code}: {response.text}"
+    return True
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who calls: the headers to send, and for a member token the account it acts in (its requests name it)."""
+
+    headers: dict[str, str]
+    account_id: str | None = None
+
+    def pin(self, case: Case) -> None:
+        """Make a member's request name its own account, as its client would; other ids stay as generated."""
+        if self.account_id is None:
+            return
+        if "account_id" in (case.path_parameters or {}):
+            case.path_parameters["account_id"] = self.account_id
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, port_factory: Any, server_thread: Any) -> Iterator[str]:
+    directory = tmp_path_factory.mktemp("openapi")
+    port = port_factory()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(directory)
+        patch.delenv("FAREBOX_CONFIG", raising=False)
+        for name in Settings.model_fields:
+            patch.delenv(f"FAREBOX_{name.upper()}", raising=False)
+        settings_ = Settings(
+            database_url=f"sqlite:///{directory / 'ledger.db'}", port=port, allow_private_webhook_urls=True
+        )
+        app = create_app(settings_, master_key=MASTER)
+    with server_thread(app, port):
+        yield f"http://127.0.0.1:{port}"
+
+
+def _owner(url: str) -> Caller:
+    """The owner of a new account, calling with its API token."""
+    with httpx.Client(base_url=f"{url}/api/admin", headers={"authorization": f"Bearer {MASTER}"}) as admin:
+        account = admin.post("/accounts", json={"name": "Fuzz"})
+        assert account.status_code == 201, account.text
+        account_id = account.json()["id"]
+        owner = {"email": "owner@fuzz.test", "name": "Owner", "role": "owner"}
+        member = admin.post(f"/accounts/{account_id}/members", json=owner)
+        assert member.status_code == 201, member.text
+        token = admin.post(f"/accounts/{account_id}/members/{member.json()['id']}/tokens", json={"name": "fuzz"})
+        assert token.status_code == 201, token.text
+        return Caller({"Authorization": f"Bearer {token.json()['token']}"}, account_id)
+
+
+@pytest.fixture(scope="module", params=["master", "owner"])
+def caller(request: pytest.FixtureRequest, served: str) -> Caller:
+    return Caller({"Authorization": f"Bearer {MASTER}"}) if request.param == "master" else _owner(served)
+
+
+def test_the_document_is_the_one_served(served: str) -> None:
+    assert httpx.get(f"{served}/openapi.json").json() == DOCUMENT
+
+
+@schema.parametrize()
+def test_each_operation(case: Case, served: str, caller: Caller) -> None:
+    caller.pin(case)
+    case.call_and_validate(base_url=served, headers=caller.headers)
+
+
+def test_scenarios(served: str, caller: Caller) -> None:
+    class Scenarios(schema.as_state_machine()):  # type: ignore[misc]
+        def setup(self) -> None:
+            # Each of a member's scenarios starts in a new account: one may remove or demote its own member, and
+            # Hypothesis replays a scenario's first steps expecting the answers they had (e-mails free, and so on).
+            self.caller = caller if caller.account_id is None else _owner(served)
+
+        def before_call(self, case: Case) -> None:
+            self.caller.pin(case)
+
+        def get_call_kwargs(self, case: Case) -> dict[str, Any]:
+            return {"base_url": served, "headers": self.caller.headers}
+
+    Scenarios.run(settings=settings(Scenarios.TestCase.settings, max_examples=SCENARIOS, derandomize=True))
