@@ -1,8 +1,9 @@
 """Query strings of the HTTP API: each parameter a route takes, once, unless it takes a list.
 
-The OpenAPI document gives every query parameter that is not a list one value. Starlette keeps all the values
-of a repeated one and FastAPI reads the last, so `?account_id=a&account_id=b` would be answered for `b` as if `a` were never sent; it
-is refused instead (422), as the document says. Parameters a route does not take are ignored, repeated or not.
+The OpenAPI document gives every query parameter that is not a list one value. Starlette keeps all the
+values of a repeated one and FastAPI reads the last, so `?account_id=a&account_id=b` would be answered for
+`b` as if `a` were never sent; it is refused instead (422), as the document says. Parameters a route does
+not take are ignored, repeated or not.
 """
 
 from __future__ import annotations
