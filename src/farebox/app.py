@@ -21,9 +21,11 @@ from farebox.alerts.store import AlertStore
 from farebox.alerts.watcher import CapWatcher
 from farebox.api import admin, alerts, events, requests, voids, webhooks
 from farebox.api import budgets as budget_routes
+from farebox.api import credits as credit_routes
 from farebox.api.body_limit import BodySizeLimit
 from farebox.api.errors import install_error_handlers, unexpected_error
 from farebox.core.clock import utcnow
+from farebox.core.credits import CreditRate
 from farebox.core.money import to_nano
 from farebox.core.sealing import SecretBox
 from farebox.core.server_secret import WEBHOOK_SECRETS
@@ -36,6 +38,7 @@ from farebox.gateway.upstream import Upstream, default_mock_base_url
 from farebox.gateway.wiring import Gateway
 from farebox.ledger.adjustments import Adjustments
 from farebox.ledger.base import Ledger
+from farebox.ledger.credits import Credits
 from farebox.ledger.directory import Directory
 from farebox.ledger.member_tokens import MemberTokens
 from farebox.ledger.reader import LedgerReader
@@ -83,8 +86,11 @@ def create_app(
     keys = KeyCache(directory)
     directory.on_change.append(keys.clear)
     counters = LocalCounters(ledger)
-    budgets = Budgets(directory, counters)
+    rate = CreditRate(settings.credits_per_usd)
+    credits = Credits(directory)
+    budgets = Budgets(directory, counters, credits=credits, rate=rate)
     adjustments = Adjustments(ledger, clock=clock)
+    adjustments.on_void.append(budgets.reload)
     meter = Meter(ledger, UsageEvents(prices), keys=keys, budgets=budgets)
     upstream = Upstream(timeout=settings.upstream_timeout_seconds)
     gateway = Gateway(
@@ -95,9 +101,13 @@ def create_app(
         tokenizer=Tokenizer(),
         mock_base_url=default_mock_base_url(settings.port),
         default_output_tokens=settings.budget_default_output_tokens,
+        credit_rate=rate,
     )
 
-    workers = [*_notifications(settings, ledger, directory, budgets, box), VoidWatch(adjustments, counters).run]
+    workers = [
+        *_notifications(settings, ledger, directory, budgets, box),
+        VoidWatch(adjustments, counters, budgets=budgets).run,
+    ]
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -132,6 +142,8 @@ def create_app(
         directory=directory,
         tokens=MemberTokens(directory),
         adjustments=adjustments,
+        credits=credits,
+        credit_rate=rate,
         meter=meter,
         budgets=budgets,
         webhooks=endpoints,
@@ -152,6 +164,7 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(events.router)
     app.include_router(budget_routes.router)
+    app.include_router(credit_routes.router)
     app.include_router(alerts.router)
     app.include_router(webhooks.router)
     app.include_router(requests.router)
@@ -230,7 +243,7 @@ def _notifications(
     )
     alerter = Alerter(ledger, directory)
     alerter.on_fired.append(sender.poke)
-    watcher = CapWatcher(ledger, alerter)
+    watcher = CapWatcher(ledger, alerter, rate=budgets.rate)
     budgets.on_refused.append(watcher.refused)
     feed = UsageFeed(ledger)
     feed.on_enqueued.append(sender.poke)

@@ -8,8 +8,10 @@ from datetime import timedelta
 from starlette.requests import HTTPConnection
 
 from farebox.alerts.store import AlertStore
+from farebox.core.credits import CreditRate
 from farebox.ledger.adjustments import Adjustments
 from farebox.ledger.base import Ledger
+from farebox.ledger.credits import Credits
 from farebox.ledger.directory import Directory
 from farebox.ledger.member_tokens import MemberTokens
 from farebox.ledger.reader import LedgerReader
@@ -45,6 +47,10 @@ class Services:
     """Members' personal API tokens (the admin API's credential besides the master key)."""
     adjustments: Adjustments
     """Voids of ingested usage events."""
+    credits: Credits
+    """Accounts' prepaid credits: top-ups and balances."""
+    credit_rate: CreditRate
+    """Credits per USD (`credits_per_usd`): how balances and top-ups are shown."""
     meter: Meter
     budgets: Budgets
     webhooks: WebhookEndpoints

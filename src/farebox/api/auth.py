@@ -25,9 +25,10 @@ from fastapi import Request
 
 from farebox.core.credentials import Principal, PrincipalKind
 from farebox.core.keys import TOKEN_PREFIX, secret_from_headers
+from farebox.ledger.actors import Actor
 from farebox.services import services
 
-__all__ = ["Principal", "PrincipalKind", "authenticate"]
+__all__ = ["Principal", "PrincipalKind", "actor_of", "authenticate"]
 
 
 async def authenticate(request: Request) -> Principal:
@@ -45,3 +46,8 @@ async def authenticate(request: Request) -> Principal:
         return Principal(kind=PrincipalKind.MEMBER, account_id=member.account_id, member_id=member.id, role=member.role)
     key = await found.directory.authenticate(secret)
     return Principal(kind=PrincipalKind.KEY, account_id=key.account_id, member_id=key.member_id, key_id=key.id)
+
+
+def actor_of(principal: Principal) -> Actor:
+    """Who an audited change (a void, a top-up) is recorded as made by: the master key, or the calling member."""
+    return Actor("master") if principal.is_master else Actor("member", principal.member_id)
