@@ -16,6 +16,8 @@ import anthropic
 import httpx
 import openai
 import pytest
+from google import genai
+from google.genai import errors, types
 
 from farebox.core.credits import CreditRate
 from farebox.core.money import NANO_PER_USD, format_usd, parse_usd
@@ -146,6 +148,18 @@ def test_an_empty_balance_refuses_in_the_anthropic_sdk_s_shape_and_forwards_noth
     assert refused.value.status_code == 402
     assert refused.value.body["error"]["type"] == "billing_error"  # type: ignore[index]
     assert "credits exhausted" in refused.value.body["error"]["message"]  # type: ignore[index]
+    assert gateway.events_of(key["id"]) == []
+
+
+def test_an_empty_balance_refuses_in_the_gemini_sdk_s_shape(gateway: Gateway) -> None:
+    _account_id, (key,) = prepaid(gateway, "0.00002")
+    options = types.HttpOptions(
+        base_url=gateway.url, api_version="v1beta", retry_options=types.HttpRetryOptions(attempts=1)
+    )
+    with genai.Client(api_key=key["key"], http_options=options) as sdk, pytest.raises(errors.ClientError) as refused:
+        sdk.models.generate_content(model="gemini-2.5-flash", contents="Count the fares")
+    assert (refused.value.code, refused.value.status) == (402, "RESOURCE_EXHAUSTED")
+    assert refused.value.message is not None and "credits exhausted" in refused.value.message
     assert gateway.events_of(key["id"]) == []
 
 

@@ -16,6 +16,7 @@ from farebox.core.periods import Period
 from farebox.core.spend import Scope
 
 SEED = CreditRate()  # 20,000 credits per USD
+NOW = datetime(2026, 6, 10, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -71,14 +72,11 @@ def test_a_rate_below_one_credit_per_usd_is_refused() -> None:
 
 
 def test_the_balance_is_what_was_given_past_the_spend_at_the_first_top_up() -> None:
-    prepaid = Prepaid("acct-1", granted_nano=10 * NANO_PER_USD, opening_nano=4 * NANO_PER_USD, topped_up_at=_NOW)
+    prepaid = Prepaid("acct-1", granted_nano=10 * NANO_PER_USD, opening_nano=4 * NANO_PER_USD, topped_up_at=NOW)
     assert prepaid.limit_nano == 14 * NANO_PER_USD
     assert prepaid.balance_nano(6 * NANO_PER_USD) == 8 * NANO_PER_USD
     assert prepaid.drawn_nano(6 * NANO_PER_USD) == 2 * NANO_PER_USD
     assert prepaid.balance_nano(15 * NANO_PER_USD) == -NANO_PER_USD  # overdrawn by ingested usage
-
-
-_NOW = datetime(2026, 6, 10, tzinfo=UTC)
 
 
 def test_a_balance_is_a_limit_on_the_account_s_all_time_spend() -> None:
