@@ -75,6 +75,7 @@ async def test_an_account_is_topped_up_by_its_admin_and_read_by_billing(api: Api
         ({"amount_usd": "0"}, "amount"),
         ({"credits": "0.00001"}, "credits"),
         ({"credits": "lots"}, "credits"),
+        ({"credits": True}, "credits"),
         ({"amount_usd": "1", "note": "x" * 501}, "note"),
         ({"amount_usd": "1", "currency": "EUR"}, "currency"),
     ],
