@@ -23,11 +23,13 @@ from farebox.alerts.watcher import CapWatcher
 from farebox.analytics import routes as analytics_routes
 from farebox.api import admin, alerts, events, requests, voids, webhooks
 from farebox.api import budgets as budget_routes
+from farebox.api import credits as credit_routes
 from farebox.api.body_limit import BodySizeLimit
 from farebox.api.errors import install_error_handlers, unexpected_error
 from farebox.api.openapi import describe_errors
 from farebox.api.query import single_values
 from farebox.core.clock import utcnow
+from farebox.core.credits import CreditRate
 from farebox.core.money import to_nano
 from farebox.core.passwords import PasswordHashes
 from farebox.core.sealing import SecretBox
@@ -42,6 +44,7 @@ from farebox.gateway.upstream import Upstream, default_mock_base_url
 from farebox.gateway.wiring import Gateway
 from farebox.ledger.adjustments import Adjustments
 from farebox.ledger.base import Ledger
+from farebox.ledger.credits import Credits
 from farebox.ledger.directory import Directory
 from farebox.ledger.member_passwords import MemberPasswords
 from farebox.ledger.member_tokens import MemberTokens
@@ -93,8 +96,11 @@ def create_app(
     keys = KeyCache(directory)
     directory.on_change.append(keys.clear)
     counters = LocalCounters(ledger)
-    budgets = Budgets(directory, counters)
+    rate = CreditRate(settings.credits_per_usd)
+    credits = Credits(directory)
+    budgets = Budgets(directory, counters, credits=credits, rate=rate)
     adjustments = Adjustments(ledger, clock=clock)
+    adjustments.on_void.append(budgets.reload)
     meter = Meter(ledger, UsageEvents(prices), keys=keys, budgets=budgets)
     upstream = Upstream(timeout=settings.upstream_timeout_seconds)
     gateway = Gateway(
@@ -111,9 +117,13 @@ def create_app(
             max_input_tokens=settings.embeddings_max_input_tokens,
             max_request_tokens=settings.embeddings_max_request_tokens,
         ),
+        credit_rate=rate,
     )
 
-    workers = [*_notifications(settings, ledger, directory, budgets, box), VoidWatch(adjustments, counters).run]
+    workers = [
+        *_notifications(settings, ledger, directory, budgets, box),
+        VoidWatch(adjustments, counters, budgets=budgets).run,
+    ]
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -149,6 +159,8 @@ def create_app(
         tokens=MemberTokens(directory),
         passwords=MemberPasswords(directory, hashes=password_hashes),
         adjustments=adjustments,
+        credits=credits,
+        credit_rate=rate,
         meter=meter,
         budgets=budgets,
         webhooks=endpoints,
@@ -166,7 +178,7 @@ def create_app(
     install_error_handlers(app)
     # The proxy routes come first: they are matched on every proxied request.
     app.router.routes[0:0] = proxied
-    for api in (admin, events, budget_routes, alerts, webhooks, requests, analytics_routes, voids):
+    for api in (admin, events, budget_routes, credit_routes, alerts, webhooks, requests, analytics_routes, voids):
         app.include_router(api.router, dependencies=[Depends(single_values)])
     if mock_key is not None:
         app.mount("/mock", create_mock_app(prefix="", latency_ms=settings.mock_latency_ms, key=mock_key))
@@ -257,7 +269,7 @@ def _notifications(
     )
     alerter = Alerter(ledger, directory)
     alerter.on_fired.append(sender.poke)
-    watcher = CapWatcher(ledger, alerter)
+    watcher = CapWatcher(ledger, alerter, rate=budgets.rate)
     budgets.on_refused.append(watcher.refused)
     feed = UsageFeed(ledger)
     feed.on_enqueued.append(sender.poke)

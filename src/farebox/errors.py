@@ -4,7 +4,9 @@
     ├── InvalidRequest                400 invalid_request_error
     │   └── ValidationFailed          422 invalid_request_error   (carries per-item details)
     ├── AuthenticationFailed          401 authentication_error
-    ├── BudgetExceeded                402 insufficient_quota      (`core.spend.CapRefused` names the cap)
+    ├── BudgetExceeded                402 insufficient_quota      (`core.spend.CapRefused` names the cap;
+    │                                                             `core.credits.CreditsExhausted`, code
+    │                                                             `credits_exhausted`, an empty balance)
     ├── PermissionDenied              403 permission_error
     ├── NotFound                      404 not_found_error
     ├── Conflict                      409 invalid_request_error
@@ -77,7 +79,7 @@ class AuthenticationFailed(FareboxError):
 
 
 class BudgetExceeded(FareboxError):
-    """A request whose worst-case cost does not fit under a spend cap: nothing was forwarded."""
+    """A request whose worst-case cost does not fit under a spend cap or a prepaid balance: nothing was forwarded."""
 
     status = 402
     openai_type = "insufficient_quota"

@@ -32,9 +32,12 @@ from starlette.requests import HTTPConnection
 
 from farebox.alerts.store import AlertStore
 from farebox.core.credentials import Principal, PrincipalKind
+from farebox.core.credits import CreditRate
 from farebox.core.keys import TOKEN_PREFIX, secret_from_headers
+from farebox.ledger.actors import Actor
 from farebox.ledger.adjustments import Adjustments
 from farebox.ledger.base import Ledger
+from farebox.ledger.credits import Credits
 from farebox.ledger.directory import Directory
 from farebox.ledger.member_passwords import MemberPasswords
 from farebox.ledger.member_tokens import MemberTokens
@@ -43,7 +46,7 @@ from farebox.ledger.webhooks import WebhookEndpoints
 from farebox.metering import Budgets, Meter
 from farebox.prices import PriceBook
 
-__all__ = ["IngestLimits", "Services", "authenticate", "services"]
+__all__ = ["IngestLimits", "Services", "actor_of", "authenticate", "services"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,10 @@ class Services:
     """Members' passwords (argon2id hashes), for the dashboard's sign-in."""
     adjustments: Adjustments
     """Voids of ingested usage events."""
+    credits: Credits
+    """Accounts' prepaid credits: top-ups and balances."""
+    credit_rate: CreditRate
+    """Credits per USD (`credits_per_usd`): how balances and top-ups are shown."""
     meter: Meter
     budgets: Budgets
     webhooks: WebhookEndpoints
@@ -126,3 +133,8 @@ async def authenticate(
         return Principal(kind=PrincipalKind.MEMBER, account_id=member.account_id, member_id=member.id, role=member.role)
     key = await found.directory.authenticate(secret)
     return Principal(kind=PrincipalKind.KEY, account_id=key.account_id, member_id=key.member_id, key_id=key.id)
+
+
+def actor_of(principal: Principal) -> Actor:
+    """Who an audited change (a void, a top-up) is recorded as made by: the master key, or the calling member."""
+    return Actor("master") if principal.is_master else Actor("member", principal.member_id)

@@ -20,6 +20,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from farebox.core.credits import DEFAULT_CREDITS_PER_USD
 from farebox.core.server_secret import MIN_SERVER_SECRET_CHARS, generate_server_secret
 from farebox.gateway.model_routes import ModelRoute, Provider
 from farebox.ledger.engine import normalise_url, sqlite_path
@@ -92,6 +93,12 @@ class Settings(BaseSettings):
         ge=1,
         le=10_000_000,
         description="Output tokens a spend-cap reservation assumes for a request that sets no max_tokens.",
+    )
+    credits_per_usd: int = Field(
+        DEFAULT_CREDITS_PER_USD,
+        ge=1,
+        le=1_000_000_000,
+        description="Credits one USD buys: how prepaid balances, top-ups and x-credits-remaining are shown.",
     )
     allow_private_webhook_urls: bool = Field(
         False, description="Let webhook and Slack URLs reach private, loopback and link-local addresses (dev, tests)."

@@ -80,6 +80,8 @@ CASES = [
     ),
     Case("GET", "/api/admin/accounts/{account}", READ),
     Case("PATCH", "/api/admin/accounts/{account}", MANAGE, body=lambda w: {"spend_cap": "999999"}),
+    Case("GET", "/api/admin/accounts/{account}/credits", READ),
+    Case("POST", "/api/admin/accounts/{account}/credits", MANAGE, 201, lambda w: {"amount_usd": "10.00"}),
     Case("GET", MEMBER, READ),
     Case("POST", MEMBER, MANAGE, 201, lambda w: {"email": "new@acme.test", "name": "New"}),
     Case("GET", MEMBER + "/{mo}", OWN_READ),

@@ -480,6 +480,8 @@ async def test_bad_rotate_grace_is_422(api: Api) -> None:
         ("POST", "/virtual-keys/ghost/rotate", None),
         ("POST", "/virtual-keys/ghost/revoke", None),
         ("POST", "/events/ghost/void", {"reason": "x"}),
+        ("GET", "/accounts/ghost/credits", None),
+        ("POST", "/accounts/ghost/credits", {"amount_usd": "1.00"}),
     ],
 )
 async def test_unknown_ids_are_404(api: Api, method: str, path: str, body: Any) -> None:
@@ -496,6 +498,8 @@ async def test_routes_are_in_the_openapi_schema(api: Api) -> None:
         ("/api/admin/accounts", "post"),
         ("/api/admin/accounts/{account_id}", "get"),
         ("/api/admin/accounts/{account_id}", "patch"),
+        ("/api/admin/accounts/{account_id}/credits", "get"),
+        ("/api/admin/accounts/{account_id}/credits", "post"),
         ("/api/admin/accounts/{account_id}/members", "get"),
         ("/api/admin/accounts/{account_id}/members", "post"),
         ("/api/admin/accounts/{account_id}/members/{member_id}", "get"),

@@ -127,6 +127,27 @@ def test_the_member_passwords_migration_goes_up_from_0006_and_back_down_keeping_
         engines.dispose()
 
 
+def test_the_prepaid_credits_migration_goes_up_from_the_one_before_it_and_back_down(ledger_url: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    credits = ScriptDirectory.from_config(config).get_revision("0008")
+    assert credits is not None and isinstance(credits.down_revision, str)
+    engines = Engines(ledger_url)
+    try:
+        migrate(engines, revision=credits.down_revision)
+        with engines.writer.begin() as connection:
+            assert not inspect(connection).has_table("credit_top_ups")
+        migrate(engines, revision="0008")
+        with engines.writer.begin() as connection:
+            assert {"credit_top_ups", "credit_balances"} <= set(inspect(connection).get_table_names())
+            config.attributes["connection"] = connection
+            command.downgrade(config, credits.down_revision)
+            tables = set(inspect(connection).get_table_names())
+            assert not tables & {"credit_top_ups", "credit_balances"} and "accounts" in tables
+    finally:
+        engines.dispose()
+
+
 def _event(event_id: str, ts_us: int, **fields: object) -> dict[str, object]:
     row: dict[str, object] = {
         "id": event_id,

@@ -1,4 +1,4 @@
-"""Cap alerts: thresholds, credits-low and budget-exceeded, checked after the commits that move spend.
+"""Cap and balance alerts: thresholds, credits-low and budget-exceeded, checked after the commits that move spend.
 
 Every ledger commit tells the watcher which keys, members and accounts it added spend to (`Ledger.on_commit`,
 on the writer thread); a refused request tells it which cap refused (`Budgets.on_refused`). The watcher
@@ -6,6 +6,9 @@ gathers them and, `debounce` seconds after the first, reads those owners' caps, 
 fires what is due; under steady traffic, once every `interval` seconds. Checks are level-triggered
 (spent >= fraction x cap, not "crossed in this commit"), so an alert a crash interrupted fires on the
 owner's next commit, and a threshold lowered below the spend fires at once.
+
+For an account that holds prepaid credits, the account's `credits_low` rule watches its balance (what is left of
+its credits) instead of its cap, and fires once per top-up: a top-up that leaves the balance low fires it again.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ from farebox.alerts.config import AlertConfig, ScopeAlerts
 from farebox.alerts.store import parse_configs
 from farebox.core.alerts import Alert, Fired
 from farebox.core.clock import utcnow
+from farebox.core.credits import CreditRate
 from farebox.core.money import format_usd
 from farebox.core.spend import Cap, CounterId
-from farebox.ledger.alert_state import AlertState, CappedOwner, CapReading, Owner
+from farebox.ledger.alert_state import AlertState, BalanceReading, CappedOwner, CapReading, Owner
 from farebox.ledger.base import Ledger
 
 __all__ = ["CapWatcher"]
@@ -33,6 +37,7 @@ __all__ = ["CapWatcher"]
 log = logging.getLogger(__name__)
 
 _CHUNK = 500
+_DEFAULT_RATE = CreditRate()
 
 
 class CapWatcher:
@@ -46,9 +51,11 @@ class CapWatcher:
         debounce: float = 0.05,
         interval: float = 0.5,
         clock: Callable[[], datetime] = utcnow,
+        rate: CreditRate = _DEFAULT_RATE,
     ) -> None:
         self._state = AlertState(ledger)
         self._alerter = alerter
+        self._rate = rate
         self._debounce = debounce
         self._interval = interval
         self._clock = clock
@@ -95,8 +102,8 @@ class CapWatcher:
             await asyncio.sleep(self._interval - (loop.time() - started))
 
     async def sweep(self) -> Fired:
-        """Check every capped key, member and account: an alert due when the last process stopped (between a
-        commit and its check) fires now, not only on the owner's next commit."""
+        """Check every capped key, member and account, and every account holding credits: an alert due when the
+        last process stopped (between a commit and its check) fires now, not only on the owner's next commit."""
         owners = await self._state.capped_owners()
         with self._lock:
             self._touched.update(owners)
@@ -114,7 +121,7 @@ class CapWatcher:
             ordered = sorted(touched)
             for start in range(0, len(ordered), _CHUNK):
                 chunk = set(ordered[start : start + _CHUNK])
-                alerts = _due(await self._state.owner_caps(chunk, at=now), refused)
+                alerts = _due(await self._state.owner_caps(chunk, at=now), refused, rate=self._rate)
                 done = await self._alerter.fire_all(alerts, at=now)
                 fired.alerts.extend(done.alerts)
                 fired.disabled_keys.extend(done.disabled_keys)
@@ -126,16 +133,58 @@ class CapWatcher:
         return fired
 
 
-def _due(reading: CapReading, refused: set[Owner]) -> list[tuple[Alert, AlertConfig]]:
-    """The alerts the owners' caps and spend call for, each with its account's rules."""
+def _due(reading: CapReading, refused: set[Owner], *, rate: CreditRate) -> list[tuple[Alert, AlertConfig]]:
+    """The alerts the owners' caps and spend, and the accounts' balances, call for, each with its account's rules."""
     configs = parse_configs(reading.configs)
-    return [
-        (alert, configs[owner.account_id])
-        for owner in reading.owners
-        for alert in _CapState(owner).alerts(
-            configs[owner.account_id].rules_for(owner.scope, owner.id), refused=(owner.scope, owner.id) in refused
-        )
-    ]
+    prepaid = {balance.account_id for balance in reading.balances}
+    due = []
+    for owner in reading.owners:
+        rules = configs[owner.account_id].rules_for(owner.scope, owner.id)
+        if owner.scope == "account" and owner.id in prepaid:
+            rules = rules.model_copy(update={"credits_low": None})  # it watches the balance instead (below)
+        for alert in _CapState(owner).alerts(rules, refused=(owner.scope, owner.id) in refused):
+            due.append((alert, configs[owner.account_id]))
+    for balance in reading.balances:
+        config = configs[balance.account_id]
+        low = _balance_alert(balance, config.account, rate=rate)
+        if low is not None:
+            due.append((low, config))
+    return due
+
+
+def _balance_alert(balance: BalanceReading, rules: ScopeAlerts, *, rate: CreditRate) -> Alert | None:
+    """`credits.low` when what is left of an account's credits is below its account rules' `credits_low`."""
+    low = rules.credits_low
+    if not rules.enabled or low is None or balance.balance_nano >= low.below_nano:
+        return None
+    left, below = balance.balance_nano, low.below_nano
+    text = (
+        f"account {balance.name!r} has {rate.format(left)} credits ({format_usd(left)} USD) left of its prepaid "
+        f"balance, below {rate.format(below)} credits ({format_usd(below)} USD)"
+    )
+    data: dict[str, Any] = {
+        "scope": "account",
+        "scope_id": balance.account_id,
+        "name": balance.name,
+        "account_id": balance.account_id,
+        "balance": format_usd(left),
+        "balance_credits": rate.format(left),
+        "credits_low_below": format_usd(below),
+        "credits_low_below_credits": rate.format(below),
+        "topped_up_at": datetime.fromtimestamp(balance.topped_up_at, UTC).isoformat(),
+    }
+    account_id = balance.account_id
+    return Alert(
+        "credits_low",
+        "credits.low",
+        account_id,
+        "account",
+        account_id,
+        balance.topped_up_at,
+        text,
+        data,
+        tuple(low.actions),
+    )
 
 
 class _CapState:

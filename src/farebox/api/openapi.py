@@ -1,6 +1,6 @@
 """The OpenAPI document (`GET /openapi.json`): FastAPI's, made to state every answer each route can give.
 
-FastAPI documents a route's success answer, its parameters, its body and its credential (`farebox.api.auth`
+FastAPI documents a route's success answer, its parameters, its body and its credential (`farebox.services.authenticate`
 declares the two ways to send one). `describe_errors` adds the errors, in the one envelope every route
 answers (`farebox.api.errors`), by what makes a route answer them:
 

@@ -20,16 +20,11 @@ from fastapi import APIRouter, Depends, Request
 
 from farebox.api.void_schemas import VoidIn, VoidOut, present_void
 from farebox.core.credentials import Principal
-from farebox.ledger.adjustments import Actor
-from farebox.services import authenticate, services
+from farebox.services import actor_of, authenticate, services
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
-
-
-def _actor(principal: Principal) -> Actor:
-    return Actor("master") if principal.is_master else Actor("member", principal.member_id)
 
 
 @router.post(
@@ -48,6 +43,6 @@ async def void_event(
     if principal.account_id is not None:  # not the master key: an owner or admin of its account, as for ingesting
         principal.require_manage(principal.account_id)
     void = await services(request).adjustments.void(
-        event_id, reason=body.reason, by=_actor(principal), account_id=principal.account_id
+        event_id, reason=body.reason, by=actor_of(principal), account_id=principal.account_id
     )
     return present_void(void)

@@ -3,7 +3,7 @@ events, webhooks, alerts, prices."""
 
 from __future__ import annotations
 
-from farebox.cli import accounts, budgets, events, notifications, passwords, prices, server, tokens, usage
+from farebox.cli import accounts, budgets, credits, events, notifications, passwords, prices, server, tokens, usage
 from farebox.cli.output import command_group
 
 __all__ = ["app", "main"]
@@ -19,6 +19,7 @@ app.add_typer(tokens.tokens_app, name="tokens")
 accounts.keys_app.command("cap")(budgets.cap_key)
 accounts.keys_app.command("budget")(budgets.key_budget)
 accounts.accounts_app.command("budget")(budgets.account_budget)
+accounts.accounts_app.add_typer(credits.credits_app, name="credits")
 accounts.keys_app.command("disable")(notifications.disable_key)
 accounts.keys_app.command("enable")(notifications.enable_key)
 app.add_typer(events.events_app, name="events")

@@ -99,8 +99,9 @@ def cell(value: Any) -> str:
     return str(value)
 
 
-def show_one(model: BaseModel, *, as_json: bool) -> None:
-    data = model.model_dump(mode="json")
+def show_one(model: BaseModel, *, as_json: bool, exclude: set[str] | None = None) -> None:
+    """A record as a two-column table, or its JSON; `exclude` leaves fields out (one shown on its own)."""
+    data = model.model_dump(mode="json", exclude=exclude)
     if as_json:
         print_json(data)
         return

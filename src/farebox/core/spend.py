@@ -1,6 +1,7 @@
 """Spend as a typed domain: whose spend (`Scope`), which counter holds it (`CounterId`), the caps on it
-(`Cap`), the cap rule (`Cap.allows`; `refusal` says why not), and where a cap stands in its period
-(`BudgetStatus`).
+(`Cap`), the rule every limit on a counter follows (`fits`; `refusal` says why a cap does not allow a request),
+what a counter store holds requests to (`Limit`: a cap, or an account's prepaid balance in `core.credits`), and
+where a cap stands in its period (`BudgetStatus`).
 
 A key, a member and an account each own spend. Every recorded cost adds to a counter per owner and per
 cap period (daily, weekly, monthly, total), the period's bounds taken in the account's timezone. A cap
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 from farebox.core.money import format_usd
@@ -27,11 +28,13 @@ __all__ = [
     "Cap",
     "CapRefused",
     "CounterId",
+    "Limit",
     "Owner",
     "Scope",
     "account_of",
     "budget_status",
     "caps_of",
+    "fits",
     "owner_label",
     "refusal",
     "scope_of",
@@ -86,6 +89,34 @@ class CounterId(NamedTuple):
         return cls(scope, owner_id, period, int(period_start(period, at=at, tz=tz).timestamp()))
 
 
+def fits(limit_nano: int, *, used_nano: int, amount_nano: int) -> bool:
+    """The rule of every limit: whether `amount_nano` more fits under `limit_nano` beside `used_nano` (spent and
+    held). A limit already reached refuses even a request that may cost nothing."""
+    return used_nano < limit_nano and used_nano + amount_nano <= limit_nano
+
+
+class Limit(Protocol):
+    """A limit on one owner's spend counter of one period, which a counter store holds requests to by `fits`."""
+
+    @property
+    def scope(self) -> Scope: ...
+
+    @property
+    def owner_id(self) -> str: ...
+
+    @property
+    def period(self) -> Period: ...
+
+    @property
+    def limit_nano(self) -> int:
+        """The most the counter may hold, spent and reserved together."""
+        ...
+
+    def refused(self, *, used_nano: int, amount_nano: int) -> BudgetExceeded:
+        """The error (402) that refuses a request this limit does not allow."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Cap:
     """One spend cap: `cap_nano` per `period` for a key, member or account."""
@@ -96,12 +127,17 @@ class Cap:
     cap_nano: int
     period: Period
 
-    def allows(self, used_nano: int, amount_nano: int) -> bool:
-        """The cap rule: whether `amount_nano` more fits under the cap beside `used_nano` (spent and held).
+    @property
+    def limit_nano(self) -> int:
+        return self.cap_nano
 
-        A spent cap refuses even a request that may cost nothing: its period is over for this owner.
-        """
-        return used_nano < self.cap_nano and used_nano + amount_nano <= self.cap_nano
+    def allows(self, used_nano: int, amount_nano: int) -> bool:
+        """The cap rule (`fits`): a spent cap refuses even a request that may cost nothing, its period is over."""
+        return fits(self.cap_nano, used_nano=used_nano, amount_nano=amount_nano)
+
+    def refused(self, *, used_nano: int, amount_nano: int) -> CapRefused:
+        """The refusal (402 `budget_exceeded`) of a request the cap does not allow, naming the cap."""
+        return CapRefused(refusal(self, used_nano=used_nano, amount_nano=amount_nano), cap=self)
 
     def describe(self) -> str:
         return (

@@ -232,9 +232,15 @@ class ProxyEndpoint:
             return None
 
     async def _our_headers(self, forward: _Forward) -> list[tuple[bytes, bytes]]:
-        remaining = await forward.ticket.remaining(at=datetime.now(UTC))
-        credits = "unlimited" if remaining is None else format_usd(remaining)
-        request_id = forward.ticket.call.request_id
+        ticket = forward.ticket
+        remaining = await ticket.remaining(at=datetime.now(UTC))
+        if remaining is None:
+            credits = "unlimited"
+        elif ticket.prepaid:  # an account holding credits reads what is left in credits, as it tops up
+            credits = self.gateway.credit_rate.format(remaining)
+        else:
+            credits = format_usd(remaining)
+        request_id = ticket.call.request_id
         return [(b"x-farebox-request-id", request_id.encode()), (b"x-credits-remaining", credits.encode())]
 
     async def _fail(self, forward: _Forward, send: Send, status: int, error_type: str, message: str) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from farebox.core.credits import CreditRate
 from farebox.gateway.bounds import EmbeddingBounds
 from farebox.gateway.model_routes import ModelRoute, Provider
 from farebox.gateway.tokens import Tokenizer
@@ -37,6 +38,8 @@ class Gateway:
     """The output a reservation assumes for a request that sets no output limit."""
     embeddings: EmbeddingBounds = EmbeddingBounds()
     """The most one embeddings request may ask for."""
+    credit_rate: CreditRate = CreditRate()
+    """Credits per USD: `x-credits-remaining` counts in credits for an account that holds them."""
 
     def price_target(self, route: ModelRoute) -> PriceTarget:
         """What a route's usage is priced as: its `price_as` (`provider/model` or `model`), else its upstream model."""

@@ -5,7 +5,9 @@ figure in one transaction: it appends an adjustment row (the event's attribution
 negated, the reason, who and when), takes the event out of its rollup and its spend counters in the
 event's own bucket and periods, so that every figure reads as if it had never been recorded, and enqueues
 `usage.voided` for the account's webhook endpoints that asked for it. Its commit moves the in-memory spend
-counters as a recorded event's does (`Ledger.on_commit`, with negative amounts). The event row stays.
+counters as a recorded event's does (`Ledger.on_commit`, with negative amounts). The event row stays. An event
+recorded before its account's first credit top-up is taken out of the balance's opening too, so its void gives
+back no credits the event never drew (`ledger.credits`).
 
 Only ingested events (`source` `ingest`, from `POST /api/events`) can be voided: a proxied request really
 reached its provider, which bills it. An event is voided at most once, and its id stays taken.
@@ -17,7 +19,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import Connection, RowMapping, func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -27,7 +29,9 @@ from farebox.core.events import epoch_us, format_micro, from_epoch_us
 from farebox.core.money import format_usd
 from farebox.core.spend import CounterId
 from farebox.errors import Conflict, NotFound, ValidationFailed
+from farebox.ledger.actors import Actor, ActorKind
 from farebox.ledger.base import Ledger
+from farebox.ledger.credits import unspend_before_opening
 from farebox.ledger.outbox import notify_endpoints
 from farebox.ledger.schema import ADJUSTED_MEASURES, usage_adjustments, usage_events
 
@@ -39,17 +43,6 @@ VOIDED = "usage.voided"
 """The webhook event type a void enqueues."""
 _VOID = "void"
 _INGESTED = "ingest"
-
-ActorKind = Literal["master", "member", "cli"]
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who made an adjustment: the master key, a member through its API token, or the `farebox` CLI."""
-
-    kind: ActorKind
-    member_id: str | None = None
-    """The member, when `kind` is `member`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +134,8 @@ class Adjustments:
     def __init__(self, ledger: Ledger, *, clock: Callable[[], datetime] = utcnow) -> None:
         self._ledger = ledger
         self._clock = clock
+        self.on_void: list[Callable[[], None]] = []
+        """Called after each void this process commits (what caches an account's prepaid balance reads it again)."""
 
     async def void(self, event_id: str, *, reason: str, by: Actor, account_id: str | None = None) -> Void:
         """Void an ingested event: append its adjustment, net it out of every figure, tell the webhooks; all at once.
@@ -191,6 +186,12 @@ class Adjustments:
             except IntegrityError:  # the unique (event, kind) index: the writer rolls back to its savepoint
                 raise Conflict(f"usage event {event_id!r} is voided already", code="event_already_voided") from None
             moved = recorder.unrecord(connection, list(row.values()))
+            unspend_before_opening(
+                connection,
+                account_id=row["account_id"],
+                recorded_at_us=int(row["recorded_at_us"]),
+                cost_nano=int(row["cost_nano"]),
+            )
             void = _void(values)
             notify_endpoints(
                 connection,
@@ -202,7 +203,10 @@ class Adjustments:
             )
             return void, moved
 
-        return await self._ledger._write_moving_counters(write)
+        void = await self._ledger._write_moving_counters(write)
+        for listener in self.on_void:
+            listener()
+        return void
 
     async def void_of(self, event_id: str) -> Void | None:
         """The void of an event, None when it is not voided."""

@@ -1,4 +1,4 @@
-"""What the alerts keep in the ledger, and what they read from it: rules, firings, caps and spend.
+"""What the alerts keep in the ledger, and what they read from it: rules, firings, caps, balances and spend.
 
 `fire` inserts each firing row first. The row's key (rule, scope, scope id, period start) is what makes a
 threshold fire once per period: a second `fire` of the same alert inserts nothing and does nothing, on
@@ -21,23 +21,35 @@ from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from farebox.core.alerts import Alert, Fired
+from farebox.core.credits import balance_counter
 from farebox.core.events import epoch_us, from_epoch_us
 from farebox.core.periods import Period
 from farebox.core.spend import CounterId, Scope
 from farebox.ledger.base import Ledger
+from farebox.ledger.credits import read_prepaid
 from farebox.ledger.outbox import Message, enqueue, message_body, notify_endpoints
 from farebox.ledger.rows import disable_key_row
 from farebox.ledger.schema import (
     accounts,
     alert_firings,
     alert_settings,
+    credit_balances,
     members,
     usage_rollups,
     virtual_keys,
 )
 from farebox.ledger.spend import read_counters
 
-__all__ = ["AlertAccount", "AlertState", "CapReading", "CappedOwner", "FiredAlertRow", "Firing", "Owner"]
+__all__ = [
+    "AlertAccount",
+    "AlertState",
+    "BalanceReading",
+    "CapReading",
+    "CappedOwner",
+    "FiredAlertRow",
+    "Firing",
+    "Owner",
+]
 
 Owner = tuple[str, str]
 """(scope, id) of a key, member or account."""
@@ -86,11 +98,25 @@ class CappedOwner:
 
 
 @dataclass(frozen=True, slots=True)
+class BalanceReading:
+    """An account that holds prepaid credits, and what is left of them."""
+
+    account_id: str
+    name: str
+    balance_nano: int
+    """Topped up minus used: below zero when ingested usage overdrew it."""
+    topped_up_at: int
+    """Epoch seconds of the latest top-up: a balance alert fires once per top-up."""
+
+
+@dataclass(frozen=True, slots=True)
 class CapReading:
-    """Owners' caps and spend, and the stored alert rules of their accounts (None: the account set none)."""
+    """Owners' caps and spend, the balances of the accounts among them that hold credits, and the stored alert
+    rules of their accounts (None: the account set none)."""
 
     owners: list[CappedOwner]
     configs: dict[str, dict[str, Any] | None]
+    balances: list[BalanceReading]
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,12 +192,12 @@ class AlertState:
         return await self._ledger._write(write)
 
     async def capped_owners(self) -> set[Owner]:
-        """Every key (not revoked), member and account that has a spend cap."""
+        """Every key (not revoked), member and account that has a spend cap, and every account holding credits."""
         return await self._ledger._read(_capped_owners)
 
     async def owner_caps(self, owners: Collection[Owner], *, at: datetime) -> CapReading:
-        """The caps and spend (in the periods containing `at`) of those of `owners` that have a cap, and the alert
-        rules of their accounts, from one read."""
+        """The caps and spend (in the periods containing `at`) of those of `owners` that have a cap, the balances of
+        the accounts among them that hold credits, and the alert rules of their accounts, from one read."""
         return await self._ledger._read(lambda connection: _owner_caps(connection, owners, at=at))
 
     async def account_caps(self, account_id: str, *, at: datetime, tz: ZoneInfo) -> list[CappedOwner]:
@@ -272,6 +298,7 @@ def _capped_owners(connection: Connection) -> set[Owner]:
         if scope == "key":
             where.append(virtual_keys.c.revoked_at.is_(None))
         owners.update((scope, owner_id) for owner_id in connection.scalars(select(table.c.id).where(*where)))
+    owners.update(("account", account_id) for account_id in connection.scalars(select(credit_balances.c.account_id)))
     return owners
 
 
@@ -282,11 +309,32 @@ def _owner_caps(connection: Connection, owners: Collection[Owner], *, at: dateti
         if ids:
             query = select(table).where(table.c.id.in_(ids), table.c.spend_cap_nano.is_not(None))
             rows.extend((scope, dict(row)) for row in connection.execute(query).mappings())
+    balances = _balances(connection, [owner_id for scope, owner_id in owners if scope == "account"])
     account_ids = {_account_of(scope, row) for scope, row in rows}
     zone_query = select(accounts.c.id, accounts.c.timezone).where(accounts.c.id.in_(account_ids))
     zones = {row.id: ZoneInfo(row.timezone) for row in connection.execute(zone_query)}
-    configs = _configs(connection, list(account_ids))
-    return CapReading(_with_spend(connection, rows, zones, at=at), configs)
+    configs = _configs(connection, list(account_ids | {balance.account_id for balance in balances}))
+    return CapReading(_with_spend(connection, rows, zones, at=at), configs, balances)
+
+
+def _balances(connection: Connection, account_ids: list[str]) -> list[BalanceReading]:
+    """The balances of those of the accounts that hold credits."""
+    prepaid = read_prepaid(connection, account_ids)
+    if not prepaid:
+        return []
+    names = dict(
+        connection.execute(select(accounts.c.id, accounts.c.name).where(accounts.c.id.in_(list(prepaid)))).all()
+    )
+    spent = read_counters(connection, [balance_counter(account_id) for account_id in prepaid])
+    return [
+        BalanceReading(
+            account_id=account_id,
+            name=names[account_id],
+            balance_nano=credits.balance_nano(spent.get(balance_counter(account_id), 0)),
+            topped_up_at=int(credits.topped_up_at.timestamp()),
+        )
+        for account_id, credits in prepaid.items()
+    ]
 
 
 def _account_caps(connection: Connection, account_id: str, *, at: datetime, tz: ZoneInfo) -> list[CappedOwner]:

@@ -29,6 +29,8 @@ __all__ = [
     "accounts",
     "alert_firings",
     "alert_settings",
+    "credit_balances",
+    "credit_top_ups",
     "key_secrets",
     "member_tokens",
     "members",
@@ -271,6 +273,36 @@ spend_counters = Table(
     Column("spent_nano", BigInteger, nullable=False),
     PrimaryKeyConstraint("scope", "scope_id", "period", "period_start", name="pk_spend_counters"),
 )
+
+credit_top_ups = Table(
+    "credit_top_ups",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("amount_nano", BigInteger, nullable=False),
+    Column("note", Text),
+    Column("actor_kind", String(16), nullable=False),
+    Column("actor_member_id", String(36)),
+    Column("created_at_us", BigInteger, nullable=False),
+    Index("ix_credit_top_ups_account_created", "account_id", "created_at_us"),
+)
+"""Prepaid credits given to accounts, appended, never changed: one row per top-up, with its amount (nano-USD),
+an optional note, who made it (`actor_kind` `master`, `member` with `actor_member_id`, or `cli`) and when."""
+
+credit_balances = Table(
+    "credit_balances",
+    metadata,
+    Column("account_id", String(36), ForeignKey("accounts.id"), primary_key=True),
+    Column("granted_nano", BigInteger, nullable=False),
+    Column("opening_nano", BigInteger, nullable=False),
+    Column("opened_at_us", BigInteger, nullable=False),
+    Column("topped_up_at_us", BigInteger, nullable=False),
+)
+"""One row per account that holds credits, written with each top-up in its transaction: `granted_nano` sums the
+top-ups; `opening_nano` is the account's all-time spend counter when the first one was made (less voids of usage
+recorded before it), so the balance is `opening + granted - all-time spend`. `opened_at_us` is when that first
+top-up committed, on the clock the writer stamps events' `recorded_at_us` with, which tells a void whether its
+event was spent before the credits; `topped_up_at_us` is the latest top-up's time."""
 
 webhook_endpoints = Table(
     "webhook_endpoints",

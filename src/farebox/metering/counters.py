@@ -1,6 +1,7 @@
-"""The counter store: the spend counters caps are checked against, and the reservations held on them.
+"""The counter store: the spend counters that caps and balances are checked against, and the reservations on them.
 
-`CounterStore` is the seam between the cap rule and where counters live. `LocalCounters` keeps them in this
+`CounterStore` is the seam between the limits (`core.spend.Limit`: a spend cap, or an account's prepaid balance,
+both held by the rule `core.spend.fits`) and where counters live. `LocalCounters` keeps them in this
 process's memory: exact for one farebox process per ledger. A store shared by several processes (Redis)
 implements the same protocol, so metering and the gateway do not change with it.
 
@@ -16,10 +17,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from farebox.core.spend import Cap, CapRefused, CounterId, refusal
+from farebox.core.spend import CounterId, Limit, fits
 from farebox.ledger.base import Ledger
 
 __all__ = ["CounterStore", "Holds", "LocalCounters", "Reservation"]
@@ -29,15 +30,20 @@ _MAX_COUNTERS = 200_000
 
 @dataclass(frozen=True, slots=True)
 class Holds:
-    """Caps, and for each the counter of its period that holds its spend now (built once per period window)."""
+    """Limits, and for each the counter of its period that holds its spend now (built once per period window)."""
 
-    caps: tuple[Cap, ...]
+    limits: tuple[Limit, ...]
     counters: tuple[CounterId, ...]
+    held: tuple[CounterId, ...] = field(init=False)
+    """The counters once each: an account's `total` cap and its balance limit one counter, which one hold holds."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "held", tuple(dict.fromkeys(self.counters)))
 
 
 @dataclass(slots=True)
 class Reservation:
-    """A worst-case cost held against some counters until released (once; later releases do nothing)."""
+    """A worst-case cost held against some counters (each once) until released (once; later releases do nothing)."""
 
     counters: tuple[CounterId, ...]
     amount_nano: int
@@ -48,10 +54,11 @@ class CounterStore(Protocol):
     """Spend counters and the reservations on them."""
 
     async def reserve(self, holds: Holds, amount_nano: int) -> Reservation:
-        """Hold `amount_nano` on every counter, each checked against its cap by the cap rule, or on none.
+        """Hold `amount_nano` on every counter, each checked against its limits by `core.spend.fits`, or on none.
 
         Raises:
-            CapRefused: a cap cannot take `amount_nano` more (`.cap` names it); nothing is held.
+            BudgetExceeded: what the first limit that cannot take `amount_nano` more answers (`Limit.refused`:
+                `CapRefused` naming a cap, `CreditsExhausted` naming a balance); nothing is held.
         """
         ...
 
@@ -77,7 +84,7 @@ class LocalCounters:
         ledger.on_commit(self._committed)
 
     async def reserve(self, holds: Holds, amount_nano: int) -> Reservation:
-        counters = holds.counters
+        counters = holds.held
         while True:
             if not self._holds_all(counters):
                 await self._load(counters)
@@ -85,10 +92,10 @@ class LocalCounters:
                 if not self._holds_all(counters):
                     continue  # dropped to bound memory between the load and now: load again
                 spent, reserved = self._spent, self._reserved
-                for cap, counter in zip(holds.caps, counters, strict=True):
+                for limit, counter in zip(holds.limits, holds.counters, strict=True):
                     used = spent[counter] + reserved.get(counter, 0)
-                    if not cap.allows(used, amount_nano):
-                        raise CapRefused(refusal(cap, used_nano=used, amount_nano=amount_nano), cap=cap)
+                    if not fits(limit.limit_nano, used_nano=used, amount_nano=amount_nano):
+                        raise limit.refused(used_nano=used, amount_nano=amount_nano)
                 for counter in counters:
                     reserved[counter] = reserved.get(counter, 0) + amount_nano
                 return Reservation(counters, amount_nano)

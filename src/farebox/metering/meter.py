@@ -3,12 +3,13 @@
 A proxied request::
 
     key = await meter.authorize(secret)      # 401 for an unknown, revoked, disabled or expired key
-    ticket = await meter.open(call)          # 402 when the worst case does not fit under a cap
+    ticket = await meter.open(call)          # 402 when the worst case does not fit under a cap or the balance
     async with ticket:
         ...forward, relay...                 # the gateway's wire work
         event = await ticket.record(outcome) # priced, committed; then the reservation is released
 
-`open` holds the request's worst-case cost against every cap that applies; leaving the `async with` block
+`open` holds the request's worst-case cost against every cap that applies, and against the account's prepaid
+balance when it holds credits; leaving the `async with` block
 always gives it back, on success, error, cancellation and client disconnect. Nothing may come between
 `open` and the block: the block is what releases. A request cancelled before it recorded (a
 shutdown past its grace period) is recorded as the call's `abandoned` outcome, estimated from the request.
@@ -85,7 +86,7 @@ class Call:
     price_as: PriceTarget
     operation: str
     worst_case: Callable[[], Usage]
-    """The most the request may use; called only when a cap applies (it may count the prompt's tokens)."""
+    """The most the request may use; called only when a cap or a balance applies (it may count the prompt's tokens)."""
     abandoned: Callable[[], Awaitable[Outcome]]
     """What to record when the request is cancelled before it recorded."""
 
@@ -103,7 +104,7 @@ class Recorded(NamedTuple):
 
 
 class Ticket:
-    """One opened request: its caps and reservation, until it records and closes. Made by `Meter.open`."""
+    """One opened request: its caps, balance and reservation, until it records and closes. Made by `Meter.open`."""
 
     def __init__(self, meter: Meter, call: Call) -> None:
         self.call = call
@@ -116,7 +117,7 @@ class Ticket:
     async def _open(self) -> None:
         meter, call = self._meter, self.call
         caps = self._caps = await meter.budgets.caps_for(call.key)
-        if caps.caps:
+        if caps.limits:
             worst = meter.events.cost_nano(call.price_as, operation=call.operation, usage=call.worst_case(), at=call.at)
             self._reservation = await meter.budgets.reserve(caps, worst, at=call.at)
         meter.in_flight.enter()
@@ -157,9 +158,15 @@ class Ticket:
         return event
 
     async def remaining(self, *, at: datetime) -> int | None:
-        """What the tightest cap on the request still allows (None: no cap)."""
+        """What the tightest cap on the request, or its account's balance, still allows (None: neither applies)."""
         assert self._caps is not None, "the ticket is not open"
         return await self._meter.budgets.remaining(self._caps, at=at)
+
+    @property
+    def prepaid(self) -> bool:
+        """Whether the request's account holds prepaid credits (its `remaining` is then shown in credits)."""
+        assert self._caps is not None, "the ticket is not open"
+        return self._caps.balance is not None
 
 
 class Meter:
@@ -185,6 +192,7 @@ class Meter:
 
         Raises:
             CapRefused: a cap cannot take the worst case (402); nothing is held, nothing may be forwarded.
+            CreditsExhausted: nor can the account's prepaid balance (402 `credits_exhausted`), likewise.
         """
         ticket = Ticket(self, call)
         await ticket._open()

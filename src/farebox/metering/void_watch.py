@@ -3,7 +3,8 @@
 A void made through this process (its admin API) moves its counters at once, on commit (`Ledger.on_commit`).
 One made by another process — `farebox events void`, which writes to the database directly — is not heard of
 that way. The watch reads how many adjustments the ledger holds every `poll_seconds` (the number only grows);
-when it moved, the counters are dropped and each is read again when next needed, the void included.
+when it moved, the counters are dropped and each is read again when next needed, the void included; so are the
+keys' caps and balances, since a void of usage from before an account's first top-up moves its balance's opening.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import logging
 
 from farebox.ledger.adjustments import Adjustments
+from farebox.metering.budgets import Budgets
 from farebox.metering.counters import LocalCounters
 
 __all__ = ["VoidWatch"]
@@ -22,9 +24,17 @@ log = logging.getLogger(__name__)
 class VoidWatch:
     """Keeps one process's counters in step with voids made anywhere. One per process and ledger."""
 
-    def __init__(self, adjustments: Adjustments, counters: LocalCounters, *, poll_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        adjustments: Adjustments,
+        counters: LocalCounters,
+        *,
+        budgets: Budgets | None = None,
+        poll_seconds: float = 1.0,
+    ) -> None:
         self._adjustments = adjustments
         self._counters = counters
+        self._budgets = budgets
         self._poll = poll_seconds
         self._seen: int | None = None
 
@@ -44,5 +54,7 @@ class VoidWatch:
         changed = count != self._seen
         if changed:
             self._counters.forget()
+            if self._budgets is not None:
+                self._budgets.reload()
         self._seen = count
         return changed

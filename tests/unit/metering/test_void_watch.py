@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from metering_fakes import JUNE_10, MemoryLedger
+from metering_fakes import JUNE_10, MemoryLedger, Owners, account, key, member
 
 from farebox.core.events import Axis, UsageEvent
 from farebox.core.periods import Period
 from farebox.core.spend import Cap, CapRefused, CounterId, Scope
-from farebox.metering import Holds, LocalCounters, VoidWatch
+from farebox.metering import Budgets, Holds, LocalCounters, VoidWatch
 
 pytestmark = pytest.mark.anyio
 
@@ -116,3 +117,19 @@ async def test_the_watch_forgets_on_its_first_check_and_whenever_the_adjustments
 
     assert checks == [True, False, True, False]
     assert await store.standing([KEY]) == [(0, 0)]
+
+
+async def test_the_watch_also_makes_budgets_read_caps_and_balances_again() -> None:
+    """A void of usage from before an account's first top-up moves its balance's opening: caps are read again too."""
+    ledger = MemoryLedger()
+    store = LocalCounters(ledger)
+    directory: Any = Owners(account(), member(), key(cap_usd=1))
+    budgets = Budgets(directory, store, ttl=3600)
+    counted = Counted()
+    watch = VoidWatch(counted, store, budgets=budgets)  # type: ignore[arg-type]  # the count is all it reads
+    await watch.check()
+    before = await budgets.caps_for(directory.key)
+    assert await budgets.caps_for(directory.key) is before  # cached
+    counted.adjustments += 1
+    await watch.check()
+    assert await budgets.caps_for(directory.key) is not before
