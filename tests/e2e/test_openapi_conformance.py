@@ -60,6 +60,18 @@ BEYOND_SCHEMA: dict[str, re.Pattern[str]] = {
     ),
     # An action needs its destination (e-mail recipients and SMTP, a Slack URL); overridden keys must be the
     # account's; a scope's threshold fractions differ; the runaway detector's quiet days fit in its days.
+    # Usage ranges: real dates (not 30 February), `to` not before `from`, at most 366 days (hours: 7); the
+    # master key names the account of member analytics; a cursor is one the API gave.
+    "GET /api/analytics/models": re.compile(r"from|to"),
+    "GET /api/analytics/models/over-time": re.compile(r"from|to|grain"),
+    "GET /api/analytics/keys/{key_id}": re.compile(r"from|to|grain"),
+    "GET /api/analytics/members": re.compile(r"from|to|account_id"),
+    "GET /api/analytics/members/{member_id}": re.compile(r"from|to|account_id"),
+    "GET /api/analytics/requests": re.compile(r"from|to|cursor|date"),
+    "GET /api/analytics/filters": re.compile(r"from|to"),
+    # A top-up is more than zero, whole nano-USD, and keeps what the account was given within 1e9 USD.
+    # Exactly one of `amount_usd` and `credits` (the body's own rule: `loc` is the body, '').
+    "POST /api/admin/accounts/{account_id}/credits": re.compile(r"amount|credits|"),
     "PUT /api/admin/accounts/{account_id}/alerts": re.compile(
         r"email_recipients|actions|slack_webhook_url|key_overrides(\..*)?|(keys|members|account)\.thresholds|anomalies",
         re.DOTALL,  # an overridden key's id may hold any character

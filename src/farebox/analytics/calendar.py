@@ -144,4 +144,8 @@ def _offset(tz: ZoneInfo, at: int) -> int:
 
 
 def _day_start(day: date, tz: ZoneInfo) -> datetime:
-    return period_start(Period.DAILY, at=datetime(day.year, day.month, day.day, 12, tzinfo=tz), tz=tz).astimezone(UTC)
+    """When the local day starts, on the rollups' grid: exact in every zone since 1972, when the last offset that
+    was not a whole number of quarter hours (Liberia's -0:44:30) went out of use; earlier, the bucket it falls in."""
+    start = period_start(Period.DAILY, at=datetime(day.year, day.month, day.day, 12, tzinfo=tz), tz=tz)
+    seconds = int(start.timestamp())
+    return datetime.fromtimestamp(seconds - seconds % ROLLUP_BUCKET_SECONDS, UTC)

@@ -1,8 +1,8 @@
 """The usage analytics API under /api/analytics: cost by model, over time, per key and per member (seed 003).
 
 Every route takes the shared range (`from`, `to` as local dates, `tz`, default the current month in the
-account's zone) and filters (`provider`, `key`, `model`, `agent`, `member`, each repeatable), and answers
-from the analytics engine under the caller's access: the master key any account (`account_id`), an owner,
+account's zone) and filters (`provider`, `key`, `model`, `agent`, `member`, each one value or several
+separated by commas), and answers from the analytics engine under the caller's access: the master key any account (`account_id`), an owner,
 admin or billing token its account, a member token its own keys, a virtual key itself. Money is decimal USD
 strings; `error_rate` is errors per request, a decimal fraction to four places.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 from collections import defaultdict
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,6 +25,7 @@ from farebox.analytics.engine import Query as UsageQuery
 from farebox.analytics.views import ModelView, Scope, Series, Totals, Views
 from farebox.core.credentials import Principal, PrincipalKind
 from farebox.core.events import epoch_us, from_epoch_us
+from farebox.core.json_types import LocalDate, Timezone
 from farebox.core.money import format_usd
 from farebox.core.owners import Plan, Role
 from farebox.errors import NotFound, PermissionDenied, ValidationFailed
@@ -40,7 +41,12 @@ MAX_HOUR_DAYS = 7
 _RATE = Decimal("0.0001")
 
 Caller = Annotated[Principal, Depends(authenticate)]
-Values = Annotated[list[str] | None, Query()]
+Values = Annotated[str | None, Query(description="One value, or several separated by commas.")]
+
+
+def _values(given: str | None) -> tuple[str, ...]:
+    """The comma-separated values of a filter, blanks dropped."""
+    return tuple(value.strip() for value in (given or "").split(",") if value.strip())
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:
@@ -51,11 +57,15 @@ async def usage_scope(
     request: Request,
     viewer: Caller,
     from_: Annotated[
-        date | None, Query(alias="from", description="First local date (default: the month's 1st).")
+        LocalDate | None, Query(alias="from", description="First local date (default: the month's 1st).")
     ] = None,
-    to: Annotated[date | None, Query(description="Last local date, included (default: the month's last day).")] = None,
-    tz: Annotated[str | None, Query(description="IANA zone (default: the account's).")] = None,
-    account_id: Annotated[str | None, Query(description="The account (the master key; others see their own).")] = None,
+    to: Annotated[
+        LocalDate | None, Query(description="Last local date, included (default: the month's last day).")
+    ] = None,
+    tz: Annotated[Timezone | None, Query(description="IANA zone (default: the account's).")] = None,
+    account_id: Annotated[
+        str | None, Query(min_length=1, description="The account (the master key; others see their own).")
+    ] = None,
     provider: Values = None,
     key: Values = None,
     model: Values = None,
@@ -88,12 +98,11 @@ async def usage_scope(
     if (last - first).days >= MAX_DAYS:
         raise _invalid("to", f"a range is at most {MAX_DAYS} days")
     values: dict[Dimension, tuple[str, ...]] = {}
-    for dimension, given in ((Dimension.PROVIDER, provider), (Dimension.KEY, key), (Dimension.AGENT, agent)):
-        if given:
-            values[dimension] = tuple(given)
-    if member:
-        values[Dimension.MEMBER] = tuple(member)
-    filters = Filters(values, models=tuple(model) if model else None)
+    named = ((Dimension.PROVIDER, provider), (Dimension.KEY, key), (Dimension.AGENT, agent), (Dimension.MEMBER, member))
+    for dimension, given in named:
+        if _values(given):
+            values[dimension] = _values(given)
+    filters = Filters(values, models=_values(model) or None)
     return Scope(viewer, Window(first, last, zone), account_id, filters, local_days=zone_name == own_zone)
 
 
@@ -262,7 +271,7 @@ def _after(cursor: str | None) -> EventCursor | None:
 async def requests(
     request: Request,
     scope: Scoped,
-    day: Annotated[date, Query(alias="date", description="The local date.")],
+    day: Annotated[LocalDate, Query(alias="date", description="The local date.")],
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:

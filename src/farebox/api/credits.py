@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Request
 
 from farebox.api.credit_schemas import CreditsOut, TopUpCreated, TopUpIn, credits_out, top_up_created
 from farebox.api.exact_json import DecimalJSONRoute
+from farebox.api.openapi import errors
 from farebox.core.credentials import Principal
 from farebox.services import actor_of, authenticate, services
 
@@ -24,7 +25,17 @@ router = APIRouter(prefix="/api/admin", tags=["credits"], route_class=DecimalJSO
 Caller = Annotated[Principal, Depends(authenticate)]
 
 
-@router.post("/accounts/{account_id}/credits", status_code=201, summary="Top up an account's prepaid credits")
+@router.post(
+    "/accounts/{account_id}/credits",
+    status_code=201,
+    summary="Top up an account's prepaid credits",
+    responses=errors(
+        {
+            422: "A field is missing, unknown or bad (`error.details` names each); or the `amount` is zero, `credits`"
+            " is finer than one nano-USD, or the top-up takes what the account was given past 1,000,000,000 USD."
+        }
+    ),
+)
 async def top_up(account_id: str, body: TopUpIn, request: Request, principal: Caller) -> TopUpCreated:
     """Append a top-up (who made it and when are kept with it); from then on the account's spend draws on it."""
     principal.require_manage(account_id)

@@ -13,12 +13,11 @@ import re
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, GetJsonSchemaHandler, WithJsonSchema
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
+from farebox.core.json_types import Timezone
 from farebox.core.money import MoneyError, parse_usd
-from farebox.core.owners import EMAIL_PATTERN, NAME_PATTERN, timezone_names
+from farebox.core.owners import EMAIL_PATTERN, NAME_PATTERN
 
 __all__ = ["USD_PATTERN", "Email", "Name", "Timezone", "Usd"]
 
@@ -67,17 +66,3 @@ Name = Annotated[str, Field(min_length=1, max_length=200, json_schema_extra={"pa
 
 Email = Annotated[str, Field(min_length=3, max_length=320, json_schema_extra={"pattern": EMAIL_PATTERN})]
 """An e-mail address (`clean_email` checks it)."""
-
-
-class _KnownTimezones:
-    """Adds the `enum` of the timezone names this machine knows to a schema, when the document is built."""
-
-    @staticmethod
-    def __get_pydantic_json_schema__(core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        schema = handler(core_schema)
-        schema["enum"] = sorted(timezone_names())
-        return schema
-
-
-Timezone = Annotated[str, _KnownTimezones()]
-"""An IANA timezone name (`check_timezone` checks it)."""

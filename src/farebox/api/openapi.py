@@ -9,7 +9,8 @@ answers (`farebox.api.errors`), by what makes a route answer them:
 | takes a credential                         | 401 (none, or a bad one), 403 (not this caller's to do), |
 |                                            | 503 (the ledger could not commit: a member token's use  |
 |                                            | is recorded, and most routes write)                     |
-| has a path parameter (every one is an id)  | 404                                                     |
+| has a path parameter (every one is an id), | 404                                                     |
+| or an `account_id` query parameter         |                                                         |
 | takes a body                               | 400 (not JSON), 413 (too large), 422 (a bad field)      |
 | has a query parameter                      | 422 (a bad value, or one given twice: `api.query`)      |
 
@@ -95,7 +96,7 @@ def _errors_of(operation: Mapping[str, Any]) -> dict[int, str]:
     parameters = operation.get("parameters", [])
     if operation.get("security"):
         found |= _CREDENTIAL
-    if any(parameter["in"] == "path" for parameter in parameters):
+    if any(parameter["in"] == "path" or parameter["name"] == "account_id" for parameter in parameters):
         found |= _NOT_FOUND
     if any(parameter["in"] == "query" for parameter in parameters):
         found |= _QUERY

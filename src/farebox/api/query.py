@@ -1,16 +1,14 @@
-"""Query strings of the HTTP API: each parameter a route takes, once, unless it takes a list.
+"""Query strings of the admin and ingestion routes: each parameter a route takes, once.
 
-The OpenAPI document gives every query parameter that is not a list one value. Starlette keeps all the
-values of a repeated one and FastAPI reads the last, so `?account_id=a&account_id=b` would be answered for
-`b` as if `a` were never sent; it is refused instead (422), as the document says. Parameters a route does
-not take are ignored, repeated or not.
+The OpenAPI document gives every query parameter one value. Starlette keeps all the values of a repeated one and
+FastAPI reads the last, so `?account_id=a&account_id=b` would be answered for `b` as if `a` were never sent; it
+is refused instead (422), as the document says. Parameters a route does not take are ignored, repeated or not.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any, get_args, get_origin
 
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
@@ -19,11 +17,6 @@ from starlette.requests import Request
 from farebox.errors import ValidationFailed
 
 __all__ = ["single_values"]
-
-
-def _repeatable(annotation: Any) -> bool:
-    """Whether a parameter takes several values (`list[str] | None`, say): repeating it is how they are given."""
-    return any(get_origin(part) is list for part in (annotation, *get_args(annotation)))
 
 
 async def single_values(request: Request) -> None:
@@ -40,8 +33,6 @@ async def single_values(request: Request) -> None:
 
 
 def _query_names(dependant: Dependant) -> Iterator[str]:
-    yield from (
-        parameter.alias for parameter in dependant.query_params if not _repeatable(parameter.field_info.annotation)
-    )
+    yield from (parameter.alias for parameter in dependant.query_params)
     for sub in dependant.dependencies:
         yield from _query_names(sub)

@@ -10,15 +10,26 @@ for booleans and `StrictFloat` for numbers.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, PlainSerializer, PlainValidator, WithJsonSchema
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    GetJsonSchemaHandler,
+    PlainSerializer,
+    PlainValidator,
+    WithJsonSchema,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
-__all__ = ["JSON_INTEGER", "Time", "bounded_decimal", "exact_decimal"]
+from farebox.core.owners import timezone_names
+
+__all__ = ["JSON_INTEGER", "LocalDate", "Time", "Timezone", "bounded_decimal", "exact_decimal"]
 
 _PLAIN = re.compile(r"^[0-9]+(?:\.[0-9]+)?$")
 _TIME = re.compile(
@@ -121,3 +132,35 @@ def _bounded(value: object, *, places: int, limit: Decimal) -> Decimal:
     if excess > 0 and any(digits[-excess:]):
         raise PydanticCustomError("decimal_max_places", "must have at most {places} decimal places", {"places": places})
     return number
+
+
+_DATE = re.compile(r"^(?:19[7-9][0-9]|2[0-9]{3})-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])$")
+
+
+def _date_text(value: Any) -> Any:
+    if not isinstance(value, str) or not _DATE.match(value):
+        raise PydanticCustomError("date_format", "must be a date like 2026-03-01, from 1970 to 2999")
+    return value
+
+
+LocalDate = Annotated[
+    date,
+    BeforeValidator(_date_text),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": _DATE.pattern}),
+]
+"""A calendar date written `YYYY-MM-DD` (RFC 3339's full-date) in the years 1970 to 2999, and nothing else: not a
+number, not a time. Usage is never older than the epoch, and the bound keeps a day after the last within reach."""
+
+
+class _KnownTimezones:
+    """Adds the `enum` of the timezone names this machine knows to a schema, when the document is built."""
+
+    @staticmethod
+    def __get_pydantic_json_schema__(core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema["enum"] = sorted(timezone_names())
+        return schema
+
+
+Timezone = Annotated[str, _KnownTimezones()]
+"""An IANA timezone name (`check_timezone` checks it)."""
