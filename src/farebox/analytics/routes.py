@@ -2,9 +2,10 @@
 
 Every route takes the shared range (`from`, `to` as local dates, `tz`, default the current month in the
 account's zone) and filters (`provider`, `key`, `model`, `agent`, `member`, each one value or several
-separated by commas), and answers from the analytics engine under the caller's access: the master key any account (`account_id`), an owner,
-admin or billing token its account, a member token its own keys, a virtual key itself. Money is decimal USD
-strings; `error_rate` is errors per request, a decimal fraction to four places.
+separated by commas), and answers from the analytics engine under the caller's access: the master key any
+account (`account_id`), an owner, admin or billing token its account, a member token its own keys, a virtual
+key itself. Money is decimal USD strings; `error_rate` is errors per request, a decimal fraction to four
+places.
 """
 
 from __future__ import annotations
