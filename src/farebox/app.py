@@ -20,6 +20,7 @@ from farebox.alerts.actions import Alerter
 from farebox.alerts.scanner import AnomalyScanner
 from farebox.alerts.store import AlertStore
 from farebox.alerts.watcher import CapWatcher
+from farebox.analytics import key_usage
 from farebox.analytics import routes as analytics_routes
 from farebox.api import admin, alerts, events, requests, voids, webhooks
 from farebox.api import budgets as budget_routes
@@ -178,7 +179,19 @@ def create_app(
     install_error_handlers(app)
     # The proxy routes come first: they are matched on every proxied request.
     app.router.routes[0:0] = proxied
-    for api in (admin, events, budget_routes, credit_routes, alerts, webhooks, requests, analytics_routes, voids):
+    routers = (
+        admin,
+        events,
+        budget_routes,
+        credit_routes,
+        alerts,
+        webhooks,
+        requests,
+        voids,
+        analytics_routes,
+        key_usage,
+    )
+    for api in routers:
         app.include_router(api.router, dependencies=[Depends(single_values)])
     if mock_key is not None:
         app.mount("/mock", create_mock_app(prefix="", latency_ms=settings.mock_latency_ms, key=mock_key))

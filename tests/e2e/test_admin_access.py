@@ -128,6 +128,8 @@ CASES = [
     Case("GET", "/api/analytics/requests?date=2026-12-05&account_id={account}", OWN_USAGE, stranger=404),
     Case("GET", "/api/analytics/filters?account_id={account}", OWN_USAGE, stranger=404),
     Case("GET", "/api/analytics/members?account_id={account}", MANAGE, stranger=404, refusal="role_required"),
+    Case("GET", "/v1/usage?account_id={account}", OWN_USAGE, stranger=404),
+    Case("GET", "/v1/usage/models?account_id={account}", OWN_USAGE, stranger=404),
     Case("GET", "/api/analytics/members/{mo}?account_id={account}", MANAGE, stranger=404, refusal="role_required"),
 ]
 
@@ -225,7 +227,7 @@ async def test_the_table_covers_every_admin_route(world_api: tuple[Api, World]) 
     served = {
         (method.upper(), path)
         for path, item in schema["paths"].items()
-        if path.startswith(("/api/admin", "/api/events", "/api/analytics"))
+        if path.startswith(("/api/admin", "/api/events", "/api/analytics", "/v1/usage"))
         for method in item
     }
     names = {"account": "account_id", "mo": "member_id", "mia": "member_id", "mo_token": "token_id"}

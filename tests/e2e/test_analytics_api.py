@@ -237,3 +237,39 @@ async def test_the_filter_choices_of_a_range(api: Api) -> None:
     assert {key["name"] for key in body["keys"]} == {"ada-key", "bob-key"}
     assert {member["name"] for member in body["members"]} == {"ada", "bob"}
     assert (await _get(api, "/filters", ids["bob_token"]))["keys"] == [{"id": ids["bob_key"], "name": "bob-key"}]
+
+
+async def test_v1_usage_in_the_seed_s_shape_for_the_key_itself(api: Api) -> None:
+    ids = await _acme(api)
+    await api.ok("POST", f"/accounts/{ids['account']}/credits", {"amount_usd": "10.00"}, status=201)
+    headers = {"authorization": f"Bearer {ids['bob_secret']}"}
+    body = (await api.client.get("/v1/usage", headers=headers)).json()
+    assert body["period_start"] == "2026-02-28T18:30:00Z" and body["period_end"] == "2026-03-31T18:30:00Z"
+    assert (body["total_requests"], body["total_tokens"]) == (2, 2_100_000)
+    assert body["total_credits_used"] == "26000"  # 1.30 USD at 20,000 credits per USD
+    assert body["credits_remaining"] == "200000"  # topped up now, after this month's spend
+    days = body["daily_breakdown"]
+    assert [day["date"] for day in days[:2]] == ["2026-03-31", "2026-03-30"] and len(days) == 31
+    assert days[0] == {"date": "2026-03-31", "requests": 1, "tokens": 2_000_000, "credits": "6000"}
+    models = (await api.client.get("/v1/usage/models", headers=headers)).json()["data"]
+    assert models == [
+        {
+            "model": "gpt-4o",
+            "requests": 1,
+            "prompt_tokens": 0,
+            "completion_tokens": 100_000,
+            "total_tokens": 100_000,
+            "credits_used": "20000",
+        },
+        {
+            "model": "gpt-4o-mini",
+            "requests": 1,
+            "prompt_tokens": 2_000_000,
+            "completion_tokens": 0,
+            "total_tokens": 2_000_000,
+            "credits_used": "6000",
+        },
+    ]
+    account = await api.client.get("/v1/usage", headers={"authorization": f"Bearer {ids['bill_token']}"})
+    assert account.json()["total_credits_used"] == "91000", "billing sees the whole account: 4.55 USD"
+    assert_error(await api.client.get("/v1/usage", headers={"authorization": f"Bearer {MASTER}"}), 422)

@@ -69,6 +69,9 @@ BEYOND_SCHEMA: dict[str, re.Pattern[str]] = {
     "GET /api/analytics/members/{member_id}": re.compile(r"from|to|account_id"),
     "GET /api/analytics/requests": re.compile(r"from|to|cursor|date"),
     "GET /api/analytics/filters": re.compile(r"from|to"),
+    # The master key names the account whose usage it reads (a key or a token reads its own).
+    "GET /v1/usage": re.compile(r"account_id"),
+    "GET /v1/usage/models": re.compile(r"account_id"),
     # A top-up is more than zero, whole nano-USD, and keeps what the account was given within 1e9 USD.
     # Exactly one of `amount_usd` and `credits` (the body's own rule: `loc` is the body, '').
     "POST /api/admin/accounts/{account_id}/credits": re.compile(r"amount|credits|"),
