@@ -8,61 +8,20 @@ exactly one event, so "events == successful responses" means no refused request 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anthropic
 import httpx
 import openai
 import pytest
+from stream_race import HEADERS, MESSAGES, hammer, total_cost
 
 from farebox.core.money import NANO_PER_USD, format_usd, parse_usd
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import Gateway
 
-CLIENTS = 64
-REQUESTS_PER_CLIENT = 3
-MESSAGES = [{"role": "user", "content": "Count to fifty."}]
-HEADERS = {"x-mock-latency-ms": "40", "x-mock-output-tokens": "50"}
 CAP_USD = "0.0008"  # gpt-4o-mini: ~31 µUSD per request, so about 25 of the 192 fit
-
-
-async def _hammer(gateway: Gateway, secrets: list[str]) -> tuple[int, list[openai.APIStatusError]]:
-    """64 streaming clients, each sending requests one after another: (successes, refusals)."""
-    clients = [
-        openai.AsyncOpenAI(api_key=secret, base_url=f"{gateway.url}/v1", max_retries=0, default_headers=HEADERS)
-        for secret in secrets
-    ]
-    refusals: list[openai.APIStatusError] = []
-    successes = 0
-
-    async def client(n: int) -> None:
-        nonlocal successes
-        sdk = clients[n % len(clients)]
-        for _ in range(REQUESTS_PER_CLIENT):
-            try:
-                stream = await sdk.chat.completions.create(
-                    model="gpt-4o-mini",
-                    messages=MESSAGES,
-                    max_tokens=50,
-                    stream=True,  # type: ignore[arg-type]
-                )
-                async for _chunk in stream:
-                    pass
-                successes += 1
-            except openai.APIStatusError as exc:
-                refusals.append(exc)
-
-    try:
-        await asyncio.gather(*(client(n) for n in range(CLIENTS)))
-    finally:
-        for sdk in clients:
-            await sdk.close()
-    return successes, refusals
-
-
-def _spent(events: list[dict[str, Any]]) -> int:
-    return sum(int(event["cost_nano"]) for event in events)
 
 
 def _assert_capped(gateway: Gateway, key_ids: list[str], successes: int, refusals: list[openai.APIStatusError]) -> None:
@@ -73,13 +32,13 @@ def _assert_capped(gateway: Gateway, key_ids: list[str], successes: int, refusal
     assert {exc.code for exc in refusals} == {"budget_exceeded"}
     assert len(events) == successes, "a refused request was forwarded (or a forwarded one not recorded)"
     assert all(event["status"] == "ok" for event in events)
-    assert _spent(events) <= cap
-    assert _spent(events) > cap // 2, "the cap refused far too early"
+    assert total_cost(events) <= cap
+    assert total_cost(events) > cap // 2, "the cap refused far too early"
 
 
 def test_parallel_streams_cannot_push_a_key_past_its_cap(gateway: Gateway) -> None:
     secret, key = gateway.new_key(spend_cap=CAP_USD)
-    successes, refusals = asyncio.run(_hammer(gateway, [secret]))
+    successes, refusals = asyncio.run(hammer(gateway, [secret]))
     _assert_capped(gateway, [key["id"]], successes, refusals)
     assert "remaining" in refusals[0].message and "spend cap of key 'k'" in refusals[0].message
 
@@ -99,7 +58,7 @@ def test_a_member_cap_holds_across_the_member_s_keys(gateway: Gateway) -> None:
         ).json()
         for i in range(4)
     ]
-    successes, refusals = asyncio.run(_hammer(gateway, [key["key"] for key in keys]))
+    successes, refusals = asyncio.run(hammer(gateway, [key["key"] for key in keys]))
     _assert_capped(gateway, [key["id"] for key in keys], successes, refusals)
     assert "member 'ada@example.com'" in refusals[0].message
 
@@ -112,7 +71,7 @@ def test_an_account_cap_holds_across_every_key_of_the_account(gateway: Gateway) 
         gateway.admin("POST", "/api/admin/virtual-keys", json={"account_id": account["id"], "name": f"k{i}"}).json()
         for i in range(3)
     ]
-    successes, refusals = asyncio.run(_hammer(gateway, [key["key"] for key in keys]))
+    successes, refusals = asyncio.run(hammer(gateway, [key["key"] for key in keys]))
     _assert_capped(gateway, [key["id"] for key in keys], successes, refusals)
     assert "account 'account-cap'" in refusals[0].message
 
@@ -133,7 +92,7 @@ def test_credits_remaining_counts_the_reservation_of_a_stream_in_flight(gateway:
         headers=headers,
         timeout=10,
     )
-    spent = _spent(gateway.events_of(key["id"]))
+    spent = total_cost(gateway.events_of(key["id"]))
     assert after.headers["x-credits-remaining"] == format_usd(NANO_PER_USD - spent)
 
 
@@ -163,7 +122,7 @@ def test_budget_status_of_a_key_and_of_its_account(gateway: Gateway) -> None:
     secret, key = gateway.new_key(spend_cap="2.00", cap_period="daily")
     sdk = openai.OpenAI(api_key=secret, base_url=f"{gateway.url}/v1", max_retries=0)
     sdk.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=100)  # type: ignore[arg-type]
-    spent = _spent(gateway.events_of(key["id"]))
+    spent = total_cost(gateway.events_of(key["id"]))
     budget = gateway.admin("GET", f"/api/admin/virtual-keys/{key['id']}/budget")
     assert budget.status_code == 200, budget.text
     shown = budget.json()

@@ -18,6 +18,7 @@ import openai
 import pytest
 from google import genai
 from google.genai import errors, types
+from stream_race import HEADERS, MESSAGES, hammer, total_cost
 
 from farebox.core.credits import CreditRate
 from farebox.core.money import NANO_PER_USD, format_usd, parse_usd
@@ -25,10 +26,6 @@ from farebox.core.money import NANO_PER_USD, format_usd, parse_usd
 if TYPE_CHECKING:
     from tests.e2e.conftest import Gateway
 
-CLIENTS = 64
-REQUESTS_PER_CLIENT = 3
-MESSAGES = [{"role": "user", "content": "Count to fifty."}]
-HEADERS = {"x-mock-latency-ms": "40", "x-mock-output-tokens": "50"}
 RATE = CreditRate()  # the default 20,000 credits per USD
 TINY = "16"  # credits, 0.0008 USD: gpt-4o-mini costs ~31 µUSD a request, so about 25 of the 192 fit
 
@@ -58,47 +55,9 @@ def credits_of(gateway: Gateway, account_id: str) -> dict[str, Any]:
     return dict(response.json())
 
 
-async def _hammer(gateway: Gateway, secrets: list[str]) -> tuple[int, list[openai.APIStatusError]]:
-    """64 streaming clients, each sending requests one after another: (successes, refusals)."""
-    clients = [
-        openai.AsyncOpenAI(api_key=secret, base_url=f"{gateway.url}/v1", max_retries=0, default_headers=HEADERS)
-        for secret in secrets
-    ]
-    refusals: list[openai.APIStatusError] = []
-    successes = 0
-
-    async def client(n: int) -> None:
-        nonlocal successes
-        sdk = clients[n % len(clients)]
-        for _ in range(REQUESTS_PER_CLIENT):
-            try:
-                stream = await sdk.chat.completions.create(
-                    model="gpt-4o-mini",
-                    messages=MESSAGES,
-                    max_tokens=50,
-                    stream=True,  # type: ignore[arg-type]
-                )
-                async for _chunk in stream:
-                    pass
-                successes += 1
-            except openai.APIStatusError as exc:
-                refusals.append(exc)
-
-    try:
-        await asyncio.gather(*(client(n) for n in range(CLIENTS)))
-    finally:
-        for sdk in clients:
-            await sdk.close()
-    return successes, refusals
-
-
-def _spent(events: list[dict[str, Any]]) -> int:
-    return sum(int(event["cost_nano"]) for event in events)
-
-
 def test_parallel_streams_cannot_draw_a_tiny_balance_below_zero(gateway: Gateway) -> None:
     account_id, keys = prepaid(gateway, TINY, keys=3)
-    successes, refusals = asyncio.run(_hammer(gateway, [key["key"] for key in keys]))
+    successes, refusals = asyncio.run(hammer(gateway, [key["key"] for key in keys]))
 
     events = [event for key in keys for event in gateway.events_of(key["id"])]
     balance = RATE.parse(TINY)
@@ -107,12 +66,12 @@ def test_parallel_streams_cannot_draw_a_tiny_balance_below_zero(gateway: Gateway
     assert {exc.code for exc in refusals} == {"credits_exhausted"}
     assert len(events) == successes, "a refused request was forwarded (or a forwarded one not recorded)"
     assert all(event["status"] == "ok" for event in events)
-    assert _spent(events) <= balance
-    assert _spent(events) > balance // 2, "the balance refused far too early"
+    assert total_cost(events) <= balance
+    assert total_cost(events) > balance // 2, "the balance refused far too early"
     shown = credits_of(gateway, account_id)
-    assert shown["used"] == format_usd(_spent(events)) and shown["reserved"] == "0.00"
-    assert shown["balance"] == format_usd(balance - _spent(events))
-    assert shown["balance_credits"] == RATE.format(balance - _spent(events))
+    assert shown["used"] == format_usd(total_cost(events)) and shown["reserved"] == "0.00"
+    assert shown["balance"] == format_usd(balance - total_cost(events))
+    assert shown["balance_credits"] == RATE.format(balance - total_cost(events))
 
 
 def test_credits_remaining_counts_credits_and_the_reservation_of_a_stream_in_flight(gateway: Gateway) -> None:
@@ -127,7 +86,7 @@ def test_credits_remaining_counts_credits_and_the_reservation_of_a_stream_in_fli
     assert Decimal(20000 - 13) < Decimal(held) < Decimal(20000 - 12)
     sdk = openai.OpenAI(api_key=key["key"], base_url=f"{gateway.url}/v1", max_retries=0)
     after = sdk.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=10)  # type: ignore[arg-type]
-    spent = _spent(gateway.events_of(key["id"]))
+    spent = total_cost(gateway.events_of(key["id"]))
     assert after.headers["x-credits-remaining"] == RATE.format(NANO_PER_USD - spent)
     assert credits_of(gateway, account_id)["balance_credits"] == RATE.format(NANO_PER_USD - spent)
 
@@ -136,7 +95,7 @@ def test_a_key_cap_tighter_than_the_balance_is_shown_in_credits(gateway: Gateway
     _account_id, (key,) = prepaid(gateway, "20000", spend_cap="0.01")
     sdk = openai.OpenAI(api_key=key["key"], base_url=f"{gateway.url}/v1", max_retries=0)
     reply = sdk.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=10)  # type: ignore[arg-type]
-    spent = _spent(gateway.events_of(key["id"]))
+    spent = total_cost(gateway.events_of(key["id"]))
     assert reply.headers["x-credits-remaining"] == RATE.format(parse_usd("0.01") - spent)
 
 
