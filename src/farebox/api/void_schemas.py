@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from farebox.core.owners import NAME_PATTERN
 from farebox.ledger.adjustments import MAX_REASON, Void, void_record
 
 __all__ = ["VoidIn", "VoidOut", "present_void"]
@@ -16,7 +17,11 @@ class VoidIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_REASON)]
+    reason: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=MAX_REASON),
+        Field(json_schema_extra={"pattern": NAME_PATTERN}, description="Why; not blank (surrounding blanks dropped)."),
+    ]
 
 
 class VoidOut(BaseModel):
