@@ -5,9 +5,9 @@
 For SQLite (a new file in a temporary directory) and, with --pg-url, PostgreSQL (a new schema, dropped
 afterwards), it records N events spread evenly over the last D days (default 1,000,000 over 90), in time
 order as traffic arrives, through the ledger's batch path in 1,000-event batches — 3 accounts (the first,
-"big", holds 80% of the traffic), 40 keys and 20 members each, 8 models of 3 providers, 6 agents, 4 apps, 2%
-errors — then times each usage endpoint warm, in-process over HTTP (httpx's ASGI transport, the master
-key), R rounds each:
+"big", holds 80% of the traffic), 40 keys and 20 members each, 8 models of 3 providers, 6 agents, 4 apps (each
+key has an agent and an app, which its requests carry, as the proxy attributes them), 2% errors — then times
+each usage endpoint warm, in-process over HTTP (httpx's ASGI transport, the master key), R rounds each:
 
 - `GET /api/analytics/models` over the 90 days of the big account;
 - `GET /api/analytics/models/over-time?grain=day` over the 90 days;
@@ -58,8 +58,12 @@ MODELS = [
 ]
 
 
-async def _directory(ledger: Ledger) -> list[tuple[str, list[tuple[str, str]]]]:
-    """3 accounts, each with 20 members and 40 keys: [(account id, [(key id, member id)])]."""
+Keys = list[tuple[str, str, str, str]]
+"""An account's keys: (key id, member id, agent id, app)."""
+
+
+async def _directory(ledger: Ledger) -> list[tuple[str, Keys]]:
+    """3 accounts, each with 20 members and 40 keys: [(account id, keys)]."""
     directory = Directory(ledger)
     accounts = []
     for n in range(3):
@@ -68,22 +72,30 @@ async def _directory(ledger: Ledger) -> list[tuple[str, list[tuple[str, str]]]]:
             await directory.create_member(account.id, email=f"m{i}@bench.test", name=f"Member {i}") for i in range(20)
         ]
         keys = [
-            (await directory.create_key(account.id, member_id=members[i % 20].id, name=f"key-{i}"))[0]
+            (
+                await directory.create_key(
+                    account.id,
+                    member_id=members[i % 20].id,
+                    name=f"key-{i}",
+                    agent_id=f"agent-{i % 6}",
+                    app=f"app-{i % 4}",
+                )
+            )[0]
             for i in range(40)
         ]
-        accounts.append((account.id, [(key.id, key.member_id or "") for key in keys]))
+        accounts.append(
+            (account.id, [(key.id, key.member_id or "", key.agent_id or "", key.app or "") for key in keys])
+        )
     return accounts
 
 
-def _events(
-    accounts: list[tuple[str, list[tuple[str, str]]]], n: int, *, start: datetime, span: float, seed: int
-) -> list[UsageEvent]:
+def _events(accounts: list[tuple[str, Keys]], n: int, *, start: datetime, span: float, seed: int) -> list[UsageEvent]:
     """`n` events from `start` over `span` seconds, in time order (as traffic arrives)."""
     rng = random.Random(seed)
     events = []
     for i in range(n):
         account_id, keys = accounts[0] if rng.random() < 0.8 else rng.choice(accounts[1:])
-        key_id, member_id = rng.choice(keys)
+        key_id, member_id, agent_id, app = rng.choice(keys)
         provider, model, micro = rng.choice(MODELS)
         events.append(
             UsageEvent(
@@ -92,8 +104,8 @@ def _events(
                 account_id=account_id,
                 key_id=key_id,
                 member_id=member_id,
-                agent_id=f"agent-{rng.randrange(6)}",
-                app=f"app-{rng.randrange(4)}",
+                agent_id=agent_id,
+                app=app,
                 axis=Axis.LLM,
                 provider=provider,
                 model=model,
@@ -109,7 +121,7 @@ def _events(
     return events
 
 
-async def _fill(ledger: Ledger, accounts: list[tuple[str, list[tuple[str, str]]]], n: int, days: int) -> float:
+async def _fill(ledger: Ledger, accounts: list[tuple[str, Keys]], n: int, days: int) -> float:
     started = time.perf_counter()
     chunk = 50_000
     first = datetime.now(UTC) - timedelta(days=days)

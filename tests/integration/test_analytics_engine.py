@@ -162,7 +162,7 @@ async def test_each_viewer_sees_only_its_own(ledger: Ledger, make_event: EventFa
         await seen(token(Role.OWNER), account_id="acct-2")
 
 
-async def test_the_daily_cubes_answer_as_the_quarter_hours_do(ledger: Ledger, make_event: EventFactory) -> None:
+async def test_the_daily_cube_answers_as_the_quarter_hours_do(ledger: Ledger, make_event: EventFactory) -> None:
     directory = Directory(ledger)
     account = await directory.create_account(name="Kolkata", timezone="Asia/Kolkata")
     zone = ZoneInfo("Asia/Kolkata")
@@ -195,9 +195,9 @@ async def test_the_daily_cubes_answer_as_the_quarter_hours_do(ledger: Ledger, ma
             "usage_daily",
         ),
         (MASTER, {"grain": Grain.MONTH}, "usage_daily"),
-        (member, {"group_by": (Dimension.APP,)}, "usage_daily_people"),
-        (MASTER, {"group_by": (Dimension.AGENT, Dimension.MEMBER), "grain": Grain.DAY}, "usage_daily_people"),
-        (MASTER, {"group_by": (Dimension.AGENT, Dimension.MODEL)}, "usage_rollups"),
+        (member, {"group_by": (Dimension.APP,)}, "usage_daily"),
+        (MASTER, {"group_by": (Dimension.AGENT, Dimension.MEMBER), "grain": Grain.DAY}, "usage_daily"),
+        (MASTER, {"group_by": (Dimension.AGENT, Dimension.MODEL, Dimension.OPERATION)}, "usage_daily"),
         (MASTER, {"grain": Grain.HOUR}, "usage_rollups"),
     ]
     for viewer, fields, source in cases:

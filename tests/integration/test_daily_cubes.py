@@ -1,4 +1,4 @@
-"""The daily cubes on real ledgers (SQLite, and PostgreSQL with TEST_PG_URL): always the sums of the events not
+"""The daily cube on real ledgers (SQLite, and PostgreSQL with TEST_PG_URL): always the sums of the events not
 voided, per day of each account's zone, through recording, voids and a change of zone."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import pytest
 from farebox.core.events import UsageEvent
 from farebox.ledger.adjustments import Actor, Adjustments
 from farebox.ledger.base import Ledger
-from farebox.ledger.daily import CUBE_DIMENSIONS, local_day
+from farebox.ledger.daily import local_day
 from farebox.ledger.directory import Directory
-from farebox.ledger.schema import ROLLUP_MEASURES, usage_daily, usage_daily_people
+from farebox.ledger.schema import DAILY_DIMENSIONS, ROLLUP_MEASURES, usage_daily
 
 if TYPE_CHECKING:
     from tests.conftest import EventFactory, TableRows
@@ -26,16 +26,14 @@ pytestmark = pytest.mark.anyio
 START = datetime(2026, 3, 5, tzinfo=UTC)  # New York changes its clocks on 8 March
 
 
-def _expected(
-    events: list[UsageEvent], zones: dict[str, ZoneInfo], cube: str
-) -> dict[tuple[Any, ...], tuple[int, ...]]:
+def _expected(events: list[UsageEvent], zones: dict[str, ZoneInfo]) -> dict[tuple[Any, ...], tuple[int, ...]]:
     sums: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * len(ROLLUP_MEASURES))
     for event in events:
         values = {"key_id": event.key_id, "member_id": event.member_id, "agent_id": event.agent_id, "app": event.app}
         values |= {"axis": event.axis, "provider": event.provider, "model": event.model}
         values |= {"canonical_model": event.canonical_model, "operation": event.operation, "status": event.status}
         day = local_day(int(event.timestamp.timestamp()), zones[event.account_id])
-        key = (event.account_id, day, *((values[name] or "") for name in CUBE_DIMENSIONS[cube]))
+        key = (event.account_id, day, *((values[name] or "") for name in DAILY_DIMENSIONS))
         measures = (1, event.input_tokens, event.output_tokens, event.cached_input_tokens, event.cache_write_tokens)
         measures += (event.reasoning_tokens, event.characters, 0, 0, event.cost_nano, 0, 0, event.latency_ms or 0)
         for position, value in enumerate(measures):
@@ -46,14 +44,13 @@ def _expected(
 async def _assert_cubes(
     ledger: Ledger, table_rows: TableRows, events: list[UsageEvent], zones: dict[str, ZoneInfo]
 ) -> None:
-    for cube in (usage_daily, usage_daily_people):
-        dims = ("account_id", "day", *CUBE_DIMENSIONS[cube.name])
-        got = {
-            tuple(row[d] for d in dims): tuple(row[m] for m in ROLLUP_MEASURES)
-            for row in await table_rows(ledger, cube)
-            if any(row[m] for m in ROLLUP_MEASURES)
-        }
-        assert got == _expected(events, zones, cube.name), cube.name
+    dims = ("account_id", "day", *DAILY_DIMENSIONS)
+    got = {
+        tuple(row[d] for d in dims): tuple(row[m] for m in ROLLUP_MEASURES)
+        for row in await table_rows(ledger, usage_daily)
+        if any(row[m] for m in ROLLUP_MEASURES)
+    }
+    assert got == _expected(events, zones)
 
 
 async def test_the_cubes_are_the_sums_of_the_events_per_local_day(

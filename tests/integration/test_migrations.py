@@ -240,6 +240,47 @@ def test_the_quarter_hour_rollups_are_filled_from_the_events_without_the_voided(
         engines.dispose()
 
 
+def test_one_daily_cube_replaces_the_two_filled_from_the_rollups_and_back(ledger_url: str) -> None:
+    """Migration 0009 sums the quarter hours per local day with every dimension; its downgrade refills the two."""
+    day_us = 20_000 * 86_400 * 1_000_000  # midnight UTC, day 20,000 since 1970
+    hour = 3_600_000_000
+    events = [
+        _event("a", day_us + 1 * hour, agent_id="bot"),
+        _event("b", day_us + 5 * hour, agent_id="bot", model="gpt-4o-mini", canonical_model="gpt-4o-mini"),
+        _event("c", day_us + 30 * hour, agent_id="vm-7", app=None),
+    ]
+    engines = Engines(ledger_url)
+    try:
+        migrate(engines, revision="0004")
+        with engines.writer.begin() as connection:
+            connection.execute(sa_table("usage_events", connection).insert(), events)
+        migrate(engines)
+        with engines.writer.begin() as connection:
+            query = "SELECT day, agent_id, app, model, requests, cost_nano FROM usage_daily ORDER BY day, model"
+            assert [tuple(row) for row in connection.exec_driver_sql(query)] == [
+                (20_000, "bot", "helpdesk", "gpt-4o", 1, 1_000),
+                (20_000, "bot", "helpdesk", "gpt-4o-mini", 1, 1_000),
+                (20_001, "vm-7", "", "gpt-4o", 1, 1_000),
+            ]
+            config = Config()
+            config.set_main_option("script_location", str(_MIGRATIONS))
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0008")
+            people = "SELECT day, agent_id, requests FROM usage_daily_people ORDER BY day"
+            assert [tuple(row) for row in connection.exec_driver_sql(people)] == [
+                (20_000, "bot", 2),
+                (20_001, "vm-7", 1),
+            ]
+            models = "SELECT day, model, requests FROM usage_daily ORDER BY day, model"
+            assert [tuple(row) for row in connection.exec_driver_sql(models)] == [
+                (20_000, "gpt-4o", 1),
+                (20_000, "gpt-4o-mini", 1),
+                (20_001, "gpt-4o", 1),
+            ]
+    finally:
+        engines.dispose()
+
+
 def sa_table(name: str, connection: Connection) -> Table:
     """A table as the database has it now (at an older revision than the declared schema)."""
     return Table(name, MetaData(), autoload_with=connection)

@@ -16,7 +16,7 @@ from farebox.analytics.calendar import Grain, Window
 from farebox.core.credentials import Principal, PrincipalKind
 from farebox.core.owners import Role
 from farebox.errors import NotFound
-from farebox.ledger.aggregates import CUBE_DIMENSIONS, Aggregate
+from farebox.ledger.aggregates import Aggregate
 from farebox.ledger.reader import EventCursor, EventFilter, EventRow, LedgerReader
 
 __all__ = ["Dimension", "Engine", "Filters", "Measure", "Query", "Row"]
@@ -78,7 +78,7 @@ class Query:
     """The account asked about; None: every account the viewer may see (only the master key sees several)."""
     local_days: bool = False
     """Whether the window's zone is the account's own: then days, weeks and months may be read from the daily
-    cubes, which are far smaller than the quarter-hour rollups (only for one account, and no hours)."""
+    cube, which is far smaller than the quarter-hour rollups (only for one account, and no hours)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,13 +109,13 @@ class Engine:
         """
         where = _where(query, viewer)
         window, grain = query.window, query.grain
-        cube = _cube(query, where)
-        if cube is None:
-            since, until = int(window.since.timestamp()), int(window.until.timestamp())
-            slots = None if grain is None else window.slots(grain)
-        else:
+        daily = _daily(query, where)
+        if daily:
             since, until = window.day_range()
             slots = None if grain is None else window.day_slots(grain)
+        else:
+            since, until = int(window.since.timestamp()), int(window.until.timestamp())
+            slots = None if grain is None else window.slots(grain)
         wanted = Aggregate(
             since=since,
             until=until,
@@ -124,7 +124,7 @@ class Engine:
             where=where,
             models=query.filters.models,
             slots=slots,
-            cube=cube,
+            daily=daily,
         )
         rows = await self._reader.aggregate(wanted)
         return [
@@ -137,8 +137,8 @@ class Engine:
         ]
 
     def source(self, query: Query, *, viewer: Principal) -> str:
-        """Which table answers the query: a daily cube's name, or `usage_rollups` (the quarter-hour rollups)."""
-        return _cube(query, _where(query, viewer)) or "usage_rollups"
+        """Which table answers the query: `usage_daily` (the daily cube) or `usage_rollups` (the quarter hours)."""
+        return "usage_daily" if _daily(query, _where(query, viewer)) else "usage_rollups"
 
     async def requests(
         self, query: Query, *, viewer: Principal, after: EventCursor | None = None, limit: int = 50
@@ -178,18 +178,10 @@ _EVENT_FILTERS = {
 }
 
 
-def _cube(query: Query, where: dict[str, tuple[str, ...]]) -> str | None:
-    """The daily cube that can answer the query exactly, if one can."""
+def _daily(query: Query, where: dict[str, tuple[str, ...]]) -> bool:
+    """Whether the daily cube answers the query exactly: local days of one account, in its own zone."""
     accounts = where.get(Dimension.ACCOUNT.value)
-    if not query.local_days or query.grain is Grain.HOUR or accounts is None or len(accounts) != 1:
-        return None
-    used = {dimension.value for dimension in query.group_by} | set(where)
-    if query.filters.models is not None:
-        used |= {Dimension.MODEL.value, Dimension.CANONICAL_MODEL.value}
-    for name, dimensions in CUBE_DIMENSIONS.items():
-        if used <= {Dimension.ACCOUNT.value, *dimensions}:
-            return name
-    return None
+    return query.local_days and query.grain is not Grain.HOUR and accounts is not None and len(accounts) == 1
 
 
 def _where(query: Query, viewer: Principal) -> dict[str, tuple[str, ...]]:

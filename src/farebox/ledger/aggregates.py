@@ -13,20 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Connection, Table, case, func, literal, or_, select
+from sqlalchemy import BigInteger, ColumnElement, Connection, case, func, literal, or_, select
 
-from farebox.ledger.daily import CUBE_DIMENSIONS
-from farebox.ledger.schema import (
-    DAILY_CUBES,
-    ROLLUP_BUCKET_SECONDS,
-    ROLLUP_DIMENSIONS,
-    ROLLUP_MEASURES,
-    usage_rollups,
-)
+from farebox.ledger.schema import ROLLUP_BUCKET_SECONDS, ROLLUP_DIMENSIONS, ROLLUP_MEASURES, usage_daily, usage_rollups
 
-__all__ = ["CUBE_DIMENSIONS", "ROLLUP_BUCKET_SECONDS", "Aggregate", "AggregateRow", "Slots", "aggregate"]
-
-_CUBES: dict[str, Table] = {cube.name: cube for cube in DAILY_CUBES}
+__all__ = ["ROLLUP_BUCKET_SECONDS", "Aggregate", "AggregateRow", "Slots", "aggregate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +41,7 @@ class Slots:
 @dataclass(frozen=True, slots=True)
 class Aggregate:
     """What to sum, and from where: the quarter-hour rollups (bounds and slots in epoch seconds on the bucket
-    grid), or with `cube` one of the daily cubes (in local days since 1970-01-01 of each account's zone).
+    grid), or with `daily` the daily cube (in local days since 1970-01-01 of each account's zone).
     `since` is included, `until` not."""
 
     since: int
@@ -62,18 +53,15 @@ class Aggregate:
     models: tuple[str, ...] | None = None
     """Match the model as called or its canonical model."""
     slots: Slots | None = None
-    cube: str | None = None
-    """A daily cube's name (`CUBE_DIMENSIONS`), or None for the quarter-hour rollups."""
+    daily: bool = False
+    """Read the daily cube, not the quarter-hour rollups."""
 
     def __post_init__(self) -> None:
-        dimensions = ROLLUP_DIMENSIONS if self.cube is None else ("account_id", *CUBE_DIMENSIONS[self.cube])
-        unknown = [name for name in (*self.group_by, *self.where) if name not in dimensions]
+        unknown = [name for name in (*self.group_by, *self.where) if name not in ROLLUP_DIMENSIONS]
         unknown += [name for name in self.measures if name not in ROLLUP_MEASURES]
-        if self.models is not None and "canonical_model" not in dimensions:
-            unknown.append("model")
         if unknown:
-            raise ValueError(f"not a dimension or measure of {self.cube or 'the rollups'}: {', '.join(unknown)}")
-        if self.cube is None and (self.since % ROLLUP_BUCKET_SECONDS or self.until % ROLLUP_BUCKET_SECONDS):
+            raise ValueError(f"not a dimension or measure of the rollups: {', '.join(unknown)}")
+        if not self.daily and (self.since % ROLLUP_BUCKET_SECONDS or self.until % ROLLUP_BUCKET_SECONDS):
             raise ValueError("an aggregate's bounds must be bucket starts")
 
 
@@ -104,9 +92,8 @@ def _slot(slots: Slots, bucket: ColumnElement[Any]) -> ColumnElement[Any]:
 
 def aggregate(connection: Connection, wanted: Aggregate) -> list[AggregateRow]:
     """The sums `wanted` asks for, in one query on the caller's connection."""
-    table = usage_rollups if wanted.cube is None else _CUBES[wanted.cube]
-    columns = table.c
-    time = columns.bucket if wanted.cube is None else columns.day
+    columns = usage_daily.c if wanted.daily else usage_rollups.c
+    time = columns.day if wanted.daily else columns.bucket
     where: list[ColumnElement[bool]] = [time >= wanted.since, time < wanted.until]
     for name, values in wanted.where.items():
         where.append(columns[name].in_(values))

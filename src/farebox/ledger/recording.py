@@ -20,14 +20,15 @@ from sqlalchemy import Connection, select
 from farebox.core.events import MICRO, RecordResult, UsageEvent, epoch_us, from_epoch_us
 from farebox.core.periods import Period, period_start
 from farebox.core.spend import CounterId, Scope
-from farebox.ledger.daily import CUBE_DIMENSIONS, cube_rows, local_day
+from farebox.ledger.daily import cube_rows, local_day
 from farebox.ledger.schema import (
-    DAILY_CUBES,
+    DAILY_DIMENSIONS,
     ROLLUP_BUCKET_SECONDS,
     ROLLUP_DIMENSIONS,
     ROLLUP_MEASURES,
     accounts,
     spend_counters,
+    usage_daily,
     usage_events,
     usage_rollups,
 )
@@ -37,7 +38,8 @@ __all__ = ["Recorder", "event_row"]
 # SQLite's default limit on a statement's parameters: 32,766 since 3.32, 999 before.
 _SQLITE_MAX_PARAMETERS = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
 # The sizes of multi-row statements (1,000 rows take 10) and of id look-ups (padded up to the next size).
-_ROWS_PER_STATEMENT = (256, 64, 16, 4, 1)
+# 12 is a lone event's spend counters (3 owners x 4 periods): one statement, not three of 4 rows.
+_ROWS_PER_STATEMENT = (256, 64, 16, 12, 4, 1)
 _IDS_PER_SELECT = tuple(size for size in (512, 64, 8, 1) if size <= _SQLITE_MAX_PARAMETERS)
 _SKIP_EXISTING = " ON CONFLICT (id) DO NOTHING RETURNING id"
 # Every real timezone offset is a multiple of 15 minutes, so period starts are constant per quarter hour.
@@ -188,12 +190,9 @@ class Recorder:
         self._upsert_rollups = _upsert(
             usage_rollups.name, keys=("bucket", *ROLLUP_DIMENSIONS), sums=ROLLUP_MEASURES, marker=marker
         )
-        self._upsert_cubes = {
-            cube.name: _upsert(
-                cube.name, keys=("account_id", "day", *CUBE_DIMENSIONS[cube.name]), sums=ROLLUP_MEASURES, marker=marker
-            )
-            for cube in DAILY_CUBES
-        }
+        self._upsert_daily = _upsert(
+            usage_daily.name, keys=("account_id", "day", *DAILY_DIMENSIONS), sums=ROLLUP_MEASURES, marker=marker
+        )
         self._upsert_counters = _upsert(
             spend_counters.name,
             keys=("scope", "scope_id", "period", "period_start"),
@@ -299,7 +298,7 @@ class Recorder:
         self._add_rollup_rows(connection, _rollups(rows))
 
     def _add_rollup_rows(self, connection: Connection, rollups: list[tuple[Any, ...]]) -> None:
-        """Upsert quarter-hour rollup rows, and the daily cubes' rows summed from them."""
+        """Upsert quarter-hour rollup rows, and the daily cube's rows summed from them."""
         self._upsert(connection, self._upsert_rollups, rollups)
 
         def day_of(account_id: str, bucket: int) -> int:
@@ -311,8 +310,7 @@ class Recorder:
                 day = self._days[cache_key] = local_day(bucket, self.timezone(connection, account_id))
             return day
 
-        for name, cube in cube_rows(rollups, day_of).items():
-            self._upsert(connection, self._upsert_cubes[name], cube)
+        self._upsert(connection, self._upsert_daily, cube_rows(rollups, day_of))
 
     def _add_counters(self, connection: Connection, events: list[UsageEvent], rows: list[tuple[Any, ...]]) -> None:
         # First sum by (account, member, key, quarter hour): far fewer groups than events.

@@ -40,10 +40,9 @@ __all__ = [
     "spend_counters",
     "usage_adjustments",
     "usage_events",
-    "DAILY_CUBES",
+    "DAILY_DIMENSIONS",
     "ROLLUP_BUCKET_SECONDS",
     "usage_daily",
-    "usage_daily_people",
     "usage_rollups",
     "virtual_keys",
     "webhook_endpoints",
@@ -240,28 +239,25 @@ usage_rollups = Table(
 dimensions; a dimension with no value is ''."""
 
 
-def _daily(name: str, dimensions: tuple[str, ...]) -> Table:
-    return Table(
-        name,
-        metadata,
-        Column("account_id", Text, nullable=False),
-        Column("day", Integer, nullable=False),
-        *(Column(dimension, Text, nullable=False) for dimension in dimensions),
-        *(Column(measure, BigInteger, nullable=False) for measure in ROLLUP_MEASURES),
-        PrimaryKeyConstraint("account_id", "day", *dimensions, name=f"pk_{name}"),
-    )
+DAILY_DIMENSIONS = ROLLUP_DIMENSIONS[1:]
+"""The daily cube's dimensions after (account_id, day): every rollup dimension."""
 
-
-usage_daily = _daily(
+usage_daily = Table(
     "usage_daily",
-    ("key_id", "member_id", "axis", "provider", "model", "canonical_model", "operation", "status"),
+    metadata,
+    Column("account_id", Text, nullable=False),
+    Column("day", Integer, nullable=False),
+    *(Column(dimension, Text, nullable=False) for dimension in DAILY_DIMENSIONS),
+    *(Column(measure, BigInteger, nullable=False) for measure in ROLLUP_MEASURES),
+    PrimaryKeyConstraint("account_id", "day", *DAILY_DIMENSIONS, name="pk_usage_daily"),
+    sqlite_with_rowid=False,
 )
-usage_daily_people = _daily("usage_daily_people", ("member_id", "agent_id", "app", "axis", "status"))
-DAILY_CUBES = (usage_daily, usage_daily_people)
-"""Usage summed per day of its account's time zone (`day`: local days since 1970-01-01) over fewer dimensions:
-by key and model, and by member, agent and app. A month or a quarter of a busy account is thousands of their
-rows where it is millions of quarter-hour rows; the analytics engine reads them when a query's days are the
-account's own and its dimensions are a cube's. Changing an account's zone rebuilds its rows from the rollups."""
+"""The daily cube: the quarter-hour rollups summed per day of their account's time zone (`day`: local days since
+1970-01-01), every dimension kept. A request's key gives its member, agent and app, so a day holds about as
+many rows as there were (key, model, operation, status) combinations used, where the quarter-hour rollups hold
+up to 96 times as many; the analytics engine reads it when a query's days are the account's own. SQLite keeps
+it in primary-key order (`WITHOUT ROWID`): an account's range of days is one pass, not a row look-up per index
+entry. Changing an account's zone rebuilds its rows from the rollups."""
 
 spend_counters = Table(
     "spend_counters",
