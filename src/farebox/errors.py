@@ -97,6 +97,11 @@ class NotFound(FareboxError):
     openai_type = "not_found_error"
     default_code = "not_found"
 
+    @classmethod
+    def of(cls, what: str, row_id: str) -> NotFound:
+        """No `what` with this id, or none the caller may see: `no virtual key with id 'k'`, `virtual_key_not_found`."""
+        return cls(f"no {what} with id {row_id!r}", code=f"{what.replace(' ', '_')}_not_found")
+
 
 class Conflict(FareboxError):
     status = 409

@@ -15,7 +15,8 @@ Three credentials, one job each:
 | virtual key `fbx_sk_…`   | call models (the proxy) and read its own usage: its budget, its requests  |
 
 What each may do is `farebox.core.credentials.Principal`'s `require_*` methods: a credential of another
-account is refused with 403 `wrong_account`; a virtual key on any other admin route with 403 `proxy_key`;
+account finds nothing there (404, as an unknown id: its records' existence is not told); a virtual key on any
+other admin route is refused with 403 `proxy_key`;
 a role short of the route's need with 403 `not_admin` or `not_yours`.
 """
 

@@ -48,8 +48,9 @@ class Case:
     allowed: frozenset[str]
     ok: int = 200
     body: Callable[[World], Any] | None = None
-    stranger: int = 403
-    """What the other account's owner gets: 403, 404 (the record is hidden) or 200 (its own listing)."""
+    stranger: int = 404
+    """What the other account's owner gets: 404 (the record is hidden, as an unknown id's), 200 (its own listing)
+    or 422 (an unknown id in a body)."""
     refusal: str | None = None
     """The error code of every 403, when one code says it for all."""
     manages: bool | None = None
@@ -76,6 +77,7 @@ CASES = [
         frozenset({"master"}),
         201,
         lambda w: {"name": "New"},
+        stranger=403,
         refusal="master_key_required",
     ),
     Case("GET", "/api/admin/accounts/{account}", READ),
@@ -119,7 +121,7 @@ CASES = [
     Case("GET", "/api/admin/webhooks/{webhook}/deliveries", READ),
     Case("POST", "/api/admin/webhooks/{webhook}/deliveries/{message}/retry", MANAGE, 404),
     Case("POST", "/api/admin/webhooks/{webhook}/test", MANAGE, 202),
-    Case("POST", "/api/events", MANAGE, 200, _event),
+    Case("POST", "/api/events", MANAGE, 200, _event, stranger=422),
     Case("POST", "/api/admin/events/{mo_ingested}/void", MANAGE, 201, lambda w: {"reason": "twice"}, stranger=404),
     Case("GET", "/api/analytics/models?account_id={account}", OWN_USAGE, stranger=404),
     Case("GET", "/api/analytics/models/over-time?account_id={account}", OWN_USAGE, stranger=404),
@@ -195,9 +197,7 @@ def _expected(case: Case, credential: str) -> tuple[int, str | None]:
     if credential in case.allowed:
         return case.ok, None
     if credential == "stranger":
-        if case.stranger == 404:
-            return 404, None
-        return case.stranger, (case.refusal or "wrong_account") if case.stranger == 403 else None
+        return case.stranger, case.refusal if case.stranger == 403 else None
     if case.refusal is not None:
         return 403, case.refusal
     if credential == "key":

@@ -293,22 +293,25 @@ async def test_member_admin_acts_only_in_its_own_account(api: Api) -> None:
     assert own["member_id"] == ada["id"]
     listed = (await api.ok("GET", "/virtual-keys", token=token))["data"]
     assert {k["account_id"] for k in listed} == {acme["id"]}
-    forbidden = [
-        ("GET", f"/accounts/{globex['id']}", None),
-        ("PATCH", f"/accounts/{globex['id']}", {"name": "mine"}),
-        ("GET", f"/accounts/{globex['id']}/members", None),
-        ("POST", f"/accounts/{globex['id']}/members", {"email": "x@y.z", "name": "X"}),
-        ("POST", "/virtual-keys", {"account_id": globex["id"], "name": "k"}),
-        ("GET", f"/virtual-keys?account_id={globex['id']}", None),
-        ("GET", f"/virtual-keys/{globex_key['id']}", None),
-        ("PATCH", f"/virtual-keys/{globex_key['id']}", {"name": "mine"}),
-        ("POST", f"/virtual-keys/{globex_key['id']}/rotate", None),
-        ("POST", f"/virtual-keys/{globex_key['id']}/revoke", None),
-        ("DELETE", f"/virtual-keys/{globex_key['id']}", None),
-        ("POST", "/accounts", {"name": "New"}),
+    account, key = "account_not_found", "virtual_key_not_found"
+    unknown = [
+        ("GET", f"/accounts/{globex['id']}", None, account),
+        ("PATCH", f"/accounts/{globex['id']}", {"name": "mine"}, account),
+        ("GET", f"/accounts/{globex['id']}/members", None, account),
+        ("POST", f"/accounts/{globex['id']}/members", {"email": "x@y.z", "name": "X"}, account),
+        ("POST", "/virtual-keys", {"account_id": globex["id"], "name": "k"}, account),
+        ("GET", f"/virtual-keys?account_id={globex['id']}", None, account),
+        ("GET", f"/virtual-keys/{globex_key['id']}", None, key),
+        ("PATCH", f"/virtual-keys/{globex_key['id']}", {"name": "mine"}, key),
+        ("POST", f"/virtual-keys/{globex_key['id']}/rotate", None, key),
+        ("POST", f"/virtual-keys/{globex_key['id']}/revoke", None, key),
+        ("DELETE", f"/virtual-keys/{globex_key['id']}", None, key),
     ]
-    for method, path, body in forbidden:
-        assert_error(await api.call(method, path, body, token=token), 403)
+    for method, path, body, code in unknown:  # as if Globex did not exist: the same answer as a made-up id's
+        assert_error(await api.call(method, path, body, token=token), 404, code)
+        made_up = path.replace(globex["id"], "no-such-id").replace(globex_key["id"], "no-such-id")
+        assert_error(await api.call(method, made_up, body, token=token), 404, code)
+    assert_error(await api.call("POST", "/accounts", {"name": "New"}, token=token), 403, "master_key_required")
     assert (await api.ok("GET", f"/virtual-keys/{globex_key['id']}"))["status"] == "active"
 
 

@@ -459,12 +459,19 @@ async def test_wrong_or_missing_master_key_is_401(world: World) -> None:
 
 
 @pytest.mark.anyio
-async def test_member_acting_outside_its_account_is_403_for_the_whole_batch(world: World) -> None:
+async def test_another_accounts_ids_are_unknown_to_a_member_and_refuse_the_whole_batch(world: World) -> None:
     by_account = [llm("own", world.key), {"id": "o", "axis": "llm", "account_id": world.other.id, "model": "m"}]
     by_key = [llm("own", world.key), llm("o", world.other_key)]
+    nowhere = [llm("own", world.key), {"id": "o", "axis": "llm", "account_id": "no-such-account", "model": "m"}]
 
-    for batch in (by_account, by_key):
-        assert_error(await world.post({"events": batch}, secret=world.admin_secret), 403, "wrong_account")
+    messages = []
+    for batch in (by_account, by_key, nowhere):
+        response = await world.post({"events": batch}, secret=world.admin_secret)
+        assert_error(response, 422, "validation_failed")
+        (detail,) = response.json()["error"]["details"]
+        assert detail["index"] == 1
+        messages.append(detail["message"].split(" ")[:2])
+    assert messages == [["unknown", "account"], ["unknown", "key"], ["unknown", "account"]]
     assert not await world.recorded("own")
 
 

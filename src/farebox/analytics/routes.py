@@ -176,9 +176,8 @@ async def key_statistics(
     """Cost, tokens, requests and error rate of the key, and its cost by model, overall and over time."""
     key = await services(request).directory.get_key(key_id)
     viewer = scope.viewer
-    if not viewer.is_master and key.account_id != viewer.account_id:
-        raise NotFound(f"no virtual key with id {key_id!r}", code="virtual_key_not_found")
-    viewer.require_usage(key.account_id, key_id=key.id, member_id=key.member_id)
+    missing = NotFound.of("virtual key", key_id)
+    viewer.require_usage(key.account_id, key_id=key.id, member_id=key.member_id, missing=missing)
     values = dict(scope.filters.values) | {Dimension.KEY: (key.id,)}
     keyed = replace(scope, account_id=key.account_id, filters=Filters(values, models=scope.filters.models))
     views = _views(request)

@@ -103,7 +103,7 @@ async def _member_of(directory: Directory, account_id: str, member_id: str) -> M
 async def _key_for(directory: Directory, principal: Principal, key_id: str) -> VirtualKey:
     """The key, if the caller may see it."""
     key = await directory.get_key(key_id)
-    principal.require_read(key.account_id, member_id=key.member_id)
+    principal.require_read(key.account_id, member_id=key.member_id, missing=NotFound.of("virtual key", key_id))
     return key
 
 
@@ -112,7 +112,8 @@ async def _managed_key(
 ) -> VirtualKey:
     """The key, if the caller may change it; with `by_holder`, also if it is the caller's own key."""
     key = await directory.get_key(key_id)
-    principal.require_manage(key.account_id, holder=key.member_id if by_holder else None)
+    missing = NotFound.of("virtual key", key_id)
+    principal.require_manage(key.account_id, holder=key.member_id if by_holder else None, missing=missing)
     await _guard_key_holder(directory, principal, key.member_id)
     return key
 

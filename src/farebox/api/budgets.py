@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from farebox.api.budget_schemas import BudgetOut, BudgetsOut, account_budgets, budget_of
 from farebox.api.openapi import errors
 from farebox.core.credentials import Principal
+from farebox.errors import NotFound
 from farebox.services import authenticate, services
 
 __all__ = ["router"]
@@ -41,6 +42,7 @@ async def key_budget(key_id: str, request: Request, principal: Caller) -> Budget
     found = services(request)
     directory = found.directory
     key = await directory.get_key(key_id)
-    principal.require_usage(key.account_id, key_id=key.id, member_id=key.member_id)
+    missing = NotFound.of("virtual key", key_id)
+    principal.require_usage(key.account_id, key_id=key.id, member_id=key.member_id, missing=missing)
     account = await directory.get_account(key.account_id)
     return await budget_of(found.budgets, directory, key, tz=ZoneInfo(account.timezone))

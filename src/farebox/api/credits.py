@@ -1,8 +1,8 @@
 """Prepaid credits under /api/admin: top an account up, and read its balance and top-ups.
 
 `POST /api/admin/accounts/{account_id}/credits` is for the account's managers (the master key, its owners and
-admins: `Principal.require_manage`); `GET` for its readers (billing too: `Principal.require_read`). Another
-account's token is refused (403 `wrong_account`); an unknown account answers 404. Bodies and presentation:
+admins: `Principal.require_manage`); `GET` for its readers (billing too: `Principal.require_read`). To another
+account's token the account is unknown: 404, as for an id that names none. Bodies and presentation:
 `farebox.api.credit_schemas`; the ledger side: `farebox.ledger.credits`.
 """
 

@@ -2,7 +2,7 @@
 
 For usage that does not pass through the proxy (voice minutes, agent VM hours, LLM calls made elsewhere).
 Authenticated like the admin API: the master key, or an owner's or admin's API token, which may post events
-for its own account only (one event for another account refuses the whole batch, 403). The body is
+for its own account only (to it, another account and its keys are unknown, 422 as any unknown id). The body is
 `{"events": [...]}` with 1 to 1,000 events, e.g.::
 
     {"id": "call-7f3a", "timestamp": "2025-06-01T12:00:00Z", "axis": "llm", "key_id": "...",
@@ -307,18 +307,19 @@ async def _resolve_owners(
     """Whom each event is attributed to, looking each key and account up once per batch.
 
     Raises:
-        PermissionDenied: a member's batch names another account, directly or through a key (403).
-        ValidationFailed: unknown keys or accounts, or an account that is not the key's (422, per item).
+        PermissionDenied: a member's token that may not post events (403).
+        ValidationFailed: unknown keys or accounts, or an account that is not the key's (422, per item). To a
+            member's token, another account and its keys are unknown: their existence is not told.
     """
     problems = _Problems(events)
-    for named in {a for event in events if (a := event.get("account_id")) is not None}:
-        principal.require_manage(named)
     keys = await directory.find_keys({k for event in events if (k := event.get("key_id")) is not None})
     accounts = await directory.find_accounts(
         {event.get("account_id") or "" for event in events if event.get("key_id") is None}
     )
-    for key in keys.values():
-        principal.require_manage(key.account_id)
+    if principal.account_id is not None:
+        principal.require_manage(principal.account_id)
+        keys = {key_id: key for key_id, key in keys.items() if key.account_id == principal.account_id}
+        accounts = {account_id: a for account_id, a in accounts.items() if account_id == principal.account_id}
     by_key = {k.id: Attribution(k.account_id, k.id, k.member_id, k.agent_id, k.app, k.tags) for k in keys.values()}
     by_account = {account_id: Attribution(account_id, None, None) for account_id in accounts}
     owners: list[Attribution] = []

@@ -53,7 +53,7 @@ ERROR_SCHEMA: dict[str, Any] = {
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
 _CREDENTIAL = {
     401: "No credential, or an unknown, revoked or expired one.",
-    403: "The credential may not do this: `proxy_key`, `not_admin`, `not_yours`, `wrong_account`, ...",
+    403: "The credential may not do this: `proxy_key`, `not_admin`, `not_yours`, ...",
     503: "The ledger could not commit; nothing was changed. Retry.",
 }
 _NOT_FOUND = {404: "No record with this id, or none the caller may know of."}

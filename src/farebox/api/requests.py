@@ -113,7 +113,8 @@ async def get_request(
 ) -> RequestOut:
     found = services(request)
     row = await found.reader.event(request_id)
-    if row is None or not principal.is_master and row.account_id != principal.account_id:
-        raise NotFound(f"no usage event with id {request_id!r}", code="event_not_found")
-    principal.require_usage(row.account_id, key_id=row.key_id, member_id=row.member_id)
+    missing = NotFound(f"no usage event with id {request_id!r}", code="event_not_found")
+    if row is None:
+        raise missing
+    principal.require_usage(row.account_id, key_id=row.key_id, member_id=row.member_id, missing=missing)
     return present_event(row, void=await found.adjustments.void_of(row.id))

@@ -28,7 +28,7 @@ from farebox.api.webhook_schemas import (
     present_endpoint,
 )
 from farebox.core.credentials import Principal
-from farebox.ledger.webhooks import WebhookEndpoint, WebhookEndpoints
+from farebox.ledger.webhooks import WebhookEndpoint, WebhookEndpoints, unknown_endpoint
 from farebox.services import authenticate, services
 from farebox.webhooks.signing import new_secret
 
@@ -63,9 +63,9 @@ async def _endpoint_for(
     """The endpoint, if the caller may change it (or, without `manage`, read it)."""
     endpoint = await endpoints.get(endpoint_id)
     if manage:
-        principal.require_manage(endpoint.account_id)
+        principal.require_manage(endpoint.account_id, missing=unknown_endpoint(endpoint_id))
     else:
-        principal.require_read(endpoint.account_id)
+        principal.require_read(endpoint.account_id, missing=unknown_endpoint(endpoint_id))
     return endpoint
 
 

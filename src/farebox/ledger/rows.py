@@ -98,7 +98,7 @@ def clean(rules: Mapping[str, Rule], values: Mapping[str, Any]) -> Row:
 def fetch_row(connection: Connection, table: Table, row_id: str, *, what: str) -> Row:
     row = connection.execute(select(table).where(table.c.id == row_id)).mappings().first()
     if row is None:
-        raise NotFound(f"no {what} with id {row_id!r}", code=f"{what.replace(' ', '_')}_not_found")
+        raise NotFound.of(what, row_id)
     return dict(row)
 
 

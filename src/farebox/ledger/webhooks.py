@@ -24,7 +24,7 @@ from farebox.ledger.outbox import Message, enqueue, message_body, retry_now
 from farebox.ledger.schema import accounts, outbox, outbox_attempts, webhook_endpoints
 from farebox.ledger.signing_secrets import seal, seal_stored
 
-__all__ = ["EVENT_TYPES", "Delivery", "EventType", "WebhookEndpoint", "WebhookEndpoints"]
+__all__ = ["EVENT_TYPES", "Delivery", "EventType", "WebhookEndpoint", "WebhookEndpoints", "unknown_endpoint"]
 
 EventType = Literal[
     "usage.threshold",
@@ -87,10 +87,15 @@ def _endpoint(row: Any) -> WebhookEndpoint:
     )
 
 
+def unknown_endpoint(endpoint_id: str) -> NotFound:
+    """The error for an endpoint id that names none (or none the caller may see)."""
+    return NotFound(f"no webhook endpoint with id {endpoint_id!r}", code="webhook_not_found")
+
+
 def _fetch(connection: Connection, endpoint_id: str) -> Any:
     row = connection.execute(select(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id)).mappings().first()
     if row is None:
-        raise NotFound(f"no webhook endpoint with id {endpoint_id!r}", code="webhook_not_found")
+        raise unknown_endpoint(endpoint_id)
     return row
 
 
