@@ -72,8 +72,9 @@ async def set_workload(
 
 
 @router.delete("/{workload_id:path}", status_code=204, summary="Forget an agent or plain VM")
-async def delete_workload(account_id: str, workload_id: WorkloadId, request: Request, principal: Caller) -> Response:
+async def delete_workload(account_id: str, workload_id: str, request: Request, principal: Caller) -> Response:
     """Forget the workload: its usage is shown again as an agent's, named by its id."""
+    # Any id is looked up as given: one no `PUT` could have registered is simply not found (404), not a 422.
     _same_account(principal, account_id)
     principal.require_manage(account_id)
     await _workloads(request).delete(account_id, workload_id)
