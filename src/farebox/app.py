@@ -20,9 +20,9 @@ from farebox.alerts.actions import Alerter
 from farebox.alerts.scanner import AnomalyScanner
 from farebox.alerts.store import AlertStore
 from farebox.alerts.watcher import CapWatcher
-from farebox.analytics import key_usage
+from farebox.analytics import key_usage, month_usage
 from farebox.analytics import routes as analytics_routes
-from farebox.api import admin, alerts, events, requests, voids, webhooks
+from farebox.api import admin, alerts, events, requests, voids, webhooks, workloads
 from farebox.api import budgets as budget_routes
 from farebox.api import credits as credit_routes
 from farebox.api.body_limit import BodySizeLimit
@@ -51,6 +51,7 @@ from farebox.ledger.member_passwords import MemberPasswords
 from farebox.ledger.member_tokens import MemberTokens
 from farebox.ledger.reader import LedgerReader
 from farebox.ledger.webhooks import WebhookEndpoints
+from farebox.ledger.workloads import Workloads
 from farebox.metering import Budgets, KeyCache, LocalCounters, Meter, UsageEvents, VoidWatch
 from farebox.prices import PriceBook
 from farebox.services import IngestLimits, Services
@@ -159,6 +160,7 @@ def create_app(
         directory=directory,
         tokens=MemberTokens(directory),
         passwords=MemberPasswords(directory, hashes=password_hashes),
+        workloads=Workloads(directory),
         adjustments=adjustments,
         credits=credits,
         credit_rate=rate,
@@ -190,6 +192,8 @@ def create_app(
         voids,
         analytics_routes,
         key_usage,
+        month_usage,
+        workloads,
     )
     for api in routers:
         app.include_router(api.router, dependencies=[Depends(single_values)])

@@ -44,6 +44,7 @@ from farebox.ledger.member_passwords import MemberPasswords
 from farebox.ledger.member_tokens import MemberTokens
 from farebox.ledger.reader import LedgerReader
 from farebox.ledger.webhooks import WebhookEndpoints
+from farebox.ledger.workloads import Workloads
 from farebox.metering import Budgets, Meter
 from farebox.prices import PriceBook
 
@@ -75,6 +76,8 @@ class Services:
     """Members' personal API tokens (the admin API's credential besides the master key)."""
     passwords: MemberPasswords
     """Members' passwords (argon2id hashes), for the dashboard's sign-in."""
+    workloads: Workloads
+    """Accounts' agents and plain VMs, named (`GET /api/usage` shows their usage by name)."""
     adjustments: Adjustments
     """Voids of ingested usage events."""
     credits: Credits

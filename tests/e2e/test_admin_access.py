@@ -69,6 +69,7 @@ def _event(world: World) -> dict[str, Any]:
 SETTINGS = {"allow_private_webhook_urls": True}
 """The world's webhook endpoint is on loopback (nothing is delivered: no lifespan runs)."""
 MEMBER = "/api/admin/accounts/{account}/members"
+WORKLOAD = "/api/admin/accounts/{account}/workloads/{workload}"
 CASES = [
     Case("GET", "/api/admin/accounts", READ, stranger=200),
     Case(
@@ -133,6 +134,11 @@ CASES = [
     Case("GET", "/v1/usage?account_id={account}", OWN_USAGE, stranger=404),
     Case("GET", "/v1/usage/models?account_id={account}", OWN_USAGE, stranger=404),
     Case("GET", "/api/analytics/members/{mo}?account_id={account}", MANAGE, stranger=404, refusal="role_required"),
+    Case("GET", "/api/usage?accountId={account}", OWN_USAGE, stranger=404),
+    Case("GET", "/api/usage?admin=1", frozenset({"master"}), stranger=403, refusal="master_key_required"),
+    Case("GET", "/api/admin/accounts/{account}/workloads", READ, stranger=404),
+    Case("PUT", WORKLOAD, MANAGE, body=lambda w: {"name": "Build box", "kind": "plain_vm"}, stranger=404),
+    Case("DELETE", WORKLOAD, MANAGE, 204, stranger=404),
 ]
 
 
@@ -159,6 +165,8 @@ async def _world(api: Api) -> World:
     assert posted.status_code == 200, posted.text
     ids["mo_event"] = ids["mo_ingested"] = "evt-mo"  # a request's usage event, and an ingested one
     ids["webhook"] = (await api.ok("POST", "/webhooks", _webhook(World(ids, secrets)), status=201))["id"]
+    ids["workload"] = "vm-1"
+    await api.ok("PUT", f"/accounts/{ids['account']}/workloads/vm-1", {"name": "VM", "kind": "plain_vm"})
     other = (await api.ok("POST", "/accounts", {"name": "Globex"}, status=201))["id"]
     boss_fields = {"email": "b@globex.test", "name": "B", "role": "owner"}
     boss = await api.ok("POST", f"/accounts/{other}/members", boss_fields, status=201)
@@ -227,12 +235,12 @@ async def test_the_table_covers_every_admin_route(world_api: tuple[Api, World]) 
     served = {
         (method.upper(), path)
         for path, item in schema["paths"].items()
-        if path.startswith(("/api/admin", "/api/events", "/api/analytics", "/v1/usage"))
+        if path.startswith(("/api/admin", "/api/events", "/api/analytics", "/api/usage", "/v1/usage"))
         for method in item
     }
     names = {"account": "account_id", "mo": "member_id", "mia": "member_id", "mo_token": "token_id"}
     names |= {"mo_key": "key_id", "mia_key": "key_id", "mo_event": "request_id", "webhook": "endpoint_id"}
-    names |= {"message": "message_id", "mo_ingested": "event_id"}
+    names |= {"message": "message_id", "mo_ingested": "event_id", "workload": "workload_id"}
     covered = {
         (case.method, case.path.split("?")[0].format(**{k: "{" + v + "}" for k, v in names.items()})) for case in CASES
     }

@@ -1,9 +1,21 @@
 """The `farebox` command line: serve, migrate, usage, accounts, members (and their passwords), keys, tokens,
-events, webhooks, alerts, prices."""
+workloads, events, webhooks, alerts, prices."""
 
 from __future__ import annotations
 
-from farebox.cli import accounts, budgets, credits, events, notifications, passwords, prices, server, tokens, usage
+from farebox.cli import (
+    accounts,
+    budgets,
+    credits,
+    events,
+    notifications,
+    passwords,
+    prices,
+    server,
+    tokens,
+    usage,
+    workloads,
+)
 from farebox.cli.output import command_group
 
 __all__ = ["app", "main"]
@@ -16,6 +28,7 @@ app.add_typer(accounts.members_app, name="members")
 accounts.members_app.command("password")(passwords.set_password)
 app.add_typer(accounts.keys_app, name="keys")
 app.add_typer(tokens.tokens_app, name="tokens")
+app.add_typer(workloads.workloads_app, name="workloads")
 accounts.keys_app.command("cap")(budgets.cap_key)
 accounts.keys_app.command("budget")(budgets.key_budget)
 accounts.accounts_app.command("budget")(budgets.account_budget)

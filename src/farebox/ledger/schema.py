@@ -46,6 +46,7 @@ __all__ = [
     "usage_rollups",
     "virtual_keys",
     "webhook_endpoints",
+    "workloads",
 ]
 
 metadata = MetaData()
@@ -299,6 +300,20 @@ top-ups; `opening_nano` is the account's all-time spend counter when the first o
 recorded before it), so the balance is `opening + granted - all-time spend`. `opened_at_us` is when that first
 top-up committed, on the clock the writer stamps events' `recorded_at_us` with, which tells a void whether its
 event was spent before the credits; `topped_up_at_us` is the latest top-up's time."""
+
+workloads = Table(
+    "workloads",
+    metadata,
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("id", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("account_id", "id", name="pk_workloads"),
+)
+"""Agents and plain VMs as named things: `id` is what usage events carry in `agent_id`, unique within its
+account; `kind` is `agent` or `plain_vm`. Usage of an id with no row here is an agent's, named by its id."""
 
 webhook_endpoints = Table(
     "webhook_endpoints",
