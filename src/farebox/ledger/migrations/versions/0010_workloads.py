@@ -1,7 +1,7 @@
 """workloads: agents and plain VMs as named things, by the id usage events carry in agent_id
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-06 10:00:00.000000
 
 Nothing is filled in: an id seen in usage but not registered is shown as an agent named by its id.
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009"
-down_revision: str | None = "0008"
+revision: str = "0010"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
