@@ -13,7 +13,7 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from farebox.core.events import RecordResult
@@ -87,8 +87,11 @@ def plan(*, events: int, days: int, end: date, now: datetime) -> tuple[Window, B
     """The window and how its events split.
 
     Raises:
-        InvalidRequest: too few events for the VM hours of so many days (half of them must be LLM calls).
+        InvalidRequest: `end` is after today (UTC), or too few events for the VM hours of so many days (half of
+            them must be LLM calls).
     """
+    if end > now.astimezone(UTC).date():
+        raise InvalidRequest(f"the last day {end} is after today ({now.astimezone(UTC).date()}, UTC)")
     window = Window.ending(end, days=days, now=now)
     stretches = sum(
         len(vm_stretches(workload, window, ZoneInfo(account.timezone)))

@@ -194,14 +194,10 @@ class Traffic:
         self._voice_hours = [allocate(n, w) for n, w in zip(voice, weights, strict=True)]
         self.leak, self._leak_hours = self._spike(budget.spike)
         self.runaway, self._runaway_hours = self._runaway(budget.runaway)
-        self._spike_clients = self._clients(self._leaked)
+        self._spike_clients = self._clients(self._incident_account(LEAKED_KEY).key(LEAKED_KEY))
         self._spike_models = _Choice([_Model.of(m) for m, _ in _SPIKE_MODELS], [w for _, w in _SPIKE_MODELS])
 
     # The two incidents
-
-    @property
-    def _leaked(self) -> BoundKey:
-        return next(a.key(LEAKED_KEY) for a in self._accounts if any(k.spec.name == LEAKED_KEY for k in a.keys))
 
     def _incident_account(self, key_name: str) -> BoundAccount:
         return next(a for a in self._accounts if any(k.spec.name == key_name for k in a.keys))
@@ -344,7 +340,7 @@ class Traffic:
                         by_hour.setdefault(_hour_of(self._window, begin), []).append(item)
         return by_hour
 
-    def hour(
+    def _hour(
         self, index: int, compute: Sequence[tuple[BoundAccount, WorkloadSpec, int, int, bool]]
     ) -> list[UsageEvent]:
         """The events of the window's `index`th hour."""
@@ -387,7 +383,7 @@ class Traffic:
         compute = self._compute_by_hour()
         batch: list[UsageEvent] = []
         for index in range(self._window.hours):
-            batch.extend(self.hour(index, compute.get(index, ())))
+            batch.extend(self._hour(index, compute.get(index, ())))
             if len(batch) >= size:
                 yield batch
                 batch = []
