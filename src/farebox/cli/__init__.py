@@ -1,4 +1,4 @@
-"""The `farebox` command line: serve, migrate, usage, accounts, members (and their passwords), keys, tokens,
+"""The `farebox` command line: serve, migrate, usage, demo, accounts, members (and their passwords), keys, tokens,
 workloads, events, webhooks, alerts, prices."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from farebox.cli import (
     accounts,
     budgets,
     credits,
+    demo,
     events,
     notifications,
     passwords,
@@ -40,6 +41,7 @@ app.add_typer(notifications.webhooks_app, name="webhooks")
 app.add_typer(notifications.alerts_app, name="alerts")
 app.add_typer(prices.app, name="prices")
 app.command("usage")(usage.usage)
+app.command("demo")(demo.demo)
 
 
 def main() -> None:
