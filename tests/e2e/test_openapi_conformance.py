@@ -74,6 +74,8 @@ BEYOND_SCHEMA: dict[str, re.Pattern[str]] = {
     # The master key names the account whose usage it reads (a key or a token reads its own).
     "GET /v1/usage": re.compile(r"account_id"),
     "GET /v1/usage/models": re.compile(r"account_id"),
+    # The export's range is a usage range (above), and the master key names the account.
+    "GET /v1/usage/export": re.compile(r"from|to|account_id"),
     # A top-up is more than zero, whole nano-USD, and keeps what the account was given within 1e9 USD.
     # Exactly one of `amount_usd` and `credits` (the body's own rule: `loc` is the body, '').
     "POST /api/admin/accounts/{account_id}/credits": re.compile(r"amount|credits|"),

@@ -1,9 +1,21 @@
-"""The `farebox` command line: serve, migrate, usage, accounts, members (and their passwords), keys, tokens,
+"""The `farebox` command line: serve, migrate, usage, export, accounts, members (and their passwords), keys, tokens,
 events, webhooks, alerts, prices."""
 
 from __future__ import annotations
 
-from farebox.cli import accounts, budgets, credits, events, notifications, passwords, prices, server, tokens, usage
+from farebox.cli import (
+    accounts,
+    budgets,
+    credits,
+    events,
+    export,
+    notifications,
+    passwords,
+    prices,
+    server,
+    tokens,
+    usage,
+)
 from farebox.cli.output import command_group
 
 __all__ = ["app", "main"]
@@ -27,6 +39,7 @@ app.add_typer(notifications.webhooks_app, name="webhooks")
 app.add_typer(notifications.alerts_app, name="alerts")
 app.add_typer(prices.app, name="prices")
 app.command("usage")(usage.usage)
+app.command("export")(export.export)
 
 
 def main() -> None:
