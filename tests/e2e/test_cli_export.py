@@ -20,12 +20,16 @@ if TYPE_CHECKING:
     from tests.e2e.conftest import Cli
 
 MARCH_1_PARIS = datetime(2026, 2, 28, 23, tzinfo=UTC)
+AWKWARD_APP = 'ops, "night"\nshift'
+"""A name the CSV must quote: a comma, quotes and a line break."""
 
 
 def _record(cli: Cli, account_id: str, key_id: str, *, count: int) -> None:
     """`count` events a minute apart from 1 March 00:00 in Paris, 0.01 USD each, and one voided, ingested one."""
 
-    def event(event_id: str, at: datetime, *, source: str = "proxy", cost_nano: int = 10_000_000) -> UsageEvent:
+    def event(
+        event_id: str, at: datetime, *, source: str = "proxy", cost_nano: int = 10_000_000, app: str | None = None
+    ) -> UsageEvent:
         return UsageEvent(
             id=event_id,
             timestamp=at,
@@ -39,9 +43,11 @@ def _record(cli: Cli, account_id: str, key_id: str, *, count: int) -> None:
             input_tokens=100,
             cost_nano=cost_nano,
             source=source,
+            app=app,
         )
 
     events = [event(f"evt-{n:05d}", MARCH_1_PARIS + timedelta(minutes=n)) for n in range(count)]
+    events[5] = event("evt-00005", MARCH_1_PARIS + timedelta(minutes=5), app=AWKWARD_APP)
     events.append(event("early", MARCH_1_PARIS - timedelta(seconds=1)))  # 28 February in Paris
     events.append(event("wrong", MARCH_1_PARIS + timedelta(days=2), source="ingest", cost_nano=99_000_000_000))
 
@@ -69,6 +75,7 @@ def test_export_writes_the_range_to_a_csv_or_json_file(cli: Cli, tmp_path: Path)
     assert tuple(rows[0]) == EXPORT_FIELDS
     assert [row[0] for row in rows[1:]] == [f"evt-{n:05d}" for n in range(12_000)], "in time order, no voided one"
     assert rows[1][1] == "2026-02-28T23:00:00Z"
+    assert rows[6][EXPORT_FIELDS.index("app")] == AWKWARD_APP and rows[7][EXPORT_FIELDS.index("app")] == ""
     total = sum(Decimal(row[EXPORT_FIELDS.index("cost_usd")]) for row in rows[1:])
     assert total == Decimal(cli.json("usage", "--account", account["id"], "--month", "2026-03")["total"]["cost"])
     assert not list(tmp_path.glob(".*.partial"))
@@ -78,6 +85,7 @@ def test_export_writes_the_range_to_a_csv_or_json_file(cli: Cli, tmp_path: Path)
     exported = orjson.loads((tmp_path / "march.json").read_bytes())
     assert exported[0]["id"] == "evt-00060", "in UTC, March starts an hour later"
     assert (exported[0]["cost_usd"], exported[0]["credits_used"]) == ("0.01", "200")
+    assert len(exported) == 12_000 - 60 and exported[-1]["id"] == "evt-11999"
 
 
 def test_export_refuses_a_bad_range_zone_or_account(cli: Cli, tmp_path: Path) -> None:

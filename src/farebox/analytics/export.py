@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -59,8 +59,9 @@ EXPORT_FIELDS = (
 )
 """An exported event's fields: the CSV header, the JSON objects' keys, in this order."""
 
-_EPOCH = date(1970, 1, 1)
-_DAY_SECONDS = 86_400
+_EPOCH = datetime(1970, 1, 1)
+_MINUTE_US = 60_000_000
+_COMMAS = len(EXPORT_FIELDS) - 1
 
 
 class ExportFormat(StrEnum):
@@ -84,8 +85,9 @@ class Exporter:
     def __init__(self, export_format: ExportFormat, *, rate: CreditRate) -> None:
         self.format = export_format
         self._rate = rate
-        self._days: dict[int, str] = {}
         self._rows = 0
+        self._minute = -1
+        self._minute_text = ""
 
     def export(
         self, engine: Engine, query: Query, *, viewer: Principal, page_size: int = 5_000
@@ -116,8 +118,8 @@ class Exporter:
         if not rows:
             return 0, b""
         if self.format is ExportFormat.CSV:
-            return len(rows), self._csv([self._values(row, "true", "false") for row in rows])
-        values = [dict(zip(EXPORT_FIELDS, self._values(row, True, False), strict=True)) for row in rows]
+            return len(rows), "".join([self._csv_line(row) for row in rows]).encode()
+        values = [dict(zip(EXPORT_FIELDS, self._values(row), strict=True)) for row in rows]
         body = orjson.dumps(values)[1:-1]  # the objects without the list's brackets: the array spans pages
         separated = body if self._rows == 0 else b"," + body
         self._rows += len(rows)
@@ -129,7 +131,56 @@ class Exporter:
         csv.writer(text, lineterminator="\r\n").writerows(rows)
         return text.getvalue().encode()
 
-    def _values(self, row: ExportRow, true: Any, false: Any) -> tuple[Any, ...]:
+    def _csv_line(self, row: ExportRow) -> str:
+        """One event's CSV line, written in one f-string: several times faster than the `csv` module. A line with a
+        field that needs quoting (a comma, quote or line break in a name) is written by the `csv` module instead."""
+        (
+            event_id,
+            ts_us,
+            account_id,
+            key_id,
+            member_id,
+            agent_id,
+            app,
+            axis,
+            provider,
+            model,
+            canonical_model,
+            operation,
+            status,
+            http_status,
+            input_tokens,
+            output_tokens,
+            cached_input_tokens,
+            cache_write_tokens,
+            reasoning_tokens,
+            characters,
+            seconds_micro,
+            quantity_micro,
+            cost_nano,
+            latency_ms,
+            ttft_ms,
+            streamed,
+            estimated,
+        ) = row
+        line = (
+            f"{event_id},{self._time(ts_us)},{account_id},{'' if key_id is None else key_id},"
+            f"{'' if member_id is None else member_id},{'' if agent_id is None else agent_id},"
+            f"{'' if app is None else app},{axis},{provider},{model},{canonical_model},{operation},{status},"
+            f"{'' if http_status is None else http_status},{input_tokens},{output_tokens},{cached_input_tokens},"
+            f"{cache_write_tokens},{reasoning_tokens},{characters},"
+            f"{format_micro(seconds_micro) if seconds_micro else '0'},"
+            f"{format_micro(quantity_micro) if quantity_micro else '0'},"
+            f"{format_usd(cost_nano)},{self._rate.format(cost_nano)},{'' if latency_ms is None else latency_ms},"
+            f"{'' if ttft_ms is None else ttft_ms},{'true' if streamed else 'false'},{'true' if estimated else 'false'}"
+        )
+        if line.count(",") == _COMMAS and '"' not in line and "\n" not in line and "\r" not in line:
+            return line + "\r\n"
+        values = ["" if value is None else value for value in self._values(row)]
+        return self._csv([[*values[:-2], "true" if streamed else "false", "true" if estimated else "false"]]).decode()
+
+    def _values(self, row: ExportRow) -> tuple[Any, ...]:
+        """An event's exported values, in `EXPORT_FIELDS` order, as JSON has them."""
         (
             event_id,
             ts_us,
@@ -186,23 +237,22 @@ class Exporter:
             self._rate.format(cost_nano),
             latency_ms,
             ttft_ms,
-            true if streamed else false,
-            true if estimated else false,
+            bool(streamed),
+            bool(estimated),
         )
 
     def _time(self, ts_us: int) -> str:
         """ISO-8601 in UTC, as `datetime.isoformat` writes it (microseconds only when there are some), with `Z`.
 
-        Built from the day's date, looked up once per day, and integer arithmetic: a third of the cost of a
-        datetime per event.
+        Events come in time order, so the minute's text (`2026-03-05T10:00:`) is kept from the event before while
+        the minute lasts; only the seconds are written per event.
         """
-        seconds, micro = divmod(ts_us, 1_000_000)
-        day, in_day = divmod(seconds, _DAY_SECONDS)
-        prefix = self._days.get(day)
-        if prefix is None:
-            prefix = self._days[day] = f"{(_EPOCH + timedelta(days=day)).isoformat()}T"
-        hour, rest = divmod(in_day, 3600)
-        minute, second = divmod(rest, 60)
+        minute, in_minute = divmod(ts_us, _MINUTE_US)
+        if minute != self._minute:
+            self._minute = minute
+            at = _EPOCH + timedelta(minutes=minute)
+            self._minute_text = f"{at.date().isoformat()}T{at.hour:02d}:{at.minute:02d}:"
+        second, micro = divmod(in_minute, 1_000_000)
         if micro:
-            return f"{prefix}{hour:02d}:{minute:02d}:{second:02d}.{micro:06d}Z"
-        return f"{prefix}{hour:02d}:{minute:02d}:{second:02d}Z"
+            return f"{self._minute_text}{second:02d}.{micro:06d}Z"
+        return f"{self._minute_text}{second:02d}Z"
