@@ -80,8 +80,16 @@ def test_export_writes_the_range_to_a_csv_or_json_file(cli: Cli, tmp_path: Path)
     assert total == Decimal(cli.json("usage", "--account", account["id"], "--month", "2026-03")["total"]["cost"])
     assert not list(tmp_path.glob(".*.partial"))
 
-    result = cli.run("export", *march, "--format", "json", "--tz", "UTC", "-o", str(tmp_path / "march.json"))
-    assert result.exit_code == 0, result.output
+    done = cli.json("export", *march, "--format", "json", "--tz", "UTC", "-o", str(tmp_path / "march.json"))
+    assert done == {
+        "account_id": account["id"],
+        "from": "2026-03-01",
+        "to": "2026-03-31",
+        "tz": "UTC",
+        "format": "json",
+        "events": 11_940,
+        "output": str(tmp_path / "march.json"),
+    }
     exported = orjson.loads((tmp_path / "march.json").read_bytes())
     assert exported[0]["id"] == "evt-00060", "in UTC, March starts an hour later"
     assert (exported[0]["cost_usd"], exported[0]["credits_used"]) == ("0.01", "200")
@@ -97,4 +105,5 @@ def test_export_refuses_a_bad_range_zone_or_account(cli: Cli, tmp_path: Path) ->
     )
     assert "Mars/Base" in cli.fails("export", "--account", account, "-o", out, "--tz", "Mars/Base", code=2)
     assert "no-such-account" in cli.fails("export", "--account", "no-such-account", "-o", out)
+    assert cli.json_error("export", "--account", "no-such-account", "-o", out)["code"] == "account_not_found"
     assert not (tmp_path / "x.csv").exists()

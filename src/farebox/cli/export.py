@@ -22,7 +22,8 @@ from farebox.analytics.calendar import Window
 from farebox.analytics.engine import Filters, Measure, Query
 from farebox.analytics.export import Exporter, ExportFormat
 from farebox.analytics.views import Scope, Views
-from farebox.cli.runtime import console, fail, load_or_exit, with_ledger
+from farebox.cli.output import Json
+from farebox.cli.runtime import console, fail, load_or_exit, print_json, with_ledger
 from farebox.core.clock import utcnow
 from farebox.core.credentials import Principal, PrincipalKind
 from farebox.core.credits import CreditRate
@@ -73,6 +74,7 @@ def export(
     provider: Values = None,
     agent: Values = None,
     member: Values = None,
+    as_json: Json = False,
 ) -> None:
     """Write the account's usage events of a range, voided ones left out, in time order, as CSV or a JSON array."""
     first, last = _day(from_), _day(to)
@@ -106,6 +108,12 @@ def export(
         return written, window
 
     written, window = with_ledger(run)
+    if as_json:
+        result = {"account_id": account, "from": window.first.isoformat(), "to": window.last.isoformat()}
+        print_json(
+            result | {"tz": window.tz.key, "format": export_format.value, "events": written, "output": str(output)}
+        )
+        return
     console.print(
         f"{written} events of {account}, {window.first.isoformat()} to {window.last.isoformat()} ({window.tz.key}), "
         f"written to {output}"
