@@ -133,6 +133,7 @@ CASES = [
     Case("GET", "/api/analytics/members?account_id={account}", MANAGE, stranger=404, refusal="role_required"),
     Case("GET", "/v1/usage?account_id={account}", OWN_USAGE, stranger=404),
     Case("GET", "/v1/usage/models?account_id={account}", OWN_USAGE, stranger=404),
+    Case("GET", "/v1/usage/export?account_id={account}", OWN_USAGE, stranger=404),
     Case("GET", "/api/analytics/members/{mo}?account_id={account}", MANAGE, stranger=404, refusal="role_required"),
     Case("GET", "/api/usage?accountId={account}", OWN_USAGE, stranger=404),
     Case("GET", "/api/usage?admin=1", frozenset({"master"}), stranger=403, refusal="master_key_required"),

@@ -8,18 +8,23 @@ answers typed rows; nothing here formats money or JSON.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from typing import TypeVar
 
 from farebox.analytics.calendar import Grain, Window
 from farebox.core.credentials import Principal, PrincipalKind
 from farebox.core.owners import Role
 from farebox.errors import NotFound
 from farebox.ledger.aggregates import Aggregate
+from farebox.ledger.exports import ExportRow
 from farebox.ledger.reader import EventCursor, EventFilter, EventRow, LedgerReader
 
 __all__ = ["Dimension", "Engine", "Filters", "Measure", "Query", "Row"]
+
+T = TypeVar("T")
 
 
 class Dimension(StrEnum):
@@ -63,6 +68,30 @@ class Filters:
     values: dict[Dimension, tuple[str, ...]] = field(default_factory=dict)
     models: tuple[str, ...] | None = None
     """Models as called or canonical (a filter by model matches either)."""
+
+    @classmethod
+    def given(
+        cls,
+        *,
+        provider: str | None = None,
+        key: str | None = None,
+        model: str | None = None,
+        agent: str | None = None,
+        member: str | None = None,
+    ) -> Filters:
+        """The filters a user typed: each one value or several separated by commas (blanks dropped), or None."""
+        named = (
+            (Dimension.PROVIDER, provider),
+            (Dimension.KEY, key),
+            (Dimension.AGENT, agent),
+            (Dimension.MEMBER, member),
+        )
+        values = {dimension: _split(given) for dimension, given in named if _split(given)}
+        return cls(values, models=_split(model) or None)
+
+
+def _split(given: str | None) -> tuple[str, ...]:
+    return tuple(value.strip() for value in (given or "").split(",") if value.strip())
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,23 +179,48 @@ class Engine:
             NotFound, PermissionDenied: as `run`.
             ValueError: a filter on another dimension.
         """
+        wanted = self.event_filter(query, viewer=viewer)
+        return [] if wanted is None else await self._reader.events(wanted, limit=limit, after=after)
+
+    def export(
+        self, query: Query, *, viewer: Principal, keep: Callable[[list[ExportRow]], T], page_size: int = 5_000
+    ) -> AsyncIterator[T]:
+        """The events behind a query's window and filters for an export: one account's, voided ones left out, in
+        time order, a page at a time (`LedgerReader.export_pages`: `keep` turns each page into what is yielded,
+        on the reader thread). Access is checked now, before the first page is read.
+
+        Raises:
+            NotFound, PermissionDenied: as `run`.
+            ValueError: a filter on a dimension the drill-down cannot filter by, or no account named.
+        """
+        nothing = EventFilter(account_id=query.account_id or viewer.account_id, key_ids=())
+        wanted = self.event_filter(query, viewer=viewer) or nothing
+        return self._reader.export_pages(wanted, keep=keep, page_size=page_size)
+
+    def event_filter(self, query: Query, *, viewer: Principal) -> EventFilter | None:
+        """The raw events' filter of a query under `viewer`'s access; None when the viewer may see none of them.
+
+        Raises:
+            NotFound, PermissionDenied: as `run`.
+            ValueError: a filter on another dimension than key, member, agent, provider and model, or several
+                accounts.
+        """
         where = _where(query, viewer)
         unsupported = set(where) - _EVENT_FILTERS.keys()
         if unsupported:
             raise ValueError(f"the drill-down cannot filter by {', '.join(sorted(unsupported))}")
         if any(values == () for values in where.values()):
-            return []
+            return None
         accounts = where.pop(Dimension.ACCOUNT.value, None)
         if accounts is not None and len(accounts) != 1:
             raise ValueError("the drill-down reads one account at a time")
-        wanted = EventFilter(
+        return EventFilter(
             account_id=None if accounts is None else accounts[0],
             models=query.filters.models,
             since=query.window.since,
             until=query.window.until,
             **{_EVENT_FILTERS[name]: values for name, values in where.items()},
         )
-        return await self._reader.events(wanted, limit=limit, after=after)
 
 
 _EVENT_FILTERS = {

@@ -45,11 +45,6 @@ Caller = Annotated[Principal, Depends(authenticate)]
 Values = Annotated[str | None, Query(description="One value, or several separated by commas.")]
 
 
-def _values(given: str | None) -> tuple[str, ...]:
-    """The comma-separated values of a filter, blanks dropped."""
-    return tuple(value.strip() for value in (given or "").split(",") if value.strip())
-
-
 def _invalid(field: str, message: str) -> ValidationFailed:
     return ValidationFailed(f"{field}: {message}", details=[{"loc": field, "message": message}])
 
@@ -98,12 +93,7 @@ async def usage_scope(
         raise _invalid("to", "comes before from")
     if (last - first).days >= MAX_DAYS:
         raise _invalid("to", f"a range is at most {MAX_DAYS} days")
-    values: dict[Dimension, tuple[str, ...]] = {}
-    named = ((Dimension.PROVIDER, provider), (Dimension.KEY, key), (Dimension.AGENT, agent), (Dimension.MEMBER, member))
-    for dimension, given in named:
-        if _values(given):
-            values[dimension] = _values(given)
-    filters = Filters(values, models=_values(model) or None)
+    filters = Filters.given(provider=provider, key=key, model=model, agent=agent, member=member)
     return Scope(viewer, Window(first, last, zone), account_id, filters, local_days=zone_name == own_zone)
 
 

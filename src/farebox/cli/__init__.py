@@ -1,5 +1,5 @@
-"""The `farebox` command line: serve, migrate, usage, demo, accounts, members (and their passwords), keys, tokens,
-workloads, events, webhooks, alerts, prices."""
+"""The `farebox` command line: serve, migrate, usage, export, demo, accounts, members (and their passwords), keys,
+tokens, workloads, events, webhooks, alerts, prices."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from farebox.cli import (
     credits,
     demo,
     events,
+    export,
     notifications,
     passwords,
     prices,
@@ -42,6 +43,7 @@ app.add_typer(notifications.alerts_app, name="alerts")
 app.add_typer(prices.app, name="prices")
 app.command("usage")(usage.usage)
 app.command("demo")(demo.demo)
+app.command("export")(export.export)
 
 
 def main() -> None:

@@ -10,22 +10,25 @@ page being read, not otherwise.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from sqlalchemy import Column, ColumnElement, Connection, RowMapping, and_, or_, select
 
 from farebox.core.events import epoch_us, from_epoch_us
 from farebox.ledger.aggregates import Aggregate, AggregateRow, aggregate
 from farebox.ledger.base import Ledger
+from farebox.ledger.exports import ExportQuery, ExportRow
 from farebox.ledger.schema import ROLLUP_DIMENSIONS, ROLLUP_MEASURES, usage_events, usage_rollups
 
 __all__ = ["EventCursor", "EventFilter", "EventRow", "LedgerReader", "RollupFilter", "RollupRow", "event_row"]
 
 _events = usage_events.c
 _rollups = usage_rollups.c
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +291,27 @@ class LedgerReader:
             if len(page) < batch_size:
                 return
             after = page[-1].cursor
+
+    async def export_pages(
+        self, wanted: EventFilter, *, keep: Callable[[list[ExportRow]], T], page_size: int = 5_000
+    ) -> AsyncIterator[T]:
+        """Every event of one account matching `wanted`, voided ones left out, in (timestamp, id) order: read
+        `page_size` at a time on the driver's cursor (`farebox.ledger.exports`), each page handed to `keep` on
+        the reader thread (rows in `EXPORT_COLUMNS` order), and what `keep` made of it yielded.
+
+        `keep` runs off the event loop, so it is the place to turn rows into bytes. Memory holds one page.
+
+        Raises:
+            ValueError: `wanted` names no account, or `page_size` is not positive.
+        """
+        query = ExportQuery(wanted, page_size=page_size)
+        after: tuple[int, str] | None = None
+        while True:
+            page = await self._ledger._read(partial(query.page, after=after, keep=keep))
+            yield page.result
+            if page.read < page_size:
+                return
+            after = page.after
 
     async def aggregate(self, wanted: Aggregate) -> list[AggregateRow]:
         """The rollups summed as `wanted` says (`farebox.ledger.aggregates`), in one query."""
