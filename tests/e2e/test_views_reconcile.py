@@ -4,12 +4,14 @@ Hypothesis makes the events: LLM, voice and compute usage of two members' keys a
 any minute from a week before the month to its last minute (now: the month is the current one, which
 `/v1/usage` reports), at any cost down to the nano-USD, in an account whose zone is UTC, +05:30, +05:45 or New
 York's (whose month holds a daylight-saving change). They are posted through `POST /api/events`; then
-`GET /api/usage`, `GET /v1/usage`, the members list, cost by model and cost by model over time are asked about
-the account's current month, over HTTP as the master key.
+`GET /api/usage`, `GET /v1/usage`, the members list, cost by model, cost by model over time and the CSV and JSON
+exports are asked about the account's current month, over HTTP as the master key.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -108,6 +110,11 @@ async def _views(tmp_path: Path, zone: str, batch: list[Event]) -> tuple[int, in
         members = await _get(api, "/api/analytics/members", **scope)
         models = await _get(api, "/api/analytics/models", **scope)
         over_time = await _get(api, "/api/analytics/models/over-time", grain="day", **scope)
+        csv_export = await api.client.get(
+            "/v1/usage/export", params=scope | {"format": "csv"}, headers={"authorization": f"Bearer {MASTER}"}
+        )
+        assert csv_export.status_code == 200, csv_export.text
+        json_export = await _get(api, "/v1/usage/export", format="json", **scope)
         axes = [month[axis] for axis in ("compute", "llm", "voice")]
         totals = {
             "/api/usage": sum(axis["totalCents"] for axis in axes) / 100,
@@ -116,6 +123,8 @@ async def _views(tmp_path: Path, zone: str, batch: list[Event]) -> tuple[int, in
             "/v1/usage daily": sum(Decimal(d["credits"]) for d in key_usage["daily_breakdown"]) / credits_per_usd,
             "models": sum(Decimal(row["cost"]) for row in models["data"]),
             "over time": sum(Decimal(c) for line in over_time["series"] for c in line["cost"]),
+            "export csv": sum(Decimal(row["cost_usd"]) for row in csv.DictReader(io.StringIO(csv_export.text))),
+            "export json": sum(Decimal(row["cost_usd"]) for row in json_export),
             "members": sum(Decimal(row["cost"]) for row in members["data"]),
         }
         return expected, of_members, totals
