@@ -32,7 +32,7 @@ async def test_the_document_names_credentials_and_errors(api: Api) -> None:
                 continue
             assert operation["security"] == [{"bearer": []}, {"apiKey": []}], (method, path)
             assert {"401", "403", "503"} <= errors, (method, path)
-            names_an_account = any(parameter["name"] == "account_id" for parameter in operation.get("parameters", []))
+            names_an_account = any(p["name"] in ("account_id", "accountId") for p in operation.get("parameters", []))
             named = "{" in path or names_an_account or path.endswith(("virtual-keys", "webhooks", "status"))
             assert ("404" in errors) is named, (method, path)
             for status in errors:
