@@ -173,7 +173,8 @@ class Engine:
         self, query: Query, *, viewer: Principal, after: EventCursor | None = None, limit: int = 50
     ) -> list[EventRow]:
         """The events behind a query's window and filters (the drill-down), in time order, `limit` at a time
-        after the `after` cursor. Filters by key, member, agent, provider and model only.
+        after the `after` cursor, voided ones left out as every view leaves them out. Filters by key, member,
+        agent, provider and model only.
 
         Raises:
             NotFound, PermissionDenied: as `run`.
@@ -215,6 +216,7 @@ class Engine:
         if accounts is not None and len(accounts) != 1:
             raise ValueError("the drill-down reads one account at a time")
         return EventFilter(
+            voided=False,
             account_id=None if accounts is None else accounts[0],
             models=query.filters.models,
             since=query.window.since,

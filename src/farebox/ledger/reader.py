@@ -3,9 +3,9 @@
 `LedgerReader` only reads, on the ledger's reader pool, never through the writer. Events come in
 (timestamp, id) order with keyset pagination: `events(..., after=cursor)` continues after a row as
 exactly as after any other, ties on the timestamp included, whatever was recorded in between.
-`stream_events` walks any number of events a page at a time, so its memory does not grow with them.
-Each page is its own read: an event recorded while a stream runs is in it when it sorts after the
-page being read, not otherwise.
+`export_pages` walks any number of one account's events a page at a time, so its memory does not grow with
+them. Each page is its own read: an event recorded while an export runs is in it when it sorts after the page
+being read, not otherwise.
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from farebox.core.events import epoch_us, from_epoch_us
 from farebox.ledger.aggregates import Aggregate, AggregateRow, aggregate
 from farebox.ledger.base import Ledger
 from farebox.ledger.exports import ExportQuery, ExportRow
-from farebox.ledger.schema import ROLLUP_DIMENSIONS, ROLLUP_MEASURES, usage_events, usage_rollups
+from farebox.ledger.schema import ROLLUP_DIMENSIONS, ROLLUP_MEASURES, usage_adjustments, usage_events, usage_rollups
 
 __all__ = ["EventCursor", "EventFilter", "EventRow", "LedgerReader", "RollupFilter", "RollupRow", "event_row"]
 
 _events = usage_events.c
 _rollups = usage_rollups.c
+_adjustments = usage_adjustments.c
 T = TypeVar("T")
 
 
@@ -137,6 +138,8 @@ class EventFilter:
     providers: tuple[str, ...] | None = None
     since: datetime | None = None
     until: datetime | None = None
+    voided: bool = True
+    """Whether voided events are read too (the usage views leave them out, as the rollups do)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +155,8 @@ class RollupFilter:
     providers: tuple[str, ...] | None = None
     since: datetime | None = None
     until: datetime | None = None
+    voided: bool = True
+    """Whether voided events are read too (the usage views leave them out, as the rollups do)."""
 
 
 def event_row(row: RowMapping) -> EventRow:
@@ -265,6 +270,11 @@ class LedgerReader:
             where.append(_events.ts_us >= epoch_us(wanted.since))
         if wanted.until is not None:
             where.append(_events.ts_us < epoch_us(wanted.until))
+        if not wanted.voided:
+            voids = select(_adjustments.event_id).where(
+                _adjustments.event_id == _events.id, _adjustments.kind == "void"
+            )
+            where.append(~voids.exists())
         if after is not None:
             after_us = epoch_us(after.timestamp)
             where.append(or_(_events.ts_us > after_us, and_(_events.ts_us == after_us, _events.id > after.id)))
@@ -272,25 +282,6 @@ class LedgerReader:
         return await self._ledger._read(
             lambda connection: [event_row(row) for row in connection.execute(query).mappings()]
         )
-
-    async def stream_events(
-        self, wanted: EventFilter = EventFilter(), *, batch_size: int = 1_000
-    ) -> AsyncIterator[EventRow]:
-        """Every event matching `wanted`, in (timestamp, id) order, read `batch_size` at a time.
-
-        Raises:
-            ValueError: `batch_size` is not positive.
-        """
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
-        after: EventCursor | None = None
-        while True:
-            page = await self.events(wanted, limit=batch_size, after=after)
-            for row in page:
-                yield row
-            if len(page) < batch_size:
-                return
-            after = page[-1].cursor
 
     async def export_pages(
         self, wanted: EventFilter, *, keep: Callable[[list[ExportRow]], T], page_size: int = 5_000
