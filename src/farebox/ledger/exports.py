@@ -3,7 +3,7 @@
 An export reads millions of rows, so it skips what makes `LedgerReader.events` pleasant and slow: the statement
 is compiled once and each page runs on the driver's own cursor, which answers plain tuples of the columns in
 `EXPORT_COLUMNS` (no `Row` objects, no dataclasses). Pages follow the (timestamp, id) order of
-`ix_usage_events_account_ts`, each one its own keyset query after the last row of the page before, so no read
+`ix_usage_events_account_ts_id`, each one its own keyset query after the last row of the page before, so no read
 transaction stays open for the whole export and memory holds one page. Voided events (those with a `void` in
 `usage_adjustments`) are dropped, as the rollups drop them, so an export adds up to the usage views' totals.
 """

@@ -166,7 +166,7 @@ usage_events = Table(
     Column("source", String(16), nullable=False),
     Column("metadata", JSON, nullable=False),
     Column("recorded_at_us", BigInteger, nullable=False),
-    Index("ix_usage_events_account_ts", "account_id", "ts_us"),
+    Index("ix_usage_events_account_ts_id", "account_id", "ts_us", "id"),
     Index("ix_usage_events_key_ts", "key_id", "ts_us"),
     Index("ix_usage_events_account_recorded", "account_id", "recorded_at_us", "id"),
 )

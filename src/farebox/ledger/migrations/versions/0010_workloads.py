@@ -2,7 +2,7 @@
 
 Revision ID: 0010
 Revises: 0009
-Create Date: 2026-12-06 10:00:00.000000
+Create Date: 2026-12-05 13:50:00.000000
 
 Nothing is filled in: an id seen in usage but not registered is shown as an agent named by its id.
 """
