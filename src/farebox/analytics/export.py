@@ -2,8 +2,11 @@
 
 The same bytes for `GET /v1/usage/export` and `farebox export`. Each page of events is formatted where it was
 read (on the reader thread, `Engine.export`), so the event loop only passes bytes on, and memory holds one page
-whatever the range. Voided events are left out, as every usage view leaves them out, so the costs of an export
-add up to the views' totals for the same range. Money is exact: `cost_usd` in decimal USD, `credits_used` in
+whatever the range. On PostgreSQL a CSV export is written by the database itself, in the same bytes
+(`Engine.export_csv`, `farebox.ledger.export_csv`); lines end in LF either way.
+
+Voided events are left out, as every usage view leaves them out, so the costs of an export add up to the views'
+totals for the same range. Money is exact: `cost_usd` in decimal USD, `credits_used` in
 the operator's credit unit (`credits_per_usd`), both decimal strings.
 """
 
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -99,12 +102,15 @@ class Exporter:
         Raises:
             NotFound, PermissionDenied: as `Engine.run`.
         """
-        pages = engine.export(query, viewer=viewer, keep=self._page, page_size=page_size)
-        return self._framed(pages)
+        if self.format is ExportFormat.CSV:
+            written = engine.export_csv(query, viewer=viewer, credits_per_usd=self._rate.per_usd)
+            if written is not None:
+                return self._framed(written)
+        return self._framed(engine.export(query, viewer=viewer, keep=self._page, page_size=page_size))
 
     async def _framed(self, pages: AsyncIterator[tuple[int, bytes]]) -> AsyncIterator[tuple[int, bytes]]:
         if self.format is ExportFormat.CSV:
-            yield 0, self._csv([EXPORT_FIELDS])
+            yield 0, self._csv_row(EXPORT_FIELDS).encode()
         else:
             yield 0, b"["
         async for count, data in pages:
@@ -126,10 +132,12 @@ class Exporter:
         return len(rows), separated
 
     @staticmethod
-    def _csv(rows: list[Any]) -> bytes:
+    def _csv_row(values: Sequence[Any]) -> str:
+        """One row by the `csv` module, ended by LF. Written with CRLF and the CR dropped: the module quotes a field
+        holding a CR only when CR is in the line terminator, and PostgreSQL quotes it (`farebox.ledger.export_csv`)."""
         text = io.StringIO()
-        csv.writer(text, lineterminator="\r\n").writerows(rows)
-        return text.getvalue().encode()
+        csv.writer(text, lineterminator="\r\n").writerow(values)
+        return text.getvalue()[:-2] + "\n"
 
     def _csv_line(self, row: ExportRow) -> str:
         """One event's CSV line, written in one f-string: several times faster than the `csv` module. A line with a
@@ -175,9 +183,9 @@ class Exporter:
             f"{'' if ttft_ms is None else ttft_ms},{'true' if streamed else 'false'},{'true' if estimated else 'false'}"
         )
         if line.count(",") == _COMMAS and '"' not in line and "\n" not in line and "\r" not in line:
-            return line + "\r\n"
+            return line + "\n"
         values = ["" if value is None else value for value in self._values(row)]
-        return self._csv([[*values[:-2], "true" if streamed else "false", "true" if estimated else "false"]]).decode()
+        return self._csv_row([*values[:-2], "true" if streamed else "false", "true" if estimated else "false"])
 
     def _values(self, row: ExportRow) -> tuple[Any, ...]:
         """An event's exported values, in `EXPORT_FIELDS` order, as JSON has them."""

@@ -9,9 +9,11 @@ ledger's other modules (directory, outbox, alert state, usage feed, reader) run 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
+from contextlib import closing
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
@@ -132,6 +134,53 @@ class Ledger:
             DatabaseUnusable: the database could not be read.
         """
         return await asyncio.to_thread(self._read_sync, fn)
+
+    async def _read_stream(self, produce: Callable[[Connection], Generator[T, None, None]]) -> AsyncIterator[T]:
+        """Run a generator on a pooled reader connection, off the event loop, and yield what it yields (plumbing,
+        like `_read`), for reads too large to hold at once.
+
+        The reader thread runs at most two items ahead of the consumer, so memory holds a few items however many
+        the generator makes. When the consumer stops early, the generator is closed where it stands.
+
+        Raises:
+            DatabaseUnusable: the database could not be read.
+        """
+        loop = asyncio.get_running_loop()
+        handoff: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue(maxsize=2)
+        stopped = threading.Event()
+
+        def put(done: bool, value: Any) -> None:
+            asyncio.run_coroutine_threadsafe(handoff.put((done, value)), loop).result()
+
+        def run() -> None:
+            try:
+                with database_errors(), self.engines.reader.connect() as connection:
+                    with closing(produce(connection)) as items:
+                        for item in items:
+                            if stopped.is_set():
+                                return
+                            put(False, item)
+            except Exception as error:  # handed to the consumer, which raises it
+                if not stopped.is_set():
+                    put(True, error)
+                return
+            if not stopped.is_set():
+                put(True, None)
+
+        worker = loop.run_in_executor(None, run)
+        try:
+            while True:
+                done, value = await handoff.get()
+                if done:
+                    if value is not None:
+                        raise value
+                    return
+                yield value
+        finally:
+            stopped.set()
+            while not handoff.empty():  # room for the item the thread may be waiting to hand over
+                handoff.get_nowait()
+            await worker
 
     def _read_sync(self, fn: Callable[[Connection], T]) -> T:
         with database_errors(), self.engines.reader.connect() as connection:

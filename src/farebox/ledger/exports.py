@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sqlalchemy import BindParameter, Compiled, Connection, Select, and_, bindparam, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Compiled, Connection, Select, and_, bindparam, or_, select
 
 from farebox.core.events import epoch_us
 from farebox.ledger.schema import usage_adjustments, usage_events
@@ -22,7 +22,7 @@ from farebox.ledger.schema import usage_adjustments, usage_events
 if TYPE_CHECKING:
     from farebox.ledger.reader import EventFilter
 
-__all__ = ["EXPORT_COLUMNS", "ExportPage", "ExportQuery", "ExportRow"]
+__all__ = ["EXPORT_COLUMNS", "ExportPage", "ExportQuery", "ExportRow", "matching"]
 
 T = TypeVar("T")
 
@@ -76,6 +76,24 @@ class ExportPage(Generic[T]):
     """The (ts_us, id) of the page's last event, where the next page starts; None when it read none."""
 
 
+def matching(wanted: EventFilter) -> list[ColumnElement[bool]]:
+    """The conditions an exported event meets, but for the start of the range: its account, the filters, `until`."""
+    where = [_events.account_id == wanted.account_id]
+    for column, values in (
+        (_events.key_id, wanted.key_ids),
+        (_events.member_id, wanted.member_ids),
+        (_events.agent_id, wanted.agent_ids),
+        (_events.provider, wanted.providers),
+    ):
+        if values is not None:
+            where.append(column.in_(values))
+    if wanted.models is not None:
+        where.append(or_(_events.model.in_(wanted.models), _events.canonical_model.in_(wanted.models)))
+    if wanted.until is not None:
+        where.append(_events.ts_us < epoch_us(wanted.until))
+    return where
+
+
 class ExportQuery:
     """One export's statements, compiled once for the connection's dialect and run page after page."""
 
@@ -91,19 +109,7 @@ class ExportQuery:
             raise ValueError("page_size must be at least 1")
         self.wanted = wanted
         self.page_size = page_size
-        where = [_events.account_id == wanted.account_id]
-        for column, values in (
-            (_events.key_id, wanted.key_ids),
-            (_events.member_id, wanted.member_ids),
-            (_events.agent_id, wanted.agent_ids),
-            (_events.provider, wanted.providers),
-        ):
-            if values is not None:
-                where.append(column.in_(values))
-        if wanted.models is not None:
-            where.append(or_(_events.model.in_(wanted.models), _events.canonical_model.in_(wanted.models)))
-        if wanted.until is not None:
-            where.append(_events.ts_us < epoch_us(wanted.until))
+        where = matching(wanted)
         # `ts_us >= t AND (ts_us > t OR id > i)` rather than the plain OR: the first term bounds the index range,
         # so a page starts where the last one ended instead of at the start of the account's events.
         after_ts: BindParameter[int] = bindparam("after_ts")

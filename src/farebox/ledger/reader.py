@@ -21,6 +21,7 @@ from sqlalchemy import Column, ColumnElement, Connection, RowMapping, and_, or_,
 from farebox.core.events import epoch_us, from_epoch_us
 from farebox.ledger.aggregates import Aggregate, AggregateRow, aggregate
 from farebox.ledger.base import Ledger
+from farebox.ledger.export_csv import copy_csv, csv_copy_query
 from farebox.ledger.exports import ExportQuery, ExportRow
 from farebox.ledger.schema import ROLLUP_DIMENSIONS, ROLLUP_MEASURES, usage_adjustments, usage_events, usage_rollups
 
@@ -303,6 +304,20 @@ class LedgerReader:
             if page.read < page_size:
                 return
             after = page.after
+
+    def export_csv(self, wanted: EventFilter, *, credits_per_usd: int) -> AsyncIterator[tuple[int, bytes]] | None:
+        """An export's CSV rows (no header) as the database writes them, in (rows, bytes) chunks: the events
+        `export_pages` reads, formatted as `farebox.analytics.export` formats them (`farebox.ledger.export_csv`).
+
+        None where the database cannot write them itself (SQLite): the caller formats `export_pages` instead.
+
+        Raises:
+            ValueError: `wanted` names no account.
+        """
+        if self._ledger.dialect != "postgresql":
+            return None
+        query = csv_copy_query(wanted, credits_per_usd=credits_per_usd)
+        return self._ledger._read_stream(partial(copy_csv, query=query))
 
     async def aggregate(self, wanted: Aggregate) -> list[AggregateRow]:
         """The rollups summed as `wanted` says (`farebox.ledger.aggregates`), in one query."""
