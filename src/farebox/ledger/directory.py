@@ -57,6 +57,7 @@ from farebox.ledger.rows import (
     update_row,
 )
 from farebox.ledger.schema import accounts, key_secrets, member_tokens, members, virtual_keys
+from farebox.ledger.sessions import end_member_sessions
 from farebox.ledger.spend import read_counters, recount_current_periods
 
 __all__ = ["MAX_GRACE_SECONDS", "Directory"]
@@ -200,8 +201,8 @@ class Directory:
         return build(Member, await self._write(write))
 
     async def remove_member(self, member_id: str) -> Member:
-        """Remove a member. Its keys are revoked and kept, detached from it; its API tokens are deleted; past
-        usage keeps its id.
+        """Remove a member. Its keys are revoked and kept, detached from it; its API tokens and dashboard sessions
+        are deleted; past usage keeps its id.
 
         Raises:
             NotFound: no member has this id.
@@ -214,6 +215,7 @@ class Directory:
             connection.execute(update(virtual_keys).where(owned, live).values(revoked_at=now))
             connection.execute(update(virtual_keys).where(owned).values(member_id=None, updated_at=now))
             connection.execute(delete(member_tokens).where(member_tokens.c.member_id == member_id))
+            end_member_sessions(connection, member_id)
             connection.execute(delete(members).where(members.c.id == member_id))
             return row
 

@@ -19,6 +19,7 @@ from farebox.core.passwords import MAX_PASSWORD_LENGTH, PasswordHashes, clean_pa
 from farebox.ledger.directory import Directory
 from farebox.ledger.rows import Row, build, epoch_seconds, fetch_row, update_row
 from farebox.ledger.schema import members
+from farebox.ledger.sessions import end_member_sessions
 
 __all__ = ["MAX_CONCURRENT_HASHES", "MemberPasswords"]
 
@@ -44,7 +45,7 @@ class MemberPasswords:
         self._hashing = asyncio.Semaphore(MAX_CONCURRENT_HASHES)
 
     async def set(self, member_id: str, password: str) -> Member:
-        """Give the member this password, replacing any it had.
+        """Give the member this password, replacing any it had, and end its dashboard sessions.
 
         Raises:
             NotFound: no member has this id.
@@ -59,12 +60,17 @@ class MemberPasswords:
         def write(connection: Connection) -> Row:
             current = fetch_row(connection, members, member_id, what=_MEMBER)
             clean_password(cleaned, email=current["email"])  # the e-mail may have changed while the hash was made
+            end_member_sessions(connection, member_id)
             return update_row(connection, members, member_id, changes, what=_MEMBER, now=now)
 
         return build(Member, await self._ledger._write(write))
 
     async def remove(self, member_id: str) -> Member:
-        """Take the member's password away (a member without one is left as it is). Raises NotFound."""
+        """Take the member's password away, ending its dashboard sessions (a member without one is left as it is).
+
+        Raises:
+            NotFound: no member has this id.
+        """
         now = epoch_seconds(self._directory.now())
         changes = {"password_hash": None, "password_changed_at": now}
 
@@ -72,6 +78,7 @@ class MemberPasswords:
             current = fetch_row(connection, members, member_id, what=_MEMBER)
             if current["password_hash"] is None:
                 return current
+            end_member_sessions(connection, member_id)
             return update_row(connection, members, member_id, changes, what=_MEMBER, now=now)
 
         return build(Member, await self._ledger._write(write))

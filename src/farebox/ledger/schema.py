@@ -31,6 +31,7 @@ __all__ = [
     "alert_settings",
     "credit_balances",
     "credit_top_ups",
+    "dashboard_sessions",
     "key_secrets",
     "member_tokens",
     "members",
@@ -128,6 +129,22 @@ member_tokens = Table(
     Column("last_used_at", BigInteger),
     Column("created_at", BigInteger, nullable=False),
 )
+
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    # The SHA-256 of the session's secret (the cookie's value); the secret itself is never stored.
+    Column("secret_hash", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("account_id", String(36), ForeignKey("accounts.id")),
+    Column("member_id", String(36), ForeignKey("members.id"), index=True),
+    # For the operator's session: a keyed digest of the master key it signed in with, so a new master key ends it.
+    Column("master_check", String(64)),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_seen_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
+"""Signed-in dashboard sessions: a member's (its role read at each request) or the operator's."""
 
 usage_events = Table(
     "usage_events",
