@@ -22,7 +22,7 @@ from farebox.alerts.store import AlertStore
 from farebox.alerts.watcher import CapWatcher
 from farebox.analytics import key_usage, month_usage
 from farebox.analytics import routes as analytics_routes
-from farebox.api import admin, alerts, events, requests, voids, webhooks, workloads
+from farebox.api import admin, alerts, events, requests, sessions, voids, webhooks, workloads
 from farebox.api import budgets as budget_routes
 from farebox.api import credits as credit_routes
 from farebox.api.body_limit import BodySizeLimit
@@ -34,7 +34,8 @@ from farebox.core.credits import CreditRate
 from farebox.core.money import to_nano
 from farebox.core.passwords import PasswordHashes
 from farebox.core.sealing import SecretBox
-from farebox.core.server_secret import WEBHOOK_SECRETS
+from farebox.core.server_secret import DASHBOARD_SESSIONS, WEBHOOK_SECRETS, derive_key
+from farebox.core.throttle import Throttle
 from farebox.gateway.bounds import EmbeddingBounds
 from farebox.gateway.endpoints import proxy_routes
 from farebox.gateway.model_routes import routing_table
@@ -50,11 +51,12 @@ from farebox.ledger.directory import Directory
 from farebox.ledger.member_passwords import MemberPasswords
 from farebox.ledger.member_tokens import MemberTokens
 from farebox.ledger.reader import LedgerReader
+from farebox.ledger.sessions import DashboardSessions
 from farebox.ledger.webhooks import WebhookEndpoints
 from farebox.ledger.workloads import Workloads
 from farebox.metering import Budgets, KeyCache, LocalCounters, Meter, UsageEvents, VoidWatch
 from farebox.prices import PriceBook
-from farebox.services import IngestLimits, Services
+from farebox.services import DashboardAuth, IngestLimits, Services
 from farebox.settings import Settings, provider_credentials, resolve_master_key, resolve_secret_key
 from farebox.webhooks.feed import UsageFeed
 from farebox.webhooks.sender import Sender, SmtpConfig, backoff_delays
@@ -89,7 +91,8 @@ def create_app(
     ledger = ledger or Ledger(settings.database_url)
     prices = prices or PriceBook.load(settings.price_overrides)
     master_key = master_key or resolve_master_key(settings)[0]
-    box = SecretBox.derived(secret_key or resolve_secret_key(settings)[0], purpose=WEBHOOK_SECRETS)
+    server_secret = secret_key or resolve_secret_key(settings)[0]
+    box = SecretBox.derived(server_secret, purpose=WEBHOOK_SECRETS)
     endpoints = WebhookEndpoints(ledger, box)
     routes = routing_table(settings.models)
     # The mock is served only when a route uses it, and only to this process's own upstream requests.
@@ -177,8 +180,10 @@ def create_app(
             max_tokens=settings.ingest_max_tokens,
             max_cost_nano=to_nano(settings.ingest_max_cost_usd),
         ),
+        dashboard=_dashboard_auth(settings, ledger, derive_key(server_secret, purpose=DASHBOARD_SESSIONS), clock),
     )
     install_error_handlers(app)
+    app.add_exception_handler(sessions.SignInRequired, sessions.sign_in_required)
     # The proxy routes come first: they are matched on every proxied request.
     app.router.routes[0:0] = proxied
     routers = (
@@ -194,6 +199,7 @@ def create_app(
         key_usage,
         month_usage,
         workloads,
+        sessions,
     )
     for api in routers:
         app.include_router(api.router, dependencies=[Depends(single_values)])
@@ -254,6 +260,23 @@ def _shortcuts(routes: Sequence[BaseRoute], *, max_body_bytes: int) -> dict[str,
         for route in routes
         if isinstance(route, Route) and route.methods == {"POST"} and not route.param_convertors
     }
+
+
+def _dashboard_auth(settings: Settings, ledger: Ledger, key: bytes, clock: Callable[[], datetime]) -> DashboardAuth:
+    """The dashboard's sessions and sign-in throttles, as the `dashboard_*` settings say."""
+    lifetime = timedelta(seconds=settings.dashboard_session_lifetime_seconds)
+    window = timedelta(seconds=settings.dashboard_sign_in_window_seconds)
+    return DashboardAuth(
+        sessions=DashboardSessions(
+            ledger, lifetime=lifetime, idle=timedelta(seconds=settings.dashboard_session_idle_seconds), clock=clock
+        ),
+        by_email=Throttle(limit=settings.dashboard_sign_in_max_failures, window=window),
+        by_address=Throttle(limit=settings.dashboard_sign_in_max_failures_per_address, window=window),
+        key=key,
+        lifetime=lifetime,
+        trust_proxy_headers=settings.trust_proxy_headers,
+        clock=clock,
+    )
 
 
 def _notifications(

@@ -23,8 +23,9 @@ a role short of the route's need with 403 `not_admin` or `not_yours`.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Request, Security
@@ -35,6 +36,7 @@ from farebox.alerts.store import AlertStore
 from farebox.core.credentials import Principal, PrincipalKind
 from farebox.core.credits import CreditRate
 from farebox.core.keys import TOKEN_PREFIX, secret_from_headers
+from farebox.core.throttle import Throttle
 from farebox.ledger.actors import Actor
 from farebox.ledger.adjustments import Adjustments
 from farebox.ledger.base import Ledger
@@ -43,12 +45,13 @@ from farebox.ledger.directory import Directory
 from farebox.ledger.member_passwords import MemberPasswords
 from farebox.ledger.member_tokens import MemberTokens
 from farebox.ledger.reader import LedgerReader
+from farebox.ledger.sessions import DashboardSessions
 from farebox.ledger.webhooks import WebhookEndpoints
 from farebox.ledger.workloads import Workloads
 from farebox.metering import Budgets, Meter
 from farebox.prices import PriceBook
 
-__all__ = ["IngestLimits", "Services", "actor_of", "authenticate", "services"]
+__all__ = ["DashboardAuth", "IngestLimits", "Services", "actor_of", "authenticate", "services"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,24 @@ class IngestLimits:
     """In any one count: input, output, cached, cache-write and reasoning tokens, characters."""
     max_cost_nano: int
     """Per event, the cost given (`cost_usd`) or priced."""
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardAuth:
+    """What the dashboard's sign-in and its sessions need (`farebox.api.sessions`)."""
+
+    sessions: DashboardSessions
+    by_email: Throttle
+    """Failed sign-ins per e-mail address (and the master key's)."""
+    by_address: Throttle
+    """Failed sign-ins per client address."""
+    key: bytes
+    """Derived from the server secret (`core.server_secret.DASHBOARD_SESSIONS`): CSRF tokens are HMACs under it."""
+    lifetime: timedelta
+    """A session's absolute lifetime: the cookie's `Max-Age`."""
+    trust_proxy_headers: bool
+    """Whether `X-Forwarded-Proto` and `X-Forwarded-For` say the scheme and the client's address."""
+    clock: Callable[[], datetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +115,8 @@ class Services:
     smtp_configured: bool
     """Whether e-mail alerts can go out (`smtp_host` is set)."""
     ingest_limits: IngestLimits
+    dashboard: DashboardAuth
+    """The dashboard's sign-in: sessions, failed-attempt throttles, the CSRF key."""
 
 
 def services(connection: HTTPConnection) -> Services:

@@ -139,6 +139,26 @@ class Settings(BaseSettings):
     smtp_username: str | None = Field(None, description="SMTP login; unset: no authentication.")
     smtp_password: SecretStr | None = Field(None, description="SMTP password.")
     smtp_from: str | None = Field(None, description="From address of e-mail alerts (required with smtp_host).")
+    dashboard_session_lifetime_seconds: int = Field(
+        43_200, ge=60, le=2_592_000, description="How long a dashboard session lasts from its sign-in, however busy."
+    )
+    dashboard_session_idle_seconds: int = Field(
+        7_200, ge=60, le=2_592_000, description="How long a dashboard session lasts without a request."
+    )
+    dashboard_sign_in_max_failures: int = Field(
+        5, ge=1, le=1000, description="Failed dashboard sign-ins per e-mail address (or the master key) in the window."
+    )
+    dashboard_sign_in_max_failures_per_address: int = Field(
+        20, ge=1, le=100_000, description="Failed dashboard sign-ins per client address in the window."
+    )
+    dashboard_sign_in_window_seconds: int = Field(
+        900, ge=1, le=86_400, description="How long a failed dashboard sign-in counts toward its limits."
+    )
+    trust_proxy_headers: bool = Field(
+        False,
+        description="Take the scheme and client address from X-Forwarded-Proto and X-Forwarded-For "
+        "(only behind a proxy that sets them).",
+    )
     mock_latency_ms: float = Field(
         0.0, ge=0, le=600_000, description="Delay before the first byte of every answer of the built-in mock provider."
     )

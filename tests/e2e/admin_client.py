@@ -46,6 +46,11 @@ class Api:
     ledger: Ledger
     clock: Clock
     services: Services
+    transport: httpx.AsyncBaseTransport
+
+    def browser(self, base_url: str = "http://farebox.test") -> httpx.AsyncClient:
+        """Another client of the same farebox, with cookies of its own (another browser)."""
+        return httpx.AsyncClient(transport=self.transport, base_url=base_url)
 
     async def call(
         self, method: str, path: str, body: Any = None, *, token: str | None = MASTER, raw: bytes | None = None
@@ -109,7 +114,8 @@ async def open_api(tmp_path: Path, **settings: Any) -> AsyncIterator[Api]:
     app = create_app(config, ledger=ledger, master_key=MASTER, clock=clock, password_hashes=CHEAP_HASHES)
     await ledger.start()
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://farebox.test") as client:
-            yield Api(client, ledger, clock, app.state.services)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://farebox.test") as client:
+            yield Api(client, ledger, clock, app.state.services, transport)
     finally:
         await ledger.close()

@@ -14,10 +14,14 @@ import secrets
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-__all__ = ["MIN_SERVER_SECRET_CHARS", "WEBHOOK_SECRETS", "derive_key", "generate_server_secret"]
+__all__ = ["DASHBOARD_SESSIONS", "MIN_SERVER_SECRET_CHARS", "WEBHOOK_SECRETS", "derive_key", "generate_server_secret"]
 
 WEBHOOK_SECRETS = b"farebox webhook secrets v1"
 """The label of the key that seals webhook signing secrets at rest."""
+
+DASHBOARD_SESSIONS = b"farebox dashboard sessions v1"
+"""The label of the key that dashboard sessions' CSRF tokens (and the operator session's master-key check) are
+HMACs under."""
 
 MIN_SERVER_SECRET_CHARS = 32
 """A shorter server secret is refused: every derived key is only as strong as the secret."""
