@@ -208,6 +208,8 @@ async def test_sign_out_needs_the_csrf_token_and_ends_the_session(api: Api) -> N
     async with api.browser() as replay:
         replay.cookies.set("farebox_session", old, domain="farebox.test")
         assert_error(await _whoami(replay), 401, "sign_in_required")
+        again = await replay.post("/dashboard/sign-out", data={"csrf_token": token}, headers=HTML)
+        assert (again.status_code, again.headers["location"]) == (303, "/dashboard/sign-in")
 
     await _sign_in(api.client, master_key=MASTER)
     token = (await _whoami(api.client)).json()["csrf_token"]
