@@ -18,6 +18,11 @@ What each may do is `farebox.core.credentials.Principal`'s `require_*` methods: 
 account finds nothing there (404, as an unknown id: its records' existence is not told); a virtual key on any
 other admin route is refused with 403 `proxy_key`;
 a role short of the route's need with 403 `not_admin` or `not_yours`.
+
+The dashboard's pages call the same API as the signed-in member or operator: a request that carries no key
+header (`Authorization`, `x-api-key`) but the dashboard's session cookie (`farebox.api.sessions`) acts with the
+session's credential, and an unsafe one (POST, PUT, PATCH, DELETE) only with the session's CSRF token in the
+`X-CSRF-Token` header. A key header always wins over the cookie.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from hashlib import sha256
 from typing import Annotated
 
 from fastapi import Request, Security
@@ -37,6 +43,7 @@ from farebox.core.credentials import Principal, PrincipalKind
 from farebox.core.credits import CreditRate
 from farebox.core.keys import TOKEN_PREFIX, secret_from_headers
 from farebox.core.throttle import Throttle
+from farebox.errors import AuthenticationFailed, PermissionDenied
 from farebox.ledger.actors import Actor
 from farebox.ledger.adjustments import Adjustments
 from farebox.ledger.base import Ledger
@@ -51,7 +58,28 @@ from farebox.ledger.workloads import Workloads
 from farebox.metering import Budgets, Meter
 from farebox.prices import PriceBook
 
-__all__ = ["DashboardAuth", "IngestLimits", "Services", "actor_of", "authenticate", "services"]
+__all__ = [
+    "CSRF_HEADER",
+    "SESSION_COOKIE",
+    "UNSAFE_METHODS",
+    "DashboardAuth",
+    "IngestLimits",
+    "Services",
+    "actor_of",
+    "authenticate",
+    "same",
+    "services",
+]
+
+SESSION_COOKIE = "farebox_session"
+"""The dashboard's session cookie: a random secret naming a session of `ledger.sessions`."""
+CSRF_HEADER = "x-csrf-token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def same(given: str, expected: str) -> bool:
+    """Constant-time equality of two strings (any characters)."""
+    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +110,29 @@ class DashboardAuth:
     trust_proxy_headers: bool
     """Whether `X-Forwarded-Proto` and `X-Forwarded-For` say the scheme and the client's address."""
     clock: Callable[[], datetime]
+
+    def mac(self, purpose: str, value: str) -> str:
+        """An HMAC of `value` for one purpose (`csrf`, `sign-in`, `master`) under the sessions' key."""
+        return hmac.new(self.key, f"{purpose}:{value}".encode(), sha256).hexdigest()
+
+    def csrf(self, secret: str) -> str:
+        """The CSRF token of the session named by `secret`: derived, never stored."""
+        return self.mac("csrf", secret)
+
+    async def caller(self, secret: str, *, master_key: str) -> Principal | None:
+        """Who the session named by `secret` signs in as; None for an unknown, signed-out, expired or idle session,
+        or an operator's begun under another master key (which it ends)."""
+        session = await self.sessions.find(secret) if secret else None
+        if session is None:
+            return None
+        if session.is_master:
+            if not same(session.master_check or "", self.mac("master", master_key)):
+                await self.sessions.end(secret)
+                return None
+            return Principal(kind=PrincipalKind.MASTER)
+        return Principal(
+            kind=PrincipalKind.MEMBER, account_id=session.account_id, member_id=session.member_id, role=session.role
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,10 +200,15 @@ async def authenticate(
     """FastAPI dependency: the caller, by the master key, a member token or a virtual key.
 
     Raises:
-        AuthenticationFailed: no credential, or an unknown, revoked or expired one (401).
+        AuthenticationFailed: no credential, or an unknown, revoked or expired one, or a dashboard session that has
+            ended (401).
+        PermissionDenied: an unsafe request in a dashboard session without its CSRF token (403 `csrf_failed`).
     """
-    secret = secret_from_headers(request.headers)
     found = services(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie is not None and "authorization" not in request.headers and "x-api-key" not in request.headers:
+        return await _session_caller(request, found, cookie)
+    secret = secret_from_headers(request.headers)
     if hmac.compare_digest(secret.encode(), found.master_key.encode()):
         return Principal(kind=PrincipalKind.MASTER)
     if secret.startswith(TOKEN_PREFIX):
@@ -160,6 +216,19 @@ async def authenticate(
         return Principal(kind=PrincipalKind.MEMBER, account_id=member.account_id, member_id=member.id, role=member.role)
     key = await found.directory.authenticate(secret)
     return Principal(kind=PrincipalKind.KEY, account_id=key.account_id, member_id=key.member_id, key_id=key.id)
+
+
+async def _session_caller(request: Request, found: Services, secret: str) -> Principal:
+    caller = await found.dashboard.caller(secret, master_key=found.master_key)
+    if caller is None:
+        raise AuthenticationFailed("the dashboard session has ended: sign in again", code="session_ended")
+    if request.method in UNSAFE_METHODS and not same(
+        request.headers.get(CSRF_HEADER, ""), found.dashboard.csrf(secret)
+    ):
+        raise PermissionDenied(
+            "missing or wrong CSRF token: send the session's X-CSRF-Token header", code="csrf_failed"
+        )
+    return caller
 
 
 def actor_of(principal: Principal) -> Actor:

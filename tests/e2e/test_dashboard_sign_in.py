@@ -284,11 +284,29 @@ async def test_a_new_master_key_ends_the_operator_s_sessions(tmp_path: Path, api
     assert_error(await _whoami(api.client), 401, "sign_in_required")
 
 
-async def test_the_session_cookie_is_no_credential_for_the_api(api: Api) -> None:
-    await _sign_in(api.client, master_key=MASTER)
-    assert (await _whoami(api.client)).status_code == 200
-    assert_error(await api.client.get("/api/admin/accounts"), 401, "missing_api_key")
-    assert_error(await api.client.get("/api/admin/accounts", headers=HTML), 401, "missing_api_key")
+async def test_the_pages_call_the_api_with_the_session_and_its_csrf_token(api: Api) -> None:
+    member = await _member(api, role="billing")
+    await _sign_in(api.client, email="mo@acme.test", password=PASSWORD)
+    token = (await _whoami(api.client)).json()["csrf_token"]
+    account_id = member["account_id"]
+
+    listed = await api.client.get("/api/admin/virtual-keys", params={"account_id": account_id}, headers=JSON)
+    assert listed.status_code == 200, listed.text
+    other = await api.account("Elsewhere")
+    assert_error(await api.client.get(f"/api/admin/accounts/{other['id']}", headers=JSON), 404, "account_not_found")
+
+    body = {"account_id": account_id, "name": "from-the-page"}
+    assert_error(await api.client.post("/api/admin/virtual-keys", json=body), 403, "csrf_failed")
+    wrong = {"x-csrf-token": "0" * 64}
+    assert_error(await api.client.post("/api/admin/virtual-keys", json=body, headers=wrong), 403, "csrf_failed")
+    refused = await api.client.post("/api/admin/virtual-keys", json=body, headers={"x-csrf-token": token})
+    assert_error(refused, 403, "not_admin")  # through CSRF: then the billing role's own limits
+
+    as_key = await api.client.get("/api/admin/accounts", headers={"authorization": "Bearer fbx_sk_wrong"})
+    assert_error(as_key, 401, "invalid_api_key")  # a key header is the credential, whatever cookie comes with it
+    await api.client.post("/dashboard/sign-out", data={"csrf_token": token})
+    api.client.cookies.set("farebox_session", "ended", domain="farebox.test")
+    assert_error(await api.client.get("/api/admin/accounts", headers=JSON), 401, "session_ended")
 
 
 async def test_the_dashboard_s_sign_in_routes_are_not_in_the_api_document(api: Api) -> None:

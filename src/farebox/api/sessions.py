@@ -3,8 +3,9 @@
 A member signs in with its e-mail address and password, the operator with the master key; either gets a new
 session (`ledger.sessions`) named by a random secret in the `farebox_session` cookie (HttpOnly, SameSite=Lax,
 Path=/, Secure over https). The pages depend on `SessionCaller`: the caller as a `Principal`, or a redirect to
-the sign-in page (a browser's page request), or 401 (anything else). The cookie is the dashboard's credential
-only: the bearer-authenticated API never reads it.
+the sign-in page (a browser's page request), or 401 (anything else). The pages' scripts call the JSON API with the
+same cookie (`farebox.services.authenticate`): the signed-in member's role or the operator's, and an unsafe call
+only with the `X-CSRF-Token` header.
 
 CSRF: every unsafe request in a session (POST, PUT, PATCH, DELETE) carries the session's token, in the form field
 `csrf_token` or the `X-CSRF-Token` header. The token is not stored: it is an HMAC of the session's secret under
@@ -21,10 +22,8 @@ credentials. The counts live in this process's memory.
 
 from __future__ import annotations
 
-import hmac
 import re
 import secrets
-from hashlib import sha256
 from math import ceil
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
@@ -35,9 +34,17 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 
 from farebox.api.errors import error_response
 from farebox.api.sign_in_page import sign_in_page
-from farebox.core.credentials import Principal, PrincipalKind
+from farebox.core.credentials import Principal
 from farebox.errors import AuthenticationFailed, InvalidRequest, PayloadTooLarge, PermissionDenied
-from farebox.services import DashboardAuth, Services, services
+from farebox.services import (
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    UNSAFE_METHODS,
+    DashboardAuth,
+    Services,
+    same,
+    services,
+)
 
 __all__ = [
     "COOKIE",
@@ -52,16 +59,14 @@ __all__ = [
     "sign_in_required",
 ]
 
-COOKIE = "farebox_session"
+COOKIE = SESSION_COOKIE
 SIGN_IN_COOKIE = "farebox_sign_in"
 SIGN_IN_PATH = "/dashboard/sign-in"
 DEFAULT_NEXT = "/dashboard/usage"
 CSRF_FIELD = "csrf_token"
-CSRF_HEADER = "x-csrf-token"
 MAX_FORM_BYTES = 16 * 1024
 """A sign-in form (or a page's form checked for its CSRF token) is small; a larger body is 413."""
 
-_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _MASTER_NAME = "master key"
 """The name failed master-key sign-ins are counted under, beside the e-mail addresses."""
 _MAX_NEXT = 2048
@@ -69,7 +74,8 @@ _NONCE = re.compile(r"[A-Za-z0-9_-]{43}")
 """A pre-session's value: 256 random bits, url-safe base64 (`secrets.token_urlsafe(32)`)."""
 _PAGE_HEADERS = {
     "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'",
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
@@ -87,15 +93,6 @@ def _auth(request: Request) -> DashboardAuth:
     return services(request).dashboard
 
 
-def _mac(key: bytes, purpose: str, value: str) -> str:
-    return hmac.new(key, f"{purpose}:{value}".encode(), sha256).hexdigest()
-
-
-def _same(given: str, expected: str) -> bool:
-    """Constant-time equality of two strings (any characters)."""
-    return hmac.compare_digest(given.encode(), expected.encode())
-
-
 async def session_principal(request: Request) -> Principal:
     """FastAPI dependency: the caller of a dashboard page, by its session cookie.
 
@@ -110,26 +107,19 @@ async def session_principal(request: Request) -> Principal:
     found = services(request)
     auth = found.dashboard
     secret = request.cookies.get(COOKIE, "")
-    session = await auth.sessions.find(secret) if secret else None
-    if session is not None and session.is_master and not _same(session.master_check or "", _master_check(found)):
-        await auth.sessions.end(secret)  # signed in with a master key that is no longer the master key
-        session = None
-    if session is None:
+    caller = await auth.caller(secret, master_key=found.master_key)
+    if caller is None:
         raise SignInRequired("sign in to the dashboard first")
-    token = _mac(auth.key, "csrf", secret)
-    if request.method in _UNSAFE:
+    token = auth.csrf(secret)
+    if request.method in UNSAFE_METHODS:
         given = request.headers.get(CSRF_HEADER)
         if given is None and _is_form(request):
             given = (await _form(request)).get(CSRF_FIELD)
-        if given is None or not _same(given, token):
+        if given is None or not same(given, token):
             message = f"missing or wrong CSRF token: send the session's token as the form field {CSRF_FIELD!r} or "
             raise PermissionDenied(message + "the X-CSRF-Token header", code="csrf_failed")
     request.state.csrf_token = token
-    if session.is_master:
-        return Principal(kind=PrincipalKind.MASTER)
-    return Principal(
-        kind=PrincipalKind.MEMBER, account_id=session.account_id, member_id=session.member_id, role=session.role
-    )
+    return caller
 
 
 SessionCaller = Annotated[Principal, Depends(session_principal)]
@@ -165,7 +155,7 @@ async def sign_in_required(request: Request, exc: Exception) -> Response:
 
 
 def _master_check(found: Services) -> str:
-    return _mac(found.dashboard.key, "master", found.master_key)
+    return found.dashboard.mac("master", found.master_key)
 
 
 # The routes
@@ -186,7 +176,7 @@ async def sign_in(request: Request) -> Response:
     next_path = _safe_next(form.get("next", DEFAULT_NEXT))
     email = form.get("email", "").strip()
     nonce = request.cookies.get(SIGN_IN_COOKIE, "")
-    if not nonce or not _same(form.get(CSRF_FIELD, ""), _mac(auth.key, "sign-in", nonce)):
+    if not nonce or not same(form.get(CSRF_FIELD, ""), auth.mac("sign-in", nonce)):
         message = "This sign-in form has expired. Please sign in again."
         return _page(request, next_path=next_path, email=email, status=403, message=message)
     master_key = form.get("master_key", "")
@@ -202,7 +192,7 @@ async def sign_in(request: Request) -> Response:
         return _page(request, next_path=next_path, email=email, status=429, message=message, headers=headers)
     member_id: str | None = None
     if master_key:
-        signed_in = _same(master_key, found.master_key)
+        signed_in = same(master_key, found.master_key)
     else:
         password = form.get("password", "")
         if not email or not password:
@@ -271,7 +261,7 @@ def _page(
     nonce = request.cookies.get(SIGN_IN_COOKIE, "")
     if _NONCE.fullmatch(nonce) is None:
         nonce = secrets.token_urlsafe(32)
-    csrf = _mac(_auth(request).key, "sign-in", nonce)
+    csrf = _auth(request).mac("sign-in", nonce)
     html = sign_in_page(csrf=csrf, next_path=next_path, email=email, message=message)
     response = HTMLResponse(html, status_code=status, headers=_PAGE_HEADERS | (headers or {}))
     response.set_cookie(SIGN_IN_COOKIE, nonce, path=SIGN_IN_PATH, secure=_https(request), httponly=True, samesite="lax")
