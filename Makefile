@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
-.PHONY: help install lock run test testcov format lint typecheck all
+.PHONY: help install lock vendor run test testcov format lint typecheck all
 
 help: ## show this help
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ install: $(STAMP) ## create .venv and install farebox with its pinned dependenci
 lock: ## re-pin requirements.lock from pyproject.toml (uv, installed from PyPI)
 	test -x $(BIN)/uv || $(BIN)/python -m pip install -q uv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -q -o requirements.lock
+
+vendor: ## refresh the dashboard's front-end libraries from the npm registry (pinned in the script)
+	bash scripts/vendor-frontend.sh
 
 run: $(STAMP) ## start the gateway on 127.0.0.1:4000 with the SQLite ledger
 	$(BIN)/farebox serve

@@ -15,7 +15,7 @@ from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from farebox import __version__
+from farebox import __version__, dashboard
 from farebox.alerts.actions import Alerter
 from farebox.alerts.scanner import AnomalyScanner
 from farebox.alerts.store import AlertStore
@@ -203,6 +203,8 @@ def create_app(
     )
     for api in routers:
         app.include_router(api.router, dependencies=[Depends(single_values)])
+    app.include_router(dashboard.router)
+    app.mount(dashboard.STATIC_PATH, dashboard.static_files(), name="dashboard-static")
     if mock_key is not None:
         app.mount("/mock", create_mock_app(prefix="", latency_ms=settings.mock_latency_ms, key=mock_key))
 

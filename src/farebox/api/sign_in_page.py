@@ -1,8 +1,8 @@
 """The dashboard's sign-in page: two small forms (a member's e-mail and password; the operator's master key).
 
 Plain, accessible HTML (labelled fields, autocomplete hints, the message announced to screen readers), with
-no script or style of its own, so that it works before anything else of the dashboard loads. Every value
-written into the page is escaped.
+no script, styled by the dashboard's own stylesheet (the page works without it). Every value written into the
+page is escaped.
 """
 
 from __future__ import annotations
@@ -17,11 +17,15 @@ _PAGE = """<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Sign in · farebox</title>
+<link rel="icon" href="/dashboard/static/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/dashboard/static/dashboard.css">
 </head>
-<body>
+<body class="sign-in">
+<header class="top"><span class="brand">farebox</span></header>
 <main>
 <h1>Sign in to farebox</h1>
-{message}<form method="post" action="/dashboard/sign-in" aria-labelledby="member-heading">
+{message}<div class="sign-in-forms">
+<form method="post" action="/dashboard/sign-in" aria-labelledby="member-heading">
 <h2 id="member-heading">Member</h2>
 <input type="hidden" name="csrf_token" value="{csrf}">
 <input type="hidden" name="next" value="{next}">
@@ -39,6 +43,7 @@ _PAGE = """<!doctype html>
 <input id="master_key" name="master_key" type="password" autocomplete="off" required></p>
 <p><button type="submit">Sign in with the master key</button></p>
 </form>
+</div>
 </main>
 </body>
 </html>

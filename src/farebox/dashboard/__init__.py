@@ -1,9 +1,11 @@
-"""The web dashboard: server-rendered pages whose every number comes from `farebox.analytics`.
+"""The web dashboard: pages served by farebox whose every number comes from its own JSON API.
 
-Its place in the layers is fixed before its code (docs/architecture.md): it reads only through analytics,
-never the ledger, the meter or the database directly.
+It reads only through the API and analytics, never the ledger, the meter or the database directly
+(docs/architecture.md). Its third-party front-end code is vendored under `static/vendor` (`make vendor`).
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from farebox.dashboard.pages import STATIC_PATH, router, static_files
+
+__all__ = ["STATIC_PATH", "router", "static_files"]
