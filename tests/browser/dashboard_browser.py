@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import Page
 
-__all__ = ["CHROMIUM", "MASTER", "Dashboard", "screenshot", "sign_in_as_operator"]
+__all__ = ["CHROMIUM", "MASTER", "Dashboard", "screenshot", "sign_in_as_member", "sign_in_as_operator"]
 
 MASTER = "fbx_master_browser_" + "b" * 24
 CHROMIUM = os.environ.get("FAREBOX_CHROMIUM", "/usr/bin/chromium")
@@ -43,3 +43,17 @@ def screenshot(page: Page, name: str) -> None:
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+PASSWORD = "browser tests' password"
+
+
+def sign_in_as_member(page: Page, dashboard: Dashboard, member: dict[str, Any]) -> None:
+    """Give the member a password over the admin API, then sign in with it on the sign-in page."""
+    path = f"/api/admin/accounts/{member['account_id']}/members/{member['id']}/password"
+    dashboard.api.put(path, json={"password": PASSWORD}).raise_for_status()
+    page.goto(f"{dashboard.url}/dashboard/sign-in")
+    page.get_by_label("E-mail address").fill(member["email"])
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.wait_for_url("**/dashboard/usage**")
