@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from farebox.core.sealing import SecretBox, UnreadableSecret, WrongServerSecret
 from farebox.core.server_secret import WEBHOOK_SECRETS, derive_key, generate_server_secret
@@ -19,6 +21,19 @@ def test_derive_key_is_rfc_5869_hkdf_sha256() -> None:
     # RFC 5869, test case 3 (SHA-256, no salt, no info): anyone can rederive farebox's keys with any HKDF.
     okm = "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8"
     assert derive_key("\x0b" * 22, purpose=b"", length=42).hex() == okm
+
+
+@pytest.mark.parametrize("length", [1, 31, 32, 33, 64, 100, 255 * 32])
+@pytest.mark.parametrize("purpose", [WEBHOOK_SECRETS, b""])
+def test_derive_key_agrees_with_the_hkdf_of_the_cryptography_package(length: int, purpose: bytes) -> None:
+    hkdf = HKDF(algorithm=SHA256(), length=length, salt=None, info=purpose)
+    assert derive_key(SERVER_SECRET, purpose=purpose, length=length) == hkdf.derive(SERVER_SECRET.encode())
+
+
+@pytest.mark.parametrize("length", [0, 255 * 32 + 1])
+def test_a_key_length_hkdf_cannot_make_is_refused(length: int) -> None:
+    with pytest.raises(ValueError, match="1 to 8160 bytes"):
+        derive_key(SERVER_SECRET, purpose=WEBHOOK_SECRETS, length=length)
 
 
 def test_each_purpose_and_each_server_secret_has_its_own_key() -> None:
@@ -60,6 +75,15 @@ def test_the_stored_format_is_the_documented_one() -> None:
     raw = base64.urlsafe_b64decode(body)
     aead = AESGCM(derive_key(SERVER_SECRET, purpose=WEBHOOK_SECRETS))
     assert aead.decrypt(raw[:12], raw[12:], f"sealed:v1:{key_id}:endpoint-1".encode()) == b"whsec_abc"
+
+
+def test_a_box_loads_its_cipher_at_its_first_seal_or_open_only() -> None:
+    box = SecretBox.derived(SERVER_SECRET, purpose=WEBHOOK_SECRETS)
+    assert len(box.key_id) == 8 and not box.loaded, "deriving and naming the key need no cipher"
+    sealed = box.seal("whsec_abc", context="e")
+    assert box.loaded
+    opener = SecretBox.derived(SERVER_SECRET, purpose=WEBHOOK_SECRETS)
+    assert opener.open(sealed, context="e") == "whsec_abc" and opener.loaded
 
 
 def test_another_server_secret_is_named_as_such() -> None:

@@ -1,49 +1,101 @@
 """The `farebox` command line: serve, migrate, usage, export, demo, accounts, members (and their passwords), keys,
-tokens, workloads, events, webhooks, alerts, prices."""
+tokens, workloads, events, webhooks, alerts, prices.
+
+`serve` and `migrate` are loaded with the command line; every other command's module is imported only when
+that command runs, or when help lists it. `farebox serve` thus never holds the other commands, nor what only
+they use (the demo's month, for one), for as long as the server runs.
+"""
 
 from __future__ import annotations
 
-from farebox.cli import (
-    accounts,
-    budgets,
-    credits,
-    demo,
-    events,
-    export,
-    notifications,
-    passwords,
-    prices,
-    server,
-    tokens,
-    usage,
-    workloads,
-)
-from farebox.cli.output import command_group
+import importlib
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+import typer
+
+from farebox.cli import server
+from farebox.cli.output import CommandGroup
 
 __all__ = ["app", "main"]
 
-app = command_group(name="farebox", help="farebox: the self-hosted LLM spend gateway.")
+_LAZY: dict[str, tuple[str, str]] = {
+    "usage": ("farebox.cli.usage", "usage"),
+    "demo": ("farebox.cli.demo", "demo"),
+    "export": ("farebox.cli.export", "export"),
+    "accounts": ("farebox.cli.directory", "accounts_app"),
+    "members": ("farebox.cli.directory", "members_app"),
+    "keys": ("farebox.cli.directory", "keys_app"),
+    "tokens": ("farebox.cli.tokens", "tokens_app"),
+    "workloads": ("farebox.cli.workloads", "workloads_app"),
+    "events": ("farebox.cli.events", "events_app"),
+    "webhooks": ("farebox.cli.notifications", "webhooks_app"),
+    "alerts": ("farebox.cli.notifications", "alerts_app"),
+    "prices": ("farebox.cli.prices", "app"),
+}
+"""The commands loaded when first looked up, in the order help lists them: name -> (module, a typer app or a
+command function in it)."""
+
+
+def _load(name: str) -> Any:
+    """The click command (or group) of a lazily loaded command, made by typer as `add_typer` or `command` would."""
+    module, attribute = _LAZY[name]
+    target = getattr(importlib.import_module(module), attribute)
+    holder = typer.Typer()
+    if isinstance(target, typer.Typer):
+        holder.add_typer(target, name=name)
+    else:
+        holder.command(name)(target)
+    return typer.main.get_group(holder).commands[name]
+
+
+# Values are typer's click commands: typer vendors click and does not export its `Command` class, hence `Any`.
+class _Commands(MutableMapping[str, Any]):
+    """A group's commands by name: those the group was made with, and each of `_LAZY` made on first lookup.
+
+    Listing the names (help's command list, typer's "did you mean" on a typo) loads nothing.
+    """
+
+    def __init__(self, made: MutableMapping[str, Any]) -> None:
+        self._made = dict(made)
+        self._names = [*made, *(name for name in _LAZY if name not in made)]
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._made:
+            if name not in self._names:
+                raise KeyError(name)
+            self._made[name] = _load(name)
+        return self._made[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        if name not in self._names:
+            self._names.append(name)
+        self._made[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        self._names.remove(name)
+        self._made.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+class _Farebox(CommandGroup):
+    """The `farebox` group: its own commands, and `_LAZY`'s loaded as they are looked up."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = _Commands(self.commands)
+
+
+app = typer.Typer(
+    name="farebox", help="farebox: the self-hosted LLM spend gateway.", no_args_is_help=True, cls=_Farebox
+)
 app.command("serve")(server.serve)
 app.command("migrate")(server.migrate)
-app.add_typer(accounts.accounts_app, name="accounts")
-app.add_typer(accounts.members_app, name="members")
-accounts.members_app.command("password")(passwords.set_password)
-app.add_typer(accounts.keys_app, name="keys")
-app.add_typer(tokens.tokens_app, name="tokens")
-app.add_typer(workloads.workloads_app, name="workloads")
-accounts.keys_app.command("cap")(budgets.cap_key)
-accounts.keys_app.command("budget")(budgets.key_budget)
-accounts.accounts_app.command("budget")(budgets.account_budget)
-accounts.accounts_app.add_typer(credits.credits_app, name="credits")
-accounts.keys_app.command("disable")(notifications.disable_key)
-accounts.keys_app.command("enable")(notifications.enable_key)
-app.add_typer(events.events_app, name="events")
-app.add_typer(notifications.webhooks_app, name="webhooks")
-app.add_typer(notifications.alerts_app, name="alerts")
-app.add_typer(prices.app, name="prices")
-app.command("usage")(usage.usage)
-app.command("demo")(demo.demo)
-app.command("export")(export.export)
 
 
 def main() -> None:

@@ -14,25 +14,31 @@ from __future__ import annotations
 import base64
 import secrets
 import unicodedata
-
-from argon2 import Parameters, PasswordHasher, Type, profiles
-from argon2.exceptions import InvalidHashError, VerificationError
+from typing import TYPE_CHECKING
 
 from farebox.core.owners import invalid
 
+if TYPE_CHECKING:
+    from argon2 import Parameters, PasswordHasher
+
 __all__ = [
-    "DEFAULT_PARAMETERS",
     "MAX_PASSWORD_LENGTH",
     "MIN_PASSWORD_LENGTH",
     "PasswordHashes",
     "clean_password",
+    "default_parameters",
     "normalise",
 ]
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1_024
-DEFAULT_PARAMETERS: Parameters = profiles.RFC_9106_LOW_MEMORY
-"""argon2id, time cost 3, memory 64 MiB, parallelism 4, 16-byte salt, 32-byte hash (RFC 9106, section 4)."""
+
+
+def default_parameters() -> Parameters:
+    """argon2id, time cost 3, memory 64 MiB, parallelism 4, 16-byte salt, 32-byte hash (RFC 9106, section 4)."""
+    from argon2 import profiles
+
+    return profiles.RFC_9106_LOW_MEMORY
 
 
 def normalise(password: str) -> str:
@@ -59,19 +65,26 @@ def clean_password(password: str, *, email: str) -> str:
 class PasswordHashes:
     """Hash passwords with argon2id and check them against stored hashes. CPU-bound: call it off the event loop.
 
+    argon2 is loaded by the first hash or check (on the caller's worker thread), not when the server starts:
+    a server whose members never sign in nor set a password never loads it.
+
     Args:
-        parameters: the argon2 parameters new hashes are made with (`DEFAULT_PARAMETERS`; tests pass
-            `argon2.profiles.CHEAPEST`).
+        parameters: the argon2 parameters new hashes are made with (`default_parameters()` when not given;
+            tests pass `argon2.profiles.CHEAPEST`).
     """
 
-    def __init__(self, parameters: Parameters = DEFAULT_PARAMETERS) -> None:
-        self._hasher = PasswordHasher.from_parameters(parameters)
-        self.decoy = _decoy(parameters)
+    def __init__(self, parameters: Parameters | None = None) -> None:
+        self._parameters = parameters
+        self._loaded: tuple[PasswordHasher, str] | None = None
+
+    @property
+    def decoy(self) -> str:
         """A hash in the current parameters whose password nobody knows (its tag is random): what `waste` checks."""
+        return self._load()[1]
 
     def hash(self, password: str) -> str:
         """The encoded argon2id hash (`$argon2id$v=19$m=...`) of a normalised password, with a fresh salt."""
-        return self._hasher.hash(password)
+        return self._load()[0].hash(password)
 
     def matches(self, stored: str, password: str) -> bool:
         """Whether `password` (normalised) is the one `stored` was made from; a malformed hash matches nothing."""
@@ -79,7 +92,7 @@ class PasswordHashes:
 
     def needs_rehash(self, stored: str) -> bool:
         """Whether `stored` was made with other parameters than the current ones."""
-        return self._hasher.check_needs_rehash(stored)
+        return self._load()[0].check_needs_rehash(stored)
 
     def waste(self, password: str) -> None:
         """Spend the time a check takes, against `decoy`.
@@ -90,13 +103,22 @@ class PasswordHashes:
         self._check(self.decoy, password)
 
     def _check(self, stored: str, password: str) -> bool:
+        from argon2.exceptions import InvalidHashError, VerificationError
+
         try:
-            return self._hasher.verify(stored, password)
+            return self._load()[0].verify(stored, password)
         except (VerificationError, InvalidHashError):
             return False
 
+    def _load(self) -> tuple[PasswordHasher, str]:
+        """The hasher and the decoy, made at first use. Two threads' first uses may both make them: the decoy is
+        random either way, and each is a whole decoy of the same parameters."""
+        if self._loaded is None:
+            from argon2 import PasswordHasher
 
-_TYPES = {Type.ID: "argon2id", Type.I: "argon2i", Type.D: "argon2d"}
+            parameters = default_parameters() if self._parameters is None else self._parameters
+            self._loaded = (PasswordHasher.from_parameters(parameters), _decoy(parameters))
+        return self._loaded
 
 
 def _decoy(parameters: Parameters) -> str:
@@ -106,9 +128,12 @@ def _decoy(parameters: Parameters) -> str:
     but by a 2^-(8 * hash_len) chance.
     """
 
+    from argon2 import Type
+
     def encoded(size: int) -> str:
         return base64.b64encode(secrets.token_bytes(size)).decode().rstrip("=")
 
+    names = {Type.ID: "argon2id", Type.I: "argon2i", Type.D: "argon2d"}
     p = parameters
     settings = f"v={p.version}$m={p.memory_cost},t={p.time_cost},p={p.parallelism}"
-    return f"${_TYPES[p.type]}${settings}${encoded(p.salt_len)}${encoded(p.hash_len)}"
+    return f"${names[p.type]}${settings}${encoded(p.salt_len)}${encoded(p.hash_len)}"

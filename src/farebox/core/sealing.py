@@ -16,11 +16,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import TYPE_CHECKING
 
 from farebox.core.server_secret import derive_key
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 __all__ = ["SEALED_PREFIX", "SecretBox", "UnreadableSecret", "WrongServerSecret"]
 
@@ -48,12 +49,18 @@ class WrongServerSecret(UnreadableSecret):
 
 
 class SecretBox:
-    """Seals and opens secrets under one key (one purpose's key, derived from the server secret)."""
+    """Seals and opens secrets under one key (one purpose's key, derived from the server secret).
+
+    The cipher, and with it the `cryptography` package (about 6 MB resident), is loaded when the box first
+    seals or opens a value, or when `load` is called: a server that never touches a webhook signing secret
+    never loads it.
+    """
 
     def __init__(self, key: bytes) -> None:
         if len(key) != _KEY_BYTES:
             raise ValueError(f"a SecretBox key is {_KEY_BYTES} bytes, not {len(key)}")
-        self._aead = AESGCM(key)
+        self._key = key
+        self._aead: AESGCM | None = None
         self.key_id = hashlib.sha256(b"farebox key id\x00" + key).hexdigest()[:8]
         """Names the key in every value it seals; not secret."""
 
@@ -65,6 +72,23 @@ class SecretBox:
     def __repr__(self) -> str:
         return f"SecretBox(key_id={self.key_id!r})"
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the cipher is loaded (by `load`, or a first `seal` or `open`)."""
+        return self._aead is not None
+
+    def load(self) -> None:
+        """Load the cipher if it is not yet: about 10 ms of imports the first time, which an async caller runs on
+        a worker thread rather than where it would hold up others (the event loop, the ledger's writer)."""
+        self._cipher()
+
+    def _cipher(self) -> AESGCM:
+        if self._aead is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            self._aead = AESGCM(self._key)
+        return self._aead
+
     @staticmethod
     def is_sealed(value: str) -> bool:
         """Whether `value` is a sealed value (of any format or key) rather than a plain secret."""
@@ -74,7 +98,7 @@ class SecretBox:
         """`secret` sealed under this box's key, bound to `context` (which `open` must be given again)."""
         header = f"{SEALED_PREFIX}{_FORMAT}:{self.key_id}:"
         nonce = os.urandom(_NONCE_BYTES)
-        ciphertext = self._aead.encrypt(nonce, secret.encode(), (header + context).encode())
+        ciphertext = self._cipher().encrypt(nonce, secret.encode(), (header + context).encode())
         return header + base64.urlsafe_b64encode(nonce + ciphertext).decode()
 
     def open(self, value: str, *, context: str) -> str:
@@ -89,10 +113,13 @@ class SecretBox:
             raise WrongServerSecret(
                 f"sealed under another server secret (key id {key_id}; this server's is {self.key_id})", key_id=key_id
             )
+        from cryptography.exceptions import InvalidTag
+
         header, _, body = value.rpartition(":")
         try:
             raw = base64.urlsafe_b64decode(body.encode())
-            return self._aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], f"{header}:{context}".encode()).decode()
+            plain = self._cipher().decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], f"{header}:{context}".encode())
+            return plain.decode()
         except (InvalidTag, ValueError):  # a bad tag, bad base64 (binascii.Error) or bad UTF-8
             raise UnreadableSecret("altered, or copied from another row: it does not open here") from None
 

@@ -9,10 +9,9 @@ secret. The server secret is also not the master key: an operator rotates that f
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
-
-from cryptography.hazmat.primitives.hashes import SHA256
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 __all__ = ["DASHBOARD_SESSIONS", "MIN_SERVER_SECRET_CHARS", "WEBHOOK_SECRETS", "derive_key", "generate_server_secret"]
 
@@ -37,5 +36,22 @@ def derive_key(server_secret: str, *, purpose: bytes, length: int = 32) -> bytes
 
     No salt: RFC 5869 makes it optional, and a salt would be one more value to keep beside the secret and
     get right on every replica, for no strength a 256-bit generated secret lacks.
+
+    HKDF is two HMAC steps, here on the standard library's HMAC (OpenSSL's), so that deriving a key, and
+    naming it (`SecretBox.key_id`), loads no `cryptography` (about 6 MB resident): a server loads it only
+    when it first seals or opens a secret.
+
+    Raises:
+        ValueError: `length` is not between 1 and 8,160 bytes (255 blocks, RFC 5869's limit).
     """
-    return HKDF(algorithm=SHA256(), length=length, salt=None, info=purpose).derive(server_secret.encode())
+    size = hashlib.sha256().digest_size
+    if not 0 < length <= 255 * size:
+        raise ValueError(f"an HKDF-SHA256 key is 1 to {255 * size} bytes, not {length}")
+    # Extract: with no salt, RFC 5869 keys the HMAC with a hash length of zeros.
+    pseudorandom = hmac.digest(bytes(size), server_secret.encode(), "sha256")
+    # Expand: T(i) = HMAC(PRK, T(i-1) | info | i), as many blocks as `length` needs.
+    output, block = b"", b""
+    for counter in range(1, -(-length // size) + 1):
+        block = hmac.digest(pseudorandom, block + purpose + bytes([counter]), "sha256")
+        output += block
+    return output[:length]

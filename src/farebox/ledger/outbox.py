@@ -23,7 +23,7 @@ from sqlalchemy import Connection, and_, case, delete, func, insert, or_, select
 from farebox.core.sealing import SecretBox, UnreadableSecret
 from farebox.ledger.base import Ledger
 from farebox.ledger.schema import outbox, outbox_attempts, webhook_endpoints
-from farebox.ledger.signing_secrets import open_secret
+from farebox.ledger.signing_secrets import load_cipher, open_secret
 
 __all__ = [
     "Attempt",
@@ -271,6 +271,7 @@ class Outbox:
 
     async def claim(self, *, now_us: int, lease_us: int, limit: int) -> list[Claimed]:
         """Take up to `limit` due deliveries, oldest first, leasing each to the caller until `now_us + lease_us`."""
+        await load_cipher(self._box)  # their secrets are opened on the writer
         return await self._ledger._write(
             lambda connection: _claim(connection, self._box, now_us=now_us, lease_us=lease_us, limit=limit)
         )

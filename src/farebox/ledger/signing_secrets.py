@@ -10,6 +10,7 @@ would otherwise fail only later, one delivery at a time.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from sqlalchemy import Connection, select, update
@@ -17,7 +18,7 @@ from sqlalchemy import Connection, select, update
 from farebox.core.sealing import SecretBox, UnreadableSecret, WrongServerSecret
 from farebox.ledger.schema import webhook_endpoints
 
-__all__ = ["open_secret", "seal", "seal_stored"]
+__all__ = ["load_cipher", "open_secret", "seal", "seal_stored"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,14 @@ _NAMED = 5
 def _context(endpoint_id: str) -> str:
     """What a sealed secret is bound to: its column and its endpoint, so that it opens nowhere else."""
     return f"webhook_endpoints.secret:{endpoint_id}"
+
+
+async def load_cipher(box: SecretBox) -> None:
+    """Load the box's cipher before its first seal or open, on a worker thread: its first load imports
+    `cryptography` (about 10 ms), which would otherwise hold up the event loop, or the writer and every commit
+    waiting for it."""
+    if not box.loaded:
+        await asyncio.to_thread(box.load)
 
 
 def seal(box: SecretBox, endpoint_id: str, secret: str) -> str:

@@ -22,7 +22,7 @@ from farebox.errors import Conflict, NotFound
 from farebox.ledger.base import Ledger
 from farebox.ledger.outbox import Message, enqueue, message_body, retry_now
 from farebox.ledger.schema import accounts, outbox, outbox_attempts, webhook_endpoints
-from farebox.ledger.signing_secrets import seal, seal_stored
+from farebox.ledger.signing_secrets import load_cipher, seal, seal_stored
 
 __all__ = ["EVENT_TYPES", "Delivery", "EventType", "WebhookEndpoint", "WebhookEndpoints", "unknown_endpoint"]
 
@@ -133,6 +133,7 @@ class WebhookEndpoints:
         flush_interval_ms: int = 5_000,
     ) -> WebhookEndpoint:
         """Register an endpoint; it hears of usage recorded from now on. Raises NotFound for an unknown account."""
+        await load_cipher(self._box)
         now = self._clock()
         endpoint_id = str(uuid.uuid4())
         row = {
@@ -174,6 +175,7 @@ class WebhookEndpoints:
         """Change fields (`url`, `events`, `description`, `enabled`, `batch_size`, `flush_interval_ms`, `secret`)."""
         values = {name: list(value) if name == "events" else value for name, value in changes.items()}
         if "secret" in changes:
+            await load_cipher(self._box)
             values["secret"] = seal(self._box, endpoint_id, changes["secret"])
 
         def write(connection: Connection) -> Any:
