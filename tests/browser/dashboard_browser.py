@@ -10,7 +10,15 @@ from typing import Any
 import httpx
 from playwright.sync_api import Page
 
-__all__ = ["CHROMIUM", "MASTER", "Dashboard", "screenshot", "sign_in_as_member", "sign_in_as_operator"]
+__all__ = [
+    "CHROMIUM",
+    "MASTER",
+    "Dashboard",
+    "screenshot",
+    "serious_violations",
+    "sign_in_as_member",
+    "sign_in_as_operator",
+]
 
 MASTER = "fbx_master_browser_" + "b" * 24
 CHROMIUM = os.environ.get("FAREBOX_CHROMIUM", "/usr/bin/chromium")
@@ -57,3 +65,18 @@ def sign_in_as_member(page: Page, dashboard: Dashboard, member: dict[str, Any]) 
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url("**/dashboard/usage**")
+
+
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+
+
+def serious_violations(page: Page) -> list[tuple[str, str, list[Any]]]:
+    """What axe-core (vendored from npm) finds of serious or critical impact on the page as it stands: (rule,
+    impact, the first few elements). The page's context must bypass its CSP, which would refuse the injection."""
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
+    return [
+        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+        for v in found
+        if v["impact"] in ("serious", "critical")
+    ]

@@ -10,7 +10,7 @@ from typing import Any
 
 import openai
 import pytest
-from dashboard_browser import Dashboard, screenshot, sign_in_as_member, sign_in_as_operator
+from dashboard_browser import Dashboard, screenshot, serious_violations, sign_in_as_member, sign_in_as_operator
 from playwright.sync_api import Browser, Page
 
 NORTHWIND = "Northwind Analytics"
@@ -90,14 +90,14 @@ def test_a_key_is_created_rotated_capped_and_revoked_and_the_proxy_follows(page:
         _ask(dashboard, secret)
     _ask(dashboard, rotated)
 
-    page.get_by_role("button", name=f"Change the cap of {name}").click()
+    page.get_by_role("button", name=f"Change cap of {name}").click()
     page.get_by_label("New cap (USD)").fill("0.000001")
     page.get_by_role("button", name="Save cap").click()
     page.wait_for_selector(f"tr:has-text('{name}') .cap[data-exact='0.000001']")
     with pytest.raises(openai.APIStatusError) as refused:
         _ask(dashboard, rotated)
     assert refused.value.status_code == 402, "over its new cap: refused before anything is forwarded"
-    page.get_by_role("button", name=f"Change the cap of {name}").click()
+    page.get_by_role("button", name=f"Change cap of {name}").click()
     page.get_by_label("New cap (USD)").fill("50")
     page.get_by_role("button", name="Save cap").click()
     page.wait_for_selector(f"tr:has-text('{name}') .cap[data-exact='50.00']")
@@ -216,13 +216,27 @@ def test_a_member_signs_in_sees_its_own_keys_and_signs_out(page: Page, dashboard
     page.wait_for_url("**/dashboard/sign-in?next=%2Fdashboard%2Fkeys")
 
 
-@pytest.mark.parametrize("path", ["usage", "analytics", "keys", "live"])
-def test_every_page_reads_at_phone_width(browser: Browser, dashboard: Dashboard, path: str) -> None:
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+@pytest.mark.parametrize("path", ["usage", "analytics", "keys", "members", "live"])
+def test_every_page_reads_at_phone_width_with_no_serious_accessibility_violation(
+    browser: Browser, dashboard: Dashboard, path: str
+) -> None:
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, bypass_csp=True
+    )  # bypass_csp: axe-core is injected into the page
     page = context.new_page()
     sign_in_as_operator(page, dashboard)
     _go(page, dashboard, f"/dashboard/{path}?account_id={dashboard.account(NORTHWIND)['id']}")
     overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0, "nothing wider than the phone: wide tables scroll inside their own box"
+    assert serious_violations(page) == []
     screenshot(page, f"{path}-phone")
+    context.close()
+
+
+def test_the_sign_in_page_has_no_serious_accessibility_violation(browser: Browser, dashboard: Dashboard) -> None:
+    context = browser.new_context(bypass_csp=True)
+    page = context.new_page()
+    page.goto(f"{dashboard.url}/dashboard/sign-in")
+    assert serious_violations(page) == []
+    screenshot(page, "sign-in-desktop")
     context.close()

@@ -4,13 +4,16 @@ filters, and a bar segment clicked down to that day's requests — every figure 
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-from dashboard_browser import Dashboard, screenshot, sign_in_as_operator  # tests/browser/dashboard_browser.py
+from dashboard_browser import (
+    Dashboard,
+    screenshot,
+    serious_violations,
+    sign_in_as_operator,
+)  # tests/browser/dashboard_browser.py
 from playwright.sync_api import Browser, Page, Request
 
-AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 NORTHWIND = "Northwind Analytics"
 
 
@@ -133,13 +136,6 @@ def test_no_request_leaves_farebox_and_no_serious_accessibility_violation(
         u for u in asked if not u.startswith(dashboard.url)
     ]
     assert not failed, [request.url for request in failed]
-    page.add_script_tag(path=str(AXE))
-    found = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
-    serious = [
-        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-        for v in found
-        if v["impact"] in ("serious", "critical")
-    ]
-    assert serious == []
+    assert serious_violations(page) == []
     screenshot(page, "usage-phone")
     context.close()

@@ -1,6 +1,6 @@
 // The Analytics page (seed 003): the account's models ranked, and over time, on the shared range.
 import { modelCharts } from "./model_charts.js";
-import { decimal, nano, pageParams, pickAccount, status, usd, viewer } from "./dashboard.js";
+import { decimal, nano, pageParams, pickAccount, ready, status, usd, viewer } from "./dashboard.js";
 
 async function main() {
   const account = await pickAccount();
@@ -20,10 +20,10 @@ async function main() {
   const shown = document.getElementById("range-total");
   shown.textContent = `${usd(total)} from ${ranking.from} to ${ranking.to} (${ranking.tz})`;
   shown.dataset.exact = total;
-  document.body.dataset.ready = "true";
+  ready();
 }
 
 main().catch((error) => {
   status(`Could not load the analytics: ${error.message}`);
-  document.body.dataset.ready = "error";
+  ready("error");
 });

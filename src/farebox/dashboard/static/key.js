@@ -1,7 +1,7 @@
 // One key's statistics (seed 003): cost, tokens, requests and error rate for the range, its budget, and the two
 // cost-by-model charts scoped to the key.
 import { modelCharts } from "./model_charts.js";
-import { count, el, get, pageParams, percent, status, usd } from "./dashboard.js";
+import { count, el, get, pageParams, percent, ready, status, usd } from "./dashboard.js";
 
 async function main() {
   const keyId = document.getElementById("summary").dataset.key;
@@ -30,10 +30,10 @@ async function main() {
   form.elements.to.value = stats.to;
   form.elements.account_id.disabled = true;
   await modelCharts("key", { ...range, account_id: key.account_id, key: keyId });
-  document.body.dataset.ready = "true";
+  ready();
 }
 
 main().catch((error) => {
   status(`Could not load the key: ${error.message}`);
-  document.body.dataset.ready = "error";
+  ready("error");
 });

@@ -1,7 +1,7 @@
 // The keys page: every key of the account with its cap and spend, and what the viewer's role may do with them:
 // create (the secret shown once), rotate, change the cap, revoke — each confirmed, each through the admin API, so
 // the proxy sees it at once.
-import { el, get, pickAccount, percent, send, status, usd, viewer } from "./dashboard.js";
+import { el, get, percent, pickAccount, ready, send, status, usd, viewer } from "./dashboard.js";
 
 const manages = viewer.kind === "master" || viewer.role === "owner" || viewer.role === "admin";
 let account = null;
@@ -61,7 +61,7 @@ function actions(key) {
   }
   if (manages) {
     const cap = el("button", { type: "button", className: "secondary" }, "Change cap");
-    cap.setAttribute("aria-label", `Change the cap of ${key.name}`);
+    cap.setAttribute("aria-label", `Change cap of ${key.name}`);
     cap.addEventListener("click", async () => {
       const value = await confirm({
         title: `Spend cap of ${key.name}`,
@@ -102,7 +102,7 @@ async function load() {
   const params = { account_id: account, member_id: viewer.role === "member" ? viewer.member : null };
   const keys = (await get("/api/admin/virtual-keys", params)).data;
   document.querySelector("#keys-table tbody").replaceChildren(...keys.map(row));
-  document.body.dataset.ready = "true";
+  ready();
 }
 
 async function main() {
@@ -138,5 +138,5 @@ async function main() {
 
 main().catch((error) => {
   status(`Could not load the keys: ${error.message}`);
-  document.body.dataset.ready = "error";
+  ready("error");
 });

@@ -1,6 +1,6 @@
 // Live usage (seed 002): requests, tokens and credits today and this month, and the credits remaining, polled
 // from /v1/usage every second (the endpoint reads the daily cube: a few milliseconds at ten million events).
-import { count, el, get, pickAccount, status, viewer } from "./dashboard.js";
+import { count, el, get, pickAccount, ready, status, viewer } from "./dashboard.js";
 
 const EVERY_MS = 1000;
 const MODELS_EVERY = 5;
@@ -43,7 +43,7 @@ async function refresh() {
       )));
   }
   ticks += 1;
-  document.body.dataset.ready = "true";
+  ready();
 }
 
 async function loop() {
@@ -69,5 +69,5 @@ async function main() {
 
 main().catch((error) => {
   status(`Could not load the live usage: ${error.message}`);
-  document.body.dataset.ready = "error";
+  ready("error");
 });

@@ -1,6 +1,6 @@
 // One member's usage (seed 003): summary cards, most used model, provider and app, cost by model, top providers
 // and top apps for the range.
-import { count, el, get, pageParams, status, usd, viewer } from "./dashboard.js";
+import { count, el, get, pageParams, ready, status, usd, viewer } from "./dashboard.js";
 import { fillRange, rate } from "./members.js";
 
 function table(id, first, rows) {
@@ -45,10 +45,10 @@ async function main() {
   table("models-table", "Model", answer.models);
   table("providers-table", "Provider", answer.providers);
   table("apps-table", "App", answer.apps);
-  document.body.dataset.ready = "true";
+  ready();
 }
 
 main().catch((error) => {
   status(`Could not load the member: ${error.message}`);
-  document.body.dataset.ready = "error";
+  ready("error");
 });

@@ -1,6 +1,6 @@
 // Member analytics (seed 003): each member's spend over the range, most spent first. Enterprise accounts only;
 // other plans see an upgrade card, and roles other than owner and admin an access notice (the API's answer).
-import { ApiError, count, el, get, pageParams, pickAccount, status, usd, viewer } from "./dashboard.js";
+import { ApiError, count, el, get, pageParams, pickAccount, ready, status, usd, viewer } from "./dashboard.js";
 
 export function fillRange(answer, account) {
   const form = document.getElementById("filters");
@@ -29,7 +29,7 @@ async function main() {
     if (!(error instanceof ApiError) || error.status !== 403) throw error;
     document.getElementById(error.message.includes("enterprise") ? "upgrade" : "denied").hidden = false;
     document.getElementById("filters").hidden = true;
-    document.body.dataset.ready = "true";
+    ready();
     return;
   }
   fillRange(answer, viewer.kind === "master" ? account : null);
@@ -48,12 +48,12 @@ async function main() {
     ));
   document.querySelector("#members-table tbody").replaceChildren(...rows);
   document.getElementById("members").hidden = false;
-  document.body.dataset.ready = "true";
+  ready();
 }
 
 if (document.body.dataset.page === "members") {
   main().catch((error) => {
     status(`Could not load the members: ${error.message}`);
-    document.body.dataset.ready = "error";
+    ready("error");
   });
 }

@@ -1,6 +1,6 @@
 // /dashboard/usage (seed 000): a card per key, daily spend stacked by model, the range and filters, and a bar
 // segment's requests. Every figure is an answer of the API for the range the form shows.
-import { PALETTE, apiUrl, count, decimal, el, get, nano, pageParams, percent, pickAccount, status, usd, viewer } from "./dashboard.js";
+import { apiUrl, count, decimal, el, get, nano, pageParams, PALETTE, percent, pickAccount, ready, status, usd, viewer } from "./dashboard.js";
 
 const PAGE_SIZE = 50;
 const form = document.getElementById("filters");
@@ -179,10 +179,10 @@ async function main() {
   shown.dataset.exact = totalText;
   renderChart(series);
   renderTable(series);
-  document.body.dataset.ready = "true";
+  ready();
 }
 
 main().catch((error) => {
   status(`Could not load the usage: ${error.message}`);
-  document.body.dataset.ready = "error";
+  ready("error");
 });
