@@ -50,7 +50,12 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
 @pytest.fixture(scope="session")
 def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     directory = tmp_path_factory.mktemp("dashboard")
-    env = _environment(FAREBOX_DATABASE_URL=f"sqlite:///{directory / 'ledger.db'}", FAREBOX_MASTER_KEY=MASTER)
+    env = _environment(
+        FAREBOX_DATABASE_URL=f"sqlite:///{directory / 'ledger.db'}",
+        FAREBOX_MASTER_KEY=MASTER,
+        FAREBOX_ALLOW_PRIVATE_WEBHOOK_URLS="true",  # the alerts test's endpoint listens on loopback (or nowhere)
+        FAREBOX_WEBHOOK_MAX_ATTEMPTS="1",  # so that a delivery fails at once, for the page's Retry
+    )
     today = datetime.now(UTC).date().isoformat()
     made = subprocess.run(
         [sys.executable, "-m", "farebox", "demo", "--events", str(DEMO_EVENTS), "--end", today, "--json"],

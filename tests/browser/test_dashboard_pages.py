@@ -216,7 +216,7 @@ def test_a_member_signs_in_sees_its_own_keys_and_signs_out(page: Page, dashboard
     page.wait_for_url("**/dashboard/sign-in?next=%2Fdashboard%2Fkeys")
 
 
-@pytest.mark.parametrize("path", ["usage", "analytics", "keys", "members", "live"])
+@pytest.mark.parametrize("path", ["usage", "analytics", "keys", "members", "live", "alerts"])
 def test_every_page_reads_at_phone_width_with_no_serious_accessibility_violation(
     browser: Browser, dashboard: Dashboard, path: str
 ) -> None:

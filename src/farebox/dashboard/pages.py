@@ -29,7 +29,14 @@ __all__ = ["STATIC_PATH", "router", "static_files"]
 STATIC_PATH = "/dashboard/static"
 _HERE = Path(__file__).parent
 
-NAV = (("usage", "Usage"), ("analytics", "Analytics"), ("keys", "Keys"), ("members", "Members"), ("live", "Live"))
+NAV = (
+    ("usage", "Usage"),
+    ("analytics", "Analytics"),
+    ("keys", "Keys"),
+    ("members", "Members"),
+    ("live", "Live"),
+    ("alerts", "Alerts"),
+)
 """The pages in the navigation, in order: (path under /dashboard, label)."""
 
 _SECURITY_HEADERS = {
@@ -122,3 +129,9 @@ async def member(request: Request, viewer: SessionCaller, member_id: str) -> HTM
 async def live(request: Request, viewer: SessionCaller) -> HTMLResponse:
     """Seed 002's live view: today's and this month's requests, tokens and credits, and the credits remaining."""
     return _page(request, viewer, "live", "Live")
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+async def alerts(request: Request, viewer: SessionCaller) -> HTMLResponse:
+    """Recent threshold alerts and anomalies with their evidence, and the webhook endpoints' delivery logs."""
+    return _page(request, viewer, "alerts", "Alerts")

@@ -35,7 +35,8 @@ async function answer(response) {
     window.location.assign(`/dashboard/sign-in?next=${encodeURIComponent(location.pathname + location.search)}`);
     throw new ApiError(401, "Your session has ended: sign in again.");
   }
-  const data = response.status === 204 ? null : await response.json();
+  const text = await response.text();  // 202 and 204 answers have no body
+  const data = text ? JSON.parse(text) : null;
   if (!response.ok) throw new ApiError(response.status, data?.error?.message || `HTTP ${response.status}`);
   return data;
 }
