@@ -4,8 +4,10 @@ view catching a request, and signing in and out as a member."""
 
 from __future__ import annotations
 
+import csv
 import time
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -62,6 +64,14 @@ def test_the_analytics_tabs_and_the_canonical_toggle_follow_the_api(page: Page, 
     ).json()
     assert (over_time.get_attribute("data-models") or "").split(",") == [line["model"] for line in mappings["series"]]
     screenshot(page, "analytics-desktop")
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export CSV").click()
+    lines = list(csv.reader(Path(download.value.path()).read_text().splitlines()))
+    assert lines[0][:4] == ["model", "cost_usd", "requests", "tokens"]
+    assert [(line[0], line[1], int(line[2])) for line in lines[1:]] == [
+        (row["model"], row["cost"], row["requests"]) for row in ranking["data"]
+    ], "the file holds what the view shows, exact"
 
 
 def test_a_key_is_created_rotated_capped_and_revoked_and_the_proxy_follows(page: Page, dashboard: Dashboard) -> None:

@@ -1,6 +1,6 @@
 // The Analytics page (seed 003): the account's models ranked, and over time, on the shared range.
 import { modelCharts } from "./model_charts.js";
-import { decimal, nano, pageParams, pickAccount, ready, status, usd, viewer } from "./dashboard.js";
+import { decimal, downloadCsv, nano, pageParams, pickAccount, ready, status, usd, viewer } from "./dashboard.js";
 
 async function main() {
   const account = await pickAccount();
@@ -20,6 +20,12 @@ async function main() {
   const shown = document.getElementById("range-total");
   shown.textContent = `${usd(total)} from ${ranking.from} to ${ranking.to} (${ranking.tz})`;
   shown.dataset.exact = total;
+  const header = ["model", "cost_usd", "requests", "tokens", "input_tokens", "output_tokens", "errors", "error_rate"];
+  document.getElementById("export").addEventListener("click", () =>
+    downloadCsv(`models-${ranking.from}-${ranking.to}.csv`, [
+      header,
+      ...ranking.data.map((row) => [row.model, row.cost, row.requests, row.tokens, row.input_tokens, row.output_tokens, row.errors, row.error_rate]),
+    ]));
   ready();
 }
 

@@ -1,6 +1,6 @@
 // Member analytics (seed 003): each member's spend over the range, most spent first. Enterprise accounts only;
 // other plans see an upgrade card, and roles other than owner and admin an access notice (the API's answer).
-import { ApiError, count, el, get, pageParams, pickAccount, ready, status, usd, viewer } from "./dashboard.js";
+import { ApiError, count, downloadCsv, el, get, pageParams, pickAccount, ready, status, usd, viewer } from "./dashboard.js";
 
 export function fillRange(answer, account) {
   const form = document.getElementById("filters");
@@ -48,6 +48,12 @@ async function main() {
     ));
   document.querySelector("#members-table tbody").replaceChildren(...rows);
   document.getElementById("members").hidden = false;
+  const header = ["member_id", "name", "email", "role", "cost_usd", "tokens", "requests", "error_rate", "key_count"];
+  document.getElementById("export").addEventListener("click", () =>
+    downloadCsv(`members-${answer.from}-${answer.to}.csv`, [
+      header,
+      ...answer.data.map((m) => [m.member_id, m.name, m.email, m.role, m.cost, m.tokens, m.requests, m.error_rate, m.key_count]),
+    ]));
   ready();
 }
 
