@@ -19,7 +19,9 @@ With `--export`, it then streams `GET /v1/usage/export` of the big account's las
 of its events (its whole range when it holds fewer), as CSV and as JSON,
 straight through the app (an ASGI call whose `send` counts the bytes and throws them away, so nothing but the
 route holds them), and prints rows/s and how far resident memory rose above where it stood before the request
-(sampled at every chunk, from /proc/self/statm).
+(sampled at every chunk, from /proc/self/statm); and, first, how fast the database driver alone reads the
+export's columns of those events (a day more), formatting nothing: the floor of an export that formats in
+Python.
 
 Targets (issue 16, 2-core machine, both backends, at 10 million events): p95 <= 100 ms for the month and
 90-day views, <= 50 ms for a day's first page; an export of 1,000,000 events at >= 200,000 rows/s with resident
@@ -46,9 +48,10 @@ from urllib.parse import urlencode
 import httpx
 
 from farebox.app import create_app
-from farebox.core.events import Axis, Status, UsageEvent
+from farebox.core.events import Axis, Status, UsageEvent, epoch_us
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
+from farebox.ledger.exports import EXPORT_COLUMNS
 from farebox.settings import Settings
 from ledger import pg_schema  # bench/ledger.py, beside this script
 
@@ -219,6 +222,30 @@ async def _export(app: Any, params: dict[str, str], export_format: str) -> tuple
     ), seen["lines"]
 
 
+async def _driver_alone(ledger: Ledger, account_id: str, since: datetime) -> float:
+    """Rows/s of the export's read alone: its columns of the same events, fetched on the driver's cursor in pages
+    of 5,000 and thrown away, nothing formatted. What the driver costs per row, the floor of any export in
+    Python."""
+
+    def read(connection: Any) -> int:
+        cursor = connection.connection.dbapi_connection.cursor()
+        placeholder = "?" if ledger.dialect == "sqlite" else "%s"
+        cursor.execute(
+            f"SELECT {', '.join(EXPORT_COLUMNS)} FROM usage_events WHERE account_id = {placeholder} "
+            f"AND ts_us >= {placeholder} ORDER BY ts_us, id",
+            (account_id, epoch_us(since)),
+        )
+        rows = 0
+        while page := cursor.fetchmany(5_000):
+            rows += len(page)
+        cursor.close()
+        return rows
+
+    started = time.perf_counter()
+    rows = await ledger._read(read)
+    return rows / (time.perf_counter() - started)
+
+
 async def bench_backend(name: str, url: str, args: argparse.Namespace, workdir: Path) -> None:
     settings = Settings(database_url=url, secret_key="bench-server-secret-" + "y" * 24)
     ledger = Ledger(url)
@@ -256,6 +283,9 @@ async def bench_backend(name: str, url: str, args: argparse.Namespace, workdir: 
             # The last days holding about a million of the big account's events (80% of the traffic).
             days = max(1, min(args.days, round(EXPORT_ROWS * args.days / (0.8 * args.events))))
             whole = ninety | {"from": (today - timedelta(days=days - 1)).isoformat()}
+            since = datetime.combine(today - timedelta(days=days + 1), datetime.min.time(), tzinfo=UTC)
+            alone = await _driver_alone(ledger, big, since)
+            print(f"{name:<10} the driver alone reads the export's columns at {alone:,.0f} rows/s", flush=True)
             rows = 0
             for export_format in ("csv", "json"):
                 started = time.perf_counter()

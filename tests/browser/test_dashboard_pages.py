@@ -39,8 +39,10 @@ def _go(page: Page, dashboard: Dashboard, path: str) -> None:
 def test_the_analytics_tabs_and_the_canonical_toggle_follow_the_api(page: Page, dashboard: Dashboard) -> None:
     account = dashboard.account(NORTHWIND)["id"]
     sign_in_as_operator(page, dashboard)
-    _go(page, dashboard, f"/dashboard/analytics?account_id={account}")
-    ranking = dashboard.api.get("/api/analytics/models", params={"account_id": account}).json()
+    first, last = dashboard.demo["from"][:10], dashboard.demo["to"][:10]
+    _go(page, dashboard, f"/dashboard/analytics?account_id={account}&from={first}&to={last}")
+    ranged = {"account_id": account, "from": first, "to": last}
+    ranking = dashboard.api.get("/api/analytics/models", params=ranged).json()
     chart = page.locator("#models-ranking")
     assert (chart.get_attribute("data-models") or "").split(",") == [row["model"] for row in ranking["data"]]
     page.locator("[data-chart=models-ranking]").get_by_role("tab", name="Requests").click()
@@ -60,7 +62,7 @@ def test_the_analytics_tabs_and_the_canonical_toggle_follow_the_api(page: Page, 
     page.get_by_label("Mappings").check()
     page.wait_for_selector("#models-time[data-view=mappings]")
     mappings = dashboard.api.get(
-        "/api/analytics/models/over-time", params={"account_id": account, "view": "mappings", "grain": "day"}
+        "/api/analytics/models/over-time", params=ranged | {"view": "mappings", "grain": "day"}
     ).json()
     assert (over_time.get_attribute("data-models") or "").split(",") == [line["model"] for line in mappings["series"]]
     screenshot(page, "analytics-desktop")
@@ -79,7 +81,7 @@ def test_a_key_is_created_rotated_capped_and_revoked_and_the_proxy_follows(page:
     sign_in_as_operator(page, dashboard)
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     _go(page, dashboard, f"/dashboard/keys?account_id={account}")
-    name = f"browser-{time.monotonic_ns()}"
+    name = "nightly-batch"
     page.get_by_label("Name").fill(name)
     page.get_by_label("Spend cap (USD, optional)").fill("5")
     page.get_by_role("button", name="Create key").click()
@@ -234,8 +236,11 @@ def test_every_page_reads_at_phone_width_with_no_serious_accessibility_violation
         viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, bypass_csp=True
     )  # bypass_csp: axe-core is injected into the page
     page = context.new_page()
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
     sign_in_as_operator(page, dashboard)
     _go(page, dashboard, f"/dashboard/{path}?account_id={dashboard.account(NORTHWIND)['id']}")
+    assert [url for url in asked if not url.startswith(dashboard.url)] == [], "the page asks no host but farebox"
     overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0, "nothing wider than the phone: wide tables scroll inside their own box"
     assert serious_violations(page) == []

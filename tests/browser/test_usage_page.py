@@ -51,7 +51,6 @@ def test_the_cards_and_the_chart_show_the_apis_figures(page: Page, dashboard: Da
     chart = page.locator("#daily-chart")
     assert chart.get_attribute("data-days") == str(len(series["buckets"]))
     assert (chart.get_attribute("data-models") or "").split(",") == [line["model"] for line in series["series"]]
-    screenshot(page, "usage-desktop")
 
 
 def test_a_bar_segment_opens_that_days_requests_for_its_model(page: Page, dashboard: Dashboard) -> None:
@@ -101,19 +100,26 @@ def test_a_bar_segment_opens_that_days_requests_for_its_model(page: Page, dashbo
 def test_the_range_and_the_filters_narrow_every_figure(page: Page, dashboard: Dashboard) -> None:
     account = dashboard.account(NORTHWIND)
     _open_usage(page, dashboard, account_id=account["id"])
-    series = _series(dashboard, account_id=account["id"])
-    last_day = series["buckets"][-1]
+    first, last = dashboard.demo["from"][:10], dashboard.demo["to"][:10]  # the demo's month, across two months
+    page.locator("#from").fill(first)
+    page.locator("#to").fill(last)
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url(f"**from={first}**")
+    page.wait_for_selector("body[data-ready=true]")
+    whole = _series(dashboard, account_id=account["id"], to=last, **{"from": first})
+    assert page.locator("#daily-chart").get_attribute("data-days") == str(len(whole["buckets"]))
+    screenshot(page, "usage-desktop")
+
     provider = page.locator("#provider option").nth(1).get_attribute("value") or ""
-    page.locator("#from").fill(series["buckets"][0])
-    page.locator("#to").fill(last_day)
     page.locator("#provider").select_option(provider)
     page.get_by_role("button", name="Apply").click()
     page.wait_for_url(f"**provider={provider}**")
     page.wait_for_selector("body[data-ready=true]")
-
-    narrowed = _series(dashboard, account_id=account["id"], provider=provider, to=last_day, **{"from": series["from"]})
+    narrowed = _series(dashboard, account_id=account["id"], provider=provider, to=last, **{"from": first})
     total = sum(Decimal(cost) for line in narrowed["series"] for cost in line["cost"])
     assert Decimal(page.locator("#range-total").get_attribute("data-exact") or "") == total
+    everything = sum(Decimal(cost) for line in whole["series"] for cost in line["cost"])
+    assert 0 < total < everything, "one provider's spend is a part of the whole"
     assert page.locator("#provider").input_value() == provider
     export = page.locator("#export").get_attribute("href") or ""
     assert export.startswith("/v1/usage/export?") and f"provider={provider}" in export and "format=csv" in export
