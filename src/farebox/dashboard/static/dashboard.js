@@ -105,6 +105,21 @@ export function count(value) {
   return Number(value).toLocaleString("en-US");
 }
 
+/** An error rate of the API (a fraction, "0.0123") as a percentage to two places. */
+export function rate(text) {
+  return `${(Number(text) * 100).toFixed(2)}%`;
+}
+
+/** The summary cards (`summary_cards` in the templates): cost, tokens, requests and error rate of a range. */
+export function fillSummary(summary) {
+  const cost = document.getElementById("stat-cost");
+  cost.textContent = usd(summary.cost);
+  cost.dataset.exact = summary.cost;
+  document.getElementById("stat-tokens").textContent = count(summary.tokens);
+  document.getElementById("stat-requests").textContent = count(summary.requests);
+  document.getElementById("stat-errors").textContent = rate(summary.error_rate);
+}
+
 export function percent(text) {
   return text === null || text === undefined ? "no cap" : `${text}%`;
 }

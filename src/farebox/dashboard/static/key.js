@@ -1,7 +1,7 @@
 // One key's statistics (seed 003): cost, tokens, requests and error rate for the range, its budget, and the two
 // cost-by-model charts scoped to the key.
 import { modelCharts } from "./model_charts.js";
-import { count, el, get, pageParams, percent, ready, status, usd } from "./dashboard.js";
+import { el, fillSummary, get, pageParams, percent, ready, status, usd } from "./dashboard.js";
 
 async function main() {
   const keyId = document.getElementById("summary").dataset.key;
@@ -13,12 +13,7 @@ async function main() {
   ]);
   document.querySelector("h1").textContent = `Key ${key.name}`;
   document.title = `Key ${key.name} · farebox`;
-  const cost = document.getElementById("stat-cost");
-  cost.textContent = usd(stats.summary.cost);
-  cost.dataset.exact = stats.summary.cost;
-  document.getElementById("stat-tokens").textContent = count(stats.summary.tokens);
-  document.getElementById("stat-requests").textContent = count(stats.summary.requests);
-  document.getElementById("stat-errors").textContent = `${(Number(stats.summary.error_rate) * 100).toFixed(2)}%`;
+  fillSummary(stats.summary);
   document.getElementById("budget").replaceChildren(
     el("dt", {}, "Spend cap"), el("dd", {}, key.spend_cap === null ? "none" : usd(key.spend_cap)),
     el("dt", {}, `Spent (${key.cap_period})`), el("dd", { id: "budget-spend", dataset: { exact: key.spend } }, usd(key.spend)),

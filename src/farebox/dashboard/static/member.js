@@ -1,7 +1,7 @@
 // One member's usage (seed 003): summary cards, most used model, provider and app, cost by model, top providers
 // and top apps for the range.
-import { count, el, get, pageParams, ready, status, usd, viewer } from "./dashboard.js";
-import { fillRange, rate } from "./members.js";
+import { count, el, fillSummary, get, pageParams, rate, ready, status, usd, viewer } from "./dashboard.js";
+import { fillRange } from "./members.js";
 
 function table(id, first, rows) {
   const node = document.getElementById(id);
@@ -30,12 +30,7 @@ async function main() {
   document.title = `${answer.member.name} · farebox`;
   fillRange(answer, viewer.kind === "master" ? account : null);
   document.getElementById("back").search = viewer.kind === "master" ? `?account_id=${account}` : "";
-  const cost = document.getElementById("stat-cost");
-  cost.textContent = usd(answer.summary.cost);
-  cost.dataset.exact = answer.summary.cost;
-  document.getElementById("stat-tokens").textContent = count(answer.summary.tokens);
-  document.getElementById("stat-requests").textContent = count(answer.summary.requests);
-  document.getElementById("stat-errors").textContent = rate(answer.summary.error_rate);
+  fillSummary(answer.summary);
   const most = answer.most_used;
   document.getElementById("most-used").replaceChildren(
     el("dt", {}, "Model"), el("dd", {}, most.model ?? "—"),

@@ -1,6 +1,6 @@
 // Member analytics (seed 003): each member's spend over the range, most spent first. Enterprise accounts only;
 // other plans see an upgrade card, and roles other than owner and admin an access notice (the API's answer).
-import { ApiError, count, downloadCsv, el, get, pageParams, pickAccount, ready, status, usd, viewer } from "./dashboard.js";
+import { ApiError, count, downloadCsv, el, get, pageParams, pickAccount, rate, ready, status, usd, viewer } from "./dashboard.js";
 
 export function fillRange(answer, account) {
   const form = document.getElementById("filters");
@@ -8,10 +8,6 @@ export function fillRange(answer, account) {
   form.elements.to.value = answer.to;
   form.elements.account_id.value = account || "";
   form.elements.account_id.disabled = !account;
-}
-
-export function rate(text) {
-  return `${(Number(text) * 100).toFixed(2)}%`;
 }
 
 async function main() {

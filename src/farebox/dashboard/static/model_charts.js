@@ -1,6 +1,6 @@
 // Seed 003's two charts, for an account or one key: Cost by Model (horizontal bars) and Cost by Model Over Time
 // (stacked areas), each with Cost / Requests / Tokens tabs; the second with a Canonical / Mappings toggle.
-import { PALETTE, count, el, get, usd } from "./dashboard.js";
+import { PALETTE, count, el, get, rate, usd } from "./dashboard.js";
 
 const MEASURES = { cost: "Cost (USD)", requests: "Requests", tokens: "Tokens" };
 
@@ -51,7 +51,7 @@ function rankingTable(table, rows) {
       el("td", { className: "num cost", title: `$${row.cost}`, dataset: { exact: row.cost } }, usd(row.cost)),
       el("td", { className: "num requests" }, count(row.requests)),
       el("td", { className: "num tokens" }, count(row.tokens)),
-      el("td", { className: "num" }, `${(Number(row.error_rate) * 100).toFixed(2)}%`),
+      el("td", { className: "num" }, rate(row.error_rate)),
     ));
   table.replaceChildren(table.querySelector("caption"), el("thead", {}, head), el("tbody", {}, ...body));
 }
