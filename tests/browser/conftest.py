@@ -8,10 +8,8 @@ it the tests are skipped locally and fail in CI. Screenshots go to `FAREBOX_SCRE
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,29 +20,13 @@ import pytest
 from dashboard_browser import CHROMIUM, MASTER, Dashboard  # tests/browser/dashboard_browser.py
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
+from served_process import free_port, wait_healthy  # tests/served_process.py
+
 DEMO_EVENTS = 60_000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _environment(**extra: str) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("FAREBOX_")} | extra
-
-
-def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "farebox serve exited early"
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError("farebox serve did not become healthy")
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +46,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
         capture_output=True,
         check=True,
     )
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "farebox", "serve", "--port", str(port)],
         cwd=directory,
@@ -74,7 +56,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, process)
+        wait_healthy(url, process)
         with httpx.Client(base_url=url, headers={"authorization": f"Bearer {MASTER}"}) as api:
             yield Dashboard(url, orjson.loads(made.stdout), api)
     finally:

@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from served_process import free_port, wait_healthy  # tests/served_process.py
+
 FAREBOX = [sys.executable, "-m", "farebox"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _environment(**extra: str) -> dict[str, str]:
@@ -28,21 +22,9 @@ def _environment(**extra: str) -> dict[str, str]:
     return env | extra
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "farebox serve exited early"
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError("farebox serve did not become healthy")
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [*FAREBOX, "serve", "--port", str(port)],
         cwd=tmp_path,
@@ -53,7 +35,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url, process)
+        wait_healthy(url, process)
         yield url, process
     finally:
         process.terminate()
@@ -112,7 +94,7 @@ def test_bad_price_overrides_file_stops_start_up(tmp_path: Path) -> None:
 
 
 def test_unreachable_database_is_one_line_without_the_password(tmp_path: Path) -> None:
-    url = f"postgresql://farebox:s3cret@127.0.0.1:{_free_port()}/ledger"
+    url = f"postgresql://farebox:s3cret@127.0.0.1:{free_port()}/ledger"
     for command, code in ((["serve"], 2), (["accounts", "list"], 1)):
         result = subprocess.run(
             [*FAREBOX, *command],
@@ -136,7 +118,7 @@ def test_a_restart_shows_only_the_start_of_the_key_and_the_files_are_private(
     key = process.stdout.readline().split()[2]
     process.terminate()
     process.wait(timeout=10)
-    port = _free_port()
+    port = free_port()
     again = subprocess.Popen(
         [*FAREBOX, "serve", "--port", str(port)],
         cwd=tmp_path,
@@ -146,7 +128,7 @@ def test_a_restart_shows_only_the_start_of_the_key_and_the_files_are_private(
         text=True,
     )
     try:
-        _wait_healthy(f"http://127.0.0.1:{port}", again)
+        wait_healthy(f"http://127.0.0.1:{port}", again)
         assert again.stdout is not None
         first_line = again.stdout.readline()
     finally:
