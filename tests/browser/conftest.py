@@ -2,7 +2,8 @@
 a `farebox demo` month.
 
 `FAREBOX_CHROMIUM` names the browser (default `/usr/bin/chromium`; `.ci/run` installs it with apt-get and sets
-it). Without a browser the tests are skipped, and fail where `CI` or `FAREBOX_CHROMIUM` is set. Screenshots go to `FAREBOX_SCREENSHOTS` when it is set.
+it). Without a browser the tests are skipped, and fail where `CI` or `FAREBOX_CHROMIUM` is set. Screenshots go
+to `FAREBOX_SCREENSHOTS` when it is set.
 """
 
 from __future__ import annotations

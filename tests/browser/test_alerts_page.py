@@ -3,10 +3,12 @@ its key, and a webhook delivery that failed is sent again from its delivery log.
 
 from __future__ import annotations
 
+import csv
 import socket
 import time
 from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -73,6 +75,12 @@ def test_a_crossed_threshold_and_a_failed_delivery_retried(page: Page, dashboard
     assert row.locator(".evidence").inner_text().startswith(next(iter(alert["evidence"])))
     assert row.get_by_role("link", name="key").get_attribute("href") == f"/dashboard/keys/{key['id']}"
     screenshot(page, "alerts-desktop")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export CSV").click()
+    lines = list(csv.DictReader(Path(download.value.path()).read_text().splitlines()))
+    assert {"rule": "threshold:0.95", "scope_id": key["id"], "text": alert["text"]}.items() <= next(
+        line for line in lines if line["rule"] == "threshold:0.95" and line["scope_id"] == key["id"]
+    ).items()
 
     page.locator(f"#delivery-{failed['id']}").get_by_role("button", name="Retry").click()
     page.wait_for_selector("#status:has-text('is due again')")

@@ -135,6 +135,24 @@ def test_a_cancelled_confirmation_changes_nothing(page: Page, dashboard: Dashboa
     assert shown["status"] == "active"
 
 
+def test_the_keys_and_the_live_view_download_what_they_show(page: Page, dashboard: Dashboard) -> None:
+    account = dashboard.account(NORTHWIND)["id"]
+    sign_in_as_operator(page, dashboard)
+    for path, api_path, params, columns in [
+        ("keys", "/api/admin/virtual-keys", {"account_id": account}, ("id", "spend_usd", "spend")),
+        ("live", "/v1/usage/models", {"account_id": account}, ("model", "credits_used", "credits_used")),
+    ]:
+        _go(page, dashboard, f"/dashboard/{path}?account_id={account}")
+        if path == "live":
+            page.wait_for_selector("#models-table tbody tr")
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Export CSV").click()
+        lines = list(csv.DictReader(Path(download.value.path()).read_text().splitlines()))
+        first, value, field = columns
+        answer = dashboard.api.get(api_path, params=params).json()["data"]
+        assert {line[first]: line[value] for line in lines} == {row[first]: row[field] for row in answer}
+
+
 def test_a_keys_statistics_page_shows_its_figures(page: Page, dashboard: Dashboard) -> None:
     account = dashboard.account(NORTHWIND)
     sign_in_as_operator(page, dashboard)

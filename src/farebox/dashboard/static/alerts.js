@@ -1,9 +1,10 @@
 // Alerts: what the account's rules and anomaly detectors fired, with their evidence and a link to the key; and
 // each webhook endpoint with its delivery log, where a failed delivery can be sent once more.
-import { el, get, pickAccount, ready, send, status, viewer } from "./dashboard.js";
+import { downloadCsv, el, get, pickAccount, ready, send, status, viewer } from "./dashboard.js";
 
 const manages = viewer.kind === "master" || viewer.role === "owner" || viewer.role === "admin";
 let account = null;
+let firedShown = [];
 
 function when(text) {
   return text ? new Date(text).toLocaleString("en-GB", { hour12: false }) : "—";
@@ -25,6 +26,7 @@ function subject(alert) {
 
 async function loadFired() {
   const fired = (await get(`/api/admin/accounts/${account}/alerts/history`, { limit: 50 })).data;
+  firedShown = fired;
   const rows = fired.map((alert) =>
     el(
       "tr",
@@ -90,6 +92,11 @@ async function main() {
     status("There is no account yet.");
     return;
   }
+  document.getElementById("export").addEventListener("click", () =>
+    downloadCsv("alerts.csv", [
+      ["fired_at", "rule", "event_type", "scope", "scope_id", "text", "evidence"],
+      ...firedShown.map((a) => [a.fired_at, a.rule, a.event_type, a.scope, a.scope_id, a.text, JSON.stringify(a.evidence)]),
+    ]));
   await Promise.all([loadFired(), loadHooks()]);
   ready();
 }

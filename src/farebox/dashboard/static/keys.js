@@ -1,10 +1,11 @@
 // The keys page: every key of the account with its cap and spend, and what the viewer's role may do with them:
 // create (the secret shown once), rotate, change the cap, revoke — each confirmed, each through the admin API, so
 // the proxy sees it at once.
-import { el, get, percent, pickAccount, ready, send, status, usd, viewer } from "./dashboard.js";
+import { downloadCsv, el, get, percent, pickAccount, ready, send, status, usd, viewer } from "./dashboard.js";
 
 const manages = viewer.kind === "master" || viewer.role === "owner" || viewer.role === "admin";
 let account = null;
+let shown = [];
 
 function confirm({ title, text, action, field = null }) {
   const dialog = document.getElementById("confirm-dialog");
@@ -102,6 +103,7 @@ async function load() {
   const params = { account_id: account, member_id: viewer.role === "member" ? viewer.member : null };
   const keys = (await get("/api/admin/virtual-keys", params)).data;
   document.querySelector("#keys-table tbody").replaceChildren(...keys.map(row));
+  shown = keys;
   ready();
 }
 
@@ -133,6 +135,11 @@ async function main() {
       });
     });
   }
+  document.getElementById("export").addEventListener("click", () =>
+    downloadCsv("keys.csv", [
+      ["id", "name", "key_prefix", "status", "member_id", "spend_cap_usd", "cap_period", "spend_usd", "percent_used"],
+      ...shown.map((k) => [k.id, k.name, k.key_prefix, k.status, k.member_id, k.spend_cap, k.cap_period, k.spend, k.percent_used]),
+    ]));
   await load();
 }
 

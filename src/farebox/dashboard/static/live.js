@@ -1,11 +1,12 @@
 // Live usage (seed 002): requests, tokens and credits today and this month, and the credits remaining, polled
 // from /v1/usage every second (the endpoint reads the daily cube: a few milliseconds at ten million events).
-import { count, el, get, pickAccount, ready, status, viewer } from "./dashboard.js";
+import { count, downloadCsv, el, get, pickAccount, ready, status, viewer } from "./dashboard.js";
 
 const EVERY_MS = 1000;
 const MODELS_EVERY = 5;
 let account = null;
 let ticks = 0;
+let byModel = [];
 
 function credits(text) {
   const [whole, fraction] = text.split(".");
@@ -31,6 +32,7 @@ async function refresh() {
   set("period", `From ${usage.period_start} to ${usage.period_end}; today is ${today.date ?? "without usage yet"}.`);
   if (ticks % MODELS_EVERY === 0) {
     const models = await get("/v1/usage/models", params);
+    byModel = models.data;
     document.querySelector("#models-table tbody").replaceChildren(...models.data.map((row) =>
       el(
         "tr",
@@ -64,6 +66,11 @@ async function main() {
     status("There is no account yet.");
     return;
   }
+  document.getElementById("export").addEventListener("click", () =>
+    downloadCsv("usage-this-month-by-model.csv", [
+      ["model", "requests", "prompt_tokens", "completion_tokens", "total_tokens", "credits_used"],
+      ...byModel.map((m) => [m.model, m.requests, m.prompt_tokens, m.completion_tokens, m.total_tokens, m.credits_used]),
+    ]));
   await loop();
 }
 
