@@ -33,7 +33,7 @@ from farebox.errors import NotFound, PermissionDenied, ValidationFailed
 from farebox.ledger.reader import EventCursor, EventRow, LedgerReader
 from farebox.services import authenticate, services
 
-__all__ = ["router", "usage_scope"]
+__all__ = ["account_zone", "router", "usage_scope"]
 
 router = APIRouter(prefix="/api/analytics", tags=["analytics"])
 
@@ -47,6 +47,29 @@ Values = Annotated[str | None, Query(description="One value, or several separate
 
 def _invalid(field: str, message: str) -> ValidationFailed:
     return ValidationFailed(f"{field}: {message}", details=[{"loc": field, "message": message}])
+
+
+async def account_zone(
+    request: Request, viewer: Principal, account_id: str | None, tz: str | None
+) -> tuple[str | None, ZoneInfo, str | None]:
+    """The account a usage request reads (the caller's own unless the master key names one), the zone its dates
+    are in (`tz`, else the account's, else UTC), and the account's own zone.
+
+    Raises:
+        NotFound: an account the caller is not in, or that does not exist (404).
+        ValidationFailed: `tz` is no IANA zone (422).
+    """
+    account_id = account_id or viewer.account_id
+    own_zone = None
+    if account_id is not None:
+        if not viewer.is_master and account_id != viewer.account_id:
+            raise NotFound(f"no account with id {account_id!r}", code="account_not_found")
+        own_zone = (await services(request).directory.get_account(account_id)).timezone
+    zone_name = tz or own_zone or "UTC"
+    try:
+        return account_id, ZoneInfo(zone_name), own_zone
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _invalid("tz", f"not an IANA time zone: {zone_name!r}") from None
 
 
 async def usage_scope(
@@ -74,19 +97,8 @@ async def usage_scope(
         NotFound: an account the caller is not in, or that does not exist (404).
         ValidationFailed: a bad zone or range (422).
     """
-    directory = services(request).directory
-    account_id = account_id or viewer.account_id
-    own_zone = None
-    if account_id is not None:
-        if not viewer.is_master and account_id != viewer.account_id:
-            raise NotFound(f"no account with id {account_id!r}", code="account_not_found")
-        own_zone = (await directory.get_account(account_id)).timezone
-    zone_name = tz or own_zone or "UTC"
-    try:
-        zone = ZoneInfo(zone_name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise _invalid("tz", f"not an IANA time zone: {zone_name!r}") from None
-    today = directory.now().astimezone(zone).date()
+    account_id, zone, own_zone = await account_zone(request, viewer, account_id, tz)
+    today = services(request).directory.now().astimezone(zone).date()
     first = from_ or (to or today).replace(day=1)
     last = to or ((first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1))
     if last < first:
@@ -94,7 +106,7 @@ async def usage_scope(
     if (last - first).days >= MAX_DAYS:
         raise _invalid("to", f"a range is at most {MAX_DAYS} days")
     filters = Filters.given(provider=provider, key=key, model=model, agent=agent, member=member)
-    return Scope(viewer, Window(first, last, zone), account_id, filters, local_days=zone_name == own_zone)
+    return Scope(viewer, Window(first, last, zone), account_id, filters, local_days=zone.key == own_zone)
 
 
 Scoped = Annotated[Scope, Depends(usage_scope)]

@@ -15,7 +15,7 @@ from farebox.analytics.calendar import Grain, Window
 from farebox.analytics.engine import Dimension, Engine, Filters, Measure, Query, Row
 from farebox.core.credentials import Principal
 
-__all__ = ["ModelView", "Scope", "Series", "Totals", "Views"]
+__all__ = ["ModelView", "Scope", "Series", "Timeline", "Totals", "Views"]
 
 _MEASURES = (Measure.COST_NANO, Measure.REQUESTS, Measure.INPUT_TOKENS, Measure.OUTPUT_TOKENS)
 _ERROR = "error"
@@ -76,6 +76,15 @@ class Series:
     lines: dict[str, list[Totals]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """Usage slot by slot: every slot of the window, its totals (errors counted) and how many keys it used."""
+
+    buckets: list[datetime | date]
+    totals: list[Totals]
+    active_keys: list[int]
+
+
 class Views:
     """The views of the usage pages, on one engine."""
 
@@ -121,6 +130,20 @@ class Views:
             line[index[row.at]].add(row)
         order = sorted(lines, key=lambda name: (-sum(t.cost_nano for t in lines[name]), name))
         return Series(buckets, {name: lines[name] for name in order})
+
+    async def timeline(self, scope: Scope, grain: Grain) -> Timeline:
+        """Totals per slot of `grain`, errors counted, and the number of keys with usage in each slot."""
+        buckets = _buckets(scope.window, grain)
+        index = {bucket: position for position, bucket in enumerate(buckets)}
+        totals = [Totals() for _ in buckets]
+        keys: list[set[str]] = [set() for _ in buckets]
+        for row in await self._run(scope, group_by=(Dimension.KEY, Dimension.STATUS), grain=grain):
+            assert row.at is not None
+            slot = index[row.at]
+            totals[slot].add(row, error=row.dimensions[1] == _ERROR)
+            if row.dimensions[0] and row.measures[1] > 0:  # requests, second of _MEASURES; voids leave zeros
+                keys[slot].add(row.dimensions[0])
+        return Timeline(buckets, totals, [len(used) for used in keys])
 
 
 def _buckets(window: Window, grain: Grain) -> list[datetime | date]:
