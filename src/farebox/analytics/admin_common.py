@@ -1,0 +1,151 @@
+"""What seed 004's admin analytics share: the caller's scope, the period, the envelope and exact numbers.
+
+For the master key (every account, or the one `account_id` names) and an account's owners, admins and billing
+members (their account); a member's token or a virtual key is refused with 403. A `period` is the last N hours,
+days or weeks (`24h`, `7d`, `4w`), ending now: days and weeks are local dates of the account's zone (UTC for
+every account at once), today included; hours are the hours of the clock ending with the current one. Every
+figure comes from the analytics engine, so it equals the other views' for the same time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+from starlette.responses import Response
+
+from farebox.analytics.calendar import Window
+from farebox.analytics.engine import Engine
+from farebox.analytics.routes import account_zone
+from farebox.analytics.views import Scope, Views
+from farebox.core.credentials import Principal
+from farebox.core.json_numbers import dumps_exact
+from farebox.core.money import NANO_PER_USD
+from farebox.core.owners import Role
+from farebox.errors import PermissionDenied, ValidationFailed
+from farebox.ledger.reader import LedgerReader
+from farebox.services import authenticate, services
+
+__all__ = [
+    "CENTS",
+    "MAX_PERIOD_DAYS",
+    "NANO",
+    "PERIOD_PATTERN",
+    "RATE",
+    "Caller",
+    "Scoped",
+    "Span",
+    "admin_scope",
+    "envelope",
+    "instant",
+    "invalid",
+    "ratio",
+    "usd",
+    "views",
+]
+
+Caller = Annotated[Principal, Depends(authenticate)]
+PERIOD_PATTERN = r"^([1-9][0-9]{0,3})([hdw])$"
+_PERIOD = re.compile(PERIOD_PATTERN)
+MAX_PERIOD_DAYS = 183
+"""A period and the one before it, which growth is measured against, fit in the 366 days a window may span."""
+RATE = Decimal("0.0001")
+"""Shares and rates: four decimals (0.0121 is 1.21%)."""
+CENTS = Decimal("0.01")
+NANO = Decimal("0.000000001")
+"""Money per unit (a request, a token): to the nano-USD."""
+
+
+def invalid(field: str, message: str) -> ValidationFailed:
+    """A 422 naming the parameter at fault in `error.details`."""
+    return ValidationFailed(f"{field}: {message}", details=[{"loc": field, "message": message}])
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A period as the seed writes it: a count of hours, days or weeks (`24h`, `7d`, `4w`)."""
+
+    count: int
+    unit: str
+
+    @classmethod
+    def parse(cls, text: str) -> Span:
+        """
+        Raises:
+            ValidationFailed: not a count and a unit `h`, `d` or `w`, or longer than `MAX_PERIOD_DAYS` (422).
+        """
+        match = _PERIOD.fullmatch(text)
+        if match is None:
+            raise invalid("period", f"not a period like 24h, 7d or 4w: {text!r}")
+        span = cls(int(match[1]), match[2])
+        if span.hours > MAX_PERIOD_DAYS * 24:
+            raise invalid("period", f"a period is at most {MAX_PERIOD_DAYS} days")
+        return span
+
+    @property
+    def hours(self) -> int:
+        return self.count * {"h": 1, "d": 24, "w": 168}[self.unit]
+
+    @property
+    def days(self) -> int:
+        """Local dates the period spans (a period of hours: none, it is cut from hours)."""
+        return self.hours // 24 if self.unit != "h" else 0
+
+    def __str__(self) -> str:
+        return f"{self.count}{self.unit}"
+
+
+async def admin_scope(
+    request: Request,
+    viewer: Caller,
+    account_id: Annotated[
+        str | None, Query(min_length=1, description="The account (the master key; others see their own).")
+    ] = None,
+) -> Scope:
+    """FastAPI dependency: who asks and about which account, in its zone (the window is the route's to set).
+
+    Raises:
+        PermissionDenied: a virtual key, or a member that is not an owner, admin or billing member (403
+            `role_required`, as member analytics answer).
+        NotFound: an account the caller is not in, or that does not exist (404).
+    """
+    if not viewer.is_master and viewer.role not in (Role.OWNER, Role.ADMIN, Role.BILLING):
+        raise PermissionDenied(
+            "admin analytics are for the account's owners, admins and billing members", code="role_required"
+        )
+    account_id, zone, own_zone = await account_zone(request, viewer, account_id, None)
+    today = services(request).directory.now().astimezone(zone).date()
+    return Scope(viewer, Window(today, today, zone), account_id, local_days=zone.key == own_zone)
+
+
+Scoped = Annotated[Scope, Depends(admin_scope)]
+
+
+def views(request: Request) -> Views:
+    """The usage views on this server's ledger."""
+    return Views(Engine(LedgerReader(services(request).ledger)))
+
+
+def envelope(data: dict[str, Any]) -> Response:
+    """The seed's answer: `{"success": true, "data": ...}`, every `Decimal` an exact JSON number."""
+    return Response(dumps_exact({"success": True, "data": data}), media_type="application/json")
+
+
+def usd(nano: int) -> Decimal:
+    """Nano-USD as exact decimal USD."""
+    return Decimal(nano) / NANO_PER_USD
+
+
+def ratio(part: Decimal | int, whole: Decimal | int, quantum: Decimal = RATE) -> Decimal | None:
+    """`part / whole` rounded half-even to `quantum`; None when `whole` is zero."""
+    return None if not whole else (Decimal(part) / Decimal(whole)).quantize(quantum, rounding=ROUND_HALF_EVEN)
+
+
+def instant(bucket: datetime | date, window: Window) -> str:
+    """A slot's first instant, in UTC with `Z`: an hour's start, or the local midnight a day, week or month opens."""
+    start = bucket if isinstance(bucket, datetime) else Window(bucket, bucket, window.tz).since
+    return start.astimezone(UTC).isoformat().replace("+00:00", "Z")
