@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from farebox.core.error_classes import error_class
 from farebox.core.events import UsageEvent
 from farebox.ledger.adjustments import Actor, Adjustments
 from farebox.ledger.base import Ledger
@@ -32,6 +33,7 @@ def _expected(events: list[UsageEvent], zones: dict[str, ZoneInfo]) -> dict[tupl
         values = {"key_id": event.key_id, "member_id": event.member_id, "agent_id": event.agent_id, "app": event.app}
         values |= {"axis": event.axis, "provider": event.provider, "model": event.model}
         values |= {"canonical_model": event.canonical_model, "operation": event.operation, "status": event.status}
+        values |= {"error_class": error_class(event.status, event.http_status, event.error_type)}
         day = local_day(int(event.timestamp.timestamp()), zones[event.account_id])
         key = (event.account_id, day, *((values[name] or "") for name in DAILY_DIMENSIONS))
         measures = (1, event.input_tokens, event.output_tokens, event.cached_input_tokens, event.cache_write_tokens)

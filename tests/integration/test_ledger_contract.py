@@ -152,9 +152,11 @@ def rollup_key(
     canonical: str = "gpt-4o",
     operation: str = "chat.completions",
     status: str = "ok",
+    error_class: str = "",
 ) -> tuple[Any, ...]:
     start = int(bucket.timestamp())
-    return (start, "acct-1", key, member, agent, app, axis, provider, model, canonical, operation, status)
+    dimensions = (key, member, agent, app, axis, provider, model, canonical, operation, status, error_class)
+    return (start, "acct-1", *dimensions)
 
 
 async def test_rollups_sum_each_quarter_hour_and_dimension(
@@ -214,7 +216,7 @@ async def test_rollups_sum_each_quarter_hour_and_dimension(
         | {"reasoning_tokens": 4, "estimated_requests": 1},
         rollup_key(noon, key="key-2", member="mem-2"): one_event | {"cached_input_tokens": 60, "cache_write_tokens": 5},
         rollup_key(one): one_event,
-        rollup_key(noon, status="error"): {"requests": 1, "input_tokens": 100},
+        rollup_key(noon, status="error", error_class="other"): {"requests": 1, "input_tokens": 100},
         rollup_key(noon, model="mystery", canonical="mystery"): one_event | {"cost_nano": 0, "unpriced_requests": 1},
         rollup_key(noon, app="helpdesk"): one_event,
         rollup_key(

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, delete, insert
 
+from farebox.core.error_classes import error_class
 from farebox.core.events import MICRO, Axis, RecordResult, Status, UsageEvent, epoch_us
 from farebox.core.periods import Period, period_start
 from farebox.ledger.adjustments import Actor, Adjustments
@@ -68,6 +69,10 @@ OWNERS = tuple(
 KINDS = tuple(itertools.product(Axis, MODELS, ("chat.completions", "responses", "embeddings"), Status))
 
 
+FAILURES = [(None, None), (429, "rate_limit_error"), (503, "http_503"), (504, "upstream_timeout"), (499, "cancelled")]
+"""(HTTP status, error type) of failed events: their error classes become rollup dimensions."""
+
+
 @st.composite
 def usage_events_of(draw: st.DrawFn, index: int) -> UsageEvent:
     account_id, key_id, member_id, agent_id = draw(st.sampled_from(OWNERS))
@@ -76,6 +81,7 @@ def usage_events_of(draw: st.DrawFn, index: int) -> UsageEvent:
     minute = draw(st.integers(min_value=0, max_value=1439) | st.sampled_from(EDGE_MINUTES))
     offset_us = (day * 1440 + minute) * 60 * MICRO + draw(st.integers(min_value=0, max_value=60 * MICRO - 1))
     tokens = draw(st.tuples(*[counts] * 6))
+    http_status, error_type = draw(st.sampled_from(FAILURES)) if status is Status.ERROR else (200, None)
     return UsageEvent(
         id=f"evt-{index}",
         timestamp=START + timedelta(microseconds=offset_us),
@@ -89,6 +95,8 @@ def usage_events_of(draw: st.DrawFn, index: int) -> UsageEvent:
         canonical_model=canonical,
         operation=operation,
         status=status,
+        http_status=http_status,
+        error_type=error_type,
         cost_nano=draw(st.integers(min_value=0, max_value=10**12)),
         input_tokens=tokens[0],
         output_tokens=tokens[1],
@@ -138,6 +146,7 @@ def measures(event: UsageEvent) -> tuple[int, ...]:
 def dimensions(event: UsageEvent) -> tuple[str, ...]:
     values = (event.account_id, event.key_id, event.member_id, event.agent_id, event.app, event.axis, event.provider)
     values += (event.model, event.canonical_model, event.operation, event.status)
+    values += (error_class(event.status, event.http_status, event.error_type),)
     return tuple(value or "" for value in values)
 
 

@@ -284,3 +284,73 @@ def test_one_daily_cube_replaces_the_two_filled_from_the_rollups_and_back(ledger
 def sa_table(name: str, connection: Connection) -> Table:
     """A table as the database has it now (at an older revision than the declared schema)."""
     return Table(name, MetaData(), autoload_with=connection)
+
+
+def test_error_classes_are_summed_again_from_the_events_and_summed_away_on_the_way_down(ledger_url: str) -> None:
+    """Migration 0013 keeps the rows that did not fail, classes each error event that was not voided, and fills
+    the daily cube with the classes; its downgrade sums the classes away."""
+    day_us = 20_000 * 86_400 * 1_000_000
+    minute = 60_000_000
+    events = [
+        _event("ok", day_us + minute),
+        _event("busy", day_us + 2 * minute, status="error", http_status=429, error_type="rate_limit_error"),
+        _event("down", day_us + 3 * minute, status="error", http_status=503, error_type="http_503"),
+        _event("slow", day_us + 4 * minute, status="error", http_status=504, error_type="upstream_timeout"),
+        _event("gone", day_us + 5 * minute, status="error", http_status=502, error_type="upstream_unreachable"),
+        _event("left", day_us + 6 * minute, status="error", http_status=200, error_type="client_disconnected"),
+        _event("bad", day_us + 7 * minute, status="error", http_status=400, error_type="invalid_request_error"),
+        _event("mystery", day_us + 8 * minute, status="error", http_status=None, error_type=None),
+        _event("overload", day_us + 9 * minute, status="error", http_status=200, error_type="overloaded_error"),
+        _event("down-again", day_us + 10 * minute, status="error", http_status=500, error_type="api_error"),
+        _event("voided", day_us + 11 * minute, status="error", http_status=500, error_type="api_error"),
+    ]
+    void = {
+        "id": "adj-1",
+        "kind": "void",
+        "event_id": "voided",
+        "account_id": "acct",
+        "key_id": "key",
+        "member_id": None,
+        "event_ts_us": day_us + 11 * minute,
+        **{name: -value for name, value in (("input_tokens", 10), ("output_tokens", 5), ("cost_nano", 1_000))},
+        **{name: 0 for name in ("cached_input_tokens", "cache_write_tokens", "reasoning_tokens", "characters")},
+        "seconds_micro": 0,
+        "quantity_micro": 0,
+        "reason": "test traffic",
+        "actor_kind": "cli",
+        "actor_member_id": None,
+        "created_at_us": day_us + 20 * minute,
+    }
+    expected = [
+        ("", "ok", 1),
+        ("cancelled", "error", 1),
+        ("client_error", "error", 1),
+        ("connection", "error", 1),
+        ("other", "error", 1),
+        ("rate_limited", "error", 1),
+        ("timeout", "error", 1),
+        ("upstream_error", "error", 3),
+    ]
+    engines = Engines(ledger_url)
+    try:
+        migrate(engines, revision="0004")
+        with engines.writer.begin() as connection:
+            connection.execute(sa_table("usage_events", connection).insert(), events)
+            connection.execute(sa_table("usage_adjustments", connection).insert(), [void])
+        migrate(engines)
+        with engines.writer.begin() as connection:
+            for table in ("usage_rollups", "usage_daily"):
+                query = f"SELECT error_class, status, SUM(requests) FROM {table} GROUP BY error_class, status"
+                assert sorted(tuple(row) for row in connection.exec_driver_sql(query)) == expected, table
+            config = Config()
+            config.set_main_option("script_location", str(_MIGRATIONS))
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0012")
+            for table in ("usage_rollups", "usage_daily"):
+                query = f"SELECT status, requests, cost_nano FROM {table} ORDER BY status"
+                assert [tuple(row) for row in connection.exec_driver_sql(query)] == [
+                    ("error", 9, 9_000),
+                    ("ok", 1, 1_000),
+                ], table
+    finally:
+        engines.dispose()

@@ -10,16 +10,18 @@ figure comes from the analytics engine, so it equals the other views' for the sa
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from starlette.responses import Response
 
-from farebox.analytics.calendar import Window
-from farebox.analytics.engine import Engine
+from farebox.analytics import engine as analytics
+from farebox.analytics.calendar import Grain, Window
+from farebox.analytics.engine import Dimension, Engine, Measure
 from farebox.analytics.routes import account_zone
 from farebox.analytics.views import Scope, Views
 from farebox.core.credentials import Principal
@@ -40,9 +42,11 @@ __all__ = [
     "Scoped",
     "Span",
     "admin_scope",
+    "engine",
     "envelope",
     "instant",
     "invalid",
+    "period_sums",
     "ratio",
     "usd",
     "views",
@@ -125,9 +129,14 @@ async def admin_scope(
 Scoped = Annotated[Scope, Depends(admin_scope)]
 
 
+def engine(request: Request) -> Engine:
+    """The analytics engine on this server's ledger."""
+    return Engine(LedgerReader(services(request).ledger))
+
+
 def views(request: Request) -> Views:
     """The usage views on this server's ledger."""
-    return Views(Engine(LedgerReader(services(request).ledger)))
+    return Views(engine(request))
 
 
 def envelope(data: dict[str, Any]) -> Response:
@@ -149,3 +158,35 @@ def instant(bucket: datetime | date, window: Window) -> str:
     """A slot's first instant, in UTC with `Z`: an hour's start, or the local midnight a day, week or month opens."""
     start = bucket if isinstance(bucket, datetime) else Window(bucket, bucket, window.tz).since
     return start.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+async def period_sums(
+    request: Request, scope: Scope, span: Span, group_by: tuple[Dimension, ...], measures: tuple[Measure, ...]
+) -> dict[tuple[str, ...], list[int]]:
+    """`measures` summed per combination of `group_by` over the period ending now, from the engine: whole local
+    days (the daily cube where the zone is the account's), or for a period of hours the clock's hours ending
+    with the current one."""
+    now = services(request).directory.now().astimezone(scope.window.tz)
+    today = scope.window.last
+    if span.unit == "h":
+        start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=span.hours - 1)
+        window, grain = Window(start.date(), today, scope.window.tz), Grain.HOUR
+    else:
+        window, grain, start = Window(today - timedelta(days=span.days - 1), today, scope.window.tz), None, None
+    query = analytics.Query(
+        window,
+        measures,
+        group_by=group_by,
+        grain=grain,
+        filters=scope.filters,
+        account_id=scope.account_id,
+        local_days=scope.local_days,
+    )
+    sums: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0] * len(measures))
+    for row in await engine(request).run(query, viewer=scope.viewer):
+        if start is not None and isinstance(row.at, datetime) and row.at < start:
+            continue
+        total = sums[row.dimensions]
+        for position, value in enumerate(row.measures):
+            total[position] += value
+    return dict(sums)

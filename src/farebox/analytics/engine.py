@@ -41,6 +41,7 @@ class Dimension(StrEnum):
     CANONICAL_MODEL = "canonical_model"
     OPERATION = "operation"
     STATUS = "status"
+    ERROR_CLASS = "error_class"
 
 
 class Measure(StrEnum):

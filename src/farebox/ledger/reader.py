@@ -108,6 +108,8 @@ class RollupRow:
     canonical_model: str
     operation: str
     status: str
+    error_class: str
+    """The class of the bucket's errors (`farebox.core.error_classes`); '' for requests that did not fail."""
     requests: int
     input_tokens: int
     output_tokens: int

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import orjson
 from sqlalchemy import Connection, select
 
+from farebox.core.error_classes import error_class
 from farebox.core.events import MICRO, RecordResult, UsageEvent, epoch_us, from_epoch_us
 from farebox.core.periods import Period, period_start
 from farebox.core.spend import CounterId, Scope
@@ -104,7 +105,10 @@ def event_row(event: UsageEvent, *, recorded_at_us: int, flags: tuple[Any, Any] 
     )
 
 
-_ROW_DIMENSIONS = itemgetter(*map(_EVENT_COLUMNS.index, ROLLUP_DIMENSIONS))
+# Every rollup dimension but the last, `error_class`, is an event column; the class is derived (`_rollups`).
+assert ROLLUP_DIMENSIONS[-1] == "error_class"
+_ROW_DIMENSIONS = itemgetter(*map(_EVENT_COLUMNS.index, ROLLUP_DIMENSIONS[:-1]))
+_STATUS, _HTTP_STATUS, _ERROR_TYPE = map(_EVENT_COLUMNS.index, ("status", "http_status", "error_type"))
 assert ROLLUP_DIMENSIONS[:5] == ("account_id", "key_id", "member_id", "agent_id", "app")
 assert ROLLUP_BUCKET_SECONDS * MICRO == _QUARTER_HOUR_US
 # What a rollup sums, in ROLLUP_MEASURES order after `requests`; from `priced` on, it counts or adds differently.
@@ -118,7 +122,8 @@ def _rollups(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """The `usage_rollups` upserts of new event rows: one per bucket and dimensions, measures summed."""
     groups: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
     for row in rows:
-        key = (row[_TS] // _QUARTER_HOUR_US * ROLLUP_BUCKET_SECONDS, *_ROW_DIMENSIONS(row))
+        failure = "" if row[_STATUS] == "ok" else error_class(row[_STATUS], row[_HTTP_STATUS], row[_ERROR_TYPE])
+        key = (row[_TS] // _QUARTER_HOUR_US * ROLLUP_BUCKET_SECONDS, *_ROW_DIMENSIONS(row), failure)
         group = groups.get(key)
         if group is None:
             groups[key] = [row]

@@ -241,7 +241,10 @@ ROLLUP_DIMENSIONS = (
     "canonical_model",
     "operation",
     "status",
+    "error_class",
 )
+"""What usage is grouped by: the events' attribution and kind, and `error_class`, the class of an error event
+(`farebox.core.error_classes`; '' for one that did not fail), derived from its status, HTTP status and type."""
 ROLLUP_MEASURES = ("requests", *ADJUSTED_MEASURES, "unpriced_requests", "estimated_requests", "latency_ms_sum")
 
 usage_rollups = Table(
