@@ -1,6 +1,7 @@
 """Analytics read benchmark: prints figures, asserts nothing.
 
     .venv/bin/python bench/analytics.py [--events N] [--days D] [--pg-url postgresql://...] [--rounds R] [--export]
+        [--admin]
 
 For SQLite (a new file in a temporary directory) and, with --pg-url, PostgreSQL (a new schema, dropped
 afterwards), it records N events spread evenly over the last D days (default 1,000,000 over 90), in time
@@ -13,7 +14,8 @@ each usage endpoint warm, in-process over HTTP (httpx's ASGI transport, the mast
 - `GET /api/analytics/models/over-time?grain=day` over the 90 days;
 - `GET /api/analytics/members` for the last month;
 - `GET /api/usage` and `GET /v1/usage` for this month;
-- `GET /api/analytics/requests` first page (50) of one day.
+- `GET /api/analytics/requests` first page (50) of one day;
+- with `--admin`, seed 004's admin analytics of the big account (`ADMIN_ENDPOINTS`).
 
 With `--export`, it then streams `GET /v1/usage/export` of the big account's last days holding about a million
 of its events (its whole range when it holds fewer), as CSV and as JSON,
@@ -23,9 +25,10 @@ route holds them), and prints rows/s and how far resident memory rose above wher
 export's columns of those events (a day more), formatting nothing: the floor of an export that formats in
 Python.
 
-Targets (issue 16, 2-core machine, both backends, at 10 million events): p95 <= 100 ms for the month and
-90-day views, <= 50 ms for a day's first page; an export of 1,000,000 events at >= 200,000 rows/s with resident
-memory growing less than 50 MB.
+Targets (issues 16 and 18, 2-core machine, both backends, at 10 million events): p95 <= 100 ms for the month
+and 90-day views, <= 50 ms for a day's first page, <= 200 ms for each admin analytics endpoint (live <= 50 ms,
+forecast <= 1 s); an export of 1,000,000 events at >= 200,000 rows/s with resident memory growing less than
+50 MB.
 """
 
 from __future__ import annotations
@@ -58,6 +61,14 @@ from ledger import pg_schema  # bench/ledger.py, beside this script
 __all__ = ["main"]
 
 BATCH = 1_000
+ADMIN_ENDPOINTS = [
+    ("trends, 24h by hour", "/api/admin/analytics/usage/trends", {"period": "24h", "granularity": "hour"}),
+    ("trends, 30d by day", "/api/admin/analytics/usage/trends", {"period": "30d", "granularity": "day"}),
+    ("providers, 30d", "/api/admin/providers/analytics", {"period": "30d"}),
+]
+"""Seed 004's endpoints timed with `--admin`: (label, path, parameters), each for the big account."""
+FAILURES = [(429, "rate_limit_error"), (503, "http_503"), (504, "upstream_timeout"), (400, "invalid_request_error")]
+"""(HTTP status, error type) of the 2% of requests that fail."""
 MASTER_KEY = "fbx_master_bench_" + "x" * 24
 MODELS = [
     ("openai", "gpt-4o", 4_500),
@@ -110,6 +121,7 @@ def _events(accounts: list[tuple[str, Keys]], n: int, *, start: datetime, span: 
         account_id, keys = accounts[0] if rng.random() < 0.8 else rng.choice(accounts[1:])
         key_id, member_id, agent_id, app = rng.choice(keys)
         provider, model, micro = rng.choice(MODELS)
+        failure = rng.choice(FAILURES) if rng.random() < 0.02 else None
         events.append(
             UsageEvent(
                 id=uuid.uuid4().hex,
@@ -127,7 +139,9 @@ def _events(accounts: list[tuple[str, Keys]], n: int, *, start: datetime, span: 
                 input_tokens=rng.randrange(50, 4_000),
                 output_tokens=rng.randrange(0, 1_000),
                 cost_nano=micro * rng.randrange(1, 400),
-                status=Status.ERROR if rng.random() < 0.02 else Status.OK,
+                status=Status.ERROR if failure else Status.OK,
+                http_status=failure[0] if failure else 200,
+                error_type=failure[1] if failure else None,
                 latency_ms=rng.randrange(100, 4_000),
             )
         )
@@ -279,6 +293,9 @@ async def bench_backend(name: str, url: str, args: argparse.Namespace, workdir: 
                 ("a day's first page", "/api/analytics/requests", day),
             ]:
                 print(f"{name:<10} {label:<32} {await _time(client, path, params, args.rounds)}", flush=True)
+            for label, path, params in ADMIN_ENDPOINTS if args.admin else []:
+                figures = await _time(client, path, params | {"account_id": big}, args.rounds)
+                print(f"{name:<10} {label:<32} {figures}", flush=True)
         if args.export:
             # The last days holding about a million of the big account's events (80% of the traffic).
             days = max(1, min(args.days, round(EXPORT_ROWS * args.days / (0.8 * args.events))))
@@ -317,6 +334,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000, help="events to record (default 1,000,000)")
     parser.add_argument("--days", type=int, default=90, help="days they spread over, ending now (default 90)")
     parser.add_argument("--rounds", type=int, default=20, help="timed requests per endpoint (default 20)")
+    parser.add_argument("--admin", action="store_true", help="also time seed 004's admin analytics endpoints")
     parser.add_argument("--export", action="store_true", help="also time the big account's export (CSV, JSON)")
     parser.add_argument("--pg-url", help="also run on this PostgreSQL database (a temporary schema is used)")
     asyncio.run(run(parser.parse_args()))
