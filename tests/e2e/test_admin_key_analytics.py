@@ -369,10 +369,13 @@ async def test_bad_comparisons_are_refused_in_the_error_shape(api: Api, body: di
 
 
 async def test_compare_is_its_own_route_not_a_key_id(api: Api) -> None:
-    """`/virtual-keys/{key_id}` serves GET, PATCH and DELETE: a key named `compare` is never what POST reaches."""
+    """`/virtual-keys/{key_id}` serves GET, PATCH and DELETE: POST to `/virtual-keys/compare` still compares, and
+    the other methods there look up a key of that id, which none has."""
     ids = await _acme(api)
+    auth = {"authorization": f"Bearer {MASTER}"}
     reached = await _compare(api, {"keyIds": [ids["prod"], ids["test"]], "metrics": ["requests"]})
     assert _data(reached)["comparison"]["requests"]["total"] == 8
-    assert_error(
-        await api.client.get("/api/admin/virtual-keys/compare", headers={"authorization": f"Bearer {MASTER}"}), 404
-    )
+    assert_error(await api.client.get("/api/admin/virtual-keys/compare", headers=auth), 404, "virtual_key_not_found")
+    options = await api.client.options("/api/admin/virtual-keys/compare", headers=auth)
+    assert_error(options, 405)
+    assert {method.strip() for method in options.headers["allow"].split(",")} == {"GET", "POST", "PATCH", "DELETE"}
