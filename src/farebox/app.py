@@ -20,7 +20,7 @@ from farebox.alerts.actions import Alerter
 from farebox.alerts.scanner import AnomalyScanner
 from farebox.alerts.store import AlertStore
 from farebox.alerts.watcher import CapWatcher
-from farebox.analytics import admin_providers, admin_usage, key_usage, month_usage
+from farebox.analytics import admin_keys, admin_providers, admin_usage, key_usage, month_usage
 from farebox.analytics import routes as analytics_routes
 from farebox.api import admin, alerts, events, requests, sessions, voids, webhooks, workloads
 from farebox.api import budgets as budget_routes
@@ -200,6 +200,7 @@ def create_app(
         month_usage,
         admin_usage,
         admin_providers,
+        admin_keys,
         workloads,
         sessions,
     )

@@ -543,6 +543,8 @@ async def test_routes_are_in_the_openapi_schema(api: Api) -> None:
         ("/api/admin/webhooks/{endpoint_id}/test", "post"),
         ("/api/admin/analytics/usage/trends", "get"),
         ("/api/admin/providers/analytics", "get"),
+        ("/api/admin/virtual-keys/{key_id}/analytics", "get"),
+        ("/api/admin/virtual-keys/compare", "post"),
     }
     assert "key" in schema["components"]["schemas"]["KeyCreated"]["properties"]
     assert "key" not in schema["components"]["schemas"]["KeyOut"]["properties"]

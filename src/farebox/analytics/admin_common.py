@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Query, Request
 from starlette.responses import Response
@@ -38,9 +40,11 @@ __all__ = [
     "NANO",
     "PERIOD_PATTERN",
     "RATE",
+    "AdminCaller",
     "Caller",
     "Scoped",
     "Span",
+    "admin_caller",
     "admin_scope",
     "engine",
     "envelope",
@@ -102,10 +106,44 @@ class Span:
     def __str__(self) -> str:
         return f"{self.count}{self.unit}"
 
+    def window(self, now: datetime, tz: ZoneInfo, *, periods: int = 1) -> Window:
+        """The local dates of the last `periods` spans ending now: days and weeks exactly; hours, the dates they
+        touch (`hours` cuts them out of an hourly timeline)."""
+        today = now.astimezone(tz).date()
+        if self.unit == "h":
+            return Window((now - timedelta(hours=periods * self.hours)).astimezone(tz).date(), today, tz)
+        return Window(today - timedelta(days=periods * self.days - 1), today, tz)
+
+    def hours_in(self, buckets: Sequence[datetime | date], now: datetime, tz: ZoneInfo) -> slice:
+        """Where the span's hours lie in an hourly timeline's `buckets`: the last `hours` of them up to the current
+        one (compared as instants, so a repeated hour of clocks going back is not mistaken for its twin)."""
+        current = now.astimezone(tz).replace(minute=0, second=0, microsecond=0).timestamp()
+        end = next(
+            n for n, bucket in enumerate(buckets) if isinstance(bucket, datetime) and bucket.timestamp() == current
+        )
+        return slice(max(0, end + 1 - self.hours), end + 1)
+
+
+def admin_caller(viewer: Caller) -> Principal:
+    """FastAPI dependency: the master key, or an owner, admin or billing member (of its own account).
+
+    Raises:
+        PermissionDenied: a virtual key, or a member that is not an owner, admin or billing member (403
+            `role_required`, as member analytics answer).
+    """
+    if not viewer.is_master and viewer.role not in (Role.OWNER, Role.ADMIN, Role.BILLING):
+        raise PermissionDenied(
+            "admin analytics are for the account's owners, admins and billing members", code="role_required"
+        )
+    return viewer
+
+
+AdminCaller = Annotated[Principal, Depends(admin_caller)]
+
 
 async def admin_scope(
     request: Request,
-    viewer: Caller,
+    viewer: AdminCaller,
     account_id: Annotated[
         str | None, Query(min_length=1, description="The account (the master key; others see their own).")
     ] = None,
@@ -113,14 +151,9 @@ async def admin_scope(
     """FastAPI dependency: who asks and about which account, in its zone (the window is the route's to set).
 
     Raises:
-        PermissionDenied: a virtual key, or a member that is not an owner, admin or billing member (403
-            `role_required`, as member analytics answer).
+        PermissionDenied: as `admin_caller`.
         NotFound: an account the caller is not in, or that does not exist (404).
     """
-    if not viewer.is_master and viewer.role not in (Role.OWNER, Role.ADMIN, Role.BILLING):
-        raise PermissionDenied(
-            "admin analytics are for the account's owners, admins and billing members", code="role_required"
-        )
     account_id, zone, own_zone = await account_zone(request, viewer, account_id, None)
     today = services(request).directory.now().astimezone(zone).date()
     return Scope(viewer, Window(today, today, zone), account_id, local_days=zone.key == own_zone)
@@ -167,12 +200,10 @@ async def period_sums(
     days (the daily cube where the zone is the account's), or for a period of hours the clock's hours ending
     with the current one."""
     now = services(request).directory.now().astimezone(scope.window.tz)
-    today = scope.window.last
-    if span.unit == "h":
-        start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=span.hours - 1)
-        window, grain = Window(start.date(), today, scope.window.tz), Grain.HOUR
-    else:
-        window, grain, start = Window(today - timedelta(days=span.days - 1), today, scope.window.tz), None, None
+    window = span.window(now, scope.window.tz)
+    grain = Grain.HOUR if span.unit == "h" else None
+    # In UTC: subtracting from a local time would count wall-clock hours, wrong across a change of clocks.
+    start = now.replace(minute=0, second=0, microsecond=0).astimezone(UTC) - timedelta(hours=span.hours - 1)
     query = analytics.Query(
         window,
         measures,
@@ -184,7 +215,7 @@ async def period_sums(
     )
     sums: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0] * len(measures))
     for row in await engine(request).run(query, viewer=scope.viewer):
-        if start is not None and isinstance(row.at, datetime) and row.at < start:
+        if isinstance(row.at, datetime) and row.at < start:
             continue
         total = sums[row.dimensions]
         for position, value in enumerate(row.measures):

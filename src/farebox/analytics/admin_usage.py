@@ -37,17 +37,6 @@ router = APIRouter(prefix="/api/admin/analytics", tags=["admin analytics"])
 _PER_SLOT = {Grain.HOUR: "Hour", Grain.DAY: "Day", Grain.WEEK: "Week", Grain.MONTH: "Month"}
 
 
-def _sum(slots: list[Totals]) -> Totals:
-    total = Totals()
-    for slot in slots:
-        total.cost_nano += slot.cost_nano
-        total.requests += slot.requests
-        total.input_tokens += slot.input_tokens
-        total.output_tokens += slot.output_tokens
-        total.errors += slot.errors
-    return total
-
-
 def _growth(now: int, before: int) -> Decimal | None:
     """How much `now` grew on `before`, as a fraction (0.15: 15% more); None when there was nothing before."""
     return ratio(now - before, before)
@@ -55,20 +44,17 @@ def _growth(now: int, before: int) -> Decimal | None:
 
 async def _periods(views: Views, scope: Scope, span: Span, grain: Grain, now: datetime) -> tuple[Timeline, Totals]:
     """The period's timeline at `grain`, and the totals of the period of the same length just before it."""
-    today = scope.window.last
+    tz = scope.window.tz
     if span.unit == "h":
         if grain is not Grain.HOUR:
             raise invalid("granularity", "a period of hours is cut into hours: granularity=hour")
-        first = (now - timedelta(hours=2 * span.hours)).astimezone(scope.window.tz).date()
-        both = await views.timeline(replace(scope, window=Window(first, today, scope.window.tz)), Grain.HOUR)
-        current = now.astimezone(scope.window.tz).replace(minute=0, second=0, microsecond=0)
-        end = next(n for n, bucket in enumerate(both.buckets) if bucket == current) + 1
-        start = end - span.hours
-        timeline = Timeline(both.buckets[start:end], both.totals[start:end], both.active_keys[start:end])
-        return timeline, _sum(both.totals[max(0, start - span.hours) : start])
-    first = today - timedelta(days=span.days - 1)
-    timeline = await views.timeline(replace(scope, window=Window(first, today, scope.window.tz)), grain)
-    before = Window(first - timedelta(days=span.days), first - timedelta(days=1), scope.window.tz)
+        both = await views.timeline(replace(scope, window=span.window(now, tz, periods=2)), Grain.HOUR)
+        cut = span.hours_in(both.buckets, now, tz)
+        timeline = Timeline(both.buckets[cut], both.totals[cut], both.active_keys[cut])
+        return timeline, Totals.sum(both.totals[max(0, cut.start - span.hours) : cut.start])
+    window = span.window(now, tz)
+    timeline = await views.timeline(replace(scope, window=window), grain)
+    before = Window(window.first - timedelta(days=span.days), window.first - timedelta(days=1), tz)
     return timeline, await views.totals(replace(scope, window=before))
 
 
@@ -98,7 +84,7 @@ async def trends(
     span = Span.parse(period)
     now = services(request).directory.now()
     timeline, before = await _periods(views(request), scope, span, granularity, now)
-    total = _sum(timeline.totals)
+    total = Totals.sum(timeline.totals)
     slots = len(timeline.buckets)
     per = _PER_SLOT[granularity]
     cost_per_token_now = ratio(total.cost_nano, total.tokens, NANO)

@@ -7,6 +7,7 @@ up to the same totals.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -17,7 +18,13 @@ from farebox.core.credentials import Principal
 
 __all__ = ["ModelView", "Scope", "Series", "Timeline", "Totals", "Views"]
 
-_MEASURES = (Measure.COST_NANO, Measure.REQUESTS, Measure.INPUT_TOKENS, Measure.OUTPUT_TOKENS)
+_MEASURES = (
+    Measure.COST_NANO,
+    Measure.REQUESTS,
+    Measure.INPUT_TOKENS,
+    Measure.OUTPUT_TOKENS,
+    Measure.LATENCY_MS_SUM,
+)
 _ERROR = "error"
 
 
@@ -46,24 +53,44 @@ class Scope:
 
 @dataclass(slots=True)
 class Totals:
-    """Cost (nano-USD), requests, tokens and errors of some usage."""
+    """Cost (nano-USD), requests, tokens, errors and latency of some usage."""
 
     cost_nano: int = 0
     requests: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     errors: int = 0
+    latency_ms: int = 0
+    """The requests' latencies summed (a request that reported none adds 0)."""
 
     @property
     def tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
+    @classmethod
+    def sum(cls, parts: Iterable[Totals]) -> Totals:
+        """The parts added up."""
+        total = cls()
+        for part in parts:
+            total.include(part)
+        return total
+
+    def include(self, other: Totals) -> None:
+        """Add `other`'s figures to these."""
+        self.cost_nano += other.cost_nano
+        self.requests += other.requests
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.errors += other.errors
+        self.latency_ms += other.latency_ms
+
     def add(self, row: Row, *, error: bool = False) -> None:
-        cost, requests, input_tokens, output_tokens = row.measures[:4]
+        cost, requests, input_tokens, output_tokens, latency_ms = row.measures[:5]
         self.cost_nano += cost
         self.requests += requests
         self.input_tokens += input_tokens
         self.output_tokens += output_tokens
+        self.latency_ms += latency_ms
         if error:
             self.errors += requests
 
@@ -119,15 +146,17 @@ class Views:
             found[row.dimensions[0]].add(row, error=row.dimensions[1] == _ERROR)
         return sorted(found.items(), key=lambda item: (-item[1].cost_nano, item[0]))
 
-    async def series(self, scope: Scope, dimension: Dimension, grain: Grain) -> Series:
-        """Totals per slot of `grain` and value of `dimension`, every slot of the window present."""
+    async def series(self, scope: Scope, dimension: Dimension, grain: Grain, *, errors: bool = False) -> Series:
+        """Totals per slot of `grain` and value of `dimension`, every slot of the window present; with `errors`,
+        failed requests counted too (a query grouped by status as well)."""
         buckets = _buckets(scope.window, grain)
         index = {bucket: position for position, bucket in enumerate(buckets)}
         lines: dict[str, list[Totals]] = {}
-        for row in await self._run(scope, group_by=(dimension,), grain=grain):
+        group_by = (dimension, Dimension.STATUS) if errors else (dimension,)
+        for row in await self._run(scope, group_by=group_by, grain=grain):
             assert row.at is not None
             line = lines.setdefault(row.dimensions[0], [Totals() for _ in buckets])
-            line[index[row.at]].add(row)
+            line[index[row.at]].add(row, error=errors and row.dimensions[1] == _ERROR)
         order = sorted(lines, key=lambda name: (-sum(t.cost_nano for t in lines[name]), name))
         return Series(buckets, {name: lines[name] for name in order})
 
