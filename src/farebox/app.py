@@ -170,7 +170,7 @@ def create_app(
         meter=meter,
         budgets=budgets,
         webhooks=endpoints,
-        alerts=AlertStore(ledger),
+        alerts=AlertStore(ledger, box),
         master_key=master_key,
         allow_private_webhook_urls=settings.allow_private_webhook_urls,
         smtp_configured=settings.smtp_host is not None,
@@ -308,6 +308,7 @@ def _notifications(
         ),
         allow_private=settings.allow_private_webhook_urls,
         smtp=smtp,
+        pagerduty_url=settings.pagerduty_url,
         retention_days=settings.webhook_log_retention_days,
     )
     alerter = Alerter(ledger, directory)
