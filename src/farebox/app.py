@@ -20,10 +20,9 @@ from farebox.alerts.actions import Alerter
 from farebox.alerts.scanner import AnomalyScanner
 from farebox.alerts.store import AlertStore
 from farebox.alerts.watcher import CapWatcher
-from farebox.analytics import admin_usage, key_usage, month_usage
+from farebox.analytics import admin_budgets, admin_usage, key_usage, month_usage
 from farebox.analytics import routes as analytics_routes
 from farebox.api import admin, alerts, events, requests, sessions, voids, webhooks, workloads
-from farebox.api import budgets as budget_routes
 from farebox.api import credits as credit_routes
 from farebox.api.body_limit import BodySizeLimit
 from farebox.api.errors import install_error_handlers, unexpected_error
@@ -189,7 +188,7 @@ def create_app(
     routers = (
         admin,
         events,
-        budget_routes,
+        admin_budgets,
         credit_routes,
         alerts,
         webhooks,
