@@ -22,7 +22,7 @@ from farebox.alerts.store import AlertStore
 from farebox.alerts.watcher import CapWatcher
 from farebox.analytics import admin_budgets, admin_usage, key_usage, month_usage
 from farebox.analytics import routes as analytics_routes
-from farebox.api import admin, alerts, events, requests, sessions, voids, webhooks, workloads
+from farebox.api import admin, alerts, budget_alerts, events, requests, sessions, voids, webhooks, workloads
 from farebox.api import credits as credit_routes
 from farebox.api.body_limit import BodySizeLimit
 from farebox.api.errors import install_error_handlers, unexpected_error
@@ -189,6 +189,7 @@ def create_app(
         admin,
         events,
         admin_budgets,
+        budget_alerts,
         credit_routes,
         alerts,
         webhooks,

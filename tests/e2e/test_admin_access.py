@@ -109,6 +109,8 @@ CASES = [
     Case("GET", "/api/admin/virtual-keys/{mo_key}/budget", OWN_USAGE),
     Case("GET", "/api/admin/virtual-keys/{mia_key}/budget", READ),
     Case("GET", "/api/admin/budgets/status?account_id={account}", READ, refusal="role_required"),
+    Case("GET", "/api/admin/budgets/alerts?account_id={account}", READ, refusal="role_required"),
+    Case("PUT", "/api/admin/budgets/alerts?account_id={account}", MANAGE, body=lambda w: {}, refusal="role_required"),
     Case("GET", "/api/admin/requests/{mo_event}", OWN_USAGE, stranger=404),
     Case("GET", "/api/admin/accounts/{account}/alerts", READ),
     Case("PUT", "/api/admin/accounts/{account}/alerts", MANAGE, body=lambda w: {}),
