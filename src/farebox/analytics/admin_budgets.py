@@ -175,21 +175,20 @@ async def _caps(request: Request, accounts: list[Account], now: datetime) -> lis
     keys, each oldest first), from one read of the counters."""
     found = services(request)
     directory = found.directory
-    account_id = accounts[0].id if len(accounts) == 1 else None
-    per_account = await asyncio.gather(*(directory.list_members(account.id) for account in accounts))
-    members = [member for listed in per_account for member in listed]
     ids = {account.id for account in accounts}
-    keys = [
-        key
-        for key in await directory.list_keys(account_id=account_id)
-        if key.revoked_at is None and key.account_id in ids
-    ]
+    # Independent reads, run together on the reader's threads.
+    all_keys, rules, per_account = await asyncio.gather(
+        directory.list_keys(account_id=accounts[0].id if len(accounts) == 1 else None),
+        found.alerts.get_many(list(ids)),
+        asyncio.gather(*(directory.list_members(account.id) for account in accounts)),
+    )
+    members = [member for listed in per_account for member in listed]
+    keys = [key for key in all_keys if key.revoked_at is None and key.account_id in ids]
     zones = {account.id: ZoneInfo(account.timezone) for account in accounts}
     owners: list[Owner] = [*accounts, *members, *keys]
     statuses = await found.budgets.statuses(
         [(owner, zones[owner.id if isinstance(owner, Account) else owner.account_id]) for owner in owners], now=now
     )
-    rules = await found.alerts.get_many(list(ids))
     return [
         _Cap(owner, status, rules[owner.id if isinstance(owner, Account) else owner.account_id])
         for owner, status in zip(owners, statuses, strict=True)
@@ -220,8 +219,9 @@ async def budgets_status(request: Request, scope: Scoped) -> Response:
     directory = services(request).directory
     now = directory.now()
     accounts = [await directory.get_account(scope.account_id)] if scope.account_id else await directory.list_accounts()
-    months = list(await asyncio.gather(*(_month(request, scope, account, now) for account in accounts)))
-    caps = await _caps(request, accounts, now)
+    caps, months = await asyncio.gather(
+        _caps(request, accounts, now), asyncio.gather(*(_month(request, scope, account, now) for account in accounts))
+    )
     alerts = [alert for alert in map(_alert, caps) if alert is not None]
     keys = [cap for cap in caps if isinstance(cap.owner, VirtualKey)]
     shown = [budget_out(cap.owner, cap.status).model_dump(mode="json") for cap in caps]
