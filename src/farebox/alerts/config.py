@@ -22,11 +22,11 @@ from farebox.core.owners import BLANK
 from farebox.core.sealing import SEALED_PREFIX
 
 __all__ = [
+    "FRACTION_PATTERN",
     "Action",
     "AlertConfig",
     "AnomalySettings",
     "CreditsLow",
-    "FRACTION_PATTERN",
     "EmailAddress",
     "Fraction",
     "Multiplier",
