@@ -20,10 +20,9 @@ from farebox.alerts.actions import Alerter
 from farebox.alerts.scanner import AnomalyScanner
 from farebox.alerts.store import AlertStore
 from farebox.alerts.watcher import CapWatcher
-from farebox.analytics import admin_keys, admin_providers, admin_usage, key_usage, month_usage
+from farebox.analytics import admin_budgets, admin_keys, admin_providers, admin_usage, key_usage, month_usage
 from farebox.analytics import routes as analytics_routes
-from farebox.api import admin, alerts, events, requests, sessions, voids, webhooks, workloads
-from farebox.api import budgets as budget_routes
+from farebox.api import admin, alerts, budget_alerts, events, requests, sessions, voids, webhooks, workloads
 from farebox.api import credits as credit_routes
 from farebox.api.body_limit import BodySizeLimit
 from farebox.api.errors import install_error_handlers, unexpected_error
@@ -170,7 +169,7 @@ def create_app(
         meter=meter,
         budgets=budgets,
         webhooks=endpoints,
-        alerts=AlertStore(ledger),
+        alerts=AlertStore(ledger, box),
         master_key=master_key,
         allow_private_webhook_urls=settings.allow_private_webhook_urls,
         smtp_configured=settings.smtp_host is not None,
@@ -189,7 +188,8 @@ def create_app(
     routers = (
         admin,
         events,
-        budget_routes,
+        admin_budgets,
+        budget_alerts,
         credit_routes,
         alerts,
         webhooks,
@@ -310,6 +310,7 @@ def _notifications(
         ),
         allow_private=settings.allow_private_webhook_urls,
         smtp=smtp,
+        pagerduty_url=settings.pagerduty_url,
         retention_days=settings.webhook_log_retention_days,
     )
     alerter = Alerter(ledger, directory)

@@ -20,7 +20,9 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from farebox.core.alerts import DESTINATION_URL_PATTERN
 from farebox.core.credits import DEFAULT_CREDITS_PER_USD
+from farebox.core.pagerduty import EVENTS_URL as PAGERDUTY_EVENTS_URL
 from farebox.core.server_secret import MIN_SERVER_SECRET_CHARS, generate_server_secret
 from farebox.gateway.model_routes import ModelRoute, Provider
 from farebox.ledger.engine import normalise_url, sqlite_path
@@ -139,6 +141,11 @@ class Settings(BaseSettings):
     smtp_username: str | None = Field(None, description="SMTP login; unset: no authentication.")
     smtp_password: SecretStr | None = Field(None, description="SMTP password.")
     smtp_from: str | None = Field(None, description="From address of e-mail alerts (required with smtp_host).")
+    pagerduty_url: str = Field(
+        PAGERDUTY_EVENTS_URL,
+        pattern=DESTINATION_URL_PATTERN,
+        description="Where `pagerduty` alert actions POST their Events API v2 events.",
+    )
     dashboard_session_lifetime_seconds: int = Field(
         43_200, ge=60, le=2_592_000, description="How long a dashboard session lasts from its sign-in, however busy."
     )

@@ -527,6 +527,8 @@ async def test_routes_are_in_the_openapi_schema(api: Api) -> None:
         ("/api/admin/events/{event_id}/void", "post"),
         ("/api/admin/virtual-keys/{key_id}/budget", "get"),
         ("/api/admin/budgets/status", "get"),
+        ("/api/admin/budgets/alerts", "get"),
+        ("/api/admin/budgets/alerts", "put"),
         ("/api/admin/virtual-keys/{key_id}/disable", "post"),
         ("/api/admin/virtual-keys/{key_id}/enable", "post"),
         ("/api/admin/accounts/{account_id}/alerts", "get"),

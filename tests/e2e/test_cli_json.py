@@ -95,7 +95,16 @@ def test_alerts_show_and_set_json(cli: Cli, tmp_path: Path) -> None:
     rules = tmp_path / "rules.json"
     rules.write_text(json.dumps(shown))
     in_force = cli.json("alerts", "set", account, str(rules))
-    assert in_force["keys"]["thresholds"] == [{"fraction": "0.9", "actions": ["webhook"], "message": None}]
+    assert in_force["keys"]["thresholds"] == [
+        {
+            "fraction": "0.9",
+            "actions": ["webhook"],
+            "message": None,
+            "recipients": None,
+            "channels": None,
+            "urgency": None,
+        }
+    ]
     assert cli.json("alerts", "show", account) == in_force
 
     rules.write_text(json.dumps({"keys": {"thresholds": [{"fraction": "2"}]}}))

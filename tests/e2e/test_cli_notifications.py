@@ -82,7 +82,16 @@ def test_alerts_show_set_and_refuse_bad_rules(cli: Cli, tmp_path: Path) -> None:
     rules.write_text(json.dumps(shown))
     assert cli.run("alerts", "set", account, str(rules)).exit_code == 0
     again = orjson.loads(cli.run("alerts", "show", account).stdout)
-    assert again["keys"]["thresholds"] == [{"fraction": "0.75", "actions": ["webhook", "disable_key"], "message": None}]
+    assert again["keys"]["thresholds"] == [
+        {
+            "fraction": "0.75",
+            "actions": ["webhook", "disable_key"],
+            "message": None,
+            "recipients": None,
+            "channels": None,
+            "urgency": None,
+        }
+    ]
 
     rules.write_text(json.dumps({"keys": {"thresholds": [{"fraction": "0.5", "actions": ["email"]}]}}))
     assert "an `email` action needs at least one recipient" in cli.fails("alerts", "set", account, str(rules))
@@ -91,6 +100,23 @@ def test_alerts_show_set_and_refuse_bad_rules(cli: Cli, tmp_path: Path) -> None:
     rules.write_text("{not json")
     assert "not valid JSON" in cli.fails("alerts", "set", account, str(rules))
     assert cli.json("alerts", "history", account) == []
+
+
+def test_alerts_set_seals_a_pagerduty_routing_key(cli: Cli, tmp_path: Path) -> None:
+    account = cli.json("accounts", "create", "--name", "Acme")["id"]
+    routing_key = "CliRoutingKey0000000000000000032"
+    rules = tmp_path / "rules.json"
+    pager = {"fraction": "0.9", "actions": ["pagerduty"], "urgency": "high"}
+    rules.write_text(json.dumps({"account": {"thresholds": [pager]}, "pagerduty_routing_key": routing_key}))
+
+    saved = cli.json("alerts", "set", account, str(rules))
+    sealed = saved["pagerduty_routing_key"]
+    assert sealed.startswith("sealed:v1:") and routing_key not in cli.run("alerts", "show", account).stdout
+    assert saved["account"]["thresholds"][0]["urgency"] == "high"
+    rules.write_text(cli.run("alerts", "show", account).stdout)
+    assert cli.json("alerts", "set", account, str(rules))["pagerduty_routing_key"] == sealed, "kept as it is"
+    rules.write_text(json.dumps({"account": {"thresholds": [pager]}}))
+    assert "needs the PagerDuty routing key" in cli.fails("alerts", "set", account, str(rules))
 
 
 def test_keys_disable_and_enable(cli: Cli) -> None:

@@ -8,6 +8,7 @@ exactly one event, so "events == successful responses" means no refused request 
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import anthropic
@@ -131,9 +132,13 @@ def test_budget_status_of_a_key_and_of_its_account(gateway: Gateway) -> None:
     assert shown["on_track"] is True and shown["days_remaining"] == 1
     status = gateway.admin("GET", "/api/admin/budgets/status", params={"account_id": key["account_id"]})
     assert status.status_code == 200, status.text
-    assert status.json()["account"]["cap"] is None and status.json()["account"]["spent"] == format_usd(spent)
-    assert [row["id"] for row in status.json()["keys"]] == [key["id"]]
-    missing = gateway.admin("GET", "/api/admin/budgets/status")
-    assert missing.status_code == 422 and missing.json()["error"]["details"][0]["loc"] == "query.account_id"
+    (account,) = status.json()["data"]["accounts"]
+    assert account["cap"] is None and account["spent"] == format_usd(spent)
+    assert [row["id"] for row in status.json()["data"]["keys"]] == [key["id"]]
+    (shown,) = status.json()["data"]["budgetBreakdown"]["byVirtualKey"]
+    assert (shown["keyId"], shown["maxBudget"], shown["period"]) == (key["id"], 2, "daily")
+    assert Decimal(str(shown["currentSpend"])) * NANO_PER_USD == spent
+    missing = gateway.admin("GET", "/api/admin/budgets/status", params={"account_id": "nope"})
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "account_not_found"
     unknown = gateway.admin("GET", "/api/admin/virtual-keys/nope/budget")
     assert unknown.status_code == 404

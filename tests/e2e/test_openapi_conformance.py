@@ -62,8 +62,9 @@ BEYOND_SCHEMA: dict[str, re.Pattern[str]] = {
         r"key_id|account_id|timestamp|cost_usd|input_tokens|output_tokens|cached_input_tokens|cache_write_tokens"
         r"|reasoning_tokens|characters|metadata"
     ),
-    # An action needs its destination (e-mail recipients and SMTP, a Slack URL); overridden keys must be the
-    # account's; a scope's threshold fractions differ; the runaway detector's quiet days fit in its days.
+    # An action needs its destination (e-mail recipients and SMTP, a Slack URL, a PagerDuty routing key); overridden
+    # keys must be the account's; a scope's threshold fractions differ; the runaway detector's quiet days fit in
+    # its days.
     # Usage ranges: real dates (not 30 February), `to` not before `from`, at most 366 days (hours: 7); the
     # master key names the account of member analytics; a cursor is one the API gave.
     "GET /api/analytics/models": re.compile(r"from|to"),
@@ -90,9 +91,18 @@ BEYOND_SCHEMA: dict[str, re.Pattern[str]] = {
     # A top-up is more than zero, whole nano-USD, and keeps what the account was given within 1e9 USD.
     # Exactly one of `amount_usd` and `credits` (the body's own rule: `loc` is the body, '').
     "POST /api/admin/accounts/{account_id}/credits": re.compile(r"amount|credits|"),
+    # A sealed PagerDuty routing key must open for its account (one the API answered).
     "PUT /api/admin/accounts/{account_id}/alerts": re.compile(
-        r"email_recipients|actions|slack_webhook_url|key_overrides(\..*)?|(keys|members|account)\.thresholds|anomalies",
+        r"email_recipients|actions|slack_webhook_url|pagerduty_routing_key|key_overrides(\..*)?"
+        r"|(keys|members|account)\.thresholds|anomalies",
         re.DOTALL,  # an overridden key's id may hold any character
+    ),
+    # The master key names the account of the budget alert settings; their actions need destinations (as the
+    # alert rules' do), a percentage or threshold appears once, and `actions` names only thresholds given.
+    "GET /api/admin/budgets/alerts": re.compile(r"query\.account_id"),
+    "PUT /api/admin/budgets/alerts": re.compile(
+        r"query\.account_id|email_recipients|actions|slack_webhook_url|pagerduty_routing_key"
+        r"|globalBudgetAlerts\.thresholds|virtualKeyBudgetAlerts"
     ),
 }
 

@@ -138,16 +138,21 @@ async def test_alert_amounts_are_answered_in_plain_notation(api: Api) -> None:
     assert (await api.ok("GET", path))["anomalies"]["spike_min"] == "0.000000001"
 
 
-async def test_budget_status_names_its_account(api: Api) -> None:
+async def test_budget_status_is_of_the_caller_s_account_or_of_every_account(api: Api) -> None:
     account = await api.account()
+    other = await api.account("Globex")
     owner = await api.member(account["id"], "olga@acme.test", role="owner")
     token = await api.token(account["id"], owner["id"])
 
-    for credential in (MASTER, token):
-        error = assert_error(await api.call("GET", "/budgets/status", token=credential), 422, "validation_failed")
-        assert error["details"][0]["loc"] == "query.account_id"
-    status = await api.ok("GET", f"/budgets/status?account_id={account['id']}", token=token)
-    assert status["account"]["id"] == account["id"]
+    own = (await api.ok("GET", "/budgets/status", token=token))["data"]
+    assert [row["id"] for row in own["accounts"]] == [account["id"]]
+    named = (await api.ok("GET", f"/budgets/status?account_id={account['id']}", token=token))["data"]
+    assert named == own
+    every = (await api.ok("GET", "/budgets/status"))["data"]
+    assert [row["id"] for row in every["accounts"]] == [account["id"], other["id"]]
+    assert every["globalBudget"]["accounts"] == 2
+    error = assert_error(await api.call("GET", "/budgets/status?account_id=", token=MASTER), 422, "validation_failed")
+    assert error["details"][0]["loc"] == "query.account_id"
 
 
 async def test_the_master_key_lists_every_accounts_webhooks(tmp_path: Path) -> None:

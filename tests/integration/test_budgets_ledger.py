@@ -14,7 +14,7 @@ import pytest
 if TYPE_CHECKING:
     from tests.conftest import WriterGate
 
-from farebox.api.budget_schemas import budget_out
+from farebox.analytics.budget_schemas import budget_out
 from farebox.core.events import Axis, UsageEvent
 from farebox.core.money import NANO_PER_USD
 from farebox.core.owners import Account, Member, VirtualKey

@@ -1,9 +1,9 @@
 """Firing alerts: once per period each, with their actions, in one ledger transaction.
 
 The ledger (`AlertState.fire`) records each firing and, only for one that is new, enqueues its webhook,
-Slack and e-mail messages and disables its key, all in one transaction. The `Alerter` adds what only
+Slack, e-mail and PagerDuty messages and disables its key, all in one transaction. The `Alerter` adds what only
 this process knows: the alerts it already saw fire (not sent to the ledger again), where the account's
-Slack and e-mail actions go, and who to tell once something fired.
+Slack, e-mail and PagerDuty actions go, and who to tell once something fired.
 """
 
 from __future__ import annotations
@@ -37,7 +37,10 @@ class Alerter:
         due = [(alert, config) for alert, config in alerts if _identity(alert) not in self._fired]
         if not due:
             return Fired()
-        firings = [Firing(alert, config.slack_webhook_url, tuple(config.email_recipients)) for alert, config in due]
+        firings = [
+            Firing(alert, config.slack_webhook_url, tuple(config.email_recipients), config.pagerduty_routing_key)
+            for alert, config in due
+        ]
         fired = await self._state.fire(firings, at=at)
         if len(self._fired) > _MAX_REMEMBERED:
             self._fired.clear()

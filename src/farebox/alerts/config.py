@@ -3,40 +3,51 @@
 Kept as one JSON document per account (`alert_settings`), validated by these models on the way in and
 read back through them. An account that never set any gets `AlertConfig()`: every key, member and account
 cap alerts at 0.5, 0.8 and 0.95 of the cap by webhook, and the anomaly detectors run with their default
-thresholds, also by webhook.
+thresholds, also by webhook. The PagerDuty routing key is kept sealed (`alerts.store`): the document holds
+`sealed:v1:...`, never the key.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
-from farebox.core.alerts import DESTINATION_URL_PATTERN, Action
+from farebox.core.alerts import DESTINATION_URL_PATTERN, Action, Severity
 from farebox.core.anomalies import AnomalyThresholds
 from farebox.core.json_types import JSON_INTEGER, exact_decimal
 from farebox.core.money import parse_usd
 from farebox.core.owners import BLANK
+from farebox.core.sealing import SEALED_PREFIX
 
 __all__ = [
+    "FRACTION_PATTERN",
     "Action",
     "AlertConfig",
     "AnomalySettings",
     "CreditsLow",
+    "EmailAddress",
+    "Fraction",
+    "Multiplier",
     "ScopeAlerts",
+    "SlackChannel",
     "Threshold",
+    "Urgency",
+    "WindowSeconds",
 ]
 
 # A fraction of the places after the point that is not all zeros, for bounds that exclude their whole number.
 _ABOVE = r"\.(?:[1-9][0-9]{0,3}|0[1-9][0-9]{0,2}|00[1-9][0-9]?|000[1-9])"
 
 
+FRACTION_PATTERN = rf"^(?:0{_ABOVE}|1(?:\.0{{1,4}})?)$"
+"""A fraction above 0 and at most 1 in plain notation, at most 4 decimal places: `0.8`, `0.95`, `1`."""
 Fraction = Annotated[
     Decimal,
     Field(gt=0, le=1, max_digits=6, decimal_places=4),
     *exact_decimal(
-        rf"^(?:0{_ABOVE}|1(?:\.0{{1,4}})?)$",
+        FRACTION_PATTERN,
         {"exclusiveMinimum": 0, "maximum": 1, "multipleOf": 0.0001},
         "a fraction above 0 and at most 1, at most 4 decimal places",
     ),
@@ -61,6 +72,17 @@ Multiplier = Annotated[
 ]
 
 
+EmailAddress = Annotated[str, Field(pattern=rf"^[^@{BLANK},]+@[^@{BLANK},]+$", max_length=254)]
+SlackChannel = Annotated[str, Field(pattern=r"^[#@]?[A-Za-z0-9._-]{1,80}$", description="`#alerts`, or a channel id.")]
+WindowSeconds = Annotated[int, Field(ge=3600, le=86_400 * 7, multiple_of=3600), JSON_INTEGER]
+Urgency = Literal["high", "low"]
+"""How urgently people should hear of an alert, as PagerDuty has it: `high` pages (severity `critical`), `low` does
+not (severity `warning`)."""
+_SEVERITY: dict[Urgency | None, Severity] = {"high": "critical", "low": "warning", None: "warning"}
+_ROUTING_KEY = rf"^(?:[A-Za-z0-9]{{32}}|{SEALED_PREFIX}v1:[0-9a-f]{{8}}:[A-Za-z0-9_=-]+)$"
+"""An Events API v2 integration key (32 letters and digits: PagerDuty refuses any other length), or one sealed."""
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -79,8 +101,20 @@ class Threshold(_Model):
     fraction: Fraction
     actions: list[Action] = Field(default_factory=_webhook_only)
     message: str | None = Field(None, max_length=500, description="Replaces the default alert text.")
+    recipients: list[EmailAddress] | None = Field(
+        None, min_length=1, max_length=50, description="Where `email` goes instead of `email_recipients`."
+    )
+    channels: list[SlackChannel] | None = Field(
+        None, min_length=1, max_length=20, description="Slack channels `slack` names, one message each."
+    )
+    urgency: Urgency | None = Field(None, description="`high`: PagerDuty severity `critical`; else `warning`.")
 
     _actions = field_validator("actions")(_unique)
+
+    @property
+    def severity(self) -> Severity:
+        """What the threshold's `pagerduty` action tells PagerDuty."""
+        return _SEVERITY[self.urgency]
 
 
 class CreditsLow(_Model):
@@ -121,7 +155,7 @@ class AnomalySettings(_Model):
 
     enabled: StrictBool = True
     actions: list[Action] = Field(default_factory=_webhook_only)
-    window_seconds: Annotated[int, Field(ge=3600, le=86_400 * 7, multiple_of=3600), JSON_INTEGER] = 3600
+    window_seconds: WindowSeconds = 3600
     spike_multiplier: Multiplier = Decimal("3")
     baseline_hours: Annotated[int, Field(ge=1, le=24 * 60), JSON_INTEGER] = 168
     spike_min: Amount = Decimal("1")
@@ -169,11 +203,15 @@ class AlertConfig(_Model):
     key_overrides: dict[str, ScopeAlerts] = Field(
         default_factory=dict, max_length=10_000, description="Rules for particular keys (by id), replacing `keys`."
     )
-    email_recipients: list[Annotated[str, Field(pattern=rf"^[^@{BLANK},]+@[^@{BLANK},]+$", max_length=254)]] = Field(
-        default_factory=list, max_length=50
-    )
+    email_recipients: list[EmailAddress] = Field(default_factory=list, max_length=50)
     slack_webhook_url: str | None = Field(
         None, min_length=1, max_length=2000, json_schema_extra={"pattern": DESTINATION_URL_PATTERN}
+    )
+    pagerduty_routing_key: str | None = Field(
+        None,
+        pattern=_ROUTING_KEY,
+        description="The Events API v2 integration key `pagerduty` actions use (32 letters and digits). Answered "
+        "sealed (`sealed:v1:...`), which a PUT may send back to keep it.",
     )
     anomalies: AnomalySettings = Field(default_factory=AnomalySettings)
 
@@ -183,13 +221,28 @@ class AlertConfig(_Model):
             return self.key_overrides.get(scope_id, self.keys)
         return self.members if scope == "member" else self.account
 
+    def _enabled(self) -> list[ScopeAlerts]:
+        scopes = [self.keys, self.members, self.account, *self.key_overrides.values()]
+        return [rules for rules in scopes if rules.enabled]
+
     def actions_used(self) -> set[Action]:
         """Every action some rule takes (to check its destination is configured)."""
-        scopes = [self.keys, self.members, self.account, *self.key_overrides.values()]
         used: set[Action] = set(self.anomalies.actions) if self.anomalies.enabled else set()
-        for rules in scopes:
-            if rules.enabled:
-                used.update(action for threshold in rules.thresholds for action in threshold.actions)
-                if rules.credits_low is not None:
-                    used.update(rules.credits_low.actions)
+        for rules in self._enabled():
+            used.update(action for threshold in rules.thresholds for action in threshold.actions)
+            if rules.credits_low is not None:
+                used.update(rules.credits_low.actions)
         return used
+
+    def mails_nobody(self) -> bool:
+        """Whether some rule's `email` action has no recipients: none of its threshold's, and none of the account's."""
+        if self.email_recipients:
+            return False
+        if self.anomalies.enabled and "email" in self.anomalies.actions:
+            return True
+        for rules in self._enabled():
+            if any("email" in t.actions and not t.recipients for t in rules.thresholds):
+                return True
+            if rules.credits_low is not None and "email" in rules.credits_low.actions:
+                return True
+        return False

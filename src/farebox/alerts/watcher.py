@@ -17,6 +17,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -214,8 +215,16 @@ class _CapState:
                     f"({format_usd(self.spent)} of {format_usd(self.cap)} USD)"
                 )
                 extra = {"threshold": str(threshold.fraction)}
+                alert = self._alert(
+                    f"threshold:{threshold.fraction}", "usage.threshold", text, threshold.actions, extra
+                )
                 found.append(
-                    self._alert(f"threshold:{threshold.fraction}", "usage.threshold", text, threshold.actions, extra)
+                    replace(
+                        alert,
+                        recipients=tuple(threshold.recipients or ()),
+                        channels=tuple(threshold.channels or ()),
+                        severity=threshold.severity,
+                    )
                 )
         low = rules.credits_low
         if low is not None and self.cap - self.spent < low.below_nano:

@@ -33,18 +33,22 @@ class FiredList(BaseModel):
 async def check_rules(
     config: AlertConfig, *, account_id: str, directory: Directory, smtp_configured: bool, allow_private: bool
 ) -> None:
-    """Refuse rules whose actions have nowhere to go, or that name keys of another account.
+    """Refuse rules whose actions have nowhere to go (an `email` without recipients, of its threshold or of the
+    account, or without SMTP; a `slack` without a Slack URL; a `pagerduty` without a routing key), or that name keys
+    of another account.
 
     Raises:
         ValidationFailed: naming the field at fault (422).
     """
     used = config.actions_used()
-    if "email" in used and not config.email_recipients:
+    if config.mails_nobody():
         raise invalid("email_recipients", "an `email` action needs at least one recipient")
     if "email" in used and not smtp_configured:
         raise invalid("actions", "an `email` action needs the smtp_host setting (farebox has no SMTP server)")
     if "slack" in used and not config.slack_webhook_url:
         raise invalid("slack_webhook_url", "a `slack` action needs the Slack incoming-webhook URL")
+    if "pagerduty" in used and not config.pagerduty_routing_key:
+        raise invalid("pagerduty_routing_key", "a `pagerduty` action needs the PagerDuty routing key")
     if config.slack_webhook_url:
         await checked_url(config.slack_webhook_url, allow_private=allow_private, field="slack_webhook_url")
     if config.key_overrides:

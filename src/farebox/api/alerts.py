@@ -3,8 +3,9 @@
 `GET .../alerts` gives the account's rules (the defaults until it sets some); `PUT .../alerts` replaces them
 (the `AlertConfig` shape; thresholds and amounts as exact decimals); `GET .../alerts/history` lists what fired,
 newest first, with the evidence. Rules are refused (422) when an action has nowhere to go: `email` without
-recipients or without `smtp_host`, `slack` without a Slack URL, or a Slack URL that is refused as a webhook
-URL would be. Key overrides must name keys of the account. Bodies and that check: `farebox.api.alert_schemas`.
+recipients or without `smtp_host`, `slack` without a Slack URL, `pagerduty` without a routing key, or a Slack URL
+that is refused as a webhook URL would be. Key overrides must name keys of the account. A PagerDuty routing key is
+answered sealed (`farebox.alerts.store`). Bodies and that check: `farebox.api.alert_schemas`.
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ async def get_alerts(account_id: str, request: Request, principal: Caller, store
     responses=errors(
         {
             422: "A field is missing, unknown or bad (`error.details` names each); or an action has nowhere to go "
-            "(`email` without recipients or without the `smtp_host` setting, `slack` without `slack_webhook_url`), "
-            "a URL is refused as a webhook URL would be, `key_overrides` names a key of another account, a scope "
+            "(`email` without recipients or without the `smtp_host` setting, `slack` without `slack_webhook_url`, "
+            "`pagerduty` without `pagerduty_routing_key`), a URL is refused as a webhook URL would be, a sealed "
+            "routing key does not open for this account, `key_overrides` names a key of another account, a scope "
             "repeats a threshold fraction, or `runaway_quiet_days` exceeds `runaway_days`."
         }
     ),
@@ -71,8 +73,7 @@ async def put_alerts(
         smtp_configured=found.smtp_configured,
         allow_private=found.allow_private_webhook_urls,
     )
-    await store.put(account_id, config, at=directory.now())
-    return config
+    return await store.put(account_id, config, at=directory.now())
 
 
 @router.get("/{account_id}/alerts/history", summary="Alerts an account fired")

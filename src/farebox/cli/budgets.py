@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from farebox.analytics.budget_schemas import BudgetOut, BudgetsOut, account_budgets, budget_of
 from farebox.api.admin_schemas import KeyOut, present_all
-from farebox.api.budget_schemas import BudgetOut, BudgetsOut, account_budgets, budget_of
 from farebox.cli.output import Json, show_one, show_table, usd_option
 from farebox.cli.runtime import fail, print_json, with_ledger
 from farebox.core.periods import Period

@@ -198,7 +198,9 @@ def set_rules(
     except ValidationError as exc:
         fail(_first_error(file, exc), code="validation_failed")
 
-    async def run(ledger: Ledger) -> None:
+    box = webhook_secrets_box(settings) if config.pagerduty_routing_key else None
+
+    async def run(ledger: Ledger) -> AlertConfig:
         directory = Directory(ledger)
         await directory.get_account(account_id)
         await check_rules(
@@ -208,11 +210,11 @@ def set_rules(
             smtp_configured=settings.smtp_host is not None,
             allow_private=settings.allow_private_webhook_urls,
         )
-        await AlertStore(ledger).put(account_id, config, at=directory.now())
+        return await AlertStore(ledger, box).put(account_id, config, at=directory.now())
 
-    with_ledger(run)
+    saved = with_ledger(run)
     if as_json:
-        print_json(config.model_dump(mode="json"))
+        print_json(saved.model_dump(mode="json"))
     else:
         console.print(f"alert rules of account {account_id} replaced", highlight=False)
 

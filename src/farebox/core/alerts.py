@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["DESTINATION_URL_PATTERN", "Action", "Alert", "Fired"]
+__all__ = ["DESTINATION_URL_PATTERN", "Action", "Alert", "Fired", "Severity"]
 
-Action = Literal["webhook", "email", "slack", "disable_key"]
+Action = Literal["webhook", "email", "slack", "pagerduty", "disable_key"]
 """What an alert does when it fires, besides being recorded."""
+
+Severity = Literal["critical", "error", "warning", "info"]
+"""How bad an alert is, in PagerDuty's words (Events API v2 `payload.severity`)."""
 
 _PORT = r"(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
 DESTINATION_URL_PATTERN = (
@@ -36,6 +39,12 @@ class Alert:
     """One line for people (Slack, e-mail subject)."""
     data: dict[str, Any]
     actions: tuple[Action, ...]
+    recipients: tuple[str, ...] = ()
+    """Where its `email` action goes instead of the account's recipients (none: the account's)."""
+    channels: tuple[str, ...] = ()
+    """The Slack channels its `slack` action names, one message each (none: the webhook's own channel)."""
+    severity: Severity = "warning"
+    """What its `pagerduty` action tells PagerDuty."""
 
 
 @dataclass(slots=True)

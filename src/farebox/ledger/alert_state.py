@@ -2,10 +2,10 @@
 
 `fire` inserts each firing row first. The row's key (rule, scope, scope id, period start) is what makes a
 threshold fire once per period: a second `fire` of the same alert inserts nothing and does nothing, on
-SQLite and PostgreSQL alike, whichever process tries. Only a new firing enqueues its webhook, Slack and
-e-mail messages and disables its key, so they commit together with it, in one writer transaction, or not
-at all. Alert rules are stored as the JSON documents the alerts package validates; the ledger does not
-read them.
+SQLite and PostgreSQL alike, whichever process tries. Only a new firing enqueues its webhook, Slack, e-mail
+and PagerDuty messages and disables its key, so they commit together with it, in one writer transaction, or not
+at all. A PagerDuty message keeps the account's routing key sealed, as the rules keep it (`signing_secrets`).
+Alert rules are stored as the JSON documents the alerts package validates; the ledger does not read them.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from farebox.core.alerts import Alert, Fired
 from farebox.core.credits import balance_counter
 from farebox.core.events import epoch_us, from_epoch_us
+from farebox.core.pagerduty import trigger_body
 from farebox.core.periods import Period
 from farebox.core.spend import CounterId, Scope
 from farebox.ledger.base import Ledger
@@ -59,11 +60,13 @@ _Row = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class Firing:
-    """An alert to fire, with where its Slack and e-mail actions go (from the account's alert rules)."""
+    """An alert to fire, with where its Slack, e-mail and PagerDuty actions go (from the account's alert rules)."""
 
     alert: Alert
     slack_webhook_url: str | None = None
     email_recipients: tuple[str, ...] = ()
+    pagerduty_routing_key: str | None = None
+    """Sealed (`signing_secrets.seal_routing_key`), as the account's rules keep it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,14 +276,7 @@ def _fire(connection: Connection, firing: Firing, *, at: datetime, fired: Fired)
         notify_endpoints(
             connection, account_id=alert.account_id, event_type=alert.event_type, data=data, at=at, now_us=now_us
         )
-    messages = []
-    body = message_body(alert.event_type, data, at=at)
-    if "slack" in alert.actions and firing.slack_webhook_url:
-        messages.append(Message(alert.account_id, "slack", alert.event_type, body, target=firing.slack_webhook_url))
-    if "email" in alert.actions and firing.email_recipients:
-        target = ",".join(firing.email_recipients)
-        messages.append(Message(alert.account_id, "email", alert.event_type, body, target=target))
-    enqueue(connection, messages, now_us=now_us)
+    enqueue(connection, _messages(firing, data, at=at), now_us=now_us)
     if "disable_key" in alert.actions and alert.scope == "key":
         reason = f"disabled by alert: {alert.text}"
         disable_key_row(connection, alert.scope_id, reason=reason, now=now_us // 1_000_000)
@@ -289,6 +285,28 @@ def _fire(connection: Connection, firing: Firing, *, at: datetime, fired: Fired)
         notify_endpoints(
             connection, account_id=alert.account_id, event_type="key.disabled", data=key_data, at=at, now_us=now_us
         )
+
+
+def _messages(firing: Firing, data: dict[str, Any], *, at: datetime) -> list[Message]:
+    """The Slack (one per channel the alert names), e-mail and PagerDuty messages of a new firing."""
+    alert = firing.alert
+    messages: list[Message] = []
+    body = message_body(alert.event_type, data, at=at)
+    if "slack" in alert.actions and firing.slack_webhook_url:
+        bodies = [message_body(alert.event_type, data | {"slack_channel": c}, at=at) for c in alert.channels] or [body]
+        messages.extend(
+            Message(alert.account_id, "slack", alert.event_type, each, target=firing.slack_webhook_url)
+            for each in bodies
+        )
+    recipients = alert.recipients or firing.email_recipients
+    if "email" in alert.actions and recipients:
+        messages.append(Message(alert.account_id, "email", alert.event_type, body, target=",".join(recipients)))
+    if "pagerduty" in alert.actions and firing.pagerduty_routing_key:
+        pagerduty = trigger_body(alert, at=at)
+        messages.append(
+            Message(alert.account_id, "pagerduty", alert.event_type, pagerduty, target=firing.pagerduty_routing_key)
+        )
+    return messages
 
 
 def _capped_owners(connection: Connection) -> set[Owner]:

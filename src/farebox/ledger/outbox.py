@@ -6,7 +6,8 @@ ledger's other modules). The sender, through `Outbox`, then claims due rows (`cl
 senders never hold one row), tries them, and records each attempt (`finish`): delivered, or due again
 after a backoff, or failed after the last attempt. Rows survive restarts: a lease of a sender that died
 expires and another sender picks the row up, under the same message id. A claimed webhook carries its
-endpoint's signing secret opened (`ledger.signing_secrets`), or why it does not open.
+endpoint's signing secret opened (`ledger.signing_secrets`), and a claimed PagerDuty message its account's
+routing key opened (kept sealed in the row's `target`), or why it does not open.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlalchemy import Connection, and_, case, delete, func, insert, or_, select
 from farebox.core.sealing import SecretBox, UnreadableSecret
 from farebox.ledger.base import Ledger
 from farebox.ledger.schema import outbox, outbox_attempts, webhook_endpoints
-from farebox.ledger.signing_secrets import load_cipher, open_secret
+from farebox.ledger.signing_secrets import load_cipher, open_routing_key, open_secret
 
 __all__ = [
     "Attempt",
@@ -53,16 +54,18 @@ def message_body(event_type: str, data: dict[str, Any], *, at: datetime) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One delivery to write: to a webhook endpoint (`endpoint_id`), a Slack URL or e-mail recipients (`target`)."""
+    """One delivery to write: to a webhook endpoint (`endpoint_id`), or a Slack URL, e-mail recipients or a PagerDuty
+    routing key (`target`)."""
 
     account_id: str
     channel: str
-    """`webhook`, `slack` or `email`."""
+    """`webhook`, `slack`, `email` or `pagerduty`."""
     event_type: str
     body: str
     endpoint_id: str | None = None
     target: str = ""
-    """The Slack incoming-webhook URL, or the e-mail recipients comma-separated; empty for webhooks."""
+    """The Slack incoming-webhook URL, the e-mail recipients comma-separated, or the account's PagerDuty routing key
+    sealed; empty for webhooks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +82,10 @@ class Claimed:
     url: str | None
     """The endpoint's current URL (webhooks); None when the endpoint was deleted or disabled."""
     secret: str | None
-    """The endpoint's signing secret, opened; None with `url`, or when it does not open."""
+    """The endpoint's signing secret, or the PagerDuty routing key, opened; None without an endpoint (webhooks), or
+    when it does not open."""
     secret_error: str | None = None
-    """Why the endpoint's stored signing secret does not open (another server secret, an altered row)."""
+    """Why the stored signing secret or routing key does not open (another server secret, an altered row)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +154,7 @@ def _claim(connection: Connection, box: SecretBox, *, now_us: int, lease_us: int
     query = (
         select(
             outbox.c.id,
+            outbox.c.account_id,
             outbox.c.channel,
             outbox.c.event_type,
             outbox.c.body,
@@ -175,7 +180,12 @@ def _claim(connection: Connection, box: SecretBox, *, now_us: int, lease_us: int
     claimed = []
     for row in rows:
         secret = error = None
-        if row.enabled and row.secret is not None:
+        if row.channel == "pagerduty":
+            try:
+                secret = open_routing_key(box, row.account_id, row.target)
+            except UnreadableSecret as exc:
+                error = f"the account's PagerDuty routing key does not open: {exc}"
+        elif row.enabled and row.secret is not None:
             try:
                 secret = open_secret(box, row.endpoint_id, row.secret)
             except UnreadableSecret as exc:

@@ -1,4 +1,5 @@
-"""Webhook signing secrets at rest: sealed in `webhook_endpoints.secret`, each bound to its endpoint.
+"""Delivery secrets at rest: webhook signing secrets sealed in `webhook_endpoints.secret`, each bound to its
+endpoint, and accounts' PagerDuty routing keys sealed in their alert rules, each bound to its account.
 
 The ledger seals a secret as it writes it (`seal`) and opens it only to hand it to the sender (`open_secret`);
 no listing or read returns it. A ledger from before secrets were sealed holds them in plain text: an
@@ -18,7 +19,7 @@ from sqlalchemy import Connection, select, update
 from farebox.core.sealing import SecretBox, UnreadableSecret, WrongServerSecret
 from farebox.ledger.schema import webhook_endpoints
 
-__all__ = ["load_cipher", "open_secret", "seal", "seal_stored"]
+__all__ = ["load_cipher", "open_routing_key", "open_secret", "seal", "seal_routing_key", "seal_stored"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,24 @@ def open_secret(box: SecretBox, endpoint_id: str, stored: str) -> str:
             endpoint's.
     """
     return box.open(stored, context=_context(endpoint_id))
+
+
+def _routing_key_context(account_id: str) -> str:
+    return f"alert_settings.pagerduty_routing_key:{account_id}"
+
+
+def seal_routing_key(box: SecretBox, account_id: str, routing_key: str) -> str:
+    """The value to keep for the account's PagerDuty routing key (in its alert rules, and in the outbox)."""
+    return box.seal(routing_key, context=_routing_key_context(account_id))
+
+
+def open_routing_key(box: SecretBox, account_id: str, stored: str) -> str:
+    """The account's PagerDuty routing key from its kept value.
+
+    Raises:
+        UnreadableSecret: sealed under another server secret (`WrongServerSecret`), altered, or another account's.
+    """
+    return box.open(stored, context=_routing_key_context(account_id))
 
 
 def seal_stored(connection: Connection, box: SecretBox) -> int:

@@ -16,7 +16,7 @@ or a top-up applies to the next request.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -158,10 +158,25 @@ class Budgets:
 
     async def status(self, owner: Owner, *, tz: ZoneInfo, now: datetime) -> BudgetStatus:
         """Where `owner`'s cap (or, without one, its spend) stands in its current cap period."""
-        (cap,) = caps_of([owner]) or (None,)
-        counter = CounterId.of(scope_of(owner), owner.id, owner.cap_period, at=now, tz=tz)
-        ((spent, reserved),) = await self._counters.standing([counter])
-        return budget_status(cap, period=owner.cap_period, tz=tz, now=now, spent_nano=spent, reserved_nano=reserved)
+        (status,) = await self.statuses([(owner, tz)], now=now)
+        return status
+
+    async def statuses(self, owners: Sequence[tuple[Owner, ZoneInfo]], *, now: datetime) -> list[BudgetStatus]:
+        """Where each owner's cap (or, without one, its spend) stands in its current cap period, its account's
+        timezone beside it; in order, from one read of the counters."""
+        counters = [CounterId.of(scope_of(owner), owner.id, owner.cap_period, at=now, tz=tz) for owner, tz in owners]
+        standing = await self._counters.standing(counters) if counters else []
+        return [
+            budget_status(
+                (caps_of([owner]) or (None,))[0],
+                period=owner.cap_period,
+                tz=tz,
+                now=now,
+                spent_nano=spent,
+                reserved_nano=reserved,
+            )
+            for (owner, tz), (spent, reserved) in zip(owners, standing, strict=True)
+        ]
 
     def _holds(self, caps: Caps, at: datetime) -> Holds:
         """The limits with the counters of their periods that contain `at` (computed once per window of `caps`)."""

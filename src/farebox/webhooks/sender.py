@@ -1,4 +1,5 @@
-"""The sender: drains the outbox. Signed webhook POSTs, Slack messages and e-mail, retried with backoff.
+"""The sender: drains the outbox. Signed webhook POSTs, Slack messages, e-mail and PagerDuty events, retried with
+backoff.
 
 Each round it claims the deliveries that are due (leased, so another sender, or this one after a restart,
 does not take them while they are in flight), tries them concurrently, and records every attempt. A 2xx
@@ -6,7 +7,9 @@ answer delivers a webhook; anything else, a timeout or a refused address is retr
 the backoff schedule, until the last attempt fails the delivery for good. Every attempt of a message carries
 the same `webhook-id`, so a receiver that saw an attempt whose answer was lost can drop the repeat. A webhook
 whose endpoint's signing secret does not open (a server secret other than the one it was sealed under) is
-not sent unsigned or wrongly signed: the attempt fails with that reason, and is retried like any other.
+not sent unsigned or wrongly signed: the attempt fails with that reason, and is retried like any other; so is a
+PagerDuty event whose account's routing key does not open. A PagerDuty event goes to the one enqueue URL of the
+server's settings (`pagerduty_url`), with its routing key added as it is sent (`core.pagerduty`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from aiohttp.resolver import ThreadedResolver
 
 from farebox.core.clock import utcnow
 from farebox.core.events import epoch_us
+from farebox.core.pagerduty import EVENTS_URL, with_routing_key
 from farebox.core.sealing import SecretBox
 from farebox.ledger.base import Ledger
 from farebox.ledger.outbox import Attempt, Claimed, Outbox
@@ -81,7 +85,8 @@ class PublicOnlyResolver(AbstractResolver):
 
 
 class Sender:
-    """Delivers the outbox of one ledger until cancelled; `box` opens the endpoints' signing secrets."""
+    """Delivers the outbox of one ledger until cancelled; `box` opens the endpoints' signing secrets and the
+    accounts' PagerDuty routing keys, and `pagerduty_url` is where PagerDuty events go."""
 
     def __init__(
         self,
@@ -92,6 +97,7 @@ class Sender:
         delays_us: Sequence[int],
         allow_private: bool,
         smtp: SmtpConfig | None,
+        pagerduty_url: str = EVENTS_URL,
         retention_days: int = 30,
         poll_seconds: float = 0.25,
         batch: int = 32,
@@ -102,6 +108,7 @@ class Sender:
         self._delays_us = tuple(delays_us)
         self._allow_private = allow_private
         self._smtp = smtp
+        self._pagerduty_url = pagerduty_url
         self._poll = poll_seconds
         self._batch = batch
         self._clock = clock
@@ -173,11 +180,11 @@ class Sender:
             if item.channel == "email":
                 await self._email(item)
                 return _outcome(item, started, ok=True)
-            if item.channel == "webhook" and item.secret_error is not None:
+            if item.secret_error is not None:
                 return _outcome(item, started, error=item.secret_error)
             if item.channel == "webhook" and (item.url is None or item.secret is None):
                 return _outcome(item, started, error="the endpoint was deleted or disabled", retry=False)
-            url = item.url if item.channel == "webhook" else item.target
+            url = {"webhook": item.url, "pagerduty": self._pagerduty_url}.get(item.channel, item.target)
             assert url is not None
             await check_url(url, allow_private=self._allow_private)
             return await self._post(item, url, started)
@@ -192,15 +199,18 @@ class Sender:
 
     async def _post(self, item: Claimed, url: str, started: float) -> Attempt:
         assert self._session is not None, "the sender is not running"
+        headers = {"content-type": "application/json"}
         if item.channel == "webhook":
             assert item.secret is not None
             timestamp = int(self._clock().timestamp())
             headers = signed_headers(item.secret, msg_id=item.id, timestamp=timestamp, body=item.body)
-            body = item.body
+            body = item.body.encode()
+        elif item.channel == "pagerduty":
+            assert item.secret is not None
+            body = with_routing_key(item.body, item.secret)
         else:
-            headers = {"content-type": "application/json"}
-            body = json.dumps({"text": _text(item.body)})
-        async with self._session.post(url, data=body.encode(), headers=headers, allow_redirects=False) as response:
+            body = _slack(item.body)
+        async with self._session.post(url, data=body, headers=headers, allow_redirects=False) as response:
             if 200 <= response.status < 300:
                 return _outcome(item, started, ok=True, status=response.status)
             detail = (await response.text(errors="replace"))[:_ERROR_BODY_CHARS]
@@ -231,6 +241,16 @@ class Sender:
 
 class _NotConfigured(Exception):
     """A channel farebox has no settings for: retrying cannot help."""
+
+
+def _slack(body: str) -> bytes:
+    """A Slack incoming webhook's payload: the alert's text, and the channel it names, if any (Slack's legacy
+    webhooks post there; an app's webhook posts to its own channel and ignores it)."""
+    payload = {"text": _text(body)}
+    channel = json.loads(body).get("data", {}).get("slack_channel")
+    if channel:
+        payload["channel"] = channel
+    return json.dumps(payload).encode()
 
 
 def _text(body: str) -> str:

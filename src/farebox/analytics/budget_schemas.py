@@ -87,8 +87,7 @@ async def account_budgets(budgets: Budgets, directory: Directory, account_id: st
     tz = ZoneInfo(account.timezone)
     members = await directory.list_members(account_id)
     keys = [key for key in await directory.list_keys(account_id=account_id) if key.revoked_at is None]
-    return BudgetsOut(
-        account=await budget_of(budgets, directory, account, tz=tz),
-        members=[await budget_of(budgets, directory, member, tz=tz) for member in members],
-        keys=[await budget_of(budgets, directory, key, tz=tz) for key in keys],
-    )
+    owners: list[Owner] = [account, *members, *keys]
+    statuses = await budgets.statuses([(owner, tz) for owner in owners], now=directory.now())
+    shown = [budget_out(owner, status) for owner, status in zip(owners, statuses, strict=True)]
+    return BudgetsOut(account=shown[0], members=shown[1 : 1 + len(members)], keys=shown[1 + len(members) :])
