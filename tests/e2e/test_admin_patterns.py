@@ -239,6 +239,8 @@ async def test_a_period_of_hours_is_cut_from_the_clock_s_hours(api: Api) -> None
     for back in range(1, 24):  # the 23 ended hours: 13:00 to 23:00 yesterday once each, 00:00 to 11:00 today twice
         ledger.add(NOW - timedelta(hours=back), key=ids["a"], count=2 if back <= 12 else 1)
     ledger.add(NOW - timedelta(minutes=5), key=ids["a"], model="o3", count=10)  # the running hour, 12:00
+    ledger.add(local(date(2026, 3, 20), 12), key=ids["a"], model="early")  # an hour before the last 72 began
+    ledger.add(local(date(2026, 3, 21), 10), key=ids["a"], model="middle", cost=USD)  # a whole day within 72
     await ledger.record(api)
     patterns = (await _patterns(api, period="24h", account_id=ids["account"]))["patterns"]
     assert patterns["modelPreferences"] == {
@@ -248,6 +250,10 @@ async def test_a_period_of_hours_is_cut_from_the_clock_s_hours(api: Api) -> None
     temporal = patterns["temporalPatterns"]
     assert temporal["peakHours"] == list(range(0, 12)), "2 an hour against a mean hour of 35/23; 12:00 is running"
     assert temporal["lowUsageHours"] == [], "1 an hour is not under half the mean"
+
+    three_days = (await _patterns(api, period="72h", account_id=ids["account"]))["patterns"]
+    assert set(three_days["modelPreferences"]) == {"gpt-4o", "o3", "old-model", "middle"}, "from 13:00 on the 20th"
+    assert three_days["modelPreferences"]["middle"]["usage"] == 0.0196, "1 of 51 requests"
 
 
 async def test_anomalies_a_detector_fired_in_the_period_with_their_evidence(api: Api) -> None:

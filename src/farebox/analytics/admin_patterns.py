@@ -34,7 +34,7 @@ from farebox.analytics.admin_common import (
 from farebox.analytics.calendar import Grain, Window
 from farebox.analytics.engine import Dimension
 from farebox.analytics.usage_patterns import HourProfile, Rhythm, Tier, WeekSplit, growth_trend, impact, severity, tiers
-from farebox.analytics.views import Scope, Views
+from farebox.analytics.views import Group, Scope, Views
 from farebox.ledger.alert_state import FiredAlertRow
 from farebox.services import services
 
@@ -106,51 +106,50 @@ class _Usage:
     """The period's usage per virtual key and per model, which keys used which model, and each model's requests
     per whole slot (days, or the hours that ended for a period of hours), in order."""
 
-    slots: int
+    per_slot: dict[str, list[int]]
     key_costs: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     key_requests: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     model_requests: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     model_keys: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    per_slot: dict[str, list[int]] = field(default_factory=dict)
 
-    def add(self, key: str, model: str, *, requests: int, cost_nano: int) -> None:
+    def add(self, group: Group) -> None:
+        """Count a group of usage by key and model."""
+        (key, model), requests = group.dimensions, group.totals.requests
         if key:
-            self.key_costs[key] += cost_nano
+            self.key_costs[key] += group.totals.cost_nano
             self.key_requests[key] += requests
         if model:
             self.model_requests[model] += requests
             if key and requests > 0:
                 self.model_keys[model].add(key)
 
-    def trend(self, model: str) -> list[int]:
-        """The model's requests per whole slot (zeros for a model used only in the running hour or day)."""
-        return self.per_slot.get(model) or [0] * self.slots
-
 
 async def _usage(found: Views, reach: _Reach) -> _Usage:
-    """The period's usage per key and model: for a period of days, over its local days (the daily cube when the zone
-    is the account's) and per model and whole day; for a period of hours, cut from hourly slots."""
+    """The period's usage per key and model, and each model's requests per whole slot: for a period of days, over
+    its local days (the daily cube when the zone is the account's) and per whole day; for a period of hours, per
+    ended hour, and per key and model with the period's first and last dates cut from hourly slots and the whole
+    days between read whole (so the rows read hour by hour stay two days' worth)."""
+    by_slot = Grain.HOUR if reach.by_hour else Grain.DAY
+    series = await found.series(reach.scope, Dimension.MODEL, by_slot)
     if reach.by_hour:
-        rows = await found.grouped(reach.scope, (Dimension.KEY, Dimension.MODEL), grain=Grain.HOUR)
-        usage = _Usage((reach.current - reach.start) // _HOUR)
-        # Every ended hour of the period is a slot of the trend, those without usage too.
-        slots = {reach.start + n * _HOUR: n for n in range(usage.slots)}
-        for row in rows:
-            at = _utc(row.at)
-            if not reach.began(at):
-                continue
-            key, model = row.dimensions
-            usage.add(key, model, requests=row.totals.requests, cost_nano=row.totals.cost_nano)
-            if model and at in slots:
-                usage.per_slot.setdefault(model, [0] * usage.slots)[slots[at]] += row.totals.requests
+        whole = [n for n, at in enumerate(series.buckets) if reach.ended(_utc(at))]
+    else:
+        whole = [n for n, day in enumerate(series.buckets) if isinstance(day, date) and reach.whole(day)]
+    usage = _Usage({model: [line[n].requests for n in whole] for model, line in series.lines.items()})
+    window = reach.scope.window
+    if not reach.by_hour:
+        for row in await found.grouped(reach.scope, (Dimension.KEY, Dimension.MODEL)):
+            usage.add(row)
         return usage
-    series = await found.series(reach.scope, Dimension.MODEL, Grain.DAY)
-    whole = [position for position, day in enumerate(series.buckets) if isinstance(day, date) and reach.whole(day)]
-    usage = _Usage(len(whole))
-    for row in await found.grouped(reach.scope, (Dimension.KEY, Dimension.MODEL)):
-        key, model = row.dimensions
-        usage.add(key, model, requests=row.totals.requests, cost_nano=row.totals.cost_nano)
-    usage.per_slot = {model: [line[position].requests for position in whole] for model, line in series.lines.items()}
+    for day in sorted({window.first, window.last}):
+        edge = replace(reach.scope, window=Window(day, day, window.tz))
+        for row in await found.grouped(edge, (Dimension.KEY, Dimension.MODEL), grain=Grain.HOUR):
+            if reach.began(_utc(row.at)):
+                usage.add(row)
+    if (window.last - window.first).days > 1:
+        between = Window(window.first + timedelta(days=1), window.last - timedelta(days=1), window.tz)
+        for row in await found.grouped(replace(reach.scope, window=between), (Dimension.KEY, Dimension.MODEL)):
+            usage.add(row)
     return usage
 
 
@@ -231,7 +230,7 @@ def _preferences(usage: _Usage, tier_of: dict[str, Tier], analysis: Analysis) ->
             continue
         preference: dict[str, Any] = {
             "usage": ratio(requests, total),
-            "growthTrend": growth_trend(usage.trend(model)),
+            "growthTrend": growth_trend(usage.per_slot[model]),
         }
         if analysis is Analysis.DETAILED:
             used = {tier_of[key] for key in usage.model_keys[model] if key in tier_of}
