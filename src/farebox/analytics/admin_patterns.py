@@ -1,11 +1,11 @@
 """`GET /api/admin/analytics/patterns` (seed 004): when usage comes, who makes it, which models it goes to, and what
 the anomaly detectors found in the period.
 
-Three engine queries (two for a period of hours) and one read of the fired alerts: the period's hourly totals
-(peak and low hours, weekdays and weekends, rhythms), usage per virtual key and model (tiers, model shares; from
-the daily cube for a period of days in the account's own zone), and requests per model and day (trends; per hour
-for a period of hours). The rules: `farebox.analytics.usage_patterns`; scope, periods and the envelope:
-`farebox.analytics.admin_common`.
+Three engine queries and one read of the fired alerts: the period's hourly totals (peak and low hours, weekdays
+and weekends, rhythms), usage per virtual key and model (tiers, model shares; from the daily cube for a period of
+days in the account's own zone), and requests per model and day (trends). A period of hours reads requests per
+model and hour, and usage per key and model of its first and last dates by hour and of the days between whole.
+The rules: `farebox.analytics.usage_patterns`; scope, periods and the envelope: `farebox.analytics.admin_common`.
 """
 
 from __future__ import annotations
