@@ -20,7 +20,15 @@ from farebox.alerts.actions import Alerter
 from farebox.alerts.scanner import AnomalyScanner
 from farebox.alerts.store import AlertStore
 from farebox.alerts.watcher import CapWatcher
-from farebox.analytics import admin_budgets, admin_keys, admin_providers, admin_usage, key_usage, month_usage
+from farebox.analytics import (
+    admin_budgets,
+    admin_keys,
+    admin_patterns,
+    admin_providers,
+    admin_usage,
+    key_usage,
+    month_usage,
+)
 from farebox.analytics import routes as analytics_routes
 from farebox.api import admin, alerts, budget_alerts, events, requests, sessions, voids, webhooks, workloads
 from farebox.api import credits as credit_routes
@@ -201,6 +209,7 @@ def create_app(
         admin_usage,
         admin_providers,
         admin_keys,
+        admin_patterns,
         workloads,
         sessions,
     )

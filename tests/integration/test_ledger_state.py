@@ -142,6 +142,30 @@ async def test_history_is_newest_first_limited_and_since_a_time(ledger: Ledger) 
     assert await state.history("another-account", limit=10) == []
 
 
+async def test_history_of_every_account_up_to_a_time_and_by_rule_prefix(ledger: Ledger) -> None:
+    _, account, _, key = await owners(ledger)
+    directory = Directory(ledger, clock=lambda: JUNE_10)
+    other = await directory.create_account(name="other", timezone="UTC")
+    other_key, _ = await directory.create_key(other.id, name="ci")
+    state = AlertState(ledger)
+    fired = (
+        (account.id, key.id, "anomaly:leaked_key", 0),
+        (account.id, key.id, "threshold:0.8", 1),
+        (other.id, other_key.id, "anomaly:cost_spike", 2),
+        (account.id, key.id, "anomaly:runaway_script", 3),
+    )
+    for account_id, key_id, rule, hours in fired:
+        await state.fire([Firing(alert(account_id, key_id, rule=rule))], at=JUNE_10 + timedelta(hours=hours))
+
+    anomalies = await state.history(None, limit=10, rule_prefix="anomaly:")
+    assert [row.rule for row in anomalies] == ["anomaly:runaway_script", "anomaly:cost_spike", "anomaly:leaked_key"]
+    until = await state.history(None, limit=10, until=JUNE_10 + timedelta(hours=3), rule_prefix="anomaly:")
+    assert [row.rule for row in until] == ["anomaly:cost_spike", "anomaly:leaked_key"], "until is left out"
+    ours = await state.history(account.id, limit=10, since=JUNE_10 + timedelta(hours=1), rule_prefix="anomaly:")
+    assert [row.rule for row in ours] == ["anomaly:runaway_script"]
+    assert ours[0].data == alert(account.id, key.id).data, "the evidence without the event type and the text"
+
+
 async def test_caps_and_spend_of_capped_owners(ledger: Ledger, make_event: EventFactory) -> None:
     directory, account, member, key = await owners(ledger)
     uncapped, _ = await directory.create_key(account.id, name="free")

@@ -15,7 +15,7 @@ from typing import Any
 from farebox.alerts.config import AlertConfig
 from farebox.core.owners import invalid
 from farebox.core.sealing import SecretBox, UnreadableSecret
-from farebox.ledger.alert_state import AlertState
+from farebox.ledger.alert_state import AlertState, FiredAlertRow
 from farebox.ledger.base import Ledger
 from farebox.ledger.signing_secrets import load_cipher, open_routing_key, seal_routing_key
 
@@ -85,7 +85,14 @@ class AlertStore:
                 "period_start": row.period_start.isoformat(),
                 "fired_at": row.fired_at.isoformat(),
                 "text": row.evidence.get("text"),
-                "evidence": {k: v for k, v in row.evidence.items() if k not in ("event_type", "text")},
+                "evidence": row.data,
             }
             for row in await self._state.history(account_id, limit=limit, since=since)
         ]
+
+    async def anomalies(
+        self, account_id: str | None, *, since: datetime, until: datetime, limit: int
+    ) -> list[FiredAlertRow]:
+        """What the anomaly detectors found for the account (None: every account), fired at or after `since` and
+        before `until`, newest first."""
+        return await self._state.history(account_id, limit=limit, since=since, until=until, rule_prefix="anomaly:")

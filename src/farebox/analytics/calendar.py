@@ -7,7 +7,7 @@ any zone in use, so grouping by local time is integer arithmetic on bucket start
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -40,6 +40,10 @@ class Window:
     first: date
     last: date
     tz: ZoneInfo
+    _found_offsets: list[tuple[tuple[int, int], ...]] = field(
+        default_factory=list, init=False, repr=False, compare=False
+    )
+    """`_offsets`, once asked for: every hour slot's label needs them, and finding them walks the window's days."""
 
     def __post_init__(self) -> None:
         if self.last < self.first:
@@ -109,6 +113,11 @@ class Window:
 
     def _offsets(self) -> tuple[tuple[int, int], ...]:
         """(from bucket, the zone's UTC offset in seconds) for every offset the window sees, in order."""
+        if not self._found_offsets:
+            self._found_offsets.append(self._find_offsets())
+        return self._found_offsets[0]
+
+    def _find_offsets(self) -> tuple[tuple[int, int], ...]:
         since, until = int(self.since.timestamp()), int(self.until.timestamp())
         shifts = [(since, _offset(self.tz, since))]
         for day in range(since, until, _DAY):

@@ -16,7 +16,7 @@ from farebox.analytics.calendar import Grain, Window
 from farebox.analytics.engine import Dimension, Engine, Filters, Measure, Query, Row
 from farebox.core.credentials import Principal
 
-__all__ = ["ModelView", "Scope", "Series", "Timeline", "Totals", "Views"]
+__all__ = ["Group", "ModelView", "Scope", "Series", "Timeline", "Totals", "Views"]
 
 _MEASURES = (
     Measure.COST_NANO,
@@ -104,6 +104,15 @@ class Series:
 
 
 @dataclass(frozen=True, slots=True)
+class Group:
+    """The totals of one combination of dimension values (in the order asked), in one slot of time or in all."""
+
+    at: datetime | date | None
+    dimensions: tuple[str, ...]
+    totals: Totals
+
+
+@dataclass(frozen=True, slots=True)
 class Timeline:
     """Usage slot by slot: every slot of the window, its totals (errors counted) and how many keys it used."""
 
@@ -159,6 +168,29 @@ class Views:
             line[index[row.at]].add(row, error=errors and row.dimensions[1] == _ERROR)
         order = sorted(lines, key=lambda name: (-sum(t.cost_nano for t in lines[name]), name))
         return Series(buckets, {name: lines[name] for name in order})
+
+    async def slots(self, scope: Scope, grain: Grain) -> tuple[list[datetime | date], list[Totals]]:
+        """Totals per slot of `grain`, every slot of the window present (errors not counted): the one query that
+        groups by time alone."""
+        buckets = _buckets(scope.window, grain)
+        index = {bucket: position for position, bucket in enumerate(buckets)}
+        totals = [Totals() for _ in buckets]
+        for row in await self._run(scope, grain=grain):
+            assert row.at is not None
+            totals[index[row.at]].add(row)
+        return buckets, totals
+
+    async def grouped(
+        self, scope: Scope, dimensions: tuple[Dimension, ...], *, grain: Grain | None = None
+    ) -> list[Group]:
+        """Totals per combination of `dimensions` (and slot of `grain`, when given) that has usage; errors not
+        counted. Unordered."""
+        found = []
+        for row in await self._run(scope, group_by=dimensions, grain=grain):
+            totals = Totals()
+            totals.add(row)
+            found.append(Group(row.at, row.dimensions, totals))
+        return found
 
     async def timeline(self, scope: Scope, grain: Grain) -> Timeline:
         """Totals per slot of `grain`, errors counted, and the number of keys with usage in each slot."""

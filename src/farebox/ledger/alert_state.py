@@ -83,6 +83,11 @@ class FiredAlertRow:
     evidence: dict[str, Any]
     """The event type, the text and the alert's data."""
 
+    @property
+    def data(self) -> dict[str, Any]:
+        """The alert's data: its evidence without the event type and the text."""
+        return {name: value for name, value in self.evidence.items() if name not in ("event_type", "text")}
+
 
 @dataclass(frozen=True, slots=True)
 class CappedOwner:
@@ -154,16 +159,27 @@ class AlertState:
 
         await self._ledger._write(write)
 
-    async def history(self, account_id: str, *, limit: int, since: datetime | None = None) -> list[FiredAlertRow]:
-        """The alerts the account fired (since `since`, when given), newest first."""
-        query = (
-            select(alert_firings)
-            .where(alert_firings.c.account_id == account_id)
-            .order_by(alert_firings.c.fired_at_us.desc())
-            .limit(limit)
-        )
+    async def history(
+        self,
+        account_id: str | None,
+        *,
+        limit: int,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        rule_prefix: str = "",
+    ) -> list[FiredAlertRow]:
+        """The alerts the account fired (None: every account), newest first: those fired at or after `since` and
+        before `until` when given, whose rule starts with `rule_prefix` (`anomaly:` for the detectors')."""
+        firings = alert_firings.c
+        query = select(alert_firings).order_by(firings.fired_at_us.desc()).limit(limit)
+        if account_id is not None:
+            query = query.where(firings.account_id == account_id)
         if since is not None:
-            query = query.where(alert_firings.c.fired_at_us >= epoch_us(since))
+            query = query.where(firings.fired_at_us >= epoch_us(since))
+        if until is not None:
+            query = query.where(firings.fired_at_us < epoch_us(until))
+        if rule_prefix:
+            query = query.where(firings.rule.startswith(rule_prefix, autoescape=True))
         rows = await self._ledger._read(lambda connection: connection.execute(query).mappings().all())
         return [
             FiredAlertRow(
