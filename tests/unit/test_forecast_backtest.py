@@ -13,13 +13,15 @@ import random
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import pytest
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
-from farebox.analytics.forecast import MIN_MODEL_DAYS, RECENT_DAYS, Stretch, change, evaluate, forecast
+from farebox.analytics.forecast import MIN_MODEL_DAYS, RECENT_DAYS, Candidate, Stretch, change, evaluate, forecast
 from farebox.demo.cast import CAST, workload_ids
 from farebox.demo.rhythm import Window
 from farebox.demo.traffic import BoundAccount, BoundKey, Traffic
@@ -128,6 +130,17 @@ def test_a_model_is_chosen_by_backtest_and_finds_the_weekly_season() -> None:
     assert quiet < busy / 2
 
 
+def test_a_key_is_fitted_in_its_total_s_form_and_widened_as_its_total_was() -> None:
+    total = _synthetic(120, level=100, slope=0.2, noise=0.05, seed=9)
+    proportional = replace(forecast(total, 14), model=Candidate(trend=True, seasonal=True, multiplicative=True))
+    with threadpool_limits(1, user_api="blas"):
+        quarter = forecast([day // 4 for day in total], 14, like=proportional)
+        quiet_sundays = forecast([0 if n % 7 == 6 else day // 4 for n, day in enumerate(total)], 14, like=proportional)
+    assert quarter.model == proportional.model and quarter.backtest is None
+    assert abs(quarter.spread().mean - proportional.spread().mean / 4) < proportional.spread().mean * 0.01
+    assert quiet_sundays.model == Candidate(trend=True, seasonal=True), "a day without spend: additive"
+
+
 def test_an_incident_does_not_move_the_projection_nor_widen_its_interval() -> None:
     calm = _synthetic(140, level=100, slope=0, noise=0.05, seed=3)
     incident = list(calm)
@@ -136,6 +149,19 @@ def test_an_incident_does_not_move_the_projection_nor_widen_its_interval() -> No
         before, after = forecast(calm, 28).spread(), forecast(incident, 28).spread()
     assert abs(after.mean - before.mean) < before.mean * 0.02
     assert after.upper - after.lower < (before.upper - before.lower) * 1.2
+
+
+def test_a_model_whose_futures_diverge_is_not_used() -> None:
+    rng = random.Random(20)
+    erratic = [rng.randrange(1, USD) * (1_000 if rng.random() < 0.05 else 1) for _ in range(200)]
+    with threadpool_limits(1, user_api="blas"):
+        diverging = Candidate(trend=True, seasonal=True, multiplicative=True).simulate(
+            np.asarray(erratic, dtype=np.float64), 30, np.random.default_rng(0)
+        )
+        projected = forecast(erratic, 30)
+    assert diverging is None, "errors in proportion to a level that swings a thousandfold compound past all bounds"
+    assert projected.model is not None and not projected.model.multiplicative
+    assert projected.paths.max() < max(erratic)
 
 
 def test_the_same_history_gives_the_same_forecast() -> None:
