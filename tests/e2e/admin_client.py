@@ -106,9 +106,10 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
 
 
 @asynccontextmanager
-async def open_api(tmp_path: Path, **settings: Any) -> AsyncIterator[Api]:
-    """A farebox app on a new SQLite ledger in `tmp_path`, with a controllable clock, served in-process."""
-    config = Settings(database_url=f"sqlite:///{tmp_path / 'l.db'}", **settings)
+async def open_api(tmp_path: Path, *, database_url: str | None = None, **settings: Any) -> AsyncIterator[Api]:
+    """A farebox app on a new ledger (SQLite in `tmp_path` unless `database_url` names another), with a
+    controllable clock, served in-process."""
+    config = Settings(database_url=database_url or f"sqlite:///{tmp_path / 'l.db'}", **settings)
     ledger = Ledger(config.database_url)
     clock = Clock(datetime.now(UTC).replace(microsecond=0))
     app = create_app(config, ledger=ledger, master_key=MASTER, clock=clock, password_hashes=CHEAP_HASHES)

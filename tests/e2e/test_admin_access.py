@@ -132,6 +132,7 @@ CASES = [
     Case("GET", "/api/analytics/filters?account_id={account}", OWN_USAGE, stranger=404),
     Case("GET", "/api/analytics/members?account_id={account}", MANAGE, stranger=404, refusal="role_required"),
     Case("GET", "/api/admin/analytics/usage/trends?account_id={account}", READ, refusal="role_required"),
+    Case("GET", "/api/admin/analytics/budget-forecast?account_id={account}", READ, refusal="role_required"),
     Case("GET", "/v1/usage?account_id={account}", OWN_USAGE, stranger=404),
     Case("GET", "/v1/usage/models?account_id={account}", OWN_USAGE, stranger=404),
     Case("GET", "/v1/usage/export?account_id={account}", OWN_USAGE, stranger=404),

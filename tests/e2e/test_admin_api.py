@@ -542,6 +542,7 @@ async def test_routes_are_in_the_openapi_schema(api: Api) -> None:
         ("/api/admin/webhooks/{endpoint_id}/deliveries/{message_id}/retry", "post"),
         ("/api/admin/webhooks/{endpoint_id}/test", "post"),
         ("/api/admin/analytics/usage/trends", "get"),
+        ("/api/admin/analytics/budget-forecast", "get"),
     }
     assert "key" in schema["components"]["schemas"]["KeyCreated"]["properties"]
     assert "key" not in schema["components"]["schemas"]["KeyOut"]["properties"]

@@ -79,6 +79,8 @@ BEYOND_SCHEMA: dict[str, re.Pattern[str]] = {
     "GET /api/usage": re.compile(r"accountId|month"),
     # An admin analytics period is at most 183 days, and a period of hours is cut into hours.
     "GET /api/admin/analytics/usage/trends": re.compile(r"period|granularity"),
+    # A forecast's horizon is 7 to 366 days.
+    "GET /api/admin/analytics/budget-forecast": re.compile(r"horizon"),
     # The export's range is a usage range (above), and the master key names the account.
     "GET /v1/usage/export": re.compile(r"from|to|account_id"),
     # A top-up is more than zero, whole nano-USD, and keeps what the account was given within 1e9 USD.
