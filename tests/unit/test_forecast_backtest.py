@@ -125,20 +125,22 @@ def test_a_model_is_chosen_by_backtest_and_finds_the_weekly_season() -> None:
     with threadpool_limits(1, user_api="blas"):
         projected = forecast(_synthetic(120, level=100, slope=0.2, noise=0.05, seed=9), 14)
     assert projected.method == "ets" and projected.model is not None and projected.model.seasonal
-    assert projected.backtest is not None and projected.backtest.days == 42 and projected.backtest.widening >= 1
+    assert projected.backtest is not None and projected.backtest.days == 56 and projected.backtest.widening >= 1
     quiet, busy = projected.spread(4, 5).mean, projected.spread(6, 7).mean  # days 124 and 126: WEEK's 0.35 and 1.0
     assert quiet < busy / 2
 
 
-def test_a_key_is_fitted_in_its_total_s_form_and_widened_as_its_total_was() -> None:
+def test_a_key_is_forecast_in_its_total_s_model_and_smoothing_with_its_own_level() -> None:
     total = _synthetic(120, level=100, slope=0.2, noise=0.05, seed=9)
-    proportional = replace(forecast(total, 14), model=Candidate(trend=True, seasonal=True, multiplicative=True))
     with threadpool_limits(1, user_api="blas"):
-        quarter = forecast([day // 4 for day in total], 14, like=proportional)
+        whole = forecast(total, 14)
+        assert whole.model is not None and whole.model.seasonal, "a weekly season"
+        quarter = forecast([day // 4 for day in total], 14, like=whole)
+        proportional = replace(whole, model=replace(whole.model, multiplicative=True))
         quiet_sundays = forecast([0 if n % 7 == 6 else day // 4 for n, day in enumerate(total)], 14, like=proportional)
-    assert quarter.model == proportional.model and quarter.backtest is None
-    assert abs(quarter.spread().mean - proportional.spread().mean / 4) < proportional.spread().mean * 0.01
-    assert quiet_sundays.model == Candidate(trend=True, seasonal=True), "a day without spend: additive"
+    assert quarter.model == whole.model and quarter.parameters == whole.parameters and quarter.backtest is None
+    assert abs(quarter.spread().mean - whole.spread().mean / 4) < whole.spread().mean * 0.01
+    assert quiet_sundays.model == replace(whole.model, multiplicative=False), "a day without spend: additive"
 
 
 def test_an_incident_does_not_move_the_projection_nor_widen_its_interval() -> None:

@@ -10,7 +10,7 @@ statsmodels at the first forecast: a server never asked for one never loads them
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from functools import partial
@@ -24,7 +24,7 @@ from starlette.responses import Response
 from farebox.analytics.admin_common import Scoped, envelope, invalid, views
 from farebox.analytics.calendar import Grain, Window
 from farebox.analytics.engine import Dimension, Filters
-from farebox.analytics.views import Scope, Series, Views
+from farebox.analytics.views import Scope, Views
 from farebox.core.periods import Period
 from farebox.services import services
 
@@ -35,7 +35,8 @@ router = APIRouter(prefix="/api/admin/analytics", tags=["admin analytics"])
 HORIZON_PATTERN = r"^([1-9][0-9]{0,2})([dw])$"
 _HORIZON = re.compile(HORIZON_PATTERN)
 MIN_HORIZON_DAYS, MAX_HORIZON_DAYS = 7, 366
-HISTORY_DAYS = 364
+HISTORY_DAYS = 182
+"""26 weeks of daily spend: enough to fit a weekly season and a trend on, and read in a fraction of a second."""
 TOP_KEYS = 10
 """Keys forecast one by one: the ten that spent most in the last `RECENT_DAYS`."""
 RECENT_DAYS = 28
@@ -99,16 +100,6 @@ class Inputs:
         return sum(daily[(since - self.first).days :])
 
 
-def _daily(series: Series, names: Sequence[str] | None = None) -> dict[str, list[int]]:
-    """Each line of a day-by-day series as daily nano-USD, in the series' order (or `names`' order)."""
-    order = series.lines if names is None else [name for name in names if name in series.lines]
-    return {name: [slot.cost_nano for slot in series.lines[name]] for name in order}
-
-
-def _summed(lines: Mapping[str, list[int]], days: int) -> list[int]:
-    return [sum(line[day] for line in lines.values()) for day in range(days)]
-
-
 async def _budget(request: Request, scope: Scope) -> Cap | None:
     """The account's cap; for every account at once, the sum of their caps when each has one of one period."""
     directory = services(request).directory
@@ -129,13 +120,14 @@ async def _inputs(request: Request, scope: Scope, horizon: Horizon) -> Inputs:
     usage, tz, today = views(request), scope.window.tz, scope.window.last
     first, yesterday = today - timedelta(days=HISTORY_DAYS), today - timedelta(days=1)
     history = replace(scope, window=Window(first, yesterday, tz))
-    total = _summed(_daily(await usage.series(history, Dimension.ACCOUNT, Grain.DAY)), HISTORY_DAYS)
+    total = (await usage.costs(history, Grain.DAY)).lines[""]
     recent = replace(scope, window=Window(today - timedelta(days=RECENT_DAYS), yesterday, tz))
-    top = [key for key, totals in await usage.breakdown(recent, Dimension.KEY) if key and totals.cost_nano > 0]
-    top = top[:TOP_KEYS]
-    keys = _daily(await usage.series(_only_keys(history, top), Dimension.KEY, Grain.DAY), top) if top else {}
+    ranked = [key for key, totals in await usage.breakdown(recent, Dimension.KEY) if key and totals.cost_nano > 0]
+    top = ranked[:TOP_KEYS]
+    lines = (await usage.costs(_only_keys(history, top), Grain.DAY, Dimension.KEY)).lines if top else {}
+    keys = {key: lines[key] for key in top}
     growth = replace(scope, window=Window(today - timedelta(days=2 * RECENT_DAYS), yesterday, tz))
-    models = _daily(await usage.series(growth, Dimension.CANONICAL_MODEL, Grain.DAY))
+    models = (await usage.costs(growth, Grain.DAY, Dimension.CANONICAL_MODEL)).lines
     found = await services(request).directory.find_keys(top)
     caps = {
         key_id: Cap(key.spend_cap_nano, key.cap_period)

@@ -3,12 +3,12 @@
 Pure functions on lists of daily amounts (nano-USD, one per complete day, oldest first): no I/O, no clock. The
 method (docs/forecast.md):
 
-- The history is the last `MAX_HISTORY_DAYS` days, from its first day with spend; incidents are smoothed over
-  before a model is fitted (`_clean`).
+- The history is the days given, from the first with spend; incidents are smoothed over before a model is
+  fitted (`_clean`).
 - With at least `MIN_MODEL_DAYS` days that are not all the same, each of `CANDIDATES` (exponential smoothing
   state-space models with or without a damped trend and a 7-day season, additive or multiplicative) is fitted
-  on the history as it stood `BACKTEST_DAYS`, twice and three times that many days ago and scored on the days
-  that followed; the one with the least mean absolute error is fitted on the whole history, `PATHS` futures are
+  on the history as it stood `BACKTEST_DAYS` and twice that many days ago and scored on the days that
+  followed; the one with the least mean absolute error is fitted on the whole history, `PATHS` futures are
   simulated from it and widened until its backtest's 80% interval held 80% of the days.
 - Otherwise each future day is a day drawn at random from the last `RECENT_DAYS`: the projection is their
   mean, the interval their spread.
@@ -22,7 +22,7 @@ forecast is asked for.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,7 +35,6 @@ __all__ = [
     "BACKTEST_DAYS",
     "CANDIDATES",
     "LEVEL",
-    "MAX_HISTORY_DAYS",
     "MIN_MODEL_DAYS",
     "PATHS",
     "RECENT_DAYS",
@@ -51,15 +50,13 @@ __all__ = [
 ]
 
 SEASON = 7
-MAX_HISTORY_DAYS = 364
-"""52 weeks: a few hundred points, fitted in milliseconds."""
 MIN_MODEL_DAYS = 21
 """Three weeks: the least history a weekly season is estimated from (two weeks start the model, one scores it)."""
 MIN_FIT_DAYS = 16
 """The least history the heuristic initial states of a weekly season are computed from (statsmodels)."""
 RECENT_DAYS = 14
-BACKTEST_DAYS = 14
-FOLDS = 3
+BACKTEST_DAYS = 28
+FOLDS = 2
 PATHS = 1_000
 LEVEL = 0.8
 """Every interval is the central 80% of the simulated futures (from their 10th to their 90th percentile)."""
@@ -98,9 +95,13 @@ class Candidate:
         """Whether the model can be fitted on `history`: a multiplicative one needs spend on every day."""
         return not self.multiplicative or bool(history.min() > 0)
 
-    def simulate(self, history: Paths, days: int, rng: np.random.Generator) -> Paths | None:
-        """`PATHS` futures of `days` days after `history`, from the model fitted on it by maximum likelihood;
-        None when they diverge (a day beyond `DIVERGED` times the history's largest, or not finite)."""
+    def simulate(
+        self, history: Paths, days: int, rng: np.random.Generator, *, parameters: Mapping[str, float] | None = None
+    ) -> tuple[Paths, dict[str, float]] | None:
+        """`PATHS` futures of `days` days after `history`, and the smoothing parameters they came from: fitted on
+        it by maximum likelihood, or `parameters` as given (the states and the noise are the history's own either
+        way). None when the futures diverge (a day beyond `DIVERGED` times the history's largest, or not finite).
+        """
         kind = "mul" if self.multiplicative else "add"
         model = ETSModel(
             history,
@@ -114,13 +115,14 @@ class Candidate:
             initialization_method="heuristic",
         )
         # Odd parameters tried on the way to the optimum overflow; what counts is that the futures are finite.
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), model.fix_params(dict(parameters or {})):
             fitted = model.fit(disp=False, warn_convergence=False)
             futures = np.asarray(fitted.simulate(days, anchor="end", repetitions=PATHS, rng=rng), dtype=np.float64)
         futures = futures.reshape(days, PATHS).T
         # A multiplicative model with large errors can diverge: its futures compound far past anything seen.
-        diverged = not np.isfinite(futures).all() or futures.max() > DIVERGED * history.max()
-        return None if diverged else np.clip(futures, 0.0, None)
+        if not np.isfinite(futures).all() or futures.max() > DIVERGED * history.max():
+            return None
+        return np.clip(futures, 0.0, None), dict(zip(model.param_names, map(float, fitted.params), strict=True))
 
 
 CANDIDATES = (
@@ -185,6 +187,8 @@ class Forecast:
     backtest: Backtest | None
     """How the chosen model did on the history's last days; None unless a model was chosen by backtest."""
     paths: Paths
+    parameters: dict[str, float] | None = None
+    """The model's smoothing parameters, as statsmodels names them (`smoothing_level`, `damping_trend`...)."""
 
     def _sums(self, start: int, stop: int | None) -> Paths:
         return np.asarray(self.paths[:, start:stop].sum(axis=1), dtype=np.float64)
@@ -215,8 +219,8 @@ class Forecast:
 
 
 def _history(daily: Sequence[int]) -> Paths:
-    """The last `MAX_HISTORY_DAYS` days, from the first with spend."""
-    history = np.asarray(daily[-MAX_HISTORY_DAYS:], dtype=np.float64)
+    """The days from the first with spend."""
+    history = np.asarray(daily, dtype=np.float64)
     spent = np.flatnonzero(history)
     return history[spent[0] :] if spent.size else history[:0]
 
@@ -296,10 +300,10 @@ def _backtest(history: Paths, candidate: Candidate) -> Backtest | None:
     held, origins = _origins(len(history))
     scores = _Scores()
     for origin in origins:
-        paths = candidate.simulate(history[:origin], held, np.random.default_rng(SEED))
-        if paths is None:
+        simulated = candidate.simulate(history[:origin], held, np.random.default_rng(SEED))
+        if simulated is None:
             return None
-        scores.add(paths, [float(day) for day in history[origin : origin + held]])
+        scores.add(simulated[0], [float(day) for day in history[origin : origin + held]])
     return scores.summary()
 
 
@@ -314,9 +318,10 @@ def forecast(daily: Sequence[int], days: int, *, like: Forecast | None = None) -
     """`days` days of spend after the complete days of `daily` (nano-USD, oldest first).
 
     The candidate with the least backtest error whose futures do not diverge (the next one when they do), widened
-    as its backtest says. With `like` (a forecast made so), `like`'s model instead, without a backtest (its
-    additive form on a history with a day of no spend), its futures widened as `like`'s were: a key's forecast in
-    the form chosen for its account's total. Fewer than `MIN_MODEL_DAYS` days since the first spend, a history
+    as its backtest says. With `like` (a forecast made so), `like`'s model and smoothing parameters instead (its
+    additive form on a history with a day of no spend), without a backtest, its futures widened as `like`'s were:
+    a key's forecast in the form chosen for its account's total, with its own states and noise, at the cost of
+    one pass over its days rather than a fit. Fewer than `MIN_MODEL_DAYS` days since the first spend, a history
     that never changes, or no model that fits (nor one in `like`): days drawn from the last `RECENT_DAYS`.
     """
     history = _history(daily)
@@ -325,16 +330,17 @@ def forecast(daily: Sequence[int], days: int, *, like: Forecast | None = None) -
         return Forecast("none", None, 0, None, np.zeros((PATHS, days)))
     if len(history) >= MIN_MODEL_DAYS and np.ptp(history) > 0:
         cleaned = _clean(history)
-        tried: list[tuple[Candidate, Backtest | None, float]] = []
+        tried: list[tuple[Candidate, Backtest | None, float, dict[str, float] | None]] = []
         if like is None:
-            tried = [(candidate, score, score.widening) for candidate, score in _ranked(cleaned)]
+            tried = [(candidate, score, score.widening, None) for candidate, score in _ranked(cleaned)]
         elif like.model is not None:
             model = like.model if like.model.fits(cleaned) else like.model.additive
-            tried = [(model, None, 1.0 if like.backtest is None else like.backtest.widening)]
-        for candidate, score, widening in tried:
-            paths = candidate.simulate(cleaned, days, rng)
-            if paths is not None:
-                return Forecast("ets", candidate, len(history), score, _widen(paths, widening))
+            tried = [(model, None, 1.0 if like.backtest is None else like.backtest.widening, like.parameters)]
+        for candidate, score, widening, parameters in tried:
+            simulated = candidate.simulate(cleaned, days, rng, parameters=parameters)
+            if simulated is not None:
+                paths, fitted = simulated
+                return Forecast("ets", candidate, len(history), score, _widen(paths, widening), fitted)
     return Forecast("recent_mean", None, len(history), None, _recent(history, days, rng))
 
 
