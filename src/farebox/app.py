@@ -22,6 +22,7 @@ from farebox.alerts.store import AlertStore
 from farebox.alerts.watcher import CapWatcher
 from farebox.analytics import (
     admin_budgets,
+    admin_forecast,
     admin_keys,
     admin_patterns,
     admin_providers,
@@ -210,6 +211,7 @@ def create_app(
         admin_providers,
         admin_keys,
         admin_patterns,
+        admin_forecast,
         workloads,
         sessions,
     )

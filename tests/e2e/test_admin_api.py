@@ -548,6 +548,7 @@ async def test_routes_are_in_the_openapi_schema(api: Api) -> None:
         ("/api/admin/virtual-keys/{key_id}/analytics", "get"),
         ("/api/admin/virtual-keys/compare", "post"),
         ("/api/admin/analytics/patterns", "get"),
+        ("/api/admin/analytics/budget-forecast", "get"),
     }
     assert "key" in schema["components"]["schemas"]["KeyCreated"]["properties"]
     assert "key" not in schema["components"]["schemas"]["KeyOut"]["properties"]

@@ -1,6 +1,7 @@
 """`farebox serve` holds only what serving needs: proxied requests and usage reads load neither `cryptography`
-(webhook signing secrets) nor argon2 (members' passwords), nor any other command's module; the first webhook
-endpoint or password loads what it needs then.
+(webhook signing secrets), argon2 (members' passwords) nor the forecast's statistics (numpy, scipy, pandas,
+statsmodels), nor any other command's module; the first webhook endpoint, password or forecast loads what it
+needs then.
 
 Every module a long-running server imports stays resident, so this keeps the gateway's memory from growing
 back (bench/RESULTS.md: about 12 MB at start-up).
@@ -20,6 +21,8 @@ import openai
 import pytest
 
 MASTER = "fbx_master_serve-imports-e2e-0123456789"
+FORECASTING = ("numpy", "pandas", "scipy", "statsmodels", "threadpoolctl")
+"""What a spend forecast is computed with (about 60 MB): loaded by the first forecast asked for."""
 SERVING = {"farebox.cli", "farebox.cli.output", "farebox.cli.runtime", "farebox.cli.server"}
 """The command line's modules a server holds: the group, `serve` itself and what it reports failures with."""
 
@@ -116,6 +119,7 @@ def test_serving_requests_loads_no_cipher_no_password_hashing_and_no_other_comma
     held = server.modules()
     assert "farebox.app" in held and "farebox.gateway.proxy" in held, "the probe sees the server's modules"
     assert _packages(held, "cryptography", "argon2") == set()
+    assert _packages(held, *FORECASTING) == set()
     assert {module for module in held if module.startswith(("farebox.cli.", "farebox.demo"))} <= SERVING
 
     hook = {"account_id": account, "url": "http://127.0.0.1:9/hook", "events": ["usage.threshold"]}
@@ -125,3 +129,8 @@ def test_serving_requests_loads_no_cipher_no_password_hashing_and_no_other_comma
     held = server.modules()
     assert "cryptography.hazmat.primitives.ciphers.aead" in held, "a webhook endpoint's secret is sealed"
     assert "argon2" in held, "a password is hashed"
+
+    forecast = server.admin("GET", f"/api/admin/analytics/budget-forecast?horizon=7d&account_id={account}")
+    assert forecast.status_code == 200, forecast.text
+    loaded = {module.split(".")[0] for module in _packages(server.modules(), *FORECASTING)}
+    assert loaded == set(FORECASTING), "a forecast is asked for"

@@ -16,7 +16,7 @@ from farebox.analytics.calendar import Grain, Window
 from farebox.analytics.engine import Dimension, Engine, Filters, Measure, Query, Row
 from farebox.core.credentials import Principal
 
-__all__ = ["Group", "ModelView", "Scope", "Series", "Timeline", "Totals", "Views"]
+__all__ = ["Costs", "Group", "ModelView", "Scope", "Series", "Timeline", "Totals", "Views"]
 
 _MEASURES = (
     Measure.COST_NANO,
@@ -113,6 +113,14 @@ class Group:
 
 
 @dataclass(frozen=True, slots=True)
+class Costs:
+    """Cost alone (nano-USD), one slot per `buckets` entry, one line per name, in descending total cost."""
+
+    buckets: list[datetime | date]
+    lines: dict[str, list[int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Timeline:
     """Usage slot by slot: every slot of the window, its totals (errors counted) and how many keys it used."""
 
@@ -191,6 +199,29 @@ class Views:
             totals.add(row)
             found.append(Group(row.at, row.dimensions, totals))
         return found
+
+    async def costs(self, scope: Scope, grain: Grain, dimension: Dimension | None = None) -> Costs:
+        """Cost per slot of `grain`, every slot of the window present: a line per value of `dimension`, or one
+        line named '' for all of it. One measure summed and no other grouping: about twice as fast to read as
+        `series`."""
+        buckets = _buckets(scope.window, grain)
+        index = {bucket: position for position, bucket in enumerate(buckets)}
+        query = Query(
+            scope.window,
+            (Measure.COST_NANO,),
+            group_by=() if dimension is None else (dimension,),
+            grain=grain,
+            filters=scope.filters,
+            account_id=scope.account_id,
+            local_days=scope.local_days,
+        )
+        lines: dict[str, list[int]] = {} if dimension is not None else {"": [0] * len(buckets)}
+        for row in await self._engine.run(query, viewer=scope.viewer):
+            assert row.at is not None
+            line = lines.setdefault(row.dimensions[0] if row.dimensions else "", [0] * len(buckets))
+            line[index[row.at]] += row.measures[0]
+        order = sorted(lines, key=lambda name: (-sum(lines[name]), name))
+        return Costs(buckets, {name: lines[name] for name in order})
 
     async def timeline(self, scope: Scope, grain: Grain) -> Timeline:
         """Totals per slot of `grain`, errors counted, and the number of keys with usage in each slot."""
