@@ -45,10 +45,12 @@ log = logging.getLogger(__name__)
 
 
 class InFlight:
-    """Opened requests not closed yet: shutdown waits for them before the ledger closes."""
+    """Opened requests not closed yet, in all and per account: shutdown waits for them before the ledger closes,
+    and the live usage view shows them. Counts this process's requests only."""
 
     def __init__(self) -> None:
         self._count = 0
+        self._accounts: dict[str, int] = {}
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -56,12 +58,24 @@ class InFlight:
     def count(self) -> int:
         return self._count
 
-    def enter(self) -> None:
+    def of(self, account_id: str) -> int:
+        """How many of the account's requests are in flight."""
+        return self._accounts.get(account_id, 0)
+
+    def enter(self, account_id: str) -> None:
         self._count += 1
+        accounts = self._accounts
+        accounts[account_id] = accounts.get(account_id, 0) + 1
         self._idle.clear()
 
-    def leave(self) -> None:
+    def leave(self, account_id: str) -> None:
         self._count -= 1
+        left = self._accounts[account_id] - 1
+        # An account with none in flight leaves the map, so it holds the accounts busy now, not every one seen.
+        if left:
+            self._accounts[account_id] = left
+        else:
+            del self._accounts[account_id]
         if not self._count:
             self._idle.set()
 
@@ -120,7 +134,7 @@ class Ticket:
         if caps.limits:
             worst = meter.events.cost_nano(call.price_as, operation=call.operation, usage=call.worst_case(), at=call.at)
             self._reservation = await meter.budgets.reserve(caps, worst, at=call.at)
-        meter.in_flight.enter()
+        meter.in_flight.enter(call.key.account_id)
 
     async def __aenter__(self) -> Ticket:
         return self
@@ -138,7 +152,7 @@ class Ticket:
                         log.exception("recording cancelled request %s failed", self.call.request_id)
         finally:
             await self._meter.budgets.release(self._reservation)
-            self._meter.in_flight.leave()
+            self._meter.in_flight.leave(self.call.key.account_id)
 
     async def record(self, outcome: Outcome) -> UsageEvent:
         """Price the outcome and commit its event; then give the reservation back (committed or failed).

@@ -16,7 +16,7 @@ from farebox.core.events import Axis, RecordResult, Status
 from farebox.core.pricing import Usage
 from farebox.core.spend import CapRefused, Scope
 from farebox.errors import LedgerUnavailable
-from farebox.metering import Attribution, Call, Meter, Outcome, PriceTarget
+from farebox.metering import Attribution, Call, InFlight, Meter, Outcome, PriceTarget
 from farebox.prices import PriceBook
 
 pytestmark = pytest.mark.anyio
@@ -79,10 +79,11 @@ async def test_a_request_holds_its_worst_case_then_settles_to_its_true_cost(pric
     ticket = await flow.meter.open(flow.call())
     async with ticket:
         assert await ticket.remaining(at=JUNE_10) == USD - WORST_COST
-        assert flow.meter.in_flight.count == 1
+        in_flight = flow.meter.in_flight
+        assert (in_flight.count, in_flight.of("acct-1"), in_flight.of("acct-2")) == (1, 1, 0), "per account too"
         event = await ticket.record(outcome())
         assert await flow.remaining() == USD - USED_COST  # released as soon as it is committed
-    assert flow.meter.in_flight.count == 0
+    assert flow.meter.in_flight.count == 0 == flow.meter.in_flight.of("acct-1")
     assert event.cost_nano == USED_COST and event.priced
     assert (event.key_id, event.member_id, event.agent_id, event.app, event.tags) == (
         "key-1",
@@ -110,7 +111,7 @@ async def test_a_client_gone_before_anything_was_recorded_still_releases(prices:
             raise ConnectionResetError("the client went away")
     assert await flow.remaining() == USD
     assert flow.ledger.events == {} and flow.abandoned_calls == 0  # not a cancellation: nothing estimated
-    assert flow.meter.in_flight.count == 0
+    assert flow.meter.in_flight.count == 0 == flow.meter.in_flight.of("acct-1")
 
 
 async def test_a_cancelled_request_is_recorded_as_abandoned_then_released(prices: PriceBook) -> None:
@@ -243,3 +244,16 @@ async def test_a_request_cancelled_while_the_ledger_is_down_still_ends_cancelled
         await task
     assert flow.abandoned_calls == 1 and flow.ledger.events == {}
     assert await flow.remaining() == USD and flow.meter.in_flight.count == 0
+
+
+async def test_requests_in_flight_are_counted_in_all_and_per_account() -> None:
+    in_flight = InFlight()
+    for account_id in ("acct-1", "acct-1", "acct-2"):
+        in_flight.enter(account_id)
+    assert (in_flight.count, in_flight.of("acct-1"), in_flight.of("acct-2"), in_flight.of("acct-3")) == (3, 2, 1, 0)
+    in_flight.leave("acct-2")
+    in_flight.leave("acct-1")
+    assert (in_flight.count, in_flight.of("acct-1"), in_flight.of("acct-2")) == (1, 1, 0)
+    in_flight.leave("acct-1")
+    assert (in_flight.count, in_flight.of("acct-1")) == (0, 0)
+    assert await in_flight.drained(timeout=1), "idle once the last account's last request left"
