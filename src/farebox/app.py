@@ -24,6 +24,7 @@ from farebox.analytics import (
     admin_budgets,
     admin_forecast,
     admin_keys,
+    admin_live,
     admin_patterns,
     admin_providers,
     admin_usage,
@@ -212,6 +213,7 @@ def create_app(
         admin_keys,
         admin_patterns,
         admin_forecast,
+        admin_live,
         workloads,
         sessions,
     )

@@ -13,6 +13,8 @@ from farebox.analytics import Dimension, Engine, Filters, Grain, Measure, Query,
 from farebox.core.credentials import Principal, PrincipalKind
 from farebox.core.owners import Role
 from farebox.errors import NotFound
+from farebox.ledger.actors import Actor
+from farebox.ledger.adjustments import Adjustments
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
 from farebox.ledger.reader import LedgerReader
@@ -209,3 +211,68 @@ async def test_the_daily_cube_answers_as_the_quarter_hours_do(ledger: Ledger, ma
         by_cube = sorted((str(r.at), r.dimensions, r.measures) for r in await engine.run(cubed, viewer=viewer))
         by_quarter = sorted((str(r.at), r.dimensions, r.measures) for r in await engine.run(exact, viewer=viewer))
         assert by_cube == by_quarter and by_cube, fields
+
+
+async def test_a_minute_is_summed_from_the_events_as_the_rollups_sum_them(
+    ledger: Ledger, make_event: EventFactory
+) -> None:
+    """The raw events of a minute answer exactly what the quarter-hour rollups answer for the same events: every
+    measure and dimension, voided events left out, every account for the master key, the viewer's access kept."""
+    minute = (utc(2026, 3, 10, 12, 20), utc(2026, 3, 10, 12, 21))
+    quarter = (utc(2026, 3, 10, 12, 15), utc(2026, 3, 10, 12, 30))
+    last = utc(2026, 3, 10, 12, 20, 59, 999_999)
+    await ledger.record_many(
+        [
+            make_event(timestamp=minute[0], cost_nano=1, input_tokens=1, output_tokens=2, latency_ms=10),
+            make_event(timestamp=last, cost_nano=0, key_id=None, member_id=None, agent_id=None, app=None, priced=False),
+            make_event(timestamp=last, cost_nano=10, status="error", estimated=True, reasoning_tokens=3),
+            make_event(timestamp=minute[0], cost_nano=100, account_id="acct-2", key_id="key-3", member_id="mem-3"),
+            make_event(id="evt-voided", timestamp=minute[0], cost_nano=1_000, source="ingest"),
+            make_event(timestamp=quarter[0] - timedelta(microseconds=1), cost_nano=10_000),  # the quarter before
+            make_event(timestamp=quarter[1], cost_nano=100_000),  # the quarter after
+        ]
+    )
+    await Adjustments(ledger).void("evt-voided", reason="posted twice", by=Actor("cli"))
+    engine = Engine(LedgerReader(ledger))
+    window = Window(date(2026, 3, 10), date(2026, 3, 10), ZoneInfo("UTC"))
+    owner = Principal(kind=PrincipalKind.MEMBER, account_id="acct-1", member_id="mem-2", role=Role.OWNER)
+    member = Principal(kind=PrincipalKind.MEMBER, account_id="acct-1", member_id="mem-1", role=Role.MEMBER)
+    groupings = [
+        (),
+        (Dimension.ACCOUNT, Dimension.KEY, Dimension.MEMBER, Dimension.AGENT, Dimension.APP),
+        (Dimension.AXIS, Dimension.PROVIDER, Dimension.MODEL, Dimension.CANONICAL_MODEL, Dimension.OPERATION),
+        (Dimension.STATUS,),
+    ]
+    for viewer in (MASTER, owner, member):
+        for group_by in groupings:
+            raw = Query(window, tuple(Measure), group_by=group_by, within=minute)
+            rolled = Query(window, tuple(Measure), group_by=group_by, within=quarter)
+            assert (engine.source(raw, viewer=viewer), engine.source(rolled, viewer=viewer)) == (
+                "usage_events",
+                "usage_rollups",
+            )
+            by_events = sorted((row.dimensions, row.measures) for row in await engine.run(raw, viewer=viewer))
+            by_rollups = sorted(
+                (row.dimensions, row.measures) for row in await engine.run(rolled, viewer=viewer) if any(row.measures)
+            )
+            assert by_events == by_rollups and by_events, (viewer.kind, group_by)
+    (everyone,) = await engine.run(Query(window, (Measure.COST_NANO, Measure.REQUESTS), within=minute), viewer=MASTER)
+    assert everyone.measures == (111, 4), "both accounts, the voided event and the neighbouring quarters left out"
+    (mine,) = await engine.run(Query(window, (Measure.COST_NANO,), within=minute), viewer=member)
+    assert mine.measures == (11,), "a member's own keys only"
+
+
+@pytest.mark.parametrize(
+    "within",
+    [
+        (utc(2026, 3, 10, 12, 20), utc(2026, 3, 10, 12, 21, 0, 1)),  # off the grid and over a minute
+        (utc(2026, 3, 9, 23, 59, 30), utc(2026, 3, 10, 0, 0, 30)),  # not inside the window
+        (utc(2026, 3, 10, 12, 21), utc(2026, 3, 10, 12, 20)),  # ends before it starts
+    ],
+)
+async def test_a_part_of_a_day_too_long_for_the_events_or_outside_the_window_is_refused(
+    ledger: Ledger, within: tuple[datetime, datetime]
+) -> None:
+    window = Window(date(2026, 3, 10), date(2026, 3, 10), ZoneInfo("UTC"))
+    with pytest.raises(ValueError, match="minute|window"):
+        await Engine(LedgerReader(ledger)).run(Query(window, COST, within=within), viewer=MASTER)

@@ -16,9 +16,10 @@ from typing import TypeVar
 
 from farebox.analytics.calendar import Grain, Window
 from farebox.core.credentials import Principal, PrincipalKind
+from farebox.core.events import epoch_us
 from farebox.core.owners import Role
 from farebox.errors import NotFound
-from farebox.ledger.aggregates import Aggregate
+from farebox.ledger.aggregates import ROLLUP_BUCKET_SECONDS, Aggregate, Source
 from farebox.ledger.exports import ExportRow
 from farebox.ledger.reader import EventCursor, EventFilter, EventRow, LedgerReader
 
@@ -109,6 +110,14 @@ class Query:
     local_days: bool = False
     """Whether the window's zone is the account's own: then days, weeks and months may be read from the daily
     cube, which is far smaller than the quarter-hour rollups (only for one account, and no hours)."""
+    within: tuple[datetime, datetime] | None = None
+    """Only the usage from the first instant (included) to the second (not), inside the window: a part of a
+    day, such as the current hour. On the rollups' quarter-hour grid the rollups answer it; off the grid it may
+    span at most a minute, without a grain, and the raw events answer it (`farebox.ledger.aggregates`)."""
+
+    def __post_init__(self) -> None:
+        if self.within is not None and not self.window.since <= self.within[0] < self.within[1] <= self.window.until:
+            raise ValueError("a query's `within` lies inside its window, and ends after it starts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,12 +148,16 @@ class Engine:
         """
         where = _where(query, viewer)
         window, grain = query.window, query.grain
-        daily = _daily(query, where)
-        if daily:
+        source = _source(query, where)
+        slots = None
+        if source is Source.DAILY:
             since, until = window.day_range()
             slots = None if grain is None else window.day_slots(grain)
+        elif source is Source.EVENTS:
+            assert query.within is not None
+            since, until = (epoch_us(instant) for instant in query.within)
         else:
-            since, until = int(window.since.timestamp()), int(window.until.timestamp())
+            since, until = (int(instant.timestamp()) for instant in query.within or (window.since, window.until))
             slots = None if grain is None else window.slots(grain)
         wanted = Aggregate(
             since=since,
@@ -154,7 +167,7 @@ class Engine:
             where=where,
             models=query.filters.models,
             slots=slots,
-            daily=daily,
+            source=source,
         )
         rows = await self._reader.aggregate(wanted)
         return [
@@ -166,9 +179,10 @@ class Engine:
             for row in rows
         ]
 
-    def source(self, query: Query, *, viewer: Principal) -> str:
-        """Which table answers the query: `usage_daily` (the daily cube) or `usage_rollups` (the quarter hours)."""
-        return "usage_daily" if _daily(query, _where(query, viewer)) else "usage_rollups"
+    def source(self, query: Query, *, viewer: Principal) -> Source:
+        """Which table answers the query: `usage_daily` (the daily cube), `usage_rollups` (the quarter hours) or
+        `usage_events` (a part of a quarter hour)."""
+        return _source(query, _where(query, viewer))
 
     async def requests(
         self, query: Query, *, viewer: Principal, after: EventCursor | None = None, limit: int = 50
@@ -250,10 +264,15 @@ _EVENT_FILTERS = {
 }
 
 
-def _daily(query: Query, where: dict[str, tuple[str, ...]]) -> bool:
-    """Whether the daily cube answers the query exactly: local days of one account, in its own zone."""
+def _source(query: Query, where: dict[str, tuple[str, ...]]) -> Source:
+    """The table that answers the query exactly and reads least: the daily cube for local days of one account in
+    its own zone, the raw events for a part of a quarter hour, the quarter-hour rollups otherwise."""
+    if query.within is not None:
+        on_grid = all(epoch_us(instant) % (ROLLUP_BUCKET_SECONDS * 1_000_000) == 0 for instant in query.within)
+        return Source.ROLLUPS if on_grid else Source.EVENTS
     accounts = where.get(Dimension.ACCOUNT.value)
-    return query.local_days and query.grain is not Grain.HOUR and accounts is not None and len(accounts) == 1
+    one_account = accounts is not None and len(accounts) == 1
+    return Source.DAILY if query.local_days and query.grain is not Grain.HOUR and one_account else Source.ROLLUPS
 
 
 def _where(query: Query, viewer: Principal) -> dict[str, tuple[str, ...]]:

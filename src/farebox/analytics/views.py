@@ -49,6 +49,8 @@ class Scope:
     filters: Filters = Filters()
     local_days: bool = False
     """The window's zone is the account's own (`Query.local_days`)."""
+    within: tuple[datetime, datetime] | None = None
+    """Only this part of the window, such as the current hour or minute (`Query.within`)."""
 
 
 @dataclass(slots=True)
@@ -146,6 +148,7 @@ class Views:
             filters=scope.filters,
             account_id=scope.account_id,
             local_days=scope.local_days,
+            within=scope.within,
         )
         return await self._engine.run(query, viewer=scope.viewer)
 
@@ -158,10 +161,15 @@ class Views:
 
     async def breakdown(self, scope: Scope, dimension: Dimension) -> list[tuple[str, Totals]]:
         """Totals per value of `dimension`, by descending cost (then name); errors counted."""
-        found: dict[str, Totals] = defaultdict(Totals)
-        for row in await self._run(scope, group_by=(dimension, Dimension.STATUS)):
-            found[row.dimensions[0]].add(row, error=row.dimensions[1] == _ERROR)
-        return sorted(found.items(), key=lambda item: (-item[1].cost_nano, item[0]))
+        found = await self.combinations(scope, (dimension,))
+        return sorted(((values[0], totals) for values, totals in found.items()), key=lambda i: (-i[1].cost_nano, i[0]))
+
+    async def combinations(self, scope: Scope, dimensions: tuple[Dimension, ...]) -> dict[tuple[str, ...], Totals]:
+        """Totals per combination of the dimensions' values (in their order) that has usage; errors counted."""
+        found: dict[tuple[str, ...], Totals] = defaultdict(Totals)
+        for row in await self._run(scope, group_by=(*dimensions, Dimension.STATUS)):
+            found[row.dimensions[:-1]].add(row, error=row.dimensions[-1] == _ERROR)
+        return dict(found)
 
     async def series(self, scope: Scope, dimension: Dimension, grain: Grain, *, errors: bool = False) -> Series:
         """Totals per slot of `grain` and value of `dimension`, every slot of the window present; with `errors`,

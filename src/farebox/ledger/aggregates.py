@@ -5,19 +5,49 @@ values each dimension may take, what to group by, which measures to sum, and how
 slots (`Slots`, computed from a time zone by the engine). This module turns it into one `GROUP BY` that
 SQLite and PostgreSQL run alike; time-zone arithmetic is integer arithmetic on bucket starts, because every
 bucket lies wholly inside one local hour, day, week and month (`ROLLUP_BUCKET_SECONDS`).
+
+A range shorter than a bucket (the current minute) is summed from the raw events instead, through their
+(account, timestamp) index, with the same measures and the same voids left out, so it equals what the rollups
+will hold for it; it may span at most `MAX_EVENT_SPAN_US`, which keeps such a read to one minute of traffic.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Connection, case, func, literal, or_, select
+from sqlalchemy import BigInteger, ColumnElement, Connection, case, exists, func, literal, or_, select
 
-from farebox.ledger.schema import ROLLUP_BUCKET_SECONDS, ROLLUP_DIMENSIONS, ROLLUP_MEASURES, usage_daily, usage_rollups
+from farebox.ledger.schema import (
+    ADJUSTED_MEASURES,
+    ROLLUP_BUCKET_SECONDS,
+    ROLLUP_DIMENSIONS,
+    ROLLUP_MEASURES,
+    usage_adjustments,
+    usage_daily,
+    usage_events,
+    usage_rollups,
+)
 
-__all__ = ["ROLLUP_BUCKET_SECONDS", "Aggregate", "AggregateRow", "Slots", "aggregate"]
+__all__ = ["MAX_EVENT_SPAN_US", "ROLLUP_BUCKET_SECONDS", "Aggregate", "AggregateRow", "Slots", "Source", "aggregate"]
+
+MAX_EVENT_SPAN_US = 60_000_000
+"""The longest range summed from raw events: a minute (longer ranges are the rollups' to answer)."""
+_MICRO = 1_000_000
+
+
+class Source(StrEnum):
+    """The table an aggregate sums: its name."""
+
+    ROLLUPS = "usage_rollups"
+    """The quarter-hour rollups: bounds and slots in epoch seconds on the bucket grid."""
+    DAILY = "usage_daily"
+    """The daily cube: bounds and slots in local days since 1970-01-01 of each account's zone."""
+    EVENTS = "usage_events"
+    """The raw events, voided ones left out: bounds in epoch microseconds, at most `MAX_EVENT_SPAN_US` apart,
+    no slots."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +70,7 @@ class Slots:
 
 @dataclass(frozen=True, slots=True)
 class Aggregate:
-    """What to sum, and from where: the quarter-hour rollups (bounds and slots in epoch seconds on the bucket
-    grid), or with `daily` the daily cube (in local days since 1970-01-01 of each account's zone).
-    `since` is included, `until` not."""
+    """What to sum, and from where (`source`, which says the bounds' unit). `since` is included, `until` not."""
 
     since: int
     until: int
@@ -53,16 +81,17 @@ class Aggregate:
     models: tuple[str, ...] | None = None
     """Match the model as called or its canonical model."""
     slots: Slots | None = None
-    daily: bool = False
-    """Read the daily cube, not the quarter-hour rollups."""
+    source: Source = Source.ROLLUPS
 
     def __post_init__(self) -> None:
         unknown = [name for name in (*self.group_by, *self.where) if name not in ROLLUP_DIMENSIONS]
         unknown += [name for name in self.measures if name not in ROLLUP_MEASURES]
         if unknown:
             raise ValueError(f"not a dimension or measure of the rollups: {', '.join(unknown)}")
-        if not self.daily and (self.since % ROLLUP_BUCKET_SECONDS or self.until % ROLLUP_BUCKET_SECONDS):
+        if self.source is Source.ROLLUPS and (self.since % ROLLUP_BUCKET_SECONDS or self.until % ROLLUP_BUCKET_SECONDS):
             raise ValueError("an aggregate's bounds must be bucket starts")
+        if self.source is Source.EVENTS and (self.slots is not None or self.until - self.since > MAX_EVENT_SPAN_US):
+            raise ValueError("raw events are summed over at most a minute, in no slots")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +120,13 @@ def _slot(slots: Slots, bucket: ColumnElement[Any]) -> ColumnElement[Any]:
 
 
 def aggregate(connection: Connection, wanted: Aggregate) -> list[AggregateRow]:
-    """The sums `wanted` asks for, in one query on the caller's connection."""
-    columns = usage_daily.c if wanted.daily else usage_rollups.c
-    time = columns.day if wanted.daily else columns.bucket
+    """The sums `wanted` asks for, in one query on the caller's connection (two for the raw events of every
+    account: which accounts have usage in the range's buckets, then their events)."""
+    if wanted.source is Source.EVENTS:
+        return _event_sums(connection, wanted)
+    daily = wanted.source is Source.DAILY
+    columns = usage_daily.c if daily else usage_rollups.c
+    time = columns.day if daily else columns.bucket
     where: list[ColumnElement[bool]] = [time >= wanted.since, time < wanted.until]
     for name, values in wanted.where.items():
         where.append(columns[name].in_(values))
@@ -104,6 +137,10 @@ def aggregate(connection: Connection, wanted: Aggregate) -> list[AggregateRow]:
         groups.insert(0, _slot(wanted.slots, time).label("slot"))
     sums = [func.sum(columns[name]).label(name) for name in wanted.measures]
     query = select(*groups, *sums).where(*where).group_by(*groups)
+    return _rows(connection, query, wanted)
+
+
+def _rows(connection: Connection, query: Any, wanted: Aggregate) -> list[AggregateRow]:
     timed = wanted.slots is not None
     rows = []
     for row in connection.execute(query):
@@ -113,3 +150,49 @@ def aggregate(connection: Connection, wanted: Aggregate) -> list[AggregateRow]:
         measures = tuple(int(value or 0) for value in values[start + len(wanted.group_by) :])
         rows.append(AggregateRow(int(values[0]) if timed else None, dimensions, measures))
     return rows
+
+
+_events = usage_events.c
+_adjustments = usage_adjustments.c
+
+
+def _event_dimension(name: str) -> ColumnElement[Any]:
+    """An event's column as the rollups hold it: '' for no value."""
+    column = _events[name]
+    return func.coalesce(column, "") if column.nullable else column
+
+
+def _event_measure(name: str) -> ColumnElement[Any]:
+    """An event's contribution to a rollup measure, summed."""
+    if name == "requests":
+        return func.count()
+    if name in ADJUSTED_MEASURES:
+        return func.sum(_events[name])
+    if name == "unpriced_requests":
+        return func.sum(case((_events.priced, 0), else_=1))
+    if name == "estimated_requests":
+        return func.sum(case((_events.estimated, 1), else_=0))
+    return func.sum(func.coalesce(_events.latency_ms, 0))
+
+
+def _event_sums(connection: Connection, wanted: Aggregate) -> list[AggregateRow]:
+    """`wanted` summed over the raw events, as the rollups sum them (voided events netted out: left out)."""
+    where: list[ColumnElement[bool]] = [_events.ts_us >= wanted.since, _events.ts_us < wanted.until]
+    for name, values in wanted.where.items():
+        where.append(_event_dimension(name).in_(values))
+    if "account_id" not in wanted.where:
+        # The index leads with the account, so every account's events are read as one index range per account
+        # with usage in the range's buckets (the rollups, written in the same transactions, list them).
+        bucket = usage_rollups.c.bucket
+        first = wanted.since // _MICRO // ROLLUP_BUCKET_SECONDS * ROLLUP_BUCKET_SECONDS
+        busy = (
+            select(usage_rollups.c.account_id).distinct().where(bucket >= first, bucket <= (wanted.until - 1) // _MICRO)
+        )
+        where.append(_events.account_id.in_(list(connection.execute(busy).scalars())))
+    if wanted.models is not None:
+        where.append(or_(_events.model.in_(wanted.models), _events.canonical_model.in_(wanted.models)))
+    voided = exists().where(_adjustments.event_id == _events.id, _adjustments.kind == "void")
+    where.append(~voided)
+    groups = [_event_dimension(name) for name in wanted.group_by]
+    sums = [_event_measure(name).label(name) for name in wanted.measures]
+    return _rows(connection, select(*groups, *sums).where(*where).group_by(*groups), wanted)
