@@ -260,24 +260,25 @@ async def test_a_request_held_open_at_the_provider_is_active_for_its_account_onl
     token = gateway.admin(
         "POST", f"/api/admin/accounts/{key['account_id']}/members/{owner['id']}/tokens", json={"name": "t"}
     ).json()["token"]
-    sdk = openai.AsyncOpenAI(api_key=secret, base_url=f"{gateway.url}/v1", max_retries=0)
     first_chunk, go_on = asyncio.Event(), asyncio.Event()
 
     async def stream() -> int:
-        # 40 chunks 50 ms apart at the slow mock: the request stays open for about two seconds.
-        chunks = await sdk.chat.completions.create(
-            model="slow-gpt",
-            messages=[{"role": "user", "content": "Say something long."}],
-            stream=True,
-            stream_options={"include_usage": True},
-            extra_headers={"x-mock-output-tokens": "40"},
-        )
-        count = 0
-        async for _chunk in chunks:
-            count += 1
-            first_chunk.set()
-            await go_on.wait()
-        return count
+        async with openai.AsyncOpenAI(api_key=secret, base_url=f"{gateway.url}/v1", max_retries=0) as sdk:
+            # 40 chunks 50 ms apart at the slow mock: the request stays open for about two seconds.
+            chunks = await sdk.chat.completions.create(
+                model="slow-gpt",
+                messages=[{"role": "user", "content": "Say something long."}],
+                stream=True,
+                stream_options={"include_usage": True},
+                extra_headers={"x-mock-output-tokens": "40"},
+            )
+            count = 0
+            async with chunks:
+                async for _chunk in chunks:
+                    count += 1
+                    first_chunk.set()
+                    await go_on.wait()
+            return count
 
     async with asyncio.TaskGroup() as tasks:
         streaming = tasks.create_task(stream())

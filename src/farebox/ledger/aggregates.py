@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Connection, case, exists, func, literal, or_, select
+from sqlalchemy import BigInteger, ColumnElement, Connection, Select, case, exists, func, literal, or_, select
 
 from farebox.ledger.schema import (
     ADJUSTED_MEASURES,
@@ -140,7 +140,7 @@ def aggregate(connection: Connection, wanted: Aggregate) -> list[AggregateRow]:
     return _rows(connection, query, wanted)
 
 
-def _rows(connection: Connection, query: Any, wanted: Aggregate) -> list[AggregateRow]:
+def _rows(connection: Connection, query: Select[Any], wanted: Aggregate) -> list[AggregateRow]:
     timed = wanted.slots is not None
     rows = []
     for row in connection.execute(query):
@@ -162,17 +162,15 @@ def _event_dimension(name: str) -> ColumnElement[Any]:
     return func.coalesce(column, "") if column.nullable else column
 
 
-def _event_measure(name: str) -> ColumnElement[Any]:
-    """An event's contribution to a rollup measure, summed."""
-    if name == "requests":
-        return func.count()
-    if name in ADJUSTED_MEASURES:
-        return func.sum(_events[name])
-    if name == "unpriced_requests":
-        return func.sum(case((_events.priced, 0), else_=1))
-    if name == "estimated_requests":
-        return func.sum(case((_events.estimated, 1), else_=0))
-    return func.sum(func.coalesce(_events.latency_ms, 0))
+_EVENT_MEASURES: dict[str, ColumnElement[Any]] = {
+    "requests": func.count(),
+    **{name: func.sum(_events[name]) for name in ADJUSTED_MEASURES},
+    "unpriced_requests": func.sum(case((_events.priced, 0), else_=1)),
+    "estimated_requests": func.sum(case((_events.estimated, 1), else_=0)),
+    "latency_ms_sum": func.sum(func.coalesce(_events.latency_ms, 0)),
+}
+"""Each rollup measure as a sum over raw events (the rollups add an event's latency as 0 when it has none)."""
+assert _EVENT_MEASURES.keys() == set(ROLLUP_MEASURES)
 
 
 def _event_sums(connection: Connection, wanted: Aggregate) -> list[AggregateRow]:
@@ -194,5 +192,5 @@ def _event_sums(connection: Connection, wanted: Aggregate) -> list[AggregateRow]
     voided = exists().where(_adjustments.event_id == _events.id, _adjustments.kind == "void")
     where.append(~voided)
     groups = [_event_dimension(name) for name in wanted.group_by]
-    sums = [_event_measure(name).label(name) for name in wanted.measures]
+    sums = [_EVENT_MEASURES[name].label(name) for name in wanted.measures]
     return _rows(connection, select(*groups, *sums).where(*where).group_by(*groups), wanted)
