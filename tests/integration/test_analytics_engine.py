@@ -226,6 +226,14 @@ async def test_a_minute_is_summed_from_the_events_as_the_rollups_sum_them(
             make_event(timestamp=minute[0], cost_nano=1, input_tokens=1, output_tokens=2, latency_ms=10),
             make_event(timestamp=last, cost_nano=0, key_id=None, member_id=None, agent_id=None, app=None, priced=False),
             make_event(timestamp=last, cost_nano=10, status="error", estimated=True, reasoning_tokens=3),
+            make_event(
+                timestamp=minute[0], cost_nano=1_000, status="error", http_status=429, error_type="rate_limit_exceeded"
+            ),
+            make_event(timestamp=minute[0], cost_nano=1_000, status="error", http_status=503, error_type="http_503"),
+            make_event(
+                timestamp=last, cost_nano=1_000, status="error", http_status=None, error_type="upstream_timeout"
+            ),
+            make_event(timestamp=last, cost_nano=1_000, status="error", http_status=504, error_type="upstream_timeout"),
             make_event(timestamp=minute[0], cost_nano=100, account_id="acct-2", key_id="key-3", member_id="mem-3"),
             make_event(id="evt-voided", timestamp=minute[0], cost_nano=1_000, source="ingest"),
             make_event(timestamp=quarter[0] - timedelta(microseconds=1), cost_nano=10_000),  # the quarter before
@@ -242,11 +250,14 @@ async def test_a_minute_is_summed_from_the_events_as_the_rollups_sum_them(
         (Dimension.ACCOUNT, Dimension.KEY, Dimension.MEMBER, Dimension.AGENT, Dimension.APP),
         (Dimension.AXIS, Dimension.PROVIDER, Dimension.MODEL, Dimension.CANONICAL_MODEL, Dimension.OPERATION),
         (Dimension.STATUS,),
+        (Dimension.ERROR_CLASS,),
+        (Dimension.KEY, Dimension.ERROR_CLASS, Dimension.STATUS),
     ]
+    timeouts = Filters({Dimension.ERROR_CLASS: ("timeout", "rate_limited")})
     for viewer in (MASTER, owner, member):
-        for group_by in groupings:
-            raw = Query(window, tuple(Measure), group_by=group_by, within=minute)
-            rolled = Query(window, tuple(Measure), group_by=group_by, within=quarter)
+        for group_by, filters in [*((grouping, Filters()) for grouping in groupings), ((), timeouts)]:
+            raw = Query(window, tuple(Measure), group_by=group_by, filters=filters, within=minute)
+            rolled = Query(window, tuple(Measure), group_by=group_by, filters=filters, within=quarter)
             assert (engine.source(raw, viewer=viewer), engine.source(rolled, viewer=viewer)) == (
                 "usage_events",
                 "usage_rollups",
@@ -257,9 +268,22 @@ async def test_a_minute_is_summed_from_the_events_as_the_rollups_sum_them(
             )
             assert by_events == by_rollups and by_events, (viewer.kind, group_by)
     (everyone,) = await engine.run(Query(window, (Measure.COST_NANO, Measure.REQUESTS), within=minute), viewer=MASTER)
-    assert everyone.measures == (111, 4), "both accounts, the voided event and the neighbouring quarters left out"
+    assert everyone.measures == (4_111, 8), "both accounts, the voided event and the neighbouring quarters left out"
     (mine,) = await engine.run(Query(window, (Measure.COST_NANO,), within=minute), viewer=member)
-    assert mine.measures == (11,), "a member's own keys only"
+    assert mine.measures == (11 + 4 * 1_000,), "a member's own keys only"
+    by_class = await engine.run(
+        Query(window, (Measure.REQUESTS,), group_by=(Dimension.ERROR_CLASS,), within=minute), viewer=MASTER
+    )
+    assert sorted((row.dimensions[0], row.measures[0]) for row in by_class) == [
+        ("", 3),
+        ("other", 1),
+        ("rate_limited", 1),
+        ("timeout", 2),
+        ("upstream_error", 1),
+    ], "classed by the writer's one rule"
+    nothing = Filters({Dimension.ERROR_CLASS: ("cancelled",)})
+    (none,) = await engine.run(Query(window, (Measure.REQUESTS,), filters=nothing, within=minute), viewer=MASTER)
+    assert none.measures == (0,), "a sum without groups is one row, of zeros when nothing matches"
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, Connection, Select, case, exists, func, literal, or_, select
 
+from farebox.core.error_classes import error_class
 from farebox.ledger.schema import (
     ADJUSTED_MEASURES,
     ROLLUP_BUCKET_SECONDS,
@@ -173,11 +174,15 @@ _EVENT_MEASURES: dict[str, ColumnElement[Any]] = {
 assert _EVENT_MEASURES.keys() == set(ROLLUP_MEASURES)
 
 
+_CLASS = "error_class"
+
+
 def _event_sums(connection: Connection, wanted: Aggregate) -> list[AggregateRow]:
     """`wanted` summed over the raw events, as the rollups sum them (voided events netted out: left out)."""
     where: list[ColumnElement[bool]] = [_events.ts_us >= wanted.since, _events.ts_us < wanted.until]
     for name, values in wanted.where.items():
-        where.append(_event_dimension(name).in_(values))
+        if name != _CLASS:
+            where.append(_event_dimension(name).in_(values))
     if "account_id" not in wanted.where:
         # The index leads with the account, so every account's events are read as one index range per account
         # with usage in the range's buckets (the rollups, written in the same transactions, list them).
@@ -191,6 +196,33 @@ def _event_sums(connection: Connection, wanted: Aggregate) -> list[AggregateRow]
         where.append(or_(_events.model.in_(wanted.models), _events.canonical_model.in_(wanted.models)))
     voided = exists().where(_adjustments.event_id == _events.id, _adjustments.kind == "void")
     where.append(~voided)
-    groups = [_event_dimension(name) for name in wanted.group_by]
     sums = [_EVENT_MEASURES[name].label(name) for name in wanted.measures]
-    return _rows(connection, select(*groups, *sums).where(*where).group_by(*groups), wanted)
+    if _CLASS not in (*wanted.group_by, *wanted.where):
+        groups = [_event_dimension(name) for name in wanted.group_by]
+        return _rows(connection, select(*groups, *sums).where(*where).group_by(*groups), wanted)
+    return _classed(connection, wanted, where, sums)
+
+
+def _classed(
+    connection: Connection, wanted: Aggregate, where: list[ColumnElement[bool]], sums: list[Any]
+) -> list[AggregateRow]:
+    """`wanted` grouped or filtered by the error class, which an event does not store: its events are grouped by
+    what the class is made of (status, HTTP status, error type), each group classed by the one rule
+    (`farebox.core.error_classes`, as the writer classes them) and the groups of a class added up."""
+    named = [name for name in wanted.group_by if name != _CLASS]
+    made_of = [_events.status, _events.http_status, _events.error_type]
+    groups = [*(_event_dimension(name) for name in named), *made_of]
+    allowed = wanted.where.get(_CLASS)
+    found: dict[tuple[str, ...], list[int]] = {}
+    for row in connection.execute(select(*groups, *sums).where(*where).group_by(*groups)):
+        values = tuple(row)
+        kind = error_class(*values[len(named) : len(named) + 3])
+        if allowed is not None and kind not in allowed:
+            continue
+        dimensions = dict(zip(named, values[: len(named)], strict=True)) | {_CLASS: kind}
+        total = found.setdefault(tuple(dimensions[name] for name in wanted.group_by), [0] * len(sums))
+        for position, value in enumerate(values[len(named) + 3 :]):
+            total[position] += int(value or 0)
+    if not found and not wanted.group_by:
+        found[()] = [0] * len(sums)  # as a sum without groups answers: one row of zeros
+    return [AggregateRow(None, group, tuple(measures)) for group, measures in found.items()]
