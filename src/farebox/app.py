@@ -42,12 +42,13 @@ from farebox.core.credits import CreditRate
 from farebox.core.money import to_nano
 from farebox.core.passwords import PasswordHashes
 from farebox.core.sealing import SecretBox
-from farebox.core.server_secret import DASHBOARD_SESSIONS, WEBHOOK_SECRETS, derive_key
+from farebox.core.server_secret import DASHBOARD_SESSIONS, PROMPT_PREFIXES, WEBHOOK_SECRETS, derive_key
 from farebox.core.throttle import Throttle
 from farebox.gateway.bounds import EmbeddingBounds
 from farebox.gateway.endpoints import proxy_routes
 from farebox.gateway.model_routes import routing_table
 from farebox.gateway.native_errors import native_error_shape
+from farebox.gateway.prompt_prefix import PromptPrefixes
 from farebox.gateway.providers.mock import create_mock_app
 from farebox.gateway.tokens import Tokenizer
 from farebox.gateway.upstream import Upstream, default_mock_base_url
@@ -131,6 +132,7 @@ def create_app(
             max_request_tokens=settings.embeddings_max_request_tokens,
         ),
         credit_rate=rate,
+        prompt_prefixes=PromptPrefixes(derive_key(server_secret, purpose=PROMPT_PREFIXES)),
     )
 
     workers = [
