@@ -26,6 +26,7 @@ from farebox.analytics import (
     admin_keys,
     admin_patterns,
     admin_providers,
+    admin_savings,
     admin_usage,
     key_usage,
     month_usage,
@@ -65,6 +66,7 @@ from farebox.ledger.webhooks import WebhookEndpoints
 from farebox.ledger.workloads import Workloads
 from farebox.metering import Budgets, KeyCache, LocalCounters, Meter, UsageEvents, VoidWatch
 from farebox.prices import PriceBook
+from farebox.prices.alternatives import Alternatives
 from farebox.services import DashboardAuth, IngestLimits, Services
 from farebox.settings import Settings, provider_credentials, resolve_master_key, resolve_secret_key
 from farebox.webhooks.feed import UsageFeed
@@ -170,6 +172,7 @@ def create_app(
         ledger=ledger,
         reader=LedgerReader(ledger),
         prices=prices,
+        alternatives=Alternatives.load(prices),
         directory=directory,
         tokens=MemberTokens(directory),
         passwords=MemberPasswords(directory, hashes=password_hashes),
@@ -214,6 +217,7 @@ def create_app(
         admin_keys,
         admin_patterns,
         admin_forecast,
+        admin_savings,
         workloads,
         sessions,
     )

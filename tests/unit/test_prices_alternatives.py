@@ -70,6 +70,12 @@ def test_a_model_is_offered_only_by_the_providers_that_list_it(alternatives: Alt
     )
     gpt = alternatives.offers("gpt-4o", at=AT)
     assert [provider for provider, _ in gpt] == ["openai"], "no other routable provider lists gpt-4o itself"
+    assert [provider for provider, _ in alternatives.offers("Qwen/Qwen3.5-9B", at=AT, besides="together")] == [
+        "openrouter"
+    ]
+    assert alternatives.offers("claude-sonnet-4-6", at=AT, besides="gemini") == alternatives.offers(
+        "claude-sonnet-4-6", at=AT, besides="google"
+    ), "the ledger's name of a provider, or the catalog's"
 
 
 def test_an_override_naming_a_provider_makes_it_a_seller(tmp_path: Path) -> None:

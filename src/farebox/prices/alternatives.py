@@ -105,11 +105,16 @@ class Alternatives:
         """The cheaper models of `model`'s family (its canonical name), the nearest first; none outside a family."""
         return self._siblings.get(model, ())
 
-    def offers(self, model: str, *, operation: str = "", at: datetime) -> list[tuple[str, ModelPricing]]:
+    def offers(
+        self, model: str, *, operation: str = "", at: datetime, besides: str | None = None
+    ) -> list[tuple[str, ModelPricing]]:
         """`(provider, pricing)` for each routable provider that sells `model` (`PriceBook.listed_at`), in the
-        table's order of providers."""
+        table's order of providers, leaving out the one named `besides` (as the ledger or the catalog names it)."""
+        current = {besides, self._catalog.provider_id(besides)} if besides else set()
         found = []
         for provider in self.routable_providers:
+            if provider in current:
+                continue
             pricing = self._book.listed_at(model, provider=provider, operation=operation, at=at)
             if pricing is not None:
                 found.append((provider, pricing))
