@@ -344,8 +344,9 @@ def caching(
             found.append(
                 Recommendation(
                     "caching",
-                    f"Cache the prompt prefixes {model} is sent again and again: {repeated.prefixes:,} prefixes of "
-                    f"{PREFIX_TOKENS:,}+ tokens were repeated {repeated.repeats:,} times on the same day",
+                    f"Enable prompt caching for {model}: {repeated.repeats:,} requests repeated, on the same day, "
+                    f"the first {PREFIX_TOKENS:,}+ tokens of a prompt sent before ({repeated.prefixes:,} such "
+                    "prompt beginnings)",
                     saved,
                     repeated.requests,
                     tuple(sorted(keys[(provider, model)])),
