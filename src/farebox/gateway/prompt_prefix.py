@@ -18,6 +18,7 @@ are the same.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterator
 from hashlib import sha256
 
 from farebox.gateway.providers.payload import JSONObject
@@ -30,36 +31,46 @@ PROMPTED_OPERATIONS = frozenset({"chat.completions", "responses", "messages"})
 _UNIT, _RECORD = "\x1f", "\x1e"
 
 
-class _Text:
-    """The canonical text of a prompt as far as `PREFIX_CHARS`, built piece by piece."""
-
-    __slots__ = ("pieces", "size")
-
-    def __init__(self) -> None:
-        self.pieces: list[str] = []
-        self.size = 0
-
-    def add(self, role: object, text: str) -> bool:
-        """Add one message; whether the text now reaches `PREFIX_CHARS`."""
-        name = role if isinstance(role, str) else ""
-        self.pieces += (name, _UNIT, text[: PREFIX_CHARS - self.size], _RECORD)
-        self.size += len(name) + len(text) + 2
-        return self.size >= PREFIX_CHARS
-
-    def add_messages(self, messages: object, *, default_role: str = "") -> bool:
-        """Add each message of a list (a Responses item that is no message is passed over); whether the text now
-        reaches `PREFIX_CHARS`."""
-        if not isinstance(messages, list):
-            return False
+def _turns(operation: str, document: JSONObject) -> Iterator[tuple[object, object]]:
+    """The prompt's turns in order, as (role, content): the system prompt, then the messages (a Responses item
+    that is no message passed over)."""
+    default = ""
+    if operation == "responses":
+        instructions = document.get("instructions")
+        if isinstance(instructions, str):
+            yield "system", instructions
+        messages = document.get("input")
+        if isinstance(messages, str):
+            yield "user", messages
+            return
+        default = "user"
+    else:
+        if operation == "messages" and (system := document.get("system")) is not None:
+            yield "system", system
+        messages = document.get("messages")
+    if isinstance(messages, list):
         for message in messages:
             if isinstance(message, dict) and "content" in message:
-                if self.add(message.get("role", default_role), _text_of(message["content"])):
-                    return True
-        return False
+                yield message.get("role", default), message["content"]
+
+
+def _role(role: object) -> str:
+    return role if isinstance(role, str) else ""
+
+
+def _length(content: object) -> int:
+    """The length of a turn's text (`_text_of`), without joining its parts."""
+    if isinstance(content, str):
+        return len(content)
+    if isinstance(content, list):
+        return sum(
+            len(text) for part in content if isinstance(part, dict) and isinstance(text := part.get("text"), str)
+        )
+    return 0
 
 
 def _text_of(content: object) -> str:
-    """The text of a message's content: a string, or its text parts joined."""
+    """The text of a turn's content: a string, or its text parts joined."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
@@ -67,21 +78,21 @@ def _text_of(content: object) -> str:
     return ""
 
 
-def _long_enough(operation: str, document: JSONObject) -> _Text | None:
-    """The prompt's canonical text when it reaches `PREFIX_CHARS`, else None."""
-    text = _Text()
-    if operation == "responses":
-        instructions = document.get("instructions")
-        if isinstance(instructions, str) and text.add("system", instructions):
-            return text
-        given = document.get("input")
-        reached = text.add("user", given) if isinstance(given, str) else text.add_messages(given, default_role="user")
-        return text if reached else None
-    if operation == "messages":
-        system = document.get("system")
-        if system is not None and text.add("system", _text_of(system)):
-            return text
-    return text if text.add_messages(document.get("messages")) else None
+def _prefix(operation: str, document: JSONObject) -> str | None:
+    """The first `PREFIX_CHARS` characters of the prompt's canonical text; None when it is shorter. Lengths are
+    summed first and the text built only for a long prompt."""
+    turns = []
+    size = 0
+    for turn in _turns(operation, document):
+        turns.append(turn)
+        size += len(_role(turn[0])) + _length(turn[1]) + 2
+        if size >= PREFIX_CHARS:
+            break
+    else:
+        return None
+    # A slice that covers a whole string is that string: short texts are not copied, a long one is cut.
+    text = "".join(f"{_role(role)}{_UNIT}{_text_of(content)[:PREFIX_CHARS]}{_RECORD}" for role, content in turns)
+    return text[:PREFIX_CHARS]
 
 
 class PromptPrefixes:
@@ -96,8 +107,7 @@ class PromptPrefixes:
         """The 16-hex-digit prefix hash of a request's prompt; None for another operation or a short prompt."""
         if document is None or operation not in PROMPTED_OPERATIONS:
             return None
-        text = _long_enough(operation, document)
-        if text is None:
+        prefix = _prefix(operation, document)
+        if prefix is None:
             return None
-        prefix = "".join(text.pieces)[:PREFIX_CHARS]
         return hmac.new(self._key, prefix.encode("utf-8", "surrogatepass"), sha256).hexdigest()[:16]
