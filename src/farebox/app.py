@@ -27,6 +27,7 @@ from farebox.analytics import (
     admin_live,
     admin_patterns,
     admin_providers,
+    admin_savings,
     admin_usage,
     key_usage,
     month_usage,
@@ -43,12 +44,13 @@ from farebox.core.credits import CreditRate
 from farebox.core.money import to_nano
 from farebox.core.passwords import PasswordHashes
 from farebox.core.sealing import SecretBox
-from farebox.core.server_secret import DASHBOARD_SESSIONS, WEBHOOK_SECRETS, derive_key
+from farebox.core.server_secret import DASHBOARD_SESSIONS, PROMPT_PREFIXES, WEBHOOK_SECRETS, derive_key
 from farebox.core.throttle import Throttle
 from farebox.gateway.bounds import EmbeddingBounds
 from farebox.gateway.endpoints import proxy_routes
 from farebox.gateway.model_routes import routing_table
 from farebox.gateway.native_errors import native_error_shape
+from farebox.gateway.prompt_prefix import PromptPrefixes
 from farebox.gateway.providers.mock import create_mock_app
 from farebox.gateway.tokens import Tokenizer
 from farebox.gateway.upstream import Upstream, default_mock_base_url
@@ -65,6 +67,7 @@ from farebox.ledger.webhooks import WebhookEndpoints
 from farebox.ledger.workloads import Workloads
 from farebox.metering import Budgets, KeyCache, LocalCounters, Meter, UsageEvents, VoidWatch
 from farebox.prices import PriceBook
+from farebox.prices.alternatives import Alternatives
 from farebox.services import DashboardAuth, IngestLimits, Services
 from farebox.settings import Settings, provider_credentials, resolve_master_key, resolve_secret_key
 from farebox.webhooks.feed import UsageFeed
@@ -132,6 +135,7 @@ def create_app(
             max_request_tokens=settings.embeddings_max_request_tokens,
         ),
         credit_rate=rate,
+        prompt_prefixes=PromptPrefixes(derive_key(server_secret, purpose=PROMPT_PREFIXES)),
     )
 
     workers = [
@@ -169,6 +173,7 @@ def create_app(
         ledger=ledger,
         reader=LedgerReader(ledger),
         prices=prices,
+        alternatives=Alternatives.load(prices),
         directory=directory,
         tokens=MemberTokens(directory),
         passwords=MemberPasswords(directory, hashes=password_hashes),
@@ -214,6 +219,7 @@ def create_app(
         admin_patterns,
         admin_forecast,
         admin_live,
+        admin_savings,
         workloads,
         sessions,
     )

@@ -57,6 +57,7 @@ from farebox.ledger.webhooks import WebhookEndpoints
 from farebox.ledger.workloads import Workloads
 from farebox.metering import Budgets, Meter
 from farebox.prices import PriceBook
+from farebox.prices.alternatives import Alternatives
 
 __all__ = [
     "CSRF_HEADER",
@@ -143,6 +144,8 @@ class Services:
     reader: LedgerReader
     """Typed, read-only rows of the ledger's usage events and rollups."""
     prices: PriceBook
+    alternatives: Alternatives
+    """Cheaper ways to buy the same tokens (model families, other providers, batch APIs), priced by `prices`."""
     directory: Directory
     tokens: MemberTokens
     """Members' personal API tokens (the admin API's credential besides the master key)."""

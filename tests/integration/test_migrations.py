@@ -354,3 +354,30 @@ def test_error_classes_are_summed_again_from_the_events_and_summed_away_on_the_w
                 ], table
     finally:
         engines.dispose()
+
+
+def test_the_prompt_prefixes_migration_adds_an_empty_column_and_table_and_drops_them_on_the_way_down(
+    ledger_url: str,
+) -> None:
+    """Migration 0014: events recorded before it keep every field and have no prefix (their prompts were never
+    kept); its downgrade drops the column and the table, the events intact."""
+    engines = Engines(ledger_url)
+    try:
+        migrate(engines, revision="0013")
+        with engines.writer.begin() as connection:
+            connection.execute(sa_table("usage_events", connection).insert(), [_event("before", 1_750_000_000_000_000)])
+        migrate(engines)
+        with engines.writer.begin() as connection:
+            query = "SELECT id, cost_nano, prompt_prefix FROM usage_events"
+            assert [tuple(row) for row in connection.exec_driver_sql(query)] == [("before", 1_000, None)]
+            assert connection.exec_driver_sql("SELECT COUNT(*) FROM prompt_prefixes").scalar() == 0
+            config = Config()
+            config.set_main_option("script_location", str(_MIGRATIONS))
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0013")
+            assert not inspect(connection).has_table("prompt_prefixes")
+            columns = {column["name"] for column in inspect(connection).get_columns("usage_events")}
+            assert "prompt_prefix" not in columns and "recorded_at_us" in columns
+            assert connection.exec_driver_sql("SELECT id, cost_nano FROM usage_events").all() == [("before", 1_000)]
+    finally:
+        engines.dispose()

@@ -42,6 +42,7 @@ __all__ = [
     "RATE",
     "AdminCaller",
     "Caller",
+    "PeriodSlots",
     "Scoped",
     "Span",
     "admin_caller",
@@ -50,6 +51,7 @@ __all__ = [
     "envelope",
     "instant",
     "invalid",
+    "period_rows",
     "period_sums",
     "ratio",
     "usd",
@@ -193,17 +195,46 @@ def instant(bucket: datetime | date, window: Window) -> str:
     return start.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-async def period_sums(
-    request: Request, scope: Scope, span: Span, group_by: tuple[Dimension, ...], measures: tuple[Measure, ...]
-) -> dict[tuple[str, ...], list[int]]:
-    """`measures` summed per combination of `group_by` over the period ending now, from the engine: whole local
-    days (the daily cube where the zone is the account's), or for a period of hours the clock's hours ending
-    with the current one."""
+@dataclass(frozen=True, slots=True)
+class PeriodSlots:
+    """How a period ending now is cut: its local days (a period of days or weeks), or its clock hours."""
+
+    first: date | datetime
+    """The first day (a date), or the first hour's start (an aware datetime)."""
+    count: int
+
+    def index(self, at: date | datetime) -> int:
+        """The position of a row's slot (`Row.at`) in the period: 0 for the first."""
+        if isinstance(self.first, datetime):
+            assert isinstance(at, datetime)
+            # In absolute time: local wall clocks repeat or skip an hour when they change.
+            return (at.astimezone(UTC) - self.first.astimezone(UTC)) // timedelta(hours=1)
+        assert not isinstance(at, datetime)
+        return (at - self.first).days
+
+
+async def period_rows(
+    request: Request,
+    scope: Scope,
+    span: Span,
+    group_by: tuple[Dimension, ...],
+    measures: tuple[Measure, ...],
+    *,
+    by_slot: bool = False,
+) -> tuple[list[analytics.Row], PeriodSlots]:
+    """The engine's rows of the period ending now, and how it is cut: whole local days (the daily cube where the
+    zone is the account's), or for a period of hours the clock's hours ending with the current one, each row's
+    hour in `Row.at`. With `by_slot`, a period of days has a row per day too."""
     now = services(request).directory.now().astimezone(scope.window.tz)
     window = span.window(now, scope.window.tz)
-    grain = Grain.HOUR if span.unit == "h" else None
     # In UTC: subtracting from a local time would count wall-clock hours, wrong across a change of clocks.
     start = now.replace(minute=0, second=0, microsecond=0).astimezone(UTC) - timedelta(hours=span.hours - 1)
+    if span.unit == "h":
+        grain: Grain | None = Grain.HOUR
+        slots = PeriodSlots(start, span.hours)
+    else:
+        grain = Grain.DAY if by_slot else None
+        slots = PeriodSlots(window.first, span.days)
     query = analytics.Query(
         window,
         measures,
@@ -213,10 +244,16 @@ async def period_sums(
         account_id=scope.account_id,
         local_days=scope.local_days,
     )
+    rows = await engine(request).run(query, viewer=scope.viewer)
+    return [row for row in rows if not (isinstance(row.at, datetime) and row.at < start)], slots
+
+
+async def period_sums(
+    request: Request, scope: Scope, span: Span, group_by: tuple[Dimension, ...], measures: tuple[Measure, ...]
+) -> dict[tuple[str, ...], list[int]]:
+    """`measures` summed per combination of `group_by` over the period ending now (`period_rows`)."""
     sums: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0] * len(measures))
-    for row in await engine(request).run(query, viewer=scope.viewer):
-        if isinstance(row.at, datetime) and row.at < start:
-            continue
+    for row in (await period_rows(request, scope, span, group_by, measures))[0]:
         total = sums[row.dimensions]
         for position, value in enumerate(row.measures):
             total[position] += value

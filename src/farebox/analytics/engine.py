@@ -21,6 +21,7 @@ from farebox.core.owners import Role
 from farebox.errors import NotFound
 from farebox.ledger.aggregates import ROLLUP_BUCKET_SECONDS, Aggregate, Source
 from farebox.ledger.exports import ExportRow
+from farebox.ledger.prompt_prefixes import PrefixFilter, PrefixRow
 from farebox.ledger.reader import EventCursor, EventFilter, EventRow, LedgerReader
 
 __all__ = ["Dimension", "Engine", "Filters", "Measure", "Query", "Row"]
@@ -178,6 +179,31 @@ class Engine:
             )
             for row in rows
         ]
+
+    async def repeated_prefixes(self, query: Query, *, viewer: Principal) -> list[PrefixRow]:
+        """The prompt prefixes sent more than once on a day, each key's share of them, in the query's window read as
+        local days of each account (`farebox.ledger.prompt_prefixes`), as far as `viewer` may see. Filters by key
+        only.
+
+        Raises:
+            NotFound, PermissionDenied: as `run`.
+            ValueError: a filter on another dimension or by model, or a viewer held to a member's own usage (the
+                counts are kept per key, not per member).
+        """
+        where = _where(query, viewer)
+        unsupported = set(where) - {Dimension.ACCOUNT.value, Dimension.KEY.value}
+        if unsupported or query.filters.models is not None:
+            raise ValueError(f"prompt prefixes cannot be filtered by {', '.join(sorted(unsupported)) or 'model'}")
+        if any(values == () for values in where.values()):
+            return []
+        accounts = where.get(Dimension.ACCOUNT.value)
+        if accounts is not None and len(accounts) != 1:
+            raise ValueError("prompt prefixes are read for one account or every account")
+        since, until = query.window.day_range()
+        wanted = PrefixFilter(
+            since, until, account_id=None if accounts is None else accounts[0], key_ids=where.get(Dimension.KEY.value)
+        )
+        return await self._reader.repeated_prefixes(wanted)
 
     def source(self, query: Query, *, viewer: Principal) -> Source:
         """Which table answers the query: `usage_daily` (the daily cube), `usage_rollups` (the quarter hours) or

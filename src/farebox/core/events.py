@@ -101,3 +101,6 @@ class UsageEvent:
     """True when token counts were estimated by farebox because the provider reported none."""
     source: str = "proxy"
     metadata: dict[str, Any] = field(default_factory=dict)
+    prompt_prefix: str | None = None
+    """A keyed hash of the beginning of a long prompt (16 hex digits; `farebox.gateway.prompt_prefix`), never the
+    prompt itself: requests that repeat a prompt's beginning share it. None for a short or no prompt."""

@@ -13,7 +13,14 @@ import hashlib
 import hmac
 import secrets
 
-__all__ = ["DASHBOARD_SESSIONS", "MIN_SERVER_SECRET_CHARS", "WEBHOOK_SECRETS", "derive_key", "generate_server_secret"]
+__all__ = [
+    "DASHBOARD_SESSIONS",
+    "MIN_SERVER_SECRET_CHARS",
+    "PROMPT_PREFIXES",
+    "WEBHOOK_SECRETS",
+    "derive_key",
+    "generate_server_secret",
+]
 
 WEBHOOK_SECRETS = b"farebox webhook secrets v1"
 """The label of the key that seals webhook signing secrets at rest."""
@@ -21,6 +28,10 @@ WEBHOOK_SECRETS = b"farebox webhook secrets v1"
 DASHBOARD_SESSIONS = b"farebox dashboard sessions v1"
 """The label of the key that dashboard sessions' CSRF tokens (and the operator session's master-key check) are
 HMACs under."""
+
+PROMPT_PREFIXES = b"farebox prompt prefixes v1"
+"""The label of the key that the hashes of long prompts' beginnings (`usage_events.prompt_prefix`) are HMACs
+under: the same on every replica, so that their requests' hashes compare."""
 
 MIN_SERVER_SECRET_CHARS = 32
 """A shorter server secret is refused: every derived key is only as strong as the secret."""

@@ -31,6 +31,7 @@ from farebox.gateway.attribution import attribution_from
 from farebox.gateway.formats import FORMATS
 from farebox.gateway.model_routes import ModelRoute
 from farebox.gateway.operations import Operation, ParsedRequest, parse_request, upstream_body
+from farebox.gateway.prompt_prefix import PROMPTED_OPERATIONS
 from farebox.gateway.providers.openai import UsageChunkFilter
 from farebox.gateway.streaming import StreamEnd, relay
 from farebox.gateway.upstream import (
@@ -71,6 +72,7 @@ class _Forward:
     parsed: ParsedRequest
     route: ModelRoute
     started: float
+    prompt_prefix: str | None
 
 
 class ProxyEndpoint:
@@ -81,6 +83,8 @@ class ProxyEndpoint:
         self.gateway = gateway
         self.meter = gateway.meter
         self.format = FORMATS[operation.wire]
+        prefixes = gateway.prompt_prefixes
+        self.prompt_prefixes = prefixes if prefixes is not None and operation.operation in PROMPTED_OPERATIONS else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -104,13 +108,16 @@ class ProxyEndpoint:
                     parsed.document, model=route.upstream, tokenizer=self.gateway.tokenizer
                 )
             outgoing = upstream_body(self.operation, parsed, route)
-            call = self._call(request_id, at, key, attribution_from(key, headers), parsed, route)
+            prefixes = self.prompt_prefixes
+            prefix = None if prefixes is None else prefixes.of(self.operation.operation, parsed.document)
+            call = self._call(request_id, at, key, attribution_from(key, headers), parsed, route, prefix)
             ticket = await self.meter.open(call)
         except FareboxError as exc:  # refused before anything was forwarded (a cap's refusal included)
             await send_error(send, wire, exc.status, exc.message, code=exc.code, request_id=request_id)
             return
         async with ticket:
-            await self._forward(_Forward(ticket, parsed, route, started), scope, receive, send, outgoing, query)
+            forward = _Forward(ticket, parsed, route, started, prefix)
+            await self._forward(forward, scope, receive, send, outgoing, query)
 
     def _call(
         self,
@@ -120,6 +127,7 @@ class ProxyEndpoint:
         attribution: Attribution,
         parsed: ParsedRequest,
         route: ModelRoute,
+        prompt_prefix: str | None,
     ) -> Call:
         operation = self.operation
 
@@ -138,6 +146,7 @@ class ProxyEndpoint:
                 http_status=499,
                 error_type="cancelled",
                 streamed=parsed.stream,
+                prompt_prefix=prompt_prefix,
             )
 
         price_as = self.gateway.price_target(route)
@@ -203,6 +212,7 @@ class ProxyEndpoint:
         error_type: str | None = None,
         ttft_ms: int | None = None,
         streamed: bool = False,
+        prompt_prefix: str | None = None,
     ) -> Outcome:
         return Outcome(
             provider=route.provider.value,
@@ -218,10 +228,13 @@ class ProxyEndpoint:
             latency_ms=round((time.perf_counter() - started) * 1000),
             ttft_ms=ttft_ms,
             streamed=streamed,
+            prompt_prefix=prompt_prefix,
         )
 
     def _forward_outcome(self, forward: _Forward, **fields: Any) -> Outcome:
-        return self._outcome(forward.parsed, forward.route, started=forward.started, **fields)
+        return self._outcome(
+            forward.parsed, forward.route, started=forward.started, prompt_prefix=forward.prompt_prefix, **fields
+        )
 
     async def _record(self, forward: _Forward, outcome: Outcome) -> UsageEvent | None:
         """Commit the event; None (logged) when the ledger failed, and the response must then fail too."""

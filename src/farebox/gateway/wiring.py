@@ -9,6 +9,7 @@ from types import MappingProxyType
 from farebox.core.credits import CreditRate
 from farebox.gateway.bounds import EmbeddingBounds
 from farebox.gateway.model_routes import ModelRoute, Provider
+from farebox.gateway.prompt_prefix import PromptPrefixes
 from farebox.gateway.tokens import Tokenizer
 from farebox.gateway.upstream import Upstream
 from farebox.metering import Meter, PriceTarget
@@ -40,6 +41,8 @@ class Gateway:
     """The most one embeddings request may ask for."""
     credit_rate: CreditRate = CreditRate()
     """Credits per USD: `x-credits-remaining` counts in credits for an account that holds them."""
+    prompt_prefixes: PromptPrefixes | None = None
+    """Hashes long prompts' beginnings for the usage events (`gateway.prompt_prefix`); None: no hashes."""
 
     def price_target(self, route: ModelRoute) -> PriceTarget:
         """What a route's usage is priced as: its `price_as` (`provider/model` or `model`), else its upstream model."""

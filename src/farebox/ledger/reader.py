@@ -23,6 +23,7 @@ from farebox.ledger.aggregates import Aggregate, AggregateRow, aggregate
 from farebox.ledger.base import Ledger
 from farebox.ledger.export_csv import copy_csv, csv_copy_query
 from farebox.ledger.exports import ExportQuery, ExportRow
+from farebox.ledger.prompt_prefixes import PrefixFilter, PrefixRow, repeated_prefixes
 from farebox.ledger.schema import ROLLUP_DIMENSIONS, ROLLUP_MEASURES, usage_adjustments, usage_events, usage_rollups
 
 __all__ = ["EventCursor", "EventFilter", "EventRow", "LedgerReader", "RollupFilter", "RollupRow", "event_row"]
@@ -324,6 +325,10 @@ class LedgerReader:
     async def aggregate(self, wanted: Aggregate) -> list[AggregateRow]:
         """The rollups summed as `wanted` says (`farebox.ledger.aggregates`), in one query."""
         return await self._ledger._read(lambda connection: aggregate(connection, wanted))
+
+    async def repeated_prefixes(self, wanted: PrefixFilter) -> list[PrefixRow]:
+        """The counts of the prompt prefixes sent more than once on a day (`farebox.ledger.prompt_prefixes`)."""
+        return await self._ledger._read(lambda connection: repeated_prefixes(connection, wanted))
 
     async def rollups(self, wanted: RollupFilter = RollupFilter()) -> list[RollupRow]:
         """The rollups matching `wanted`, by bucket, then by their dimensions."""

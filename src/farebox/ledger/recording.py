@@ -7,7 +7,7 @@ or repeated within the group) are answered as such and change nothing.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from itertools import chain
 from operator import itemgetter
@@ -22,12 +22,14 @@ from farebox.core.events import MICRO, RecordResult, UsageEvent, epoch_us, from_
 from farebox.core.periods import Period, period_start
 from farebox.core.spend import CounterId, Scope
 from farebox.ledger.daily import cube_rows, local_day
+from farebox.ledger.prompt_prefixes import PREFIX_KEYS, PREFIX_SUMS, prefix_rows
 from farebox.ledger.schema import (
     DAILY_DIMENSIONS,
     ROLLUP_BUCKET_SECONDS,
     ROLLUP_DIMENSIONS,
     ROLLUP_MEASURES,
     accounts,
+    prompt_prefixes,
     spend_counters,
     usage_daily,
     usage_events,
@@ -102,6 +104,7 @@ def event_row(event: UsageEvent, *, recorded_at_us: int, flags: tuple[Any, Any] 
         event.source,
         _json(event.metadata) if event.metadata else "{}",
         recorded_at_us,
+        event.prompt_prefix,
     )
 
 
@@ -109,6 +112,7 @@ def event_row(event: UsageEvent, *, recorded_at_us: int, flags: tuple[Any, Any] 
 assert ROLLUP_DIMENSIONS[-1] == "error_class"
 _ROW_DIMENSIONS = itemgetter(*map(_EVENT_COLUMNS.index, ROLLUP_DIMENSIONS[:-1]))
 _STATUS, _HTTP_STATUS, _ERROR_TYPE = map(_EVENT_COLUMNS.index, ("status", "http_status", "error_type"))
+_PREFIX = _EVENT_COLUMNS.index("prompt_prefix")
 assert ROLLUP_DIMENSIONS[:5] == ("account_id", "key_id", "member_id", "agent_id", "app")
 assert ROLLUP_BUCKET_SECONDS * MICRO == _QUARTER_HOUR_US
 # What a rollup sums, in ROLLUP_MEASURES order after `requests`; from `priced` on, it counts or adds differently.
@@ -198,6 +202,7 @@ class Recorder:
         self._upsert_daily = _upsert(
             usage_daily.name, keys=("account_id", "day", *DAILY_DIMENSIONS), sums=ROLLUP_MEASURES, marker=marker
         )
+        self._upsert_prefixes = _upsert(prompt_prefixes.name, keys=PREFIX_KEYS, sums=PREFIX_SUMS, marker=marker)
         self._upsert_counters = _upsert(
             spend_counters.name,
             keys=("scope", "scope_id", "period", "period_start"),
@@ -240,6 +245,7 @@ class Recorder:
             new_rows = [row for row in rows if row[0] in inserted]
         if inserted:
             self._add_rollups(connection, new_rows)
+            self._add_prefixes(connection, new_rows)
             self._add_counters(connection, new_events, new_rows)
         if len(inserted) == sum(len(batch) for batch in batches):
             return [[RecordResult.RECORDED] * len(batch) for batch in batches]
@@ -305,6 +311,15 @@ class Recorder:
     def _add_rollup_rows(self, connection: Connection, rollups: list[tuple[Any, ...]]) -> None:
         """Upsert quarter-hour rollup rows, and the daily cube's rows summed from them."""
         self._upsert(connection, self._upsert_rollups, rollups)
+        self._upsert(connection, self._upsert_daily, cube_rows(rollups, self._day_of(connection)))
+
+    def _add_prefixes(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Count the prompt prefixes the new event rows carry (`ledger.prompt_prefixes`)."""
+        if any(row[_PREFIX] is not None for row in rows):
+            self._upsert(connection, self._upsert_prefixes, prefix_rows(rows, _EVENT_COLUMNS, self._day_of(connection)))
+
+    def _day_of(self, connection: Connection) -> Callable[[str, int], int]:
+        """`day_of(account_id, bucket)`: a quarter-hour bucket's local day in its account's zone, cached."""
 
         def day_of(account_id: str, bucket: int) -> int:
             cache_key = (account_id, bucket)
@@ -315,7 +330,7 @@ class Recorder:
                 day = self._days[cache_key] = local_day(bucket, self.timezone(connection, account_id))
             return day
 
-        self._upsert(connection, self._upsert_daily, cube_rows(rollups, day_of))
+        return day_of
 
     def _add_counters(self, connection: Connection, events: list[UsageEvent], rows: list[tuple[Any, ...]]) -> None:
         # First sum by (account, member, key, quarter hour): far fewer groups than events.

@@ -38,6 +38,7 @@ __all__ = [
     "metadata",
     "outbox",
     "outbox_attempts",
+    "prompt_prefixes",
     "spend_counters",
     "usage_adjustments",
     "usage_events",
@@ -183,6 +184,8 @@ usage_events = Table(
     Column("source", String(16), nullable=False),
     Column("metadata", JSON, nullable=False),
     Column("recorded_at_us", BigInteger, nullable=False),
+    # A keyed hash of a long prompt's beginning (`UsageEvent.prompt_prefix`); the prompt is never stored.
+    Column("prompt_prefix", String(16)),
     Index("ix_usage_events_account_ts_id", "account_id", "ts_us", "id"),
     Index("ix_usage_events_key_ts", "key_id", "ts_us"),
     Index("ix_usage_events_account_recorded", "account_id", "recorded_at_us", "id"),
@@ -279,6 +282,28 @@ many rows as there were (key, model, operation, status) combinations used, where
 up to 96 times as many; the analytics engine reads it when a query's days are the account's own. SQLite keeps
 it in primary-key order (`WITHOUT ROWID`): an account's range of days is one pass, not a row look-up per index
 entry. Changing an account's zone rebuilds its rows from the rollups."""
+
+prompt_prefixes = Table(
+    "prompt_prefixes",
+    metadata,
+    Column("account_id", Text, nullable=False),
+    Column("day", Integer, nullable=False),
+    Column("key_id", Text, nullable=False),
+    Column("provider", Text, nullable=False),
+    Column("canonical_model", Text, nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("requests", BigInteger, nullable=False),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("cached_input_tokens", BigInteger, nullable=False),
+    PrimaryKeyConstraint(
+        "account_id", "day", "key_id", "provider", "canonical_model", "prefix", name="pk_prompt_prefixes"
+    ),
+    sqlite_with_rowid=False,
+)
+"""How often each prompt prefix (`usage_events.prompt_prefix`) was sent: successful requests, and their input and
+cached input tokens, per account, local day of its zone (as `usage_daily.day`), key ('' for none), provider,
+canonical model and prefix. Written with the events in the same transaction; the cost advice reads it, never the
+events."""
 
 spend_counters = Table(
     "spend_counters",

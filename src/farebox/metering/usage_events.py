@@ -65,6 +65,8 @@ class Outcome:
     latency_ms: int | None = None
     ttft_ms: int | None = None
     streamed: bool = False
+    prompt_prefix: str | None = None
+    """A keyed hash of a long prompt's beginning (`UsageEvent.prompt_prefix`), never the prompt; None for none."""
 
 
 class UsageEvents:
@@ -138,4 +140,5 @@ class UsageEvents:
             source,
             # Events are never changed once built: those of one attribution may share its metadata dict.
             metadata if isinstance(metadata, dict) else dict(metadata),
+            outcome.prompt_prefix,
         )

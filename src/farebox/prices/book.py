@@ -101,6 +101,9 @@ class _Resolution:
     """`prices.as_dict()` with tiers resolved, one per tier level (index = tier starts below the input)."""
     rates: NanoRates | None = None
     """The prices as integer rates, when they convert exactly (`NanoRates.of`)."""
+    catalog_provider: str = ""
+    """The provider whose catalog entry was found ("" for none): the catalog answers for another provider when
+    the one asked for does not list the model (Azure for OpenAI's models)."""
 
     def cost_nano(self, usage: Usage) -> int:
         assert self.prices is not None
@@ -221,6 +224,27 @@ class PriceBook:
         exact = cost(usage, prices=pricing.prices)
         return Quote(pricing, usage, exact, to_nano(exact), resolution.charged_at(usage.input_tokens))
 
+    def listed_at(self, model: str, *, provider: str, operation: str = "", at: datetime) -> ModelPricing | None:
+        """The prices of a model at one provider, if that provider sells it: the catalog lists the model under
+        that provider, or an override entry names the provider for it; None otherwise (a model priced only
+        through the catalog's entry at another provider is not sold there).
+
+        Args:
+            model: the model, resolved as `price` resolves it.
+            provider: a provider name the catalog or the overrides file knows (`openai`, `together`).
+            operation: selects override entries, as in `price`.
+            at: when.
+        """
+        when = _utc(at)
+        resolution = self._day(provider, model, operation, when.date()).at(when)
+        if resolution.prices is None:
+            return None
+        seller = self._provider_name(provider)
+        override = resolution.override
+        if resolution.catalog_provider != seller and (override is None or override.provider != seller):
+            return None
+        return resolution.pricing()
+
     def cache_info(self) -> functools._CacheInfo:
         """Hits, misses and size of the per-day resolution cache."""
         return self._day.cache_info()
@@ -257,6 +281,7 @@ class PriceBook:
             starts,
             charged,
             NanoRates.of(prices),
+            found.provider if found is not None else "",
         )
 
     def _identify(self, provider: str | None, model: str, at: datetime) -> tuple[CatalogPrice | None, str, str]:

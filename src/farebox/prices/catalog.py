@@ -11,6 +11,7 @@ token prices, separate reasoning-token prices) are not charged.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -49,7 +50,9 @@ class Catalog:
             return None
         return str(provider.id)
 
-    def lookup(self, *, provider: str | None, model: str, at: datetime) -> CatalogPrice | None:
+    def lookup(
+        self, *, provider: str | None, model: str, at: datetime, context: Mapping[str, str] | None = None
+    ) -> CatalogPrice | None:
         """The catalog's prices for `model` at `at`, or None when the catalog does not know it.
 
         Args:
@@ -59,11 +62,17 @@ class Catalog:
             model: the model name as sent, matched the catalog's way (case-insensitive, dated
                 snapshots map to their model).
             at: the time of the event; start-date and time-of-day prices are resolved for it.
+            context: the request's context, which selects the catalog's price variants: `{"processing":
+                "batch"}` for a batch API's prices where the catalog has them (None: the standard prices).
         """
         provider_id = self.provider_id(provider) if provider else None
         try:
             calc = genai_prices.calc_price(
-                genai_prices.Usage(), model, provider_id=provider_id, genai_request_timestamp=at
+                genai_prices.Usage(),
+                model,
+                provider_id=provider_id,
+                genai_request_timestamp=at,
+                price_context=dict(context) if context else None,
             )
         except LookupError:
             return None

@@ -41,6 +41,7 @@ def build(prices: PriceBook, **changes: object) -> UsageEvent:
         latency_ms=812,
         ttft_ms=95,
         streamed=True,
+        prompt_prefix="0123456789abcdef",
     )
     fields: dict[str, object] = {"attribution": dataclasses.replace(attribution, metadata=METADATA), "outcome": outcome}
     fields.update(changes)
@@ -86,6 +87,7 @@ def test_every_field_of_a_built_event_comes_from_its_source(prices: PriceBook) -
         "estimated": True,
         "source": "ingest",
         "metadata": METADATA,
+        "prompt_prefix": "0123456789abcdef",
     }
     assert expected_cost > 0 and event.unit_prices["input_mtok"] == "2.5"
 

@@ -1,0 +1,145 @@
+"""`GET /api/admin/analytics/cost-optimization` (seed 004): a period's cost, what could be saved and how, and which
+costs rose or fell.
+
+The rules behind the recommendations, and how sure each is: `farebox.analytics.cost_advice`; the trends:
+`farebox.analytics.cost_trends`. Scope, periods and the envelope: `farebox.analytics.admin_common`. Every figure
+comes from the engine: the usage from the daily cube (the quarter-hour rollups for a period of hours), the
+repeated prompt prefixes from their own daily counts; no raw event is read.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from farebox.analytics import engine as analytics
+from farebox.analytics.admin_common import (
+    PERIOD_PATTERN,
+    PeriodSlots,
+    Scoped,
+    Span,
+    engine,
+    envelope,
+    period_rows,
+    ratio,
+    usd,
+)
+from farebox.analytics.calendar import Window
+from farebox.analytics.cost_advice import UsageGroup, batches, caching, routings, substitutions
+from farebox.analytics.cost_trends import cost_trends
+from farebox.analytics.engine import Dimension, Measure
+from farebox.analytics.views import Scope
+from farebox.ledger.prompt_prefixes import PrefixRow
+from farebox.services import services
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/admin/analytics", tags=["admin analytics"])
+
+_GROUPS = (
+    Dimension.KEY,
+    Dimension.AGENT,
+    Dimension.APP,
+    Dimension.PROVIDER,
+    Dimension.CANONICAL_MODEL,
+    Dimension.OPERATION,
+    Dimension.STATUS,
+)
+_MEASURES = (
+    Measure.REQUESTS,
+    Measure.COST_NANO,
+    Measure.INPUT_TOKENS,
+    Measure.CACHED_INPUT_TOKENS,
+    Measure.CACHE_WRITE_TOKENS,
+    Measure.OUTPUT_TOKENS,
+)
+
+
+def _group(row: analytics.Row, slots: PeriodSlots) -> UsageGroup:
+    assert row.at is not None
+    key, agent, app, provider, model, operation, status = row.dimensions
+    requests, cost_nano, input_tokens, cached, cache_write, output_tokens = row.measures
+    return UsageGroup(
+        slots.index(row.at),
+        key,
+        agent,
+        app,
+        provider,
+        model,
+        operation,
+        status == "ok",
+        requests,
+        cost_nano,
+        input_tokens,
+        cached,
+        cache_write,
+        output_tokens,
+    )
+
+
+async def _prefixes(request: Request, scope: Scope, slots: PeriodSlots) -> list[PrefixRow]:
+    """The period's repeated prompt prefixes: of its local days (for a period of hours, the days it touches)."""
+    first = slots.first.date() if isinstance(slots.first, datetime) else slots.first
+    query = analytics.Query(
+        Window(first, scope.window.last, scope.window.tz),
+        (),
+        filters=scope.filters,
+        account_id=scope.account_id,
+        local_days=scope.local_days,
+    )
+    return await engine(request).repeated_prefixes(query, viewer=scope.viewer)
+
+
+@router.get(
+    "/cost-optimization",
+    summary="The period's cost, recommendations to spend less (with savings and confidence), and cost trends",
+    responses={
+        403: {"description": "A member's token or a virtual key (`role_required`)."},
+        404: {"description": "`account_id` names no account the caller is in (`account_not_found`)."},
+        422: {
+            "description": "A bad `period` (not hours, days or weeks, or over 183 days); a parameter given twice. "
+            "`error.details` names it."
+        },
+    },
+)
+async def cost_optimization(
+    request: Request,
+    scope: Scoped,
+    period: Annotated[
+        str, Query(pattern=PERIOD_PATTERN, description="The last `24h`, `7d`, `4w`...: hours, days or weeks.")
+    ] = "30d",
+) -> Response:
+    """The period's total cost; recommendations (a cheaper model of the same family for small requests, the same
+    model at a cheaper provider, prompt caching for repeated prompt prefixes, batch APIs for automated work),
+    each with its estimated savings, the requests and keys it concerns and a confidence; and the categories
+    (models, operations) whose cost rose or fell between the period's halves."""
+    span = Span.parse(period)
+    found = services(request)
+    now = found.directory.now()
+    rows, slots = await period_rows(request, scope, span, _GROUPS, _MEASURES, by_slot=True)
+    groups = [_group(row, slots) for row in rows]
+    hours = span.unit == "h"
+    advice = [
+        *substitutions(groups, found.prices, found.alternatives, at=now, slot="hour" if hours else "day"),
+        *routings(groups, found.alternatives, at=now),
+        *caching(await _prefixes(request, scope, slots), groups, found.prices, at=now),
+        *batches(groups, found.alternatives, at=now),
+    ]
+    advice.sort(key=lambda item: (-item.savings_nano, item.type, item.description))
+    total = sum(group.cost_nano for group in groups)
+    potential = min(sum(item.savings_nano for item in advice), total)
+    return envelope(
+        {
+            "period": str(span),
+            "timezone": scope.window.tz.key,
+            "totalCost": usd(total),
+            "potentialSavings": usd(potential),
+            "savingsPercentage": ratio(potential, total) if total else Decimal(0),
+            "recommendations": [item.shown() for item in advice],
+            "costTrends": cost_trends(groups, slots.count, hours=hours),
+        }
+    )
