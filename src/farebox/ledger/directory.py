@@ -45,6 +45,7 @@ from farebox.core.spend import CounterId, account_of, scope_of
 from farebox.errors import AuthenticationFailed, Conflict
 from farebox.ledger.base import Ledger
 from farebox.ledger.daily import rebuild_daily
+from farebox.ledger.latency import rebuild_daily_latency
 from farebox.ledger.rows import (
     KEY,
     Row,
@@ -149,6 +150,7 @@ class Directory:
                 tz = ZoneInfo(values["timezone"])
                 recount_current_periods(connection, account_id, tz=tz, at=self._clock())
                 rebuild_daily(connection, account_id, tz=tz)
+                rebuild_daily_latency(connection, account_id, tz=tz)
             return row
 
         return build(Account, await self._write(write))

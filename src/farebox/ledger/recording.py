@@ -1,4 +1,4 @@
-"""Recording events: the raw rows, their rollups and the spend counters, in one transaction.
+"""Recording events: the raw rows, their rollups, latency sketches and spend counters, in one transaction.
 
 Runs on the writer thread inside the group's transaction. Duplicates (an id already in the ledger,
 or repeated within the group) are answered as such and change nothing.
@@ -7,7 +7,7 @@ or repeated within the group) are answered as such and change nothing.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from itertools import chain
 from operator import itemgetter
@@ -22,12 +22,15 @@ from farebox.core.events import MICRO, RecordResult, UsageEvent, epoch_us, from_
 from farebox.core.periods import Period, period_start
 from farebox.core.spend import CounterId, Scope
 from farebox.ledger.daily import cube_rows, local_day
+from farebox.ledger.latency import LATENCY_DIMENSIONS, LatencyBook
 from farebox.ledger.schema import (
     DAILY_DIMENSIONS,
     ROLLUP_BUCKET_SECONDS,
     ROLLUP_DIMENSIONS,
     ROLLUP_MEASURES,
     accounts,
+    latency_sketches,
+    latency_sketches_daily,
     spend_counters,
     usage_daily,
     usage_events,
@@ -172,10 +175,11 @@ class _Insert:
             driver_connection.execute(self._sized[len(chunk)], list(chain.from_iterable(chunk)))
 
 
-def _upsert(table: str, *, keys: Sequence[str], sums: Sequence[str], marker: str) -> _Insert:
-    """An INSERT that adds its `sums` columns to an existing row with the same `keys` (both databases)."""
+def _upsert(table: str, *, keys: Sequence[str], sums: Sequence[str], marker: str, replace: bool = False) -> _Insert:
+    """An INSERT that adds its `sums` columns to an existing row with the same `keys` (both databases), or with
+    `replace` overwrites them."""
     tail = f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET " + ", ".join(
-        f"{name} = {table}.{name} + excluded.{name}" for name in sums
+        f"{name} = excluded.{name}" if replace else f"{name} = {table}.{name} + excluded.{name}" for name in sums
     )
     return _Insert(table, [*keys, *sums], marker=marker, tail=tail)
 
@@ -198,6 +202,16 @@ class Recorder:
         self._upsert_daily = _upsert(
             usage_daily.name, keys=("account_id", "day", *DAILY_DIMENSIONS), sums=ROLLUP_MEASURES, marker=marker
         )
+        latency_keys = ("bucket", *LATENCY_DIMENSIONS, "writer")
+        self._put_latencies = _upsert(
+            latency_sketches.name, keys=latency_keys, sums=("latency", "ttft"), marker=marker, replace=True
+        )
+        daily_keys = ("account_id", "day", *LATENCY_DIMENSIONS[1:], "writer")
+        self._put_daily_latencies = _upsert(
+            latency_sketches_daily.name, keys=daily_keys, sums=("latency", "ttft"), marker=marker, replace=True
+        )
+        self.latencies = LatencyBook()
+        """This writer's latency sketches (`farebox.ledger.latency`)."""
         self._upsert_counters = _upsert(
             spend_counters.name,
             keys=("scope", "scope_id", "period", "period_start"),
@@ -215,8 +229,9 @@ class Recorder:
         """What the last `record_events` call added to the spend counters (uncommitted until its transaction is)."""
 
     def forget_timezone(self, account_id: str) -> None:
-        """Drop a cached account timezone (after the account's timezone changes)."""
+        """Drop a cached account timezone, and the account's days of latency sketches (after its timezone changes)."""
         self._timezones.pop(account_id, None)
+        self.latencies.forget_days(account_id)
         self._starts.clear()
         self._days.clear()
 
@@ -239,6 +254,7 @@ class Recorder:
             new_events = [event for event in firsts.values() if event.id in inserted]
             new_rows = [row for row in rows if row[0] in inserted]
         if inserted:
+            self._add_latencies(connection, new_rows)
             self._add_rollups(connection, new_rows)
             self._add_counters(connection, new_events, new_rows)
         if len(inserted) == sum(len(batch) for batch in batches):
@@ -305,6 +321,16 @@ class Recorder:
     def _add_rollup_rows(self, connection: Connection, rollups: list[tuple[Any, ...]]) -> None:
         """Upsert quarter-hour rollup rows, and the daily cube's rows summed from them."""
         self._upsert(connection, self._upsert_rollups, rollups)
+        self._upsert(connection, self._upsert_daily, cube_rows(rollups, self._day_of(connection)))
+
+    def _add_latencies(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
+        quarters, days = self.latencies.record(connection, rows, day_of=self._day_of(connection))
+        if quarters:
+            self._upsert(connection, self._put_latencies, quarters)
+            self._upsert(connection, self._put_daily_latencies, days)
+
+    def _day_of(self, connection: Connection) -> Callable[[str, int], int]:
+        """`day_of(account_id, bucket)`: the local day a bucket lies in, in its account's zone (cached)."""
 
         def day_of(account_id: str, bucket: int) -> int:
             cache_key = (account_id, bucket)
@@ -315,7 +341,7 @@ class Recorder:
                 day = self._days[cache_key] = local_day(bucket, self.timezone(connection, account_id))
             return day
 
-        self._upsert(connection, self._upsert_daily, cube_rows(rollups, day_of))
+        return day_of
 
     def _add_counters(self, connection: Connection, events: list[UsageEvent], rows: list[tuple[Any, ...]]) -> None:
         # First sum by (account, member, key, quarter hour): far fewer groups than events.

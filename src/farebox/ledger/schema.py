@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -33,6 +34,8 @@ __all__ = [
     "credit_top_ups",
     "dashboard_sessions",
     "key_secrets",
+    "latency_sketches",
+    "latency_sketches_daily",
     "member_tokens",
     "members",
     "metadata",
@@ -279,6 +282,39 @@ many rows as there were (key, model, operation, status) combinations used, where
 up to 96 times as many; the analytics engine reads it when a query's days are the account's own. SQLite keeps
 it in primary-key order (`WITHOUT ROWID`): an account's range of days is one pass, not a row look-up per index
 entry. Changing an account's zone rebuilds its rows from the rollups."""
+
+latency_sketches = Table(
+    "latency_sketches",
+    metadata,
+    Column("bucket", BigInteger, nullable=False),
+    *(Column(name, Text, nullable=False) for name in ("account_id", "key_id", "provider", "model")),
+    Column("writer", String(32), nullable=False),
+    Column("latency", LargeBinary, nullable=True),
+    Column("ttft", LargeBinary, nullable=True),
+    PrimaryKeyConstraint("bucket", "account_id", "key_id", "provider", "model", "writer", name="pk_latency_sketches"),
+    Index("ix_latency_sketches_account_bucket", "account_id", "bucket"),
+)
+"""Latency sketches (`farebox.core.latency`) per rollup bucket, account, key ('' for none), provider and model, and
+writer: the request latencies (`latency`) and streamed requests' times to first token (`ttft`) recorded in it,
+each NULL when there were none. `writer` is the recording process's id: each process overwrites only its own rows,
+in the transaction of the events they count, and readers merge every writer's."""
+
+latency_sketches_daily = Table(
+    "latency_sketches_daily",
+    metadata,
+    Column("account_id", Text, nullable=False),
+    Column("day", Integer, nullable=False),
+    *(Column(name, Text, nullable=False) for name in ("key_id", "provider", "model")),
+    Column("writer", String(32), nullable=False),
+    Column("latency", LargeBinary, nullable=True),
+    Column("ttft", LargeBinary, nullable=True),
+    PrimaryKeyConstraint(
+        "account_id", "day", "key_id", "provider", "model", "writer", name="pk_latency_sketches_daily"
+    ),
+    sqlite_with_rowid=False,
+)
+"""`latency_sketches` per day of the account's time zone (`day` as in `usage_daily`), written with them; changing
+an account's zone rebuilds its rows from the quarter-hour ones."""
 
 spend_counters = Table(
     "spend_counters",
