@@ -129,11 +129,12 @@ async def test_a_zone_change_rebuilds_the_days_as_if_the_zone_had_always_been_th
         for n in range(24)
     ]
     async with Ledger(ledger_url) as other:  # another process's rows are rebuilt too
-        await other.record_many(events[:8])
-    await ledger.record_many(events[8:16])
+        await other.record_many(events[:6])
+    # The last of these, 21:00 UTC on the 2nd, is 06:00 on the 3rd in Tokyo: a day this writer never wrote before.
+    await ledger.record_many(events[6:12])
 
     await directory.update_account(account.id, timezone="Asia/Tokyo")
-    await ledger.record_many(events[16:])
+    await ledger.record_many(events[12:])
 
     tokyo = ZoneInfo("Asia/Tokyo")
     days = sorted({event.timestamp.astimezone(tokyo).date() for event in events})
