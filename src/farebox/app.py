@@ -20,7 +20,7 @@ from farebox.alerts.actions import Alerter
 from farebox.alerts.scanner import AnomalyScanner
 from farebox.alerts.store import AlertStore
 from farebox.alerts.watcher import CapWatcher
-from farebox.analytics import admin_keys, admin_providers, admin_usage, key_usage, month_usage
+from farebox.analytics import admin_keys, admin_performance, admin_providers, admin_usage, key_usage, month_usage
 from farebox.analytics import routes as analytics_routes
 from farebox.api import admin, alerts, events, requests, sessions, voids, webhooks, workloads
 from farebox.api import budgets as budget_routes
@@ -201,6 +201,7 @@ def create_app(
         admin_usage,
         admin_providers,
         admin_keys,
+        admin_performance,
         workloads,
         sessions,
     )

@@ -141,6 +141,7 @@ CASES = [
         body=lambda w: {"keyIds": [w.ids["mo_key"], w.ids["mia_key"]]},
         refusal="role_required",
     ),
+    Case("GET", "/api/admin/analytics/performance?account_id={account}", READ, refusal="role_required"),
     Case("GET", "/v1/usage?account_id={account}", OWN_USAGE, stranger=404),
     Case("GET", "/v1/usage/models?account_id={account}", OWN_USAGE, stranger=404),
     Case("GET", "/v1/usage/export?account_id={account}", OWN_USAGE, stranger=404),

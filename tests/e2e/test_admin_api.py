@@ -545,6 +545,7 @@ async def test_routes_are_in_the_openapi_schema(api: Api) -> None:
         ("/api/admin/providers/analytics", "get"),
         ("/api/admin/virtual-keys/{key_id}/analytics", "get"),
         ("/api/admin/virtual-keys/compare", "post"),
+        ("/api/admin/analytics/performance", "get"),
     }
     assert "key" in schema["components"]["schemas"]["KeyCreated"]["properties"]
     assert "key" not in schema["components"]["schemas"]["KeyOut"]["properties"]

@@ -85,6 +85,7 @@ BEYOND_SCHEMA: dict[str, re.Pattern[str]] = {
     "GET /api/admin/providers/analytics": re.compile(r"period|breakdown"),
     "GET /api/admin/virtual-keys/{key_id}/analytics": re.compile(r"period"),
     "POST /api/admin/virtual-keys/compare": re.compile(r"period"),
+    "GET /api/admin/analytics/performance": re.compile(r"period"),
     # The export's range is a usage range (above), and the master key names the account.
     "GET /v1/usage/export": re.compile(r"from|to|account_id"),
     # A top-up is more than zero, whole nano-USD, and keeps what the account was given within 1e9 USD.

@@ -1,6 +1,6 @@
 """`farebox serve` holds only what serving needs: proxied requests and usage reads load neither `cryptography`
-(webhook signing secrets) nor argon2 (members' passwords), nor any other command's module; the first webhook
-endpoint or password loads what it needs then.
+(webhook signing secrets), argon2 (members' passwords) nor numpy (summing latency sketches), nor any other command's
+module; the first webhook endpoint, password or percentile read loads what it needs then.
 
 Every module a long-running server imports stays resident, so this keeps the gateway's memory from growing
 back (bench/RESULTS.md: about 12 MB at start-up).
@@ -96,7 +96,7 @@ def server(tmp_path: Path, port_factory: Callable[[], int]) -> Iterator[Server]:
                 stream.close()
 
 
-def test_serving_requests_loads_no_cipher_no_password_hashing_and_no_other_command(server: Server) -> None:
+def test_serving_requests_loads_no_cipher_no_password_hashing_no_numpy_and_no_other_command(server: Server) -> None:
     account = server.admin("POST", "/api/admin/accounts", {"name": "Acme"}).json()["id"]
     member = server.admin(
         "POST", f"/api/admin/accounts/{account}/members", {"email": "ada@acme.test", "name": "Ada"}
@@ -115,7 +115,7 @@ def test_serving_requests_loads_no_cipher_no_password_hashing_and_no_other_comma
 
     held = server.modules()
     assert "farebox.app" in held and "farebox.gateway.proxy" in held, "the probe sees the server's modules"
-    assert _packages(held, "cryptography", "argon2") == set()
+    assert _packages(held, "cryptography", "argon2", "numpy") == set(), "the latency sketches are written without numpy"
     assert {module for module in held if module.startswith(("farebox.cli.", "farebox.demo"))} <= SERVING
 
     hook = {"account_id": account, "url": "http://127.0.0.1:9/hook", "events": ["usage.threshold"]}
@@ -125,3 +125,7 @@ def test_serving_requests_loads_no_cipher_no_password_hashing_and_no_other_comma
     held = server.modules()
     assert "cryptography.hazmat.primitives.ciphers.aead" in held, "a webhook endpoint's secret is sealed"
     assert "argon2" in held, "a password is hashed"
+
+    performance = server.admin("GET", f"/api/admin/analytics/performance?account_id={account}").json()["data"]
+    assert performance["overall"]["latencyMs"]["samples"] == 1
+    assert "numpy" in server.modules(), "percentiles are read"
