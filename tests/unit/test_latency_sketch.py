@@ -54,6 +54,12 @@ def test_the_answers_are_ddsketch_s_own(values: list[int]) -> None:
     assert _sketch(values).quantiles(RANKS) == pytest.approx(expected, rel=1e-12)
 
 
+def test_durations_fall_in_ddsketch_s_own_bins() -> None:
+    mapping = LogarithmicMapping(RELATIVE_ACCURACY)
+    durations = [*range(1, 600_001), *(2**power + delta for power in range(22, 63) for delta in (-1, 0, 1))]
+    assert [bin_key(ms) for ms in durations] == [mapping.key(ms) for ms in durations]
+
+
 def test_every_bin_s_value_maps_back_to_that_bin() -> None:
     """What `quantiles` relies on to hand DDSketch a bin's count as a value: every bin a duration in ms can fall in."""
     mapping = LogarithmicMapping(RELATIVE_ACCURACY)

@@ -51,6 +51,8 @@ _TS, _ACCOUNT, _KEY, _PROVIDER, _MODEL, _LATENCY, _TTFT, _STREAMED = map(
 _CHUNK = 400
 """Groups read back per statement (a few parameters each, well under SQLite's limit)."""
 
+_Durations = tuple[list[int], list[int]]
+"""Latencies, and times to first token, in ms."""
 QuarterKey = tuple[int, str, str, str, str]
 """(bucket, account, key, provider, model)"""
 DayKey = tuple[str, int, str, str, str]
@@ -66,16 +68,9 @@ class _Pair:
         self.latency = LatencySketch() if latency is None else latency
         self.ttft = LatencySketch() if ttft is None else ttft
 
-    def merge(self, other: _Pair) -> None:
-        self.latency.merge(other.latency)
-        self.ttft.merge(other.ttft)
-
-    def blobs(self) -> tuple[bytes | None, bytes | None]:
-        """Both sketches encoded, None for an empty one (the column is NULL)."""
-        return _blob(self.latency), _blob(self.ttft)
-
 
 def _blob(sketch: LatencySketch) -> bytes | None:
+    """The sketch encoded, None for an empty one (the column is NULL)."""
     return sketch.encode() if sketch.counts or sketch.zeros else None
 
 
@@ -111,32 +106,37 @@ class LatencyBook:
             order.
         """
         self._touched = ([], [])
-        added: dict[QuarterKey, _Pair] = {}
+        added: dict[QuarterKey, _Durations] = {}
         for row in rows:
             latency, ttft = row[_LATENCY], row[_TTFT] if row[_STREAMED] else None
             if latency is None and ttft is None:
                 continue
-            bucket = row[_TS] // _BUCKET_US * ROLLUP_BUCKET_SECONDS
-            group = (bucket, row[_ACCOUNT], row[_KEY] or "", row[_PROVIDER], row[_MODEL])
-            pair = added.get(group)
-            if pair is None:
-                pair = added[group] = _Pair()
+            group = (
+                row[_TS] // _BUCKET_US * ROLLUP_BUCKET_SECONDS,
+                row[_ACCOUNT],
+                row[_KEY] or "",
+                *row[_PROVIDER : _MODEL + 1],
+            )
+            durations = added.get(group)
+            if durations is None:
+                durations = added[group] = ([], [])
             if latency is not None:
-                pair.latency.add(latency)
+                durations[0].append(latency)
             if ttft is not None:
-                pair.ttft.add(ttft)
+                durations[1].append(ttft)
         if not added:
             return [], []
-        by_day = [
-            ((account, day_of(account, bucket), key, provider, model), pair)
-            for (bucket, account, key, provider, model), pair in added.items()
-        ]
+        by_day: dict[DayKey, _Durations] = {}
+        for (bucket, account_id, key_id, provider, model), durations in added.items():
+            day_group = (account_id, day_of(account_id, bucket), key_id, provider, model)
+            before = by_day.get(day_group)
+            by_day[day_group] = durations if before is None else (before[0] + durations[0], before[1] + durations[1])
         newest_bucket = self._newest_bucket
         quarters = self._add(
             connection,
             latency_sketches,
             self._quarters,
-            list(added.items()),
+            added,
             self._touched[0],
             unsure=lambda group: group[0] <= newest_bucket,
         )
@@ -156,21 +156,27 @@ class LatencyBook:
         connection: Connection,
         table: Table,
         held: dict[Any, _Pair],
-        added: list[tuple[Any, _Pair]],
+        added: Mapping[Any, _Durations],
         touched: list[Any],
         *,
         unsure: Callable[[Any], bool],
     ) -> list[tuple[Any, ...]]:
-        """Merge `added` into the held groups (first reading back those that may have a row), and answer their rows."""
-        missing = {group for group, _pair in added if group not in held}
+        """Add durations to the held groups (first reading back those that may have a row), and answer their rows."""
+        missing = [group for group in added if group not in held]
         if missing:
             found = self._read_back(connection, table, [group for group in missing if unsure(group)])
             for group in missing:
                 held[group] = found.get(group) or _Pair()
-        for group, pair in added:
-            held[group].merge(pair)
-        touched.extend(dict.fromkeys(group for group, _pair in added))
-        return [(*group, self.writer, *held[group].blobs()) for group in touched]
+        touched.extend(added)  # first: a failure from here on discards them
+        rows = []
+        for group, (latencies, ttfts) in added.items():
+            pair = held[group]
+            for ms in latencies:
+                pair.latency.add(ms)
+            for ms in ttfts:
+                pair.ttft.add(ms)
+            rows.append((*group, self.writer, _blob(pair.latency), _blob(pair.ttft)))
+        return rows
 
     def _read_back(self, connection: Connection, table: Table, groups: list[Any]) -> dict[Any, _Pair]:
         """This book's rows of `groups` (a group's columns are the table's first five), decoded; groups without a
@@ -295,7 +301,7 @@ def rebuild_daily_latency(connection: Connection, account_id: str, *, tz: ZoneIn
     names = ("day", "key_id", "provider", "model", "writer")
     rows = []
     for group, (latency, ttft) in sums.items():
-        latency_blob, ttft_blob = _Pair(latency, ttft).blobs()
+        latency_blob, ttft_blob = _blob(latency), _blob(ttft)
         rows.append(
             {
                 "account_id": account_id,
