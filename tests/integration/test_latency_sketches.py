@@ -7,15 +7,20 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import pytest
+from alembic import command
+from alembic.config import Config
 
+import farebox.ledger.engine
 from farebox.errors import LedgerUnavailable
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
 from farebox.ledger.latency import LatencyGroup, LatencyQuery
+from farebox.ledger.latency_sums import sum_sketches
 from farebox.ledger.reader import LedgerReader
 from farebox.ledger.schema import latency_sketches, latency_sketches_daily
 
@@ -146,3 +151,60 @@ async def test_a_zone_change_rebuilds_the_days_as_if_the_zone_had_always_been_th
             pytest.approx(expected[0], rel=0.01),
             pytest.approx(expected[-1], rel=0.01),
         )
+
+
+async def test_the_migration_fills_the_sketches_the_writer_would_have_written(
+    ledger: Ledger, ledger_url: str, make_event: EventFactory, table_rows: TableRows
+) -> None:
+    """Migration 0013 sketches the events already recorded: downgraded and upgraded again, the tables hold, under
+    its own writer id, the sketches the writers wrote as the events came."""
+    directory = Directory(ledger)
+    kolkata = await directory.create_account(name="Kolkata", timezone="Asia/Kolkata")
+    events = [
+        make_event(
+            account_id=account_id,
+            key_id=key_id,
+            timestamp=START + timedelta(minutes=37 * n),
+            latency_ms=n * 13 % 5_000,
+            ttft_ms=n % 300,
+            streamed=n % 3 == 0,
+        )
+        for n in range(400)
+        for account_id, key_id in (("acct-1", "key-1"), (kolkata.id, None))
+    ]
+    events.append(make_event(timestamp=START, latency_ms=None, ttft_ms=5))  # no latency, not streamed: nothing
+    await ledger.record_many(events[:500])
+    async with Ledger(ledger_url) as other:
+        await other.record_many(events[500:])
+
+    async def sketched() -> dict[tuple[object, ...], tuple[object, ...]]:
+        found = {}
+        for table, group in ((latency_sketches, ("bucket",)), (latency_sketches_daily, ("day",))):
+            rows = [
+                (tuple(row[name] for name in (*group, "account_id", "key_id", "model")), row)
+                for row in await table_rows(ledger, table)
+            ]
+            summed = sum_sketches((key, row["latency"], row["ttft"]) for key, row in rows)
+            for key, (latency, ttft) in summed.items():
+                found[(table.name, *key)] = (
+                    latency.zeros,
+                    latency.first,
+                    list(latency.counts),
+                    ttft.zeros,
+                    ttft.first,
+                    list(ttft.counts),
+                )
+        return found
+
+    written = await sketched()
+    engines = ledger.engines
+    with engines.writer.begin() as connection:
+        config = Config()
+        config.set_main_option("script_location", str(Path(farebox.ledger.engine.__file__).parent / "migrations"))
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0012")
+        command.upgrade(config, "head")
+
+    assert {row["writer"] for row in await table_rows(ledger, latency_sketches_daily)} == {"migration-0013"}
+    assert await sketched() == written
+    assert len(written) > 100
