@@ -7,9 +7,9 @@ the account's zone, key, provider and model; then overwrites the touched groups'
 processes recording into one database never overwrite each other's counts, and no database merges blobs: readers
 sum every writer's rows (`read_latencies`).
 
-A book keeps only the newest quarter hours and days in memory. A group it does not hold (a late event, or one it
-dropped when a transaction failed) is read back from its own row before it adds to it, so nothing is lost; a group
-newer than anything it has written cannot have a row, and is not looked for.
+A book keeps only the newest quarter hours and days in memory. A group it does not hold is read back from its own
+row before it adds to it when it may have one (a late event's, one it let go of when a transaction failed, or a
+rebuilt day), so nothing is lost; any other group it does not hold it never wrote, and it does not look for it.
 
 Voids do not touch the sketches: only proxied requests carry a latency, and those cannot be voided.
 """
@@ -87,9 +87,12 @@ class LatencyBook:
         self._quarters: dict[QuarterKey, _Pair] = {}
         self._days: dict[DayKey, _Pair] = {}
         self._newest_bucket = -1
-        """The newest bucket this book has written, or tried to: it has no row of a newer one."""
+        """The newest bucket this book has written, or tried to; it holds every group of the last `_KEEP_BUCKETS`."""
         self._newest_day: dict[str, int] = {}
-        """Per account, the newest local day this book has written, or tried to."""
+        """Per account, the newest local day this book has written, or tried to; it holds every group of the last
+        `_KEEP_DAYS`."""
+        self._dropped: set[Any] = set()
+        """Groups of the kept buckets and days that a failed transaction made it let go of (`discard`)."""
         self._rebuilt: set[str] = set()
         """Accounts whose days were rebuilt (`forget_days`): any of their days may have a row of this book's."""
         self._touched: tuple[list[QuarterKey], list[DayKey]] = ([], [])
@@ -131,14 +134,16 @@ class LatencyBook:
             day_group = (account_id, day_of(account_id, bucket), key_id, provider, model)
             before = by_day.get(day_group)
             by_day[day_group] = durations if before is None else (before[0] + durations[0], before[1] + durations[1])
-        newest_bucket = self._newest_bucket
+        # A group it does not hold has no row of this book's unless it left memory: older than the buckets and days
+        # kept, let go of by `discard`, or rebuilt. Only those are read back.
+        horizon = self._newest_bucket - (_KEEP_BUCKETS - 1) * ROLLUP_BUCKET_SECONDS
         quarters = self._add(
             connection,
             latency_sketches,
             self._quarters,
             added,
             self._touched[0],
-            unsure=lambda group: group[0] <= newest_bucket,
+            unsure=lambda group: group[0] < horizon or group in self._dropped,
         )
         days = self._add(
             connection,
@@ -146,7 +151,7 @@ class LatencyBook:
             self._days,
             by_day,
             self._touched[1],
-            unsure=lambda group: group[0] in self._rebuilt or group[1] <= self._newest_day.get(group[0], -1),
+            unsure=lambda group: group in self._dropped or group[0] in self._rebuilt or not self._kept(group),
         )
         self._advance(self._touched[0], self._touched[1])
         return quarters, days
@@ -167,6 +172,7 @@ class LatencyBook:
             found = self._read_back(connection, table, [group for group in missing if unsure(group)])
             for group in missing:
                 held[group] = found.get(group) or _Pair()
+            self._dropped.difference_update(missing)
         touched.extend(added)  # first: a failure from here on discards them
         rows = []
         for group, (latencies, ttfts) in added.items():
@@ -220,7 +226,9 @@ class LatencyBook:
                     self._days.pop(day_group, None)
 
     def _kept(self, group: DayKey) -> bool:
-        return group[1] > self._newest_day[group[0]] - _KEEP_DAYS
+        """Whether a day is among those its account keeps (any day of an account this book never wrote is)."""
+        newest = self._newest_day.get(group[0])
+        return newest is None or group[1] > newest - _KEEP_DAYS
 
     def discard(self) -> None:
         """Forget the groups the last `record` touched: its transaction failed, so their rows are what they were."""
@@ -229,6 +237,7 @@ class LatencyBook:
             self._quarters.pop(group, None)
         for day_group in days:
             self._days.pop(day_group, None)
+        self._dropped.update(quarters, days)
         self._touched = ([], [])
 
     def forget_days(self, account_id: str) -> None:
