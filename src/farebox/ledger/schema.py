@@ -291,13 +291,16 @@ latency_sketches = Table(
     Column("writer", String(32), nullable=False),
     Column("latency", LargeBinary, nullable=True),
     Column("ttft", LargeBinary, nullable=True),
-    PrimaryKeyConstraint("bucket", "account_id", "key_id", "provider", "model", "writer", name="pk_latency_sketches"),
-    Index("ix_latency_sketches_account_bucket", "account_id", "bucket"),
+    PrimaryKeyConstraint("account_id", "bucket", "key_id", "provider", "model", "writer", name="pk_latency_sketches"),
+    Index("ix_latency_sketches_bucket", "bucket"),
+    sqlite_with_rowid=False,
 )
 """Latency sketches (`farebox.core.latency`) per rollup bucket, account, key ('' for none), provider and model, and
 writer: the request latencies (`latency`) and streamed requests' times to first token (`ttft`) recorded in it,
 each NULL when there were none. `writer` is the recording process's id: each process overwrites only its own rows,
-in the transaction of the events they count, and readers merge every writer's."""
+in the transaction of the events they count, and readers merge every writer's. Keyed by account first and, on
+SQLite, stored in that order (`WITHOUT ROWID`): an account's range of quarter hours is one pass, and an overwrite
+changes one page; `bucket` alone is indexed for every account at once."""
 
 latency_sketches_daily = Table(
     "latency_sketches_daily",

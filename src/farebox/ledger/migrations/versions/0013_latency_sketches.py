@@ -147,10 +147,11 @@ def upgrade() -> None:
         sa.Column("bucket", sa.BigInteger(), nullable=False),
         sa.Column("account_id", sa.Text(), nullable=False),
         *_columns(),
-        sa.PrimaryKeyConstraint("bucket", "account_id", *_GROUP, name="pk_latency_sketches"),
+        sa.PrimaryKeyConstraint("account_id", "bucket", *_GROUP, name="pk_latency_sketches"),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("latency_sketches", schema=None) as batch_op:
-        batch_op.create_index("ix_latency_sketches_account_bucket", ["account_id", "bucket"], unique=False)
+        batch_op.create_index("ix_latency_sketches_bucket", ["bucket"], unique=False)
     op.create_table(
         "latency_sketches_daily",
         sa.Column("account_id", sa.Text(), nullable=False),
@@ -165,5 +166,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("latency_sketches_daily")
     with op.batch_alter_table("latency_sketches", schema=None) as batch_op:
-        batch_op.drop_index("ix_latency_sketches_account_bucket")
+        batch_op.drop_index("ix_latency_sketches_bucket")
     op.drop_table("latency_sketches")
