@@ -156,7 +156,7 @@ async def test_a_zone_change_rebuilds_the_days_as_if_the_zone_had_always_been_th
 async def test_the_migration_fills_the_sketches_the_writer_would_have_written(
     ledger: Ledger, ledger_url: str, make_event: EventFactory, table_rows: TableRows
 ) -> None:
-    """Migration 0013 sketches the events already recorded: downgraded and upgraded again, the tables hold, under
+    """Migration 0014 sketches the events already recorded: downgraded and upgraded again, the tables hold, under
     its own writer id, the sketches the writers wrote as the events came."""
     directory = Directory(ledger)
     kolkata = await directory.create_account(name="Kolkata", timezone="Asia/Kolkata")
@@ -202,9 +202,9 @@ async def test_the_migration_fills_the_sketches_the_writer_would_have_written(
         config = Config()
         config.set_main_option("script_location", str(Path(farebox.ledger.engine.__file__).parent / "migrations"))
         config.attributes["connection"] = connection
-        command.downgrade(config, "0012")
+        command.downgrade(config, "0013")
         command.upgrade(config, "head")
 
-    assert {row["writer"] for row in await table_rows(ledger, latency_sketches_daily)} == {"migration-0013"}
+    assert {row["writer"] for row in await table_rows(ledger, latency_sketches_daily)} == {"migration-0014"}
     assert await sketched() == written
     assert len(written) > 100

@@ -1,12 +1,12 @@
 """latency sketches: mergeable latency and time-to-first-token summaries per quarter hour and per local day
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-06 10:00:00.000000
 
 Percentiles over any range are read from these sketches, never from the raw events. Both tables are filled from
 `usage_events` (only requests with a latency, or streamed ones with a time to first token: proxied requests, which
-are never voided), one account at a time in time order, under the writer id `migration-0013`: a frozen copy of
+are never voided), one account at a time in time order, under the writer id `migration-0014`: a frozen copy of
 `farebox.core.latency`'s mapping and encoding, as a migration must be. Downgrading drops them.
 """
 
@@ -22,13 +22,13 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013"
-down_revision: str | None = "0012"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _GROUP = ("key_id", "provider", "model", "writer")
-_WRITER = "migration-0013"
+_WRITER = "migration-0014"
 _ACCURACY = 0.01
 _MULTIPLIER = 1 / math.log1p(2 * _ACCURACY / (1 - _ACCURACY)) * math.log(2)
 _HEADER = struct.Struct("<BhQ")
