@@ -8,8 +8,7 @@ the same engine as every other view. Scope, periods and the envelope: `farebox.a
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -17,10 +16,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from farebox.analytics.admin_common import PERIOD_PATTERN, Scoped, Span, envelope, instant, ratio, views
-from farebox.analytics.calendar import Window
-from farebox.analytics.engine import Dimension
-from farebox.analytics.views import Performance, Scope
+from farebox.analytics import engine as analytics
+from farebox.analytics.admin_common import (
+    PERIOD_PATTERN,
+    Scoped,
+    Span,
+    engine,
+    envelope,
+    instant,
+    period_sums,
+    ratio,
+)
+from farebox.analytics.engine import Dimension, Measure
 from farebox.core.latency import RELATIVE_ACCURACY, LatencySketch
 from farebox.services import services
 
@@ -50,6 +57,23 @@ class Breakdown(StrEnum):
         return {"provider": "providers", "model": "models", "key": "virtualKeys"}[self.value]
 
 
+@dataclass(slots=True)
+class _Performance:
+    """How fast some usage was served: its requests (every one counted), the latencies (ms) they measured, summed
+    (the rollups) and sketched, and its streamed requests' times to first token, sketched."""
+
+    requests: int = 0
+    latency_ms_sum: int = 0
+    latency: LatencySketch = field(default_factory=LatencySketch)
+    ttft: LatencySketch = field(default_factory=LatencySketch)
+
+    def include(self, other: _Performance) -> None:
+        self.requests += other.requests
+        self.latency_ms_sum += other.latency_ms_sum
+        self.latency.merge(other.latency)
+        self.ttft.merge(other.ttft)
+
+
 def _ms(value: float | None) -> Decimal | None:
     return None if value is None else Decimal(value).quantize(_TENTH, rounding=ROUND_HALF_EVEN)
 
@@ -59,7 +83,7 @@ def _percentiles(sketch: LatencySketch) -> dict[str, Any]:
     return {**{name: _ms(value) for name, value in zip(_QUANTILES, values, strict=True)}, "samples": sketch.count}
 
 
-def _metrics(performance: Performance) -> dict[str, Any]:
+def _metrics(performance: _Performance) -> dict[str, Any]:
     """One entry's figures (overall, or one provider's, model's or key's)."""
     return {
         "requests": performance.requests,
@@ -67,15 +91,6 @@ def _metrics(performance: Performance) -> dict[str, Any]:
         "latencyMs": _percentiles(performance.latency),
         "timeToFirstTokenMs": _percentiles(performance.ttft),
     }
-
-
-def _hours(scope: Scope, span: Span, now: datetime) -> tuple[Scope, tuple[datetime, datetime]]:
-    """A period of hours: the hours of the clock in the scope's zone ending with the current one, as instants, and
-    the scope's window widened to the local days they touch."""
-    tz = scope.window.tz
-    current = now.astimezone(tz).replace(minute=0, second=0, microsecond=0).astimezone(UTC)
-    start, end = current - timedelta(hours=span.hours - 1), current + timedelta(hours=1)
-    return replace(scope, window=Window(start.astimezone(tz).date(), scope.window.last, tz)), (start, end)
 
 
 @router.get(
@@ -102,13 +117,30 @@ async def performance(
     token (milliseconds), for the period and per provider, model or virtual key. Percentiles are read from
     mergeable sketches within 1% of the true value."""
     span = Span.parse(period)
-    between = None
-    if span.unit == "h":
-        scope, between = _hours(scope, span, services(request).directory.now())
-    else:
-        last = scope.window.last
-        scope = replace(scope, window=Window(last - timedelta(days=span.days - 1), last, scope.window.tz))
-    overall, groups = await views(request).performance(scope, breakdown.dimension, between=between)
+    now = services(request).directory.now()
+    tz = scope.window.tz
+    scope = replace(scope, window=span.window(now, tz))
+    between = span.hours_between(now, tz) if span.unit == "h" else None
+    dimension = breakdown.dimension
+    found: dict[str, _Performance] = {}
+    sums = await period_sums(request, scope, span, (dimension,), (Measure.REQUESTS, Measure.LATENCY_MS_SUM))
+    for (value,), (requests, latency_ms_sum) in sums.items():
+        found[value] = _Performance(requests, latency_ms_sum)
+    query = analytics.Query(
+        scope.window,
+        (),
+        group_by=(dimension,),
+        filters=scope.filters,
+        account_id=scope.account_id,
+        local_days=scope.local_days,
+    )
+    for sketches in await engine(request).latencies(query, viewer=scope.viewer, between=between):
+        group = found.setdefault(sketches.value, _Performance())
+        group.latency, group.ttft = sketches.latency, sketches.ttft
+    overall = _Performance()
+    for group in found.values():
+        overall.include(group)
+    groups = sorted(found.items(), key=lambda item: (-item[1].requests, item[0]))
     since, until = between or (scope.window.since, scope.window.until)
     entries: dict[str, Any] = {value: _metrics(group) for value, group in groups}
     if breakdown is Breakdown.KEY:

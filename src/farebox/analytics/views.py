@@ -15,9 +15,8 @@ from enum import StrEnum
 from farebox.analytics.calendar import Grain, Window
 from farebox.analytics.engine import Dimension, Engine, Filters, Measure, Query, Row
 from farebox.core.credentials import Principal
-from farebox.core.latency import LatencySketch
 
-__all__ = ["ModelView", "Performance", "Scope", "Series", "Timeline", "Totals", "Views"]
+__all__ = ["ModelView", "Scope", "Series", "Timeline", "Totals", "Views"]
 
 _MEASURES = (
     Measure.COST_NANO,
@@ -113,23 +112,6 @@ class Timeline:
     active_keys: list[int]
 
 
-@dataclass(slots=True)
-class Performance:
-    """How fast some usage was served: its requests (every one counted), the latencies (ms) they measured, summed
-    and sketched, and the times to first token of its streamed requests, sketched."""
-
-    requests: int = 0
-    latency_ms_sum: int = 0
-    latency: LatencySketch = field(default_factory=LatencySketch)
-    ttft: LatencySketch = field(default_factory=LatencySketch)
-
-    def add(self, other: Performance) -> None:
-        self.requests += other.requests
-        self.latency_ms_sum += other.latency_ms_sum
-        self.latency.merge(other.latency)
-        self.ttft.merge(other.ttft)
-
-
 class Views:
     """The views of the usage pages, on one engine."""
 
@@ -191,36 +173,6 @@ class Views:
             if row.dimensions[0] and row.measures[1] > 0:  # requests, second of _MEASURES; voids leave zeros
                 keys[slot].add(row.dimensions[0])
         return Timeline(buckets, totals, [len(used) for used in keys])
-
-    async def performance(
-        self, scope: Scope, dimension: Dimension, *, between: tuple[datetime, datetime] | None = None
-    ) -> tuple[Performance, list[tuple[str, Performance]]]:
-        """The scope's performance overall and per value of `dimension` (key, provider or model), by descending
-        requests (then name): requests and latencies from the rollups, percentiles' sketches from the latency
-        sketches. With `between` (instants on the quarter-hour grid inside the scope's window), only those hours."""
-        query = Query(
-            scope.window,
-            (Measure.REQUESTS, Measure.LATENCY_MS_SUM),
-            group_by=(dimension,),
-            grain=None if between is None else Grain.HOUR,
-            filters=scope.filters,
-            account_id=scope.account_id,
-            local_days=scope.local_days,
-        )
-        found: dict[str, Performance] = defaultdict(Performance)
-        for row in await self._engine.run(query, viewer=scope.viewer):
-            if between is not None and not (isinstance(row.at, datetime) and between[0] <= row.at < between[1]):
-                continue
-            group = found[row.dimensions[0]]
-            group.requests += row.measures[0]
-            group.latency_ms_sum += row.measures[1]
-        for sketches in await self._engine.latencies(query, viewer=scope.viewer, between=between):
-            group = found[sketches.value]
-            group.latency, group.ttft = sketches.latency, sketches.ttft
-        overall = Performance()
-        for group in found.values():
-            overall.add(group)
-        return overall, sorted(found.items(), key=lambda item: (-item[1].requests, item[0]))
 
 
 def _buckets(window: Window, grain: Grain) -> list[datetime | date]:
