@@ -65,7 +65,7 @@ class LatencySketch:
     def __init__(self, zeros: int = 0, first: int = 0, counts: Sequence[int] = ()) -> None:
         self.zeros = zeros
         self.first = first
-        self.counts = counts if isinstance(counts, array) else _narrowest(counts)
+        self.counts = counts if isinstance(counts, array) else _narrowest(counts) if counts else array("B")
 
     @property
     def count(self) -> int:
@@ -83,7 +83,7 @@ class LatencySketch:
         """Add `count` durations to bin `key`, widening the range of bins kept, or their width, if needed."""
         counts = self.counts
         if not counts:
-            self.first, self.counts = key, _narrowest((count,))
+            self.first, self.counts = key, array("B", (count,)) if count < 1 << 8 else _narrowest((count,))
             return
         index = key - self.first
         if index < 0:
