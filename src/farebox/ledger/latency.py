@@ -19,6 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -291,7 +292,10 @@ def read_latencies(connection: Connection, wanted: LatencyQuery) -> list[Latency
 
 
 def rebuild_daily_latency(connection: Connection, account_id: str, *, tz: ZoneInfo) -> None:
-    """Sum the account's daily sketches again from its quarter-hour ones, each writer's apart, days bounded in `tz`."""
+    """Sum the account's daily sketches again from its quarter-hour ones, each writer's apart, days bounded in `tz`.
+
+    A day at a time (its quarter hours are consecutive buckets), so memory holds one day's groups however long the
+    account's history."""
     from farebox.ledger.latency_sums import sum_sketches  # numpy: loaded by the first rebuild, not by serving
 
     connection.execute(delete(latency_sketches_daily).where(latency_sketches_daily.c.account_id == account_id))
@@ -300,24 +304,24 @@ def rebuild_daily_latency(connection: Connection, account_id: str, *, tz: ZoneIn
     query = select(*columns, quarters.latency, quarters.ttft).where(quarters.account_id == account_id)
     days: dict[int, int] = {}
 
-    def keyed(row: Any) -> tuple[tuple[Any, ...], bytes | None, bytes | None]:
+    def day_of(row: Any) -> int:
         day = days.get(row[0])
         if day is None:
             day = days[row[0]] = local_day(row[0], tz)
-        return (day, *row[1:5]), row[5], row[6]
+        return day
 
-    sums = sum_sketches(keyed(row) for row in connection.execute(query))
     names = ("day", "key_id", "provider", "model", "writer")
-    rows = []
-    for group, (latency, ttft) in sums.items():
-        latency_blob, ttft_blob = _blob(latency), _blob(ttft)
-        rows.append(
-            {
-                "account_id": account_id,
-                **dict(zip(names, group, strict=True)),
-                "latency": latency_blob,
-                "ttft": ttft_blob,
-            }
+    for day, rows in groupby(connection.execute(query.order_by(quarters.bucket)), key=day_of):
+        sums = sum_sketches(((day, *row[1:5]), row[5], row[6]) for row in rows)
+        connection.execute(
+            insert(latency_sketches_daily),
+            [
+                {
+                    "account_id": account_id,
+                    **dict(zip(names, group, strict=True)),
+                    "latency": _blob(latency),
+                    "ttft": _blob(ttft),
+                }
+                for group, (latency, ttft) in sums.items()
+            ],
         )
-    for start in range(0, len(rows), 500):
-        connection.execute(insert(latency_sketches_daily), rows[start : start + 500])
