@@ -23,7 +23,7 @@ from itertools import groupby
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Table, delete, insert, literal_column, select
+from sqlalchemy import Connection, Table, delete, insert, select
 
 from farebox.core.events import MICRO
 from farebox.core.latency import LatencySketch
@@ -278,15 +278,35 @@ class LatencyGroup:
 
 
 def read_latencies(connection: Connection, wanted: LatencyQuery) -> list[LatencyGroup]:
-    """The sketches `wanted` asks for, every writer's, summed per group."""
+    """The sketches `wanted` asks for, every writer's, summed per group.
+
+    The rows are fetched on the driver's own cursor, a binary one on PostgreSQL: a month of an account's daily
+    sketches is ~10,000 rows of two blobs, which SQLAlchemy's rows and PostgreSQL's text protocol (bytea as hex)
+    made three to five times slower to fetch. Names in the SQL are `LATENCY_DIMENSIONS`' (`LatencyQuery` checks
+    them); values are bound.
+    """
     from farebox.ledger.latency_sums import sum_sketches  # numpy: loaded by the first read, not by serving
 
+    if any(not values for values in wanted.where.values()):
+        return []
+    postgresql = connection.dialect.name == "postgresql"
+    marker = "%s" if postgresql else "?"
+    time = "day" if wanted.daily else "bucket"
+    clauses = [f"{time} >= {marker}", f"{time} < {marker}"]
+    parameters: list[Any] = [wanted.since, wanted.until]
+    for name, values in wanted.where.items():
+        clauses.append(f"{name} IN ({', '.join([marker] * len(values))})")
+        parameters.extend(values)
     table = latency_sketches_daily if wanted.daily else latency_sketches
-    time = table.c.day if wanted.daily else table.c.bucket
-    group = table.c[wanted.group_by] if wanted.group_by else literal_column("''")
-    where = [time >= wanted.since, time < wanted.until]
-    where += [table.c[name].in_(values) for name, values in wanted.where.items()]
-    rows = connection.execute(select(group, table.c.latency, table.c.ttft).where(*where))
+    group = wanted.group_by or "''"
+    sql = f"SELECT {group}, latency, ttft FROM {table.name} WHERE {' AND '.join(clauses)}"
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    if postgresql:
+        with driver.cursor(binary=True) as cursor:
+            rows = cursor.execute(sql, parameters).fetchall()
+    else:
+        rows = driver.execute(sql, parameters).fetchall()
     sums = sum_sketches((str(value), latency, ttft) for value, latency, ttft in rows)
     return [LatencyGroup(value, latency, ttft) for value, (latency, ttft) in sums.items()]
 
