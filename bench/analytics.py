@@ -65,6 +65,9 @@ ADMIN_ENDPOINTS = [
     ("trends, 24h by hour", "/api/admin/analytics/usage/trends", {"period": "24h", "granularity": "hour"}),
     ("trends, 30d by day", "/api/admin/analytics/usage/trends", {"period": "30d", "granularity": "day"}),
     ("providers, 30d", "/api/admin/providers/analytics", {"period": "30d"}),
+    ("performance, 30d by provider", "/api/admin/analytics/performance", {"period": "30d"}),
+    ("performance, 30d by key", "/api/admin/analytics/performance", {"period": "30d", "breakdown": "key"}),
+    ("performance, 24h by model", "/api/admin/analytics/performance", {"period": "24h", "breakdown": "model"}),
 ]
 """Seed 004's endpoints timed with `--admin`: (label, path, parameters), each for the big account."""
 FAILURES = [(429, "rate_limit_error"), (503, "http_503"), (504, "upstream_timeout"), (400, "invalid_request_error")]
@@ -142,7 +145,9 @@ def _events(accounts: list[tuple[str, Keys]], n: int, *, start: datetime, span: 
                 status=Status.ERROR if failure else Status.OK,
                 http_status=failure[0] if failure else 200,
                 error_type=failure[1] if failure else None,
-                latency_ms=rng.randrange(100, 4_000),
+                latency_ms=(latency := rng.randrange(100, 4_000)),
+                ttft_ms=(ttft := rng.randrange(50, latency)),
+                streamed=ttft % 5 < 2,  # 40% streamed, with a time to first token (the performance endpoint's)
             )
         )
     return events

@@ -26,6 +26,7 @@ from farebox.analytics import (
     admin_keys,
     admin_live,
     admin_patterns,
+    admin_performance,
     admin_providers,
     admin_savings,
     admin_usage,
@@ -220,6 +221,7 @@ def create_app(
         admin_forecast,
         admin_live,
         admin_savings,
+        admin_performance,
         workloads,
         sessions,
     )

@@ -551,6 +551,7 @@ async def test_routes_are_in_the_openapi_schema(api: Api) -> None:
         ("/api/admin/analytics/budget-forecast", "get"),
         ("/api/admin/analytics/usage/live", "get"),
         ("/api/admin/analytics/cost-optimization", "get"),
+        ("/api/admin/analytics/performance", "get"),
     }
     assert "key" in schema["components"]["schemas"]["KeyCreated"]["properties"]
     assert "key" not in schema["components"]["schemas"]["KeyOut"]["properties"]

@@ -91,6 +91,7 @@ BEYOND_SCHEMA: dict[str, re.Pattern[str]] = {
     # A forecast's horizon is 7 to 366 days.
     "GET /api/admin/analytics/budget-forecast": re.compile(r"horizon"),
     "GET /api/admin/analytics/cost-optimization": re.compile(r"period"),
+    "GET /api/admin/analytics/performance": re.compile(r"period"),
     # The export's range is a usage range (above), and the master key names the account.
     "GET /v1/usage/export": re.compile(r"from|to|account_id"),
     # A top-up is more than zero, whole nano-USD, and keeps what the account was given within 1e9 USD.

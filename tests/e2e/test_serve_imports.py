@@ -1,7 +1,7 @@
 """`farebox serve` holds only what serving needs: proxied requests and usage reads load neither `cryptography`
-(webhook signing secrets), argon2 (members' passwords) nor the forecast's statistics (numpy, scipy, pandas,
-statsmodels), nor any other command's module; the first webhook endpoint, password or forecast loads what it
-needs then.
+(webhook signing secrets), argon2 (members' passwords), numpy (summing latency sketches) nor the forecast's
+statistics (scipy, pandas, statsmodels), nor any other command's module; the first webhook endpoint, password,
+percentile read or forecast loads what it needs then.
 
 Every module a long-running server imports stays resident, so this keeps the gateway's memory from growing
 back (bench/RESULTS.md: about 12 MB at start-up).
@@ -99,7 +99,7 @@ def server(tmp_path: Path, port_factory: Callable[[], int]) -> Iterator[Server]:
                 stream.close()
 
 
-def test_serving_requests_loads_no_cipher_no_password_hashing_and_no_other_command(server: Server) -> None:
+def test_serving_requests_loads_no_cipher_no_password_hashing_no_numpy_and_no_other_command(server: Server) -> None:
     account = server.admin("POST", "/api/admin/accounts", {"name": "Acme"}).json()["id"]
     member = server.admin(
         "POST", f"/api/admin/accounts/{account}/members", {"email": "ada@acme.test", "name": "Ada"}
@@ -118,7 +118,7 @@ def test_serving_requests_loads_no_cipher_no_password_hashing_and_no_other_comma
 
     held = server.modules()
     assert "farebox.app" in held and "farebox.gateway.proxy" in held, "the probe sees the server's modules"
-    assert _packages(held, "cryptography", "argon2") == set()
+    assert _packages(held, "cryptography", "argon2", "numpy") == set(), "the latency sketches are written without numpy"
     assert _packages(held, *FORECASTING) == set()
     assert {module for module in held if module.startswith(("farebox.cli.", "farebox.demo"))} <= SERVING
 
@@ -130,6 +130,9 @@ def test_serving_requests_loads_no_cipher_no_password_hashing_and_no_other_comma
     assert "cryptography.hazmat.primitives.ciphers.aead" in held, "a webhook endpoint's secret is sealed"
     assert "argon2" in held, "a password is hashed"
 
+    performance = server.admin("GET", f"/api/admin/analytics/performance?account_id={account}").json()["data"]
+    assert performance["overall"]["latencyMs"]["samples"] == 1
+    assert "numpy" in server.modules(), "percentiles are read"
     forecast = server.admin("GET", f"/api/admin/analytics/budget-forecast?horizon=7d&account_id={account}")
     assert forecast.status_code == 200, forecast.text
     loaded = {module.split(".")[0] for module in _packages(server.modules(), *FORECASTING)}

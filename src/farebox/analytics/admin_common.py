@@ -116,6 +116,13 @@ class Span:
             return Window((now - timedelta(hours=periods * self.hours)).astimezone(tz).date(), today, tz)
         return Window(today - timedelta(days=periods * self.days - 1), today, tz)
 
+    def hours_between(self, now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+        """A span of hours as instants (UTC): from the start of the first of the clock's hours in `tz` ending with the
+        current one, to the end of the current one."""
+        # In UTC: subtracting from a local time would count wall-clock hours, wrong across a change of clocks.
+        current = now.astimezone(tz).replace(minute=0, second=0, microsecond=0).astimezone(UTC)
+        return current - timedelta(hours=self.hours - 1), current + timedelta(hours=1)
+
     def hours_in(self, buckets: Sequence[datetime | date], now: datetime, tz: ZoneInfo) -> slice:
         """Where the span's hours lie in an hourly timeline's `buckets`: the last `hours` of them up to the current
         one (compared as instants, so a repeated hour of clocks going back is not mistaken for its twin)."""

@@ -21,6 +21,7 @@ from farebox.core.owners import Role
 from farebox.errors import NotFound
 from farebox.ledger.aggregates import ROLLUP_BUCKET_SECONDS, Aggregate, Source
 from farebox.ledger.exports import ExportRow
+from farebox.ledger.latency import LatencyGroup, LatencyQuery
 from farebox.ledger.prompt_prefixes import PrefixFilter, PrefixRow
 from farebox.ledger.reader import EventCursor, EventFilter, EventRow, LedgerReader
 
@@ -179,6 +180,31 @@ class Engine:
             )
             for row in rows
         ]
+
+    async def latencies(
+        self, query: Query, *, viewer: Principal, between: tuple[datetime, datetime] | None = None
+    ) -> list[LatencyGroup]:
+        """The latency sketches of the query's window (or of the instants `between`, on the quarter-hour grid, when
+        given), summed per value of its one grouping dimension (key, provider or model; '' without one), as far as
+        `viewer` may see. The query's measures and grain are not used. Read from the daily sketches when the window's
+        days are one account's own (`Query.local_days`) and no `between` is given, else from the quarter-hour ones.
+
+        Raises:
+            NotFound, PermissionDenied: as `run`.
+            ValueError: a filter or grouping by another dimension than account, key, provider or model, by models as
+                canonical, or more than one grouping.
+        """
+        where = _where(query, viewer)
+        if len(query.group_by) > 1 or query.filters.models is not None:
+            raise ValueError("latency sketches group by one dimension, and filter models only as called")
+        daily = between is None and _source(query, where) is Source.DAILY
+        if daily:
+            since, until = query.window.day_range()
+        else:
+            start, end = between or (query.window.since, query.window.until)
+            since, until = int(start.timestamp()), int(end.timestamp())
+        group_by = query.group_by[0].value if query.group_by else None
+        return await self._reader.latencies(LatencyQuery(since, until, daily=daily, where=where, group_by=group_by))
 
     async def repeated_prefixes(self, query: Query, *, viewer: Principal) -> list[PrefixRow]:
         """The prompt prefixes sent more than once on a day, each key's share of them, in the query's window read as

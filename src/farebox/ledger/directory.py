@@ -45,6 +45,7 @@ from farebox.core.spend import CounterId, account_of, scope_of
 from farebox.errors import AuthenticationFailed, Conflict
 from farebox.ledger.base import Ledger
 from farebox.ledger.daily import rebuild_daily
+from farebox.ledger.latency import rebuild_daily_latency
 from farebox.ledger.prompt_prefixes import rebuild_prefixes
 from farebox.ledger.rows import (
     KEY,
@@ -151,6 +152,7 @@ class Directory:
                 recount_current_periods(connection, account_id, tz=tz, at=self._clock())
                 rebuild_daily(connection, account_id, tz=tz)
                 rebuild_prefixes(connection, account_id, tz=tz, now=self._clock())
+                rebuild_daily_latency(connection, account_id, tz=tz)
             return row
 
         return build(Account, await self._write(write))

@@ -23,6 +23,7 @@ from farebox.ledger.aggregates import Aggregate, AggregateRow, aggregate
 from farebox.ledger.base import Ledger
 from farebox.ledger.export_csv import copy_csv, csv_copy_query
 from farebox.ledger.exports import ExportQuery, ExportRow
+from farebox.ledger.latency import LatencyGroup, LatencyQuery, read_latencies
 from farebox.ledger.prompt_prefixes import PrefixFilter, PrefixRow, repeated_prefixes
 from farebox.ledger.schema import ROLLUP_DIMENSIONS, ROLLUP_MEASURES, usage_adjustments, usage_events, usage_rollups
 
@@ -329,6 +330,10 @@ class LedgerReader:
     async def repeated_prefixes(self, wanted: PrefixFilter) -> list[PrefixRow]:
         """The counts of the prompt prefixes sent more than once on a day (`farebox.ledger.prompt_prefixes`)."""
         return await self._ledger._read(lambda connection: repeated_prefixes(connection, wanted))
+
+    async def latencies(self, wanted: LatencyQuery) -> list[LatencyGroup]:
+        """Latency sketches summed as `wanted` says (`farebox.ledger.latency`): every writer's, per group."""
+        return await self._ledger._read(lambda connection: read_latencies(connection, wanted))
 
     async def rollups(self, wanted: RollupFilter = RollupFilter()) -> list[RollupRow]:
         """The rollups matching `wanted`, by bucket, then by their dimensions."""

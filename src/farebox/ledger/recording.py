@@ -1,4 +1,4 @@
-"""Recording events: the raw rows, their rollups and the spend counters, in one transaction.
+"""Recording events: the raw rows, their rollups, latency sketches and spend counters, in one transaction.
 
 Runs on the writer thread inside the group's transaction. Duplicates (an id already in the ledger,
 or repeated within the group) are answered as such and change nothing.
@@ -22,6 +22,7 @@ from farebox.core.events import MICRO, RecordResult, UsageEvent, epoch_us, from_
 from farebox.core.periods import Period, period_start
 from farebox.core.spend import CounterId, Scope
 from farebox.ledger.daily import cube_rows, local_day
+from farebox.ledger.latency import LATENCY_DIMENSIONS, LatencyBook
 from farebox.ledger.prompt_prefixes import PREFIX_KEYS, PREFIX_SUMS, prefix_rows
 from farebox.ledger.schema import (
     DAILY_DIMENSIONS,
@@ -29,6 +30,8 @@ from farebox.ledger.schema import (
     ROLLUP_DIMENSIONS,
     ROLLUP_MEASURES,
     accounts,
+    latency_sketches,
+    latency_sketches_daily,
     prompt_prefixes,
     spend_counters,
     usage_daily,
@@ -176,10 +179,11 @@ class _Insert:
             driver_connection.execute(self._sized[len(chunk)], list(chain.from_iterable(chunk)))
 
 
-def _upsert(table: str, *, keys: Sequence[str], sums: Sequence[str], marker: str) -> _Insert:
-    """An INSERT that adds its `sums` columns to an existing row with the same `keys` (both databases)."""
+def _upsert(table: str, *, keys: Sequence[str], sums: Sequence[str], marker: str, replace: bool = False) -> _Insert:
+    """An INSERT that adds its `sums` columns to an existing row with the same `keys` (both databases), or with
+    `replace` overwrites them."""
     tail = f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET " + ", ".join(
-        f"{name} = {table}.{name} + excluded.{name}" for name in sums
+        f"{name} = excluded.{name}" if replace else f"{name} = {table}.{name} + excluded.{name}" for name in sums
     )
     return _Insert(table, [*keys, *sums], marker=marker, tail=tail)
 
@@ -203,6 +207,16 @@ class Recorder:
             usage_daily.name, keys=("account_id", "day", *DAILY_DIMENSIONS), sums=ROLLUP_MEASURES, marker=marker
         )
         self._upsert_prefixes = _upsert(prompt_prefixes.name, keys=PREFIX_KEYS, sums=PREFIX_SUMS, marker=marker)
+        latency_keys = ("bucket", *LATENCY_DIMENSIONS, "writer")
+        self._put_latencies = _upsert(
+            latency_sketches.name, keys=latency_keys, sums=("latency", "ttft"), marker=marker, replace=True
+        )
+        daily_keys = ("account_id", "day", *LATENCY_DIMENSIONS[1:], "writer")
+        self._put_daily_latencies = _upsert(
+            latency_sketches_daily.name, keys=daily_keys, sums=("latency", "ttft"), marker=marker, replace=True
+        )
+        self.latencies = LatencyBook()
+        """This writer's latency sketches (`farebox.ledger.latency`)."""
         self._upsert_counters = _upsert(
             spend_counters.name,
             keys=("scope", "scope_id", "period", "period_start"),
@@ -220,8 +234,9 @@ class Recorder:
         """What the last `record_events` call added to the spend counters (uncommitted until its transaction is)."""
 
     def forget_timezone(self, account_id: str) -> None:
-        """Drop a cached account timezone (after the account's timezone changes)."""
+        """Drop a cached account timezone, and the account's days of latency sketches (after its timezone changes)."""
         self._timezones.pop(account_id, None)
+        self.latencies.forget_days(account_id)
         self._starts.clear()
         self._days.clear()
 
@@ -244,6 +259,7 @@ class Recorder:
             new_events = [event for event in firsts.values() if event.id in inserted]
             new_rows = [row for row in rows if row[0] in inserted]
         if inserted:
+            self._add_latencies(connection, new_rows)
             self._add_rollups(connection, new_rows)
             self._add_prefixes(connection, new_rows)
             self._add_counters(connection, new_events, new_rows)
@@ -318,8 +334,14 @@ class Recorder:
         if any(row[_PREFIX] is not None for row in rows):
             self._upsert(connection, self._upsert_prefixes, prefix_rows(rows, _EVENT_COLUMNS, self._day_of(connection)))
 
+    def _add_latencies(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
+        quarters, days = self.latencies.record(connection, rows, day_of=self._day_of(connection))
+        if quarters:
+            self._upsert(connection, self._put_latencies, quarters)
+            self._upsert(connection, self._put_daily_latencies, days)
+
     def _day_of(self, connection: Connection) -> Callable[[str, int], int]:
-        """`day_of(account_id, bucket)`: a quarter-hour bucket's local day in its account's zone, cached."""
+        """`day_of(account_id, bucket)`: the local day a bucket lies in, in its account's zone (cached)."""
 
         def day_of(account_id: str, bucket: int) -> int:
             cache_key = (account_id, bucket)

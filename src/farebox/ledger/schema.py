@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -33,6 +34,8 @@ __all__ = [
     "credit_top_ups",
     "dashboard_sessions",
     "key_secrets",
+    "latency_sketches",
+    "latency_sketches_daily",
     "member_tokens",
     "members",
     "metadata",
@@ -304,6 +307,41 @@ prompt_prefixes = Table(
 cached input tokens, per account, local day of its zone (as `usage_daily.day`), key ('' for none), provider,
 canonical model and prefix. Written with the events in the same transaction; the cost advice reads it, never the
 events."""
+latency_sketches = Table(
+    "latency_sketches",
+    metadata,
+    Column("bucket", BigInteger, nullable=False),
+    *(Column(name, Text, nullable=False) for name in ("account_id", "key_id", "provider", "model")),
+    Column("writer", String(32), nullable=False),
+    Column("latency", LargeBinary, nullable=True),
+    Column("ttft", LargeBinary, nullable=True),
+    PrimaryKeyConstraint("account_id", "bucket", "key_id", "provider", "model", "writer", name="pk_latency_sketches"),
+    Index("ix_latency_sketches_bucket", "bucket"),
+    sqlite_with_rowid=False,
+)
+"""Latency sketches (`farebox.core.latency`) per rollup bucket, account, key ('' for none), provider and model, and
+writer: the request latencies (`latency`) and streamed requests' times to first token (`ttft`) recorded in it,
+each NULL when there were none. `writer` is the recording process's id: each process overwrites only its own rows,
+in the transaction of the events they count, and readers merge every writer's. Keyed by account first and, on
+SQLite, stored in that order (`WITHOUT ROWID`): an account's range of quarter hours is one pass, and an overwrite
+changes one page; `bucket` alone is indexed for every account at once."""
+
+latency_sketches_daily = Table(
+    "latency_sketches_daily",
+    metadata,
+    Column("account_id", Text, nullable=False),
+    Column("day", Integer, nullable=False),
+    *(Column(name, Text, nullable=False) for name in ("key_id", "provider", "model")),
+    Column("writer", String(32), nullable=False),
+    Column("latency", LargeBinary, nullable=True),
+    Column("ttft", LargeBinary, nullable=True),
+    PrimaryKeyConstraint(
+        "account_id", "day", "key_id", "provider", "model", "writer", name="pk_latency_sketches_daily"
+    ),
+    sqlite_with_rowid=False,
+)
+"""`latency_sketches` per day of the account's time zone (`day` as in `usage_daily`), written with them; changing
+an account's zone rebuilds its rows from the quarter-hour ones."""
 
 spend_counters = Table(
     "spend_counters",

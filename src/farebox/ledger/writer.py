@@ -183,27 +183,32 @@ class GroupCommitWriter:
         for job in group:
             job.error, job.outcome, job.results = None, None, []
         added: dict[CounterId, int] = {}
-        with connection.begin():
-            # Plain functions first: one that reads the spend counters sees what earlier commits left, not what this
-            # group's events and counter-moving functions add, which `on_commit` adds once this group commits.
-            for job in group:
-                if job.fn is not None and not job.moves_counters:
-                    self._call(connection, job)
-            for job in group:
-                if job.moves_counters:
-                    self._call(connection, job)
-                    if job.error is None:
-                        job.outcome, moved = job.outcome
-                        _merge(added, moved)
-            event_jobs = [job for job in group if job.fn is None]
-            if event_jobs:
-                results = self._recorder.record_events(connection, [list(job.events) for job in event_jobs])
-                for job, job_results in zip(event_jobs, results, strict=True):
-                    job.results = job_results
-                if added:
-                    _merge(added, self._recorder.added)
-                else:  # the common case: events alone, whose sums need no copy
-                    added = self._recorder.added
+        try:
+            with connection.begin():
+                # Plain functions first: one that reads the spend counters sees what earlier commits left, not what this
+                # group's events and counter-moving functions add, which `on_commit` adds once this group commits.
+                for job in group:
+                    if job.fn is not None and not job.moves_counters:
+                        self._call(connection, job)
+                for job in group:
+                    if job.moves_counters:
+                        self._call(connection, job)
+                        if job.error is None:
+                            job.outcome, moved = job.outcome
+                            _merge(added, moved)
+                event_jobs = [job for job in group if job.fn is None]
+                if event_jobs:
+                    results = self._recorder.record_events(connection, [list(job.events) for job in event_jobs])
+                    for job, job_results in zip(event_jobs, results, strict=True):
+                        job.results = job_results
+                    if added:
+                        _merge(added, self._recorder.added)
+                    else:  # the common case: events alone, whose sums need no copy
+                        added = self._recorder.added
+        except BaseException:
+            # The latency sketches the events changed in memory no longer match their rows: read them back next time.
+            self._recorder.latencies.discard()
+            raise
         self._added = added
 
     def _notify(self, added: Mapping[CounterId, int]) -> None:
