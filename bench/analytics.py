@@ -68,8 +68,15 @@ ADMIN_ENDPOINTS = [
     ("performance, 30d by provider", "/api/admin/analytics/performance", {"period": "30d"}),
     ("performance, 30d by key", "/api/admin/analytics/performance", {"period": "30d", "breakdown": "key"}),
     ("performance, 24h by model", "/api/admin/analytics/performance", {"period": "24h", "breakdown": "model"}),
+    ("a key, 30d", "/api/admin/virtual-keys/{key}/analytics", {"period": "30d"}),
+    ("patterns, 30d", "/api/admin/analytics/patterns", {"period": "30d"}),
+    ("budgets status", "/api/admin/budgets/status", {}),
+    ("live", "/api/admin/analytics/usage/live", {}),
+    ("cost optimization, 30d", "/api/admin/analytics/cost-optimization", {"period": "30d"}),
+    ("budget forecast, 90d", "/api/admin/analytics/budget-forecast", {"horizon": "90d"}),
 ]
-"""Seed 004's endpoints timed with `--admin`: (label, path, parameters), each for the big account."""
+"""Seed 004's endpoints timed with `--admin`: (label, path, parameters), each for the big account (`{key}`: its
+first key)."""
 FAILURES = [(429, "rate_limit_error"), (503, "http_503"), (504, "upstream_timeout"), (400, "invalid_request_error")]
 """(HTTP status, error type) of the 2% of requests that fail."""
 MASTER_KEY = "fbx_master_bench_" + "x" * 24
@@ -299,7 +306,8 @@ async def bench_backend(name: str, url: str, args: argparse.Namespace, workdir: 
             ]:
                 print(f"{name:<10} {label:<32} {await _time(client, path, params, args.rounds)}", flush=True)
             for label, path, params in ADMIN_ENDPOINTS if args.admin else []:
-                figures = await _time(client, path, params | {"account_id": big}, args.rounds)
+                at = path.format(key=accounts[0][1][0][0])
+                figures = await _time(client, at, params | {"account_id": big}, args.rounds)
                 print(f"{name:<10} {label:<32} {figures}", flush=True)
         if args.export:
             # The last days holding about a million of the big account's events (80% of the traffic).
