@@ -5,6 +5,7 @@ at the mock provider counted per account; who may ask; bad parameters refused in
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -27,6 +28,7 @@ NOW = datetime(2026, 3, 10, 12, 20, 30, tzinfo=UTC)
 """17:50:30 on 10 March in Kolkata (+05:30): this minute began at 12:20Z, this local hour at 11:30Z and today at
 18:30Z on the 9th."""
 USD = 1_000_000_000
+D = Decimal
 GPT, CLAUDE, MINI = ("openai", "gpt-4o"), ("anthropic", "claude-sonnet-4-6"), ("openai", "gpt-4o-mini")
 
 # (id, timestamp, key, (provider, model), cost in nano-USD, input tokens, output tokens, failed)
@@ -36,7 +38,7 @@ EVENTS = [
     ("voided", "2026-03-10T12:20:10", "a", GPT, 13 * USD, 1, 0, False),  # voided below: in nothing
     ("last-minute", "2026-03-10T12:19:59.999999", "b", GPT, USD // 2, 10, 0, False),  # the hour, not the minute
     ("failed", "2026-03-10T12:00:00", "c", MINI, 0, 30, 0, True),
-    ("no-key", "2026-03-10T11:45:00", None, GPT, USD // 4, 5, 0, False),  # in the totals, in no key's row
+    ("no-key", "2026-03-10T11:45:00", None, GPT, USD // 4 + 1, 5, 0, False),  # in the totals, in no key's row
     ("hour-start", "2026-03-10T11:30:00", "a", GPT, 3 * USD, 1_000, 0, False),  # 17:00 local
     ("before-hour", "2026-03-10T11:29:59", "b", GPT, 5 * USD, 1, 0, False),  # 16:59 local: today only
     ("midnight", "2026-03-09T18:30:00", "c", GPT, 7 * USD, 1, 0, False),  # 00:00 local on the 10th
@@ -96,7 +98,7 @@ async def _ledger(api: Api) -> dict[str, Any]:
 async def _live(api: Api, token: str = MASTER, **params: str) -> Any:
     response = await api.client.get(PATH, params=params, headers={"authorization": f"Bearer {token}"})
     assert response.status_code == 200, response.text
-    body = response.json()
+    body = json.loads(response.content, parse_float=Decimal)  # every digit, as a client keeping money exact reads it
     assert body["success"] is True and set(body) == {"success", "data"}
     return body["data"]
 
@@ -127,8 +129,8 @@ async def test_this_minute_hour_and_day_in_the_account_s_zone(api: Api) -> None:
         "tokensThisMinute": 350,
         "tokensThisHour": 1_395,
         "costThisMinute": 3,
-        "costThisHour": 6.75,
-        "costToday": 18.75,
+        "costThisHour": D("6.750000001"),
+        "costToday": D("18.750000001"),
     }
 
 
@@ -136,42 +138,54 @@ async def test_the_hour_s_top_keys_models_and_providers_with_their_shares_of_its
     ids = await _ledger(api)
     data = await _live(api, account_id=ids["account"])
     assert data["topVirtualKeys"] == [
-        {"keyId": ids["a"], "keyName": "key-a", "requestsThisHour": 2, "costThisHour": 4, "percentageOfTotal": 0.3333},
+        {
+            "keyId": ids["a"],
+            "keyName": "key-a",
+            "requestsThisHour": 2,
+            "costThisHour": 4,
+            "percentageOfTotal": D("0.3333"),
+        },
         {
             "keyId": ids["b"],
             "keyName": "key-b",
             "requestsThisHour": 2,
-            "costThisHour": 2.5,
-            "percentageOfTotal": 0.3333,
+            "costThisHour": D("2.5"),
+            "percentageOfTotal": D("0.3333"),
         },
-        {"keyId": ids["c"], "keyName": "key-c", "requestsThisHour": 1, "costThisHour": 0, "percentageOfTotal": 0.1667},
+        {
+            "keyId": ids["c"],
+            "keyName": "key-c",
+            "requestsThisHour": 1,
+            "costThisHour": 0,
+            "percentageOfTotal": D("0.1667"),
+        },
     ], "most requests first, ties by cost; the keyless request counts in the whole only"
     assert data["topModels"] == [
         {
             "model": "gpt-4o",
             "provider": "openai",
             "requestsThisHour": 4,
-            "costThisHour": 4.75,
-            "percentageOfTotal": 0.6667,
+            "costThisHour": D("4.750000001"),
+            "percentageOfTotal": D("0.6667"),
         },
         {
             "model": "claude-sonnet-4-6",
             "provider": "anthropic",
             "requestsThisHour": 1,
             "costThisHour": 2,
-            "percentageOfTotal": 0.1667,
+            "percentageOfTotal": D("0.1667"),
         },
         {
             "model": "gpt-4o-mini",
             "provider": "openai",
             "requestsThisHour": 1,
             "costThisHour": 0,
-            "percentageOfTotal": 0.1667,
+            "percentageOfTotal": D("0.1667"),
         },
     ]
     assert data["providerDistribution"] == {
-        "openai": {"requests": 5, "cost": 4.75, "percentage": 0.8333},
-        "anthropic": {"requests": 1, "cost": 2, "percentage": 0.1667},
+        "openai": {"requests": 5, "cost": D("4.750000001"), "percentage": D("0.8333")},
+        "anthropic": {"requests": 1, "cost": 2, "percentage": D("0.1667")},
     }
     assert list(data["providerDistribution"]) == ["openai", "anthropic"]
 
@@ -187,12 +201,11 @@ async def test_the_master_key_over_every_account_counts_in_utc(api: Api) -> None
     assert data["timezone"] == "UTC" and data["periods"]["hour"]["start"] == "2026-03-10T12:00:00Z"
     metrics = data["realTimeMetrics"]
     assert (metrics["requestsThisMinute"], metrics["costThisMinute"]) == (3, 20), "both accounts' minute"
-    assert (metrics["requestsThisHour"], metrics["costThisHour"]) == (5, 20.5), "12:00Z on: from `failed` on"
-    assert (metrics["requestsToday"], metrics["costToday"]) == (8, 28.75), "the UTC date of 10 March"
+    assert (metrics["requestsThisHour"], metrics["costThisHour"]) == (5, D("20.5")), "12:00Z on: from `failed` on"
+    assert (metrics["requestsToday"], metrics["costToday"]) == (8, D("28.750000001")), "the UTC date of 10 March"
     other = await _live(api, account_id=ids["other"])
     assert other["realTimeMetrics"]["requestsThisMinute"] == 1 and other["topVirtualKeys"] == []
-    exact = Decimal(str(other["realTimeMetrics"]["costToday"]))
-    assert exact == Decimal(17)
+    assert other["realTimeMetrics"]["costToday"] == 17
 
 
 async def test_the_minute_hour_and_day_move_with_the_clock(api: Api) -> None:
@@ -201,7 +214,7 @@ async def test_the_minute_hour_and_day_move_with_the_clock(api: Api) -> None:
     data = await _live(api, account_id=ids["account"])
     metrics = data["realTimeMetrics"]
     assert (metrics["requestsThisMinute"], metrics["requestsThisHour"], metrics["requestsToday"]) == (0, 0, 8)
-    assert (metrics["costThisMinute"], metrics["costThisHour"], metrics["costToday"]) == (0, 0, 18.75)
+    assert (metrics["costThisMinute"], metrics["costThisHour"], metrics["costToday"]) == (0, 0, D("18.750000001"))
     assert data["topVirtualKeys"] == data["topModels"] == [] and data["providerDistribution"] == {}
     api.clock.at = datetime(2026, 3, 10, 18, 30, tzinfo=UTC)  # local midnight: a new day
     assert (await _live(api, account_id=ids["account"]))["realTimeMetrics"]["requestsToday"] == 0
