@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from admin_client import MASTER, Api, assert_error, open_api
 
-from farebox.core.events import Axis, UsageEvent
+from farebox.core.events import Axis, Status, UsageEvent
 from farebox.ledger.base import Ledger
 
 if TYPE_CHECKING:
@@ -137,7 +137,15 @@ async def test_latency_and_first_token_percentiles_per_provider(api: Api) -> Non
     )
     openai, anthropic = data["providers"]["openai"], data["providers"]["anthropic"]
     assert list(data["providers"]) == ["openai", "anthropic"], "by requests"
-    assert set(openai) == {"requests", "averageLatencyMs", "latencyMs", "timeToFirstTokenMs"}
+    assert set(openai) == {
+        "requests",
+        "averageLatencyMs",
+        "latencyMs",
+        "timeToFirstTokenMs",
+        "errorRate",
+        "errorsByType",
+    }
+    assert (openai["errorRate"], openai["errorsByType"]) == (0, {}), "no request failed"
     assert abs(openai["latencyMs"]["p50"] - 500) <= 5 and abs(openai["latencyMs"]["p95"] - 950) <= 9.5
     assert abs(openai["latencyMs"]["p99"] - 990) <= 9.9
     _assert_near(openai["latencyMs"], list(range(1, 1_001)))
@@ -148,6 +156,41 @@ async def test_latency_and_first_token_percentiles_per_provider(api: Api) -> Non
     _assert_near(data["overall"]["latencyMs"], [*range(1, 1_001), *SLOW])
     assert data["overall"]["requests"] == 1_100
     assert data["overall"]["averageLatencyMs"] == round((500_500 + sum(SLOW)) / 1_100, 1)
+
+
+async def test_error_rates_by_type(api: Api) -> None:
+    ids = await _acme(api)
+    failures = [(503, "http_503")] * 3 + [(429, "rate_limit_error")] * 2 + [(504, "upstream_timeout")]
+    events = [_event(ids["account"], ids["a"], NOW - timedelta(hours=1, minutes=n), 100) for n in range(14)]
+    events += [
+        _event(
+            ids["account"],
+            ids["a"],
+            NOW - timedelta(hours=2, minutes=n),
+            100,
+            status=Status.ERROR,
+            http_status=http_status,
+            error_type=error_type,
+        )
+        for n, (http_status, error_type) in enumerate(failures)
+    ]
+    events.append(_event(ids["account"], ids["b"], NOW - timedelta(hours=1), 100, provider="anthropic", model="claude"))
+    await api.ledger.record_many(events)
+
+    data = await _performance(api, period="7d", breakdown="provider", account_id=ids["account"])
+
+    openai = data["providers"]["openai"]
+    assert (openai["requests"], openai["errorRate"]) == (20, 0.3), "6 of 20 failed"
+    assert openai["errorsByType"] == {
+        "upstream_error": {"requests": 3, "rate": 0.15},
+        "rate_limited": {"requests": 2, "rate": 0.1},
+        "timeout": {"requests": 1, "rate": 0.05},
+    }
+    assert data["providers"]["anthropic"]["errorRate"] == 0
+    assert (data["overall"]["errorRate"], data["overall"]["errorsByType"]["upstream_error"]["rate"]) == (
+        0.2857,
+        0.1429,
+    ), "6 and 3 of 21, to four places"
 
 
 async def test_by_model_and_by_key(api: Api) -> None:

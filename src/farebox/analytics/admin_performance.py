@@ -67,12 +67,22 @@ class _Performance:
     latency_ms_sum: int = 0
     latency: LatencySketch = field(default_factory=LatencySketch)
     ttft: LatencySketch = field(default_factory=LatencySketch)
+    errors: dict[str, int] = field(default_factory=dict)
+    """Failed requests per error class (`farebox.core.error_classes`)."""
+
+    def add(self, error_class: str, requests: int, latency_ms_sum: int) -> None:
+        """Count some requests of one error class ('' for those that did not fail), from the rollups."""
+        self.requests += requests
+        self.latency_ms_sum += latency_ms_sum
+        if error_class and requests:
+            self.errors[error_class] = self.errors.get(error_class, 0) + requests
 
     def include(self, other: _Performance) -> None:
-        self.requests += other.requests
-        self.latency_ms_sum += other.latency_ms_sum
         self.latency.merge(other.latency)
         self.ttft.merge(other.ttft)
+        self.add("", other.requests, other.latency_ms_sum)
+        for error_class, count in other.errors.items():
+            self.errors[error_class] = self.errors.get(error_class, 0) + count
 
 
 def _ms(value: float | None) -> Decimal | None:
@@ -91,6 +101,11 @@ def _metrics(performance: _Performance) -> dict[str, Any]:
         "averageLatencyMs": ratio(performance.latency_ms_sum, performance.latency.count, _TENTH),
         "latencyMs": _percentiles(performance.latency),
         "timeToFirstTokenMs": _percentiles(performance.ttft),
+        "errorRate": ratio(sum(performance.errors.values()), performance.requests),
+        "errorsByType": {
+            error_class: {"requests": count, "rate": ratio(count, performance.requests)}
+            for error_class, count in sorted(performance.errors.items(), key=lambda item: (-item[1], item[0]))
+        },
     }
 
 
@@ -115,8 +130,8 @@ async def performance(
     breakdown: Annotated[Breakdown, Query(description="`provider`, `model` or `key`.")] = Breakdown.PROVIDER,
 ) -> Response:
     """Requests, average latency, and p50, p95 and p99 of request latency and of streamed requests' time to first
-    token (milliseconds), for the period and per provider, model or virtual key. Percentiles are read from
-    mergeable sketches within 1% of the true value."""
+    token (milliseconds), and the error rate by error class, for the period and per provider, model or virtual
+    key. Percentiles are read from mergeable sketches within 1% of the true value."""
     span = Span.parse(period)
     now = services(request).directory.now()
     tz = scope.window.tz
@@ -133,10 +148,14 @@ async def performance(
     )
     # Two reads on the reader pool at once: the rollups' sums, and the sketches (whose summing is most of the time).
     sums, latencies = await asyncio.gather(
-        period_sums(request, scope, span, (dimension,), (Measure.REQUESTS, Measure.LATENCY_MS_SUM)),
+        period_sums(
+            request, scope, span, (dimension, Dimension.ERROR_CLASS), (Measure.REQUESTS, Measure.LATENCY_MS_SUM)
+        ),
         engine(request).latencies(query, viewer=scope.viewer, between=between),
     )
-    found = {value: _Performance(requests, latency_ms_sum) for (value,), (requests, latency_ms_sum) in sums.items()}
+    found: dict[str, _Performance] = {}
+    for (value, error_class), (requests, latency_ms_sum) in sums.items():
+        found.setdefault(value, _Performance()).add(error_class, requests, latency_ms_sum)
     for sketches in latencies:
         group = found.setdefault(sketches.value, _Performance())
         group.latency, group.ttft = sketches.latency, sketches.ttft
