@@ -188,26 +188,29 @@ async def test_the_daily_cube_answers_as_the_quarter_hours_do(ledger: Ledger, ma
     engine = Engine(LedgerReader(ledger))
     window = Window(date(2026, 2, 25), date(2026, 3, 20), zone)
     member = Principal(kind=PrincipalKind.MEMBER, account_id=account.id, member_id="mem-1", role=Role.MEMBER)
+    daily, keyed, rollups = "usage_daily", "usage_key_rollups", "usage_rollups"
     cases = [
-        (MASTER, {"group_by": (Dimension.CANONICAL_MODEL, Dimension.STATUS)}, "usage_daily"),
-        (MASTER, {"group_by": (Dimension.KEY,), "grain": Grain.DAY}, "usage_daily"),
+        (MASTER, {"group_by": (Dimension.CANONICAL_MODEL, Dimension.STATUS)}, daily, rollups),
+        (MASTER, {"group_by": (Dimension.KEY,), "grain": Grain.DAY}, daily, keyed),
         (
             MASTER,
             {"group_by": (Dimension.MODEL,), "grain": Grain.WEEK, "filters": Filters(models=("gpt-4o",))},
-            "usage_daily",
+            daily,
+            rollups,
         ),
-        (MASTER, {"grain": Grain.MONTH}, "usage_daily"),
-        (member, {"group_by": (Dimension.APP,)}, "usage_daily"),
-        (MASTER, {"group_by": (Dimension.AGENT, Dimension.MEMBER), "grain": Grain.DAY}, "usage_daily"),
-        (MASTER, {"group_by": (Dimension.AGENT, Dimension.MODEL, Dimension.OPERATION)}, "usage_daily"),
-        (MASTER, {"grain": Grain.HOUR}, "usage_rollups"),
+        (MASTER, {"grain": Grain.MONTH}, daily, keyed),
+        (member, {"group_by": (Dimension.APP,)}, daily, rollups),
+        (MASTER, {"group_by": (Dimension.AGENT, Dimension.MEMBER), "grain": Grain.DAY}, daily, rollups),
+        (MASTER, {"group_by": (Dimension.AGENT, Dimension.MODEL, Dimension.OPERATION)}, daily, rollups),
+        (MASTER, {"grain": Grain.HOUR}, keyed, keyed),
+        (MASTER, {"group_by": (Dimension.PROVIDER,), "grain": Grain.HOUR}, rollups, rollups),
     ]
-    for viewer, fields, source in cases:
+    for viewer, fields, cube_source, exact_source in cases:
         measures = (Measure.COST_NANO, Measure.REQUESTS, Measure.INPUT_TOKENS)
         cubed = Query(window, measures, account_id=account.id, local_days=True, **fields)  # type: ignore[arg-type]
         exact = Query(window, measures, account_id=account.id, local_days=False, **fields)  # type: ignore[arg-type]
-        assert engine.source(cubed, viewer=viewer) == source, fields
-        assert engine.source(exact, viewer=viewer) == "usage_rollups"
+        assert engine.source(cubed, viewer=viewer) == cube_source, fields
+        assert engine.source(exact, viewer=viewer) == exact_source, fields
         by_cube = sorted((str(r.at), r.dimensions, r.measures) for r in await engine.run(cubed, viewer=viewer))
         by_quarter = sorted((str(r.at), r.dimensions, r.measures) for r in await engine.run(exact, viewer=viewer))
         assert by_cube == by_quarter and by_cube, fields
@@ -258,9 +261,10 @@ async def test_a_minute_is_summed_from_the_events_as_the_rollups_sum_them(
         for group_by, filters in [*((grouping, Filters()) for grouping in groupings), ((), timeouts)]:
             raw = Query(window, tuple(Measure), group_by=group_by, filters=filters, within=minute)
             rolled = Query(window, tuple(Measure), group_by=group_by, filters=filters, within=quarter)
+            keyed = set(group_by) <= {Dimension.ACCOUNT, Dimension.KEY, Dimension.STATUS} and not filters.values
             assert (engine.source(raw, viewer=viewer), engine.source(rolled, viewer=viewer)) == (
                 "usage_events",
-                "usage_rollups",
+                "usage_key_rollups" if keyed and viewer is not member else "usage_rollups",
             )
             by_events = sorted((row.dimensions, row.measures) for row in await engine.run(raw, viewer=viewer))
             by_rollups = sorted(

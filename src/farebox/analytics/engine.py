@@ -19,7 +19,7 @@ from farebox.core.credentials import Principal, PrincipalKind
 from farebox.core.events import epoch_us
 from farebox.core.owners import Role
 from farebox.errors import NotFound
-from farebox.ledger.aggregates import ROLLUP_BUCKET_SECONDS, Aggregate, Source
+from farebox.ledger.aggregates import KEY_ROLLUP_FIELDS, ROLLUP_BUCKET_SECONDS, Aggregate, Source
 from farebox.ledger.exports import ExportRow
 from farebox.ledger.latency import LatencyGroup, LatencyQuery
 from farebox.ledger.prompt_prefixes import PrefixFilter, PrefixRow
@@ -172,14 +172,11 @@ class Engine:
             source=source,
         )
         rows = await self._reader.aggregate(wanted)
-        return [
-            Row(
-                None if grain is None or row.slot is None else query.window.label(grain, row.slot),
-                row.dimensions,
-                row.measures,
-            )
-            for row in rows
-        ]
+        if grain is None:
+            return [Row(None, row.dimensions, row.measures) for row in rows]
+        # Many groups share a slot, and labelling one walks the zone's offsets: each slot is labelled once.
+        labels = {slot: query.window.label(grain, slot) for slot in {row.slot for row in rows} if slot is not None}
+        return [Row(None if row.slot is None else labels[row.slot], row.dimensions, row.measures) for row in rows]
 
     async def latencies(
         self, query: Query, *, viewer: Principal, between: tuple[datetime, datetime] | None = None
@@ -232,8 +229,8 @@ class Engine:
         return await self._reader.repeated_prefixes(wanted)
 
     def source(self, query: Query, *, viewer: Principal) -> Source:
-        """Which table answers the query: `usage_daily` (the daily cube), `usage_rollups` (the quarter hours) or
-        `usage_events` (a part of a quarter hour)."""
+        """Which table answers the query: `usage_daily` (the daily cube), `usage_key_rollups` (the key rollups),
+        `usage_rollups` (the quarter hours) or `usage_events` (a part of a quarter hour)."""
         return _source(query, _where(query, viewer))
 
     async def requests(
@@ -317,14 +314,21 @@ _EVENT_FILTERS = {
 
 
 def _source(query: Query, where: dict[str, tuple[str, ...]]) -> Source:
-    """The table that answers the query exactly and reads least: the daily cube for local days of one account in
-    its own zone, the raw events for a part of a quarter hour, the quarter-hour rollups otherwise."""
-    if query.within is not None:
-        on_grid = all(epoch_us(instant) % (ROLLUP_BUCKET_SECONDS * 1_000_000) == 0 for instant in query.within)
-        return Source.ROLLUPS if on_grid else Source.EVENTS
+    """The table that answers the query exactly and reads least: the raw events for a part of a quarter hour, the
+    daily cube for local days of one account in its own zone, the key rollups when the query needs no other
+    dimension than account, key and status, the quarter-hour rollups otherwise."""
+    if query.within is not None and any(
+        epoch_us(instant) % (ROLLUP_BUCKET_SECONDS * 1_000_000) for instant in query.within
+    ):
+        return Source.EVENTS
     accounts = where.get(Dimension.ACCOUNT.value)
     one_account = accounts is not None and len(accounts) == 1
-    return Source.DAILY if query.local_days and query.grain is not Grain.HOUR and one_account else Source.ROLLUPS
+    if query.within is None and query.local_days and query.grain is not Grain.HOUR and one_account:
+        return Source.DAILY
+    named = (*where, *(dimension.value for dimension in query.group_by))
+    return (
+        Source.KEY_ROLLUPS if query.filters.models is None and KEY_ROLLUP_FIELDS.issuperset(named) else Source.ROLLUPS
+    )
 
 
 def _where(query: Query, viewer: Principal) -> dict[str, tuple[str, ...]]:

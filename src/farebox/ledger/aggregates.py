@@ -23,20 +23,33 @@ from sqlalchemy import BigInteger, ColumnElement, Connection, Select, case, exis
 from farebox.core.error_classes import error_class
 from farebox.ledger.schema import (
     ADJUSTED_MEASURES,
+    KEY_ROLLUP_DIMENSIONS,
     ROLLUP_BUCKET_SECONDS,
     ROLLUP_DIMENSIONS,
     ROLLUP_MEASURES,
     usage_adjustments,
     usage_daily,
     usage_events,
+    usage_key_rollups,
     usage_rollups,
 )
 
-__all__ = ["MAX_EVENT_SPAN_US", "ROLLUP_BUCKET_SECONDS", "Aggregate", "AggregateRow", "Slots", "Source", "aggregate"]
+__all__ = [
+    "KEY_ROLLUP_FIELDS",
+    "MAX_EVENT_SPAN_US",
+    "ROLLUP_BUCKET_SECONDS",
+    "Aggregate",
+    "AggregateRow",
+    "Slots",
+    "Source",
+    "aggregate",
+]
 
 MAX_EVENT_SPAN_US = 60_000_000
 """The longest range summed from raw events: a minute (longer ranges are the rollups' to answer)."""
 _MICRO = 1_000_000
+KEY_ROLLUP_FIELDS = frozenset({"account_id", *KEY_ROLLUP_DIMENSIONS})
+"""The dimensions the key rollups keep."""
 
 
 class Source(StrEnum):
@@ -44,6 +57,8 @@ class Source(StrEnum):
 
     ROLLUPS = "usage_rollups"
     """The quarter-hour rollups: bounds and slots in epoch seconds on the bucket grid."""
+    KEY_ROLLUPS = "usage_key_rollups"
+    """The key rollups: as the rollups, grouped and filtered by account, key and status only (`KEY_ROLLUP_FIELDS`)."""
     DAILY = "usage_daily"
     """The daily cube: bounds and slots in local days since 1970-01-01 of each account's zone."""
     EVENTS = "usage_events"
@@ -89,8 +104,13 @@ class Aggregate:
         unknown += [name for name in self.measures if name not in ROLLUP_MEASURES]
         if unknown:
             raise ValueError(f"not a dimension or measure of the rollups: {', '.join(unknown)}")
-        if self.source is Source.ROLLUPS and (self.since % ROLLUP_BUCKET_SECONDS or self.until % ROLLUP_BUCKET_SECONDS):
+        bucketed = self.source in (Source.ROLLUPS, Source.KEY_ROLLUPS)
+        if bucketed and (self.since % ROLLUP_BUCKET_SECONDS or self.until % ROLLUP_BUCKET_SECONDS):
             raise ValueError("an aggregate's bounds must be bucket starts")
+        if self.source is Source.KEY_ROLLUPS and (
+            self.models is not None or not KEY_ROLLUP_FIELDS.issuperset((*self.group_by, *self.where))
+        ):
+            raise ValueError("the key rollups are summed by account, key and status only")
         if self.source is Source.EVENTS and (self.slots is not None or self.until - self.since > MAX_EVENT_SPAN_US):
             raise ValueError("raw events are summed over at most a minute, in no slots")
 
@@ -120,14 +140,20 @@ def _slot(slots: Slots, bucket: ColumnElement[Any]) -> ColumnElement[Any]:
     return case(*shifted, else_=(bucket + literal(first, BigInteger)) // size)
 
 
+_TABLES = {
+    Source.ROLLUPS: (usage_rollups.c, usage_rollups.c.bucket),
+    Source.KEY_ROLLUPS: (usage_key_rollups.c, usage_key_rollups.c.bucket),
+    Source.DAILY: (usage_daily.c, usage_daily.c.day),
+}
+"""Each summed table's columns, and its time column."""
+
+
 def aggregate(connection: Connection, wanted: Aggregate) -> list[AggregateRow]:
     """The sums `wanted` asks for, in one query on the caller's connection (two for the raw events of every
     account: which accounts have usage in the range's buckets, then their events)."""
     if wanted.source is Source.EVENTS:
         return _event_sums(connection, wanted)
-    daily = wanted.source is Source.DAILY
-    columns = usage_daily.c if daily else usage_rollups.c
-    time = columns.day if daily else columns.bucket
+    columns, time = _TABLES[wanted.source]
     where: list[ColumnElement[bool]] = [time >= wanted.since, time < wanted.until]
     for name, values in wanted.where.items():
         where.append(columns[name].in_(values))

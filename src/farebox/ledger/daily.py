@@ -1,8 +1,9 @@
-"""The daily cube (`usage_daily`): quarter-hour rollup rows summed per local day.
+"""The daily cube (`usage_daily`) and the key rollups (`usage_key_rollups`): quarter-hour rollup rows summed per
+local day, and per quarter hour by key and status only.
 
-The writer derives its rows from the quarter-hour upserts of each commit (`cube_rows`), in the same
-transaction; `rebuild_daily` sums an account's again from its quarter-hour rollups when its time zone
-changes, since a day's bounds move with the zone.
+The writer derives their rows from the quarter-hour upserts of each commit (`cube_rows`, `key_rows`), in the
+same transaction; `rebuild_daily` sums an account's daily cube again from its quarter-hour rollups when its time
+zone changes, since a day's bounds move with the zone (a quarter hour's do not).
 """
 
 from __future__ import annotations
@@ -14,9 +15,16 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, delete, func, insert, select
 
-from farebox.ledger.schema import DAILY_DIMENSIONS, ROLLUP_MEASURES, usage_daily, usage_rollups
+from farebox.ledger.schema import (
+    DAILY_DIMENSIONS,
+    KEY_ROLLUP_DIMENSIONS,
+    ROLLUP_DIMENSIONS,
+    ROLLUP_MEASURES,
+    usage_daily,
+    usage_rollups,
+)
 
-__all__ = ["cube_rows", "local_day", "rebuild_daily"]
+__all__ = ["cube_rows", "key_rows", "local_day", "rebuild_daily"]
 
 _EPOCH = date(1970, 1, 1).toordinal()
 _DIMENSIONS = slice(2, 2 + len(DAILY_DIMENSIONS))
@@ -51,6 +59,19 @@ def cube_rows(rollups: Sequence[tuple[Any, ...]], day_of: Callable[[str, int], i
         (row,) = rollups
         return [(row[1], day_of(row[1], row[0]), *row[_DIMENSIONS], *row[_MEASURES])]
     return _summed(((row[1], day_of(row[1], row[0]), *row[_DIMENSIONS]), row[_MEASURES]) for row in rollups)
+
+
+_KEYED = tuple(1 + ROLLUP_DIMENSIONS.index(name) for name in KEY_ROLLUP_DIMENSIONS)
+"""Where a rollup upsert holds the key rollups' dimensions (after its bucket)."""
+
+
+def key_rows(rollups: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The key rollups' upserts `(account_id, bucket, *KEY_ROLLUP_DIMENSIONS, *ROLLUP_MEASURES)` of quarter-hour
+    upserts `(bucket, *ROLLUP_DIMENSIONS, *ROLLUP_MEASURES)`."""
+    if len(rollups) == 1:
+        (row,) = rollups
+        return [(row[1], row[0], *(row[at] for at in _KEYED), *row[_MEASURES])]
+    return _summed(((row[1], row[0], *(row[at] for at in _KEYED)), row[_MEASURES]) for row in rollups)
 
 
 def rebuild_daily(connection: Connection, account_id: str, *, tz: ZoneInfo) -> None:

@@ -21,11 +21,12 @@ from farebox.core.error_classes import error_class
 from farebox.core.events import MICRO, RecordResult, UsageEvent, epoch_us, from_epoch_us
 from farebox.core.periods import Period, period_start
 from farebox.core.spend import CounterId, Scope
-from farebox.ledger.daily import cube_rows, local_day
+from farebox.ledger.daily import cube_rows, key_rows, local_day
 from farebox.ledger.latency import LATENCY_DIMENSIONS, LatencyBook
 from farebox.ledger.prompt_prefixes import PREFIX_KEYS, PREFIX_SUMS, prefix_rows
 from farebox.ledger.schema import (
     DAILY_DIMENSIONS,
+    KEY_ROLLUP_DIMENSIONS,
     ROLLUP_BUCKET_SECONDS,
     ROLLUP_DIMENSIONS,
     ROLLUP_MEASURES,
@@ -36,6 +37,7 @@ from farebox.ledger.schema import (
     spend_counters,
     usage_daily,
     usage_events,
+    usage_key_rollups,
     usage_rollups,
 )
 
@@ -206,6 +208,12 @@ class Recorder:
         self._upsert_daily = _upsert(
             usage_daily.name, keys=("account_id", "day", *DAILY_DIMENSIONS), sums=ROLLUP_MEASURES, marker=marker
         )
+        self._upsert_keys = _upsert(
+            usage_key_rollups.name,
+            keys=("account_id", "bucket", *KEY_ROLLUP_DIMENSIONS),
+            sums=ROLLUP_MEASURES,
+            marker=marker,
+        )
         self._upsert_prefixes = _upsert(prompt_prefixes.name, keys=PREFIX_KEYS, sums=PREFIX_SUMS, marker=marker)
         latency_keys = ("bucket", *LATENCY_DIMENSIONS, "writer")
         self._put_latencies = _upsert(
@@ -325,9 +333,10 @@ class Recorder:
         self._add_rollup_rows(connection, _rollups(rows))
 
     def _add_rollup_rows(self, connection: Connection, rollups: list[tuple[Any, ...]]) -> None:
-        """Upsert quarter-hour rollup rows, and the daily cube's rows summed from them."""
+        """Upsert quarter-hour rollup rows, and the daily cube's and the key rollups' rows summed from them."""
         self._upsert(connection, self._upsert_rollups, rollups)
         self._upsert(connection, self._upsert_daily, cube_rows(rollups, self._day_of(connection)))
+        self._upsert(connection, self._upsert_keys, key_rows(rollups))
 
     def _add_prefixes(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
         """Count the prompt prefixes the new event rows carry (`ledger.prompt_prefixes`)."""

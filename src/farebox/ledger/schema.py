@@ -46,8 +46,10 @@ __all__ = [
     "usage_adjustments",
     "usage_events",
     "DAILY_DIMENSIONS",
+    "KEY_ROLLUP_DIMENSIONS",
     "ROLLUP_BUCKET_SECONDS",
     "usage_daily",
+    "usage_key_rollups",
     "usage_rollups",
     "virtual_keys",
     "webhook_endpoints",
@@ -285,6 +287,26 @@ many rows as there were (key, model, operation, status) combinations used, where
 up to 96 times as many; the analytics engine reads it when a query's days are the account's own. SQLite keeps
 it in primary-key order (`WITHOUT ROWID`): an account's range of days is one pass, not a row look-up per index
 entry. Changing an account's zone rebuilds its rows from the rollups."""
+
+KEY_ROLLUP_DIMENSIONS = ("key_id", "status")
+"""The key rollups' dimensions after (account_id, bucket): the key, and whether the request failed."""
+
+usage_key_rollups = Table(
+    "usage_key_rollups",
+    metadata,
+    Column("account_id", Text, nullable=False),
+    Column("bucket", BigInteger, nullable=False),
+    *(Column(dimension, Text, nullable=False) for dimension in KEY_ROLLUP_DIMENSIONS),
+    *(Column(measure, BigInteger, nullable=False) for measure in ROLLUP_MEASURES),
+    PrimaryKeyConstraint("account_id", "bucket", *KEY_ROLLUP_DIMENSIONS, name="pk_usage_key_rollups"),
+    sqlite_with_rowid=False,
+)
+"""The quarter-hour rollups summed by account, key and status only (`bucket` as theirs): a busy account's quarter
+hour holds about one row per key used, where the rollups hold one per key, model, operation, status and error
+class. The analytics engine reads it for any span of local time, in any zone, when a query groups and filters by
+no other dimension (the trends' timeline, the patterns' hourly profile, today across every account). Written with
+the rollups, in the writer's transaction; SQLite keeps it in primary-key order (`WITHOUT ROWID`), so an account's
+range of quarter hours is one pass."""
 
 prompt_prefixes = Table(
     "prompt_prefixes",
