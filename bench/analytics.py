@@ -1,7 +1,7 @@
 """Analytics read benchmark: prints figures, asserts nothing.
 
     .venv/bin/python bench/analytics.py [--events N] [--days D] [--pg-url postgresql://...] [--rounds R] [--export]
-        [--admin]
+        [--admin] [--keep DIR]
 
 For SQLite (a new file in a temporary directory) and, with --pg-url, PostgreSQL (a new schema, dropped
 afterwards), it records N events spread evenly over the last D days (default 1,000,000 over 90), in time
@@ -16,6 +16,9 @@ each usage endpoint warm, in-process over HTTP (httpx's ASGI transport, the mast
 - `GET /api/usage` and `GET /v1/usage` for this month;
 - `GET /api/analytics/requests` first page (50) of one day;
 - with `--admin`, seed 004's admin analytics of the big account (`ADMIN_ENDPOINTS`).
+
+With `--keep DIR` the filled ledgers stay (the SQLite file in DIR, a PostgreSQL schema named after the fill) and a
+later run with the same N and D times them again without filling; their events then end when the fill ended.
 
 With `--export`, it then streams `GET /v1/usage/export` of the big account's last days holding about a million
 of its events (its whole range when it holds fewer), as CSV and as JSON,
@@ -36,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import os
 import platform
 import random
@@ -61,22 +65,26 @@ from ledger import pg_schema  # bench/ledger.py, beside this script
 __all__ = ["main"]
 
 BATCH = 1_000
+_BIG = {"account_id": "{account}"}
 ADMIN_ENDPOINTS = [
-    ("trends, 24h by hour", "/api/admin/analytics/usage/trends", {"period": "24h", "granularity": "hour"}),
-    ("trends, 30d by day", "/api/admin/analytics/usage/trends", {"period": "30d", "granularity": "day"}),
-    ("providers, 30d", "/api/admin/providers/analytics", {"period": "30d"}),
-    ("performance, 30d by provider", "/api/admin/analytics/performance", {"period": "30d"}),
-    ("performance, 30d by key", "/api/admin/analytics/performance", {"period": "30d", "breakdown": "key"}),
-    ("performance, 24h by model", "/api/admin/analytics/performance", {"period": "24h", "breakdown": "model"}),
-    ("a key, 30d", "/api/admin/virtual-keys/{key}/analytics", {"period": "30d"}),
-    ("patterns, 30d", "/api/admin/analytics/patterns", {"period": "30d"}),
-    ("budgets status", "/api/admin/budgets/status", {}),
-    ("live", "/api/admin/analytics/usage/live", {}),
-    ("cost optimization, 30d", "/api/admin/analytics/cost-optimization", {"period": "30d"}),
-    ("budget forecast, 90d", "/api/admin/analytics/budget-forecast", {"horizon": "90d"}),
+    ("trends, 24h by hour", "/api/admin/analytics/usage/trends", _BIG | {"period": "24h", "granularity": "hour"}),
+    ("trends, 7d by hour", "/api/admin/analytics/usage/trends", _BIG | {"period": "7d", "granularity": "hour"}),
+    ("trends, 30d by hour", "/api/admin/analytics/usage/trends", _BIG | {"period": "30d", "granularity": "hour"}),
+    ("trends, 30d by day", "/api/admin/analytics/usage/trends", _BIG | {"period": "30d", "granularity": "day"}),
+    ("providers, 30d", "/api/admin/providers/analytics", _BIG | {"period": "30d"}),
+    ("performance, 30d by provider", "/api/admin/analytics/performance", _BIG | {"period": "30d"}),
+    ("performance, 30d by key", "/api/admin/analytics/performance", _BIG | {"period": "30d", "breakdown": "key"}),
+    ("performance, 24h by model", "/api/admin/analytics/performance", _BIG | {"period": "24h", "breakdown": "model"}),
+    ("a key, 30d", "/api/admin/virtual-keys/{key}/analytics", _BIG | {"period": "30d"}),
+    ("patterns, 30d", "/api/admin/analytics/patterns", _BIG | {"period": "30d"}),
+    ("budgets status", "/api/admin/budgets/status", _BIG),
+    ("live", "/api/admin/analytics/usage/live", _BIG),
+    ("live, every account", "/api/admin/analytics/usage/live", {}),
+    ("cost optimization, 30d", "/api/admin/analytics/cost-optimization", _BIG | {"period": "30d"}),
+    ("budget forecast, 90d", "/api/admin/analytics/budget-forecast", _BIG | {"horizon": "90d"}),
 ]
-"""Seed 004's endpoints timed with `--admin`: (label, path, parameters), each for the big account (`{key}`: its
-first key)."""
+"""Seed 004's endpoints timed with `--admin`: (label, path, parameters), for the big account (`{account}`) unless
+said, `{key}` its first key."""
 FAILURES = [(429, "rate_limit_error"), (503, "http_503"), (504, "upstream_timeout"), (400, "invalid_request_error")]
 """(HTTP status, error type) of the 2% of requests that fail."""
 MASTER_KEY = "fbx_master_bench_" + "x" * 24
@@ -174,6 +182,8 @@ async def _fill(ledger: Ledger, accounts: list[tuple[str, Keys]], n: int, days: 
     return time.perf_counter() - started
 
 
+ROWS_COUNTED = ("usage_events", "usage_rollups", "usage_key_rollups", "usage_daily", "latency_sketches")
+"""The tables whose sizes a run prints."""
 EXPORT_ROWS = 1_000_000
 """About how many events `--export` exports."""
 
@@ -276,15 +286,24 @@ async def bench_backend(name: str, url: str, args: argparse.Namespace, workdir: 
     settings = Settings(database_url=url, secret_key="bench-server-secret-" + "y" * 24)
     ledger = Ledger(url)
     app = create_app(settings, ledger=ledger, master_key=MASTER_KEY)
+    kept = args.keep / f"{name}-{args.events}-{args.days}.json" if args.keep else None
     async with ledger:
-        accounts = await _directory(ledger)
-        seconds = await _fill(ledger, accounts, args.events, args.days)
-        rollups = await ledger._read(lambda c: c.exec_driver_sql("SELECT count(*) FROM usage_rollups").scalar())
-        print(
-            f"{name:<10} fill: {args.events:,} events in {seconds:.1f} s ({args.events / seconds:,.0f} events/s), "
-            f"{rollups:,} rollup rows",
-            flush=True,
+        if kept is not None and kept.exists():
+            accounts = [(account_id, [tuple(key) for key in keys]) for account_id, keys in json.loads(kept.read_text())]
+            print(f"{name:<10} fill: the ledger kept in {args.keep}, filled {time.ctime(kept.stat().st_mtime)}")
+        else:
+            accounts = await _directory(ledger)
+            seconds = await _fill(ledger, accounts, args.events, args.days)
+            print(
+                f"{name:<10} fill: {args.events:,} events in {seconds:.1f} s ({args.events / seconds:,.0f} events/s)",
+                flush=True,
+            )
+            if kept is not None:
+                kept.write_text(json.dumps(accounts))
+        counts = await ledger._read(
+            lambda c: [c.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar() for table in ROWS_COUNTED]
         )
+        print(f"{name:<10} rows: " + ", ".join(f"{n:,} {table}" for table, n in zip(ROWS_COUNTED, counts, strict=True)))
         big = accounts[0][0]
         today = datetime.now(UTC).date()
         ninety = {
@@ -307,7 +326,8 @@ async def bench_backend(name: str, url: str, args: argparse.Namespace, workdir: 
                 print(f"{name:<10} {label:<32} {await _time(client, path, params, args.rounds)}", flush=True)
             for label, path, params in ADMIN_ENDPOINTS if args.admin else []:
                 at = path.format(key=accounts[0][1][0][0])
-                figures = await _time(client, at, params | {"account_id": big}, args.rounds)
+                given = {name: value.format(account=big) for name, value in params.items()}
+                figures = await _time(client, at, given, args.rounds)
                 print(f"{name:<10} {label:<32} {figures}", flush=True)
         if args.export:
             # The last days holding about a million of the big account's events (80% of the traffic).
@@ -336,9 +356,11 @@ async def run(args: argparse.Namespace) -> None:
     )
     with tempfile.TemporaryDirectory(prefix="farebox-bench-") as tmp:
         workdir = Path(tmp)
-        await bench_backend("sqlite", f"sqlite:///{workdir / 'ledger.db'}", args, workdir)
+        ledgers = args.keep or workdir
+        await bench_backend("sqlite", f"sqlite:///{ledgers / f'ledger-{args.events}-{args.days}.db'}", args, workdir)
         if args.pg_url:
-            async with pg_schema(args.pg_url) as url:
+            kept = f"bench_kept_{args.events}_{args.days}" if args.keep else None
+            async with pg_schema(args.pg_url, kept=kept) as url:
                 await bench_backend("postgresql", url, args, workdir)
 
 
@@ -350,6 +372,12 @@ def main() -> None:
     parser.add_argument("--admin", action="store_true", help="also time seed 004's admin analytics endpoints")
     parser.add_argument("--export", action="store_true", help="also time the big account's export (CSV, JSON)")
     parser.add_argument("--pg-url", help="also run on this PostgreSQL database (a temporary schema is used)")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="keep the filled ledgers in this directory (PostgreSQL: a schema named after the fill) and time them "
+        "again, unfilled, when run with the same --events and --days",
+    )
     asyncio.run(run(parser.parse_args()))
 
 

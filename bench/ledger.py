@@ -194,16 +194,18 @@ async def bench_http(base: str, n: int, *, clients: int, run: str) -> tuple[Figu
 
 
 @asynccontextmanager
-async def pg_schema(pg_url: str) -> AsyncIterator[str]:
-    """A new, empty schema in the given PostgreSQL database; yields a URL whose search_path names it."""
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
+async def pg_schema(pg_url: str, *, kept: str | None = None) -> AsyncIterator[str]:
+    """A new, empty schema in the given PostgreSQL database, dropped afterwards; or, with `kept`, the schema of that
+    name, created if missing and kept. Yields a URL whose search_path names it."""
+    schema = kept or f"bench_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pg_url, autocommit=True) as connection:
-        connection.execute(f"CREATE SCHEMA {schema}")
+        connection.execute(f"CREATE SCHEMA {'IF NOT EXISTS ' if kept else ''}{schema}")
     try:
         yield f"{pg_url}{'&' if '?' in pg_url else '?'}options=-csearch_path%3D{schema}"
     finally:
-        with psycopg.connect(pg_url, autocommit=True) as connection:
-            connection.execute(f"DROP SCHEMA {schema} CASCADE")
+        if kept is None:
+            with psycopg.connect(pg_url, autocommit=True) as connection:
+                connection.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 async def bench_backend(name: str, url: str, args: argparse.Namespace, workdir: Path) -> None:
