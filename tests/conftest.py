@@ -17,6 +17,7 @@ from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Connection, Table, select
 
 from farebox.core.events import Axis, UsageEvent
+from farebox.ledger import latency
 from farebox.ledger.base import Ledger
 
 __all__ = ["EventFactory", "LedgerDatabases", "TableRows", "WriterGate"]
@@ -181,3 +182,14 @@ class WriterGate:
 @pytest.fixture
 def writer_gate() -> type[WriterGate]:
     return WriterGate
+
+
+# --- latency sketches: rows written at every commit ------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def latency_rows_at_every_commit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ledger writes its latency sketches' rows up to `FLUSH_SECONDS` after the events; tests that read
+    percentiles right after recording would see them lag, so in tests they are written with every commit, as a
+    second has passed. `tests/integration/test_latency_flush.py` tests the lag itself."""
+    monkeypatch.setattr(latency, "FLUSH_SECONDS", 0.0)

@@ -147,7 +147,7 @@ class Directory:
             if "timezone" in values:
                 # On the writer thread, inside the transaction: the next events use the new timezone, and the
                 # current periods' counters are recounted within the new bounds.
-                self._ledger.recorder.forget_timezone(account_id)
+                self._ledger.recorder.forget_timezone(connection, account_id)
                 tz = ZoneInfo(values["timezone"])
                 recount_current_periods(connection, account_id, tz=tz, at=self._clock())
                 rebuild_daily(connection, account_id, tz=tz)

@@ -241,9 +241,11 @@ class Recorder:
         self.added: dict[CounterId, int] = {}
         """What the last `record_events` call added to the spend counters (uncommitted until its transaction is)."""
 
-    def forget_timezone(self, account_id: str) -> None:
-        """Drop a cached account timezone, and the account's days of latency sketches (after its timezone changes)."""
+    def forget_timezone(self, connection: Connection, account_id: str) -> None:
+        """Drop a cached account timezone, and the account's days of latency sketches (its timezone changes, and its
+        daily rows are rebuilt from the quarter hours', which are written first, in the transaction under way)."""
         self._timezones.pop(account_id, None)
+        self.flush_latencies(connection)
         self.latencies.forget_days(account_id)
         self._starts.clear()
         self._days.clear()
@@ -267,7 +269,7 @@ class Recorder:
             new_events = [event for event in firsts.values() if event.id in inserted]
             new_rows = [row for row in rows if row[0] in inserted]
         if inserted:
-            self._add_latencies(connection, new_rows)
+            self.latencies.record(new_rows)
             self._add_rollups(connection, new_rows)
             self._add_prefixes(connection, new_rows)
             self._add_counters(connection, new_events, new_rows)
@@ -343,10 +345,14 @@ class Recorder:
         if any(row[_PREFIX] is not None for row in rows):
             self._upsert(connection, self._upsert_prefixes, prefix_rows(rows, _EVENT_COLUMNS, self._day_of(connection)))
 
-    def _add_latencies(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
-        quarters, days = self.latencies.record(connection, rows, day_of=self._day_of(connection))
+    def flush_latencies(self, connection: Connection) -> None:
+        """Add the events committed since the last flush to the latency sketches, and overwrite the rows of every
+        sketch that changed, in the transaction under way (`LatencyBook.flush`; the writer tells the book once it
+        commits)."""
+        quarters, days = self.latencies.flush(connection, day_of=self._day_of(connection))
         if quarters:
             self._upsert(connection, self._put_latencies, quarters)
+        if days:
             self._upsert(connection, self._put_daily_latencies, days)
 
     def _day_of(self, connection: Connection) -> Callable[[str, int], int]:

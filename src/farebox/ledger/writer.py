@@ -118,13 +118,30 @@ class GroupCommitWriter:
     def _run(self) -> None:
         with self._engine.connect() as connection:
             while True:
-                first = self._queue.get()
-                if first is _STOP:
-                    return
-                group, stop = self._drain(first)
-                self._commit_group(connection, group)
+                try:
+                    first = self._queue.get(timeout=self._recorder.latencies.wait())
+                except queue.Empty:  # no commit came to write the latency sketches that changed: a commit of their own
+                    self._flush_latencies(connection)
+                    continue
+                stop = first is _STOP
+                if not stop:
+                    group, stop = self._drain(first)
+                    self._commit_group(connection, group)
                 if stop:
+                    self._flush_latencies(connection)
                     return
+
+    def _flush_latencies(self, connection: Connection) -> None:
+        if self._recorder.latencies.wait() is None:
+            return
+        try:
+            with connection.begin():
+                self._recorder.flush_latencies(connection)
+        except Exception as exc:  # the sketches stay in memory, changed: the next commit tries again
+            self._recorder.latencies.discard()
+            log.error("writing the latency sketches failed: %s", exc.__class__.__name__, exc_info=exc)
+        else:
+            self._recorder.latencies.committed()
 
     def _drain(self, first: _Job) -> tuple[list[_Job], bool]:
         group = [first]
@@ -146,6 +163,8 @@ class GroupCommitWriter:
             # it: give every job a transaction of its own, so that only the culprit fails.
             for job in group:
                 self._commit(connection, [job])
+        if self._recorder.latencies.wait() == 0:
+            self._flush_latencies(connection)
         by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
         for job in group:
             by_loop.setdefault(job.loop, []).append(job)
@@ -173,6 +192,7 @@ class GroupCommitWriter:
                 return False
             else:
                 self.commits += 1
+                self._recorder.latencies.committed()
                 if self._added:
                     self._notify(self._added)
                 return True
@@ -206,8 +226,7 @@ class GroupCommitWriter:
                     else:  # the common case: events alone, whose sums need no copy
                         added = self._recorder.added
         except BaseException:
-            # The latency sketches the events changed in memory no longer match their rows: read them back next time.
-            self._recorder.latencies.discard()
+            self._recorder.latencies.discard()  # what the events added to the latency sketches in memory
             raise
         self._added = added
 
