@@ -27,7 +27,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from farebox.alerts.config import AlertConfig
-from farebox.analytics.admin_common import Caller, Scoped, envelope, ratio, usd, views
+from farebox.analytics.admin_common import Caller, Scoped, envelope, ratio, scoped_responses, usd, views
 from farebox.analytics.budget_schemas import BudgetOut, budget_of, budget_out
 from farebox.analytics.calendar import Window
 from farebox.analytics.engine import Dimension
@@ -207,10 +207,7 @@ def _key_order(row: dict[str, Any]) -> tuple[Any, ...]:
 @router.get(
     "/budgets/status",
     summary="Budget status (seed 004): the month against the cap, alerts, and spend by key and provider",
-    responses={
-        403: {"description": "A member's token or a virtual key (`role_required`)."},
-        404: {"description": "`account_id` names no account the caller is in (`account_not_found`)."},
-    },
+    responses=scoped_responses(),
 )
 async def budgets_status(request: Request, scope: Scoped) -> Response:
     """`globalBudget` (this calendar month against the account's cap, with its projection), `budgetAlerts` (caps at

@@ -40,6 +40,7 @@ __all__ = [
     "NANO",
     "PERIOD_PATTERN",
     "RATE",
+    "Period",
     "AdminCaller",
     "Caller",
     "PeriodSlots",
@@ -54,12 +55,17 @@ __all__ = [
     "period_rows",
     "period_sums",
     "ratio",
+    "scoped_responses",
     "usd",
     "views",
 ]
 
 Caller = Annotated[Principal, Depends(authenticate)]
 PERIOD_PATTERN = r"^([1-9][0-9]{0,3})([hdw])$"
+Period = Annotated[
+    str, Query(pattern=PERIOD_PATTERN, description="The last `24h`, `7d`, `4w`...: hours, days or weeks.")
+]
+"""A `period` parameter (`Span.parse` reads it)."""
 _PERIOD = re.compile(PERIOD_PATTERN)
 MAX_PERIOD_DAYS = 183
 """A period and the one before it, which growth is measured against, fit in the 366 days a window may span."""
@@ -265,3 +271,15 @@ async def period_sums(
         for position, value in enumerate(row.measures):
             total[position] += value
     return dict(sums)
+
+
+def scoped_responses(invalid: str | None = None) -> dict[int | str, dict[str, Any]]:
+    """The error answers of a route for the master key and an account's owners, admins and billing members (`Scoped`),
+    with `invalid` describing its 422."""
+    answers: dict[int | str, dict[str, Any]] = {
+        403: {"description": "A member's token or a virtual key (`role_required`)."},
+        404: {"description": "`account_id` names no account the caller is in (`account_not_found`)."},
+    }
+    if invalid is not None:
+        answers[422] = {"description": invalid}
+    return answers

@@ -21,7 +21,7 @@ import anyio
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from farebox.analytics.admin_common import Scoped, envelope, invalid, views
+from farebox.analytics.admin_common import Scoped, envelope, invalid, scoped_responses, views
 from farebox.analytics.calendar import Grain, Window
 from farebox.analytics.engine import Dimension, Filters
 from farebox.analytics.views import Scope, Views
@@ -170,14 +170,10 @@ async def _all_time(usage: Views, scope: Scope, key_ids: Sequence[str]) -> dict[
 @router.get(
     "/budget-forecast",
     summary="Projected spend over a horizon: month by month, per key, the risk of passing the budget",
-    responses={
-        403: {"description": "A member's token or a virtual key (`role_required`)."},
-        404: {"description": "`account_id` names no account the caller is in (`account_not_found`)."},
-        422: {
-            "description": "A bad `horizon` (not days or weeks, or outside 7 to 366 days); a parameter given "
-            "twice. `error.details` names it."
-        },
-    },
+    responses=scoped_responses(
+        "A bad `horizon` (not days or weeks, or outside 7 to 366 days); a parameter given "
+        "twice. `error.details` names it."
+    ),
 )
 async def budget_forecast(
     request: Request,

@@ -21,8 +21,8 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from farebox.analytics.admin_common import (
-    PERIOD_PATTERN,
     AdminCaller,
+    Period,
     Span,
     envelope,
     instant,
@@ -238,9 +238,7 @@ async def key_analytics(
     key_id: str,
     request: Request,
     viewer: AdminCaller,
-    period: Annotated[
-        str, Query(pattern=PERIOD_PATTERN, description="The last `24h`, `7d`, `4w`...: hours, days or weeks.")
-    ] = "30d",
+    period: Period = "30d",
     breakdown: Annotated[
         KeyBreakdown, Query(description="`daily` (default: `dailyTrend`) or `hourly` (`hourlyTrend`).")
     ] = KeyBreakdown.DAILY,

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from farebox.analytics.admin_common import Scoped, envelope, instant, ratio, usd, views
+from farebox.analytics.admin_common import Scoped, envelope, instant, ratio, scoped_responses, usd, views
 from farebox.analytics.engine import Dimension
 from farebox.analytics.views import Scope, Totals
 from farebox.services import services
@@ -71,11 +71,7 @@ def _bounds(span: Instants, scope: Scope) -> dict[str, str]:
 @router.get(
     "/usage/live",
     summary="Requests, tokens and cost this minute, hour and day; in-flight requests; the hour's top keys and models",
-    responses={
-        403: {"description": "A member's token or a virtual key (`role_required`)."},
-        404: {"description": "`account_id` names no account the caller is in (`account_not_found`)."},
-        422: {"description": "A `limit` that is not a whole number from 1 to 100; a parameter given twice."},
-    },
+    responses=scoped_responses("A `limit` that is not a whole number from 1 to 100; a parameter given twice."),
 )
 async def live(
     request: Request,

@@ -29,6 +29,7 @@ from farebox.analytics.admin_common import (
     envelope,
     invalid,
     ratio,
+    scoped_responses,
     views,
 )
 from farebox.analytics.calendar import Grain, Window
@@ -264,14 +265,10 @@ def _statistic(value: float | None) -> Decimal | None:
 @router.get(
     "/patterns",
     summary="When usage comes, who makes it, which models it goes to, and the anomalies found",
-    responses={
-        403: {"description": "A member's token or a virtual key (`role_required`)."},
-        404: {"description": "`account_id` names no account the caller is in (`account_not_found`)."},
-        422: {
-            "description": "A bad `period` (not hours, days or weeks; over 183 days, or a period of hours over "
-            "168h) or `analysis` (not `detailed` or `summary`); a parameter given twice. `error.details` names it."
-        },
-    },
+    responses=scoped_responses(
+        "A bad `period` (not hours, days or weeks; over 183 days, or a period of hours over "
+        "168h) or `analysis` (not `detailed` or `summary`); a parameter given twice. `error.details` names it."
+    ),
 )
 async def patterns(
     request: Request,

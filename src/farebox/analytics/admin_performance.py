@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from farebox.analytics import engine as analytics
 from farebox.analytics.admin_common import (
-    PERIOD_PATTERN,
+    Period,
     Scoped,
     Span,
     engine,
@@ -27,6 +27,7 @@ from farebox.analytics.admin_common import (
     instant,
     period_sums,
     ratio,
+    scoped_responses,
 )
 from farebox.analytics.engine import Dimension, Measure
 from farebox.core.latency import RELATIVE_ACCURACY, LatencySketch
@@ -112,21 +113,15 @@ def _metrics(performance: _Performance) -> dict[str, Any]:
 @router.get(
     "/performance",
     summary="Latency and time to first token percentiles over a period, overall and per provider, model or key",
-    responses={
-        403: {"description": "A member's token or a virtual key (`role_required`)."},
-        404: {"description": "`account_id` names no account the caller is in (`account_not_found`)."},
-        422: {
-            "description": "A bad `period` (not hours, days or weeks, or over 183 days) or `breakdown` (not provider, "
-            "model or key); a parameter given twice. `error.details` names it."
-        },
-    },
+    responses=scoped_responses(
+        "A bad `period` (not hours, days or weeks, or over 183 days) or `breakdown` (not provider, "
+        "model or key); a parameter given twice. `error.details` names it."
+    ),
 )
 async def performance(
     request: Request,
     scope: Scoped,
-    period: Annotated[
-        str, Query(pattern=PERIOD_PATTERN, description="The last `24h`, `7d`, `4w`...: hours, days or weeks.")
-    ] = "7d",
+    period: Period = "7d",
     breakdown: Annotated[Breakdown, Query(description="`provider`, `model` or `key`.")] = Breakdown.PROVIDER,
 ) -> Response:
     """Requests, average latency, and p50, p95 and p99 of request latency and of streamed requests' time to first

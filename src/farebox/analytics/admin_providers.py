@@ -19,13 +19,14 @@ from starlette.responses import Response
 
 from farebox.analytics.admin_common import (
     NANO,
-    PERIOD_PATTERN,
+    Period,
     Scoped,
     Span,
     envelope,
     invalid,
     period_sums,
     ratio,
+    scoped_responses,
     usd,
 )
 from farebox.analytics.engine import Dimension, Measure
@@ -114,22 +115,16 @@ def _model(sums: _Sums) -> dict[str, Any]:
 @router.get(
     "/analytics",
     summary="Each provider's requests, cost, share, latency, error rate and uptime, by model and operation",
-    responses={
-        403: {"description": "A member's token or a virtual key (`role_required`)."},
-        404: {"description": "`account_id` names no account the caller is in (`account_not_found`)."},
-        422: {
-            "description": "A bad `period` (not hours, days or weeks, or over 183 days) or `breakdown` (not "
-            "`model` or `operation`, or both separated by a comma); a parameter given twice. `error.details` "
-            "names it."
-        },
-    },
+    responses=scoped_responses(
+        "A bad `period` (not hours, days or weeks, or over 183 days) or `breakdown` (not "
+        "`model` or `operation`, or both separated by a comma); a parameter given twice. `error.details` "
+        "names it."
+    ),
 )
 async def providers(
     request: Request,
     scope: Scoped,
-    period: Annotated[
-        str, Query(pattern=PERIOD_PATTERN, description="The last `24h`, `7d`, `4w`...: hours, days or weeks.")
-    ] = "30d",
+    period: Period = "30d",
     breakdown: Annotated[
         str,
         Query(

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from farebox.analytics import engine as analytics
 from farebox.analytics.admin_common import (
-    PERIOD_PATTERN,
+    Period,
     PeriodSlots,
     Scoped,
     Span,
@@ -26,6 +25,7 @@ from farebox.analytics.admin_common import (
     envelope,
     period_rows,
     ratio,
+    scoped_responses,
     usd,
 )
 from farebox.analytics.calendar import Window
@@ -97,21 +97,15 @@ async def _prefixes(request: Request, scope: Scope, slots: PeriodSlots) -> list[
 @router.get(
     "/cost-optimization",
     summary="The period's cost, recommendations to spend less (with savings and confidence), and cost trends",
-    responses={
-        403: {"description": "A member's token or a virtual key (`role_required`)."},
-        404: {"description": "`account_id` names no account the caller is in (`account_not_found`)."},
-        422: {
-            "description": "A bad `period` (not hours, days or weeks, or over 183 days); a parameter given twice. "
-            "`error.details` names it."
-        },
-    },
+    responses=scoped_responses(
+        "A bad `period` (not hours, days or weeks, or over 183 days); a parameter given twice. "
+        "`error.details` names it."
+    ),
 )
 async def cost_optimization(
     request: Request,
     scope: Scoped,
-    period: Annotated[
-        str, Query(pattern=PERIOD_PATTERN, description="The last `24h`, `7d`, `4w`...: hours, days or weeks.")
-    ] = "30d",
+    period: Period = "30d",
 ) -> Response:
     """The period's total cost; recommendations (a cheaper model of the same family for small requests, the same
     model at a cheaper provider, prompt caching for repeated prompt prefixes, batch APIs for automated work),

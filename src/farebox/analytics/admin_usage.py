@@ -16,13 +16,14 @@ from starlette.responses import Response
 from farebox.analytics.admin_common import (
     CENTS,
     NANO,
-    PERIOD_PATTERN,
+    Period,
     Scoped,
     Span,
     envelope,
     instant,
     invalid,
     ratio,
+    scoped_responses,
     usd,
     views,
 )
@@ -61,22 +62,16 @@ async def _periods(views: Views, scope: Scope, span: Span, grain: Grain, now: da
 @router.get(
     "/usage/trends",
     summary="Usage over a period, slot by slot, and its growth on the period before",
-    responses={
-        403: {"description": "A member's token or a virtual key (`role_required`)."},
-        404: {"description": "`account_id` names no account the caller is in (`account_not_found`)."},
-        422: {
-            "description": "A bad `period` (not hours, days or weeks, or over 183 days) or `granularity` (not "
-            "hour, day, week or month; a period of hours with another than hour); a parameter given twice. "
-            "`error.details` names it."
-        },
-    },
+    responses=scoped_responses(
+        "A bad `period` (not hours, days or weeks, or over 183 days) or `granularity` (not "
+        "hour, day, week or month; a period of hours with another than hour); a parameter given twice. "
+        "`error.details` names it."
+    ),
 )
 async def trends(
     request: Request,
     scope: Scoped,
-    period: Annotated[
-        str, Query(pattern=PERIOD_PATTERN, description="The last `24h`, `7d`, `4w`...: hours, days or weeks.")
-    ] = "7d",
+    period: Period = "7d",
     granularity: Annotated[Grain, Query(description="`hour`, `day`, `week` or `month`.")] = Grain.HOUR,
 ) -> Response:
     """Totals, the average and peak requests per slot, cost per request, a timeline (requests, tokens, cost,
