@@ -112,6 +112,23 @@ async def test_seven_days_day_by_day_and_their_growth(api: Api) -> None:
     assert exact == Decimal("2.3"), "11.5 USD over 5 requests, exact"
 
 
+async def test_the_last_hour_minute_by_minute_from_the_events(api: Api) -> None:
+    ids = await _acme(api)
+    data = await _trends(api, period="1h", granularity="minute", account_id=ids["account"])
+    assert (data["granularity"], data["totalDataPoints"], len(data["timeline"])) == ("minute", 60, 60)
+    stamps = [slot["timestamp"] for slot in data["timeline"]]
+    assert (stamps[0], stamps[-1]) == ("2026-03-10T11:21:00Z", "2026-03-10T12:20:00Z"), "the current minute last"
+    busy = {slot["timestamp"]: slot for slot in data["timeline"] if slot["requests"]}
+    assert set(busy) == {"2026-03-10T11:40:00Z", "2026-03-10T11:45:00Z"}
+    assert (busy["2026-03-10T11:40:00Z"]["tokens"], busy["2026-03-10T11:40:00Z"]["errorRate"]) == (150, 0)
+    assert (busy["2026-03-10T11:45:00Z"]["cost"], busy["2026-03-10T11:45:00Z"]["errorRate"]) == (2, 1)
+    assert data["metrics"]["peakRequestsPerMinute"] == 1 and data["metrics"]["averageRequestsPerMinute"] == 0.03
+    assert data["trends"]["requestGrowth"] is None, "nothing in the hour before"
+    six = await _trends(api, period="6h", granularity="minute", account_id=ids["account"])
+    assert (six["totalDataPoints"], six["metrics"]["totalRequests"]) == (360, 2), "05:31Z is over six hours back"
+    assert six["trends"]["requestGrowth"] == 1, "2 requests against the 1 (05:31Z) of the six hours before"
+
+
 async def test_an_empty_period_has_every_slot_and_no_growth(api: Api) -> None:
     ids = await _acme(api)
     api.clock.at = datetime(2027, 1, 1, tzinfo=UTC)
@@ -148,6 +165,7 @@ async def test_who_may_ask(api: Api) -> None:
         ({"period": "200d"}, "period"),
         ({"granularity": "second"}, "granularity"),
         ({"granularity": "minute"}, "granularity"),
+        ({"period": "7h", "granularity": "minute"}, "granularity"),
         ({"period": "24h", "granularity": "day"}, "granularity"),
     ],
 )

@@ -304,3 +304,48 @@ async def test_a_part_of_a_day_too_long_for_the_events_or_outside_the_window_is_
     window = Window(date(2026, 3, 10), date(2026, 3, 10), ZoneInfo("UTC"))
     with pytest.raises(ValueError, match="minute|window"):
         await Engine(LedgerReader(ledger)).run(Query(window, COST, within=within), viewer=MASTER)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},  # no `within`
+        {"within": (utc(2026, 3, 10, 5), utc(2026, 3, 10, 11, 1))},  # over six hours
+        {"within": (utc(2026, 3, 10, 5, 0, 30), utc(2026, 3, 10, 6))},  # not whole minutes
+        {"within": (utc(2026, 3, 10, 5), utc(2026, 3, 10, 6)), "grain": Grain.HOUR},
+    ],
+)
+def test_minute_by_minute_is_six_hours_of_whole_minutes_at_most(fields: dict[str, object]) -> None:
+    window = Window(date(2026, 3, 10), date(2026, 3, 10), ZoneInfo("UTC"))
+    with pytest.raises(ValueError, match="minute by minute"):
+        Query(window, COST, by_minute=True, **fields)  # type: ignore[arg-type]
+
+
+async def test_minute_by_minute_counts_each_minute_of_the_events_as_the_rollups_do(
+    ledger: Ledger, make_event: EventFactory
+) -> None:
+    start = utc(2026, 3, 10, 5)
+    await ledger.record_many(
+        [
+            make_event(timestamp=start + timedelta(seconds=41 * n), cost_nano=n, key_id=f"key-{n % 3}")
+            for n in range(400)
+        ]
+        + [make_event(id="evt-voided", timestamp=start, cost_nano=10**9, source="ingest")]
+    )
+    await Adjustments(ledger).void("evt-voided", reason="posted twice", by=Actor("cli"))
+    engine = Engine(LedgerReader(ledger))
+    window = Window(date(2026, 3, 10), date(2026, 3, 10), ZoneInfo("Asia/Kathmandu"))
+    span = (start, start + timedelta(hours=4))
+    minutes = await engine.run(
+        Query(window, COST, group_by=(Dimension.KEY,), within=span, by_minute=True), viewer=MASTER
+    )
+    assert engine.source(Query(window, COST, within=span, by_minute=True), viewer=MASTER) == "usage_events"
+    quarters = await engine.run(Query(window, COST, group_by=(Dimension.KEY,), within=span), viewer=MASTER)
+    by_key: dict[str, int] = {}
+    for row in minutes:
+        assert isinstance(row.at, datetime) and row.at.utcoffset() == timedelta(hours=5, minutes=45)
+        assert row.at.second == 0 and span[0] <= row.at < span[1]
+        by_key[row.dimensions[0]] = by_key.get(row.dimensions[0], 0) + row.measures[0]
+    assert by_key == {row.dimensions[0]: row.measures[0] for row in quarters if row.measures[0]}
+    first = min(minutes, key=lambda row: row.at)  # type: ignore[arg-type, return-value]
+    assert (first.at, first.measures) == (start, (0,)), "05:00:00, event 0; the voided one left out"

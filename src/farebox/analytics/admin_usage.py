@@ -5,9 +5,11 @@ Scope, periods and the envelope: `farebox.analytics.admin_common`.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -35,7 +37,22 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/admin/analytics", tags=["admin analytics"])
 
-_PER_SLOT = {Grain.HOUR: "Hour", Grain.DAY: "Day", Grain.WEEK: "Week", Grain.MONTH: "Month"}
+MAX_MINUTE_HOURS = 6
+"""The longest period counted minute by minute, from the raw events."""
+
+
+class Granularity(StrEnum):
+    """How finely the trends' timeline is cut: minutes (of a period of up to `MAX_MINUTE_HOURS` hours), or a grain."""
+
+    MINUTE = "minute"
+    HOUR = "hour"
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+_PER_SLOT = {"minute": "Minute", "hour": "Hour", "day": "Day", "week": "Week", "month": "Month"}
+_MINUTE = timedelta(minutes=1)
 
 
 def _growth(now: int, before: int) -> Decimal | None:
@@ -43,12 +60,28 @@ def _growth(now: int, before: int) -> Decimal | None:
     return ratio(now - before, before)
 
 
+async def _minutes(views: Views, scope: Scope, span: Span, now: datetime) -> tuple[Timeline, Totals]:
+    """The period's timeline minute by minute, the current minute last, and the totals of the minutes just before."""
+    if span.unit != "h" or span.hours > MAX_MINUTE_HOURS:
+        raise invalid("granularity", f"minutes are counted over a period of up to {MAX_MINUTE_HOURS}h")
+    end = now.astimezone(UTC).replace(second=0, microsecond=0) + _MINUTE
+    start = end - timedelta(hours=span.hours)
+    before = start - timedelta(hours=span.hours)
+    tz = scope.window.tz
+    window = Window(before.astimezone(tz).date(), end.astimezone(tz).date(), tz)
+    timeline, earlier = await asyncio.gather(
+        views.minutes(replace(scope, window=window, within=(start, end))),
+        views.minutes(replace(scope, window=window, within=(before, start))),
+    )
+    return timeline, Totals.sum(earlier.totals)
+
+
 async def _periods(views: Views, scope: Scope, span: Span, grain: Grain, now: datetime) -> tuple[Timeline, Totals]:
     """The period's timeline at `grain`, and the totals of the period of the same length just before it."""
     tz = scope.window.tz
     if span.unit == "h":
         if grain is not Grain.HOUR:
-            raise invalid("granularity", "a period of hours is cut into hours: granularity=hour")
+            raise invalid("granularity", "a period of hours is cut into minutes or hours")
         both = await views.timeline(replace(scope, window=span.window(now, tz, periods=2)), Grain.HOUR)
         cut = span.hours_in(both.buckets, now, tz)
         timeline = Timeline(both.buckets[cut], both.totals[cut], both.active_keys[cut])
@@ -63,25 +96,30 @@ async def _periods(views: Views, scope: Scope, span: Span, grain: Grain, now: da
     "/usage/trends",
     summary="Usage over a period, slot by slot, and its growth on the period before",
     responses=scoped_responses(
-        "A bad `period` (not hours, days or weeks, or over 183 days) or `granularity` (not "
-        "hour, day, week or month; a period of hours with another than hour); a parameter given twice. "
-        "`error.details` names it."
+        "A bad `period` (not hours, days or weeks, or over 183 days) or `granularity` (not minute, hour, day, "
+        "week or month; a period of hours with another than minute or hour; minutes over more than 6h); a "
+        "parameter given twice. `error.details` names it."
     ),
 )
 async def trends(
     request: Request,
     scope: Scoped,
     period: Period = "7d",
-    granularity: Annotated[Grain, Query(description="`hour`, `day`, `week` or `month`.")] = Grain.HOUR,
+    granularity: Annotated[
+        Granularity, Query(description="`minute` (periods of up to `6h`), `hour`, `day`, `week` or `month`.")
+    ] = Granularity.HOUR,
 ) -> Response:
     """Totals, the average and peak requests per slot, cost per request, a timeline (requests, tokens, cost,
     active virtual keys, error rate) and growth against the period of the same length just before."""
     span = Span.parse(period)
     now = services(request).directory.now()
-    timeline, before = await _periods(views(request), scope, span, granularity, now)
+    if granularity is Granularity.MINUTE:
+        timeline, before = await _minutes(views(request), scope, span, now)
+    else:
+        timeline, before = await _periods(views(request), scope, span, Grain(granularity.value), now)
     total = Totals.sum(timeline.totals)
     slots = len(timeline.buckets)
-    per = _PER_SLOT[granularity]
+    per = _PER_SLOT[granularity.value]
     cost_per_token_now = ratio(total.cost_nano, total.tokens, NANO)
     cost_per_token_before = ratio(before.cost_nano, before.tokens, NANO)
     efficiency = (

@@ -10,16 +10,24 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 from farebox.analytics.calendar import Grain, Window
 from farebox.core.credentials import Principal, PrincipalKind
 from farebox.core.events import epoch_us
 from farebox.core.owners import Role
 from farebox.errors import NotFound
-from farebox.ledger.aggregates import KEY_ROLLUP_FIELDS, ROLLUP_BUCKET_SECONDS, Aggregate, Source
+from farebox.ledger.aggregates import (
+    KEY_ROLLUP_FIELDS,
+    MAX_SLOTTED_EVENT_SPAN_US,
+    ROLLUP_BUCKET_SECONDS,
+    Aggregate,
+    Slots,
+    Source,
+)
 from farebox.ledger.exports import ExportRow
 from farebox.ledger.latency import LatencyGroup, LatencyQuery
 from farebox.ledger.prompt_prefixes import PrefixFilter, PrefixRow
@@ -116,10 +124,20 @@ class Query:
     """Only the usage from the first instant (included) to the second (not), inside the window: a part of a
     day, such as the current hour. On the rollups' quarter-hour grid the rollups answer it; off the grid it may
     span at most a minute, without a grain, and the raw events answer it (`farebox.ledger.aggregates`)."""
+    by_minute: bool = False
+    """Group `within` minute by minute, from the raw events: six hours at most, on whole minutes, without a grain
+    or the error class (each `Row.at` the minute's start, aware, in the window's zone)."""
 
     def __post_init__(self) -> None:
         if self.within is not None and not self.window.since <= self.within[0] < self.within[1] <= self.window.until:
             raise ValueError("a query's `within` lies inside its window, and ends after it starts")
+        if self.by_minute and (
+            self.within is None
+            or self.grain is not None
+            or any(epoch_us(instant) % 60_000_000 for instant in self.within)
+            or epoch_us(self.within[1]) - epoch_us(self.within[0]) > MAX_SLOTTED_EVENT_SPAN_US
+        ):
+            raise ValueError("minute by minute: whole minutes `within`, six hours at most, without a grain")
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +176,7 @@ class Engine:
         elif source is Source.EVENTS:
             assert query.within is not None
             since, until = (epoch_us(instant) for instant in query.within)
+            slots = _MINUTES if query.by_minute else None
         else:
             since, until = (int(instant.timestamp()) for instant in query.within or (window.since, window.until))
             slots = None if grain is None else window.slots(grain)
@@ -172,6 +191,9 @@ class Engine:
             source=source,
         )
         rows = await self._reader.aggregate(wanted)
+        if query.by_minute:
+            tz = query.window.tz
+            return [Row(_minute(row.slot, tz), row.dimensions, row.measures) for row in rows]
         if grain is None:
             return [Row(None, row.dimensions, row.measures) for row in rows]
         # Many groups share a slot, and labelling one walks the zone's offsets: each slot is labelled once.
@@ -313,12 +335,22 @@ _EVENT_FILTERS = {
 }
 
 
+_MINUTES = Slots(size=60, shifts=((0, 0),))
+"""Minutes of UTC, which are every zone's: every offset in use is a whole number of minutes."""
+
+
+def _minute(slot: int | None, tz: ZoneInfo) -> datetime:
+    assert slot is not None
+    return datetime.fromtimestamp(slot * 60, UTC).astimezone(tz)
+
+
 def _source(query: Query, where: dict[str, tuple[str, ...]]) -> Source:
     """The table that answers the query exactly and reads least: the raw events for a part of a quarter hour, the
     daily cube for local days of one account in its own zone, the key rollups when the query needs no other
     dimension than account, key and status, the quarter-hour rollups otherwise."""
-    if query.within is not None and any(
-        epoch_us(instant) % (ROLLUP_BUCKET_SECONDS * 1_000_000) for instant in query.within
+    if query.by_minute or (
+        query.within is not None
+        and any(epoch_us(instant) % (ROLLUP_BUCKET_SECONDS * 1_000_000) for instant in query.within)
     ):
         return Source.EVENTS
     accounts = where.get(Dimension.ACCOUNT.value)

@@ -26,6 +26,7 @@ _MEASURES = (
     Measure.LATENCY_MS_SUM,
 )
 _ERROR = "error"
+_MINUTE = timedelta(minutes=1)
 
 
 class ModelView(StrEnum):
@@ -138,7 +139,12 @@ class Views:
         self._engine = engine
 
     async def _run(
-        self, scope: Scope, *, group_by: tuple[Dimension, ...] = (), grain: Grain | None = None
+        self,
+        scope: Scope,
+        *,
+        group_by: tuple[Dimension, ...] = (),
+        grain: Grain | None = None,
+        by_minute: bool = False,
     ) -> list[Row]:
         query = Query(
             scope.window,
@@ -149,6 +155,7 @@ class Views:
             account_id=scope.account_id,
             local_days=scope.local_days,
             within=scope.within,
+            by_minute=by_minute,
         )
         return await self._engine.run(query, viewer=scope.viewer)
 
@@ -233,17 +240,32 @@ class Views:
 
     async def timeline(self, scope: Scope, grain: Grain) -> Timeline:
         """Totals per slot of `grain`, errors counted, and the number of keys with usage in each slot."""
-        buckets = _buckets(scope.window, grain)
-        index = {bucket: position for position, bucket in enumerate(buckets)}
-        totals = [Totals() for _ in buckets]
-        keys: list[set[str]] = [set() for _ in buckets]
-        for row in await self._run(scope, group_by=(Dimension.KEY, Dimension.STATUS), grain=grain):
-            assert row.at is not None
-            slot = index[row.at]
-            totals[slot].add(row, error=row.dimensions[1] == _ERROR)
-            if row.dimensions[0] and row.measures[1] > 0:  # requests, second of _MEASURES; voids leave zeros
-                keys[slot].add(row.dimensions[0])
-        return Timeline(buckets, totals, [len(used) for used in keys])
+        rows = await self._run(scope, group_by=(Dimension.KEY, Dimension.STATUS), grain=grain)
+        return _timeline(_buckets(scope.window, grain), rows)
+
+    async def minutes(self, scope: Scope) -> Timeline:
+        """The scope's `within` (whole minutes, six hours at most) minute by minute, as `timeline` cuts slots: from
+        the raw events."""
+        assert scope.within is not None
+        start, end = scope.within
+        buckets: list[datetime | date] = [
+            (start + timedelta(minutes=n)).astimezone(scope.window.tz) for n in range((end - start) // _MINUTE)
+        ]
+        return _timeline(buckets, await self._run(scope, group_by=(Dimension.KEY, Dimension.STATUS), by_minute=True))
+
+
+def _timeline(buckets: list[datetime | date], rows: list[Row]) -> Timeline:
+    """A timeline of rows grouped by (key, status) per slot, in `buckets` (each row's `at` one of them)."""
+    index = {bucket: position for position, bucket in enumerate(buckets)}
+    totals = [Totals() for _ in buckets]
+    keys: list[set[str]] = [set() for _ in buckets]
+    for row in rows:
+        assert row.at is not None
+        slot = index[row.at]
+        totals[slot].add(row, error=row.dimensions[1] == _ERROR)
+        if row.dimensions[0] and row.measures[1] > 0:  # requests, second of _MEASURES; voids leave zeros
+            keys[slot].add(row.dimensions[0])
+    return Timeline(buckets, totals, [len(used) for used in keys])
 
 
 def _buckets(window: Window, grain: Grain) -> list[datetime | date]:

@@ -37,6 +37,7 @@ from farebox.ledger.schema import (
 __all__ = [
     "KEY_ROLLUP_FIELDS",
     "MAX_EVENT_SPAN_US",
+    "MAX_SLOTTED_EVENT_SPAN_US",
     "ROLLUP_BUCKET_SECONDS",
     "Aggregate",
     "AggregateRow",
@@ -46,8 +47,11 @@ __all__ = [
 ]
 
 MAX_EVENT_SPAN_US = 60_000_000
-"""The longest range summed from raw events: a minute (longer ranges are the rollups' to answer)."""
+"""The longest range summed from raw events in one sum: a minute (longer ranges are the rollups' to answer)."""
+MAX_SLOTTED_EVENT_SPAN_US = 6 * 3600 * 1_000_000
+"""The longest range summed from raw events slot by slot (minute by minute): six hours."""
 _MICRO = 1_000_000
+_CLASS = "error_class"
 KEY_ROLLUP_FIELDS = frozenset({"account_id", *KEY_ROLLUP_DIMENSIONS})
 """The dimensions the key rollups keep."""
 
@@ -62,8 +66,8 @@ class Source(StrEnum):
     DAILY = "usage_daily"
     """The daily cube: bounds and slots in local days since 1970-01-01 of each account's zone."""
     EVENTS = "usage_events"
-    """The raw events, voided ones left out: bounds in epoch microseconds, at most `MAX_EVENT_SPAN_US` apart,
-    no slots."""
+    """The raw events, voided ones left out: bounds in epoch microseconds, at most `MAX_EVENT_SPAN_US` apart, or
+    `MAX_SLOTTED_EVENT_SPAN_US` with slots of epoch seconds (not grouped or filtered by error class then)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +115,12 @@ class Aggregate:
             self.models is not None or not KEY_ROLLUP_FIELDS.issuperset((*self.group_by, *self.where))
         ):
             raise ValueError("the key rollups are summed by account, key and status only")
-        if self.source is Source.EVENTS and (self.slots is not None or self.until - self.since > MAX_EVENT_SPAN_US):
-            raise ValueError("raw events are summed over at most a minute, in no slots")
+        if self.source is Source.EVENTS and self.until - self.since > (
+            MAX_EVENT_SPAN_US if self.slots is None else MAX_SLOTTED_EVENT_SPAN_US
+        ):
+            raise ValueError("raw events are summed over at most a minute, or six hours slot by slot")
+        if self.source is Source.EVENTS and self.slots is not None and _CLASS in (*self.group_by, *self.where):
+            raise ValueError("raw events are not classed by error slot by slot")
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,9 +208,6 @@ _EVENT_MEASURES: dict[str, ColumnElement[Any]] = {
 assert _EVENT_MEASURES.keys() == set(ROLLUP_MEASURES)
 
 
-_CLASS = "error_class"
-
-
 def _event_sums(connection: Connection, wanted: Aggregate) -> list[AggregateRow]:
     """`wanted` summed over the raw events, as the rollups sum them (voided events netted out: left out)."""
     where: list[ColumnElement[bool]] = [_events.ts_us >= wanted.since, _events.ts_us < wanted.until]
@@ -225,6 +230,8 @@ def _event_sums(connection: Connection, wanted: Aggregate) -> list[AggregateRow]
     sums = [_EVENT_MEASURES[name].label(name) for name in wanted.measures]
     if _CLASS not in (*wanted.group_by, *wanted.where):
         groups = [_event_dimension(name) for name in wanted.group_by]
+        if wanted.slots is not None:
+            groups.insert(0, _slot(wanted.slots, _events.ts_us // literal(_MICRO, BigInteger)).label("slot"))
         return _rows(connection, select(*groups, *sums).where(*where).group_by(*groups), wanted)
     return _classed(connection, wanted, where, sums)
 
