@@ -6,10 +6,8 @@ or repeated within the group) are answered as such and change nothing.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from itertools import chain
 from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,15 +38,11 @@ from farebox.ledger.schema import (
     usage_key_rollups,
     usage_rollups,
 )
+from farebox.ledger.statements import SQLITE_MAX_PARAMETERS, Insert, upsert
 
 __all__ = ["Recorder", "event_row"]
 
-# SQLite's default limit on a statement's parameters: 32,766 since 3.32, 999 before.
-_SQLITE_MAX_PARAMETERS = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
-# The sizes of multi-row statements (1,000 rows take 10) and of id look-ups (padded up to the next size).
-# 12 is a lone event's spend counters (3 owners x 4 periods): one statement, not three of 4 rows.
-_ROWS_PER_STATEMENT = (256, 64, 16, 12, 4, 1)
-_IDS_PER_SELECT = tuple(size for size in (512, 64, 8, 1) if size <= _SQLITE_MAX_PARAMETERS)
+_IDS_PER_SELECT = tuple(size for size in (512, 64, 8, 1) if size <= SQLITE_MAX_PARAMETERS)
 _SKIP_EXISTING = " ON CONFLICT (id) DO NOTHING RETURNING id"
 # Every real timezone offset is a multiple of 15 minutes, so period starts are constant per quarter hour.
 _QUARTER_HOUR_US = 900 * MICRO
@@ -147,49 +141,6 @@ def _rollups(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return upserts
 
 
-def _cut(rows: Sequence[Any], sizes: Sequence[int]) -> list[Sequence[Any]]:
-    """`rows` cut into chunks of the given sizes (descending, ending in 1), each chunk as large as fits."""
-    chunks, start = [], 0
-    for size in sizes:
-        while len(rows) - start >= size:
-            chunks.append(rows[start : start + size])
-            start += size
-    return chunks
-
-
-class _Insert:
-    """An `INSERT INTO table (columns) VALUES ...` statement for one row or, on SQLite, for many at once.
-
-    sqlite3 releases the GIL around every step, and executemany() steps once per row. Each time the writer
-    thread wanted the GIL back it waited for the event loop's thread to let go of it (up to the switch
-    interval), so with requests being parsed there a transaction crawled. One multi-row statement binds
-    under the GIL once and then runs all its rows without it. Only a few sizes are used
-    (`_ROWS_PER_STATEMENT`): a prepared 250-row statement holds about 0.7 MB, and sqlite3 keeps 128 of them.
-    """
-
-    def __init__(self, table: str, columns: Sequence[str], *, marker: str, tail: str = ""):
-        head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-        row = f"({', '.join(marker for _ in columns)})"
-        self._sizes = tuple(size for size in _ROWS_PER_STATEMENT if size * len(columns) <= _SQLITE_MAX_PARAMETERS)
-        self._sized = {size: head + ", ".join([row] * size) + tail for size in self._sizes}
-        self.one_row = self._sized[1]
-        """The statement for one row (what PostgreSQL's pipelined executemany() takes)."""
-
-    def run_sqlite(self, driver_connection: Any, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Insert `rows` on a sqlite3 connection in a few multi-row statements."""
-        for chunk in _cut(rows, self._sizes):
-            driver_connection.execute(self._sized[len(chunk)], list(chain.from_iterable(chunk)))
-
-
-def _upsert(table: str, *, keys: Sequence[str], sums: Sequence[str], marker: str, replace: bool = False) -> _Insert:
-    """An INSERT that adds its `sums` columns to an existing row with the same `keys` (both databases), or with
-    `replace` overwrites them."""
-    tail = f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET " + ", ".join(
-        f"{name} = excluded.{name}" if replace else f"{name} = {table}.{name} + excluded.{name}" for name in sums
-    )
-    return _Insert(table, [*keys, *sums], marker=marker, tail=tail)
-
-
 class Recorder:
     """Writes event batches. Holds the per-account timezone cache the spend counters need.
 
@@ -201,31 +152,31 @@ class Recorder:
         self._postgresql = dialect == "postgresql"
         self._flags: tuple[Any, Any] = (False, True) if self._postgresql else (0, 1)
         marker = "%s" if self._postgresql else "?"
-        self._insert_events = _Insert(usage_events.name, _EVENT_COLUMNS, marker=marker)
-        self._upsert_rollups = _upsert(
+        self._insert_events = Insert(usage_events.name, _EVENT_COLUMNS, marker=marker)
+        self._upsert_rollups = upsert(
             usage_rollups.name, keys=("bucket", *ROLLUP_DIMENSIONS), sums=ROLLUP_MEASURES, marker=marker
         )
-        self._upsert_daily = _upsert(
+        self._upsert_daily = upsert(
             usage_daily.name, keys=("account_id", "day", *DAILY_DIMENSIONS), sums=ROLLUP_MEASURES, marker=marker
         )
-        self._upsert_keys = _upsert(
+        self._upsert_keys = upsert(
             usage_key_rollups.name,
             keys=("account_id", "bucket", *KEY_ROLLUP_DIMENSIONS),
             sums=ROLLUP_MEASURES,
             marker=marker,
         )
-        self._upsert_prefixes = _upsert(prompt_prefixes.name, keys=PREFIX_KEYS, sums=PREFIX_SUMS, marker=marker)
+        self._upsert_prefixes = upsert(prompt_prefixes.name, keys=PREFIX_KEYS, sums=PREFIX_SUMS, marker=marker)
         latency_keys = ("bucket", *LATENCY_DIMENSIONS, "writer")
-        self._put_latencies = _upsert(
+        self._put_latencies = upsert(
             latency_sketches.name, keys=latency_keys, sums=("latency", "ttft"), marker=marker, replace=True
         )
         daily_keys = ("account_id", "day", *LATENCY_DIMENSIONS[1:], "writer")
-        self._put_daily_latencies = _upsert(
+        self._put_daily_latencies = upsert(
             latency_sketches_daily.name, keys=daily_keys, sums=("latency", "ttft"), marker=marker, replace=True
         )
         self.latencies = LatencyBook()
         """This writer's latency sketches (`farebox.ledger.latency`)."""
-        self._upsert_counters = _upsert(
+        self._upsert_counters = upsert(
             spend_counters.name,
             keys=("scope", "scope_id", "period", "period_start"),
             sums=("spent_nano",),
@@ -325,7 +276,7 @@ class Recorder:
                 connection.invalidate()
             raise
 
-    def _upsert(self, connection: Connection, statement: _Insert, rows: list[tuple[Any, ...]]) -> None:
+    def _upsert(self, connection: Connection, statement: Insert, rows: list[tuple[Any, ...]]) -> None:
         if self._postgresql:
             connection.exec_driver_sql(statement.one_row, rows)
         else:
