@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Connection, Select, case, exists, func, literal, or_, select
+from sqlalchemy import BigInteger, ColumnElement, Connection, Select, case, func, literal, or_, select
 
 from farebox.core.error_classes import error_class
 from farebox.ledger.schema import (
@@ -27,11 +27,11 @@ from farebox.ledger.schema import (
     ROLLUP_BUCKET_SECONDS,
     ROLLUP_DIMENSIONS,
     ROLLUP_MEASURES,
-    usage_adjustments,
     usage_daily,
     usage_events,
     usage_key_rollups,
     usage_rollups,
+    voided,
 )
 
 __all__ = [
@@ -188,7 +188,6 @@ def _rows(connection: Connection, query: Select[Any], wanted: Aggregate) -> list
 
 
 _events = usage_events.c
-_adjustments = usage_adjustments.c
 
 
 def _event_dimension(name: str) -> ColumnElement[Any]:
@@ -225,8 +224,7 @@ def _event_sums(connection: Connection, wanted: Aggregate) -> list[AggregateRow]
         where.append(_events.account_id.in_(list(connection.execute(busy).scalars())))
     if wanted.models is not None:
         where.append(or_(_events.model.in_(wanted.models), _events.canonical_model.in_(wanted.models)))
-    voided = exists().where(_adjustments.event_id == _events.id, _adjustments.kind == "void")
-    where.append(~voided)
+    where.append(~voided())
     sums = [_EVENT_MEASURES[name].label(name) for name in wanted.measures]
     if _CLASS not in (*wanted.group_by, *wanted.where):
         groups = [_event_dimension(name) for name in wanted.group_by]

@@ -22,11 +22,11 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import ColumnElement, Connection, Select, exists, literal_column, select
+from sqlalchemy import ColumnElement, Connection, Select, literal_column, select
 
 from farebox.core.events import epoch_us
 from farebox.ledger.exports import EXPORT_COLUMNS, matching
-from farebox.ledger.schema import usage_adjustments, usage_events
+from farebox.ledger.schema import usage_events, voided
 
 if TYPE_CHECKING:
     import psycopg
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["copy_csv", "csv_copy_query"]
 
 _events = usage_events.c
-_adjustments = usage_adjustments.c
 _CHUNK_BYTES = 256 * 1024
 """About how much of the CSV one chunk holds: few enough hand-offs to the event loop, little memory."""
 
@@ -92,8 +91,7 @@ def csv_copy_query(wanted: EventFilter, *, credits_per_usd: int) -> Select[Any]:
     where = matching(wanted)
     if wanted.since is not None:
         where.append(_events.ts_us >= epoch_us(wanted.since))
-    voided = exists().where(_adjustments.event_id == _events.id, _adjustments.kind == "void")
-    return select(*_fields(credits_per_usd)).where(*where, ~voided).order_by(_events.ts_us, _events.id)
+    return select(*_fields(credits_per_usd)).where(*where, ~voided()).order_by(_events.ts_us, _events.id)
 
 
 def copy_csv(connection: Connection, query: Select[Any]) -> Generator[tuple[int, bytes], None, None]:

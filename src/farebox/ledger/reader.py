@@ -25,13 +25,18 @@ from farebox.ledger.export_csv import copy_csv, csv_copy_query
 from farebox.ledger.exports import ExportQuery, ExportRow
 from farebox.ledger.latency import LatencyGroup, LatencyQuery, read_latencies
 from farebox.ledger.prompt_prefixes import PrefixFilter, PrefixRow, repeated_prefixes
-from farebox.ledger.schema import ROLLUP_DIMENSIONS, ROLLUP_MEASURES, usage_adjustments, usage_events, usage_rollups
+from farebox.ledger.schema import (
+    ROLLUP_DIMENSIONS,
+    ROLLUP_MEASURES,
+    usage_events,
+    usage_rollups,
+    voided,
+)
 
 __all__ = ["EventCursor", "EventFilter", "EventRow", "LedgerReader", "RollupFilter", "RollupRow", "event_row"]
 
 _events = usage_events.c
 _rollups = usage_rollups.c
-_adjustments = usage_adjustments.c
 T = TypeVar("T")
 
 
@@ -276,10 +281,7 @@ class LedgerReader:
         if wanted.until is not None:
             where.append(_events.ts_us < epoch_us(wanted.until))
         if not wanted.voided:
-            voids = select(_adjustments.event_id).where(
-                _adjustments.event_id == _events.id, _adjustments.kind == "void"
-            )
-            where.append(~voids.exists())
+            where.append(~voided())
         if after is not None:
             after_us = epoch_us(after.timestamp)
             where.append(or_(_events.ts_us > after_us, and_(_events.ts_us == after_us, _events.id > after.id)))

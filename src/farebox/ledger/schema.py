@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    ColumnElement,
     ForeignKey,
     Index,
     Integer,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    exists,
 )
 
 __all__ = [
@@ -50,6 +52,7 @@ __all__ = [
     "ROLLUP_BUCKET_SECONDS",
     "usage_daily",
     "usage_key_rollups",
+    "voided",
     "usage_rollups",
     "virtual_keys",
     "webhook_endpoints",
@@ -231,6 +234,13 @@ usage_adjustments = Table(
 most one per event. A row carries its event's attribution and time and the event's amounts negated, and
 says why and who (`actor_kind` `master`, `member` with `actor_member_id`, or `cli`). The event row itself is
 never changed; the rollups and spend counters net the adjustment in the event's own bucket and periods."""
+
+
+def voided() -> ColumnElement[bool]:
+    """Whether a `usage_events` row (in the enclosing query) has been voided: every view leaves such events out."""
+    adjustments = usage_adjustments.c
+    return exists().where(adjustments.event_id == usage_events.c.id, adjustments.kind == "void")
+
 
 ROLLUP_BUCKET_SECONDS = 900
 """The rollups' grain: quarter hours of UTC. Every timezone offset in use today is a whole number of quarter
