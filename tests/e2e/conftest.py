@@ -256,3 +256,15 @@ async def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
     monkeypatch.chdir(tmp_path)
     async with open_api(tmp_path) as opened:
         yield opened
+
+
+@pytest.fixture
+async def api_each_backend(ledger_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Api]:
+    """The admin API on a new ledger of each backend in turn (PostgreSQL when TEST_PG_URL is set), for the modules
+    whose views read the ledger through SQL of their own: such a module's `api` fixture hands it on."""
+    monkeypatch.chdir(tmp_path)
+    # A PostgreSQL ledger needs a server secret kept outside it (SQLite keeps one beside its file).
+    async with open_api(
+        tmp_path, database_url=ledger_url, secret_key="e2e-each-backend-server-secret-" + "s" * 16
+    ) as opened:
+        yield opened

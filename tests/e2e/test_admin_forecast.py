@@ -6,15 +6,13 @@ ask; and bad horizons refused in the error shape. The numbers run on SQLite and 
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from admin_client import MASTER, Api, assert_error, open_api
+from admin_client import MASTER, Api, assert_error
 
 from farebox.core.events import Axis, UsageEvent
 
@@ -28,11 +26,9 @@ PATH = "/api/admin/analytics/budget-forecast"
 
 
 @pytest.fixture
-async def api(tmp_path: Path, ledger_url: str) -> AsyncIterator[Api]:
-    """The admin API on an empty ledger of each backend in turn."""
-    async with open_api(tmp_path, database_url=ledger_url, secret_key="forecast-tests-" + "s" * 32) as opened:
-        opened.clock.at = NOW
-        yield opened
+def api(api_each_backend: Api) -> Api:
+    api_each_backend.clock.at = NOW
+    return api_each_backend
 
 
 class Book:

@@ -6,14 +6,12 @@ each metric; who may ask; and bad parameters refused in the error shape."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-from admin_client import MASTER, Api, assert_error, open_api
+from admin_client import MASTER, Api, assert_error
 
 from farebox.core.events import Axis, Status, UsageEvent
 
@@ -22,7 +20,6 @@ pytestmark = pytest.mark.anyio
 NOW = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)
 """15:00 on 10 March in Tokyo (+09:00): 9 days and 15 hours into March, a month of 31 days."""
 USD = 1_000_000_000
-SERVER_SECRET = "key-analytics-test-server-secret-0123456789"
 CENT = USD // 100
 MODELS = {"gpt-4o": "chat.completions", "gpt-4o-mini": "chat.completions", "text-embedding-3-small": "embeddings"}
 
@@ -43,12 +40,8 @@ EVENTS = [
 
 
 @pytest.fixture
-async def api(ledger_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Api]:
-    """The admin API on a new ledger of each backend (PostgreSQL when TEST_PG_URL is set)."""
-    monkeypatch.chdir(tmp_path)
-    # A PostgreSQL ledger needs a server secret kept outside it (SQLite keeps one beside its file).
-    async with open_api(tmp_path, database_url=ledger_url, secret_key=SERVER_SECRET) as opened:
-        yield opened
+def api(api_each_backend: Api) -> Api:
+    return api_each_backend
 
 
 async def _acme(api: Api) -> dict[str, Any]:

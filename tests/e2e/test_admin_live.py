@@ -7,16 +7,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import openai
 import pytest
-from admin_client import MASTER, Api, assert_error, open_api
+from admin_client import MASTER, Api, assert_error
 
 from farebox.core.events import Axis, Status, UsageEvent
 
@@ -26,7 +24,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.anyio
 
 PATH = "/api/admin/analytics/usage/live"
-SERVER_SECRET = "live-usage-test-server-secret-0123456789"
 NOW = datetime(2026, 3, 10, 12, 20, 30, tzinfo=UTC)
 """17:50:30 on 10 March in Kolkata (+05:30): this minute began at 12:20Z, this local hour at 11:30Z and today at
 18:30Z on the 9th."""
@@ -50,13 +47,8 @@ EVENTS = [
 
 
 @pytest.fixture
-async def api(ledger_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Api]:
-    """The admin API on a new ledger of each backend (PostgreSQL when TEST_PG_URL is set): the minute's raw events
-    are read by SQL of their own."""
-    monkeypatch.chdir(tmp_path)
-    # A PostgreSQL ledger needs a server secret kept outside it (SQLite keeps one beside its file).
-    async with open_api(tmp_path, database_url=ledger_url, secret_key=SERVER_SECRET) as opened:
-        yield opened
+def api(api_each_backend: Api) -> Api:
+    return api_each_backend
 
 
 def _event(event_id: str, at: str, account_id: str, key_id: str | None, **fields: Any) -> UsageEvent:

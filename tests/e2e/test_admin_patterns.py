@@ -7,14 +7,13 @@ in the error shape."""
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from admin_client import MASTER, Api, assert_error, open_api
+from admin_client import MASTER, Api, assert_error
 
 from farebox.alerts.actions import Alerter
 from farebox.alerts.scanner import AnomalyScanner
@@ -28,15 +27,12 @@ KOLKATA = ZoneInfo("Asia/Kolkata")
 TODAY = date(2026, 3, 23)
 USD = 1_000_000_000
 PATH = "/api/admin/analytics/patterns"
-SERVER_SECRET = "patterns-e2e-server-secret-0123456789abcdef"
 """A PostgreSQL ledger needs a server secret of its own (SQLite keeps one beside its file)."""
 
 
 @pytest.fixture
-async def api(tmp_path: Path, ledger_url: str) -> AsyncIterator[Api]:
-    """The admin API on a new ledger of each backend (PostgreSQL when TEST_PG_URL is set)."""
-    async with open_api(tmp_path, database_url=ledger_url, secret_key=SERVER_SECRET) as opened:
-        yield opened
+def api(api_each_backend: Api) -> Api:
+    return api_each_backend
 
 
 def local(day: date, hour: int, minute: int = 5) -> datetime:

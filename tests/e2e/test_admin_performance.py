@@ -6,19 +6,17 @@ who may ask; and bad parameters refused in the error shape."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from admin_client import MASTER, Api, assert_error, open_api
+from admin_client import MASTER, Api, assert_error
 
 from farebox.core.events import Axis, Status, UsageEvent
 from farebox.ledger.base import Ledger
 
 if TYPE_CHECKING:
-    from tests.conftest import LedgerDatabases
+    pass
 
 pytestmark = pytest.mark.anyio
 
@@ -30,16 +28,8 @@ SLOW = [2_000 + 10 * n for n in range(100)]
 
 
 @pytest.fixture
-def database_url(ledger_databases: LedgerDatabases) -> str:
-    return ledger_databases.new_url()
-
-
-@pytest.fixture
-async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
-    """The admin API on a new ledger of each backend in turn."""
-    # A PostgreSQL ledger needs the server secret set (SQLite's is generated beside its file).
-    async with open_api(tmp_path, database_url=database_url, secret_key="performance-e2e-" + "s" * 32) as opened:
-        yield opened
+def api(api_each_backend: Api) -> Api:
+    return api_each_backend
 
 
 def _event(account_id: str, key_id: str, at: datetime, latency: int, **fields: Any) -> UsageEvent:
@@ -218,11 +208,11 @@ async def test_a_period_of_hours_holds_only_those_hours(api: Api) -> None:
     _assert_near(data["overall"]["latencyMs"], [1])
 
 
-async def test_requests_recorded_by_two_processes_are_merged(api: Api, database_url: str) -> None:
+async def test_requests_recorded_by_two_processes_are_merged(api: Api, ledger_url: str) -> None:
     ids = await _acme(api)
     events = _known_ledger(ids)
     await api.ledger.record_many(events[::2])
-    async with Ledger(database_url) as other:
+    async with Ledger(ledger_url) as other:
         assert other.recorder.latencies.writer != api.ledger.recorder.latencies.writer
         await other.record_many(events[1::2])
 
