@@ -309,6 +309,7 @@ usage_key_rollups = Table(
     *(Column(dimension, Text, nullable=False) for dimension in KEY_ROLLUP_DIMENSIONS),
     *(Column(measure, BigInteger, nullable=False) for measure in ROLLUP_MEASURES),
     PrimaryKeyConstraint("account_id", "bucket", *KEY_ROLLUP_DIMENSIONS, name="pk_usage_key_rollups"),
+    Index("ix_usage_key_rollups_bucket", "bucket"),
     sqlite_with_rowid=False,
 )
 """The quarter-hour rollups summed by account, key and status only (`bucket` as theirs): a busy account's quarter
@@ -316,7 +317,8 @@ hour holds about one row per key used, where the rollups hold one per key, model
 class. The analytics engine reads it for any span of local time, in any zone, when a query groups and filters by
 no other dimension (the trends' timeline, the patterns' hourly profile, today across every account). Written with
 the rollups, in the writer's transaction; SQLite keeps it in primary-key order (`WITHOUT ROWID`), so an account's
-range of quarter hours is one pass."""
+range of quarter hours is one pass, and every account's range is read through `ix_usage_key_rollups_bucket` (a
+row's bucket never changes, so an upsert of an existing row leaves that index alone)."""
 
 prompt_prefixes = Table(
     "prompt_prefixes",
