@@ -13,6 +13,7 @@ will hold for it; it may span at most `MAX_EVENT_SPAN_US`, which keeps such a re
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -86,6 +87,17 @@ class Slots:
     def __post_init__(self) -> None:
         if not self.starts and (self.size <= 0 or not self.shifts):
             raise ValueError("slots need starts, or a size and at least one shift")
+
+    def of(self, bucket: int) -> int:
+        """The slot `bucket` falls in, as the SQL of `_slot` computes it."""
+        if self.starts:
+            return bisect_right(self.starts, bucket) - 1
+        shift = self.shifts[0][1]
+        for start, later in self.shifts[1:]:
+            if bucket < start:
+                break
+            shift = later
+        return (bucket + shift) // self.size
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,11 +180,29 @@ def aggregate(connection: Connection, wanted: Aggregate) -> list[AggregateRow]:
     if wanted.models is not None:
         where.append(or_(columns.model.in_(wanted.models), columns.canonical_model.in_(wanted.models)))
     groups: list[ColumnElement[Any]] = [columns[name] for name in wanted.group_by]
+    sums = [func.sum(columns[name]).label(name) for name in wanted.measures]
+    if wanted.slots is not None and not groups:
+        return _folded(connection, select(time, *sums).where(*where).group_by(time), wanted.slots)
     if wanted.slots is not None:
         groups.insert(0, _slot(wanted.slots, time).label("slot"))
-    sums = [func.sum(columns[name]).label(name) for name in wanted.measures]
     query = select(*groups, *sums).where(*where).group_by(*groups)
     return _rows(connection, query, wanted)
+
+
+def _folded(connection: Connection, query: Select[Any], slots: Slots) -> list[AggregateRow]:
+    """Sums per time value (bucket or day) folded into slots here: grouped by its time column alone, the table is
+    summed in index order, where grouping by a slot computed in SQL sorted every row first (half the time over a
+    month of key rollups)."""
+    found: dict[int, list[int]] = {}
+    for time, *measures in connection.execute(query):
+        slot = slots.of(int(time))
+        total = found.get(slot)
+        if total is None:
+            found[slot] = [int(value or 0) for value in measures]
+        else:
+            for position, value in enumerate(measures):
+                total[position] += int(value or 0)
+    return [AggregateRow(slot, (), tuple(total)) for slot, total in found.items()]
 
 
 def _rows(connection: Connection, query: Select[Any], wanted: Aggregate) -> list[AggregateRow]:
