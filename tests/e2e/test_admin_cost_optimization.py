@@ -18,7 +18,7 @@ import openai
 import pytest
 from admin_client import MASTER, Api, assert_error
 
-from farebox.core.events import Axis, UsageEvent
+from farebox.core.events import Axis, Status, UsageEvent
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import Gateway
@@ -334,6 +334,28 @@ def test_short_prompts_carry_no_prefix(gateway: Gateway) -> None:
     secret, key = gateway.new_key()
     _ask(gateway, secret, "Be brief.", "Hello")
     assert [row["prompt_prefix"] for row in gateway.events_of(key["id"])] == [None]
+
+
+async def test_failed_requests_count_in_the_cost_and_its_trends_and_in_no_advice(api: Api) -> None:
+    ids = await _account(api)
+    ok = events(ids["account"], ids["small"], 10, input_tokens=500, output_tokens=100)
+    failed = events(
+        ids["account"],
+        ids["small"],
+        3,
+        day=NOW - timedelta(days=3),  # 7 March: the first half of four days
+        input_tokens=500,
+        output_tokens=100,
+        cost_nano=USD,
+        status=Status.ERROR,
+    )
+    await api.ledger.record_many([*ok, *failed])
+    data = await advice(api, period="4d", account_id=ids["account"])
+    assert data["totalCost"] == (sum(event.cost_nano for event in ok) + 3 * USD) * NANO
+    (substitution,) = of_type(data, "model_substitution")
+    assert substitution["affectedRequests"] == 10, "only successful requests are advised on"
+    shrinking = {item["name"]: item for item in data["costTrends"]["decreasing"]}
+    assert shrinking["gpt-4o"]["previousCost"] == 3, "the failed requests' cost, in the first half"
 
 
 async def test_an_empty_period_has_no_advice(api: Api) -> None:

@@ -9,6 +9,8 @@ repeated prompt prefixes from their own daily counts; no raw event is read.
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -31,7 +33,7 @@ from farebox.analytics.admin_common import (
 from farebox.analytics.calendar import Window
 from farebox.analytics.cost_advice import UsageGroup, batches, caching, routings, substitutions
 from farebox.analytics.cost_trends import cost_trends
-from farebox.analytics.engine import Dimension, Measure
+from farebox.analytics.engine import Dimension, Filters, Measure
 from farebox.analytics.views import Scope
 from farebox.ledger.prompt_prefixes import PrefixRow
 from farebox.services import services
@@ -47,8 +49,10 @@ _GROUPS = (
     Dimension.PROVIDER,
     Dimension.CANONICAL_MODEL,
     Dimension.OPERATION,
-    Dimension.STATUS,
 )
+"""What the successful requests are grouped by; the failed ones, which no rule counts but the cost and its trends
+do, by canonical model and operation only (`_FAILED`): half the rows a grouping by status as well returned."""
+_FAILED = (Dimension.CANONICAL_MODEL, Dimension.OPERATION)
 _MEASURES = (
     Measure.REQUESTS,
     Measure.COST_NANO,
@@ -60,8 +64,10 @@ _MEASURES = (
 
 
 def _group(row: analytics.Row, slots: PeriodSlots) -> UsageGroup:
+    """A row of successful requests (`_GROUPS`), or with two dimensions, of failed ones (`_FAILED`)."""
     assert row.at is not None
-    key, agent, app, provider, model, operation, status = row.dimensions
+    ok = len(row.dimensions) == len(_GROUPS)
+    key, agent, app, provider, model, operation = row.dimensions if ok else ("", "", "", "", *row.dimensions)
     requests, cost_nano, input_tokens, cached, cache_write, output_tokens = row.measures
     return UsageGroup(
         slots.index(row.at),
@@ -71,7 +77,7 @@ def _group(row: analytics.Row, slots: PeriodSlots) -> UsageGroup:
         provider,
         model,
         operation,
-        status == "ok",
+        ok,
         requests,
         cost_nano,
         input_tokens,
@@ -79,6 +85,12 @@ def _group(row: analytics.Row, slots: PeriodSlots) -> UsageGroup:
         cache_write,
         output_tokens,
     )
+
+
+def _status(scope: Scope, status: str) -> Scope:
+    """The scope's usage of one status (`ok` or `error`) only."""
+    filters = scope.filters
+    return replace(scope, filters=Filters({**filters.values, Dimension.STATUS: (status,)}, models=filters.models))
 
 
 async def _prefixes(request: Request, scope: Scope, slots: PeriodSlots) -> list[PrefixRow]:
@@ -114,7 +126,10 @@ async def cost_optimization(
     span = Span.parse(period)
     found = services(request)
     now = found.directory.now()
-    rows, slots = await period_rows(request, scope, span, _GROUPS, _MEASURES, by_slot=True)
+    (rows, slots), (failed, _slots) = await asyncio.gather(
+        period_rows(request, _status(scope, "ok"), span, _GROUPS, _MEASURES, by_slot=True),
+        period_rows(request, _status(scope, "error"), span, _FAILED, _MEASURES, by_slot=True),
+    )
     groups = [_group(row, slots) for row in rows]
     hours = span.unit == "h"
     advice = [
@@ -124,6 +139,7 @@ async def cost_optimization(
         *batches(groups, found.alternatives, at=now),
     ]
     advice.sort(key=lambda item: (-item.savings_nano, item.type, item.description))
+    groups += [_group(row, slots) for row in failed]
     total = sum(group.cost_nano for group in groups)
     potential = min(sum(item.savings_nano for item in advice), total)
     return envelope(
