@@ -180,6 +180,8 @@ async def test_the_daily_cube_answers_as_the_quarter_hours_do(ledger: Ledger, ma
             model=("gpt-4o", "gpt-4o-mini", "claude")[n % 3],
             canonical_model=("gpt-4o", "gpt-4o-mini", "claude")[n % 3],
             status="error" if n % 11 == 0 else "ok",
+            http_status=(429, 503, 504)[n % 3] if n % 11 == 0 else 200,
+            error_type=("rate_limit_error", "http_503", "upstream_timeout")[n % 3] if n % 11 == 0 else None,
             cost_nano=1_000 + n,
         )
         for n in range(600)
@@ -203,6 +205,21 @@ async def test_the_daily_cube_answers_as_the_quarter_hours_do(ledger: Ledger, ma
         (MASTER, {"group_by": (Dimension.AGENT, Dimension.MEMBER), "grain": Grain.DAY}, daily, rollups),
         (MASTER, {"group_by": (Dimension.AGENT, Dimension.MODEL, Dimension.OPERATION)}, daily, rollups),
         (MASTER, {"grain": Grain.HOUR}, keyed, keyed),
+        (MASTER, {"group_by": (Dimension.ERROR_CLASS,)}, daily, rollups),
+        (
+            MASTER,
+            {"group_by": (Dimension.PROVIDER, Dimension.ERROR_CLASS, Dimension.STATUS), "grain": Grain.DAY},
+            daily,
+            rollups,
+        ),
+        (MASTER, {"filters": Filters({Dimension.ERROR_CLASS: ("timeout",)})}, daily, rollups),
+        (
+            MASTER,
+            {"group_by": (Dimension.KEY,), "filters": Filters({Dimension.ERROR_CLASS: ("", "timeout")})},
+            daily,
+            rollups,
+        ),
+        (member, {"group_by": (Dimension.ERROR_CLASS,), "grain": Grain.WEEK}, daily, rollups),
         (MASTER, {"group_by": (Dimension.PROVIDER,), "grain": Grain.HOUR}, rollups, rollups),
     ]
     for viewer, fields, cube_source, exact_source in cases:

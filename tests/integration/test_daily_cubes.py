@@ -17,7 +17,13 @@ from farebox.ledger.adjustments import Actor, Adjustments
 from farebox.ledger.base import Ledger
 from farebox.ledger.daily import local_day
 from farebox.ledger.directory import Directory
-from farebox.ledger.schema import DAILY_DIMENSIONS, ROLLUP_MEASURES, usage_daily
+from farebox.ledger.schema import (
+    DAILY_DIMENSIONS,
+    DAILY_ERROR_DIMENSIONS,
+    ROLLUP_MEASURES,
+    usage_daily,
+    usage_daily_errors,
+)
 
 if TYPE_CHECKING:
     from tests.conftest import EventFactory, TableRows
@@ -25,9 +31,20 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.anyio
 
 START = datetime(2026, 3, 5, tzinfo=UTC)  # New York changes its clocks on 8 March
+_OUTCOMES: list[dict[str, Any]] = [
+    {},
+    {},
+    {},
+    {"status": "error", "http_status": 429, "error_type": "rate_limit_error"},
+    {"status": "error", "http_status": 503, "error_type": "http_503"},
+    {"status": "error", "http_status": 504, "error_type": "upstream_timeout"},
+]
+"""Half the requests succeed; the others fail in one of three classes."""
 
 
-def _expected(events: list[UsageEvent], zones: dict[str, ZoneInfo]) -> dict[tuple[Any, ...], tuple[int, ...]]:
+def _expected(
+    events: list[UsageEvent], zones: dict[str, ZoneInfo], dimensions: tuple[str, ...]
+) -> dict[tuple[Any, ...], tuple[int, ...]]:
     sums: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * len(ROLLUP_MEASURES))
     for event in events:
         values = {"key_id": event.key_id, "member_id": event.member_id, "agent_id": event.agent_id, "app": event.app}
@@ -35,7 +52,7 @@ def _expected(events: list[UsageEvent], zones: dict[str, ZoneInfo]) -> dict[tupl
         values |= {"canonical_model": event.canonical_model, "operation": event.operation, "status": event.status}
         values |= {"error_class": error_class(event.status, event.http_status, event.error_type)}
         day = local_day(int(event.timestamp.timestamp()), zones[event.account_id])
-        key = (event.account_id, day, *((values[name] or "") for name in DAILY_DIMENSIONS))
+        key = (event.account_id, day, *((values[name] or "") for name in dimensions))
         measures = (1, event.input_tokens, event.output_tokens, event.cached_input_tokens, event.cache_write_tokens)
         measures += (event.reasoning_tokens, event.characters, 0, 0, event.cost_nano, 0, 0, event.latency_ms or 0)
         for position, value in enumerate(measures):
@@ -46,13 +63,19 @@ def _expected(events: list[UsageEvent], zones: dict[str, ZoneInfo]) -> dict[tupl
 async def _assert_cubes(
     ledger: Ledger, table_rows: TableRows, events: list[UsageEvent], zones: dict[str, ZoneInfo]
 ) -> None:
-    dims = ("account_id", "day", *DAILY_DIMENSIONS)
-    got = {
-        tuple(row[d] for d in dims): tuple(row[m] for m in ROLLUP_MEASURES)
-        for row in await table_rows(ledger, usage_daily)
-        if any(row[m] for m in ROLLUP_MEASURES)
-    }
-    assert got == _expected(events, zones)
+    failed = [event for event in events if event.status == "error"]
+    for table, dimensions, counted in (
+        (usage_daily, DAILY_DIMENSIONS, events),
+        (usage_daily_errors, DAILY_ERROR_DIMENSIONS, failed),
+    ):
+        dims = ("account_id", "day", *dimensions)
+        got = {
+            tuple(row[d] for d in dims): tuple(row[m] for m in ROLLUP_MEASURES)
+            for row in await table_rows(ledger, table)
+            if any(row[m] for m in ROLLUP_MEASURES)
+        }
+        assert got == _expected(counted, zones, dimensions), table.name
+    assert failed, "the ledger has failures, by several classes"
 
 
 async def test_the_cubes_are_the_sums_of_the_events_per_local_day(
@@ -75,6 +98,7 @@ async def test_the_cubes_are_the_sums_of_the_events_per_local_day(
             cost_nano=rng.randrange(1, 10_000),
             input_tokens=rng.randrange(100),
             source="ingest",
+            **rng.choice(_OUTCOMES),
         )
         for n in range(300)
     ]

@@ -337,11 +337,17 @@ def test_error_classes_are_summed_again_from_the_events_and_summed_away_on_the_w
         with engines.writer.begin() as connection:
             connection.execute(sa_table("usage_events", connection).insert(), events)
             connection.execute(sa_table("usage_adjustments", connection).insert(), [void])
-        migrate(engines)
+        migrate(engines, revision="0017")
         with engines.writer.begin() as connection:
             for table in ("usage_rollups", "usage_daily"):
                 query = f"SELECT error_class, status, SUM(requests) FROM {table} GROUP BY error_class, status"
                 assert sorted(tuple(row) for row in connection.exec_driver_sql(query)) == expected, table
+        migrate(engines)  # 0018: the daily cube's failures by class move to usage_daily_errors
+        with engines.writer.begin() as connection:
+            daily = "SELECT status, SUM(requests) FROM usage_daily GROUP BY status"
+            assert sorted(tuple(row) for row in connection.exec_driver_sql(daily)) == [("error", 9), ("ok", 1)]
+            classes = "SELECT error_class, status, SUM(requests) FROM usage_daily_errors GROUP BY error_class, status"
+            assert sorted(tuple(row) for row in connection.exec_driver_sql(classes)) == expected[1:]
             config = Config()
             config.set_main_option("script_location", str(_MIGRATIONS))
             config.attributes["connection"] = connection

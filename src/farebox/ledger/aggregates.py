@@ -29,6 +29,7 @@ from farebox.ledger.schema import (
     ROLLUP_DIMENSIONS,
     ROLLUP_MEASURES,
     usage_daily,
+    usage_daily_errors,
     usage_events,
     usage_key_rollups,
     usage_rollups,
@@ -170,23 +171,68 @@ _TABLES = {
 
 def aggregate(connection: Connection, wanted: Aggregate) -> list[AggregateRow]:
     """The sums `wanted` asks for, in one query on the caller's connection (two for the raw events of every
-    account: which accounts have usage in the range's buckets, then their events)."""
+    account: which accounts have usage in the range's buckets, then their events, and for days by error class:
+    the cube's successful requests, then the daily errors)."""
     if wanted.source is Source.EVENTS:
         return _event_sums(connection, wanted)
+    if wanted.source is Source.DAILY and _CLASS in (*wanted.group_by, *wanted.where):
+        return _daily_classed(connection, wanted)
     columns, time = _TABLES[wanted.source]
+    return _sums(connection, wanted, columns, time, wanted.where, wanted.group_by)
+
+
+def _sums(
+    connection: Connection,
+    wanted: Aggregate,
+    columns: Any,
+    time: ColumnElement[Any],
+    where_values: Mapping[str, tuple[str, ...]],
+    group_by: tuple[str, ...],
+) -> list[AggregateRow]:
+    """`wanted`'s measures over its range and slots, from a table's `columns`, filtered and grouped as given."""
     where: list[ColumnElement[bool]] = [time >= wanted.since, time < wanted.until]
-    for name, values in wanted.where.items():
+    for name, values in where_values.items():
         where.append(columns[name].in_(values))
     if wanted.models is not None:
         where.append(or_(columns.model.in_(wanted.models), columns.canonical_model.in_(wanted.models)))
-    groups: list[ColumnElement[Any]] = [columns[name] for name in wanted.group_by]
+    groups: list[ColumnElement[Any]] = [columns[name] for name in group_by]
     sums = [func.sum(columns[name]).label(name) for name in wanted.measures]
     if wanted.slots is not None and not groups:
         return _folded(connection, select(time, *sums).where(*where).group_by(time), wanted.slots)
     if wanted.slots is not None:
         groups.insert(0, _slot(wanted.slots, time).label("slot"))
     query = select(*groups, *sums).where(*where).group_by(*groups)
-    return _rows(connection, query, wanted)
+    return _rows(connection, query, timed=wanted.slots is not None, dimensions=len(group_by))
+
+
+def _daily_classed(connection: Connection, wanted: Aggregate) -> list[AggregateRow]:
+    """A daily aggregate grouped or filtered by the error class: the cube's successful requests (class '') and the
+    daily errors (`usage_daily_errors`), summed together."""
+    allowed = wanted.where.get(_CLASS)
+    where = {name: values for name, values in wanted.where.items() if name != _CLASS}
+    at = wanted.group_by.index(_CLASS) if _CLASS in wanted.group_by else None
+    found: dict[tuple[int | None, tuple[str, ...]], list[int]] = {}
+
+    def add(rows: list[AggregateRow], *, unclassed: bool) -> None:
+        for row in rows:
+            dimensions = row.dimensions
+            if unclassed and at is not None:
+                dimensions = (*dimensions[:at], "", *dimensions[at:])
+            total = found.get((row.slot, dimensions))
+            if total is None:
+                found[(row.slot, dimensions)] = list(row.measures)
+            else:
+                for position, value in enumerate(row.measures):
+                    total[position] += value
+
+    if allowed is None or "" in allowed:
+        succeeded = where | {"status": tuple(status for status in where.get("status", ("ok",)) if status == "ok")}
+        named = tuple(name for name in wanted.group_by if name != _CLASS)
+        add(_sums(connection, wanted, usage_daily.c, usage_daily.c.day, succeeded, named), unclassed=True)
+    failed = where if allowed is None else where | {_CLASS: tuple(value for value in allowed if value)}
+    errors = usage_daily_errors.c
+    add(_sums(connection, wanted, errors, errors.day, failed, wanted.group_by), unclassed=False)
+    return [AggregateRow(slot, dimensions, tuple(total)) for (slot, dimensions), total in found.items()]
 
 
 def _folded(connection: Connection, query: Select[Any], slots: Slots) -> list[AggregateRow]:
@@ -205,15 +251,14 @@ def _folded(connection: Connection, query: Select[Any], slots: Slots) -> list[Ag
     return [AggregateRow(slot, (), tuple(total)) for slot, total in found.items()]
 
 
-def _rows(connection: Connection, query: Select[Any], wanted: Aggregate) -> list[AggregateRow]:
-    timed = wanted.slots is not None
+def _rows(connection: Connection, query: Select[Any], *, timed: bool, dimensions: int) -> list[AggregateRow]:
+    """A query's rows: its slot first when `timed`, then as many dimension values as said, then the measures."""
     rows = []
+    start = 1 if timed else 0
     for row in connection.execute(query):
         values = tuple(row)
-        start = 1 if timed else 0
-        dimensions = values[start : start + len(wanted.group_by)]
-        measures = tuple(int(value or 0) for value in values[start + len(wanted.group_by) :])
-        rows.append(AggregateRow(int(values[0]) if timed else None, dimensions, measures))
+        measures = tuple(int(value or 0) for value in values[start + dimensions :])
+        rows.append(AggregateRow(int(values[0]) if timed else None, values[start : start + dimensions], measures))
     return rows
 
 
@@ -260,7 +305,12 @@ def _event_sums(connection: Connection, wanted: Aggregate) -> list[AggregateRow]
         groups = [_event_dimension(name) for name in wanted.group_by]
         if wanted.slots is not None:
             groups.insert(0, _slot(wanted.slots, _events.ts_us // literal(_MICRO, BigInteger)).label("slot"))
-        return _rows(connection, select(*groups, *sums).where(*where).group_by(*groups), wanted)
+        return _rows(
+            connection,
+            select(*groups, *sums).where(*where).group_by(*groups),
+            timed=wanted.slots is not None,
+            dimensions=len(wanted.group_by),
+        )
     return _classed(connection, wanted, where, sums)
 
 

@@ -24,6 +24,7 @@ from farebox.ledger.latency import LATENCY_DIMENSIONS, LatencyBook
 from farebox.ledger.prompt_prefixes import PREFIX_KEYS, PREFIX_SUMS, prefix_rows
 from farebox.ledger.schema import (
     DAILY_DIMENSIONS,
+    DAILY_ERROR_DIMENSIONS,
     KEY_ROLLUP_DIMENSIONS,
     ROLLUP_BUCKET_SECONDS,
     ROLLUP_DIMENSIONS,
@@ -34,6 +35,7 @@ from farebox.ledger.schema import (
     prompt_prefixes,
     spend_counters,
     usage_daily,
+    usage_daily_errors,
     usage_events,
     usage_key_rollups,
     usage_rollups,
@@ -158,6 +160,12 @@ class Recorder:
         )
         self._upsert_daily = upsert(
             usage_daily.name, keys=("account_id", "day", *DAILY_DIMENSIONS), sums=ROLLUP_MEASURES, marker=marker
+        )
+        self._upsert_daily_errors = upsert(
+            usage_daily_errors.name,
+            keys=("account_id", "day", *DAILY_ERROR_DIMENSIONS),
+            sums=ROLLUP_MEASURES,
+            marker=marker,
         )
         self._upsert_keys = upsert(
             usage_key_rollups.name,
@@ -288,7 +296,10 @@ class Recorder:
     def _add_rollup_rows(self, connection: Connection, rollups: list[tuple[Any, ...]]) -> None:
         """Upsert quarter-hour rollup rows, and the daily cube's and the key rollups' rows summed from them."""
         self._upsert(connection, self._upsert_rollups, rollups)
-        self._upsert(connection, self._upsert_daily, cube_rows(rollups, self._day_of(connection)))
+        cube, errors = cube_rows(rollups, self._day_of(connection))
+        self._upsert(connection, self._upsert_daily, cube)
+        if errors:
+            self._upsert(connection, self._upsert_daily_errors, errors)
         self._upsert(connection, self._upsert_keys, key_rows(rollups))
 
     def _add_prefixes(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:

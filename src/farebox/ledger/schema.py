@@ -48,9 +48,11 @@ __all__ = [
     "usage_adjustments",
     "usage_events",
     "DAILY_DIMENSIONS",
+    "DAILY_ERROR_DIMENSIONS",
     "KEY_ROLLUP_DIMENSIONS",
     "ROLLUP_BUCKET_SECONDS",
     "usage_daily",
+    "usage_daily_errors",
     "usage_key_rollups",
     "voided",
     "usage_rollups",
@@ -278,8 +280,10 @@ usage_rollups = Table(
 dimensions; a dimension with no value is ''."""
 
 
-DAILY_DIMENSIONS = ROLLUP_DIMENSIONS[1:]
-"""The daily cube's dimensions after (account_id, day): every rollup dimension."""
+DAILY_DIMENSIONS = ROLLUP_DIMENSIONS[1:-1]
+"""The daily cube's dimensions after (account_id, day): every rollup dimension but the error class."""
+DAILY_ERROR_DIMENSIONS = ROLLUP_DIMENSIONS[1:]
+"""The daily errors' dimensions after (account_id, day): every rollup dimension."""
 
 usage_daily = Table(
     "usage_daily",
@@ -292,11 +296,26 @@ usage_daily = Table(
     sqlite_with_rowid=False,
 )
 """The daily cube: the quarter-hour rollups summed per day of their account's time zone (`day`: local days since
-1970-01-01), every dimension kept. A request's key gives its member, agent and app, so a day holds about as
-many rows as there were (key, model, operation, status) combinations used, where the quarter-hour rollups hold
-up to 96 times as many; the analytics engine reads it when a query's days are the account's own. SQLite keeps
-it in primary-key order (`WITHOUT ROWID`): an account's range of days is one pass, not a row look-up per index
-entry. Changing an account's zone rebuilds its rows from the rollups."""
+1970-01-01), every dimension kept but the error class (`usage_daily_errors` keeps it). A request's key gives its
+member, agent and app, so a day holds about as many rows as there were (key, model, operation, status)
+combinations used, where the quarter-hour rollups hold up to 96 times as many; the analytics engine reads it when
+a query's days are the account's own. SQLite keeps it in primary-key order (`WITHOUT ROWID`): an account's range of
+days is one pass, not a row look-up per index entry. Changing an account's zone rebuilds its rows from the
+rollups."""
+
+usage_daily_errors = Table(
+    "usage_daily_errors",
+    metadata,
+    Column("account_id", Text, nullable=False),
+    Column("day", Integer, nullable=False),
+    *(Column(dimension, Text, nullable=False) for dimension in DAILY_ERROR_DIMENSIONS),
+    *(Column(measure, BigInteger, nullable=False) for measure in ROLLUP_MEASURES),
+    PrimaryKeyConstraint("account_id", "day", *DAILY_ERROR_DIMENSIONS, name="pk_usage_daily_errors"),
+    sqlite_with_rowid=False,
+)
+"""The failed requests of the daily cube again, by error class too: what a daily read by error class sums with the
+cube's successful requests (whose class is ''). Kept apart because a day's failures of one key and model spread
+over several classes: in the cube they made most of its rows, and every daily read paid for them."""
 
 KEY_ROLLUP_DIMENSIONS = ("key_id", "status")
 """The key rollups' dimensions after (account_id, bucket): the key, and whether the request failed."""
