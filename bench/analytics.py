@@ -183,7 +183,14 @@ async def _fill(ledger: Ledger, accounts: list[tuple[str, Keys]], n: int, days: 
     return time.perf_counter() - started
 
 
-ROWS_COUNTED = ("usage_events", "usage_rollups", "usage_key_rollups", "usage_daily", "latency_sketches")
+ROWS_COUNTED = (
+    "usage_events",
+    "usage_rollups",
+    "usage_key_rollups",
+    "usage_daily",
+    "usage_daily_errors",
+    "latency_sketches",
+)
 """The tables whose sizes a run prints."""
 EXPORT_ROWS = 1_000_000
 """About how many events `--export` exports."""
