@@ -67,7 +67,7 @@ __all__ = ["main"]
 BATCH = 1_000
 _BIG = {"account_id": "{account}"}
 ADMIN_ENDPOINTS = [
-    ("trends, 6h by minute", "/api/admin/analytics/usage/trends", _BIG | {"period": "6h", "granularity": "minute"}),
+    ("trends, 2h by minute", "/api/admin/analytics/usage/trends", _BIG | {"period": "2h", "granularity": "minute"}),
     ("trends, 24h by hour", "/api/admin/analytics/usage/trends", _BIG | {"period": "24h", "granularity": "hour"}),
     ("trends, 7d by hour", "/api/admin/analytics/usage/trends", _BIG | {"period": "7d", "granularity": "hour"}),
     ("trends, 30d by hour", "/api/admin/analytics/usage/trends", _BIG | {"period": "30d", "granularity": "hour"}),

@@ -124,9 +124,8 @@ async def test_the_last_hour_minute_by_minute_from_the_events(api: Api) -> None:
     assert (busy["2026-03-10T11:45:00Z"]["cost"], busy["2026-03-10T11:45:00Z"]["errorRate"]) == (2, 1)
     assert data["metrics"]["peakRequestsPerMinute"] == 1 and data["metrics"]["averageRequestsPerMinute"] == 0.03
     assert data["trends"]["requestGrowth"] is None, "nothing in the hour before"
-    six = await _trends(api, period="6h", granularity="minute", account_id=ids["account"])
-    assert (six["totalDataPoints"], six["metrics"]["totalRequests"]) == (360, 2), "05:31Z is over six hours back"
-    assert six["trends"]["requestGrowth"] == 1, "2 requests against the 1 (05:31Z) of the six hours before"
+    two = await _trends(api, period="2h", granularity="minute", account_id=ids["account"])
+    assert (two["totalDataPoints"], two["metrics"]["totalRequests"]) == (120, 2)
 
 
 async def test_an_empty_period_has_every_slot_and_no_growth(api: Api) -> None:
@@ -165,7 +164,7 @@ async def test_who_may_ask(api: Api) -> None:
         ({"period": "200d"}, "period"),
         ({"granularity": "second"}, "granularity"),
         ({"granularity": "minute"}, "granularity"),
-        ({"period": "7h", "granularity": "minute"}, "granularity"),
+        ({"period": "3h", "granularity": "minute"}, "granularity"),
         ({"period": "24h", "granularity": "day"}, "granularity"),
     ],
 )

@@ -37,8 +37,10 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/admin/analytics", tags=["admin analytics"])
 
-MAX_MINUTE_HOURS = 6
-"""The longest period counted minute by minute, from the raw events."""
+MAX_MINUTE_HOURS = 2
+"""The longest period counted minute by minute, from the raw events (itself and as long again before it for the
+growth: at 10 million events over 90 days, two hours read this way answered in under 100 ms on PostgreSQL and
+about 150 ms on SQLite, six in about 380 ms)."""
 
 
 class Granularity(StrEnum):
@@ -97,7 +99,7 @@ async def _periods(views: Views, scope: Scope, span: Span, grain: Grain, now: da
     summary="Usage over a period, slot by slot, and its growth on the period before",
     responses=scoped_responses(
         "A bad `period` (not hours, days or weeks, or over 183 days) or `granularity` (not minute, hour, day, "
-        "week or month; a period of hours with another than minute or hour; minutes over more than 6h); a "
+        "week or month; a period of hours with another than minute or hour; minutes over more than 2h); a "
         "parameter given twice. `error.details` names it."
     ),
 )
@@ -106,7 +108,7 @@ async def trends(
     scope: Scoped,
     period: Period = "7d",
     granularity: Annotated[
-        Granularity, Query(description="`minute` (periods of up to `6h`), `hour`, `day`, `week` or `month`.")
+        Granularity, Query(description="`minute` (periods of up to `2h`), `hour`, `day`, `week` or `month`.")
     ] = Granularity.HOUR,
 ) -> Response:
     """Totals, the average and peak requests per slot, cost per request, a timeline (requests, tokens, cost,
