@@ -366,3 +366,53 @@ async def test_minute_by_minute_counts_each_minute_of_the_events_as_the_rollups_
     assert by_key == {row.dimensions[0]: row.measures[0] for row in quarters if row.measures[0]}
     first = min(minutes, key=lambda row: row.at)  # type: ignore[arg-type, return-value]
     assert (first.at, first.measures) == (start, (0,)), "05:00:00, event 0; the voided one left out"
+
+
+async def test_active_keys_are_counted_once_per_slot_alike_from_every_table(
+    ledger: Ledger, make_event: EventFactory
+) -> None:
+    """A key busy in two hours is one key of their day; a key whose only request was voided, and usage without a key,
+    count for nothing; failed requests count. The events, both rollups and the daily cube answer alike."""
+    await ledger.record_many(
+        [
+            make_event(timestamp=utc(2026, 3, 10, 10, 5), key_id="key-1"),
+            make_event(timestamp=utc(2026, 3, 10, 11, 5), key_id="key-1"),
+            make_event(
+                timestamp=utc(2026, 3, 10, 10, 20), key_id="key-2", member_id="mem-2", status="error", http_status=503
+            ),
+            make_event(id="evt-voided", timestamp=utc(2026, 3, 10, 10, 40), key_id="key-3", source="ingest"),
+            make_event(timestamp=utc(2026, 3, 10, 10, 50), key_id=None, member_id=None),
+            make_event(timestamp=utc(2026, 3, 10, 10, 10), account_id="acct-2", key_id="key-4", member_id="mem-4"),
+        ]
+    )
+    await Adjustments(ledger).void("evt-voided", reason="posted twice", by=Actor("cli"))
+    engine = Engine(LedgerReader(ledger))
+    window = Window(date(2026, 3, 10), date(2026, 3, 10), ZoneInfo("UTC"))
+    provider = Filters({Dimension.PROVIDER: (make_event().provider,)})
+
+    async def counted(viewer: Principal = MASTER, **fields: object) -> dict[object, int]:
+        query = Query(window, COST, **fields)  # type: ignore[arg-type]
+        return {row.at: row.measures[0] for row in await engine.active_keys(query, viewer=viewer)}
+
+    ten, eleven = utc(2026, 3, 10, 10), utc(2026, 3, 10, 11)
+    assert await counted(grain=Grain.HOUR) == {ten: 3, eleven: 1}, "every account's keys for the master key"
+    for source, fields in [
+        ("usage_key_rollups", {}),
+        ("usage_rollups", {"filters": provider}),
+        ("usage_daily", {"local_days": True}),
+    ]:
+        query = Query(window, COST, grain=Grain.DAY, account_id="acct-1", **fields)  # type: ignore[arg-type]
+        assert engine.source(query, viewer=MASTER) == source
+        (day,) = await engine.active_keys(query, viewer=MASTER)
+        assert (day.at, day.measures) == (date(2026, 3, 10), (2,)), source
+    assert await counted(grain=Grain.HOUR, account_id="acct-1", filters=provider) == {ten: 2, eleven: 1}
+    minutes = await counted(account_id="acct-1", within=(ten, ten + timedelta(hours=2)), by_minute=True)
+    assert {at: n for at, n in minutes.items() if n} == {
+        utc(2026, 3, 10, 10, 5): 1,
+        utc(2026, 3, 10, 10, 20): 1,
+        utc(2026, 3, 10, 11, 5): 1,
+    }
+    member = Principal(kind=PrincipalKind.MEMBER, account_id="acct-1", member_id="mem-1", role=Role.MEMBER)
+    assert await counted(member, grain=Grain.DAY, account_id="acct-1") == {date(2026, 3, 10): 1}
+    with pytest.raises(ValueError, match="error class"):
+        await counted(grain=Grain.DAY, group_by=(Dimension.ERROR_CLASS,))

@@ -387,3 +387,36 @@ def test_the_prompt_prefixes_migration_adds_an_empty_column_and_table_and_drops_
             assert connection.exec_driver_sql("SELECT id, cost_nano FROM usage_events").all() == [("before", 1_000)]
     finally:
         engines.dispose()
+
+
+def _key_rollups_key(connection: Connection) -> tuple[list[str], str]:
+    """The key rollups' primary-key columns, and what its index includes besides (PostgreSQL; '' on SQLite)."""
+    columns = inspect(connection).get_pk_constraint("usage_key_rollups")["constrained_columns"]
+    if connection.dialect.name != "postgresql":
+        return columns, ""
+    definition = connection.exec_driver_sql(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'pk_usage_key_rollups'"
+    ).scalar_one()
+    return columns, definition.partition(" INCLUDE ")[2]
+
+
+def test_the_key_rollups_key_carries_the_measures_read_on_postgresql_and_goes_back_down(ledger_url: str) -> None:
+    """0019: PostgreSQL answers a range of an account's key rollups from the primary key alone (SQLite keeps the
+    rows in its order already); the downgrade puts the plain key back."""
+    key = ["account_id", "bucket", "key_id", "status"]
+    included = "(cost_nano, requests, input_tokens, output_tokens, latency_ms_sum)"
+    engines = Engines(ledger_url)
+    try:
+        migrate(engines)
+        with engines.writer.begin() as connection:
+            postgresql = connection.dialect.name == "postgresql"
+            assert _key_rollups_key(connection) == (key, included if postgresql else "")
+            config = Config()
+            config.set_main_option("script_location", str(_MIGRATIONS))
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0018")
+            assert _key_rollups_key(connection) == (key, "")
+            command.upgrade(config, "0019")
+            assert _key_rollups_key(connection) == (key, included if postgresql else "")
+    finally:
+        engines.dispose()

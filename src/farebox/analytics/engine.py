@@ -21,6 +21,7 @@ from farebox.core.events import epoch_us
 from farebox.core.owners import Role
 from farebox.errors import NotFound
 from farebox.ledger.aggregates import (
+    ACTIVE_KEYS,
     KEY_ROLLUP_FIELDS,
     MAX_SLOTTED_EVENT_SPAN_US,
     ROLLUP_BUCKET_SECONDS,
@@ -166,6 +167,21 @@ class Engine:
             NotFound: the query names an account the viewer is not in (404, never its existence).
             PermissionDenied: a member's token or a virtual key asking for usage that is not its own.
         """
+        return await self._aggregate(query, viewer, tuple(measure.value for measure in query.measures))
+
+    async def active_keys(self, query: Query, *, viewer: Principal) -> list[Row]:
+        """How many distinct virtual keys had requests in each of the query's groups, as far as `viewer` may see: each
+        row's one measure (the query's measures are not used). Counted, not summed: a key busy in two hours is one
+        key of their day, so the rows of a finer grain do not add up to a coarser one's.
+
+        Raises:
+            NotFound, PermissionDenied: as `run`.
+            ValueError: grouped or filtered by the error class.
+        """
+        return await self._aggregate(query, viewer, (ACTIVE_KEYS,))
+
+    async def _aggregate(self, query: Query, viewer: Principal, measures: tuple[str, ...]) -> list[Row]:
+        """The query's rows of `measures`, from the table that answers it (`_source`), each slot labelled."""
         where = _where(query, viewer)
         window, grain = query.window, query.grain
         source = _source(query, where)
@@ -183,7 +199,7 @@ class Engine:
         wanted = Aggregate(
             since=since,
             until=until,
-            measures=tuple(measure.value for measure in query.measures),
+            measures=measures,
             group_by=tuple(dimension.value for dimension in query.group_by),
             where=where,
             models=query.filters.models,

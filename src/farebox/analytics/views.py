@@ -6,6 +6,7 @@ up to the same totals.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -145,7 +146,9 @@ class Views:
         group_by: tuple[Dimension, ...] = (),
         grain: Grain | None = None,
         by_minute: bool = False,
+        active_keys: bool = False,
     ) -> list[Row]:
+        """The scope's `_MEASURES` summed as asked, or its active keys counted."""
         query = Query(
             scope.window,
             _MEASURES,
@@ -157,6 +160,8 @@ class Views:
             within=scope.within,
             by_minute=by_minute,
         )
+        if active_keys:
+            return await self._engine.active_keys(query, viewer=scope.viewer)
         return await self._engine.run(query, viewer=scope.viewer)
 
     async def totals(self, scope: Scope) -> Totals:
@@ -240,8 +245,7 @@ class Views:
 
     async def timeline(self, scope: Scope, grain: Grain) -> Timeline:
         """Totals per slot of `grain`, errors counted, and the number of keys with usage in each slot."""
-        rows = await self._run(scope, group_by=(Dimension.KEY, Dimension.STATUS), grain=grain)
-        return _timeline(_buckets(scope.window, grain), rows)
+        return _timeline(_buckets(scope.window, grain), *await self._slotted(scope, grain=grain))
 
     async def minutes(self, scope: Scope) -> Timeline:
         """The scope's `within` (whole minutes, six hours at most) minute by minute, as `timeline` cuts slots: from
@@ -251,21 +255,32 @@ class Views:
         buckets: list[datetime | date] = [
             (start + timedelta(minutes=n)).astimezone(scope.window.tz) for n in range((end - start) // _MINUTE)
         ]
-        return _timeline(buckets, await self._run(scope, group_by=(Dimension.KEY, Dimension.STATUS), by_minute=True))
+        return _timeline(buckets, *await self._slotted(scope, by_minute=True))
+
+    async def _slotted(
+        self, scope: Scope, *, grain: Grain | None = None, by_minute: bool = False
+    ) -> tuple[list[Row], list[Row]]:
+        """The scope's sums per slot and status, and its active keys per slot, read concurrently."""
+        sums, keys = await asyncio.gather(
+            self._run(scope, group_by=(Dimension.STATUS,), grain=grain, by_minute=by_minute),
+            self._run(scope, grain=grain, by_minute=by_minute, active_keys=True),
+        )
+        return sums, keys
 
 
-def _timeline(buckets: list[datetime | date], rows: list[Row]) -> Timeline:
-    """A timeline of rows grouped by (key, status) per slot, in `buckets` (each row's `at` one of them)."""
+def _timeline(buckets: list[datetime | date], sums: list[Row], keys: list[Row]) -> Timeline:
+    """A timeline of sums grouped by status per slot and of active keys per slot, in `buckets` (each row's `at` one
+    of them)."""
     index = {bucket: position for position, bucket in enumerate(buckets)}
     totals = [Totals() for _ in buckets]
-    keys: list[set[str]] = [set() for _ in buckets]
-    for row in rows:
+    for row in sums:
         assert row.at is not None
-        slot = index[row.at]
-        totals[slot].add(row, error=row.dimensions[1] == _ERROR)
-        if row.dimensions[0] and row.measures[1] > 0:  # requests, second of _MEASURES; voids leave zeros
-            keys[slot].add(row.dimensions[0])
-    return Timeline(buckets, totals, [len(used) for used in keys])
+        totals[index[row.at]].add(row, error=row.dimensions[0] == _ERROR)
+    active = [0] * len(buckets)
+    for row in keys:
+        assert row.at is not None
+        active[index[row.at]] = row.measures[0]
+    return Timeline(buckets, totals, active)
 
 
 def _buckets(window: Window, grain: Grain) -> list[datetime | date]:

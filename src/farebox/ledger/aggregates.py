@@ -37,6 +37,7 @@ from farebox.ledger.schema import (
 )
 
 __all__ = [
+    "ACTIVE_KEYS",
     "KEY_ROLLUP_FIELDS",
     "MAX_EVENT_SPAN_US",
     "MAX_SLOTTED_EVENT_SPAN_US",
@@ -56,6 +57,10 @@ _MICRO = 1_000_000
 _CLASS = "error_class"
 KEY_ROLLUP_FIELDS = frozenset({"account_id", *KEY_ROLLUP_DIMENSIONS})
 """The dimensions the key rollups keep."""
+ACTIVE_KEYS = "active_keys"
+"""A measure that is counted, not summed: how many distinct keys (not '') had requests in a group, voided ones
+netted out. Groups of it do not add up (a key busy in two hours is one key of the day), so it is asked for alone
+and never folded or added across tables."""
 
 
 class Source(StrEnum):
@@ -118,9 +123,11 @@ class Aggregate:
 
     def __post_init__(self) -> None:
         unknown = [name for name in (*self.group_by, *self.where) if name not in ROLLUP_DIMENSIONS]
-        unknown += [name for name in self.measures if name not in ROLLUP_MEASURES]
+        unknown += [name for name in self.measures if name not in ROLLUP_MEASURES and name != ACTIVE_KEYS]
         if unknown:
             raise ValueError(f"not a dimension or measure of the rollups: {', '.join(unknown)}")
+        if ACTIVE_KEYS in self.measures and (len(self.measures) > 1 or _CLASS in (*self.group_by, *self.where)):
+            raise ValueError("active keys are counted alone, and not by error class")
         bucketed = self.source in (Source.ROLLUPS, Source.KEY_ROLLUPS)
         if bucketed and (self.since % ROLLUP_BUCKET_SECONDS or self.until % ROLLUP_BUCKET_SECONDS):
             raise ValueError("an aggregate's bounds must be bucket starts")
@@ -173,6 +180,8 @@ def aggregate(connection: Connection, wanted: Aggregate) -> list[AggregateRow]:
     """The sums `wanted` asks for, in one query on the caller's connection (two for the raw events of every
     account: which accounts have usage in the range's buckets, then their events, and for days by error class:
     the cube's successful requests, then the daily errors)."""
+    if wanted.measures == (ACTIVE_KEYS,):
+        return _active_keys(connection, wanted)
     if wanted.source is Source.EVENTS:
         return _event_sums(connection, wanted)
     if wanted.source is Source.DAILY and _CLASS in (*wanted.group_by, *wanted.where):
@@ -190,11 +199,7 @@ def _sums(
     group_by: tuple[str, ...],
 ) -> list[AggregateRow]:
     """`wanted`'s measures over its range and slots, from a table's `columns`, filtered and grouped as given."""
-    where: list[ColumnElement[bool]] = [time >= wanted.since, time < wanted.until]
-    for name, values in where_values.items():
-        where.append(columns[name].in_(values))
-    if wanted.models is not None:
-        where.append(or_(columns.model.in_(wanted.models), columns.canonical_model.in_(wanted.models)))
+    where = _table_where(wanted, columns, time, where_values)
     groups: list[ColumnElement[Any]] = [columns[name] for name in group_by]
     sums = [func.sum(columns[name]).label(name) for name in wanted.measures]
     if wanted.slots is not None and not groups:
@@ -203,6 +208,38 @@ def _sums(
         groups.insert(0, _slot(wanted.slots, time).label("slot"))
     query = select(*groups, *sums).where(*where).group_by(*groups)
     return _rows(connection, query, timed=wanted.slots is not None, dimensions=len(group_by))
+
+
+def _table_where(
+    wanted: Aggregate, columns: Any, time: ColumnElement[Any], where_values: Mapping[str, tuple[str, ...]]
+) -> list[ColumnElement[bool]]:
+    """The rows of a summed table in `wanted`'s range whose dimensions take the values given and its models."""
+    where: list[ColumnElement[bool]] = [time >= wanted.since, time < wanted.until]
+    where += [columns[name].in_(values) for name, values in where_values.items()]
+    if wanted.models is not None:
+        where.append(or_(columns.model.in_(wanted.models), columns.canonical_model.in_(wanted.models)))
+    return where
+
+
+def _active_keys(connection: Connection, wanted: Aggregate) -> list[AggregateRow]:
+    """How many distinct keys had requests per group: the distinct (slot, groups, key) triples with requests, counted
+    per (slot, groups). Counting them this way lets both databases hash the triples; `COUNT(DISTINCT ...)` per group
+    sorted every row first (55 vs 102 ms on SQLite over a month of a busy account's key rollups)."""
+    if wanted.source is Source.EVENTS:
+        key, time = _events.key_id, _events.ts_us // literal(_MICRO, BigInteger)
+        where = [*_event_where(connection, wanted), key != ""]
+        groups = [_event_dimension(name).label(name) for name in wanted.group_by]
+    else:
+        columns, time = _TABLES[wanted.source]
+        key = columns.key_id
+        where = [*_table_where(wanted, columns, time, wanted.where), columns.requests > 0, key != ""]
+        groups = [columns[name].label(name) for name in wanted.group_by]
+    if wanted.slots is not None:
+        groups.insert(0, _slot(wanted.slots, time).label("slot"))
+    used = select(*groups, key.label("counted_key")).distinct().where(*where).subquery()
+    counted = [used.c[group.name] for group in groups]
+    query = select(*counted, func.count().label(ACTIVE_KEYS)).group_by(*counted)
+    return _rows(connection, query, timed=wanted.slots is not None, dimensions=len(wanted.group_by))
 
 
 def _daily_classed(connection: Connection, wanted: Aggregate) -> list[AggregateRow]:
@@ -284,6 +321,24 @@ assert _EVENT_MEASURES.keys() == set(ROLLUP_MEASURES)
 
 def _event_sums(connection: Connection, wanted: Aggregate) -> list[AggregateRow]:
     """`wanted` summed over the raw events, as the rollups sum them (voided events netted out: left out)."""
+    where = _event_where(connection, wanted)
+    sums = [_EVENT_MEASURES[name].label(name) for name in wanted.measures]
+    if _CLASS not in (*wanted.group_by, *wanted.where):
+        groups = [_event_dimension(name) for name in wanted.group_by]
+        if wanted.slots is not None:
+            groups.insert(0, _slot(wanted.slots, _events.ts_us // literal(_MICRO, BigInteger)).label("slot"))
+        return _rows(
+            connection,
+            select(*groups, *sums).where(*where).group_by(*groups),
+            timed=wanted.slots is not None,
+            dimensions=len(wanted.group_by),
+        )
+    return _classed(connection, wanted, where, sums)
+
+
+def _event_where(connection: Connection, wanted: Aggregate) -> list[ColumnElement[bool]]:
+    """The events in `wanted`'s range, not voided, whose dimensions take the values it allows (the error class
+    aside, which an event does not store) and its models."""
     where: list[ColumnElement[bool]] = [_events.ts_us >= wanted.since, _events.ts_us < wanted.until]
     for name, values in wanted.where.items():
         if name != _CLASS:
@@ -300,18 +355,7 @@ def _event_sums(connection: Connection, wanted: Aggregate) -> list[AggregateRow]
     if wanted.models is not None:
         where.append(or_(_events.model.in_(wanted.models), _events.canonical_model.in_(wanted.models)))
     where.append(~voided())
-    sums = [_EVENT_MEASURES[name].label(name) for name in wanted.measures]
-    if _CLASS not in (*wanted.group_by, *wanted.where):
-        groups = [_event_dimension(name) for name in wanted.group_by]
-        if wanted.slots is not None:
-            groups.insert(0, _slot(wanted.slots, _events.ts_us // literal(_MICRO, BigInteger)).label("slot"))
-        return _rows(
-            connection,
-            select(*groups, *sums).where(*where).group_by(*groups),
-            timed=wanted.slots is not None,
-            dimensions=len(wanted.group_by),
-        )
-    return _classed(connection, wanted, where, sums)
+    return where
 
 
 def _classed(

@@ -50,6 +50,7 @@ __all__ = [
     "DAILY_DIMENSIONS",
     "DAILY_ERROR_DIMENSIONS",
     "KEY_ROLLUP_DIMENSIONS",
+    "KEY_ROLLUP_INCLUDED",
     "ROLLUP_BUCKET_SECONDS",
     "usage_daily",
     "usage_daily_errors",
@@ -319,6 +320,9 @@ over several classes: in the cube they made most of its rows, and every daily re
 
 KEY_ROLLUP_DIMENSIONS = ("key_id", "status")
 """The key rollups' dimensions after (account_id, bucket): the key, and whether the request failed."""
+KEY_ROLLUP_INCLUDED = ("cost_nano", "requests", "input_tokens", "output_tokens", "latency_ms_sum")
+"""The measures PostgreSQL keeps in the key rollups' primary key too: what the read side sums from them (the views'
+measures), so an account's range of quarter hours is an index-only scan, not a row look-up per row."""
 
 usage_key_rollups = Table(
     "usage_key_rollups",
@@ -327,7 +331,13 @@ usage_key_rollups = Table(
     Column("bucket", BigInteger, nullable=False),
     *(Column(dimension, Text, nullable=False) for dimension in KEY_ROLLUP_DIMENSIONS),
     *(Column(measure, BigInteger, nullable=False) for measure in ROLLUP_MEASURES),
-    PrimaryKeyConstraint("account_id", "bucket", *KEY_ROLLUP_DIMENSIONS, name="pk_usage_key_rollups"),
+    PrimaryKeyConstraint(
+        "account_id",
+        "bucket",
+        *KEY_ROLLUP_DIMENSIONS,
+        name="pk_usage_key_rollups",
+        postgresql_include=KEY_ROLLUP_INCLUDED,
+    ),
     Index("ix_usage_key_rollups_bucket", "bucket"),
     sqlite_with_rowid=False,
 )
@@ -335,9 +345,10 @@ usage_key_rollups = Table(
 hour holds about one row per key used, where the rollups hold one per key, model, operation, status and error
 class. The analytics engine reads it for any span of local time, in any zone, when a query groups and filters by
 no other dimension (the trends' timeline, the patterns' hourly profile, today across every account). Written with
-the rollups, in the writer's transaction; SQLite keeps it in primary-key order (`WITHOUT ROWID`), so an account's
-range of quarter hours is one pass, and every account's range is read through `ix_usage_key_rollups_bucket` (a
-row's bucket never changes, so an upsert of an existing row leaves that index alone)."""
+the rollups, in the writer's transaction. An account's range of quarter hours is one pass: SQLite keeps the table
+in primary-key order (`WITHOUT ROWID`), and PostgreSQL's primary key carries the measures read
+(`KEY_ROLLUP_INCLUDED`), which costs its upserts their in-place (HOT) updates. Every account's range is read
+through `ix_usage_key_rollups_bucket`."""
 
 prompt_prefixes = Table(
     "prompt_prefixes",
