@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
+from operator import itemgetter
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -50,9 +51,13 @@ _GROUPS = (
     Dimension.CANONICAL_MODEL,
     Dimension.OPERATION,
 )
-"""What the successful requests are grouped by; the failed ones, which no rule counts but the cost and its trends
-do, by canonical model and operation only (`_FAILED`): half the rows a grouping by status as well returned."""
+"""What the period's successful requests are grouped by, for the rules that weigh a period's totals (routing,
+caching, batches): a few hundred rows where a row per day as well was thirty times as many."""
+_DAILY = (Dimension.KEY, Dimension.PROVIDER, Dimension.CANONICAL_MODEL, Dimension.OPERATION)
+"""What the successful requests are grouped by slot by slot (days, or hours), for the rules that weigh each key's day
+(substitution) and for the trends."""
 _FAILED = (Dimension.CANONICAL_MODEL, Dimension.OPERATION)
+"""What the failed requests, which no rule counts but the cost and its trends do, are grouped by slot by slot."""
 _MEASURES = (
     Measure.REQUESTS,
     Measure.COST_NANO,
@@ -63,28 +68,41 @@ _MEASURES = (
 )
 
 
-def _group(row: analytics.Row, slots: PeriodSlots) -> UsageGroup:
-    """A row of successful requests (`_GROUPS`), or with two dimensions, of failed ones (`_FAILED`)."""
-    assert row.at is not None
-    ok = len(row.dimensions) == len(_GROUPS)
-    key, agent, app, provider, model, operation = row.dimensions if ok else ("", "", "", "", *row.dimensions)
-    requests, cost_nano, input_tokens, cached, cache_write, output_tokens = row.measures
-    return UsageGroup(
-        slots.index(row.at),
-        key,
-        agent,
-        app,
-        provider,
-        model,
-        operation,
-        ok,
-        requests,
-        cost_nano,
-        input_tokens,
-        cached,
-        cache_write,
-        output_tokens,
-    )
+def _groups(
+    rows: list[analytics.Row], slots: PeriodSlots, named: tuple[Dimension, ...], *, ok: bool
+) -> list[UsageGroup]:
+    """Rows grouped by `named` (some of `_GROUPS`; the others '') as usage groups of successful (`ok`) or failed
+    requests; slot 0 for a row of a whole period of days."""
+    # Each of `_GROUPS` picked from the row's dimensions, or the '' put after them.
+    pick = itemgetter(*(named.index(dimension) if dimension in named else len(named) for dimension in _GROUPS))
+    indexes: dict[date | datetime | None, int] = {None: 0}
+    groups = []
+    for row in rows:
+        slot = indexes.get(row.at)
+        if slot is None:
+            assert row.at is not None
+            slot = indexes[row.at] = slots.index(row.at)
+        key, agent, app, provider, model, operation = pick((*row.dimensions, ""))
+        requests, cost_nano, input_tokens, cached, cache_write, output_tokens = row.measures
+        groups.append(
+            UsageGroup(
+                slot,
+                key,
+                agent,
+                app,
+                provider,
+                model,
+                operation,
+                ok,
+                requests,
+                cost_nano,
+                input_tokens,
+                cached,
+                cache_write,
+                output_tokens,
+            )
+        )
+    return groups
 
 
 def _status(scope: Scope, status: str) -> Scope:
@@ -126,20 +144,23 @@ async def cost_optimization(
     span = Span.parse(period)
     found = services(request)
     now = found.directory.now()
-    (rows, slots), (failed, _slots) = await asyncio.gather(
-        period_rows(request, _status(scope, "ok"), span, _GROUPS, _MEASURES, by_slot=True),
+    succeeded = _status(scope, "ok")
+    (daily, slots), (whole, _slots), (failed, _slots) = await asyncio.gather(
+        period_rows(request, succeeded, span, _DAILY, _MEASURES, by_slot=True),
+        period_rows(request, succeeded, span, _GROUPS, _MEASURES),
         period_rows(request, _status(scope, "error"), span, _FAILED, _MEASURES, by_slot=True),
     )
-    groups = [_group(row, slots) for row in rows]
+    by_slot = _groups(daily, slots, _DAILY, ok=True)
+    totals = _groups(whole, slots, _GROUPS, ok=True)
     hours = span.unit == "h"
     advice = [
-        *substitutions(groups, found.prices, found.alternatives, at=now, slot="hour" if hours else "day"),
-        *routings(groups, found.alternatives, at=now),
-        *caching(await _prefixes(request, scope, slots), groups, found.prices, at=now),
-        *batches(groups, found.alternatives, at=now),
+        *substitutions(by_slot, found.prices, found.alternatives, at=now, slot="hour" if hours else "day"),
+        *routings(totals, found.alternatives, at=now),
+        *caching(await _prefixes(request, scope, slots), totals, found.prices, at=now),
+        *batches(totals, found.alternatives, at=now),
     ]
     advice.sort(key=lambda item: (-item.savings_nano, item.type, item.description))
-    groups += [_group(row, slots) for row in failed]
+    groups = by_slot + _groups(failed, slots, _FAILED, ok=False)
     total = sum(group.cost_nano for group in groups)
     potential = min(sum(item.savings_nano for item in advice), total)
     return envelope(

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Connection, Select, case, func, literal, or_, select
+from sqlalchemy import BigInteger, ColumnElement, Connection, Select, case, cast, func, literal, or_, select
 
 from farebox.core.error_classes import error_class
 from farebox.ledger.schema import (
@@ -201,7 +201,7 @@ def _sums(
     """`wanted`'s measures over its range and slots, from a table's `columns`, filtered and grouped as given."""
     where = _table_where(wanted, columns, time, where_values)
     groups: list[ColumnElement[Any]] = [columns[name] for name in group_by]
-    sums = [func.sum(columns[name]).label(name) for name in wanted.measures]
+    sums = [_sum(columns[name]).label(name) for name in wanted.measures]
     if wanted.slots is not None and not groups:
         return _folded(connection, select(time, *sums).where(*where).group_by(time), wanted.slots)
     if wanted.slots is not None:
@@ -240,6 +240,12 @@ def _active_keys(connection: Connection, wanted: Aggregate) -> list[AggregateRow
     counted = [used.c[group.name] for group in groups]
     query = select(*counted, func.count().label(ACTIVE_KEYS)).group_by(*counted)
     return _rows(connection, query, timed=wanted.slots is not None, dimensions=len(wanted.group_by))
+
+
+def _sum(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """`SUM(value)` as a 64-bit integer: PostgreSQL sums `BIGINT` as `NUMERIC`, which reached Python as `Decimal` (a
+    third of the time 9,600 groups took to fetch); no group sums past 2**63 (nano-USD: $9.2 billion)."""
+    return cast(func.sum(value), BigInteger)
 
 
 def _daily_classed(connection: Connection, wanted: Aggregate) -> list[AggregateRow]:
@@ -310,10 +316,10 @@ def _event_dimension(name: str) -> ColumnElement[Any]:
 
 _EVENT_MEASURES: dict[str, ColumnElement[Any]] = {
     "requests": func.count(),
-    **{name: func.sum(_events[name]) for name in ADJUSTED_MEASURES},
-    "unpriced_requests": func.sum(case((_events.priced, 0), else_=1)),
-    "estimated_requests": func.sum(case((_events.estimated, 1), else_=0)),
-    "latency_ms_sum": func.sum(func.coalesce(_events.latency_ms, 0)),
+    **{name: _sum(_events[name]) for name in ADJUSTED_MEASURES},
+    "unpriced_requests": _sum(case((_events.priced, 0), else_=1)),
+    "estimated_requests": _sum(case((_events.estimated, 1), else_=0)),
+    "latency_ms_sum": _sum(func.coalesce(_events.latency_ms, 0)),
 }
 """Each rollup measure as a sum over raw events (the rollups add an event's latency as 0 when it has none)."""
 assert _EVENT_MEASURES.keys() == set(ROLLUP_MEASURES)
