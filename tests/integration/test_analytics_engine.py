@@ -416,3 +416,50 @@ async def test_active_keys_are_counted_once_per_slot_alike_from_every_table(
     assert await counted(member, grain=Grain.DAY, account_id="acct-1") == {date(2026, 3, 10): 1}
     with pytest.raises(ValueError, match="error class"):
         await counted(grain=Grain.DAY, group_by=(Dimension.ERROR_CLASS,))
+
+
+async def test_averaging_under_keeps_only_the_groups_whose_requests_average_under_the_bounds(
+    ledger: Ledger, make_event: EventFactory
+) -> None:
+    """The bound holds per group (a key's day), on the average per request, not on any one request; from the daily
+    cube and the quarter-hour rollups alike."""
+    await ledger.record_many(
+        [
+            make_event(timestamp=utc(2026, 3, 10, 9), key_id="key-1", input_tokens=1_500, output_tokens=10),
+            make_event(timestamp=utc(2026, 3, 10, 10), key_id="key-1", input_tokens=300, output_tokens=10),
+            make_event(timestamp=utc(2026, 3, 11, 9), key_id="key-1", input_tokens=1_200, output_tokens=10),
+            make_event(timestamp=utc(2026, 3, 10, 9), key_id="key-2", input_tokens=100, output_tokens=900),
+            make_event(timestamp=utc(2026, 3, 11, 9), key_id="key-2", input_tokens=999, output_tokens=499),
+        ]
+    )
+    engine = Engine(LedgerReader(ledger))
+    window = Window(date(2026, 3, 10), date(2026, 3, 11), ZoneInfo("UTC"))
+    bounds = {Measure.INPUT_TOKENS: 1_000, Measure.OUTPUT_TOKENS: 500}
+    provider = Filters({Dimension.PROVIDER: (make_event().provider,)})
+    for source, local_days, filters in [
+        ("usage_daily", True, Filters()),
+        ("usage_key_rollups", False, Filters()),
+        ("usage_rollups", False, provider),
+    ]:
+        query = Query(
+            window,
+            (Measure.REQUESTS, Measure.INPUT_TOKENS),
+            group_by=(Dimension.KEY,),
+            grain=Grain.DAY,
+            filters=filters,
+            account_id="acct-1",
+            local_days=local_days,
+            averaging_under=bounds,
+        )
+        assert engine.source(query, viewer=MASTER) == source
+        rows = await engine.run(query, viewer=MASTER)
+        assert sorted((row.at, row.dimensions, row.measures) for row in rows) == [  # type: ignore[type-var]
+            (date(2026, 3, 10), ("key-1",), (2, 1_800)),
+            (date(2026, 3, 11), ("key-2",), (1, 999)),
+        ], source
+    for refused in (
+        Query(window, COST, averaging_under=bounds),
+        Query(window, COST, group_by=(Dimension.ERROR_CLASS,), averaging_under=bounds),
+    ):
+        with pytest.raises(ValueError, match="averages are bounded"):
+            await engine.run(refused, viewer=MASTER)

@@ -234,10 +234,12 @@ async def period_rows(
     measures: tuple[Measure, ...],
     *,
     by_slot: bool = False,
+    averaging_under: dict[Measure, int] | None = None,
 ) -> tuple[list[analytics.Row], PeriodSlots]:
     """The engine's rows of the period ending now, and how it is cut: whole local days (the daily cube where the
     zone is the account's), or for a period of hours the clock's hours ending with the current one, each row's
-    hour in `Row.at`. With `by_slot`, a period of days has a row per day too."""
+    hour in `Row.at`. With `by_slot`, a period of days has a row per day too. With `averaging_under`, only the
+    groups whose measures named average under their bounds per request (`Query.averaging_under`)."""
     now = services(request).directory.now().astimezone(scope.window.tz)
     window = span.window(now, scope.window.tz)
     # In UTC: subtracting from a local time would count wall-clock hours, wrong across a change of clocks.
@@ -256,6 +258,7 @@ async def period_rows(
         filters=scope.filters,
         account_id=scope.account_id,
         local_days=scope.local_days,
+        averaging_under=averaging_under or {},
     )
     rows = await engine(request).run(query, viewer=scope.viewer)
     return [row for row in rows if not (isinstance(row.at, datetime) and row.at < start)], slots

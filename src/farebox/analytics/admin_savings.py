@@ -32,7 +32,15 @@ from farebox.analytics.admin_common import (
     usd,
 )
 from farebox.analytics.calendar import Window
-from farebox.analytics.cost_advice import UsageGroup, batches, caching, routings, substitutions
+from farebox.analytics.cost_advice import (
+    SMALL_INPUT_TOKENS,
+    SMALL_OUTPUT_TOKENS,
+    UsageGroup,
+    batches,
+    caching,
+    routings,
+    substitutions,
+)
 from farebox.analytics.cost_trends import cost_trends
 from farebox.analytics.engine import Dimension, Filters, Measure
 from farebox.analytics.views import Scope
@@ -53,11 +61,13 @@ _GROUPS = (
 )
 """What the period's successful requests are grouped by, for the rules that weigh a period's totals (routing,
 caching, batches): a few hundred rows where a row per day as well was thirty times as many."""
-_DAILY = (Dimension.KEY, Dimension.PROVIDER, Dimension.CANONICAL_MODEL, Dimension.OPERATION)
-"""What the successful requests are grouped by slot by slot (days, or hours), for the rules that weigh each key's day
-(substitution) and for the trends."""
-_FAILED = (Dimension.CANONICAL_MODEL, Dimension.OPERATION)
-"""What the failed requests, which no rule counts but the cost and its trends do, are grouped by slot by slot."""
+_SMALL = (Dimension.KEY, Dimension.PROVIDER, Dimension.CANONICAL_MODEL, Dimension.OPERATION)
+"""What the successful requests are grouped by slot by slot (days, or hours) for substitution, which weighs each
+key's day: only the groups whose requests average small are read (`SMALL_INPUT_TOKENS`, `SMALL_OUTPUT_TOKENS`),
+which the database picks out of thousands (9,600 a month for the big bench account)."""
+_TRENDS = (Dimension.CANONICAL_MODEL, Dimension.OPERATION)
+"""What every request, failed ones too (no rule counts them, but the cost and its trends do), is grouped by slot by
+slot."""
 _MEASURES = (
     Measure.REQUESTS,
     Measure.COST_NANO,
@@ -71,8 +81,8 @@ _MEASURES = (
 def _groups(
     rows: list[analytics.Row], slots: PeriodSlots, named: tuple[Dimension, ...], *, ok: bool
 ) -> list[UsageGroup]:
-    """Rows grouped by `named` (some of `_GROUPS`; the others '') as usage groups of successful (`ok`) or failed
-    requests; slot 0 for a row of a whole period of days."""
+    """Rows grouped by `named` (some of `_GROUPS`; the others '') as usage groups, of successful requests only
+    (`ok`: what the rules count) or not; slot 0 for a row of a whole period of days."""
     # Each of `_GROUPS` picked from the row's dimensions, or the '' put after them.
     pick = itemgetter(*(named.index(dimension) if dimension in named else len(named) for dimension in _GROUPS))
     indexes: dict[date | datetime | None, int] = {None: 0}
@@ -145,22 +155,28 @@ async def cost_optimization(
     found = services(request)
     now = found.directory.now()
     succeeded = _status(scope, "ok")
-    (daily, slots), (whole, _slots), (failed, _slots) = await asyncio.gather(
-        period_rows(request, succeeded, span, _DAILY, _MEASURES, by_slot=True),
+    small = {Measure.INPUT_TOKENS: SMALL_INPUT_TOKENS, Measure.OUTPUT_TOKENS: SMALL_OUTPUT_TOKENS}
+    (smalls, slots), (whole, _slots), (every, _slots) = await asyncio.gather(
+        period_rows(request, succeeded, span, _SMALL, _MEASURES, by_slot=True, averaging_under=small),
         period_rows(request, succeeded, span, _GROUPS, _MEASURES),
-        period_rows(request, _status(scope, "error"), span, _FAILED, _MEASURES, by_slot=True),
+        period_rows(request, scope, span, _TRENDS, _MEASURES, by_slot=True),
     )
-    by_slot = _groups(daily, slots, _DAILY, ok=True)
     totals = _groups(whole, slots, _GROUPS, ok=True)
     hours = span.unit == "h"
     advice = [
-        *substitutions(by_slot, found.prices, found.alternatives, at=now, slot="hour" if hours else "day"),
+        *substitutions(
+            _groups(smalls, slots, _SMALL, ok=True),
+            found.prices,
+            found.alternatives,
+            at=now,
+            slot="hour" if hours else "day",
+        ),
         *routings(totals, found.alternatives, at=now),
         *caching(await _prefixes(request, scope, slots), totals, found.prices, at=now),
         *batches(totals, found.alternatives, at=now),
     ]
     advice.sort(key=lambda item: (-item.savings_nano, item.type, item.description))
-    groups = by_slot + _groups(failed, slots, _FAILED, ok=False)
+    groups = _groups(every, slots, _TRENDS, ok=False)
     total = sum(group.cost_nano for group in groups)
     potential = min(sum(item.savings_nano for item in advice), total)
     return envelope(

@@ -121,6 +121,9 @@ class Query:
     local_days: bool = False
     """Whether the window's zone is the account's own: then days, weeks and months may be read from the daily
     cube, which is far smaller than the quarter-hour rollups (only for one account, and no hours)."""
+    averaging_under: dict[Measure, int] = field(default_factory=dict)
+    """Only the groups whose each measure named averages under its bound per request (grouped queries, not of a
+    part of a quarter hour, not by error class)."""
     within: tuple[datetime, datetime] | None = None
     """Only the usage from the first instant (included) to the second (not), inside the window: a part of a
     day, such as the current hour. On the rollups' quarter-hour grid the rollups answer it; off the grid it may
@@ -205,6 +208,7 @@ class Engine:
             models=query.filters.models,
             slots=slots,
             source=source,
+            averaging_under={measure.value: bound for measure, bound in query.averaging_under.items()},
         )
         rows = await self._reader.aggregate(wanted)
         if query.by_minute:

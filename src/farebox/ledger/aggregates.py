@@ -120,6 +120,9 @@ class Aggregate:
     """Match the model as called or its canonical model."""
     slots: Slots | None = None
     source: Source = Source.ROLLUPS
+    averaging_under: Mapping[str, int] = field(default_factory=dict)
+    """Measure -> a bound: only the groups whose sum of each named measure is under the bound per request (`HAVING`),
+    so a rule about small requests reads only the groups it is about."""
 
     def __post_init__(self) -> None:
         unknown = [name for name in (*self.group_by, *self.where) if name not in ROLLUP_DIMENSIONS]
@@ -128,6 +131,13 @@ class Aggregate:
             raise ValueError(f"not a dimension or measure of the rollups: {', '.join(unknown)}")
         if ACTIVE_KEYS in self.measures and (len(self.measures) > 1 or _CLASS in (*self.group_by, *self.where)):
             raise ValueError("active keys are counted alone, and not by error class")
+        if self.averaging_under and (
+            self.source is Source.EVENTS
+            or _CLASS in (*self.group_by, *self.where)
+            or not set(self.averaging_under) <= set(ROLLUP_MEASURES)
+            or not self.group_by
+        ):
+            raise ValueError("averages are bounded for groups of the rollups and the daily cube, not by error class")
         bucketed = self.source in (Source.ROLLUPS, Source.KEY_ROLLUPS)
         if bucketed and (self.since % ROLLUP_BUCKET_SECONDS or self.until % ROLLUP_BUCKET_SECONDS):
             raise ValueError("an aggregate's bounds must be bucket starts")
@@ -207,6 +217,8 @@ def _sums(
     if wanted.slots is not None:
         groups.insert(0, _slot(wanted.slots, time).label("slot"))
     query = select(*groups, *sums).where(*where).group_by(*groups)
+    for name, bound in wanted.averaging_under.items():
+        query = query.having(func.sum(columns[name]) < literal(bound, BigInteger) * func.sum(columns.requests))
     return _rows(connection, query, timed=wanted.slots is not None, dimensions=len(group_by))
 
 
