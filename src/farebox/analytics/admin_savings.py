@@ -10,7 +10,6 @@ repeated prompt prefixes from their own daily counts; no raw event is read.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 from operator import itemgetter
@@ -42,7 +41,7 @@ from farebox.analytics.cost_advice import (
     substitutions,
 )
 from farebox.analytics.cost_trends import cost_trends
-from farebox.analytics.engine import Dimension, Filters, Measure
+from farebox.analytics.engine import Dimension, Measure
 from farebox.analytics.views import Scope
 from farebox.ledger.prompt_prefixes import PrefixRow
 from farebox.services import services
@@ -115,12 +114,6 @@ def _groups(
     return groups
 
 
-def _status(scope: Scope, status: str) -> Scope:
-    """The scope's usage of one status (`ok` or `error`) only."""
-    filters = scope.filters
-    return replace(scope, filters=Filters({**filters.values, Dimension.STATUS: (status,)}, models=filters.models))
-
-
 async def _prefixes(request: Request, scope: Scope, slots: PeriodSlots) -> list[PrefixRow]:
     """The period's repeated prompt prefixes: of its local days (for a period of hours, the days it touches)."""
     first = slots.first.date() if isinstance(slots.first, datetime) else slots.first
@@ -154,7 +147,7 @@ async def cost_optimization(
     span = Span.parse(period)
     found = services(request)
     now = found.directory.now()
-    succeeded = _status(scope, "ok")
+    succeeded = scope.of_status("ok")
     small = {Measure.INPUT_TOKENS: SMALL_INPUT_TOKENS, Measure.OUTPUT_TOKENS: SMALL_OUTPUT_TOKENS}
     (smalls, slots), (whole, _slots), (every, _slots) = await asyncio.gather(
         period_rows(request, succeeded, span, _SMALL, _MEASURES, by_slot=True, averaging_under=small),

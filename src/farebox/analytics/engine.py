@@ -22,6 +22,7 @@ from farebox.core.owners import Role
 from farebox.errors import NotFound
 from farebox.ledger.aggregates import (
     ACTIVE_KEYS,
+    FAILED_REQUESTS,
     KEY_ROLLUP_FIELDS,
     MAX_SLOTTED_EVENT_SPAN_US,
     ROLLUP_BUCKET_SECONDS,
@@ -57,7 +58,7 @@ class Dimension(StrEnum):
 
 
 class Measure(StrEnum):
-    """What usage sums (the rollups' measures); money is nano-USD."""
+    """What usage sums (the rollups' measures, and the failed requests among them); money is nano-USD."""
 
     REQUESTS = "requests"
     INPUT_TOKENS = "input_tokens"
@@ -72,6 +73,8 @@ class Measure(StrEnum):
     UNPRICED_REQUESTS = "unpriced_requests"
     ESTIMATED_REQUESTS = "estimated_requests"
     LATENCY_MS_SUM = "latency_ms_sum"
+    FAILED_REQUESTS = FAILED_REQUESTS
+    """The requests that failed (status `error`), summed without grouping by status."""
 
 
 @dataclass(frozen=True, slots=True)

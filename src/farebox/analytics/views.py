@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
@@ -25,8 +25,10 @@ _MEASURES = (
     Measure.INPUT_TOKENS,
     Measure.OUTPUT_TOKENS,
     Measure.LATENCY_MS_SUM,
+    Measure.FAILED_REQUESTS,
 )
-_ERROR = "error"
+"""What every view sums: failed requests are a measure, so no view groups by status to count them (grouped by
+status as well, a read sorted its rows first: twice the time over a month of key rollups)."""
 _MINUTE = timedelta(minutes=1)
 
 
@@ -53,6 +55,13 @@ class Scope:
     """The window's zone is the account's own (`Query.local_days`)."""
     within: tuple[datetime, datetime] | None = None
     """Only this part of the window, such as the current hour or minute (`Query.within`)."""
+
+    def of_status(self, status: str) -> Scope:
+        """The scope's usage of one status (`ok` or `error`) only: none if its filters leave that status out."""
+        filters = self.filters
+        allowed = filters.values.get(Dimension.STATUS)
+        only = (status,) if allowed is None or status in allowed else ()
+        return replace(self, filters=Filters({**filters.values, Dimension.STATUS: only}, models=filters.models))
 
 
 @dataclass(slots=True)
@@ -88,15 +97,15 @@ class Totals:
         self.errors += other.errors
         self.latency_ms += other.latency_ms
 
-    def add(self, row: Row, *, error: bool = False) -> None:
-        cost, requests, input_tokens, output_tokens, latency_ms = row.measures[:5]
+    def add(self, row: Row) -> None:
+        """Add a row of `_MEASURES`."""
+        cost, requests, input_tokens, output_tokens, latency_ms, failed = row.measures
         self.cost_nano += cost
         self.requests += requests
         self.input_tokens += input_tokens
         self.output_tokens += output_tokens
         self.latency_ms += latency_ms
-        if error:
-            self.errors += requests
+        self.errors += failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,8 +176,8 @@ class Views:
     async def totals(self, scope: Scope) -> Totals:
         """Everything in scope, summed, errors counted."""
         totals = Totals()
-        for row in await self._run(scope, group_by=(Dimension.STATUS,)):
-            totals.add(row, error=row.dimensions[0] == _ERROR)
+        for row in await self._run(scope):
+            totals.add(row)
         return totals
 
     async def breakdown(self, scope: Scope, dimension: Dimension) -> list[tuple[str, Totals]]:
@@ -179,27 +188,25 @@ class Views:
     async def combinations(self, scope: Scope, dimensions: tuple[Dimension, ...]) -> dict[tuple[str, ...], Totals]:
         """Totals per combination of the dimensions' values (in their order) that has usage; errors counted."""
         found: dict[tuple[str, ...], Totals] = defaultdict(Totals)
-        for row in await self._run(scope, group_by=(*dimensions, Dimension.STATUS)):
-            found[row.dimensions[:-1]].add(row, error=row.dimensions[-1] == _ERROR)
+        for row in await self._run(scope, group_by=dimensions):
+            found[row.dimensions].add(row)
         return dict(found)
 
-    async def series(self, scope: Scope, dimension: Dimension, grain: Grain, *, errors: bool = False) -> Series:
-        """Totals per slot of `grain` and value of `dimension`, every slot of the window present; with `errors`,
-        failed requests counted too (a query grouped by status as well)."""
+    async def series(self, scope: Scope, dimension: Dimension, grain: Grain) -> Series:
+        """Totals per slot of `grain` and value of `dimension`, every slot of the window present; errors counted."""
         buckets = _buckets(scope.window, grain)
         index = {bucket: position for position, bucket in enumerate(buckets)}
         lines: dict[str, list[Totals]] = {}
-        group_by = (dimension, Dimension.STATUS) if errors else (dimension,)
-        for row in await self._run(scope, group_by=group_by, grain=grain):
+        for row in await self._run(scope, group_by=(dimension,), grain=grain):
             assert row.at is not None
             line = lines.setdefault(row.dimensions[0], [Totals() for _ in buckets])
-            line[index[row.at]].add(row, error=errors and row.dimensions[1] == _ERROR)
+            line[index[row.at]].add(row)
         order = sorted(lines, key=lambda name: (-sum(t.cost_nano for t in lines[name]), name))
         return Series(buckets, {name: lines[name] for name in order})
 
     async def slots(self, scope: Scope, grain: Grain) -> tuple[list[datetime | date], list[Totals]]:
-        """Totals per slot of `grain`, every slot of the window present (errors not counted): the one query that
-        groups by time alone."""
+        """Totals per slot of `grain`, every slot of the window present, errors counted: the one query that groups
+        by time alone."""
         buckets = _buckets(scope.window, grain)
         index = {bucket: position for position, bucket in enumerate(buckets)}
         totals = [Totals() for _ in buckets]
@@ -211,8 +218,8 @@ class Views:
     async def grouped(
         self, scope: Scope, dimensions: tuple[Dimension, ...], *, grain: Grain | None = None
     ) -> list[Group]:
-        """Totals per combination of `dimensions` (and slot of `grain`, when given) that has usage; errors not
-        counted. Unordered."""
+        """Totals per combination of `dimensions` (and slot of `grain`, when given) that has usage; errors counted.
+        Unordered."""
         found = []
         for row in await self._run(scope, group_by=dimensions, grain=grain):
             totals = Totals()
@@ -260,22 +267,21 @@ class Views:
     async def _slotted(
         self, scope: Scope, *, grain: Grain | None = None, by_minute: bool = False
     ) -> tuple[list[Row], list[Row]]:
-        """The scope's sums per slot and status, and its active keys per slot, read concurrently."""
+        """The scope's sums per slot and its active keys per slot, read concurrently."""
         sums, keys = await asyncio.gather(
-            self._run(scope, group_by=(Dimension.STATUS,), grain=grain, by_minute=by_minute),
+            self._run(scope, grain=grain, by_minute=by_minute),
             self._run(scope, grain=grain, by_minute=by_minute, active_keys=True),
         )
         return sums, keys
 
 
 def _timeline(buckets: list[datetime | date], sums: list[Row], keys: list[Row]) -> Timeline:
-    """A timeline of sums grouped by status per slot and of active keys per slot, in `buckets` (each row's `at` one
-    of them)."""
+    """A timeline of sums per slot and of active keys per slot, in `buckets` (each row's `at` one of them)."""
     index = {bucket: position for position, bucket in enumerate(buckets)}
     totals = [Totals() for _ in buckets]
     for row in sums:
         assert row.at is not None
-        totals[index[row.at]].add(row, error=row.dimensions[0] == _ERROR)
+        totals[index[row.at]].add(row)
     active = [0] * len(buckets)
     for row in keys:
         assert row.at is not None

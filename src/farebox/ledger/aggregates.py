@@ -38,6 +38,7 @@ from farebox.ledger.schema import (
 
 __all__ = [
     "ACTIVE_KEYS",
+    "FAILED_REQUESTS",
     "KEY_ROLLUP_FIELDS",
     "MAX_EVENT_SPAN_US",
     "MAX_SLOTTED_EVENT_SPAN_US",
@@ -57,6 +58,9 @@ _MICRO = 1_000_000
 _CLASS = "error_class"
 KEY_ROLLUP_FIELDS = frozenset({"account_id", *KEY_ROLLUP_DIMENSIONS})
 """The dimensions the key rollups keep."""
+FAILED_REQUESTS = "failed_requests"
+"""A measure summed from the status: the requests that failed (`status` 'error'), so a sum over every status still
+counts its failures, without grouping by status (which sorts the rows first)."""
 ACTIVE_KEYS = "active_keys"
 """A measure that is counted, not summed: how many distinct keys (not '') had requests in a group, voided ones
 netted out. Groups of it do not add up (a key busy in two hours is one key of the day), so it is asked for alone
@@ -126,7 +130,7 @@ class Aggregate:
 
     def __post_init__(self) -> None:
         unknown = [name for name in (*self.group_by, *self.where) if name not in ROLLUP_DIMENSIONS]
-        unknown += [name for name in self.measures if name not in ROLLUP_MEASURES and name != ACTIVE_KEYS]
+        unknown += [name for name in self.measures if name not in (*ROLLUP_MEASURES, FAILED_REQUESTS, ACTIVE_KEYS)]
         if unknown:
             raise ValueError(f"not a dimension or measure of the rollups: {', '.join(unknown)}")
         if ACTIVE_KEYS in self.measures and (len(self.measures) > 1 or _CLASS in (*self.group_by, *self.where)):
@@ -211,7 +215,7 @@ def _sums(
     """`wanted`'s measures over its range and slots, from a table's `columns`, filtered and grouped as given."""
     where = _table_where(wanted, columns, time, where_values)
     groups: list[ColumnElement[Any]] = [columns[name] for name in group_by]
-    sums = [_sum(columns[name]).label(name) for name in wanted.measures]
+    sums = [_sum(_measure(columns, name)).label(name) for name in wanted.measures]
     if wanted.slots is not None and not groups:
         return _folded(connection, select(time, *sums).where(*where).group_by(time), wanted.slots)
     if wanted.slots is not None:
@@ -252,6 +256,14 @@ def _active_keys(connection: Connection, wanted: Aggregate) -> list[AggregateRow
     counted = [used.c[group.name] for group in groups]
     query = select(*counted, func.count().label(ACTIVE_KEYS)).group_by(*counted)
     return _rows(connection, query, timed=wanted.slots is not None, dimensions=len(wanted.group_by))
+
+
+def _measure(columns: Any, name: str) -> ColumnElement[Any]:
+    """What a summed table's row adds to a measure: its column, or for `FAILED_REQUESTS` its failed requests."""
+    if name == FAILED_REQUESTS:
+        return case((columns.status == "error", columns.requests), else_=0)
+    column: ColumnElement[Any] = columns[name]
+    return column
 
 
 def _sum(value: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -332,9 +344,10 @@ _EVENT_MEASURES: dict[str, ColumnElement[Any]] = {
     "unpriced_requests": _sum(case((_events.priced, 0), else_=1)),
     "estimated_requests": _sum(case((_events.estimated, 1), else_=0)),
     "latency_ms_sum": _sum(func.coalesce(_events.latency_ms, 0)),
+    FAILED_REQUESTS: _sum(case((_events.status == "error", 1), else_=0)),
 }
 """Each rollup measure as a sum over raw events (the rollups add an event's latency as 0 when it has none)."""
-assert _EVENT_MEASURES.keys() == set(ROLLUP_MEASURES)
+assert _EVENT_MEASURES.keys() == {*ROLLUP_MEASURES, FAILED_REQUESTS}
 
 
 def _event_sums(connection: Connection, wanted: Aggregate) -> list[AggregateRow]:
