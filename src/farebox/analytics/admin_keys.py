@@ -117,7 +117,7 @@ async def _per_value(
     local days of the scope's window, or for a period of hours from its hours. A value without requests or cost
     in the period (one used only outside its hours, or whose usage was voided) is left out."""
     if span.unit == "h":
-        series = await usage.series(scope, dimension, Grain.HOUR)
+        series = await usage.series(scope, dimension, Grain.HOUR, errors=True)
         cut = span.hours_in(series.buckets, now, scope.window.tz)
         summed = [(name, Totals.sum(line[cut])) for name, line in series.lines.items()]
         found = sorted(summed, key=lambda item: (-item[1].cost_nano, item[0]))

@@ -25,10 +25,11 @@ _MEASURES = (
     Measure.INPUT_TOKENS,
     Measure.OUTPUT_TOKENS,
     Measure.LATENCY_MS_SUM,
-    Measure.FAILED_REQUESTS,
 )
-"""What every view sums: failed requests are a measure, so no view groups by status to count them (grouped by
-status as well, a read sorted its rows first: twice the time over a month of key rollups)."""
+"""What every view sums."""
+_COUNTED = (*_MEASURES, Measure.FAILED_REQUESTS)
+"""What the views that count errors sum: failed requests are a measure, so no view groups by status to count them
+(grouped by status as well, a read sorted its rows first: twice the time over a month of key rollups)."""
 _MINUTE = timedelta(minutes=1)
 
 
@@ -98,14 +99,15 @@ class Totals:
         self.latency_ms += other.latency_ms
 
     def add(self, row: Row) -> None:
-        """Add a row of `_MEASURES`."""
-        cost, requests, input_tokens, output_tokens, latency_ms, failed = row.measures
+        """Add a row of `_MEASURES`, or of `_COUNTED`: then its failed requests too."""
+        cost, requests, input_tokens, output_tokens, latency_ms, *failed = row.measures
         self.cost_nano += cost
         self.requests += requests
         self.input_tokens += input_tokens
         self.output_tokens += output_tokens
         self.latency_ms += latency_ms
-        self.errors += failed
+        if failed:
+            self.errors += failed[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,12 +157,13 @@ class Views:
         group_by: tuple[Dimension, ...] = (),
         grain: Grain | None = None,
         by_minute: bool = False,
+        errors: bool = False,
         active_keys: bool = False,
     ) -> list[Row]:
-        """The scope's `_MEASURES` summed as asked, or its active keys counted."""
+        """The scope's `_MEASURES` summed as asked (`_COUNTED` with `errors`), or its active keys counted."""
         query = Query(
             scope.window,
-            _MEASURES,
+            _COUNTED if errors else _MEASURES,
             group_by=group_by,
             grain=grain,
             filters=scope.filters,
@@ -176,7 +179,7 @@ class Views:
     async def totals(self, scope: Scope) -> Totals:
         """Everything in scope, summed, errors counted."""
         totals = Totals()
-        for row in await self._run(scope):
+        for row in await self._run(scope, errors=True):
             totals.add(row)
         return totals
 
@@ -188,16 +191,17 @@ class Views:
     async def combinations(self, scope: Scope, dimensions: tuple[Dimension, ...]) -> dict[tuple[str, ...], Totals]:
         """Totals per combination of the dimensions' values (in their order) that has usage; errors counted."""
         found: dict[tuple[str, ...], Totals] = defaultdict(Totals)
-        for row in await self._run(scope, group_by=dimensions):
+        for row in await self._run(scope, group_by=dimensions, errors=True):
             found[row.dimensions].add(row)
         return dict(found)
 
-    async def series(self, scope: Scope, dimension: Dimension, grain: Grain) -> Series:
-        """Totals per slot of `grain` and value of `dimension`, every slot of the window present; errors counted."""
+    async def series(self, scope: Scope, dimension: Dimension, grain: Grain, *, errors: bool = False) -> Series:
+        """Totals per slot of `grain` and value of `dimension`, every slot of the window present; with `errors`,
+        failed requests counted too."""
         buckets = _buckets(scope.window, grain)
         index = {bucket: position for position, bucket in enumerate(buckets)}
         lines: dict[str, list[Totals]] = {}
-        for row in await self._run(scope, group_by=(dimension,), grain=grain):
+        for row in await self._run(scope, group_by=(dimension,), grain=grain, errors=errors):
             assert row.at is not None
             line = lines.setdefault(row.dimensions[0], [Totals() for _ in buckets])
             line[index[row.at]].add(row)
@@ -205,8 +209,8 @@ class Views:
         return Series(buckets, {name: lines[name] for name in order})
 
     async def slots(self, scope: Scope, grain: Grain) -> tuple[list[datetime | date], list[Totals]]:
-        """Totals per slot of `grain`, every slot of the window present, errors counted: the one query that groups
-        by time alone."""
+        """Totals per slot of `grain`, every slot of the window present (errors not counted): the one query that
+        groups by time alone."""
         buckets = _buckets(scope.window, grain)
         index = {bucket: position for position, bucket in enumerate(buckets)}
         totals = [Totals() for _ in buckets]
@@ -218,8 +222,8 @@ class Views:
     async def grouped(
         self, scope: Scope, dimensions: tuple[Dimension, ...], *, grain: Grain | None = None
     ) -> list[Group]:
-        """Totals per combination of `dimensions` (and slot of `grain`, when given) that has usage; errors counted.
-        Unordered."""
+        """Totals per combination of `dimensions` (and slot of `grain`, when given) that has usage; errors not
+        counted. Unordered."""
         found = []
         for row in await self._run(scope, group_by=dimensions, grain=grain):
             totals = Totals()
@@ -269,7 +273,7 @@ class Views:
     ) -> tuple[list[Row], list[Row]]:
         """The scope's sums per slot and its active keys per slot, read concurrently."""
         sums, keys = await asyncio.gather(
-            self._run(scope, grain=grain, by_minute=by_minute),
+            self._run(scope, grain=grain, by_minute=by_minute, errors=True),
             self._run(scope, grain=grain, by_minute=by_minute, active_keys=True),
         )
         return sums, keys
