@@ -58,13 +58,16 @@ def _summed(blobs: list[bytes], groups: list[int], count: int) -> list[LatencySk
         if not chosen.size:
             continue
         sized = lengths[chosen]
-        starts = np.cumsum(sized) - sized
-        # Every body byte's position in `data`, in blob order: its blob's body start plus its place in the body.
-        where = np.arange(int(sized.sum())) - np.repeat(starts, sized) + np.repeat(offsets[chosen] + HEADER.size, sized)
+        # Every body byte's position in `data`, in blob order: its place among the chosen bodies' bytes, moved by
+        # where its blob's body starts in `data` less where it starts among them (one repeat, not two).
+        where = np.arange(int(sized.sum())) + np.repeat(
+            offsets[chosen] + HEADER.size - (np.cumsum(sized) - sized), sized
+        )
         counts = data[where].view(dtype)
         per_blob = bins[chosen]
-        place = np.arange(counts.size) - np.repeat(np.cumsum(per_blob) - per_blob, per_blob)
-        cells = np.repeat(owners[chosen] * span + firsts[chosen] - low, per_blob) + place
+        # Each count's (group, bin) cell, alike: its place among the counts, moved by its blob's first cell.
+        moved = owners[chosen] * span + firsts[chosen] - low - (np.cumsum(per_blob) - per_blob)
+        cells = np.arange(counts.size) + np.repeat(moved, per_blob)
         sums += np.bincount(cells, weights=counts.astype(np.float64), minlength=count * span)
     if sums.size and max(sums.max(), zeros.max()) >= _EXACT:
         raise OverflowError("latency sketch counts beyond exact float64 sums")
