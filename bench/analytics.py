@@ -8,7 +8,8 @@ afterwards), it records N events spread evenly over the last D days (default 1,0
 order as traffic arrives, through the ledger's batch path in 1,000-event batches — 3 accounts (the first,
 "big", holds 80% of the traffic), 40 keys and 20 members each, 8 models of 3 providers, 6 agents, 4 apps (each
 key has an agent and an app, which its requests carry, as the proxy attributes them), 2% errors — then times
-each usage endpoint warm, in-process over HTTP (httpx's ASGI transport, the master key), R rounds each:
+each usage endpoint warm, in-process over HTTP (httpx's ASGI transport, the master key), with the garbage collector
+set as `farebox serve` sets it (`tune_collector`), R rounds each:
 
 - `GET /api/analytics/models` over the 90 days of the big account;
 - `GET /api/analytics/models/over-time?grain=day` over the 90 days;
@@ -55,6 +56,7 @@ from urllib.parse import urlencode
 import httpx
 
 from farebox.app import create_app
+from farebox.cli.server import tune_collector
 from farebox.core.events import Axis, Status, UsageEvent, epoch_us
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
@@ -312,6 +314,7 @@ async def bench_backend(name: str, url: str, args: argparse.Namespace, workdir: 
             lambda c: [c.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar() for table in ROWS_COUNTED]
         )
         print(f"{name:<10} rows: " + ", ".join(f"{n:,} {table}" for table, n in zip(ROWS_COUNTED, counts, strict=True)))
+        tune_collector()  # as `farebox serve` does before it serves
         big = accounts[0][0]
         today = datetime.now(UTC).date()
         ninety = {

@@ -33,7 +33,7 @@ from farebox.settings import (
     secret_key_file,
 )
 
-__all__ = ["migrate", "serve"]
+__all__ = ["migrate", "serve", "tune_collector"]
 
 
 def serve(
@@ -83,15 +83,7 @@ def serve(
     _seal_stored_secrets(settings, secret_key)
     typer.echo(f"ledger: {display_url(settings.database_url)}")
     typer.echo(f"farebox listening on http://{settings.host}:{settings.port}")
-    # Everything loaded so far (modules, the price catalog's models, the app) lives as long as the server.
-    # Frozen out of the collector, it is no longer walked by every full collection: with ~120,000 objects
-    # each one stalled the event loop for ~70 ms, the p99 of a busy gateway.
-    gc.collect()
-    gc.freeze()
-    # A young generation of 10,000 objects instead of 700: an ingested batch keeps ~8 containers per event
-    # alive until it is answered, and the default collected (and promoted) each of them about three times
-    # over, ~12% of the ingest endpoint's CPU. A young collection still takes about a millisecond at most.
-    gc.set_threshold(10_000, 10, 10)
+    tune_collector()
     uvicorn.run(
         app,
         host=settings.host,
@@ -103,6 +95,20 @@ def serve(
         proxy_headers=False,
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
+
+
+def tune_collector() -> None:
+    """Set Python's garbage collector for serving, once the app is loaded (the analytics benchmark does the same,
+    to time what the server does)."""
+    # Everything loaded so far (modules, the price catalog's models, the app) lives as long as the server.
+    # Frozen out of the collector, it is no longer walked by every full collection: with ~120,000 objects
+    # each one stalled the event loop for ~70 ms, the p99 of a busy gateway.
+    gc.collect()
+    gc.freeze()
+    # A young generation of 10,000 objects instead of 700: an ingested batch keeps ~8 containers per event
+    # alive until it is answered, and the default collected (and promoted) each of them about three times
+    # over, ~12% of the ingest endpoint's CPU. A young collection still takes about a millisecond at most.
+    gc.set_threshold(10_000, 10, 10)
 
 
 def _seal_stored_secrets(settings: Settings, secret_key: str) -> None:
