@@ -22,6 +22,7 @@ from farebox.alerts.store import AlertStore
 from farebox.alerts.watcher import CapWatcher
 from farebox.analytics import (
     admin_budgets,
+    admin_export,
     admin_forecast,
     admin_keys,
     admin_live,
@@ -222,6 +223,7 @@ def create_app(
         admin_live,
         admin_savings,
         admin_performance,
+        admin_export,
         workloads,
         sessions,
     )

@@ -148,6 +148,13 @@ CASES = [
     Case("GET", "/api/admin/analytics/usage/live?account_id={account}", READ, refusal="role_required"),
     Case("GET", "/api/admin/analytics/cost-optimization?account_id={account}", READ, refusal="role_required"),
     Case("GET", "/api/admin/analytics/performance?account_id={account}", READ, refusal="role_required"),
+    Case(
+        "POST",
+        "/api/admin/analytics/export?account_id={account}",
+        READ,
+        body=lambda w: {"period": "7d"},
+        refusal="role_required",
+    ),
     Case("GET", "/v1/usage?account_id={account}", OWN_USAGE, stranger=404),
     Case("GET", "/v1/usage/models?account_id={account}", OWN_USAGE, stranger=404),
     Case("GET", "/v1/usage/export?account_id={account}", OWN_USAGE, stranger=404),

@@ -552,6 +552,7 @@ async def test_routes_are_in_the_openapi_schema(api: Api) -> None:
         ("/api/admin/analytics/usage/live", "get"),
         ("/api/admin/analytics/cost-optimization", "get"),
         ("/api/admin/analytics/performance", "get"),
+        ("/api/admin/analytics/export", "post"),
     }
     assert "key" in schema["components"]["schemas"]["KeyCreated"]["properties"]
     assert "key" not in schema["components"]["schemas"]["KeyOut"]["properties"]

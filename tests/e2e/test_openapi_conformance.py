@@ -92,6 +92,9 @@ BEYOND_SCHEMA: dict[str, re.Pattern[str]] = {
     "GET /api/admin/analytics/budget-forecast": re.compile(r"horizon"),
     "GET /api/admin/analytics/cost-optimization": re.compile(r"period"),
     "GET /api/admin/analytics/performance": re.compile(r"period"),
+    # An export takes a period or both dates (not both, not hours, at most 366 days), fields of its granularity,
+    # and the master key names the account.
+    "POST /api/admin/analytics/export": re.compile(r"period|startDate|endDate|includeFields|account_id"),
     # The export's range is a usage range (above), and the master key names the account.
     "GET /v1/usage/export": re.compile(r"from|to|account_id"),
     # A top-up is more than zero, whole nano-USD, and keeps what the account was given within 1e9 USD.

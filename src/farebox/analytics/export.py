@@ -125,7 +125,7 @@ class Exporter:
             return 0, b""
         if self.format is ExportFormat.CSV:
             return len(rows), "".join([self._csv_line(row) for row in rows]).encode()
-        values = [dict(zip(EXPORT_FIELDS, self._values(row), strict=True)) for row in rows]
+        values = [dict(zip(EXPORT_FIELDS, self.values(row), strict=True)) for row in rows]
         body = orjson.dumps(values)[1:-1]  # the objects without the list's brackets: the array spans pages
         separated = body if self._rows == 0 else b"," + body
         self._rows += len(rows)
@@ -184,10 +184,10 @@ class Exporter:
         )
         if line.count(",") == _COMMAS and '"' not in line and "\n" not in line and "\r" not in line:
             return line + "\n"
-        values = ["" if value is None else value for value in self._values(row)]
+        values = ["" if value is None else value for value in self.values(row)]
         return self._csv_row([*values[:-2], "true" if streamed else "false", "true" if estimated else "false"])
 
-    def _values(self, row: ExportRow) -> tuple[Any, ...]:
+    def values(self, row: ExportRow) -> tuple[Any, ...]:
         """An event's exported values, in `EXPORT_FIELDS` order, as JSON has them."""
         (
             event_id,
