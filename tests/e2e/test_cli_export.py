@@ -87,6 +87,7 @@ def test_export_writes_the_range_to_a_csv_or_json_file(cli: Cli, tmp_path: Path)
         "to": "2026-03-31",
         "tz": "UTC",
         "format": "json",
+        "granularity": "raw",
         "events": 11_940,
         "output": str(tmp_path / "march.json"),
     }
@@ -94,6 +95,39 @@ def test_export_writes_the_range_to_a_csv_or_json_file(cli: Cli, tmp_path: Path)
     assert exported[0]["id"] == "evt-00060", "in UTC, March starts an hour later"
     assert (exported[0]["cost_usd"], exported[0]["credits_used"]) == ("0.01", "200")
     assert len(exported) == 12_000 - 60 and exported[-1]["id"] == "evt-11999"
+
+
+def test_export_sums_by_the_hour_picks_fields_and_drops_cheap_rows(cli: Cli, tmp_path: Path) -> None:
+    """The rows of `POST /api/admin/analytics/export` from the terminal: hourly sums with the fields asked for, and
+    raw events as NDJSON above a minimum cost."""
+    account = cli.json("accounts", "create", "--name", "Acme", "--timezone", "Europe/Paris")
+    key = cli.json("keys", "create", "--account", account["id"], "--name", "ci-bot")
+    _record(cli, account["id"], key["id"], count=150)  # 00:00 to 02:29 on 1 March in Paris
+    march = ("--account", account["id"], "--from", "2026-03-01", "--to", "2026-03-31")
+
+    fields = "timestamp,virtual_key_name,requests,cost"
+    hourly = tmp_path / "hourly.csv"
+    result = cli.run("export", *march, "--granularity", "hourly", "--fields", fields, "-o", str(hourly))
+    assert result.exit_code == 0, result.output
+    assert "3 hourly rows" in result.stdout
+    with hourly.open(newline="") as file:
+        rows = list(csv.reader(file))
+    assert rows == [
+        fields.split(","),
+        ["2026-02-28T23:00:00Z", "ci-bot", "60", "0.60"],
+        ["2026-03-01T00:00:00Z", "ci-bot", "60", "0.60"],
+        ["2026-03-01T01:00:00Z", "ci-bot", "30", "0.30"],
+    ], "the voided event left out, the hours of Paris"
+
+    dear = cli.json("export", *march, "--format", "ndjson", "--min-cost", "0.01", "-o", str(tmp_path / "x.ndjson"))
+    assert (dear["events"], dear["granularity"]) == (150, "raw")
+    lines = (tmp_path / "x.ndjson").read_bytes().splitlines()
+    assert len(lines) == 150 and orjson.loads(lines[0])["key_id"] == key["id"]
+    cheap_only = cli.json("export", *march, "--format", "ndjson", "--min-cost", "0.0100001", "-o", str(tmp_path / "y"))
+    assert cheap_only["events"] == 0 and (tmp_path / "y").read_bytes() == b""
+
+    assert "id" in cli.fails("export", *march, "--granularity", "daily", "--fields", "id", "-o", str(hourly), code=2)
+    assert "1.50" in cli.fails("export", *march, "--min-cost", "-1", "-o", str(hourly), code=2)
 
 
 def test_export_refuses_a_bad_range_zone_or_account(cli: Cli, tmp_path: Path) -> None:

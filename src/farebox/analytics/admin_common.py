@@ -22,7 +22,7 @@ from fastapi import Depends, Query, Request
 from starlette.responses import Response
 
 from farebox.analytics import engine as analytics
-from farebox.analytics.calendar import Grain, Window
+from farebox.analytics.calendar import Grain, Window, instant
 from farebox.analytics.engine import Dimension, Engine, Measure
 from farebox.analytics.routes import account_zone
 from farebox.analytics.views import Scope, Views
@@ -200,12 +200,6 @@ def usd(nano: int) -> Decimal:
 def ratio(part: Decimal | int, whole: Decimal | int, quantum: Decimal = RATE) -> Decimal | None:
     """`part / whole` rounded half-even to `quantum`; None when `whole` is zero."""
     return None if not whole else (Decimal(part) / Decimal(whole)).quantize(quantum, rounding=ROUND_HALF_EVEN)
-
-
-def instant(bucket: datetime | date, window: Window) -> str:
-    """A slot's first instant, in UTC with `Z`: an hour's start, or the local midnight a day, week or month opens."""
-    start = bucket if isinstance(bucket, datetime) else Window(bucket, bucket, window.tz).since
-    return start.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)

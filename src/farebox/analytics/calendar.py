@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from farebox.core.periods import Period, period_start
 from farebox.ledger.aggregates import ROLLUP_BUCKET_SECONDS, Slots
 
-__all__ = ["Grain", "Window", "month_window"]
+__all__ = ["Grain", "Window", "instant", "month_window"]
 
 _HOUR, _DAY = 3600, 86_400
 _WEEK = 7 * _DAY
@@ -158,3 +158,9 @@ def _day_start(day: date, tz: ZoneInfo) -> datetime:
     start = period_start(Period.DAILY, at=datetime(day.year, day.month, day.day, 12, tzinfo=tz), tz=tz)
     seconds = int(start.timestamp())
     return datetime.fromtimestamp(seconds - seconds % ROLLUP_BUCKET_SECONDS, UTC)
+
+
+def instant(bucket: datetime | date, window: Window) -> str:
+    """A slot's first instant, in UTC with `Z`: an hour's start, or the local midnight a day, week or month opens."""
+    start = bucket if isinstance(bucket, datetime) else Window(bucket, bucket, window.tz).since
+    return start.astimezone(UTC).isoformat().replace("+00:00", "Z")

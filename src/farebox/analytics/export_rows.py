@@ -1,0 +1,269 @@
+"""The rows of a usage export file (seed 004's `POST /api/admin/analytics/export`, and `farebox export`): one
+account's usage events (`raw`) or its sums per hour or day, key, provider, model and operation (`hourly`, `daily`),
+the fields asked for, as CSV, a JSON array or NDJSON, streamed.
+
+Raw rows are the usage events (`Engine.export`: a page at a time, formatted on the reader thread); hourly and daily
+rows are the engine's sums, read a local day at a time. Memory holds a page or a day however long the period.
+Voided events are left out and money is in exact decimal USD strings, as in every export, so the rows' costs add up
+to the usage views' totals for the same days (but for what a minimum cost drops: the rows, raw or summed, that cost
+less).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from datetime import timedelta
+from decimal import ROUND_CEILING, Decimal
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+from farebox.analytics.calendar import Grain, Window, instant
+from farebox.analytics.engine import Dimension, Engine, Measure, Query, Row
+from farebox.analytics.export import EXPORT_FIELDS, Exporter, ExportFormat
+from farebox.core.credentials import Principal
+from farebox.core.credits import CreditRate
+from farebox.core.money import NANO_PER_USD, format_usd
+from farebox.ledger.exports import EXPORT_COLUMNS, ExportRow
+
+__all__ = ["RAW_FIELDS", "SUMMED_FIELDS", "Format", "Granularity", "export_rows", "fields_of", "least_nano"]
+
+RAW_FIELDS = (*EXPORT_FIELDS, "virtual_key_id", "virtual_key_name", "requests", "tokens", "cost", "latency", "errors")
+"""A raw row's fields: an event's (`farebox.analytics.export`), and the seed's names for it: `virtual_key_id` (its
+key), `virtual_key_name`, `requests` (1), `tokens` (input and output), `cost` (USD), `latency` (ms), `errors` (1 for
+a failed request)."""
+SUMMED_FIELDS = (
+    "timestamp",
+    "account_id",
+    "virtual_key_id",
+    "virtual_key_name",
+    "provider",
+    "model",
+    "operation",
+    "requests",
+    "input_tokens",
+    "output_tokens",
+    "tokens",
+    "cost",
+    "latency",
+    "errors",
+)
+"""An hourly or daily row's fields: the slot's first instant (UTC), the group, its sums; `latency` is the average
+per request in whole ms, `errors` the failed requests."""
+_COST = EXPORT_COLUMNS.index("cost_nano")
+_GROUPS = (Dimension.KEY, Dimension.PROVIDER, Dimension.MODEL, Dimension.OPERATION)
+_SUMS = (
+    Measure.REQUESTS,
+    Measure.INPUT_TOKENS,
+    Measure.OUTPUT_TOKENS,
+    Measure.COST_NANO,
+    Measure.LATENCY_MS_SUM,
+    Measure.FAILED_REQUESTS,
+)
+
+
+class Granularity(StrEnum):
+    RAW = "raw"
+    HOURLY = "hourly"
+    DAILY = "daily"
+
+
+class Format(StrEnum):
+    CSV = "csv"
+    JSON = "json"
+    NDJSON = "ndjson"
+
+    @property
+    def media_type(self) -> str:
+        return {
+            Format.CSV: "text/csv; charset=utf-8",
+            Format.JSON: "application/json",
+            Format.NDJSON: "application/x-ndjson",
+        }[self]
+
+
+def fields_of(granularity: Granularity, asked: Sequence[str] | None) -> list[str]:
+    """The columns of an export: those asked for, in their order, or every field of the granularity.
+
+    Raises:
+        ValueError: a field the granularity does not have (the message names them).
+    """
+    allowed = RAW_FIELDS if granularity is Granularity.RAW else SUMMED_FIELDS
+    if not asked:
+        return list(EXPORT_FIELDS if granularity is Granularity.RAW else SUMMED_FIELDS)
+    unknown = [name for name in asked if name not in allowed]
+    if unknown:
+        raise ValueError(f"not a field of a {granularity.value} export: {', '.join(unknown)}")
+    return list(asked)
+
+
+def least_nano(min_cost: Decimal | None) -> int:
+    """A minimum cost in USD as the least nano-USD a row keeps (rounded up: a row never costs less than asked)."""
+    return 0 if min_cost is None else int((min_cost * NANO_PER_USD).to_integral_value(ROUND_CEILING))
+
+
+def export_rows(
+    engine: Engine,
+    query: Query,
+    *,
+    granularity: Granularity,
+    export_format: Format,
+    fields: Sequence[str],
+    names: dict[str, str],
+    min_nano: int,
+    viewer: Principal,
+    rate: CreditRate,
+) -> AsyncIterator[tuple[int, bytes]]:
+    """The export of `query` (one account, its window and filters) as (rows in the chunk, bytes), in order; `names`
+    gives the keys' names, `min_nano` the least cost a row keeps."""
+    writer = _Writer(export_format, fields)
+    if granularity is Granularity.RAW:
+        return _raw(engine, query, writer, Exporter(ExportFormat.JSON, rate=rate), names, min_nano, viewer)
+    grain = Grain.HOUR if granularity is Granularity.HOURLY else Grain.DAY
+    return _summed(engine, query, grain, writer, names, min_nano, viewer)
+
+
+class _Writer:
+    """Rows of named values as CSV (a header, LF line ends), one JSON array, or NDJSON."""
+
+    def __init__(self, export_format: Format, fields: Sequence[str]) -> None:
+        self._format = export_format
+        self._fields = fields
+        self._written = False
+
+    def header(self) -> bytes:
+        if self._format is Format.CSV:
+            return self._csv([list(self._fields)])
+        return b"[" if self._format is Format.JSON else b""
+
+    def rows(self, rows: Iterable[dict[str, Any]]) -> tuple[int, bytes]:
+        """Rows as bytes, and how many."""
+        picked = [{name: row[name] for name in self._fields} for row in rows]
+        if not picked:
+            return 0, b""
+        if self._format is Format.CSV:
+            return len(picked), self._csv([[_cell(row[name]) for name in self._fields] for row in picked])
+        if self._format is Format.NDJSON:
+            return len(picked), b"".join(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE) for row in picked)
+        body = orjson.dumps(picked)[1:-1]  # the objects without the list's brackets: the array spans pages
+        separated = b"," + body if self._written else body
+        self._written = True
+        return len(picked), separated
+
+    def footer(self) -> bytes:
+        return b"]" if self._format is Format.JSON else b""
+
+    @staticmethod
+    def _csv(rows: list[list[Any]]) -> bytes:
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerows(rows)
+        return text.getvalue().encode()
+
+
+def _cell(value: Any) -> Any:
+    """A value as a CSV cell: none empty, booleans as JSON writes them."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def _raw_values(exporter: Exporter, names: dict[str, str]) -> Callable[[ExportRow], dict[str, Any]]:
+    def values(row: ExportRow) -> dict[str, Any]:
+        found = dict(zip(EXPORT_FIELDS, exporter.values(row), strict=True))
+        key_id = found["key_id"]
+        latency = found["latency_ms"]
+        return found | {
+            "virtual_key_id": key_id,
+            "virtual_key_name": None if key_id is None else names.get(key_id),
+            "requests": 1,
+            "tokens": found["input_tokens"] + found["output_tokens"],
+            "cost": found["cost_usd"],
+            "latency": latency,
+            "errors": int(found["status"] == "error"),
+        }
+
+    return values
+
+
+def _summed_values(row: Row, account_id: str, window: Window, names: dict[str, str]) -> dict[str, Any]:
+    assert row.at is not None
+    key_id, provider, model, operation = row.dimensions
+    requests, input_tokens, output_tokens, cost_nano, latency_ms, failed = row.measures
+    return {
+        "timestamp": instant(row.at, window),
+        "account_id": account_id,
+        "virtual_key_id": key_id or None,
+        "virtual_key_name": names.get(key_id) if key_id else None,
+        "provider": provider,
+        "model": model,
+        "operation": operation,
+        "requests": requests,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "tokens": input_tokens + output_tokens,
+        "cost": format_usd(cost_nano),
+        "latency": round(Decimal(latency_ms) / requests),
+        "errors": failed,
+    }
+
+
+def _order(row: Row) -> tuple[Any, ...]:
+    """Rows of one query by slot (all dates or all aware datetimes, which compare as instants), then group."""
+    return (row.at, row.dimensions)
+
+
+async def _summed(
+    found: Engine, query: Query, grain: Grain, writer: _Writer, names: dict[str, str], min_nano: int, viewer: Principal
+) -> AsyncIterator[tuple[int, bytes]]:
+    """The window's sums a local day at a time, each day's rows by slot, then key, provider, model and operation."""
+    account_id = query.account_id
+    assert account_id is not None
+    yield 0, writer.header()
+    window = query.window
+    day = window.first
+    while day <= window.last:
+        one = Window(day, day, window.tz)
+        daily = Query(
+            one,
+            _SUMS,
+            group_by=_GROUPS,
+            grain=grain,
+            filters=query.filters,
+            account_id=account_id,
+            local_days=query.local_days,
+        )
+        rows = await found.run(daily, viewer=viewer)
+        kept = sorted((row for row in rows if row.measures[0] and row.measures[3] >= min_nano), key=_order)
+        count, data = writer.rows(_summed_values(row, account_id, one, names) for row in kept)
+        if count:
+            yield count, data
+        day += timedelta(days=1)
+    yield 0, writer.footer()
+
+
+async def _raw(
+    found: Engine,
+    query: Query,
+    writer: _Writer,
+    exporter: Exporter,
+    names: dict[str, str],
+    min_nano: int,
+    viewer: Principal,
+) -> AsyncIterator[tuple[int, bytes]]:
+    """Every event of the query, a page at a time, formatted on the reader thread."""
+    values = _raw_values(exporter, names)
+
+    def page(rows: list[ExportRow]) -> tuple[int, bytes]:
+        """One page of events as bytes (on the reader thread, one page after another)."""
+        return writer.rows(values(row) for row in rows if row[_COST] >= min_nano)
+
+    yield 0, writer.header()
+    async for count, data in found.export(query, viewer=viewer, keep=page):
+        if count:
+            yield count, data
+    yield 0, writer.footer()
