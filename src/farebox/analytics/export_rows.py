@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import timedelta
 from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -118,98 +119,126 @@ def export_rows(
     rate: CreditRate,
 ) -> AsyncIterator[tuple[int, bytes]]:
     """The export of `query` (one account, its window and filters) as (rows in the chunk, bytes), in order; `names`
-    gives the keys' names, `min_nano` the least cost a row keeps."""
+    gives the keys' names, `min_nano` the least cost a row keeps.
+
+    Every field of every event as CSV or JSON is the export of `GET /v1/usage/export` (`Exporter`: its lines written
+    in one f-string each, or by PostgreSQL itself); anything else is written here, a page of value tuples at a time.
+    """
     writer = _Writer(export_format, fields)
-    if granularity is Granularity.RAW:
-        return _raw(engine, query, writer, Exporter(ExportFormat.JSON, rate=rate), names, min_nano, viewer)
-    grain = Grain.HOUR if granularity is Granularity.HOURLY else Grain.DAY
-    return _summed(engine, query, grain, writer, names, min_nano, viewer)
+    if granularity is not Granularity.RAW:
+        grain = Grain.HOUR if granularity is Granularity.HOURLY else Grain.DAY
+        return _summed(engine, query, grain, writer, _picker(fields, SUMMED_FIELDS), names, min_nano, viewer)
+    if tuple(fields) == EXPORT_FIELDS and not min_nano and export_format is not Format.NDJSON:
+        return Exporter(ExportFormat(export_format.value), rate=rate).export(engine, query, viewer=viewer)
+    exporter = Exporter(ExportFormat.JSON, rate=rate)
+    values = _raw_values(exporter, names, fields, csv_cells=export_format is Format.CSV)
+    return _raw(engine, query, writer, values, min_nano, viewer)
 
 
 class _Writer:
-    """Rows of named values as CSV (a header, LF line ends), one JSON array, or NDJSON."""
+    """Rows of values in the fields' order as CSV (a header, LF line ends), one JSON array, or NDJSON."""
 
     def __init__(self, export_format: Format, fields: Sequence[str]) -> None:
-        self._format = export_format
-        self._fields = fields
+        self.format = export_format
+        self._fields = tuple(fields)
         self._written = False
 
     def header(self) -> bytes:
-        if self._format is Format.CSV:
-            return self._csv([list(self._fields)])
-        return b"[" if self._format is Format.JSON else b""
+        if self.format is Format.CSV:
+            return self._csv([self._fields])
+        return b"[" if self.format is Format.JSON else b""
 
-    def rows(self, rows: Iterable[dict[str, Any]]) -> tuple[int, bytes]:
-        """Rows as bytes, and how many."""
-        picked = [{name: row[name] for name in self._fields} for row in rows]
-        if not picked:
+    def rows(self, rows: list[tuple[Any, ...]]) -> tuple[int, bytes]:
+        """Rows as bytes, and how many. For CSV a row holds no booleans (`_BOOLEANS`); None is an empty cell."""
+        if not rows:
             return 0, b""
-        if self._format is Format.CSV:
-            return len(picked), self._csv([[_cell(row[name]) for name in self._fields] for row in picked])
-        if self._format is Format.NDJSON:
-            return len(picked), b"".join(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE) for row in picked)
-        body = orjson.dumps(picked)[1:-1]  # the objects without the list's brackets: the array spans pages
+        if self.format is Format.CSV:
+            return len(rows), self._csv(rows)
+        fields = self._fields
+        named = [dict(zip(fields, row, strict=True)) for row in rows]
+        if self.format is Format.NDJSON:
+            return len(rows), b"".join([orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE) for row in named])
+        body = orjson.dumps(named)[1:-1]  # the objects without the list's brackets: the array spans pages
         separated = b"," + body if self._written else body
         self._written = True
-        return len(picked), separated
+        return len(rows), separated
 
     def footer(self) -> bytes:
-        return b"]" if self._format is Format.JSON else b""
+        return b"]" if self.format is Format.JSON else b""
 
     @staticmethod
-    def _csv(rows: list[list[Any]]) -> bytes:
+    def _csv(rows: Iterable[Sequence[Any]]) -> bytes:
         text = io.StringIO()
         csv.writer(text, lineterminator="\n").writerows(rows)
         return text.getvalue().encode()
 
 
-def _cell(value: Any) -> Any:
-    """A value as a CSV cell: none empty, booleans as JSON writes them."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
+_BOOLEANS = {True: "true", False: "false"}
+"""Booleans in a CSV cell, as JSON writes them."""
+_STREAMED = EXPORT_FIELDS.index("streamed")
+assert EXPORT_FIELDS[_STREAMED:] == ("streamed", "estimated")
 
 
-def _raw_values(exporter: Exporter, names: dict[str, str]) -> Callable[[ExportRow], dict[str, Any]]:
-    def values(row: ExportRow) -> dict[str, Any]:
-        found = dict(zip(EXPORT_FIELDS, exporter.values(row), strict=True))
-        key_id = found["key_id"]
-        latency = found["latency_ms"]
-        return found | {
-            "virtual_key_id": key_id,
-            "virtual_key_name": None if key_id is None else names.get(key_id),
-            "requests": 1,
-            "tokens": found["input_tokens"] + found["output_tokens"],
-            "cost": found["cost_usd"],
-            "latency": latency,
-            "errors": int(found["status"] == "error"),
-        }
+def _picker(fields: Sequence[str], among: Sequence[str]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """A function picking `fields` out of a tuple of `among`'s values, in the fields' order (in C)."""
+    positions = [among.index(name) for name in fields]
+    if len(positions) == 1:
+        (only,) = positions
+        return lambda values: (values[only],)
+    return itemgetter(*positions)
+
+
+def _raw_values(
+    exporter: Exporter, names: dict[str, str], fields: Sequence[str], *, csv_cells: bool
+) -> Callable[[ExportRow], tuple[Any, ...]]:
+    """An event's values of `fields`: its exported ones (`Exporter.values`) and the seed's names for them."""
+    pick = _picker(fields, RAW_FIELDS)
+    key_at, status_at = EXPORT_FIELDS.index("key_id"), EXPORT_FIELDS.index("status")
+    input_at, output_at = EXPORT_FIELDS.index("input_tokens"), EXPORT_FIELDS.index("output_tokens")
+    cost_at, latency_at = EXPORT_FIELDS.index("cost_usd"), EXPORT_FIELDS.index("latency_ms")
+
+    def values(row: ExportRow) -> tuple[Any, ...]:
+        found = exporter.values(row)
+        if csv_cells:
+            found = (*found[:_STREAMED], _BOOLEANS[found[_STREAMED]], _BOOLEANS[found[_STREAMED + 1]])
+        key_id = found[key_at]
+        return pick(
+            (
+                *found,
+                key_id,
+                None if key_id is None else names.get(key_id),
+                1,
+                found[input_at] + found[output_at],
+                found[cost_at],
+                found[latency_at],
+                1 if found[status_at] == "error" else 0,
+            )
+        )
 
     return values
 
 
-def _summed_values(row: Row, account_id: str, window: Window, names: dict[str, str]) -> dict[str, Any]:
+def _summed_values(row: Row, account_id: str, window: Window, names: dict[str, str]) -> tuple[Any, ...]:
+    """A sum's values of every field of `SUMMED_FIELDS`, in their order."""
     assert row.at is not None
     key_id, provider, model, operation = row.dimensions
     requests, input_tokens, output_tokens, cost_nano, latency_ms, failed = row.measures
-    return {
-        "timestamp": instant(row.at, window),
-        "account_id": account_id,
-        "virtual_key_id": key_id or None,
-        "virtual_key_name": names.get(key_id) if key_id else None,
-        "provider": provider,
-        "model": model,
-        "operation": operation,
-        "requests": requests,
-        "input_tokens": input_tokens,
-        "output_tokens": output_tokens,
-        "tokens": input_tokens + output_tokens,
-        "cost": format_usd(cost_nano),
-        "latency": round(Decimal(latency_ms) / requests),
-        "errors": failed,
-    }
+    return (
+        instant(row.at, window),
+        account_id,
+        key_id or None,
+        names.get(key_id) if key_id else None,
+        provider,
+        model,
+        operation,
+        requests,
+        input_tokens,
+        output_tokens,
+        input_tokens + output_tokens,
+        format_usd(cost_nano),
+        round(Decimal(latency_ms) / requests),
+        failed,
+    )
 
 
 def _order(row: Row) -> tuple[Any, ...]:
@@ -218,7 +247,14 @@ def _order(row: Row) -> tuple[Any, ...]:
 
 
 async def _summed(
-    found: Engine, query: Query, grain: Grain, writer: _Writer, names: dict[str, str], min_nano: int, viewer: Principal
+    found: Engine,
+    query: Query,
+    grain: Grain,
+    writer: _Writer,
+    pick: Callable[[tuple[Any, ...]], tuple[Any, ...]],
+    names: dict[str, str],
+    min_nano: int,
+    viewer: Principal,
 ) -> AsyncIterator[tuple[int, bytes]]:
     """The window's sums a local day at a time, each day's rows by slot, then key, provider, model and operation."""
     account_id = query.account_id
@@ -239,7 +275,7 @@ async def _summed(
         )
         rows = await found.run(daily, viewer=viewer)
         kept = sorted((row for row in rows if row.measures[0] and row.measures[3] >= min_nano), key=_order)
-        count, data = writer.rows(_summed_values(row, account_id, one, names) for row in kept)
+        count, data = writer.rows([pick(_summed_values(row, account_id, one, names)) for row in kept])
         if count:
             yield count, data
         day += timedelta(days=1)
@@ -250,17 +286,15 @@ async def _raw(
     found: Engine,
     query: Query,
     writer: _Writer,
-    exporter: Exporter,
-    names: dict[str, str],
+    values: Callable[[ExportRow], tuple[Any, ...]],
     min_nano: int,
     viewer: Principal,
 ) -> AsyncIterator[tuple[int, bytes]]:
     """Every event of the query, a page at a time, formatted on the reader thread."""
-    values = _raw_values(exporter, names)
 
     def page(rows: list[ExportRow]) -> tuple[int, bytes]:
         """One page of events as bytes (on the reader thread, one page after another)."""
-        return writer.rows(values(row) for row in rows if row[_COST] >= min_nano)
+        return writer.rows([values(row) for row in rows if row[_COST] >= min_nano])
 
     yield 0, writer.header()
     async for count, data in found.export(query, viewer=viewer, keep=page):
