@@ -27,7 +27,7 @@ straight through the app (an ASGI call whose `send` counts the bytes and throws 
 route holds them), and prints rows/s and how far resident memory rose above where it stood before the request
 (sampled at every chunk, from /proc/self/statm); and, first, how fast the database driver alone reads the
 export's columns of those events (a day more), formatting nothing: the floor of an export that formats in
-Python.
+Python. Then `POST /api/admin/analytics/export` of the same days, the same way (`ADMIN_EXPORTS`).
 
 Targets (issues 16 and 18, 2-core machine, both backends, at 10 million events): p95 <= 100 ms for the month
 and 90-day views, <= 50 ms for a day's first page, <= 200 ms for each admin analytics endpoint (live <= 50 ms,
@@ -196,6 +196,17 @@ ROWS_COUNTED = (
 """The tables whose sizes a run prints."""
 EXPORT_ROWS = 1_000_000
 """About how many events `--export` exports."""
+_SEED_FIELDS = ["timestamp", "virtual_key_id", "virtual_key_name", "provider", "model", "operation", "requests"]
+_SEED_FIELDS += ["tokens", "cost", "latency", "errors"]
+ADMIN_EXPORTS = [
+    ("raw csv", {"format": "csv"}),
+    ("raw json", {"format": "json"}),
+    ("raw ndjson", {"format": "ndjson"}),
+    ("raw csv, seed fields", {"format": "csv", "includeFields": _SEED_FIELDS}),
+    ("hourly csv", {"format": "csv", "granularity": "hourly"}),
+]
+"""`POST /api/admin/analytics/export` bodies timed by `--export` over the same days (a JSON array's rows are counted
+from the raw CSV's, the one before it)."""
 
 
 async def _time(client: httpx.AsyncClient, path: str, params: dict[str, str], rounds: int) -> str:
@@ -218,8 +229,9 @@ def _rss() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-async def _export(app: Any, params: dict[str, str], export_format: str) -> tuple[str, int]:
-    """Stream one export through the ASGI app: its time, size and rise in resident memory, and its line count."""
+async def _export(app: Any, path: str, params: dict[str, str], body: dict[str, Any] | None = None) -> tuple[str, int]:
+    """Stream one export through the ASGI app (a GET, or a POST of `body`): its time, size and rise in resident
+    memory, and its line count."""
     done = asyncio.Event()
     asked = False
     seen = {"bytes": 0, "lines": 0, "peak": 0, "status": 0}
@@ -228,7 +240,11 @@ async def _export(app: Any, params: dict[str, str], export_format: str) -> tuple
         nonlocal asked
         if not asked:
             asked = True
-            return {"type": "http.request", "body": b"", "more_body": False}
+            return {
+                "type": "http.request",
+                "body": b"" if body is None else json.dumps(body).encode(),
+                "more_body": False,
+            }
         await done.wait()
         return {"type": "http.disconnect"}
 
@@ -245,13 +261,17 @@ async def _export(app: Any, params: dict[str, str], export_format: str) -> tuple
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "GET",
+        "method": "GET" if body is None else "POST",
         "scheme": "http",
-        "path": "/v1/usage/export",
-        "raw_path": b"/v1/usage/export",
-        "query_string": urlencode(params | {"format": export_format}).encode(),
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": urlencode(params).encode(),
         "root_path": "",
-        "headers": [(b"host", b"bench"), (b"authorization", f"Bearer {MASTER_KEY}".encode())],
+        "headers": [
+            (b"host", b"bench"),
+            (b"authorization", f"Bearer {MASTER_KEY}".encode()),
+            (b"content-type", b"application/json"),
+        ],
         "client": ("127.0.0.1", 50000),
         "server": ("bench", 80),
     }
@@ -350,11 +370,23 @@ async def bench_backend(name: str, url: str, args: argparse.Namespace, workdir: 
             rows = 0
             for export_format in ("csv", "json"):
                 started = time.perf_counter()
-                figures, lines = await _export(app, whole, export_format)
+                figures, lines = await _export(app, "/v1/usage/export", whole | {"format": export_format})
                 seconds = time.perf_counter() - started
                 rows = lines - 1 if export_format == "csv" else rows  # the CSV's lines less its header
                 print(
                     f"{name:<10} export {export_format:<4} {rows:,} rows: {figures}, {rows / seconds:,.0f} rows/s",
+                    flush=True,
+                )
+            dates = {"startDate": whole["from"], "endDate": whole["to"]}
+            count = 0
+            for label, asked in ADMIN_EXPORTS:
+                started = time.perf_counter()
+                figures, lines = await _export(app, "/api/admin/analytics/export", {"account_id": big}, dates | asked)
+                seconds = time.perf_counter() - started
+                if asked["format"] != "json":
+                    count = lines - (asked["format"] == "csv")  # the CSV's lines less its header
+                print(
+                    f"{name:<10} admin export {label:<24} {count:,} rows: {figures}, {count / seconds:,.0f} rows/s",
                     flush=True,
                 )
 
@@ -381,7 +413,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=90, help="days they spread over, ending now (default 90)")
     parser.add_argument("--rounds", type=int, default=20, help="timed requests per endpoint (default 20)")
     parser.add_argument("--admin", action="store_true", help="also time seed 004's admin analytics endpoints")
-    parser.add_argument("--export", action="store_true", help="also time the big account's export (CSV, JSON)")
+    parser.add_argument("--export", action="store_true", help="also time the big account's exports")
     parser.add_argument("--pg-url", help="also run on this PostgreSQL database (a temporary schema is used)")
     parser.add_argument(
         "--keep",
