@@ -26,6 +26,7 @@ from farebox.analytics import (
     admin_forecast,
     admin_keys,
     admin_live,
+    admin_metrics,
     admin_patterns,
     admin_performance,
     admin_providers,
@@ -35,6 +36,7 @@ from farebox.analytics import (
     month_usage,
 )
 from farebox.analytics import routes as analytics_routes
+from farebox.analytics.query_times import QueryTimes
 from farebox.api import admin, alerts, budget_alerts, events, requests, sessions, voids, webhooks, workloads
 from farebox.api import credits as credit_routes
 from farebox.api.body_limit import BodySizeLimit
@@ -171,6 +173,7 @@ def create_app(
         lifespan=lifespan,
         shortcuts=_shortcuts(proxied, max_body_bytes=settings.max_body_bytes),
     )
+    app.state.query_times = QueryTimes()
     app.state.services = Services(
         ledger=ledger,
         reader=LedgerReader(ledger),
@@ -224,6 +227,7 @@ def create_app(
         admin_savings,
         admin_performance,
         admin_export,
+        admin_metrics,
         workloads,
         sessions,
     )

@@ -149,6 +149,13 @@ CASES = [
     Case("GET", "/api/admin/analytics/cost-optimization?account_id={account}", READ, refusal="role_required"),
     Case("GET", "/api/admin/analytics/performance?account_id={account}", READ, refusal="role_required"),
     Case(
+        "GET",
+        "/api/admin/analytics/performance-metrics",
+        frozenset({"master"}),
+        stranger=403,
+        refusal="master_key_required",
+    ),
+    Case(
         "POST",
         "/api/admin/analytics/export?account_id={account}",
         READ,

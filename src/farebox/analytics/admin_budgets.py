@@ -31,6 +31,7 @@ from farebox.analytics.admin_common import Caller, Scoped, envelope, ratio, scop
 from farebox.analytics.budget_schemas import BudgetOut, budget_of, budget_out
 from farebox.analytics.calendar import Window
 from farebox.analytics.engine import Dimension
+from farebox.analytics.query_times import TimedRoute
 from farebox.analytics.views import Scope, Totals
 from farebox.core.owners import Account, Member, VirtualKey
 from farebox.core.periods import Period
@@ -40,7 +41,7 @@ from farebox.services import services
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/admin", tags=["budgets"])
+router = APIRouter(prefix="/api/admin", tags=["budgets"], route_class=TimedRoute)
 
 _LABELS = {"key": "Virtual key", "member": "Member", "account": "Account"}
 _NO_SPEND = Decimal(0)

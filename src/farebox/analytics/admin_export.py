@@ -18,11 +18,12 @@ from farebox.analytics.admin_common import PERIOD_PATTERN, Scoped, Span, engine,
 from farebox.analytics.calendar import Window
 from farebox.analytics.engine import Dimension, Filters, Measure, Query
 from farebox.analytics.export_rows import Format, Granularity, export_rows, fields_of, least_nano
+from farebox.analytics.query_times import TimedRoute
 from farebox.services import services
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/admin/analytics", tags=["admin analytics"])
+router = APIRouter(prefix="/api/admin/analytics", tags=["admin analytics"], route_class=TimedRoute)
 
 MAX_EXPORT_DAYS = 366
 

@@ -24,13 +24,14 @@ from starlette.responses import Response
 from farebox.analytics.admin_common import Scoped, envelope, invalid, scoped_responses, views
 from farebox.analytics.calendar import Grain, Window
 from farebox.analytics.engine import Dimension, Filters
+from farebox.analytics.query_times import TimedRoute
 from farebox.analytics.views import Scope, Views
 from farebox.core.periods import Period
 from farebox.services import services
 
 __all__ = ["HORIZON_PATTERN", "RECENT_DAYS", "Cap", "Horizon", "Inputs", "router"]
 
-router = APIRouter(prefix="/api/admin/analytics", tags=["admin analytics"])
+router = APIRouter(prefix="/api/admin/analytics", tags=["admin analytics"], route_class=TimedRoute)
 
 HORIZON_PATTERN = r"^([1-9][0-9]{0,2})([dw])$"
 _HORIZON = re.compile(HORIZON_PATTERN)

@@ -41,6 +41,7 @@ from farebox.analytics.key_metrics import (
     error_rate,
     standings,
 )
+from farebox.analytics.query_times import TimedRoute
 from farebox.analytics.views import Scope, Totals, Views
 from farebox.core.credentials import Principal
 from farebox.core.owners import VirtualKey
@@ -50,7 +51,7 @@ from farebox.services import services
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/admin/virtual-keys", tags=["admin analytics"])
+router = APIRouter(prefix="/api/admin/virtual-keys", tags=["admin analytics"], route_class=TimedRoute)
 
 _QUARTERS = ("00-06", "06-12", "12-18", "18-24")
 _PERIOD_422 = "a bad `period` (not hours, days or weeks, or over 183 days)"

@@ -26,12 +26,13 @@ from starlette.responses import Response
 
 from farebox.analytics.admin_common import Scoped, envelope, instant, ratio, scoped_responses, usd, views
 from farebox.analytics.engine import Dimension
+from farebox.analytics.query_times import TimedRoute
 from farebox.analytics.views import Scope, Totals
 from farebox.services import services
 
 __all__ = ["TOP_DEFAULT", "TOP_MOST", "router"]
 
-router = APIRouter(prefix="/api/admin/analytics", tags=["admin analytics"])
+router = APIRouter(prefix="/api/admin/analytics", tags=["admin analytics"], route_class=TimedRoute)
 
 TOP_DEFAULT = 10
 TOP_MOST = 100

@@ -35,6 +35,7 @@ from farebox.analytics.admin_common import (
 )
 from farebox.analytics.calendar import Grain, Window
 from farebox.analytics.engine import Dimension
+from farebox.analytics.query_times import TimedRoute
 from farebox.analytics.usage_patterns import HourProfile, Rhythm, Tier, WeekSplit, growth_trend, impact, severity, tiers
 from farebox.analytics.views import Group, Scope, Views
 from farebox.ledger.alert_state import FiredAlertRow
@@ -42,7 +43,7 @@ from farebox.services import services
 
 __all__ = ["MAX_HOURS", "MOST_ANOMALIES", "Analysis", "router"]
 
-router = APIRouter(prefix="/api/admin/analytics", tags=["admin analytics"])
+router = APIRouter(prefix="/api/admin/analytics", tags=["admin analytics"], route_class=TimedRoute)
 
 _HOUR = timedelta(hours=1)
 

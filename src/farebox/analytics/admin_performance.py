@@ -30,12 +30,13 @@ from farebox.analytics.admin_common import (
     scoped_responses,
 )
 from farebox.analytics.engine import Dimension, Measure
+from farebox.analytics.query_times import TimedRoute
 from farebox.core.latency import RELATIVE_ACCURACY, LatencySketch
 from farebox.services import services
 
 __all__ = ["Breakdown", "router"]
 
-router = APIRouter(prefix="/api/admin/analytics", tags=["admin analytics"])
+router = APIRouter(prefix="/api/admin/analytics", tags=["admin analytics"], route_class=TimedRoute)
 
 _QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 _TENTH = Decimal("0.1")

@@ -30,11 +30,12 @@ from farebox.analytics.admin_common import (
     usd,
 )
 from farebox.analytics.engine import Dimension, Measure
+from farebox.analytics.query_times import TimedRoute
 from farebox.core.error_classes import ErrorClass
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/admin/providers", tags=["admin analytics"])
+router = APIRouter(prefix="/api/admin/providers", tags=["admin analytics"], route_class=TimedRoute)
 
 _GROUPS = (Dimension.PROVIDER, Dimension.MODEL, Dimension.OPERATION, Dimension.ERROR_CLASS)
 _MEASURES = (

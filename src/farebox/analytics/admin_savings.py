@@ -42,13 +42,14 @@ from farebox.analytics.cost_advice import (
 )
 from farebox.analytics.cost_trends import cost_trends
 from farebox.analytics.engine import Dimension, Measure
+from farebox.analytics.query_times import TimedRoute
 from farebox.analytics.views import Scope
 from farebox.ledger.prompt_prefixes import PrefixRow
 from farebox.services import services
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/admin/analytics", tags=["admin analytics"])
+router = APIRouter(prefix="/api/admin/analytics", tags=["admin analytics"], route_class=TimedRoute)
 
 _GROUPS = (
     Dimension.KEY,

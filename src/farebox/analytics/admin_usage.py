@@ -30,12 +30,13 @@ from farebox.analytics.admin_common import (
     views,
 )
 from farebox.analytics.calendar import Grain, Window
+from farebox.analytics.query_times import TimedRoute
 from farebox.analytics.views import Scope, Timeline, Totals, Views
 from farebox.services import services
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/admin/analytics", tags=["admin analytics"])
+router = APIRouter(prefix="/api/admin/analytics", tags=["admin analytics"], route_class=TimedRoute)
 
 MAX_MINUTE_HOURS = 2
 """The longest period counted minute by minute, from the raw events (itself and as long again before it for the

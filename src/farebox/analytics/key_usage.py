@@ -19,6 +19,7 @@ from farebox.analytics.calendar import Grain, month_window
 from farebox.analytics.engine import Dimension, Engine, Measure
 from farebox.analytics.engine import Query as UsageQuery
 from farebox.analytics.export import EXPORT_FIELDS, Exporter, ExportFormat
+from farebox.analytics.query_times import TimedRoute
 from farebox.analytics.routes import usage_scope
 from farebox.analytics.views import Scope, Totals, Views
 from farebox.core.credentials import Principal
@@ -28,7 +29,7 @@ from farebox.services import authenticate, services
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/usage", tags=["usage"])
+router = APIRouter(prefix="/v1/usage", tags=["usage"], route_class=TimedRoute)
 
 Caller = Annotated[Principal, Depends(authenticate)]
 AccountId = Annotated[str | None, Query(min_length=1, description="The account (the master key names it).")]

@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from farebox.analytics.calendar import month_window
 from farebox.analytics.engine import Engine
+from farebox.analytics.query_times import TimedRoute
 from farebox.analytics.usage_axes import ModelFilters, present, usage_query
 from farebox.analytics.usage_schemas import UsageOut
 from farebox.core.credentials import Principal
@@ -30,7 +31,7 @@ from farebox.services import authenticate, services
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["usage"])
+router = APIRouter(tags=["usage"], route_class=TimedRoute)
 
 Caller = Annotated[Principal, Depends(authenticate)]
 _MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")

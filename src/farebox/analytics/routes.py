@@ -23,6 +23,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from farebox.analytics.calendar import Grain, Window
 from farebox.analytics.engine import Dimension, Engine, Filters, Measure
 from farebox.analytics.engine import Query as UsageQuery
+from farebox.analytics.query_times import TimedRoute
 from farebox.analytics.views import ModelView, Scope, Series, Totals, Views
 from farebox.core.credentials import Principal, PrincipalKind
 from farebox.core.events import epoch_us, from_epoch_us
@@ -35,7 +36,7 @@ from farebox.services import authenticate, services
 
 __all__ = ["account_zone", "router", "usage_scope"]
 
-router = APIRouter(prefix="/api/analytics", tags=["analytics"])
+router = APIRouter(prefix="/api/analytics", tags=["analytics"], route_class=TimedRoute)
 
 MAX_DAYS = 366
 MAX_HOUR_DAYS = 7
