@@ -31,6 +31,9 @@ def test_accounts(cli: Cli) -> None:
     updated = cli.json("accounts", "update", account["id"], "--name", "Acme Inc", "--cap", "12.5")
     assert (updated["name"], updated["spend_cap"], updated["plan"]) == ("Acme Inc", "12.50", "pro")
     assert cli.json("accounts", "update", account["id"], "--no-cap")["spend_cap"] is None
+    assert account["tax_rate"] == "0"
+    assert cli.json("accounts", "update", account["id"], "--tax-rate", "0.0825")["tax_rate"] == "0.0825"
+    assert cli.json("accounts", "create", "--name", "Initech", "--tax-rate", "0.19")["tax_rate"] == "0.19"
     table = cli.run("accounts", "list")
     assert table.exit_code == 0 and "Accounts" in table.stdout and "Globex" in table.stdout
     shown = cli.run("accounts", "show", account["id"])
@@ -161,6 +164,8 @@ def test_errors_are_one_line(cli: Cli) -> None:
         stderr = cli.fails(*args)
         assert needle in stderr and stderr.startswith("error:") and stderr.count("\n") == 1, stderr
     assert "Invalid value" in cli.fails("accounts", "create", "--name", "B", "--cap", "1.5.5", code=2)
+    assert "six decimal places" in cli.fails("accounts", "update", account, "--tax-rate", "0.0000001", code=2)
+    assert "from 0 to 1" in cli.fails("accounts", "create", "--name", "B", "--tax-rate", "2", code=2)
     assert "Invalid value" in cli.fails(
         "keys", "create", "--account", account, "--name", "k", "--period", "hourly", code=2
     )

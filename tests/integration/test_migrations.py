@@ -420,3 +420,36 @@ def test_the_key_rollups_key_carries_the_measures_read_on_postgresql_and_goes_ba
             assert _key_rollups_key(connection) == (key, included if postgresql else "")
     finally:
         engines.dispose()
+
+
+def test_the_tax_rate_migration_gives_every_account_no_tax_and_drops_the_rate_on_the_way_down(ledger_url: str) -> None:
+    """0020: accounts made before it have a tax rate of 0; the downgrade drops the column, the accounts intact."""
+    engines = Engines(ledger_url)
+    try:
+        migrate(engines, revision="0019")
+        with engines.writer.begin() as connection:
+            connection.execute(
+                sa_table("accounts", connection).insert(),
+                [
+                    {
+                        "id": "acct",
+                        "name": "Acme",
+                        "plan": "free",
+                        "timezone": "UTC",
+                        "cap_period": "monthly",
+                        "created_at": 1,
+                        "updated_at": 1,
+                    }
+                ],
+            )
+        migrate(engines)
+        with engines.writer.begin() as connection:
+            assert connection.exec_driver_sql("SELECT id, tax_rate_ppm FROM accounts").all() == [("acct", 0)]
+            config = Config()
+            config.set_main_option("script_location", str(_MIGRATIONS))
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0019")
+            assert "tax_rate_ppm" not in {column["name"] for column in inspect(connection).get_columns("accounts")}
+            assert connection.exec_driver_sql("SELECT id, name FROM accounts").all() == [("acct", "Acme")]
+    finally:
+        engines.dispose()

@@ -28,7 +28,7 @@ from farebox.core.spend import (
 T0 = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
 USD = 1_000_000_000
 
-ACCOUNT = Account("a1", "Acme", Plan.ENTERPRISE, "Asia/Kathmandu", 50 * USD, Period.MONTHLY, T0, T0)
+ACCOUNT = Account("a1", "Acme", Plan.ENTERPRISE, "Asia/Kathmandu", 50 * USD, Period.MONTHLY, 0, T0, T0)
 MEMBER = Member("m1", "a1", "lea@acme.test", "Lea", Role.MEMBER, None, Period.DAILY, T0, T0)
 KEY = VirtualKey(
     "k1", "a1", "m1", "ci-bot", "fbx_sk_abc…", None, None, None, (), 5 * USD, Period.WEEKLY,

@@ -25,12 +25,13 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from farebox.api.fields import Email, Name, Timezone, Usd
+from farebox.api.fields import Email, Name, TaxRate, Timezone, Usd
 from farebox.core.credentials import MemberToken
 from farebox.core.json_types import JSON_INTEGER, Time
 from farebox.core.money import format_usd
 from farebox.core.owners import Account, KeyStatus, Member, Plan, Role, VirtualKey, percent_used
 from farebox.core.periods import Period
+from farebox.core.tax import format_rate
 from farebox.ledger.directory import MAX_GRACE_SECONDS, Directory
 
 __all__ = [
@@ -71,6 +72,8 @@ class _Body(BaseModel):
         given = self.model_dump(exclude_unset=self._partial)
         if "spend_cap" in given:
             given["spend_cap_nano"] = given.pop("spend_cap")
+        if "tax_rate" in given:
+            given["tax_rate_ppm"] = given.pop("tax_rate")
         return given
 
 
@@ -110,15 +113,17 @@ class AccountIn(_Body):
     timezone: Timezone = "UTC"
     spend_cap: Usd | None = None
     cap_period: Period = Period.MONTHLY
+    tax_rate: TaxRate = Field(0, description="The rate the billing export taxes each line at; 0 for none.")
 
 
 class AccountPatch(_Patch):
-    _required = ("name", "plan", "timezone", "cap_period")
+    _required = ("name", "plan", "timezone", "cap_period", "tax_rate")
     name: Name | None = None
     plan: Plan | None = None
     timezone: Timezone | None = None
     spend_cap: Usd | None = None
     cap_period: Period | None = None
+    tax_rate: TaxRate | None = None
 
 
 class MemberIn(_Body):
@@ -207,6 +212,7 @@ class AccountOut(BaseModel):
     spend: Spend
     cap_period: Period
     percent_used: PercentUsed
+    tax_rate: str = Field(description="The billing export's tax rate, a decimal fraction (`0.0825`); `0` for none.")
     created_at: datetime
     updated_at: datetime
 
@@ -290,6 +296,8 @@ def present(cls: type[Out], owner: Account | Member | VirtualKey, *, spent: int,
     values["spend_cap"] = None if owner.spend_cap_nano is None else format_usd(owner.spend_cap_nano)
     values["spend"] = format_usd(spent)
     values["percent_used"] = None if percent is None else str(percent)
+    if isinstance(owner, Account):
+        values["tax_rate"] = format_rate(owner.tax_rate_ppm)
     if isinstance(owner, VirtualKey):
         values["key_prefix"] = owner.display_prefix
         values["status"] = owner.status(now)

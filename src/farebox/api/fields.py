@@ -18,8 +18,9 @@ from pydantic import BeforeValidator, Field, WithJsonSchema
 from farebox.core.json_types import Timezone
 from farebox.core.money import MoneyError, parse_usd
 from farebox.core.owners import EMAIL_PATTERN, NAME_PATTERN
+from farebox.core.tax import RATE_PATTERN, parse_rate
 
-__all__ = ["USD_PATTERN", "Email", "Name", "Timezone", "Usd"]
+__all__ = ["USD_PATTERN", "Email", "Name", "TaxRate", "Timezone", "Usd"]
 
 USD_PATTERN = r"^(?:[0-9]{1,9}(?:\.[0-9]{1,9})?|1000000000(?:\.0{1,9})?)$"
 """A USD amount as a string: plain decimal notation, at most 9 decimal places, at most a billion."""
@@ -60,6 +61,33 @@ Usd = Annotated[
     ),
 ]
 """A spend cap in a request (string, integer or exact JSON number), validated into nano-USD."""
+
+
+def _rate(value: object) -> int:
+    if isinstance(value, float):
+        raise ValueError('send a rate as a decimal string such as "0.0825"')
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise ValueError('must be a tax rate such as "0.0825"')
+    if isinstance(value, str) and not re.match(RATE_PATTERN, value):
+        raise ValueError('must be a tax rate from 0 to 1 such as "0.0825": at most six decimal places')
+    return parse_rate(value)
+
+
+TaxRate = Annotated[
+    int,
+    BeforeValidator(_rate),
+    WithJsonSchema(
+        {
+            "description": 'A fraction from 0 to 1, at most six decimal places (`"0.0825"` is 8.25 %): a string or a '
+            "JSON number, read exactly.",
+            "anyOf": [
+                {"type": "string", "pattern": RATE_PATTERN, "examples": ["0.0825"]},
+                {"type": "number", "minimum": 0, "maximum": 1, "multipleOf": 1e-6},
+            ],
+        }
+    ),
+]
+"""A tax rate in a request, validated into parts per million."""
 
 Name = Annotated[str, Field(min_length=1, max_length=200, json_schema_extra={"pattern": NAME_PATTERN})]
 """A name, tag or model name: 1 to 200 characters, not all blank (`clean_name` and kin refuse that)."""

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from farebox.api.admin_schemas import AccountOut, KeyCreated, KeyOut, MemberOut, present, present_all
-from farebox.cli.output import Json, command_group, show_one, show_table, usd_option
+from farebox.cli.output import Json, command_group, rate_option, show_one, show_table, usd_option
 from farebox.cli.runtime import console, fail, print_json, with_directory
 from farebox.core.owners import Member, Plan, Role
 from farebox.core.periods import Period
@@ -57,6 +57,12 @@ AccountId = Annotated[str, typer.Option("--account", help="Account id.")]
 AccountCheck = Annotated[str | None, typer.Option("--account", help="Account id (checked when given).")]
 Cap = Annotated[
     int | None, typer.Option("--cap", parser=usd_option, metavar="USD", help="Spend cap per period in USD, e.g. 50.00.")
+]
+TaxRateOption = Annotated[
+    int | None,
+    typer.Option(
+        "--tax-rate", parser=rate_option, metavar="RATE", help="The billing export's tax rate, e.g. 0.0825 for 8.25 %."
+    ),
 ]
 NoCap = Annotated[bool, typer.Option("--no-cap", help="Remove the spend cap.")]
 CapPeriod = Annotated[Period | None, typer.Option("--period", help="Period the spend cap applies to.")]
@@ -111,13 +117,14 @@ def create_account(
     timezone: Annotated[str, typer.Option("--timezone", help="IANA timezone; caps reset at its midnight.")] = "UTC",
     cap: Cap = None,
     period: Annotated[Period, typer.Option("--period", help="Period the spend cap applies to.")] = Period.MONTHLY,
+    tax_rate: TaxRateOption = None,
     as_json: Json = False,
 ) -> None:
     """Create an account."""
 
     async def run(directory: Directory) -> AccountOut:
         account = await directory.create_account(
-            name=name, plan=plan, timezone=timezone, spend_cap_nano=cap, cap_period=period
+            name=name, plan=plan, timezone=timezone, spend_cap_nano=cap, cap_period=period, tax_rate_ppm=tax_rate or 0
         )
         return present(AccountOut, account, spent=0, now=directory.now())
 
@@ -154,12 +161,12 @@ def update_account(
     cap: Cap = None,
     no_cap: NoCap = False,
     period: CapPeriod = None,
+    tax_rate: TaxRateOption = None,
     as_json: Json = False,
 ) -> None:
-    """Change an account's name, plan, timezone or spend cap."""
-    changes: dict[str, Any] = {
-        k: v for k, v in {"name": name, "plan": plan, "timezone": timezone}.items() if v is not None
-    }
+    """Change an account's name, plan, timezone, spend cap or tax rate."""
+    given = {"name": name, "plan": plan, "timezone": timezone, "tax_rate_ppm": tax_rate}
+    changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     changes |= _cap_changes(cap, no_cap, period)
 
     async def run(directory: Directory) -> AccountOut:

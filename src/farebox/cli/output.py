@@ -18,8 +18,9 @@ from typer.core import TyperGroup
 
 from farebox.cli.runtime import CommandFailed, console, print_json
 from farebox.core.money import MoneyError, parse_usd
+from farebox.core.tax import parse_rate
 
-__all__ = ["CommandGroup", "Json", "cell", "command_group", "show_one", "show_table", "usd_option"]
+__all__ = ["CommandGroup", "Json", "cell", "command_group", "rate_option", "show_one", "show_table", "usd_option"]
 
 Json = Annotated[
     bool, typer.Option("--json", help="Print JSON (for scripts) instead of a table; errors as JSON on stderr.")
@@ -88,6 +89,14 @@ def usd_option(value: str) -> int:
     try:
         return parse_usd(value)
     except MoneyError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def rate_option(value: str) -> int:
+    """A tax rate typed on the command line (`0.0825`), in parts per million; a bad one is a usage error."""
+    try:
+        return parse_rate(value)
+    except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
 
 

@@ -19,6 +19,7 @@ from typing import Any, TypedDict, TypeVar
 from zoneinfo import available_timezones
 
 from farebox.core.periods import Period
+from farebox.core.tax import PPM
 from farebox.errors import ValidationFailed
 
 __all__ = [
@@ -115,6 +116,8 @@ class Account:
     spend_cap_nano: int | None
     """Spend allowed per `cap_period` in nano-USD; None for no cap."""
     cap_period: Period
+    tax_rate_ppm: int
+    """The tax rate of its billing export, in parts per million (`farebox.core.tax`); 0 for none."""
     created_at: datetime
     updated_at: datetime
 
@@ -190,6 +193,7 @@ class _AccountFields(TypedDict, total=False):
     timezone: str
     spend_cap_nano: int | None
     cap_period: Period | str
+    tax_rate_ppm: int
 
 
 class NewAccount(_AccountFields):
@@ -247,7 +251,7 @@ class KeyChanges(_KeyFields, total=False):
 
 
 ACCOUNT_DEFAULTS: Mapping[str, Any] = MappingProxyType(
-    {"plan": Plan.FREE, "timezone": "UTC", "spend_cap_nano": None, "cap_period": Period.MONTHLY}
+    {"plan": Plan.FREE, "timezone": "UTC", "spend_cap_nano": None, "cap_period": Period.MONTHLY, "tax_rate_ppm": 0}
 )
 MEMBER_DEFAULTS: Mapping[str, Any] = MappingProxyType(
     {"role": Role.MEMBER, "spend_cap_nano": None, "cap_period": Period.MONTHLY}
@@ -319,6 +323,13 @@ def check_timezone(name: str) -> str:
     return name
 
 
+def check_tax_rate(ppm: int) -> int:
+    """A tax rate in parts per million: from 0 to 1,000,000 (100 %)."""
+    if not 0 <= ppm <= PPM:
+        raise invalid("tax_rate", "must be a fraction from 0 to 1")
+    return ppm
+
+
 def check_cap(nano: int | None, *, field: str = "spend_cap") -> int | None:
     """A spend cap in nano-USD: None (no cap), or from zero to `MAX_CAP_NANO` (a billion USD)."""
     if nano is not None and nano < 0:
@@ -381,6 +392,7 @@ ACCOUNT_RULES: Mapping[str, Rule] = MappingProxyType(
         "timezone": check_timezone,
         "spend_cap_nano": check_cap,
         "cap_period": _one_of(Period, "cap_period"),
+        "tax_rate_ppm": check_tax_rate,
     }
 )
 MEMBER_RULES: Mapping[str, Rule] = MappingProxyType(

@@ -73,6 +73,8 @@ accounts = Table(
     Column("timezone", String(64), nullable=False),
     Column("spend_cap_nano", BigInteger),
     Column("cap_period", String(16), nullable=False),
+    # Parts per million (`farebox.core.tax`): the billing export's tax rate.
+    Column("tax_rate_ppm", BigInteger, nullable=False, server_default="0"),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )

@@ -37,7 +37,7 @@ def account(
     period: Period = Period.MONTHLY,
 ) -> Account:
     cap = cap_nano if cap_usd is None else int(Decimal(cap_usd) * USD)
-    return Account("acct-1", "Acme", Plan.ENTERPRISE, tz, cap, period, JUNE_10, JUNE_10)
+    return Account("acct-1", "Acme", Plan.ENTERPRISE, tz, cap, period, 0, JUNE_10, JUNE_10)
 
 
 def member(*, cap_usd: Decimal | int | None = None, period: Period = Period.MONTHLY) -> Member:
