@@ -21,6 +21,7 @@ from farebox.alerts.scanner import AnomalyScanner
 from farebox.alerts.store import AlertStore
 from farebox.alerts.watcher import CapWatcher
 from farebox.analytics import (
+    admin_billing,
     admin_budgets,
     admin_export,
     admin_forecast,
@@ -227,6 +228,7 @@ def create_app(
         admin_savings,
         admin_performance,
         admin_export,
+        admin_billing,
         admin_metrics,
         workloads,
         sessions,

@@ -162,6 +162,13 @@ CASES = [
         body=lambda w: {"period": "7d"},
         refusal="role_required",
     ),
+    Case(
+        "POST",
+        "/api/admin/analytics/billing-export?account_id={account}",
+        READ,
+        body=lambda w: {"billingCycle": "2026-11"},
+        refusal="role_required",
+    ),
     Case("GET", "/v1/usage?account_id={account}", OWN_USAGE, stranger=404),
     Case("GET", "/v1/usage/models?account_id={account}", OWN_USAGE, stranger=404),
     Case("GET", "/v1/usage/export?account_id={account}", OWN_USAGE, stranger=404),

@@ -97,6 +97,9 @@ BEYOND_SCHEMA: dict[str, re.Pattern[str]] = {
     "POST /api/admin/analytics/export": re.compile(r"period|startDate|endDate|includeFields|account_id"),
     # The export's range is a usage range (above), and the master key names the account.
     "GET /v1/usage/export": re.compile(r"from|to|account_id"),
+    # A billing cycle is a month that exists (`2026-13` matches the pattern), and an account's tax rate is read from
+    # a decimal the schema cannot bound to six places when sent as a JSON number.
+    "POST /api/admin/analytics/billing-export": re.compile(r"billingCycle"),
     # A top-up is more than zero, whole nano-USD, and keeps what the account was given within 1e9 USD.
     # Exactly one of `amount_usd` and `credits` (the body's own rule: `loc` is the body, '').
     "POST /api/admin/accounts/{account_id}/credits": re.compile(r"amount|credits|"),

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
 from starlette.responses import StreamingResponse
 
@@ -28,6 +28,22 @@ router = APIRouter(prefix="/api/admin/analytics", tags=["admin analytics"], rout
 MAX_EXPORT_DAYS = 366
 
 
+MinCost = Annotated[
+    Decimal,
+    Field(ge=0),
+    WithJsonSchema(
+        {
+            "description": "USD, a decimal string (`\"1.00\"`) or a JSON number, at least 0.",
+            "anyOf": [
+                {"type": "string", "pattern": r"^[0-9]{1,12}(?:\.[0-9]{1,18})?$", "examples": ["1.00"]},
+                {"type": "number", "minimum": 0},
+            ],
+        }
+    ),
+]
+"""A minimum cost: pydantic's own schema for a decimal allows strings it refuses, so this one says what it takes."""
+
+
 class ExportFilters(BaseModel):
     """Which usage is exported: each list given keeps only its values; `minCost` drops the rows costing less."""
 
@@ -37,7 +53,7 @@ class ExportFilters(BaseModel):
     providers: Annotated[list[str] | None, Field(min_length=1)] = None
     models: Annotated[list[str] | None, Field(min_length=1, description="Models as called or canonical.")] = None
     members: Annotated[list[str] | None, Field(min_length=1, description="Member ids.")] = None
-    min_cost: Annotated[Decimal | None, Field(ge=0, description="USD: a row's cost, raw or summed.")] = None
+    min_cost: Annotated[MinCost | None, Field(description="USD: a row's cost, raw or summed.")] = None
 
 
 class ExportIn(BaseModel):

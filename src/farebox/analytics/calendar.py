@@ -7,6 +7,7 @@ any zone in use, so grouping by local time is integer arithmetic on bucket start
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -15,7 +16,13 @@ from zoneinfo import ZoneInfo
 from farebox.core.periods import Period, period_start
 from farebox.ledger.aggregates import ROLLUP_BUCKET_SECONDS, Slots
 
-__all__ = ["Grain", "Window", "instant", "month_window"]
+__all__ = ["MONTH_PATTERN", "Grain", "Window", "instant", "month_window", "parse_month"]
+
+MONTH_PATTERN = r"^([0-9]{4})-([0-9]{2})$"
+"""A month as `YYYY-MM`."""
+_MONTH = re.compile(MONTH_PATTERN)
+_LAST_YEAR = 9998
+"""The last year whose months end inside the calendar Python counts in (9999-12's end is past it)."""
 
 _HOUR, _DAY = 3600, 86_400
 _WEEK = 7 * _DAY
@@ -140,6 +147,23 @@ class Window:
 
     def _month_starts(self) -> list[datetime]:
         return [max(_day_start(month, self.tz), self.since) for month in self._months()]
+
+
+def parse_month(text: str) -> tuple[int, int]:
+    """`YYYY-MM` as (year, month).
+
+    Raises:
+        ValueError: not of that form, no such month, or a year outside 0001 to 9998 (the message says which).
+    """
+    found = _MONTH.match(text)
+    if found is None:
+        raise ValueError(f"not a month in the form YYYY-MM: {text!r}")
+    year, month = int(found[1]), int(found[2])
+    if not 1 <= month <= 12:
+        raise ValueError(f"{text!r} has no month {month:02d}: months are 01 to 12")
+    if not 1 <= year <= _LAST_YEAR:
+        raise ValueError(f"years run from 0001 to {_LAST_YEAR}: {text!r}")
+    return year, month
 
 
 def month_window(year: int, month: int, tz: ZoneInfo) -> Window:

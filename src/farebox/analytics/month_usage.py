@@ -12,14 +12,13 @@ and `voiceModel` the voice axis. The shape: `farebox.analytics.usage_schemas`; h
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from farebox.analytics.calendar import month_window
+from farebox.analytics.calendar import MONTH_PATTERN, month_window, parse_month
 from farebox.analytics.engine import Engine
 from farebox.analytics.query_times import TimedRoute
 from farebox.analytics.usage_axes import ModelFilters, present, usage_query
@@ -34,9 +33,6 @@ __all__ = ["router"]
 router = APIRouter(tags=["usage"], route_class=TimedRoute)
 
 Caller = Annotated[Principal, Depends(authenticate)]
-_MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")
-_LAST_YEAR = 9998
-"""The last year whose months end inside the calendar Python counts in (9999-12's end is past it)."""
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:
@@ -45,15 +41,10 @@ def _invalid(field: str, message: str) -> ValidationFailed:
 
 def _month(text: str) -> tuple[int, int]:
     """`YYYY-MM` as (year, month). Raises ValidationFailed (422 on `month`)."""
-    found = _MONTH.match(text)
-    if found is None:
-        raise _invalid("month", f"not a month in the form YYYY-MM: {text!r}")
-    year, month = int(found[1]), int(found[2])
-    if not 1 <= month <= 12:
-        raise _invalid("month", f"{text!r} has no month {month:02d}: months are 01 to 12")
-    if not 1 <= year <= _LAST_YEAR:
-        raise _invalid("month", f"years run from 0001 to {_LAST_YEAR}: {text!r}")
-    return year, month
+    try:
+        return parse_month(text)
+    except ValueError as exc:
+        raise _invalid("month", str(exc)) from None
 
 
 Name = Annotated[str | None, Query(min_length=1, max_length=256)]
@@ -77,7 +68,7 @@ async def usage(
     viewer: Caller,
     month: Annotated[
         str | None,
-        Query(pattern=r"^[0-9]{4}-[0-9]{2}$", description="`YYYY-MM` (default: this month in the account's zone)."),
+        Query(pattern=MONTH_PATTERN, description="`YYYY-MM` (default: this month in the account's zone)."),
     ] = None,
     account_id: Annotated[
         str | None,
