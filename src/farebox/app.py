@@ -38,8 +38,9 @@ from farebox.analytics import (
 )
 from farebox.analytics import routes as analytics_routes
 from farebox.analytics.query_times import QueryTimes
-from farebox.api import admin, alerts, budget_alerts, events, requests, sessions, voids, webhooks, workloads
+from farebox.api import admin, alerts, audit, budget_alerts, events, requests, sessions, voids, webhooks, workloads
 from farebox.api import credits as credit_routes
+from farebox.api.audit import AuditMiddleware, AuditRetention
 from farebox.api.body_limit import BodySizeLimit
 from farebox.api.errors import install_error_handlers, unexpected_error
 from farebox.api.openapi import describe_errors
@@ -61,6 +62,7 @@ from farebox.gateway.tokens import Tokenizer
 from farebox.gateway.upstream import Upstream, default_mock_base_url
 from farebox.gateway.wiring import Gateway
 from farebox.ledger.adjustments import Adjustments
+from farebox.ledger.audit import AuditLog
 from farebox.ledger.base import Ledger
 from farebox.ledger.credits import Credits
 from farebox.ledger.directory import Directory
@@ -143,9 +145,11 @@ def create_app(
         prompt_prefixes=PromptPrefixes(derive_key(server_secret, purpose=PROMPT_PREFIXES)),
     )
 
+    audit_log = AuditLog(ledger)
     workers = [
         *_notifications(settings, ledger, directory, budgets, box),
         VoidWatch(adjustments, counters, budgets=budgets).run,
+        AuditRetention(audit_log, days=settings.audit_retention_days, clock=clock).run,
     ]
 
     @asynccontextmanager
@@ -192,6 +196,7 @@ def create_app(
         webhooks=endpoints,
         alerts=AlertStore(ledger, box),
         master_key=master_key,
+        audit=audit_log,
         allow_private_webhook_urls=settings.allow_private_webhook_urls,
         smtp_configured=settings.smtp_host is not None,
         ingest_limits=IngestLimits(
@@ -232,6 +237,7 @@ def create_app(
         admin_metrics,
         workloads,
         sessions,
+        audit,
     )
     for api in routers:
         app.include_router(api.router, dependencies=[Depends(single_values)])
@@ -245,6 +251,7 @@ def create_app(
         """No credential. For load balancers and probes."""
         return Health(status="ok", version=__version__)
 
+    app.add_middleware(AuditMiddleware, audit=audit_log, clock=clock, trust_proxy_headers=settings.trust_proxy_headers)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, shape=native_error_shape)
     return app
 

@@ -46,6 +46,7 @@ from farebox.core.throttle import Throttle
 from farebox.errors import AuthenticationFailed, PermissionDenied
 from farebox.ledger.actors import Actor
 from farebox.ledger.adjustments import Adjustments
+from farebox.ledger.audit import AuditLog
 from farebox.ledger.base import Ledger
 from farebox.ledger.credits import Credits
 from farebox.ledger.directory import Directory
@@ -171,6 +172,8 @@ class Services:
     ingest_limits: IngestLimits
     dashboard: DashboardAuth
     """The dashboard's sign-in: sessions, failed-attempt throttles, the CSRF key."""
+    audit: AuditLog
+    """Who read or changed what (`farebox.api.audit` writes it)."""
 
 
 def services(connection: HTTPConnection) -> Services:
@@ -207,7 +210,12 @@ async def authenticate(
             ended (401).
         PermissionDenied: an unsafe request in a dashboard session without its CSRF token (403 `csrf_failed`).
     """
-    found = services(request)
+    principal = await _caller(request, services(request))
+    request.state.principal = principal  # for the audit log (`farebox.api.audit`)
+    return principal
+
+
+async def _caller(request: Request, found: Services) -> Principal:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie is not None and "authorization" not in request.headers and "x-api-key" not in request.headers:
         return await _session_caller(request, found, cookie)

@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     webhook_log_retention_days: int = Field(
         30, ge=1, le=3650, description="Days a finished delivery (and its attempts) stays in the delivery log."
     )
+    audit_retention_days: int = Field(
+        365, ge=1, le=3650, description="Days a row of the audit log is kept (`GET /api/admin/audit`)."
+    )
     anomaly_scan_interval_seconds: float = Field(
         60.0, ge=0.05, le=86_400, description="How often the anomaly detectors run over the rollups."
     )

@@ -178,6 +178,7 @@ CASES = [
     Case("GET", "/api/admin/accounts/{account}/workloads", READ, stranger=404),
     Case("PUT", WORKLOAD, MANAGE, body=lambda w: {"name": "Build box", "kind": "plain_vm"}, stranger=404),
     Case("DELETE", WORKLOAD, MANAGE, 204, stranger=404),
+    Case("GET", "/api/admin/audit", MANAGE, stranger=200, refusal="role_required"),
 ]
 
 

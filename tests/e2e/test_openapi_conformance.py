@@ -100,6 +100,8 @@ BEYOND_SCHEMA: dict[str, re.Pattern[str]] = {
     # A billing cycle is a month that exists (`2026-13` matches the pattern), and an account's tax rate is read from
     # a decimal the schema cannot bound to six places when sent as a JSON number.
     "POST /api/admin/analytics/billing-export": re.compile(r"billingCycle"),
+    # The audit log's instants carry their offset, `until` comes after `since`, a cursor is one the API gave.
+    "GET /api/admin/audit": re.compile(r"since|until|cursor"),
     # A top-up is more than zero, whole nano-USD, and keeps what the account was given within 1e9 USD.
     # Exactly one of `amount_usd` and `credits` (the body's own rule: `loc` is the body, '').
     "POST /api/admin/accounts/{account_id}/credits": re.compile(r"amount|credits|"),

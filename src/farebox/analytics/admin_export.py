@@ -33,7 +33,7 @@ MinCost = Annotated[
     Field(ge=0),
     WithJsonSchema(
         {
-            "description": "USD, a decimal string (`\"1.00\"`) or a JSON number, at least 0.",
+            "description": 'USD, a decimal string (`"1.00"`) or a JSON number, at least 0.',
             "anyOf": [
                 {"type": "string", "pattern": r"^[0-9]{1,12}(?:\.[0-9]{1,18})?$", "examples": ["1.00"]},
                 {"type": "number", "minimum": 0},

@@ -32,6 +32,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from farebox.api.client_address import client_address
 from farebox.api.errors import error_response
 from farebox.api.sign_in_page import sign_in_page
 from farebox.core.credentials import Principal
@@ -289,11 +290,8 @@ def _https(request: Request) -> bool:
 
 
 def _client_address(request: Request, auth: DashboardAuth) -> str:
-    """The client's address: the last hop of a trusted proxy's `X-Forwarded-For` (the one the proxy added)."""
-    forwarded = request.headers.get("x-forwarded-for")
-    if forwarded and auth.trust_proxy_headers:
-        return forwarded.split(",")[-1].strip()
-    return request.client.host if request.client else "unknown"
+    client = None if request.client is None else (request.client.host, request.client.port)
+    return client_address(request.headers, client, trust_proxy=auth.trust_proxy_headers)
 
 
 def _is_form(request: Request) -> bool:

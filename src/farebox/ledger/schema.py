@@ -542,3 +542,32 @@ alert_firings = Table(
     Index("ix_alert_firings_account_fired", "account_id", "fired_at_us"),
 )
 """Alerts that fired: the primary key makes each rule fire once per scope and period."""
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("at_us", BigInteger, nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("route", Text, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("principal_kind", String(16)),
+    Column("principal_account_id", String(36)),
+    Column("principal_member_id", String(36)),
+    Column("principal_key_id", String(36)),
+    Column("principal_role", String(16)),
+    Column("account_id", String(36)),
+    Column("key_id", String(36)),
+    Column("member_id", String(36)),
+    Column("filters", JSON, nullable=False),
+    Column("client_address", Text, nullable=False),
+    Column("correlation_id", String(128), nullable=False),
+    Index("ix_audit_log_at", "at_us"),
+    Index("ix_audit_log_account_at", "account_id", "at_us"),
+)
+"""Every read of analytics, exports and admin data and every change through the admin API, appended before its
+answer is sent: when, the route (its template, and the path as asked), the answer's status, who (the principal's
+kind, account, member, key and role; none when no credential was accepted), the account, key and member concerned,
+the filters (query parameters, and the body of the analytics endpoints whose bodies are filters), the client's
+address and the correlation id. Rows older than the retention setting are deleted."""
