@@ -25,6 +25,7 @@ from farebox.analytics import (
     admin_budgets,
     admin_export,
     admin_forecast,
+    admin_health,
     admin_keys,
     admin_live,
     admin_metrics,
@@ -66,6 +67,7 @@ from farebox.ledger.audit import AuditLog
 from farebox.ledger.base import Ledger
 from farebox.ledger.credits import Credits
 from farebox.ledger.directory import Directory
+from farebox.ledger.health import LedgerHealth
 from farebox.ledger.member_passwords import MemberPasswords
 from farebox.ledger.member_tokens import MemberTokens
 from farebox.ledger.reader import LedgerReader
@@ -197,6 +199,7 @@ def create_app(
         alerts=AlertStore(ledger, box),
         master_key=master_key,
         audit=audit_log,
+        health=LedgerHealth(ledger),
         allow_private_webhook_urls=settings.allow_private_webhook_urls,
         smtp_configured=settings.smtp_host is not None,
         ingest_limits=IngestLimits(
@@ -235,6 +238,7 @@ def create_app(
         admin_export,
         admin_billing,
         admin_metrics,
+        admin_health,
         workloads,
         sessions,
         audit,

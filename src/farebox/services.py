@@ -50,6 +50,7 @@ from farebox.ledger.audit import AuditLog
 from farebox.ledger.base import Ledger
 from farebox.ledger.credits import Credits
 from farebox.ledger.directory import Directory
+from farebox.ledger.health import LedgerHealth
 from farebox.ledger.member_passwords import MemberPasswords
 from farebox.ledger.member_tokens import MemberTokens
 from farebox.ledger.reader import LedgerReader
@@ -174,6 +175,8 @@ class Services:
     """The dashboard's sign-in: sessions, failed-attempt throttles, the CSRF key."""
     audit: AuditLog
     """Who read or changed what (`farebox.api.audit` writes it)."""
+    health: LedgerHealth
+    """The outbox's backlog, failing deliveries, and the rollups checked against the events."""
 
 
 def services(connection: HTTPConnection) -> Services:

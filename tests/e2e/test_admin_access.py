@@ -179,6 +179,10 @@ CASES = [
     Case("PUT", WORKLOAD, MANAGE, body=lambda w: {"name": "Build box", "kind": "plain_vm"}, stranger=404),
     Case("DELETE", WORKLOAD, MANAGE, 204, stranger=404),
     Case("GET", "/api/admin/audit", MANAGE, stranger=200, refusal="role_required"),
+    *(
+        Case("GET", f"/api/admin/analytics/{path}", frozenset({"master"}), stranger=403, refusal="master_key_required")
+        for path in ("ingestion-status", "pipeline-health")
+    ),
 ]
 
 

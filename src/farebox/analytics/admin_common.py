@@ -52,6 +52,7 @@ __all__ = [
     "envelope",
     "instant",
     "invalid",
+    "master_only",
     "period_rows",
     "period_sums",
     "ratio",
@@ -137,6 +138,12 @@ class Span:
             n for n, bucket in enumerate(buckets) if isinstance(bucket, datetime) and bucket.timestamp() == current
         )
         return slice(max(0, end + 1 - self.hours), end + 1)
+
+
+def master_only(viewer: Principal, what: str) -> None:
+    """Refuse anything but the master key: `what` is every account's (403 `master_key_required`)."""
+    if not viewer.is_master:
+        raise PermissionDenied(f"only the master key sees {what}", code="master_key_required")
 
 
 def admin_caller(viewer: Caller) -> Principal:

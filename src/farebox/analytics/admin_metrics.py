@@ -8,10 +8,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from farebox.analytics.admin_common import Caller, envelope
+from farebox.analytics.admin_common import Caller, envelope, master_only
 from farebox.analytics.query_times import KEPT, QueryTimes
-from farebox.core.credentials import PrincipalKind
-from farebox.errors import PermissionDenied
 
 __all__ = ["router"]
 
@@ -26,8 +24,7 @@ router = APIRouter(prefix="/api/admin/analytics", tags=["admin analytics"])
 async def performance_metrics(request: Request, viewer: Caller) -> Response:
     """Per analytics endpoint (method and path), since this process started: its requests, its error answers, and
     the 50th and 95th percentiles and the longest of its latest successful answers' times, in ms. The slowest first."""
-    if viewer.kind is not PrincipalKind.MASTER:
-        raise PermissionDenied("only the master key sees the server's query times", code="master_key_required")
+    master_only(viewer, "the server's query times")
     times: QueryTimes = request.app.state.query_times
     return envelope(
         {

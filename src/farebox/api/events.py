@@ -30,6 +30,7 @@ Malformed JSON is 400 `invalid_json`; a body over the size limit is 413 (`BodySi
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -199,6 +200,21 @@ class _Problems:
                 f"events[{first['index']}].{first['loc']}: {first['message']}",
                 details=self.items,
             )
+
+
+def _reasons(refused: ValidationFailed | InvalidRequest) -> dict[str, int]:
+    """A refused batch's events by reason: each invalid event under its first field at fault (`invalid:<field>`),
+    a whole batch refused as such (`batch:<field>`)."""
+    first: dict[int, str] = {}
+    batch = None if refused.details else "body"
+    for item in refused.details or []:
+        if "index" in item:
+            first.setdefault(item["index"], item["loc"].split(".")[0].split("[")[0])
+        else:
+            batch = item.get("loc", "body")
+    if batch is not None and not first:
+        return {f"batch:{batch}": 1}
+    return dict(Counter(f"invalid:{loc}" for loc in first.values()))
 
 
 def _refuse_batch(loc: str, message: str) -> NoReturn:
@@ -412,13 +428,19 @@ async def ingest_events(request: Request, principal: Annotated[Principal, Depend
     """Price, attribute and record a batch of external usage events, all or nothing, idempotent by id."""
     now = datetime.now(UTC)
     found = services(request)
-    posted = _parse_batch(await request.body(), limits=found.ingest_limits, now=now)
-    owners = await _resolve_owners(posted, principal=principal, directory=found.directory)
-    batch = _Batch(found.meter.events, now=now)
-    events = [batch.build(event, owner) for event, owner in zip(posted, owners, strict=True)]
-    _check_costs(posted, events, limits=found.ingest_limits)
+    try:
+        posted = _parse_batch(await request.body(), limits=found.ingest_limits, now=now)
+        owners = await _resolve_owners(posted, principal=principal, directory=found.directory)
+        batch = _Batch(found.meter.events, now=now)
+        events = [batch.build(event, owner) for event, owner in zip(posted, owners, strict=True)]
+        _check_costs(posted, events, limits=found.ingest_limits)
+    except (ValidationFailed, InvalidRequest) as refused:
+        found.ledger.ingestion.rejected(_reasons(refused))
+        raise
     recorded = await found.meter.record_many(events)
     items = [{"id": r.event.id, "status": r.result, "cost_usd": format_usd(r.cost_nano)} for r in recorded]
     count = sum(1 for r in recorded if r.result is RecordResult.RECORDED)
+    if count < len(recorded):
+        found.ledger.ingestion.rejected({"duplicate": len(recorded) - count})
     answer = {"recorded": count, "duplicates": len(recorded) - count, "results": items}
     return Response(orjson.dumps(answer), media_type="application/json")

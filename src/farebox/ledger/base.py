@@ -12,13 +12,14 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
 from contextlib import closing
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
 
 from farebox.core.events import RecordResult, UsageEvent
+from farebox.core.ingestion import IngestionStats
 from farebox.core.periods import Period, period_start
 from farebox.core.spend import CounterId
 from farebox.ledger.engine import Engines, migrate
@@ -39,7 +40,9 @@ class Ledger:
     def __init__(self, url: str):
         self.engines = Engines(url)
         self.recorder = Recorder(dialect=self.engines.dialect)
-        self._writer = GroupCommitWriter(self.engines.writer, recorder=self.recorder)
+        self.ingestion = IngestionStats(since=datetime.now(UTC))
+        """What this process has committed per source, and the events refused (`farebox.core.ingestion`)."""
+        self._writer = GroupCommitWriter(self.engines.writer, recorder=self.recorder, ingestion=self.ingestion)
 
     @property
     def dialect(self) -> str:
@@ -49,6 +52,15 @@ class Ledger:
     def commits(self) -> int:
         """Transactions the writer has committed (many concurrent records share one)."""
         return self._writer.commits
+
+    @property
+    def writer_queue_depth(self) -> int:
+        """Writes waiting for the writer's next transaction."""
+        return self._writer.queue_depth
+
+    @property
+    def writer_running(self) -> bool:
+        return self._writer.running
 
     async def start(self, *, run_migrations: bool = True) -> None:
         """Migrate the schema (unless told not to) and start the writer."""

@@ -19,14 +19,17 @@ import asyncio
 import logging
 import queue
 import threading
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from farebox.core.events import RecordResult, UsageEvent
+from farebox.core.ingestion import IngestionStats
 from farebox.core.spend import CounterId
 from farebox.errors import FareboxError, LedgerUnavailable
 from farebox.ledger.recording import Recorder
@@ -65,9 +68,10 @@ def _settle(job: _Job) -> None:
 class GroupCommitWriter:
     """The single writer of a ledger database."""
 
-    def __init__(self, engine: Engine, *, recorder: Recorder):
+    def __init__(self, engine: Engine, *, recorder: Recorder, ingestion: IngestionStats):
         self._engine = engine
         self._recorder = recorder
+        self._ingestion = ingestion
         self._added: dict[CounterId, int] = {}
         self.on_commit: list[Callable[[Mapping[CounterId, int]], None]] = []
         """Called on the writer thread after each commit, before any caller of the group resumes, with what the
@@ -76,6 +80,15 @@ class GroupCommitWriter:
         self._thread: threading.Thread | None = None
         self.commits = 0
         """Transactions committed so far (a group of jobs commits once)."""
+
+    @property
+    def queue_depth(self) -> int:
+        """Jobs waiting for the next transaction (the group being committed is not counted)."""
+        return self._queue.qsize()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
         if self._thread is None:
@@ -192,11 +205,25 @@ class GroupCommitWriter:
                 return False
             else:
                 self.commits += 1
+                self._count_ingested(group)
                 self._recorder.latencies.committed()
                 if self._added:
                     self._notify(self._added)
                 return True
         raise AssertionError("unreachable")
+
+    def _count_ingested(self, group: list[_Job]) -> None:
+        """Tell the ingestion stats how many events of each source the commit recorded, and the latest of each."""
+        counts: Counter[str] = Counter()
+        latest: dict[str, datetime] = {}
+        for job in group:
+            for event, result in zip(job.events, job.results, strict=False):
+                if result is RecordResult.RECORDED:
+                    counts[event.source] += 1
+                    if event.source not in latest or event.timestamp > latest[event.source]:
+                        latest[event.source] = event.timestamp
+        if counts:
+            self._ingestion.committed(datetime.now(UTC), counts, latest)
 
     def _transaction(self, connection: Connection, group: list[_Job]) -> None:
         self._added = {}
