@@ -39,7 +39,19 @@ from farebox.analytics import (
 )
 from farebox.analytics import routes as analytics_routes
 from farebox.analytics.query_times import QueryTimes
-from farebox.api import admin, alerts, audit, budget_alerts, events, requests, sessions, voids, webhooks, workloads
+from farebox.api import (
+    admin,
+    alerts,
+    audit,
+    budget_alerts,
+    events,
+    privacy,
+    requests,
+    sessions,
+    voids,
+    webhooks,
+    workloads,
+)
 from farebox.api import credits as credit_routes
 from farebox.api.audit import AuditMiddleware, AuditRetention
 from farebox.api.body_limit import BodySizeLimit
@@ -242,6 +254,7 @@ def create_app(
         workloads,
         sessions,
         audit,
+        privacy,
     )
     for api in routers:
         app.include_router(api.router, dependencies=[Depends(single_values)])

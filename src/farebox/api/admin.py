@@ -46,12 +46,12 @@ from farebox.api.openapi import errors
 from farebox.core.credentials import Principal
 from farebox.core.owners import Member, Role, VirtualKey, invalid
 from farebox.errors import NotFound, PermissionDenied
-from farebox.ledger.directory import Directory
+from farebox.ledger.directory import Directory, member_erased
 from farebox.ledger.member_passwords import MemberPasswords
 from farebox.ledger.member_tokens import MemberTokens
 from farebox.services import authenticate, services
 
-__all__ = ["router"]
+__all__ = ["Caller", "Dir", "Tokens", "guard_owner", "member_of", "router"]
 
 router = APIRouter(prefix="/api/admin", tags=["admin"], route_class=DecimalJSONRoute)
 
@@ -87,13 +87,13 @@ def _expiry(body: KeyFields | TokenIn, directory: Directory) -> dict[str, Any]:
     return {"expires_at": body.expires_at} if "expires_at" in given else {}
 
 
-def _guard_owner(principal: Principal, *roles: Role | None) -> None:
+def guard_owner(principal: Principal, *roles: Role | None) -> None:
     """Refuse an admin (not owner) member creating, promoting to, changing or removing an owner."""
     if principal.role == Role.ADMIN and Role.OWNER in roles:
         raise PermissionDenied("only an owner or the master key may manage owners", code="owner_required")
 
 
-async def _member_of(directory: Directory, account_id: str, member_id: str) -> Member:
+async def member_of(directory: Directory, account_id: str, member_id: str) -> Member:
     member = await directory.get_member(member_id)
     if member.account_id != account_id:
         raise NotFound(f"no member with id {member_id!r} in account {account_id!r}", code="member_not_found")
@@ -121,7 +121,7 @@ async def _managed_key(
 async def _guard_key_holder(directory: Directory, principal: Principal, member_id: str | None) -> None:
     """An admin may not create, rotate, change or revoke an owner's keys: a key's secret is its holder's power."""
     if member_id is not None and principal.role == Role.ADMIN:
-        _guard_owner(principal, (await directory.get_member(member_id)).role)
+        guard_owner(principal, (await directory.get_member(member_id)).role)
 
 
 # Accounts
@@ -172,7 +172,7 @@ async def list_members(account_id: str, principal: Caller, directory: Dir) -> Li
 @router.post("/accounts/{account_id}/members", status_code=201, summary="Add a member", responses=_EMAIL_TAKEN)
 async def create_member(account_id: str, body: MemberIn, principal: Caller, directory: Dir) -> MemberOut:
     principal.require_manage(account_id)
-    _guard_owner(principal, body.role)
+    guard_owner(principal, body.role)
     member = await directory.create_member(account_id, **body.changes())
     return present(MemberOut, member, spent=0, now=directory.now())
 
@@ -180,7 +180,7 @@ async def create_member(account_id: str, body: MemberIn, principal: Caller, dire
 @router.get("/accounts/{account_id}/members/{member_id}", summary="Show a member")
 async def get_member(account_id: str, member_id: str, principal: Caller, directory: Dir) -> MemberOut:
     principal.require_read(account_id, member_id=member_id)
-    return (await present_all(MemberOut, directory, [await _member_of(directory, account_id, member_id)]))[0]
+    return (await present_all(MemberOut, directory, [await member_of(directory, account_id, member_id)]))[0]
 
 
 @router.patch("/accounts/{account_id}/members/{member_id}", summary="Update a member", responses=_EMAIL_TAKEN)
@@ -188,7 +188,7 @@ async def update_member(
     account_id: str, member_id: str, body: MemberPatch, principal: Caller, directory: Dir
 ) -> MemberOut:
     principal.require_manage(account_id)
-    _guard_owner(principal, (await _member_of(directory, account_id, member_id)).role, body.role)
+    guard_owner(principal, (await member_of(directory, account_id, member_id)).role, body.role)
     member = await directory.update_member(member_id, **body.changes())
     return (await present_all(MemberOut, directory, [member]))[0]
 
@@ -197,7 +197,7 @@ async def update_member(
 async def remove_member(account_id: str, member_id: str, principal: Caller, directory: Dir) -> Response:
     """Remove a member; its keys are revoked (and kept, detached from it) and its API tokens deleted."""
     principal.require_manage(account_id)
-    _guard_owner(principal, (await _member_of(directory, account_id, member_id)).role)
+    guard_owner(principal, (await member_of(directory, account_id, member_id)).role)
     await directory.remove_member(member_id)
     return Response(status_code=204)
 
@@ -205,13 +205,17 @@ async def remove_member(account_id: str, member_id: str, principal: Caller, dire
 # Member tokens
 
 
-async def _credential_holder(directory: Directory, principal: Principal, account_id: str, member_id: str) -> Member:
+async def _credential_holder(
+    directory: Directory, principal: Principal, account_id: str, member_id: str, *, new: bool = False
+) -> Member:
     """The member whose own credentials (API tokens, password) are managed: by owners and admins (an admin not
-    an owner's), or by itself."""
+    an owner's), or by itself. A `new` credential is refused to an erased member (409 `member_erased`)."""
     principal.require_manage(account_id, holder=member_id)
-    member = await _member_of(directory, account_id, member_id)
+    member = await member_of(directory, account_id, member_id)
     if member.id != principal.member_id:
-        _guard_owner(principal, member.role)
+        guard_owner(principal, member.role)
+    if new and member.erased_at is not None:
+        raise member_erased(member_id)
     return member
 
 
@@ -227,7 +231,7 @@ async def create_token(
     account_id: str, member_id: str, body: TokenIn, principal: Caller, directory: Dir, tokens: Tokens
 ) -> TokenCreated:
     """A personal API token acting with the member's role. The response holds the secret as `token`, once."""
-    await _credential_holder(directory, principal, account_id, member_id)
+    await _credential_holder(directory, principal, account_id, member_id, new=True)
     token, secret = await tokens.create(member_id, name=body.name, **_expiry(body, directory))
     return TokenCreated(**TokenOut.of(token, now=directory.now()).model_dump(), token=secret)
 
@@ -261,7 +265,7 @@ async def set_password(
     account_id: str, member_id: str, body: PasswordIn, principal: Caller, directory: Dir, passwords: Passwords
 ) -> Response:
     """Set or replace the member's password (for the dashboard's sign-in). Only its argon2id hash is kept."""
-    await _credential_holder(directory, principal, account_id, member_id)
+    await _credential_holder(directory, principal, account_id, member_id, new=True)
     await passwords.set(member_id, body.password.get_secret_value())
     return Response(status_code=204)
 

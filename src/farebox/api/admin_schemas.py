@@ -228,6 +228,7 @@ class MemberOut(BaseModel):
     cap_period: Period
     percent_used: PercentUsed
     has_password: bool = Field(description="Whether the member has a password (for the dashboard); never the password.")
+    erased_at: datetime | None = Field(None, description="When its name and e-mail address were pseudonymised.")
     created_at: datetime
     updated_at: datetime
 

@@ -140,6 +140,8 @@ class Member:
     """Whether the member has a password (`core.passwords`); its hash never leaves the ledger."""
     password_changed_at: datetime | None = None
     """When a password was last set or removed; None if never."""
+    erased_at: datetime | None = None
+    """When its name and e-mail address were pseudonymised (`Directory.erase_member`); None if never."""
 
     @property
     def is_admin(self) -> bool:

@@ -58,13 +58,24 @@ from farebox.ledger.rows import (
     timezones,
     update_row,
 )
-from farebox.ledger.schema import accounts, key_secrets, member_tokens, members, virtual_keys
+from farebox.ledger.schema import accounts, audit_log, key_secrets, member_tokens, members, virtual_keys
 from farebox.ledger.sessions import end_member_sessions
 from farebox.ledger.spend import read_counters, recount_current_periods
 
-__all__ = ["MAX_GRACE_SECONDS", "Directory"]
+__all__ = ["ERASED_KEY_NAME", "ERASED_NAME", "MAX_GRACE_SECONDS", "Directory", "member_erased"]
 
 MAX_GRACE_SECONDS = 365 * 86_400
+ERASED_NAME = "Erased member"
+"""An erased member's name."""
+ERASED_KEY_NAME = "erased"
+"""The name an erased member's keys take (a key's name may name its holder)."""
+
+
+def member_erased(member_id: str) -> Conflict:
+    """The refusal to give an erased member back an identity or a credential."""
+    return Conflict(f"member {member_id!r} was erased: it takes no new name, key or credential", code="member_erased")
+
+
 """The longest a rotated-out secret may keep working."""
 
 T = TypeVar("T", Account, Member, VirtualKey)
@@ -164,7 +175,7 @@ class Directory:
         row = clean(MEMBER_RULES, {**MEMBER_DEFAULTS, **fields})
         row["id"], row["created_at"] = self.stamp()
         row["updated_at"], row["account_id"] = row["created_at"], account_id
-        row["password_hash"] = row["password_changed_at"] = None
+        row["password_hash"] = row["password_changed_at"] = row["erased_at"] = None
 
         def write(connection: Connection) -> None:
             fetch_row(connection, accounts, account_id, what="account")
@@ -191,12 +202,16 @@ class Directory:
         return [build(Member, row) for row in await self._ledger._read(fetch)]
 
     async def update_member(self, member_id: str, **changes: Unpack[MemberChanges]) -> Member:
-        """Change the given fields. Raises NotFound, ValidationFailed, or Conflict (new e-mail taken)."""
+        """Change the given fields. Raises NotFound, ValidationFailed, or Conflict (new e-mail taken; an erased
+        member's name or e-mail address)."""
         values = clean(MEMBER_RULES, changes)
         now = epoch_seconds(self._clock())
 
         def write(connection: Connection) -> Row:
-            account_id = fetch_row(connection, members, member_id, what="member")["account_id"]
+            found = fetch_row(connection, members, member_id, what="member")
+            account_id = found["account_id"]
+            if found["erased_at"] is not None and {"name", "email"} & set(values):
+                raise member_erased(member_id)
             try:
                 return update_row(connection, members, member_id, values, what="member", now=now)
             except IntegrityError:
@@ -222,6 +237,36 @@ class Directory:
             end_member_sessions(connection, member_id)
             connection.execute(delete(members).where(members.c.id == member_id))
             return row
+
+        return build(Member, await self._write(write))
+
+    async def erase_member(self, member_id: str) -> Member:
+        """Pseudonymise a member (a data subject's erasure): its name becomes `ERASED_NAME` and its e-mail address
+        one naming only its id; its password, API tokens and dashboard sessions go; its keys are revoked and
+        renamed; the client addresses of its requests in the audit log are dropped. Its id stays, and with it
+        every amount of its usage. Erasing an erased member changes nothing.
+
+        Raises:
+            NotFound: no member has this id.
+        """
+        now = epoch_seconds(self._clock())
+
+        def write(connection: Connection) -> Row:
+            row = fetch_row(connection, members, member_id, what="member")
+            if row["erased_at"] is not None:
+                return row
+            identity = {"name": ERASED_NAME, "email": f"erased-{member_id}@erased.invalid"}
+            gone = {"password_hash": None, "password_changed_at": now, "erased_at": now, "updated_at": now}
+            connection.execute(update(members).where(members.c.id == member_id).values(**identity, **gone))
+            owned, live = virtual_keys.c.member_id == member_id, virtual_keys.c.revoked_at.is_(None)
+            connection.execute(update(virtual_keys).where(owned, live).values(revoked_at=now))
+            connection.execute(update(virtual_keys).where(owned).values(name=ERASED_KEY_NAME, tags=[], updated_at=now))
+            connection.execute(delete(member_tokens).where(member_tokens.c.member_id == member_id))
+            end_member_sessions(connection, member_id)
+            connection.execute(
+                update(audit_log).where(audit_log.c.principal_member_id == member_id).values(client_address="erased")
+            )
+            return fetch_row(connection, members, member_id, what="member")
 
         return build(Member, await self._write(write))
 
@@ -254,9 +299,13 @@ class Directory:
         def write(connection: Connection) -> None:
             fetch_row(connection, accounts, account_id, what="account")
             if member_id is not None:
-                owner = connection.scalar(select(members.c.account_id).where(members.c.id == member_id))
-                if owner != account_id:
+                owner = connection.execute(
+                    select(members.c.account_id, members.c.erased_at).where(members.c.id == member_id)
+                ).first()
+                if owner is None or owner.account_id != account_id:
                     raise invalid("member_id", f"no member {member_id!r} in account {account_id!r}")
+                if owner.erased_at is not None:
+                    raise member_erased(member_id)
             connection.execute(insert(virtual_keys).values(row))
             connection.execute(insert(key_secrets).values(secret_row))
 

@@ -52,7 +52,16 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND = timedelta(seconds=1)
 _ENUMS: dict[str, type[Plan | Role | Period]] = {"plan": Plan, "role": Role, "cap_period": Period}
 _TIMES = frozenset(
-    {"created_at", "updated_at", "expires_at", "revoked_at", "disabled_at", "last_used_at", "password_changed_at"}
+    {
+        "created_at",
+        "updated_at",
+        "expires_at",
+        "revoked_at",
+        "disabled_at",
+        "last_used_at",
+        "password_changed_at",
+        "erased_at",
+    }
 )
 _TUPLES = frozenset({"allowed_models", "tags"})
 

@@ -96,6 +96,8 @@ members = Table(
     # When a password was last set or removed, so that sign-ins begun before a change can be ended.
     Column("password_changed_at", BigInteger),
     Index("uq_members_account_email", "account_id", "email", unique=True),
+    # When its identity was pseudonymised (`Directory.erase_member`); NULL for a member never erased.
+    Column("erased_at", BigInteger),
 )
 
 virtual_keys = Table(
