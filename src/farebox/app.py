@@ -42,6 +42,7 @@ from farebox.analytics.query_times import QueryTimes
 from farebox.api import (
     admin,
     alerts,
+    analytics_webhooks,
     audit,
     budget_alerts,
     events,
@@ -82,6 +83,7 @@ from farebox.ledger.directory import Directory
 from farebox.ledger.health import LedgerHealth
 from farebox.ledger.member_passwords import MemberPasswords
 from farebox.ledger.member_tokens import MemberTokens
+from farebox.ledger.outbox import backoff_delays
 from farebox.ledger.reader import LedgerReader
 from farebox.ledger.sessions import DashboardSessions
 from farebox.ledger.webhooks import WebhookEndpoints
@@ -92,7 +94,7 @@ from farebox.prices.alternatives import Alternatives
 from farebox.services import DashboardAuth, IngestLimits, Services
 from farebox.settings import Settings, provider_credentials, resolve_master_key, resolve_secret_key
 from farebox.webhooks.feed import UsageFeed
-from farebox.webhooks.sender import Sender, SmtpConfig, backoff_delays
+from farebox.webhooks.sender import Sender, SmtpConfig
 
 __all__ = ["Health", "create_app"]
 
@@ -255,6 +257,7 @@ def create_app(
         sessions,
         audit,
         privacy,
+        analytics_webhooks,
     )
     for api in routers:
         app.include_router(api.router, dependencies=[Depends(single_values)])

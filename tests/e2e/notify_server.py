@@ -68,6 +68,8 @@ class Received:
     verified: bool
     status: int
     """What the receiver answered; SLOW: it answered after farebox gave up."""
+    authorization: str | None = None
+    """The request's `Authorization` header, if any."""
 
 
 class Receiver:
@@ -107,7 +109,14 @@ class Receiver:
                 status = 400
         with self.lock:
             self.received.append(
-                Received(path, request.headers.get("webhook-id", ""), json.loads(raw), verified, status)
+                Received(
+                    path,
+                    request.headers.get("webhook-id", ""),
+                    json.loads(raw),
+                    verified,
+                    status,
+                    request.headers.get("authorization"),
+                )
             )
         if status == SLOW:
             time.sleep(TIMEOUT_S * 3)

@@ -183,6 +183,13 @@ CASES = [
         Case("GET", f"/api/admin/analytics/{path}", frozenset({"master"}), stranger=403, refusal="master_key_required")
         for path in ("ingestion-status", "pipeline-health")
     ),
+    Case("GET", "/api/admin/analytics/webhooks?account_id={account}", READ),
+    Case(
+        "PUT",
+        "/api/admin/analytics/webhooks?account_id={account}",
+        MANAGE,
+        body=lambda w: {"endpoints": [{"url": "http://127.0.0.1:9/analytics", "events": ["usage.recorded"]}]},
+    ),
     Case("GET", f"{MEMBER}/{{mo}}/data", OWN_READ),
     # Last: `test_audit` calls every case in one world, and an erased Mo has no token left.
     Case("POST", f"{MEMBER}/{{mo}}/erase", MANAGE),

@@ -102,6 +102,9 @@ BEYOND_SCHEMA: dict[str, re.Pattern[str]] = {
     "POST /api/admin/analytics/billing-export": re.compile(r"billingCycle"),
     # The audit log's instants carry their offset, `until` comes after `since`, a cursor is one the API gave.
     "GET /api/admin/audit": re.compile(r"since|until|cursor"),
+    # Each analytics webhook URL appears once; the master key names the account.
+    "PUT /api/admin/analytics/webhooks": re.compile(r"endpoints|url|account_id"),
+    "GET /api/admin/analytics/webhooks": re.compile(r"account_id"),
     # A top-up is more than zero, whole nano-USD, and keeps what the account was given within 1e9 USD.
     # Exactly one of `amount_usd` and `credits` (the body's own rule: `loc` is the body, '').
     "POST /api/admin/accounts/{account_id}/credits": re.compile(r"amount|credits|"),

@@ -24,13 +24,14 @@ from sqlalchemy import Connection, and_, case, delete, func, insert, or_, select
 from farebox.core.sealing import SecretBox, UnreadableSecret
 from farebox.ledger.base import Ledger
 from farebox.ledger.schema import outbox, outbox_attempts, webhook_endpoints
-from farebox.ledger.signing_secrets import load_cipher, open_routing_key, open_secret
+from farebox.ledger.signing_secrets import load_cipher, open_bearer, open_routing_key, open_secret
 
 __all__ = [
     "Attempt",
     "Claimed",
     "Message",
     "Outbox",
+    "backoff_delays",
     "enqueue",
     "message_body",
     "new_message_id",
@@ -40,6 +41,13 @@ __all__ = [
 ]
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+_LONGEST_DELAY_S = 3_600.0
+"""The longest an endpoint's own retry schedule waits between attempts."""
+
+
+def backoff_delays(*, attempts: int, base_seconds: float, max_seconds: float) -> tuple[int, ...]:
+    """Microseconds to wait after attempt 1, 2, ...: doubling from `base_seconds`, at most `max_seconds`."""
+    return tuple(int(min(base_seconds * 2**n, max_seconds) * 1_000_000) for n in range(attempts - 1))
 
 
 def new_message_id() -> str:
@@ -86,6 +94,10 @@ class Claimed:
     when it does not open."""
     secret_error: str | None = None
     """Why the stored signing secret or routing key does not open (another server secret, an altered row)."""
+    bearer: str | None = None
+    """The endpoint's bearer token, opened, sent as `Authorization`; None for none."""
+    delays_us: tuple[int, ...] | None = None
+    """The endpoint's own retry schedule (microseconds after attempt 1, 2, ...); None: the server's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +176,9 @@ def _claim(connection: Connection, box: SecretBox, *, now_us: int, lease_us: int
             webhook_endpoints.c.url,
             webhook_endpoints.c.secret,
             webhook_endpoints.c.enabled,
+            webhook_endpoints.c.bearer_token,
+            webhook_endpoints.c.max_retries,
+            webhook_endpoints.c.retry_delay_ms,
         )
         .select_from(outbox.outerjoin(webhook_endpoints, outbox.c.endpoint_id == webhook_endpoints.c.id))
         .where(due)
@@ -179,7 +194,7 @@ def _claim(connection: Connection, box: SecretBox, *, now_us: int, lease_us: int
     connection.execute(update(outbox).where(outbox.c.id.in_(ids)).values(lease_until_us=now_us + lease_us))
     claimed = []
     for row in rows:
-        secret = error = None
+        secret = error = bearer = None
         if row.channel == "pagerduty":
             try:
                 secret = open_routing_key(box, row.account_id, row.target)
@@ -188,8 +203,14 @@ def _claim(connection: Connection, box: SecretBox, *, now_us: int, lease_us: int
         elif row.enabled and row.secret is not None:
             try:
                 secret = open_secret(box, row.endpoint_id, row.secret)
+                bearer = None if row.bearer_token is None else open_bearer(box, row.endpoint_id, row.bearer_token)
             except UnreadableSecret as exc:
-                error = f"the endpoint's signing secret does not open: {exc}"
+                error = f"the endpoint's signing secret or bearer token does not open: {exc}"
+        delays = None
+        if row.max_retries is not None and row.retry_delay_ms is not None:
+            delays = backoff_delays(
+                attempts=row.max_retries + 1, base_seconds=row.retry_delay_ms / 1000, max_seconds=_LONGEST_DELAY_S
+            )
         claimed.append(
             Claimed(
                 id=row.id,
@@ -201,6 +222,8 @@ def _claim(connection: Connection, box: SecretBox, *, now_us: int, lease_us: int
                 url=row.url if row.enabled else None,
                 secret=secret,
                 secret_error=error,
+                bearer=bearer,
+                delays_us=delays,
             )
         )
     return claimed
@@ -235,6 +258,7 @@ def _finish(connection: Connection, attempts: Sequence[Attempt], *, now_us: int,
         )
     for attempt in attempts:
         made = attempt.claimed.attempts + 1
+        schedule = delays_us if attempt.claimed.delays_us is None else attempt.claimed.delays_us
         values: dict[str, Any] = {
             "attempts": made,
             "lease_until_us": None,
@@ -243,10 +267,10 @@ def _finish(connection: Connection, attempts: Sequence[Attempt], *, now_us: int,
         }
         if attempt.ok:
             values |= {"status": DELIVERED, "delivered_at_us": now_us}
-        elif not attempt.retry or made >= len(delays_us) + 1:
+        elif not attempt.retry or made >= len(schedule) + 1:
             values |= {"status": FAILED}
         else:
-            values |= {"next_attempt_us": now_us + delays_us[made - 1]}
+            values |= {"next_attempt_us": now_us + schedule[made - 1]}
         connection.execute(update(outbox).where(outbox.c.id == attempt.claimed.id).values(**values))
 
 

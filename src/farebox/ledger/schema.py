@@ -482,6 +482,12 @@ webhook_endpoints = Table(
     Column("feed_cursor_id", String(128), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    # Sent as `Authorization: Bearer ...` besides the signature, sealed like `secret`; NULL for none.
+    Column("bearer_token", Text),
+    # The endpoint's own retry policy (NULL: the server's schedule), and who manages it (`analytics`, or NULL).
+    Column("max_retries", Integer),
+    Column("retry_delay_ms", Integer),
+    Column("managed_by", String(16)),
 )
 """Where an account's webhooks go. `secret` signs them (Standard Webhooks): shown once, and kept sealed under
 the server secret (`ledger.signing_secrets`; a ledger from before that holds plain ones until start-up).

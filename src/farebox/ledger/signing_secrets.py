@@ -19,7 +19,16 @@ from sqlalchemy import Connection, select, update
 from farebox.core.sealing import SecretBox, UnreadableSecret, WrongServerSecret
 from farebox.ledger.schema import webhook_endpoints
 
-__all__ = ["load_cipher", "open_routing_key", "open_secret", "seal", "seal_routing_key", "seal_stored"]
+__all__ = [
+    "load_cipher",
+    "open_bearer",
+    "open_routing_key",
+    "open_secret",
+    "seal",
+    "seal_bearer",
+    "seal_routing_key",
+    "seal_stored",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +62,24 @@ def open_secret(box: SecretBox, endpoint_id: str, stored: str) -> str:
             endpoint's.
     """
     return box.open(stored, context=_context(endpoint_id))
+
+
+def _bearer_context(endpoint_id: str) -> str:
+    return f"webhook_endpoints.bearer_token:{endpoint_id}"
+
+
+def seal_bearer(box: SecretBox, endpoint_id: str, token: str) -> str:
+    """The value to store for the bearer token an endpoint's deliveries carry."""
+    return box.seal(token, context=_bearer_context(endpoint_id))
+
+
+def open_bearer(box: SecretBox, endpoint_id: str, stored: str) -> str:
+    """The endpoint's bearer token from its stored value.
+
+    Raises:
+        UnreadableSecret: sealed under another server secret, altered, or another endpoint's.
+    """
+    return box.open(stored, context=_bearer_context(endpoint_id))
 
 
 def _routing_key_context(account_id: str) -> str:

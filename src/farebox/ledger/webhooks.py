@@ -22,7 +22,7 @@ from farebox.errors import Conflict, NotFound
 from farebox.ledger.base import Ledger
 from farebox.ledger.outbox import Message, enqueue, message_body, retry_now
 from farebox.ledger.schema import accounts, outbox, outbox_attempts, webhook_endpoints
-from farebox.ledger.signing_secrets import load_cipher, seal, seal_stored
+from farebox.ledger.signing_secrets import load_cipher, seal, seal_bearer, seal_stored
 
 __all__ = ["EVENT_TYPES", "Delivery", "EventType", "WebhookEndpoint", "WebhookEndpoints", "unknown_endpoint"]
 
@@ -53,6 +53,14 @@ class WebhookEndpoint:
     """Longest a `usage.recorded` event waits for its batch to fill."""
     created_at: datetime
     updated_at: datetime
+    has_bearer: bool = False
+    """Whether its deliveries carry a bearer token (never shown)."""
+    max_retries: int | None = None
+    """Retries after a failed first attempt; None: the server's schedule."""
+    retry_delay_ms: int | None = None
+    """The first retry's delay, doubling after (at most an hour); None: the server's schedule."""
+    managed_by: str | None = None
+    """`analytics` for an endpoint of the analytics webhooks settings; None for one of the webhook API."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +92,10 @@ def _endpoint(row: Any) -> WebhookEndpoint:
         flush_interval_ms=row["flush_interval_ms"],
         created_at=datetime.fromtimestamp(row["created_at"], UTC),
         updated_at=datetime.fromtimestamp(row["updated_at"], UTC),
+        has_bearer=row["bearer_token"] is not None,
+        max_retries=row["max_retries"],
+        retry_delay_ms=row["retry_delay_ms"],
+        managed_by=row["managed_by"],
     )
 
 
@@ -131,6 +143,10 @@ class WebhookEndpoints:
         description: str = "",
         batch_size: int = 100,
         flush_interval_ms: int = 5_000,
+        bearer_token: str | None = None,
+        max_retries: int | None = None,
+        retry_delay_ms: int | None = None,
+        managed_by: str | None = None,
     ) -> WebhookEndpoint:
         """Register an endpoint; it hears of usage recorded from now on. Raises NotFound for an unknown account."""
         await load_cipher(self._box)
@@ -150,6 +166,10 @@ class WebhookEndpoints:
             "feed_cursor_id": "",
             "created_at": int(now.timestamp()),
             "updated_at": int(now.timestamp()),
+            "bearer_token": None if bearer_token is None else seal_bearer(self._box, endpoint_id, bearer_token),
+            "max_retries": max_retries,
+            "retry_delay_ms": retry_delay_ms,
+            "managed_by": managed_by,
         }
 
         def write(connection: Connection) -> None:
@@ -172,11 +192,15 @@ class WebhookEndpoints:
         return [_endpoint(row) for row in await self._ledger._read(lambda c: c.execute(query).mappings().all())]
 
     async def update(self, endpoint_id: str, **changes: Any) -> WebhookEndpoint:
-        """Change fields (`url`, `events`, `description`, `enabled`, `batch_size`, `flush_interval_ms`, `secret`)."""
+        """Change fields (`url`, `events`, `description`, `enabled`, `batch_size`, `flush_interval_ms`, `secret`,
+        `bearer_token` (None: none), `max_retries`, `retry_delay_ms`)."""
         values = {name: list(value) if name == "events" else value for name, value in changes.items()}
-        if "secret" in changes:
+        if "secret" in changes or changes.get("bearer_token") is not None:
             await load_cipher(self._box)
+        if "secret" in changes:
             values["secret"] = seal(self._box, endpoint_id, changes["secret"])
+        if changes.get("bearer_token") is not None:
+            values["bearer_token"] = seal_bearer(self._box, endpoint_id, changes["bearer_token"])
 
         def write(connection: Connection) -> Any:
             _fetch(connection, endpoint_id)

@@ -40,18 +40,13 @@ from farebox.ledger.outbox import Attempt, Claimed, Outbox
 from farebox.webhooks.guard import UnsafeDestination, check_url, is_public
 from farebox.webhooks.signing import signed_headers
 
-__all__ = ["PublicOnlyResolver", "Sender", "SmtpConfig", "backoff_delays"]
+__all__ = ["PublicOnlyResolver", "Sender", "SmtpConfig"]
 
 log = logging.getLogger(__name__)
 
 _ERROR_BODY_CHARS = 300
 _PRUNE_EVERY_S = 3600.0
 _PRUNE_BATCH = 5_000
-
-
-def backoff_delays(*, attempts: int, base_seconds: float, max_seconds: float) -> tuple[int, ...]:
-    """Microseconds to wait after attempt 1, 2, ...: doubling from `base_seconds`, at most `max_seconds`."""
-    return tuple(int(min(base_seconds * 2**n, max_seconds) * 1_000_000) for n in range(attempts - 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +199,8 @@ class Sender:
             assert item.secret is not None
             timestamp = int(self._clock().timestamp())
             headers = signed_headers(item.secret, msg_id=item.id, timestamp=timestamp, body=item.body)
+            if item.bearer is not None:
+                headers["authorization"] = f"Bearer {item.bearer}"
             body = item.body.encode()
         elif item.channel == "pagerduty":
             assert item.secret is not None

@@ -11,8 +11,8 @@ import standardwebhooks
 from pydantic import ValidationError
 
 from farebox.alerts.config import AlertConfig, ScopeAlerts
+from farebox.ledger.outbox import backoff_delays
 from farebox.webhooks.guard import UnsafeDestination, check_url, is_public, parse_url
-from farebox.webhooks.sender import backoff_delays
 from farebox.webhooks.signing import new_secret, sign, signed_headers
 
 
