@@ -138,7 +138,7 @@ def test_records_are_frozen() -> None:
 
 
 def test_each_rule_table_knows_exactly_the_fields_users_may_set() -> None:
-    assert set(ACCOUNT_RULES) == {"name", "plan", "timezone", "spend_cap_nano", "cap_period"}
+    assert set(ACCOUNT_RULES) == {"name", "plan", "timezone", "spend_cap_nano", "cap_period", "tax_rate_ppm"}
     assert set(MEMBER_RULES) == {"email", "name", "role", "spend_cap_nano", "cap_period"}
     assert set(KEY_RULES) == {
         "name",
@@ -238,6 +238,7 @@ def test_only_the_fields_given_are_returned() -> None:
         (ACCOUNT_RULES, {"timezone": "Nowhere/Land"}, "timezone", "unknown timezone 'Nowhere/Land'"),
         (ACCOUNT_RULES, {"spend_cap_nano": -5}, "spend_cap", "must not be negative"),
         (ACCOUNT_RULES, {"cap_period": "hourly"}, "cap_period", "must be one of daily, weekly, monthly, total"),
+        (ACCOUNT_RULES, {"tax_rate_ppm": 1_000_001}, "tax_rate", "must be a fraction from 0 to 1"),
         (MEMBER_RULES, {"email": "nobody"}, "email", "not an e-mail address: 'nobody'"),
         (MEMBER_RULES, {"role": "root"}, "role", "must be one of owner, admin, billing, member, not 'root'"),
         (MEMBER_RULES, {"name": ""}, "name", "must not be empty"),

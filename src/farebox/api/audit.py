@@ -93,7 +93,7 @@ class AuditMiddleware:
             if message["type"] == "http.response.start" and not written:
                 written = True
                 MutableHeaders(scope=message).append("x-request-id", correlation)
-                await self._write(scope, message["status"], correlation, bytes(body) if keep_body else None)
+                await self._record(scope, message["status"], correlation, bytes(body) if keep_body else None)
             await send(message)
 
         try:
@@ -101,10 +101,10 @@ class AuditMiddleware:
         except Exception:
             if not written:
                 written = True
-                await self._write(scope, 500, correlation, bytes(body) if keep_body else None)
+                await self._record(scope, 500, correlation, bytes(body) if keep_body else None)
             raise
 
-    async def _write(self, scope: Scope, status: int, correlation: str, body: bytes | None) -> None:
+    async def _record(self, scope: Scope, status: int, correlation: str, body: bytes | None) -> None:
         """Commit the row; a ledger that cannot take it is logged, and the answer still goes (it is computed)."""
         try:
             await self._audit.record(self._entry(scope, status, correlation, body))
