@@ -183,6 +183,13 @@ CASES = [
         Case("GET", f"/api/admin/analytics/{path}", frozenset({"master"}), stranger=403, refusal="master_key_required")
         for path in ("ingestion-status", "pipeline-health")
     ),
+    Case(
+        "POST",
+        "/api/admin/analytics/reports?account_id={account}",
+        READ,
+        body=lambda w: {"period": "7d", "sections": [{"type": "summary"}]},
+        refusal="role_required",
+    ),
     Case("GET", "/api/admin/analytics/webhooks?account_id={account}", READ),
     Case(
         "PUT",

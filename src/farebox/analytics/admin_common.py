@@ -51,6 +51,8 @@ __all__ = [
     "engine",
     "envelope",
     "instant",
+    "MAX_DATED_DAYS",
+    "dated_window",
     "invalid",
     "master_only",
     "period_rows",
@@ -144,6 +146,36 @@ def master_only(viewer: Principal, what: str) -> None:
     """Refuse anything but the master key: `what` is every account's (403 `master_key_required`)."""
     if not viewer.is_master:
         raise PermissionDenied(f"only the master key sees {what}", code="master_key_required")
+
+
+MAX_DATED_DAYS = 366
+"""The most days explicit dates may span (an export's, a report's)."""
+
+
+def dated_window(
+    period: str | None, start_date: date | None, end_date: date | None, *, today: date, tz: ZoneInfo
+) -> Window:
+    """The local days a body asks for: its `period` of days or weeks ending today, or `startDate` to `endDate`.
+
+    Raises:
+        ValidationFailed: neither or both given, a period of hours, the end before the start, or over 366 days.
+    """
+    if (period is None) == (start_date is None and end_date is None):
+        raise invalid("period", "give a period, or startDate and endDate")
+    if period is not None:
+        span = Span.parse(period)
+        if span.unit == "h":
+            raise invalid("period", "the period is in days or weeks")
+        first, last = today - timedelta(days=span.days - 1), today
+    elif start_date is None or end_date is None:
+        raise invalid("startDate" if start_date is None else "endDate", "give both startDate and endDate")
+    else:
+        first, last = start_date, end_date
+        if last < first:
+            raise invalid("endDate", "endDate comes before startDate")
+    if (last - first).days >= MAX_DATED_DAYS:
+        raise invalid("period", f"the dates span at most {MAX_DATED_DAYS} days")
+    return Window(first, last, tz)
 
 
 def admin_caller(viewer: Caller) -> Principal:

@@ -5,7 +5,7 @@ day, as CSV, a JSON array or NDJSON, with the fields and the filters asked for, 
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
@@ -14,18 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
 from starlette.responses import StreamingResponse
 
-from farebox.analytics.admin_common import PERIOD_PATTERN, Scoped, Span, engine, invalid, scoped_responses
-from farebox.analytics.calendar import Window
+from farebox.analytics.admin_common import PERIOD_PATTERN, Scoped, dated_window, engine, invalid, scoped_responses
 from farebox.analytics.engine import Dimension, Filters, Measure, Query
 from farebox.analytics.export_rows import Format, Granularity, export_rows, fields_of, least_nano
 from farebox.analytics.query_times import TimedRoute
 from farebox.services import services
 
-__all__ = ["router"]
+__all__ = ["MinCost", "router"]
 
 router = APIRouter(prefix="/api/admin/analytics", tags=["admin analytics"], route_class=TimedRoute)
-
-MAX_EXPORT_DAYS = 366
 
 
 MinCost = Annotated[
@@ -77,31 +74,6 @@ class ExportIn(BaseModel):
     filters: ExportFilters = Field(default_factory=ExportFilters)
 
 
-def _window(body: ExportIn, today: date, scope_window: Window) -> Window:
-    """The local days asked for: the period ending today, or `startDate` to `endDate`.
-
-    Raises:
-        ValidationFailed: neither or both given, a period of hours, the end before the start, or over 366 days.
-    """
-    tz = scope_window.tz
-    if (body.period is None) == (body.start_date is None and body.end_date is None):
-        raise invalid("period", "give a period, or startDate and endDate")
-    if body.period is not None:
-        span = Span.parse(body.period)
-        if span.unit == "h":
-            raise invalid("period", "an export's period is in days or weeks")
-        first, last = today - timedelta(days=span.days - 1), today
-    elif body.start_date is None or body.end_date is None:
-        raise invalid("startDate" if body.start_date is None else "endDate", "give both startDate and endDate")
-    else:
-        first, last = body.start_date, body.end_date
-        if last < first:
-            raise invalid("endDate", "endDate comes before startDate")
-    if (last - first).days >= MAX_EXPORT_DAYS:
-        raise invalid("period", f"an export spans at most {MAX_EXPORT_DAYS} days")
-    return Window(first, last, tz)
-
-
 @router.post(
     "/export",
     summary="An account's usage of a period, raw or by the hour or the day, as CSV, JSON or NDJSON, streamed",
@@ -130,7 +102,8 @@ async def export(request: Request, body: ExportIn, scope: Scoped) -> StreamingRe
     if account_id is None:
         raise invalid("account_id", "the master key must name the account")
     found = services(request)
-    window = _window(body, found.directory.now().astimezone(scope.window.tz).date(), scope.window)
+    today = found.directory.now().astimezone(scope.window.tz).date()
+    window = dated_window(body.period, body.start_date, body.end_date, today=today, tz=scope.window.tz)
     try:
         fields = fields_of(body.granularity, body.include_fields)
     except ValueError as exc:
