@@ -12,18 +12,6 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.chart import BarChart, LineChart, Reference
-from openpyxl.styles import Font
-from reportlab.graphics.charts.barcharts import VerticalBarChart
-from reportlab.graphics.charts.linecharts import HorizontalLineChart
-from reportlab.graphics.shapes import Drawing
-from reportlab.lib import colors
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import getSampleStyleSheet
-from reportlab.lib.units import mm
-from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
-
 from farebox.analytics.report_data import Report
 from farebox.analytics.report_data import Table as Section
 
@@ -31,6 +19,8 @@ __all__ = ["ReportFormat", "render"]
 
 _MAX_CHARTED = 31
 """The most rows a chart draws (a top list's, a month of days); the table holds them all."""
+# openpyxl and reportlab (about 37 MB resident together) are imported by the first XLSX or PDF made, in the
+# functions that make them: a server that never renders one never holds them (`tests/e2e/test_serve_imports.py`).
 
 
 class ReportFormat(StrEnum):
@@ -94,6 +84,10 @@ def _cell(value: Any) -> Any:
 
 
 def _xlsx(report: Report) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.chart import BarChart, LineChart, Reference
+    from openpyxl.styles import Font
+
     book = Workbook()
     cover = book.active
     assert cover is not None
@@ -130,7 +124,14 @@ def _xlsx(report: Report) -> bytes:
     return out.getvalue()
 
 
-def _chart(section: Section) -> Drawing:
+def _chart(section: Section) -> Any:
+    """A reportlab drawing of the section's charted column."""
+    from reportlab.graphics.charts.barcharts import VerticalBarChart
+    from reportlab.graphics.charts.linecharts import HorizontalLineChart
+    from reportlab.graphics.shapes import Drawing
+    from reportlab.lib import colors
+    from reportlab.lib.units import mm
+
     rows = section.rows[:_MAX_CHARTED]
     values = [float(row[section.charted] or 0) for row in rows]
     labels = [str(row[0])[:12] or "(none)" for row in rows]
@@ -152,6 +153,12 @@ def _chart(section: Section) -> Drawing:
 
 
 def _pdf(report: Report) -> bytes:
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.lib.units import mm
+    from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
     styles = getSampleStyleSheet()
     out = io.BytesIO()
     document = SimpleDocTemplate(out, pagesize=A4, title=report.name, author="farebox")
