@@ -195,3 +195,20 @@ async def test_a_bad_body_is_a_422_naming_the_field(api: Api, body: dict[str, An
     ids = await _ledger(api)
     error = assert_error(await _report(api, body, ids["acme"]), 422)
     assert field in json.dumps(error), error
+
+
+def test_the_cli_runs_a_report_as_json_and_as_an_xlsx_file(cli: Any, tmp_path: Path) -> None:
+    account = cli.json("accounts", "create", "--name", "Acme")["id"]
+    printed = cli.run("reports", "run", "--account", account, "--period", "7d", "--section", "summary")
+    assert printed.exit_code == 0, printed.output
+    data = json.loads(printed.stdout, parse_float=Decimal)
+    assert [section["type"] for section in data["sections"]] == ["summary"]
+    assert dict(data["sections"][0]["rows"])["total_cost"] == 0
+    out = tmp_path / "report.xlsx"
+    written = cli.json("reports", "run", "--account", account, "--format", "xlsx", "-o", str(out), "--name", "Weekly")
+    assert written == {"written": out.stat().st_size, "path": str(out)}
+    book = openpyxl.load_workbook(out)
+    assert book["Report"]["A1"].value == "Weekly" and "Trends, daily" in book.sheetnames
+    assert "--output" in cli.fails("reports", "run", "--account", account, "--format", "pdf", code=2)
+    assert "--section" in cli.fails("reports", "run", "--account", account, "--section", "breakdown:team", code=2)
+    assert "no account" in cli.fails("reports", "run", "--account", "nowhere")

@@ -23,7 +23,8 @@ from farebox.analytics.admin_common import (
     scoped_responses,
 )
 from farebox.analytics.admin_export import MinCost
-from farebox.analytics.engine import Dimension, Filters
+from farebox.analytics.calendar import Window
+from farebox.analytics.engine import Dimension, Engine, Filters
 from farebox.analytics.export_rows import least_nano
 from farebox.analytics.query_times import TimedRoute
 from farebox.analytics.report_data import (
@@ -38,9 +39,11 @@ from farebox.analytics.report_data import (
     build_report,
 )
 from farebox.analytics.report_files import ReportFormat, render
+from farebox.core.credentials import Principal
+from farebox.ledger.directory import Directory
 from farebox.services import services
 
-__all__ = ["router"]
+__all__ = ["ReportFilters", "account_report", "report_json", "router"]
 
 router = APIRouter(prefix="/api/admin/analytics", tags=["admin analytics"], route_class=TimedRoute)
 
@@ -88,6 +91,57 @@ class ReportIn(_Camel):
     )
 
 
+async def account_report(
+    directory: Directory,
+    analytics: Engine,
+    *,
+    account_id: str,
+    name: str,
+    window: Window,
+    sections: list[Section],
+    asked: ReportFilters,
+    viewer: Principal,
+) -> Report:
+    """The report of an account's window: the filters asked resolved (test keys among them), keys and members
+    named."""
+    keys = await directory.list_keys(account_id=account_id)
+    members = await directory.list_members(account_id)
+    values: dict[Dimension, tuple[str, ...]] = {
+        dimension: tuple(given)
+        for dimension, given in (
+            (Dimension.KEY, asked.virtual_keys),
+            (Dimension.PROVIDER, asked.providers),
+            (Dimension.MEMBER, asked.members),
+        )
+        if given is not None
+    }
+    if asked.exclude_test_keys:
+        kept = [key.id for key in keys if _TEST_TAG not in key.tags]
+        given_keys = values.get(Dimension.KEY)
+        values[Dimension.KEY] = tuple(k for k in kept if given_keys is None or k in given_keys)
+    filters = Filters(values, models=None if asked.models is None else tuple(asked.models))
+    key_names = {key.id: key.name for key in keys}
+    member_names = {member.id: member.name for member in members}
+
+    def names(group: GroupBy, item: str) -> str:
+        if not item:
+            return "(none)"
+        return {GroupBy.VIRTUAL_KEY: key_names, GroupBy.MEMBER: member_names}.get(group, {}).get(item, item)
+
+    return await build_report(
+        analytics,
+        name=name,
+        window=window,
+        account_id=account_id,
+        sections=sections,
+        filters=filters,
+        min_nano=least_nano(asked.min_cost),
+        viewer=viewer,
+        names=names,
+        generated_at=directory.now(),
+    )
+
+
 def _section(given: SectionIn, position: int) -> Section:
     metrics: tuple[Any, ...] = ()
     try:
@@ -108,7 +162,8 @@ def _section(given: SectionIn, position: int) -> Section:
     )
 
 
-def _json(report: Report) -> dict[str, Any]:
+def report_json(report: Report) -> dict[str, Any]:
+    """The report as the JSON answer's `data`."""
     return {
         "reportName": report.name,
         "accountId": report.account_id,
@@ -157,46 +212,18 @@ async def report(request: Request, body: ReportIn, scope: Scoped) -> Response:
     found = services(request)
     today = found.directory.now().astimezone(scope.window.tz).date()
     window = dated_window(body.period, body.start_date, body.end_date, today=today, tz=scope.window.tz)
-    sections = [_section(given, n) for n, given in enumerate(body.sections)]
-    keys = await found.directory.list_keys(account_id=account_id)
-    members = await found.directory.list_members(account_id)
-    asked = body.filters
-    values: dict[Dimension, tuple[str, ...]] = {
-        dimension: tuple(given)
-        for dimension, given in (
-            (Dimension.KEY, asked.virtual_keys),
-            (Dimension.PROVIDER, asked.providers),
-            (Dimension.MEMBER, asked.members),
-        )
-        if given is not None
-    }
-    if asked.exclude_test_keys:
-        kept = [key.id for key in keys if _TEST_TAG not in key.tags]
-        given_keys = values.get(Dimension.KEY)
-        values[Dimension.KEY] = tuple(k for k in kept if given_keys is None or k in given_keys)
-    filters = Filters(values, models=None if asked.models is None else tuple(asked.models))
-    key_names = {key.id: key.name for key in keys}
-    member_names = {member.id: member.name for member in members}
-
-    def names(group: GroupBy, item: str) -> str:
-        if not item:
-            return "(none)"
-        return {GroupBy.VIRTUAL_KEY: key_names, GroupBy.MEMBER: member_names}.get(group, {}).get(item, item)
-
-    built = await build_report(
+    built = await account_report(
+        found.directory,
         engine(request),
+        account_id=account_id,
         name=body.report_name,
         window=window,
-        account_id=account_id,
-        sections=sections,
-        filters=filters,
-        min_nano=least_nano(asked.min_cost),
+        sections=[_section(given, n) for n, given in enumerate(body.sections)],
+        asked=body.filters,
         viewer=scope.viewer,
-        names=names,
-        generated_at=found.directory.now(),
     )
     if body.format is ReportFormat.JSON:
-        return envelope(_json(built))
+        return envelope(report_json(built))
     stem = "".join(char if char.isalnum() else "-" for char in body.report_name.lower()).strip("-") or "report"
     filename = f"{stem}-{window.first.isoformat()}-{window.last.isoformat()}.{body.format.suffix}"
     return Response(

@@ -1,5 +1,5 @@
-"""The `farebox` command line: serve, migrate, usage, export, demo, accounts, members (and their passwords), keys,
-tokens, workloads, events, webhooks, alerts, prices.
+"""The `farebox` command line: serve, migrate, usage, export, reports, demo, accounts, members (and their
+passwords), keys, tokens, workloads, events, webhooks, alerts, prices.
 
 `serve` and `migrate` are loaded with the command line; every other command's module is imported only when
 that command runs, or when help lists it. `farebox serve` thus never holds the other commands, nor what only
@@ -23,6 +23,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "usage": ("farebox.cli.usage", "usage"),
     "demo": ("farebox.cli.demo", "demo"),
     "export": ("farebox.cli.export", "export"),
+    "reports": ("farebox.cli.reports", "reports_app"),
     "accounts": ("farebox.cli.directory", "accounts_app"),
     "members": ("farebox.cli.directory", "members_app"),
     "keys": ("farebox.cli.directory", "keys_app"),
