@@ -33,7 +33,11 @@ async def test_the_document_names_credentials_and_errors(api: Api) -> None:
             assert operation["security"] == [{"bearer": []}, {"apiKey": []}], (method, path)
             assert {"401", "403", "503"} <= errors, (method, path)
             names_an_account = any(p["name"] in ("account_id", "accountId") for p in operation.get("parameters", []))
-            named = "{" in path or names_an_account or path.endswith(("virtual-keys", "webhooks", "status", "compare"))
+            named = (
+                "{" in path
+                or names_an_account
+                or path.endswith(("virtual-keys", "webhooks", "budgets/status", "compare"))
+            )
             assert ("404" in errors) is named, (method, path)
             for status in errors:
                 error = responses[status]["content"]["application/json"]["schema"]

@@ -203,9 +203,13 @@ def _claim(connection: Connection, box: SecretBox, *, now_us: int, lease_us: int
         elif row.enabled and row.secret is not None:
             try:
                 secret = open_secret(box, row.endpoint_id, row.secret)
-                bearer = None if row.bearer_token is None else open_bearer(box, row.endpoint_id, row.bearer_token)
             except UnreadableSecret as exc:
-                error = f"the endpoint's signing secret or bearer token does not open: {exc}"
+                error = f"the endpoint's signing secret does not open: {exc}"
+            if row.bearer_token is not None and error is None:
+                try:
+                    bearer = open_bearer(box, row.endpoint_id, row.bearer_token)
+                except UnreadableSecret as exc:
+                    error = f"the endpoint's bearer token does not open: {exc}"
         delays = None
         if row.max_retries is not None and row.retry_delay_ms is not None:
             delays = backoff_delays(
