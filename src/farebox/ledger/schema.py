@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     exists,
+    text,
 )
 
 __all__ = [
@@ -234,7 +235,14 @@ usage_adjustments = Table(
     Column("actor_kind", String(16), nullable=False),
     Column("actor_member_id", String(36)),
     Column("created_at_us", BigInteger, nullable=False),
-    Index("uq_usage_adjustments_event_kind", "event_id", "kind", unique=True),
+    Index("ix_usage_adjustments_event_kind", "event_id", "kind"),
+    Index(
+        "uq_usage_adjustments_void",
+        "event_id",
+        unique=True,
+        sqlite_where=text("kind = 'void'"),
+        postgresql_where=text("kind = 'void'"),
+    ),
     Index("ix_usage_adjustments_account_event_ts", "account_id", "event_ts_us"),
 )
 """Audited corrections of recorded usage events, appended, never changed: today voids (`kind` = `void`), at
