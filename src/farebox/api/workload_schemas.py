@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from farebox.core.owners import NAME_PATTERN
 from farebox.ledger.workloads import Workload, WorkloadKind
 
 __all__ = ["WorkloadIn", "WorkloadOut"]
@@ -17,7 +18,7 @@ class WorkloadIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200, pattern=r"\S", description="Display name.")
+    name: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN, description="Display name.")
     kind: WorkloadKind = Field(WorkloadKind.AGENT, description="`agent` (the default) or `plain_vm`.")
 
 

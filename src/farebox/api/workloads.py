@@ -18,6 +18,7 @@ from farebox.api.admin_schemas import ListOf
 from farebox.api.openapi import errors
 from farebox.api.workload_schemas import WorkloadIn, WorkloadOut
 from farebox.core.credentials import Principal, PrincipalKind
+from farebox.core.owners import NAME_PATTERN
 from farebox.errors import NotFound
 from farebox.ledger.workloads import MAX_WORKLOAD_ID, Workloads
 from farebox.services import authenticate, services
@@ -32,7 +33,7 @@ WorkloadId = Annotated[
     Path(
         min_length=1,
         max_length=MAX_WORKLOAD_ID,
-        pattern=r"\S",
+        pattern=NAME_PATTERN,
         description="What the workload's usage events carry in `agent_id`.",
     ),
 ]
