@@ -33,6 +33,7 @@ from farebox.analytics import (
     admin_performance,
     admin_providers,
     admin_reports,
+    admin_reprices,
     admin_savings,
     admin_usage,
     key_usage,
@@ -86,6 +87,7 @@ from farebox.ledger.member_passwords import MemberPasswords
 from farebox.ledger.member_tokens import MemberTokens
 from farebox.ledger.outbox import backoff_delays
 from farebox.ledger.reader import LedgerReader
+from farebox.ledger.reprices import Reprices
 from farebox.ledger.sessions import DashboardSessions
 from farebox.ledger.webhooks import WebhookEndpoints
 from farebox.ledger.workloads import Workloads
@@ -142,6 +144,8 @@ def create_app(
     budgets = Budgets(directory, counters, credits=credits, rate=rate)
     adjustments = Adjustments(ledger, clock=clock)
     adjustments.on_void.append(budgets.reload)
+    reprices = Reprices(ledger, prices, clock=clock)
+    reprices.on_reprice.append(budgets.reload)
     meter = Meter(ledger, UsageEvents(prices), keys=keys, budgets=budgets)
     upstream = Upstream(timeout=settings.upstream_timeout_seconds)
     gateway = Gateway(
@@ -206,6 +210,7 @@ def create_app(
         passwords=MemberPasswords(directory, hashes=password_hashes),
         workloads=Workloads(directory),
         adjustments=adjustments,
+        reprices=reprices,
         credits=credits,
         credit_rate=rate,
         meter=meter,
@@ -253,6 +258,7 @@ def create_app(
         admin_export,
         admin_billing,
         admin_reports,
+        admin_reprices,
         admin_metrics,
         admin_health,
         workloads,

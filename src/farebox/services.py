@@ -54,6 +54,7 @@ from farebox.ledger.health import LedgerHealth
 from farebox.ledger.member_passwords import MemberPasswords
 from farebox.ledger.member_tokens import MemberTokens
 from farebox.ledger.reader import LedgerReader
+from farebox.ledger.reprices import Reprices
 from farebox.ledger.sessions import DashboardSessions
 from farebox.ledger.webhooks import WebhookEndpoints
 from farebox.ledger.workloads import Workloads
@@ -157,6 +158,8 @@ class Services:
     """Accounts' agents and plain VMs, named (`GET /api/usage` shows their usage by name)."""
     adjustments: Adjustments
     """Voids of ingested usage events."""
+    reprices: Reprices
+    """Recorded costs moved to today's price book, as adjustments."""
     credits: Credits
     """Accounts' prepaid credits: top-ups and balances."""
     credit_rate: CreditRate

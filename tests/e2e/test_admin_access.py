@@ -190,6 +190,13 @@ CASES = [
         body=lambda w: {"period": "7d", "sections": [{"type": "summary"}]},
         refusal="role_required",
     ),
+    Case(
+        "POST",
+        "/api/admin/analytics/recalculate-costs?account_id={account}",
+        MANAGE,
+        body=lambda w: {"startDate": "2026-11-01", "endDate": "2026-11-30", "dryRun": True},
+        refusal="role_required",
+    ),
     Case("GET", "/api/admin/analytics/webhooks?account_id={account}", READ),
     Case(
         "PUT",

@@ -107,6 +107,11 @@ BEYOND_SCHEMA: dict[str, re.Pattern[str]] = {
     "GET /api/admin/analytics/webhooks": re.compile(r"account_id"),
     # A report takes a period or both dates (as an export), metrics of its section's kind, and no schedule yet.
     "POST /api/admin/analytics/reports": re.compile(r"period|startDate|endDate|metrics|schedule|account_id"),
+    # A recalculation's dates are days that exist, the end after the start within 366 days, keys of the account, a
+    # reason not blank; the master key names the account.
+    "POST /api/admin/analytics/recalculate-costs": re.compile(
+        r"startDate|endDate|period|virtualKeys|reason|account_id"
+    ),
     # A top-up is more than zero, whole nano-USD, and keeps what the account was given within 1e9 USD.
     # Exactly one of `amount_usd` and `credits` (the body's own rule: `loc` is the body, '').
     "POST /api/admin/accounts/{account_id}/credits": re.compile(r"amount|credits|"),

@@ -7,12 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, Table, inspect
+from sqlalchemy.exc import IntegrityError
 
 import farebox.ledger.engine
 from farebox.ledger.engine import Engines, head_revision, migrate, schema_is_current
@@ -236,6 +238,59 @@ def test_the_quarter_hour_rollups_are_filled_from_the_events_without_the_voided(
             command.downgrade(config, "0004")
             hourly = connection.exec_driver_sql("SELECT hour, requests, cost_nano FROM usage_rollups_hourly").all()
             assert sorted(tuple(row) for row in hourly) == [(noon, 1, 1_000), (noon, 2, 1_000)]
+    finally:
+        engines.dispose()
+
+
+def _adjustment(adjustment_id: str, kind: str, cost_nano: int) -> dict[str, object]:
+    return {
+        "id": adjustment_id,
+        "kind": kind,
+        "event_id": "a",
+        "account_id": "acct",
+        "key_id": "key",
+        "member_id": None,
+        "event_ts_us": 1,
+        **dict.fromkeys(("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens"), 0),
+        **dict.fromkeys(("reasoning_tokens", "characters", "seconds_micro", "quantity_micro"), 0),
+        "cost_nano": cost_nano,
+        "reason": "price change",
+        "actor_kind": "cli",
+        "actor_member_id": None,
+        "created_at_us": 2,
+    }
+
+
+def test_reprices_repeat_where_voids_stay_one_per_event_and_going_down_refuses_repeated_reprices(
+    ledger_url: str,
+) -> None:
+    """0024: an event takes any number of reprices but one void; down to 0023 only when no event has two reprices."""
+    engines = Engines(ledger_url)
+    try:
+        migrate(engines, revision="0023")
+        with engines.writer.begin() as connection:
+            connection.execute(sa_table("usage_events", connection).insert(), [_event("a", 1)])
+        migrate(engines)
+        with engines.writer.begin() as connection:
+            adjustments = sa_table("usage_adjustments", connection)
+            connection.execute(adjustments.insert(), [_adjustment("r1", "reprice", 5), _adjustment("r2", "reprice", 7)])
+            connection.execute(adjustments.insert(), [_adjustment("v1", "void", -1_012)])
+        with pytest.raises(IntegrityError), engines.writer.begin() as connection:
+            connection.execute(adjustments.insert(), [_adjustment("v2", "void", -1_012)])
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        with pytest.raises(RuntimeError, match="1 events hold more than one adjustment"):
+            with engines.writer.begin() as connection:
+                config.attributes["connection"] = connection
+                command.downgrade(config, "0023")
+        with engines.writer.begin() as connection:
+            connection.exec_driver_sql("DELETE FROM usage_adjustments WHERE id = 'r2'")
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0023")
+            columns = {column["name"] for column in inspect(connection).get_columns("usage_adjustments")}
+            assert "unit_prices" not in columns
+            kept = connection.exec_driver_sql("SELECT id FROM usage_adjustments ORDER BY id").scalars().all()
+            assert kept == ["r1", "v1"]
     finally:
         engines.dispose()
 

@@ -19,11 +19,24 @@ from farebox.core.money import format_usd
 from farebox.errors import NotFound
 from farebox.ledger.adjustments import Void
 from farebox.ledger.reader import EventRow
+from farebox.ledger.reprices import Reprice
 from farebox.services import authenticate, services
 
 __all__ = ["RequestOut", "present_event", "router"]
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
+
+
+class RepriceOut(BaseModel):
+    """A reprice of the event: an adjustment appended, the event unchanged."""
+
+    id: str
+    difference_usd: str = Field(description="What its cost moved by, in decimal USD (`0.003`, `-0.001`).")
+    unit_prices: dict[str, str] = Field(description="The unit prices it was repriced at.")
+    reason: str
+    repriced_at: str
+    repriced_by: str = Field(description="`master`, `member` (`repriced_by_member_id`) or `cli`.")
+    repriced_by_member_id: str | None
 
 
 class RequestOut(BaseModel):
@@ -50,8 +63,8 @@ class RequestOut(BaseModel):
     characters: int
     seconds: str
     quantity: str
-    cost_usd: str
-    unit_prices: dict[str, str]
+    cost_usd: str = Field(description="What the event costs: as recorded, plus its reprices (`reprices`).")
+    unit_prices: dict[str, str] = Field(description="The unit prices it was recorded at.")
     priced: bool
     status: str
     http_status: int | None
@@ -65,10 +78,14 @@ class RequestOut(BaseModel):
     void: VoidOut | None = Field(
         description="The event's void, when it was voided: it then counts in no spend figure. The event is as recorded."
     )
+    reprices: list[RepriceOut] = Field(
+        description="Its cost moved to the price book of a later day (`POST /api/admin/analytics/recalculate-costs`), "
+        "oldest first."
+    )
 
 
-def present_event(row: EventRow, *, void: Void | None) -> RequestOut:
-    """The API shape of a recorded usage event, and its void if it was voided."""
+def present_event(row: EventRow, *, void: Void | None, reprices: list[Reprice]) -> RequestOut:
+    """The API shape of a recorded usage event, its void if it was voided, and its reprices."""
     return RequestOut(
         id=row.id,
         timestamp=row.timestamp.isoformat().replace("+00:00", "Z"),
@@ -104,6 +121,18 @@ def present_event(row: EventRow, *, void: Void | None) -> RequestOut:
         source=row.source,
         metadata=dict(row.metadata),
         void=None if void is None else present_void(void),
+        reprices=[
+            RepriceOut(
+                id=reprice.id,
+                difference_usd=format_usd(reprice.difference_nano),
+                unit_prices=reprice.unit_prices,
+                reason=reprice.reason,
+                repriced_at=reprice.created_at.isoformat().replace("+00:00", "Z"),
+                repriced_by=reprice.by.kind,
+                repriced_by_member_id=reprice.by.member_id,
+            )
+            for reprice in reprices
+        ],
     )
 
 
@@ -117,4 +146,4 @@ async def get_request(
     if row is None:
         raise missing
     principal.require_usage(row.account_id, key_id=row.key_id, member_id=row.member_id, missing=missing)
-    return present_event(row, void=await found.adjustments.void_of(row.id))
+    return present_event(row, void=await found.adjustments.void_of(row.id), reprices=await found.reprices.of(row.id))

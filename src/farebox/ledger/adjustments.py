@@ -1,13 +1,13 @@
 """Adjustments: audited corrections appended to the ledger. A recorded event is never changed or deleted.
 
-Today there is one kind, the void. `Adjustments.void` takes a wrongly ingested event out of every spend
-figure in one transaction: it appends an adjustment row (the event's attribution and time, its amounts
-negated, the reason, who and when), takes the event out of its rollup and its spend counters in the
-event's own bucket and periods, so that every figure reads as if it had never been recorded, and enqueues
-`usage.voided` for the account's webhook endpoints that asked for it. Its commit moves the in-memory spend
-counters as a recorded event's does (`Ledger.on_commit`, with negative amounts). The event row stays. An event
-recorded before its account's first credit top-up is taken out of the balance's opening too, so its void gives
-back no credits the event never drew (`ledger.credits`).
+This module makes voids; reprices are `farebox.ledger.reprices`'. `Adjustments.void` takes a wrongly ingested
+event out of every spend figure in one transaction: it appends an adjustment row (the event's attribution and
+time, its amounts negated, its cost as repriced so far, the reason, who and when), takes the event out of its
+rollup and its spend counters in the event's own bucket and periods, so that every figure reads as if it had never
+been recorded, and enqueues `usage.voided` for the account's webhook endpoints that asked for it. Its commit moves
+the in-memory spend counters as a recorded event's does (`Ledger.on_commit`, with negative amounts). The event row
+stays. An event recorded before its account's first credit top-up is taken out of the balance's opening too, so its
+void gives back no credits the event never drew (`ledger.credits`).
 
 Only ingested events (`source` `ingest`, from `POST /api/events`) can be voided: a proxied request really
 reached its provider, which bills it. An event is voided at most once, and its id stays taken.
@@ -33,7 +33,7 @@ from farebox.ledger.actors import Actor, ActorKind
 from farebox.ledger.base import Ledger
 from farebox.ledger.credits import unspend_before_opening
 from farebox.ledger.outbox import notify_endpoints
-from farebox.ledger.schema import ADJUSTED_MEASURES, usage_adjustments, usage_events
+from farebox.ledger.schema import ADJUSTED_MEASURES, VOID, adjusted_events, usage_adjustments, usage_events
 
 __all__ = ["MAX_REASON", "VOIDED", "Actor", "ActorKind", "Adjustments", "Void", "clean_reason", "void_record"]
 
@@ -41,7 +41,6 @@ MAX_REASON = 1_000
 """The longest reason a void may give, in characters."""
 VOIDED = "usage.voided"
 """The webhook event type a void enqueues."""
-_VOID = "void"
 _INGESTED = "ingest"
 
 
@@ -157,7 +156,8 @@ class Adjustments:
         recorder = self._ledger.recorder
 
         def write(connection: Connection) -> tuple[Void, dict[CounterId, int]]:
-            row = connection.execute(select(usage_events).where(usage_events.c.id == event_id)).mappings().first()
+            query = select(*adjusted_events()).where(usage_events.c.id == event_id)
+            row = connection.execute(query).mappings().first()
             if row is None or account_id is not None and row["account_id"] != account_id:
                 raise NotFound(f"no usage event with id {event_id!r}", code="event_not_found")
             if row["source"] != _INGESTED:
@@ -169,7 +169,7 @@ class Adjustments:
             now = self._clock()
             values = {
                 "id": adjustment_id,
-                "kind": _VOID,
+                "kind": VOID,
                 "event_id": event_id,
                 "account_id": row["account_id"],
                 "key_id": row["key_id"],
@@ -183,7 +183,7 @@ class Adjustments:
             }
             try:
                 connection.execute(insert(usage_adjustments).values(values))
-            except IntegrityError:  # the unique (event, kind) index: the writer rolls back to its savepoint
+            except IntegrityError:  # the unique index on voided events: the writer rolls back to its savepoint
                 raise Conflict(f"usage event {event_id!r} is voided already", code="event_already_voided") from None
             moved = recorder.unrecord(connection, list(row.values()))
             unspend_before_opening(
@@ -211,7 +211,7 @@ class Adjustments:
     async def void_of(self, event_id: str) -> Void | None:
         """The void of an event, None when it is not voided."""
         query = select(usage_adjustments).where(
-            usage_adjustments.c.event_id == event_id, usage_adjustments.c.kind == _VOID
+            usage_adjustments.c.event_id == event_id, usage_adjustments.c.kind == VOID
         )
 
         def fetch(connection: Connection) -> Void | None:

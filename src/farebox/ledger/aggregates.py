@@ -28,6 +28,7 @@ from farebox.ledger.schema import (
     ROLLUP_BUCKET_SECONDS,
     ROLLUP_DIMENSIONS,
     ROLLUP_MEASURES,
+    adjusted_cost,
     usage_daily,
     usage_daily_errors,
     usage_events,
@@ -340,13 +341,14 @@ def _event_dimension(name: str) -> ColumnElement[Any]:
 
 _EVENT_MEASURES: dict[str, ColumnElement[Any]] = {
     "requests": func.count(),
-    **{name: _sum(_events[name]) for name in ADJUSTED_MEASURES},
+    **{name: _sum(adjusted_cost() if name == "cost_nano" else _events[name]) for name in ADJUSTED_MEASURES},
     "unpriced_requests": _sum(case((_events.priced, 0), else_=1)),
     "estimated_requests": _sum(case((_events.estimated, 1), else_=0)),
     "latency_ms_sum": _sum(func.coalesce(_events.latency_ms, 0)),
     FAILED_REQUESTS: _sum(case((_events.status == "error", 1), else_=0)),
 }
-"""Each rollup measure as a sum over raw events (the rollups add an event's latency as 0 when it has none)."""
+"""Each rollup measure as a sum over raw events (the rollups add an event's latency as 0 when it has none, and its
+reprices to its cost)."""
 assert _EVENT_MEASURES.keys() == {*ROLLUP_MEASURES, FAILED_REQUESTS}
 
 

@@ -22,11 +22,11 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import ColumnElement, Connection, Select, literal_column, select
+from sqlalchemy import ColumnElement, Connection, Select, func, literal_column, select
 
 from farebox.core.events import epoch_us
 from farebox.ledger.exports import EXPORT_COLUMNS, matching
-from farebox.ledger.schema import usage_events, voided
+from farebox.ledger.schema import REPRICE, usage_adjustments, usage_events, voided
 
 if TYPE_CHECKING:
     import psycopg
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["copy_csv", "csv_copy_query"]
 
 _events = usage_events.c
+_adjustments = usage_adjustments.c
 _CHUNK_BYTES = 256 * 1024
 """About how much of the CSV one chunk holds: few enough hand-offs to the event loop, little memory."""
 
@@ -50,9 +51,11 @@ _TIME = (
     f'CASE WHEN mod(ts_us, 1000000) = 0 THEN to_char({_SECOND}, \'YYYY-MM-DD"T"HH24:MI:SS"Z"\') '
     f"ELSE to_char({_SECOND} + mod(ts_us, 1000000) * interval '1 microsecond', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') END"
 )
+_COST = "(cost_nano + coalesce(repriced_nano, 0))"
+"""An event's cost with its reprices (`repriced_nano`, joined by `csv_copy_query`), as every view counts it."""
 _USD = (
-    "CASE WHEN mod(cost_nano, 10000000) = 0 THEN round(cost_nano::numeric * 0.000000001, 2)::text "
-    "ELSE trim_scale(cost_nano::numeric * 0.000000001)::text END"
+    f"CASE WHEN mod({_COST}, 10000000) = 0 THEN round({_COST}::numeric * 0.000000001, 2)::text "
+    f"ELSE trim_scale({_COST}::numeric * 0.000000001)::text END"
 )
 
 
@@ -71,7 +74,7 @@ def _fields(credits_per_usd: int) -> list[ColumnElement[Any]]:
             )
         elif name == "cost_nano":
             fields.append(literal_column(_USD))
-            credits = f"trim_scale(cost_nano::numeric * {int(credits_per_usd)} * 0.000000001)::text"
+            credits = f"trim_scale({_COST}::numeric * {int(credits_per_usd)} * 0.000000001)::text"
             fields.append(literal_column(credits))
         elif name in _BOOLEAN:
             fields.append(literal_column(f"{name}::text"))
@@ -91,7 +94,20 @@ def csv_copy_query(wanted: EventFilter, *, credits_per_usd: int) -> Select[Any]:
     where = matching(wanted)
     if wanted.since is not None:
         where.append(_events.ts_us >= epoch_us(wanted.since))
-    return select(*_fields(credits_per_usd)).where(*where, ~voided()).order_by(_events.ts_us, _events.id)
+    # The account's reprices summed per event and hash-joined: a probe per exported row would halve the rate.
+    reprices = (
+        select(_adjustments.event_id, func.sum(_adjustments.cost_nano).label("repriced_nano"))
+        .where(_adjustments.account_id == wanted.account_id, _adjustments.kind == REPRICE)
+        .group_by(_adjustments.event_id)
+        .subquery("reprices")
+    )
+    joined = usage_events.outerjoin(reprices, reprices.c.event_id == _events.id)
+    return (
+        select(*_fields(credits_per_usd))
+        .select_from(joined)
+        .where(*where, ~voided())
+        .order_by(_events.ts_us, _events.id)
+    )
 
 
 def copy_csv(connection: Connection, query: Select[Any]) -> Generator[tuple[int, bytes], None, None]:

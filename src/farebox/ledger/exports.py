@@ -5,7 +5,8 @@ is compiled once and each page runs on the driver's own cursor, which answers pl
 `EXPORT_COLUMNS` (no `Row` objects, no dataclasses). Pages follow the (timestamp, id) order of
 `ix_usage_events_account_ts_id`, each one its own keyset query after the last row of the page before, so no read
 transaction stays open for the whole export and memory holds one page. Voided events (those with a `void` in
-`usage_adjustments`) are dropped, as the rollups drop them, so an export adds up to the usage views' totals.
+`usage_adjustments`) are dropped, as the rollups drop them, and a repriced event's cost has its reprices added, as
+the rollups add them, so an export adds up to the usage views' totals.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from sqlalchemy import BindParameter, ColumnElement, Compiled, Connection, Select, and_, bindparam, or_, select
 
 from farebox.core.events import epoch_us
-from farebox.ledger.schema import usage_adjustments, usage_events
+from farebox.ledger.schema import REPRICE, VOID, usage_adjustments, usage_events
 
 if TYPE_CHECKING:
     from farebox.ledger.reader import EventFilter
@@ -62,7 +63,7 @@ ExportRow = tuple[Any, ...]
 
 _events = usage_events.c
 _adjustments = usage_adjustments.c
-_TS, _ID = EXPORT_COLUMNS.index("ts_us"), EXPORT_COLUMNS.index("id")
+_TS, _ID, _COST = (EXPORT_COLUMNS.index(name) for name in ("ts_us", "id", "cost_nano"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,9 +120,8 @@ class ExportQuery:
         order = (_events.ts_us, _events.id)
         self._first = select(*columns).where(*where, *self._since()).order_by(*order).limit(page_size)
         self._next = select(*columns).where(*where, keyset).order_by(*order).limit(page_size)
-        self._voided = select(_adjustments.event_id).where(
+        self._adjusted = select(_adjustments.event_id, _adjustments.kind, _adjustments.cost_nano).where(
             _adjustments.account_id == wanted.account_id,
-            _adjustments.kind == "void",
             _adjustments.event_ts_us >= bindparam("first_ts"),
             _adjustments.event_ts_us <= bindparam("last_ts"),
         )
@@ -134,7 +134,8 @@ class ExportQuery:
     def page(
         self, connection: Connection, *, after: tuple[int, str] | None, keep: Callable[[list[ExportRow]], T]
     ) -> ExportPage[T]:
-        """Read the page after `after` (None: the first) and hand its events that are not voided to `keep`."""
+        """Read the page after `after` (None: the first) and hand its events that are not voided, their costs with
+        their reprices, to `keep`."""
         statement = self._first if after is None else self._next
         params = {} if after is None else {"after_ts": after[0], "after_id": after[1]}
         rows = self._fetch(connection, statement, params)
@@ -142,8 +143,8 @@ class ExportQuery:
             return ExportPage(0, keep([]), None)
         last = rows[-1]
         bounds = {"first_ts": rows[0][_TS], "last_ts": last[_TS]}
-        voided = {row[0] for row in self._fetch(connection, self._voided, bounds)}
-        kept = [row for row in rows if row[_ID] not in voided] if voided else rows
+        adjustments = self._fetch(connection, self._adjusted, bounds)
+        kept = _adjusted(rows, adjustments) if adjustments else rows
         return ExportPage(len(rows), keep(kept), (last[_TS], last[_ID]))
 
     def _fetch(self, connection: Connection, statement: Select[Any], params: dict[str, Any]) -> list[ExportRow]:
@@ -165,3 +166,19 @@ class ExportQuery:
         finally:
             cursor.close()
         return rows
+
+
+def _adjusted(rows: list[ExportRow], adjustments: list[tuple[Any, ...]]) -> list[ExportRow]:
+    """The rows but the voided ones, each repriced one's cost with its reprices added."""
+    voided = {event_id for event_id, kind, _cost in adjustments if kind == VOID}
+    repriced: dict[str, int] = {}
+    for event_id, kind, cost in adjustments:
+        if kind == REPRICE:
+            repriced[event_id] = repriced.get(event_id, 0) + int(cost)
+    kept = []
+    for row in rows:
+        if row[_ID] in voided:
+            continue
+        delta = repriced.get(row[_ID])
+        kept.append(row if delta is None else (*row[:_COST], row[_COST] + delta, *row[_COST + 1 :]))
+    return kept

@@ -18,6 +18,7 @@ from farebox.ledger.outbox import FAILED, PENDING
 from farebox.ledger.schema import (
     ROLLUP_BUCKET_SECONDS,
     accounts,
+    adjusted_cost,
     outbox,
     outbox_attempts,
     usage_events,
@@ -101,11 +102,16 @@ def _sums(requests: ColumnElement[Any], *measures: ColumnElement[Any]) -> list[C
     return [func.coalesce(requests, 0), *(func.coalesce(measure, 0) for measure in measures)]
 
 
+def _adjusted(name: str) -> ColumnElement[Any]:
+    """An event's measure as the rollups hold it: its cost with its reprices."""
+    return adjusted_cost() if name == "cost_nano" else usage_events.c[name]
+
+
 def _tally(connection: Connection, since_s: int, until_s: int) -> Tally:
     events = usage_events.c
     # By account: the events' time index leads with the account.
     from_events = (
-        select(*_sums(func.count(), *(func.sum(events[name]) for name in _SUMMED)))
+        select(*_sums(func.count(), *(func.sum(_adjusted(name)) for name in _SUMMED)))
         .where(
             events.account_id.in_(select(accounts.c.id)),
             events.ts_us >= since_s * 1_000_000,

@@ -28,6 +28,7 @@ from farebox.ledger.prompt_prefixes import PrefixFilter, PrefixRow, repeated_pre
 from farebox.ledger.schema import (
     ROLLUP_DIMENSIONS,
     ROLLUP_MEASURES,
+    adjusted_events,
     usage_events,
     usage_rollups,
     voided,
@@ -249,7 +250,7 @@ class LedgerReader:
 
     async def event(self, event_id: str) -> EventRow | None:
         """The event with this id, None when the ledger has none."""
-        query = select(usage_events).where(_events.id == event_id)
+        query = select(*adjusted_events()).where(_events.id == event_id)
 
         def fetch(connection: Connection) -> EventRow | None:
             row = connection.execute(query).mappings().first()
@@ -285,7 +286,7 @@ class LedgerReader:
         if after is not None:
             after_us = epoch_us(after.timestamp)
             where.append(or_(_events.ts_us > after_us, and_(_events.ts_us == after_us, _events.id > after.id)))
-        query = select(usage_events).where(*where).order_by(_events.ts_us, _events.id).limit(limit)
+        query = select(*adjusted_events()).where(*where).order_by(_events.ts_us, _events.id).limit(limit)
         return await self._ledger._read(
             lambda connection: [event_row(row) for row in connection.execute(query).mappings()]
         )

@@ -359,6 +359,34 @@ class Recorder:
             return {}
         return self._move_counters(connection, {(account_id, member_id, key_id, row[_TS] // _QUARTER_HOUR_US): -cost})
 
+    def add_costs(self, connection: Connection, changes: Sequence[tuple[Sequence[Any], int]]) -> dict[CounterId, int]:
+        """Add cost differences (reprices) to recorded events' rollups and spend counters; the rows stay.
+
+        `changes` pairs each event's `usage_events` row as read, in column order, with what its cost moves by. Only
+        the cost of the event's rollup moves, in the event's own bucket, and the counters of the periods containing
+        the event's time.
+
+        Returns:
+            What it added to the spend counters, for the commit's listeners.
+        """
+        cost_at = _COUNTS_TO_COST.stop - 1
+        moved = [(*row[:cost_at], delta, *row[cost_at + 1 :]) for row, delta in changes]
+        keys = 1 + len(ROLLUP_DIMENSIONS)
+        only_cost = [
+            (
+                *rollup[:keys],
+                *(rollup[keys + n] if name == "cost_nano" else 0 for n, name in enumerate(ROLLUP_MEASURES)),
+            )
+            for rollup in _rollups(moved)
+        ]
+        self._add_rollup_rows(connection, only_cost)
+        by_owner: dict[tuple[str, str | None, str | None, int], int] = {}
+        for row in moved:
+            account_id, key_id, member_id = _ROW_DIMENSIONS(row)[:3]
+            owner = (account_id, member_id, key_id, row[_TS] // _QUARTER_HOUR_US)
+            by_owner[owner] = by_owner.get(owner, 0) + row[cost_at]
+        return self._move_counters(connection, by_owner)
+
     def _move_counters(
         self, connection: Connection, by_owner: dict[tuple[str, str | None, str | None, int], int]
     ) -> dict[CounterId, int]:

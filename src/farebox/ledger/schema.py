@@ -7,6 +7,8 @@ Rollup dimensions use '' rather than NULL for "none" so they can be part of a pr
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -22,12 +24,19 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    cast,
     exists,
+    func,
+    select,
     text,
 )
 
 __all__ = [
     "ADJUSTED_MEASURES",
+    "REPRICE",
+    "VOID",
+    "adjusted_cost",
+    "adjusted_events",
     "ROLLUP_DIMENSIONS",
     "ROLLUP_MEASURES",
     "accounts",
@@ -235,6 +244,7 @@ usage_adjustments = Table(
     Column("actor_kind", String(16), nullable=False),
     Column("actor_member_id", String(36)),
     Column("created_at_us", BigInteger, nullable=False),
+    Column("unit_prices", JSON),
     Index("ix_usage_adjustments_event_kind", "event_id", "kind"),
     Index(
         "uq_usage_adjustments_void",
@@ -245,16 +255,45 @@ usage_adjustments = Table(
     ),
     Index("ix_usage_adjustments_account_event_ts", "account_id", "event_ts_us"),
 )
-"""Audited corrections of recorded usage events, appended, never changed: today voids (`kind` = `void`), at
-most one per event. A row carries its event's attribution and time and the event's amounts negated, and
-says why and who (`actor_kind` `master`, `member` with `actor_member_id`, or `cli`). The event row itself is
-never changed; the rollups and spend counters net the adjustment in the event's own bucket and periods."""
+"""Audited corrections of recorded usage events, appended, never changed. A row carries its event's attribution and
+time and says why and who (`actor_kind` `master`, `member` with `actor_member_id`, or `cli`). Two kinds:
+
+- `void` (at most one per event): the event's amounts negated; every view leaves the event out.
+- `reprice` (one per price change): the difference between the event's cost so far and its cost in the price book
+  of the day, in `cost_nano`, every other amount 0, with the unit prices it was charged at (`unit_prices`, JSON).
+  An event's cost in every view is its recorded cost plus its reprices (`adjusted_cost`).
+
+The event row itself is never changed; the rollups and spend counters net an adjustment in the event's own bucket
+and periods."""
+
+VOID = "void"
+"""The kind of an adjustment that voids its event."""
+REPRICE = "reprice"
+"""The kind of an adjustment that moves its event's cost to the price book of the day."""
 
 
 def voided() -> ColumnElement[bool]:
     """Whether a `usage_events` row (in the enclosing query) has been voided: every view leaves such events out."""
     adjustments = usage_adjustments.c
-    return exists().where(adjustments.event_id == usage_events.c.id, adjustments.kind == "void")
+    return exists().where(adjustments.event_id == usage_events.c.id, adjustments.kind == VOID)
+
+
+def adjusted_cost() -> ColumnElement[int]:
+    """A `usage_events` row's cost (in the enclosing query) with its reprices added: what every view counts."""
+    adjustments = usage_adjustments.c
+    repriced = (
+        select(func.sum(adjustments.cost_nano))
+        .where(adjustments.event_id == usage_events.c.id, adjustments.kind == REPRICE)
+        .scalar_subquery()
+    )
+    return cast(usage_events.c.cost_nano + func.coalesce(repriced, 0), BigInteger)
+
+
+def adjusted_events() -> list[ColumnElement[Any]]:
+    """Every `usage_events` column in order, the cost as adjusted (`adjusted_cost`, labelled `cost_nano`)."""
+    return [
+        adjusted_cost().label(column.name) if column.name == "cost_nano" else column for column in usage_events.columns
+    ]
 
 
 ROLLUP_BUCKET_SECONDS = 900

@@ -1,6 +1,7 @@
 """Voids made by another process reach this one's caps: `VoidWatch` drops the in-memory counters when they happen.
 
-A void made through this process (its admin API) moves its counters at once, on commit (`Ledger.on_commit`).
+Reprices are adjustments too, and are heard of the same way. A void made through this process (its admin API)
+moves its counters at once, on commit (`Ledger.on_commit`).
 One made by another process — `farebox events void`, which writes to the database directly — is not heard of
 that way. The watch reads how many adjustments the ledger holds every `poll_seconds` (the number only grows);
 when it moved, the counters are dropped and each is read again when next needed, the void included; so are the

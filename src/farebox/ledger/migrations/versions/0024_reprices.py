@@ -1,12 +1,13 @@
-"""repeatable reprices: an event is voided at most once, but may be repriced each time its price changes
+"""reprices: an event is voided at most once, but may be repriced each time its price changes
 
 Revision ID: 0024
 Revises: 0023
 Create Date: 2026-12-06 04:00:00.000000
 
-The unique index on (event, kind) becomes a unique index on the event among voids only, and a plain index on
-(event, kind) for reading an event's adjustments. Going down refuses while any event holds two adjustments of one
-kind (reprices), which the old index cannot hold.
+Adjustments gain `unit_prices` (what a reprice charged; NULL for voids). The unique index on (event, kind)
+becomes a unique index on the event among voids only, and a plain index on (event, kind) for reading an event's
+adjustments. Going down refuses while any event holds two adjustments of one kind (reprices), which the old index
+cannot hold.
 """
 
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ _VOIDS_ONLY = sa.text("kind = 'void'")
 
 def upgrade() -> None:
     with op.batch_alter_table("usage_adjustments", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("unit_prices", sa.JSON(), nullable=True))
         batch_op.drop_index("uq_usage_adjustments_event_kind")
         batch_op.create_index("ix_usage_adjustments_event_kind", ["event_id", "kind"], unique=False)
         batch_op.create_index(
@@ -47,3 +49,4 @@ def downgrade() -> None:
         batch_op.drop_index("uq_usage_adjustments_void")
         batch_op.drop_index("ix_usage_adjustments_event_kind")
         batch_op.create_index("uq_usage_adjustments_event_kind", ["event_id", "kind"], unique=True)
+        batch_op.drop_column("unit_prices")
