@@ -95,6 +95,8 @@ def _replace(
     for spec in specs:
         values = _row(account_id, spec) | {"updated_at_us": now_us}
         before = existing.pop(spec.name, None)
+        if before is not None and _row(account_id, before.spec) == _row(account_id, spec):
+            continue  # unchanged: its updated_at_us stays, so a runner making it now is not refused its slot
         if before is None:
             values |= {
                 "id": str(uuid.uuid4()),
