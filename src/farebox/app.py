@@ -21,6 +21,7 @@ from farebox.alerts.scanner import AnomalyScanner
 from farebox.alerts.store import AlertStore
 from farebox.alerts.watcher import CapWatcher
 from farebox.analytics import (
+    Engine,
     admin_billing,
     admin_budgets,
     admin_export,
@@ -38,9 +39,11 @@ from farebox.analytics import (
     admin_usage,
     key_usage,
     month_usage,
+    scheduled_reports,
 )
 from farebox.analytics import routes as analytics_routes
 from farebox.analytics.query_times import QueryTimes
+from farebox.analytics.report_runner import ReportRunner
 from farebox.api import (
     admin,
     alerts,
@@ -88,6 +91,7 @@ from farebox.ledger.member_tokens import MemberTokens
 from farebox.ledger.outbox import backoff_delays
 from farebox.ledger.reader import LedgerReader
 from farebox.ledger.reprices import Reprices
+from farebox.ledger.scheduled_reports import ScheduledReports
 from farebox.ledger.sessions import DashboardSessions
 from farebox.ledger.webhooks import WebhookEndpoints
 from farebox.ledger.workloads import Workloads
@@ -168,7 +172,7 @@ def create_app(
 
     audit_log = AuditLog(ledger)
     workers = [
-        *_notifications(settings, ledger, directory, budgets, box),
+        *_notifications(settings, ledger, directory, budgets, box, clock),
         VoidWatch(adjustments, counters, budgets=budgets).run,
         AuditRetention(audit_log, days=settings.audit_retention_days, clock=clock).run,
     ]
@@ -259,6 +263,7 @@ def create_app(
         admin_billing,
         admin_reports,
         admin_reprices,
+        scheduled_reports,
         admin_metrics,
         admin_health,
         workloads,
@@ -349,9 +354,15 @@ def _dashboard_auth(settings: Settings, ledger: Ledger, key: bytes, clock: Calla
 
 
 def _notifications(
-    settings: Settings, ledger: Ledger, directory: Directory, budgets: Budgets, box: SecretBox
+    settings: Settings,
+    ledger: Ledger,
+    directory: Directory,
+    budgets: Budgets,
+    box: SecretBox,
+    clock: Callable[[], datetime],
 ) -> list[Worker]:
-    """The background workers of alerts and webhooks: cap watcher, anomaly scanner, usage feed, sender."""
+    """The background workers of alerts, webhooks and scheduled reports: cap watcher, anomaly scanner, usage feed,
+    report runner, sender."""
     smtp = None
     if settings.smtp_host is not None and settings.smtp_from is not None:
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
@@ -384,4 +395,12 @@ def _notifications(
     feed = UsageFeed(ledger)
     feed.on_enqueued.append(sender.poke)
     scanner = AnomalyScanner(ledger, alerter, interval=settings.anomaly_scan_interval_seconds)
-    return [watcher.run, scanner.run, feed.run, sender.run]
+    reports = ReportRunner(
+        ScheduledReports(ledger),
+        directory,
+        Engine(LedgerReader(ledger)),
+        interval=settings.scheduled_reports_interval_seconds,
+        clock=clock,
+    )
+    reports.on_enqueued.append(sender.poke)
+    return [watcher.run, scanner.run, feed.run, reports.run, sender.run]

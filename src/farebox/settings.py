@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     anomaly_scan_interval_seconds: float = Field(
         60.0, ge=0.05, le=86_400, description="How often the anomaly detectors run over the rollups."
     )
+    scheduled_reports_interval_seconds: float = Field(
+        30.0, ge=0.05, le=3_600, description="How often the scheduled reports' runner looks for a due slot."
+    )
     smtp_host: str | None = Field(None, description="SMTP server for e-mail alerts; unset: e-mail actions fail.")
     smtp_port: int = Field(587, ge=1, le=65535, description="SMTP server port.")
     smtp_security: Literal["none", "starttls", "tls"] = Field(

@@ -212,8 +212,16 @@ PAGERDUTY_PATH = "/pagerduty/v2/enqueue"
 
 
 @contextmanager
-def serve(directory: Path, free_port: Callable[[], int], server_thread: type[ServerThread]) -> Iterator[Farebox]:
-    """A farebox on a ledger in `directory`, its receiver and its SMTP server, until the block ends."""
+def serve(
+    directory: Path,
+    free_port: Callable[[], int],
+    server_thread: type[ServerThread],
+    *,
+    clock: Callable[[], datetime] | None = None,
+    **overrides: Any,
+) -> Iterator[Farebox]:
+    """A farebox on a ledger in `directory`, its receiver and its SMTP server, until the block ends; `clock` and
+    settings `overrides` are the app's, if given."""
     mailbox = Mailbox()
     smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
@@ -231,9 +239,9 @@ def serve(directory: Path, free_port: Callable[[], int], server_thread: type[Ser
             smtp_security="none",
             smtp_from="farebox@example.test",
             pagerduty_url=receiver.url + PAGERDUTY_PATH,
-            **SETTINGS,  # type: ignore[arg-type]
+            **(SETTINGS | overrides),  # type: ignore[arg-type]
         )
-        app = create_app(settings, master_key=MASTER)
+        app = create_app(settings, master_key=MASTER, **({} if clock is None else {"clock": clock}))
     try:
         with server_thread(app, port):
             yield Farebox(f"http://127.0.0.1:{port}", receiver, mailbox, directory / "ledger.db")

@@ -205,6 +205,15 @@ CASES = [
         body=lambda w: {"endpoints": [{"url": "http://127.0.0.1:9/analytics", "events": ["usage.recorded"]}]},
     ),
     Case("GET", f"{MEMBER}/{{mo}}/data", OWN_READ),
+    Case("GET", "/api/admin/analytics/scheduled-reports?account_id={account}", READ),
+    Case(
+        "PUT",
+        "/api/admin/analytics/scheduled-reports?account_id={account}",
+        MANAGE,
+        body=lambda w: {
+            "reports": [{"name": "Daily", "schedule": "daily", "time": "09:00", "webhookUrl": "http://127.0.0.1:9/r"}]
+        },
+    ),
     # Last: `test_audit` calls every case in one world, and an erased Mo has no token left.
     Case("POST", f"{MEMBER}/{{mo}}/erase", MANAGE),
 ]

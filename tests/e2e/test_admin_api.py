@@ -558,6 +558,8 @@ async def test_routes_are_in_the_openapi_schema(api: Api) -> None:
         ("/api/admin/analytics/webhooks", "get"),
         ("/api/admin/analytics/reports", "post"),
         ("/api/admin/analytics/recalculate-costs", "post"),
+        ("/api/admin/analytics/scheduled-reports", "get"),
+        ("/api/admin/analytics/scheduled-reports", "put"),
         ("/api/admin/analytics/webhooks", "put"),
         ("/api/admin/accounts/{account_id}/members/{member_id}/data", "get"),
         ("/api/admin/accounts/{account_id}/members/{member_id}/erase", "post"),

@@ -105,13 +105,19 @@ BEYOND_SCHEMA: dict[str, re.Pattern[str]] = {
     # Each analytics webhook URL appears once; the master key names the account.
     "PUT /api/admin/analytics/webhooks": re.compile(r"endpoints|url|account_id"),
     "GET /api/admin/analytics/webhooks": re.compile(r"account_id"),
-    # A report takes a period or both dates (as an export), metrics of its section's kind, and no schedule yet.
+    # A report takes a period or both dates (as an export), metrics of its section's kind, and no schedule (the
+    # scheduled reports' route takes those).
     "POST /api/admin/analytics/reports": re.compile(r"period|startDate|endDate|metrics|schedule|account_id"),
     # A recalculation's dates are days that exist, the end after the start within 366 days, keys of the account, a
     # reason not blank; the master key names the account.
     "POST /api/admin/analytics/recalculate-costs": re.compile(
         r"startDate|endDate|period|virtualKeys|reason|account_id"
     ),
+    # A scheduled report: a zone this machine knows, a day of the week or month only on its schedule, a period of
+    # whole days, e-mail addresses and a URL farebox accepts, somewhere to go, SMTP for e-mail, metrics of its
+    # section's kind, each name once; the master key names the account.
+    "PUT /api/admin/analytics/scheduled-reports": re.compile(r"reports(\[[0-9]+\].*)?|account_id"),
+    "GET /api/admin/analytics/scheduled-reports": re.compile(r"account_id"),
     # A top-up is more than zero, whole nano-USD, and keeps what the account was given within 1e9 USD.
     # Exactly one of `amount_usd` and `credits` (the body's own rule: `loc` is the body, '').
     "POST /api/admin/accounts/{account_id}/credits": re.compile(r"amount|credits|"),

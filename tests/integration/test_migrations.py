@@ -508,3 +508,25 @@ def test_the_tax_rate_migration_gives_every_account_no_tax_and_drops_the_rate_on
             assert connection.exec_driver_sql("SELECT id, name FROM accounts").all() == [("acct", "Acme")]
     finally:
         engines.dispose()
+
+
+def test_the_scheduled_reports_migration_adds_an_empty_table_that_goes_away_on_the_way_down(ledger_url: str) -> None:
+    """0025: the table starts empty, holds one report per account and name, and the downgrade drops it."""
+    engines = Engines(ledger_url)
+    try:
+        migrate(engines, revision="0024")
+        with engines.writer.begin() as connection:
+            assert not inspect(connection).has_table("scheduled_reports")
+        migrate(engines)
+        with engines.writer.begin() as connection:
+            assert connection.exec_driver_sql("SELECT COUNT(*) FROM scheduled_reports").scalar() == 0
+            indexes = {index["name"]: index for index in inspect(connection).get_indexes("scheduled_reports")}
+            assert indexes["uq_scheduled_reports_account_name"]["column_names"] == ["account_id", "name"]
+            assert indexes["uq_scheduled_reports_account_name"]["unique"]
+            config = Config()
+            config.set_main_option("script_location", str(_MIGRATIONS))
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0024")
+            assert not inspect(connection).has_table("scheduled_reports")
+    finally:
+        engines.dispose()

@@ -43,7 +43,7 @@ from farebox.core.credentials import Principal
 from farebox.ledger.directory import Directory
 from farebox.services import services
 
-__all__ = ["ReportFilters", "account_report", "report_json", "router"]
+__all__ = ["ReportFilters", "SectionIn", "account_report", "report_filename", "report_json", "report_section", "router"]
 
 router = APIRouter(prefix="/api/admin/analytics", tags=["admin analytics"], route_class=TimedRoute)
 
@@ -87,7 +87,8 @@ class ReportIn(_Camel):
     sections: Annotated[list[SectionIn], Field(min_length=1, max_length=20)]
     filters: ReportFilters = Field(default_factory=ReportFilters)
     schedule: dict[str, Any] | None = Field(
-        None, description="Not taken here: scheduled reports are not available yet (a 422 says so)."
+        None,
+        description="Not taken here: `PUT /api/admin/analytics/scheduled-reports` schedules reports (a 422 says so).",
     )
 
 
@@ -142,7 +143,12 @@ async def account_report(
     )
 
 
-def _section(given: SectionIn, position: int) -> Section:
+def report_section(given: SectionIn, position: int) -> Section:
+    """The section a body asks for at `sections[position]`.
+
+    Raises:
+        ValidationFailed: a metric its kind does not have (422).
+    """
     metrics: tuple[Any, ...] = ()
     try:
         if given.type is SectionKind.SUMMARY:
@@ -160,6 +166,12 @@ def _section(given: SectionIn, position: int) -> Section:
         sort_by=given.sort_by,
         limit=given.limit,
     )
+
+
+def report_filename(report: Report, fmt: ReportFormat) -> str:
+    """The file a report is sent as: its name's letters and digits, its dates and the format's suffix."""
+    stem = "".join(char if char.isalnum() else "-" for char in report.name.lower()).strip("-") or "report"
+    return f"{stem}-{report.window.first.isoformat()}-{report.window.last.isoformat()}.{fmt.suffix}"
 
 
 def report_json(report: Report) -> dict[str, Any]:
@@ -208,7 +220,7 @@ async def report(request: Request, body: ReportIn, scope: Scoped) -> Response:
     if account_id is None:
         raise invalid("account_id", "the master key must name the account")
     if body.schedule is not None:
-        raise invalid("schedule", "scheduled reports are not available yet: ask for the report when it is due")
+        raise invalid("schedule", "schedule reports with PUT /api/admin/analytics/scheduled-reports")
     found = services(request)
     today = found.directory.now().astimezone(scope.window.tz).date()
     window = dated_window(body.period, body.start_date, body.end_date, today=today, tz=scope.window.tz)
@@ -218,14 +230,13 @@ async def report(request: Request, body: ReportIn, scope: Scoped) -> Response:
         account_id=account_id,
         name=body.report_name,
         window=window,
-        sections=[_section(given, n) for n, given in enumerate(body.sections)],
+        sections=[report_section(given, n) for n, given in enumerate(body.sections)],
         asked=body.filters,
         viewer=scope.viewer,
     )
     if body.format is ReportFormat.JSON:
         return envelope(report_json(built))
-    stem = "".join(char if char.isalnum() else "-" for char in body.report_name.lower()).strip("-") or "report"
-    filename = f"{stem}-{window.first.isoformat()}-{window.last.isoformat()}.{body.format.suffix}"
+    filename = report_filename(built, body.format)
     return Response(
         render(built, body.format),
         media_type=body.format.media_type,

@@ -1,11 +1,11 @@
 """Bodies of the webhook API, how endpoints and deliveries are presented, and the check of a notification URL.
 
-`checked_url` refuses (422) a URL farebox may not call; the Slack URL of the alert rules goes through it too.
+`checked_url` (from `farebox.webhooks.guard`) refuses (422) a URL farebox may not call; the Slack URL of the alert
+rules goes through it too.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated
 
@@ -13,9 +13,8 @@ from pydantic import BaseModel, Field, StrictBool, StrictFloat, field_validator
 
 from farebox.core.alerts import DESTINATION_URL_PATTERN
 from farebox.core.json_types import JSON_INTEGER
-from farebox.core.owners import invalid
 from farebox.ledger.webhooks import Delivery, EventType, WebhookEndpoint
-from farebox.webhooks.guard import UnsafeDestination, check_url
+from farebox.webhooks.guard import checked_url
 
 __all__ = [
     "DeliveryOut",
@@ -32,7 +31,6 @@ __all__ = [
 
 Url = Annotated[str, Field(min_length=1, max_length=2000, json_schema_extra={"pattern": DESTINATION_URL_PATTERN})]
 """A notification URL (`checked_url` checks it)."""
-_URL = re.compile(DESTINATION_URL_PATTERN)
 EventTypes = Annotated[list[EventType], Field(min_length=1)]
 BatchSize = Annotated[
     int, Field(ge=1, le=1000, description="Most `usage.recorded` events in one message."), JSON_INTEGER
@@ -126,18 +124,3 @@ def present_delivery(delivery: Delivery) -> DeliveryOut:
     """The API shape of a delivery and its attempts."""
     fields = {name: getattr(delivery, name) for name in DeliveryOut.model_fields}
     return DeliveryOut(**fields | {"log": list(delivery.log)})
-
-
-async def checked_url(url: str, *, allow_private: bool, field: str = "url") -> str:
-    """The URL, if farebox may call it.
-
-    Raises:
-        ValidationFailed: malformed, or reaching a private address while `allow_private` is off (422).
-    """
-    if not _URL.match(url):
-        raise invalid(field, "must be an http:// or https:// URL with a host, without blanks")
-    try:
-        await check_url(url, allow_private=allow_private)
-    except UnsafeDestination as exc:
-        raise invalid(field, str(exc)) from None
-    return url

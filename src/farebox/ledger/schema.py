@@ -54,6 +54,7 @@ __all__ = [
     "outbox",
     "outbox_attempts",
     "prompt_prefixes",
+    "scheduled_reports",
     "spend_counters",
     "usage_adjustments",
     "usage_events",
@@ -626,3 +627,27 @@ answer is sent: when, the route (its template, and the path as asked), the answe
 kind, account, member, key and role; none when no credential was accepted), the account, key and member concerned,
 the filters (query parameters, and the body of the analytics endpoints whose bodies are filters), the client's
 address and the correlation id. Rows older than the retention setting are deleted."""
+
+scheduled_reports = Table(
+    "scheduled_reports",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("frequency", String(16), nullable=False),
+    Column("at_time", String(5), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("day", Integer, nullable=False),
+    Column("request", JSON, nullable=False),
+    Column("recipients", JSON, nullable=False),
+    Column("webhook_url", Text),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("updated_at_us", BigInteger, nullable=False),
+    Column("last_slot_us", BigInteger, nullable=False),
+    Index("uq_scheduled_reports_account_name", "account_id", "name", unique=True),
+)
+"""An account's scheduled reports (`PUT /api/admin/analytics/scheduled-reports`), one per name: when (`frequency`,
+`at_time` HH:MM in `timezone`, `day` the weekday 0-6 or the day of the month 1-31, else 0), what (`request`: the
+report's format, period, sections and filters, camelCase as the API takes them) and where (e-mail `recipients`, a
+`webhook_url`). `last_slot_us` is the latest slot taken: advancing it and enqueueing the delivery commit together,
+so each slot runs once (`farebox.ledger.scheduled_reports`)."""

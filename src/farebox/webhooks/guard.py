@@ -11,10 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from urllib.parse import urlsplit
 
-__all__ = ["UnsafeDestination", "check_url", "is_public", "parse_url"]
+from farebox.core.alerts import DESTINATION_URL_PATTERN
+from farebox.core.owners import invalid
+
+__all__ = ["UnsafeDestination", "check_url", "checked_url", "is_public", "parse_url"]
+
+_URL = re.compile(DESTINATION_URL_PATTERN)
 
 
 class UnsafeDestination(ValueError):
@@ -67,3 +73,18 @@ async def check_url(url: str, *, allow_private: bool) -> None:
                 f"host {host!r} resolves to {address[0]}, a private, loopback or link-local address "
                 "(set FAREBOX_ALLOW_PRIVATE_WEBHOOK_URLS=true, for development only, to allow it)"
             )
+
+
+async def checked_url(url: str, *, allow_private: bool, field: str = "url") -> str:
+    """The URL, if farebox may call it.
+
+    Raises:
+        ValidationFailed: malformed, or reaching a private address while `allow_private` is off (422).
+    """
+    if not _URL.match(url):
+        raise invalid(field, "must be an http:// or https:// URL with a host, without blanks")
+    try:
+        await check_url(url, allow_private=allow_private)
+    except UnsafeDestination as exc:
+        raise invalid(field, str(exc)) from None
+    return url
