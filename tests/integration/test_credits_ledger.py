@@ -16,7 +16,7 @@ from farebox.alerts.config import AlertConfig
 from farebox.alerts.store import AlertStore
 from farebox.alerts.watcher import CapWatcher
 from farebox.core.credits import MAX_GRANTED_NANO, CreditRate, CreditsExhausted
-from farebox.core.events import UsageEvent
+from farebox.core.events import UsageEvent, epoch_us
 from farebox.core.money import NANO_PER_USD
 from farebox.core.owners import Account, VirtualKey
 from farebox.core.sealing import SecretBox
@@ -27,9 +27,11 @@ from farebox.ledger.adjustments import Adjustments
 from farebox.ledger.base import Ledger
 from farebox.ledger.credits import Credits
 from farebox.ledger.directory import Directory
+from farebox.ledger.reprices import RepriceRange, Reprices
 from farebox.ledger.schema import credit_top_ups, outbox
 from farebox.ledger.webhooks import WebhookEndpoints
 from farebox.metering import Budgets, LocalCounters
+from farebox.prices import PriceBook
 from farebox.webhooks.signing import new_secret
 
 if TYPE_CHECKING:
@@ -139,6 +141,23 @@ async def test_a_void_gives_back_only_what_the_credits_paid(world: World) -> Non
     await adjustments.void(after.id, reason="posted twice", by=ADMIN)
     assert await world.balance() == 5 * USD
     assert await world.remaining() == 5 * USD
+
+
+async def test_a_reprice_moves_the_balance_only_for_what_the_credits_paid(world: World) -> None:
+    reprices = Reprices(world.ledger, PriceBook(), clock=lambda: NOW)
+    reprices.on_reprice.append(world.budgets.reload)
+    before = world.event(4 * USD, source="ingest")
+    await world.ledger.record_many([before])
+    await world.credits.top_up(world.account.id, amount_nano=5 * USD, by=ADMIN)
+    await world.ledger.record_many([world.event(3 * USD)])
+    assert await world.balance() == 2 * USD
+
+    # The catalog prices each event (gpt-4o, 1,000 tokens in and 200 out) at $0.0045.
+    whole = RepriceRange(world.account.id, epoch_us(NOW), epoch_us(NOW) + 1)
+    done = await reprices.recalculate([whole], reason="priced by hand", by=ADMIN)
+    assert done.repriced == 2
+    assert await world.balance() == 5 * USD - 4_500_000, "the credits paid for the second event only"
+    assert await world.remaining() == 5 * USD - 4_500_000
 
 
 async def test_a_top_up_applies_to_the_next_request(world: World) -> None:
