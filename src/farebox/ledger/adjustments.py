@@ -187,10 +187,7 @@ class Adjustments:
                 raise Conflict(f"usage event {event_id!r} is voided already", code="event_already_voided") from None
             moved = recorder.unrecord(connection, list(row.values()))
             unspend_before_opening(
-                connection,
-                account_id=row["account_id"],
-                recorded_at_us=int(row["recorded_at_us"]),
-                cost_nano=int(row["cost_nano"]),
+                connection, account_id=row["account_id"], costs=[(int(row["recorded_at_us"]), int(row["cost_nano"]))]
             )
             void = _void(values)
             notify_endpoints(

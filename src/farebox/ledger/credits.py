@@ -116,18 +116,25 @@ def _all_time_spend(connection: Connection, account_id: str) -> int:
     return read_counters(connection, [counter]).get(counter, 0)
 
 
-def unspend_before_opening(connection: Connection, *, account_id: str, recorded_at_us: int, cost_nano: int) -> None:
-    """Voiding an event recorded before the account's first top-up: its cost leaves the opening with the spend.
+def unspend_before_opening(connection: Connection, *, account_id: str, costs: Sequence[tuple[int, int]]) -> None:
+    """Taking costs off events of an account (voids, reprices): what left events recorded before its first top-up
+    leaves the opening with the spend.
 
-    Runs in the void's transaction. The void takes the cost off the account's all-time spend; for an event the
-    credits never paid for, the opening drops by as much, and the balance stays where it was.
+    Runs in the adjustment's transaction. `costs` are (the event's `recorded_at_us`, the cost taken off it; negative
+    for a cost a reprice adds). The adjustment moves the account's all-time spend; for events the credits never paid
+    for, the opening moves by as much, and the balance stays where it was.
     """
     balances = credit_balances.c
-    connection.execute(
-        update(credit_balances)
-        .where(balances.account_id == account_id, balances.opened_at_us > recorded_at_us)
-        .values(opening_nano=balances.opening_nano - cost_nano)
-    )
+    opened = connection.scalar(select(balances.opened_at_us).where(balances.account_id == account_id))
+    if opened is None:
+        return
+    before = sum(cost for recorded_at_us, cost in costs if recorded_at_us < opened)
+    if before:
+        connection.execute(
+            update(credit_balances)
+            .where(balances.account_id == account_id)
+            .values(opening_nano=balances.opening_nano - before)
+        )
 
 
 class Credits:

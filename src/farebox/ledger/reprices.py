@@ -286,11 +286,10 @@ class Reprices:
                     "created_at_us": now_us,
                 }
             )
-            unspend_before_opening(
-                connection,
-                account_id=row[_AT["account_id"]],
-                recorded_at_us=int(row[_AT["recorded_at_us"]]),
-                cost_nano=-delta,
-            )
         connection.execute(insert(usage_adjustments), adjustments)
+        by_account: dict[str, list[tuple[int, int]]] = {}
+        for row, delta in deltas:
+            by_account.setdefault(row[_AT["account_id"]], []).append((int(row[_AT["recorded_at_us"]]), -delta))
+        for account_id, costs in by_account.items():
+            unspend_before_opening(connection, account_id=account_id, costs=costs)
         return page, self._ledger.recorder.add_costs(connection, deltas)
