@@ -8,7 +8,7 @@ answers typed rows; nothing here formats money or JSON.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -30,6 +30,7 @@ from farebox.ledger.aggregates import (
     Slots,
     Source,
 )
+from farebox.ledger.export_sql import TextFormat
 from farebox.ledger.exports import ExportRow
 from farebox.ledger.latency import LatencyGroup, LatencyQuery
 from farebox.ledger.prompt_prefixes import PrefixFilter, PrefixRow
@@ -305,16 +306,30 @@ class Engine:
         """
         return self._reader.export_pages(self._exported(query, viewer), keep=keep, page_size=page_size)
 
-    def export_csv(
-        self, query: Query, *, viewer: Principal, credits_per_usd: int
+    def export_text(
+        self,
+        query: Query,
+        *,
+        viewer: Principal,
+        fields: Sequence[str],
+        text_format: TextFormat,
+        credits_per_usd: int,
+        min_nano: int = 0,
     ) -> AsyncIterator[tuple[int, bytes]] | None:
-        """The same events as `export`, as CSV rows the database writes itself, in (rows, bytes) chunks; None when
-        it cannot (SQLite: `export` then). Access is checked now.
+        """The same events as `export` (those costing at least `min_nano`), their `fields` as CSV rows, JSON array
+        members or NDJSON lines the database writes itself, in (rows, bytes) chunks; None when it cannot (SQLite:
+        `export` then). Access is checked now.
 
         Raises:
             NotFound, PermissionDenied, ValueError: as `export`.
         """
-        return self._reader.export_csv(self._exported(query, viewer), credits_per_usd=credits_per_usd)
+        return self._reader.export_text(
+            self._exported(query, viewer),
+            fields=fields,
+            text_format=text_format,
+            credits_per_usd=credits_per_usd,
+            min_nano=min_nano,
+        )
 
     def _exported(self, query: Query, viewer: Principal) -> EventFilter:
         """The events an export of `query` holds for `viewer`: none at all (an empty key list) when it may see

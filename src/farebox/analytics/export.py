@@ -2,8 +2,8 @@
 
 The same bytes for `GET /v1/usage/export` and `farebox export`. Each page of events is formatted where it was
 read (on the reader thread, `Engine.export`), so the event loop only passes bytes on, and memory holds one page
-whatever the range. On PostgreSQL a CSV export is written by the database itself, in the same bytes
-(`Engine.export_csv`, `farebox.ledger.export_csv`); lines end in LF either way.
+whatever the range. On PostgreSQL the database writes the export itself, in the same bytes (`Engine.export_text`,
+`farebox.ledger.export_sql`); CSV lines end in LF either way.
 
 Voided events are left out, as every usage view leaves them out, so the costs of an export add up to the views'
 totals for the same range. Money is exact: `cost_usd` in decimal USD, `credits_used` in
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -26,9 +26,10 @@ from farebox.core.credentials import Principal
 from farebox.core.credits import CreditRate
 from farebox.core.events import format_micro
 from farebox.core.money import format_usd
+from farebox.ledger.export_sql import TextFormat
 from farebox.ledger.exports import ExportRow
 
-__all__ = ["EXPORT_FIELDS", "ExportFormat", "Exporter"]
+__all__ = ["EXPORT_FIELDS", "ExportFormat", "Exporter", "csv_lines"]
 
 EXPORT_FIELDS = (
     "id",
@@ -67,6 +68,19 @@ _MINUTE_US = 60_000_000
 _COMMAS = len(EXPORT_FIELDS) - 1
 
 
+def csv_lines(rows: Iterable[Sequence[Any]]) -> str:
+    """Rows by the `csv` module, each ended by LF. Written with CRLF and the CR dropped: the module quotes a field
+    holding a CR only when CR is in the line terminator, and PostgreSQL quotes it (`farebox.ledger.export_sql`)."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow(row)
+        text.seek(text.tell() - 2)
+        text.write("\n")
+        text.truncate()
+    return text.getvalue()
+
+
 class ExportFormat(StrEnum):
     """What an export is written as."""
 
@@ -102,15 +116,17 @@ class Exporter:
         Raises:
             NotFound, PermissionDenied: as `Engine.run`.
         """
-        if self.format is ExportFormat.CSV:
-            written = engine.export_csv(query, viewer=viewer, credits_per_usd=self._rate.per_usd)
-            if written is not None:
-                return self._framed(written)
+        text_format: TextFormat = "csv" if self.format is ExportFormat.CSV else "json"
+        written = engine.export_text(
+            query, viewer=viewer, fields=EXPORT_FIELDS, text_format=text_format, credits_per_usd=self._rate.per_usd
+        )
+        if written is not None:
+            return self._framed(written)
         return self._framed(engine.export(query, viewer=viewer, keep=self._page, page_size=page_size))
 
     async def _framed(self, pages: AsyncIterator[tuple[int, bytes]]) -> AsyncIterator[tuple[int, bytes]]:
         if self.format is ExportFormat.CSV:
-            yield 0, self._csv_row(EXPORT_FIELDS).encode()
+            yield 0, csv_lines([EXPORT_FIELDS]).encode()
         else:
             yield 0, b"["
         async for count, data in pages:
@@ -130,14 +146,6 @@ class Exporter:
         separated = body if self._rows == 0 else b"," + body
         self._rows += len(rows)
         return len(rows), separated
-
-    @staticmethod
-    def _csv_row(values: Sequence[Any]) -> str:
-        """One row by the `csv` module, ended by LF. Written with CRLF and the CR dropped: the module quotes a field
-        holding a CR only when CR is in the line terminator, and PostgreSQL quotes it (`farebox.ledger.export_csv`)."""
-        text = io.StringIO()
-        csv.writer(text, lineterminator="\r\n").writerow(values)
-        return text.getvalue()[:-2] + "\n"
 
     def _csv_line(self, row: ExportRow) -> str:
         """One event's CSV line, written in one f-string: several times faster than the `csv` module. A line with a
@@ -185,7 +193,7 @@ class Exporter:
         if line.count(",") == _COMMAS and '"' not in line and "\n" not in line and "\r" not in line:
             return line + "\n"
         values = ["" if value is None else value for value in self.values(row)]
-        return self._csv_row([*values[:-2], "true" if streamed else "false", "true" if estimated else "false"])
+        return csv_lines([[*values[:-2], "true" if streamed else "false", "true" if estimated else "false"]])
 
     def values(self, row: ExportRow) -> tuple[Any, ...]:
         """An event's exported values, in `EXPORT_FIELDS` order, as JSON has them."""

@@ -11,9 +11,7 @@ less).
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import timedelta
 from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
@@ -24,10 +22,11 @@ import orjson
 
 from farebox.analytics.calendar import Grain, Window, instant
 from farebox.analytics.engine import Dimension, Engine, Measure, Query, Row
-from farebox.analytics.export import EXPORT_FIELDS, Exporter, ExportFormat
+from farebox.analytics.export import EXPORT_FIELDS, Exporter, ExportFormat, csv_lines
 from farebox.core.credentials import Principal
 from farebox.core.credits import CreditRate
 from farebox.core.money import NANO_PER_USD, format_usd
+from farebox.ledger.export_sql import TextFormat
 from farebox.ledger.exports import EXPORT_COLUMNS, ExportRow
 
 __all__ = ["RAW_FIELDS", "SUMMED_FIELDS", "Format", "Granularity", "export_rows", "fields_of", "least_nano"]
@@ -122,7 +121,8 @@ def export_rows(
     gives the keys' names, `min_nano` the least cost a row keeps.
 
     Every field of every event as CSV or JSON is the export of `GET /v1/usage/export` (`Exporter`: its lines written
-    in one f-string each, or by PostgreSQL itself); anything else is written here, a page of value tuples at a time.
+    in one f-string each, or by PostgreSQL itself). Other raw rows PostgreSQL writes too (`Engine.export_text`); on
+    SQLite they are written here, a page of value tuples at a time, as are the sums.
     """
     writer = _Writer(export_format, fields)
     if granularity is not Granularity.RAW:
@@ -130,9 +130,28 @@ def export_rows(
         return _summed(engine, query, grain, writer, _picker(fields, SUMMED_FIELDS), names, min_nano, viewer)
     if tuple(fields) == EXPORT_FIELDS and not min_nano and export_format is not Format.NDJSON:
         return Exporter(ExportFormat(export_format.value), rate=rate).export(engine, query, viewer=viewer)
+    written = engine.export_text(
+        query,
+        viewer=viewer,
+        fields=fields,
+        text_format=_TEXT_FORMATS[export_format],
+        credits_per_usd=rate.per_usd,
+        min_nano=min_nano,
+    )
+    if written is not None:
+        return _framed(writer, written)
     exporter = Exporter(ExportFormat.JSON, rate=rate)
     values = _raw_values(exporter, names, fields, csv_cells=export_format is Format.CSV)
     return _raw(engine, query, writer, values, min_nano, viewer)
+
+
+async def _framed(writer: _Writer, rows: AsyncIterator[tuple[int, bytes]]) -> AsyncIterator[tuple[int, bytes]]:
+    """Rows the database wrote, between the format's header and footer."""
+    yield 0, writer.header()
+    async for count, data in rows:
+        if count:
+            yield count, data
+    yield 0, writer.footer()
 
 
 class _Writer:
@@ -145,7 +164,7 @@ class _Writer:
 
     def header(self) -> bytes:
         if self.format is Format.CSV:
-            return self._csv([self._fields])
+            return csv_lines([self._fields]).encode()
         return b"[" if self.format is Format.JSON else b""
 
     def rows(self, rows: list[tuple[Any, ...]]) -> tuple[int, bytes]:
@@ -153,7 +172,7 @@ class _Writer:
         if not rows:
             return 0, b""
         if self.format is Format.CSV:
-            return len(rows), self._csv(rows)
+            return len(rows), csv_lines(rows).encode()
         fields = self._fields
         named = [dict(zip(fields, row, strict=True)) for row in rows]
         if self.format is Format.NDJSON:
@@ -171,13 +190,8 @@ class _Writer:
     def footer(self) -> bytes:
         return b"]" if self.format is Format.JSON else b""
 
-    @staticmethod
-    def _csv(rows: Iterable[Sequence[Any]]) -> bytes:
-        text = io.StringIO()
-        csv.writer(text, lineterminator="\n").writerows(rows)
-        return text.getvalue().encode()
 
-
+_TEXT_FORMATS: dict[Format, TextFormat] = {Format.CSV: "csv", Format.JSON: "json", Format.NDJSON: "ndjson"}
 _BOOLEANS = {True: "true", False: "false"}
 """Booleans in a CSV cell, as JSON writes them."""
 _STREAMED = EXPORT_FIELDS.index("streamed")

@@ -21,7 +21,7 @@ from sqlalchemy import Column, ColumnElement, Connection, RowMapping, and_, or_,
 from farebox.core.events import epoch_us, from_epoch_us
 from farebox.ledger.aggregates import Aggregate, AggregateRow, aggregate
 from farebox.ledger.base import Ledger
-from farebox.ledger.export_csv import copy_csv, csv_copy_query
+from farebox.ledger.export_sql import TextFormat, copy_rows, export_query
 from farebox.ledger.exports import ExportQuery, ExportRow
 from farebox.ledger.latency import LatencyGroup, LatencyQuery, read_latencies
 from farebox.ledger.prompt_prefixes import PrefixFilter, PrefixRow, repeated_prefixes
@@ -312,19 +312,30 @@ class LedgerReader:
                 return
             after = page.after
 
-    def export_csv(self, wanted: EventFilter, *, credits_per_usd: int) -> AsyncIterator[tuple[int, bytes]] | None:
-        """An export's CSV rows (no header) as the database writes them, in (rows, bytes) chunks: the events
-        `export_pages` reads, formatted as `farebox.analytics.export` formats them (`farebox.ledger.export_csv`).
+    def export_text(
+        self,
+        wanted: EventFilter,
+        *,
+        fields: Sequence[str],
+        text_format: TextFormat,
+        credits_per_usd: int,
+        min_nano: int = 0,
+    ) -> AsyncIterator[tuple[int, bytes]] | None:
+        """An export's rows (no header, no array brackets) as the database writes them, in (rows, bytes) chunks: the
+        events `export_pages` reads costing at least `min_nano`, their `fields` as CSV, JSON array members or NDJSON
+        lines, formatted as `farebox.analytics.export` formats them (`farebox.ledger.export_sql`).
 
         None where the database cannot write them itself (SQLite): the caller formats `export_pages` instead.
 
         Raises:
-            ValueError: `wanted` names no account.
+            ValueError: `wanted` names no account, or a field the database cannot write.
         """
         if self._ledger.dialect != "postgresql":
             return None
-        query = csv_copy_query(wanted, credits_per_usd=credits_per_usd)
-        return self._ledger._read_stream(partial(copy_csv, query=query))
+        query = export_query(
+            wanted, fields=fields, text_format=text_format, credits_per_usd=credits_per_usd, min_nano=min_nano
+        )
+        return self._ledger._read_stream(partial(copy_rows, query=query, text_format=text_format))
 
     async def aggregate(self, wanted: Aggregate) -> list[AggregateRow]:
         """The rollups summed as `wanted` says (`farebox.ledger.aggregates`), in one query."""

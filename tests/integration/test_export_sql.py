@@ -1,12 +1,16 @@
-"""An export's CSV is the same bytes whether PostgreSQL writes it (`COPY … TO STDOUT`) or Python formats each row
-(`Exporter`, as on SQLite): the same fields, decimals, times, quoting and line ends, voided events left out."""
+"""An export is the same bytes whether PostgreSQL writes it (`COPY … TO STDOUT`) or Python formats each row (as on
+SQLite): CSV, a JSON array and NDJSON; every field or a chosen few (the seed's names among them) and a minimum cost;
+the same decimals, times, quoting, escapes and line ends, voided events left out and reprices added."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import random
 from collections.abc import Callable, Generator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,12 +19,15 @@ from sqlalchemy import Connection
 from farebox.analytics.calendar import Window
 from farebox.analytics.engine import Engine, Measure, Query
 from farebox.analytics.export import EXPORT_FIELDS, Exporter, ExportFormat
+from farebox.analytics.export_rows import Format, Granularity, export_rows
 from farebox.core.credentials import Principal, PrincipalKind
 from farebox.core.credits import CreditRate
-from farebox.core.events import Status, UsageEvent
+from farebox.core.events import Status, UsageEvent, epoch_us
 from farebox.ledger.adjustments import Actor, Adjustments
 from farebox.ledger.base import Ledger
+from farebox.ledger.directory import Directory
 from farebox.ledger.reader import EventFilter, LedgerReader
+from farebox.ledger.schema import ADJUSTED_MEASURES, usage_adjustments
 
 pytestmark = pytest.mark.anyio
 
@@ -81,12 +88,35 @@ async def _formatted(reader: LedgerReader, wanted: EventFilter) -> bytes:
     return b"".join([data async for _count, data in pages])
 
 
-async def test_postgresql_writes_the_bytes_python_formats(ledger: Ledger, make_event: EventFactory) -> None:
+async def _recorded(ledger: Ledger, make_event: EventFactory) -> list[UsageEvent]:
+    """The events, two ingested ones voided and a few repriced (a reprice of +7 nano-USD, one of -1)."""
     events = _events(make_event, 400, seed=20261205)
     await ledger.record_many(events)
     voided = [event.id for event in events if event.source == "ingest"][:2]
     for event_id in voided:
         await Adjustments(ledger).void(event_id, reason="posted twice", by=Actor("master"))
+    with ledger.engines.writer.begin() as connection:
+        for n, event in enumerate(events[10:16]):
+            connection.execute(
+                usage_adjustments.insert().values(
+                    id=f"adj-{n}",
+                    kind="reprice",
+                    event_id=event.id,
+                    account_id=event.account_id,
+                    key_id=event.key_id,
+                    member_id=event.member_id,
+                    event_ts_us=epoch_us(event.timestamp),
+                    **dict.fromkeys(ADJUSTED_MEASURES, 0) | {"cost_nano": 7 if n % 2 else -1},
+                    reason="test",
+                    actor_kind="cli",
+                    created_at_us=0,
+                )
+            )
+    return [event for event in events if event.id not in voided]
+
+
+async def test_postgresql_writes_the_bytes_python_formats(ledger: Ledger, make_event: EventFactory) -> None:
+    kept = await _recorded(ledger, make_event)
     reader = LedgerReader(ledger)
     wanted = EventFilter(account_id="acct-1", voided=False)
     formatted = await _formatted(reader, wanted)
@@ -101,7 +131,7 @@ async def test_postgresql_writes_the_bytes_python_formats(ledger: Ledger, make_e
         == b",".join(f.encode() for f in EXPORT_FIELDS) + b"\n" + formatted
     )
 
-    written = reader.export_csv(wanted, credits_per_usd=RATE.per_usd)
+    written = reader.export_text(wanted, fields=EXPORT_FIELDS, text_format="csv", credits_per_usd=RATE.per_usd)
     if ledger.dialect == "sqlite":
         assert written is None, "SQLite cannot write CSV itself: the export formats its rows"
         return
@@ -109,12 +139,70 @@ async def test_postgresql_writes_the_bytes_python_formats(ledger: Ledger, make_e
     copied_chunks = [chunk async for chunk in written]
     assert b"".join(data for _count, data in copied_chunks) == formatted
     rows = sum(count for count, _data in copied_chunks)
-    assert rows == len(events) - len(voided), "rows counted, whatever line breaks quoted fields hold"
+    assert rows == len(kept), "rows counted, whatever line breaks quoted fields hold"
 
     only = EventFilter(account_id="acct-1", voided=False, providers=("a,b",), since=START + timedelta(days=1))
-    copied = reader.export_csv(only, credits_per_usd=RATE.per_usd)
+    copied = reader.export_text(only, fields=EXPORT_FIELDS, text_format="csv", credits_per_usd=RATE.per_usd)
     assert copied is not None
     assert b"".join([data async for _count, data in copied]) == await _formatted(reader, only)
+
+
+SEED_FIELDS = ["timestamp", "virtual_key_id", "virtual_key_name", "provider", "model", "requests", "tokens", "cost"]
+SEED_FIELDS += ["latency", "errors", "streamed"]
+
+
+@pytest.mark.parametrize("export_format", list(Format))
+@pytest.mark.parametrize(
+    ("fields", "min_nano"),
+    [(list(EXPORT_FIELDS), 0), (list(EXPORT_FIELDS), 10_000_000), (SEED_FIELDS, 0), (["id", "cost_usd"], 7)],
+)
+async def test_every_format_and_field_is_written_by_postgresql_as_python_writes_it(
+    ledger: Ledger,
+    make_event: EventFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    export_format: Format,
+    fields: list[str],
+    min_nano: int,
+) -> None:
+    if ledger.dialect != "postgresql":
+        pytest.skip("only PostgreSQL writes an export itself")
+    kept = await _recorded(ledger, make_event)
+    directory = Directory(ledger)
+    account = await directory.create_account(name="Acme")
+    key, _secret = await directory.create_key(account.id, name='ci "bot", é')
+    await ledger.record_many([make_event(account_id=account.id, key_id=key.id, timestamp=START) for _ in range(3)])
+    await ledger.record_many([event.__class__(**{**_fields_of(event), "account_id": account.id}) for event in kept])
+    names = {key.id: key.name}
+    window = Window(date(1969, 12, 31), date(1970, 1, 3), ZoneInfo("UTC"))
+    query = Query(window, (Measure.REQUESTS,), account_id=account.id)
+    engine = Engine(LedgerReader(ledger))
+    master = Principal(kind=PrincipalKind.MASTER)
+
+    async def written() -> bytes:
+        chunks = export_rows(
+            engine,
+            query,
+            granularity=Granularity.RAW,
+            export_format=export_format,
+            fields=fields,
+            names=names,
+            min_nano=min_nano,
+            viewer=master,
+            rate=RATE,
+        )
+        return b"".join([data async for _count, data in chunks])
+
+    by_postgresql = await written()
+    monkeypatch.setattr(Engine, "export_text", lambda *_args, **_kwargs: None)
+    by_python = await written()
+    assert by_postgresql == by_python
+    if export_format is Format.JSON:
+        parsed = json.loads(by_postgresql)
+        assert len(parsed) > 100 and list(parsed[0]) == fields
+
+
+def _fields_of(event: UsageEvent) -> dict[str, Any]:
+    return {field.name: getattr(event, field.name) for field in dataclasses.fields(event)} | {"id": event.id + "-b"}
 
 
 async def test_a_copy_stopped_early_frees_its_connection(ledger: Ledger, make_event: EventFactory) -> None:
@@ -126,12 +214,12 @@ async def test_a_copy_stopped_early_frees_its_connection(ledger: Ledger, make_ev
     reader = LedgerReader(ledger)
     wanted = EventFilter(account_id="acct-1", voided=False)
     for _ in range(8):  # more than the reader pool holds connections, were any left behind
-        written = reader.export_csv(wanted, credits_per_usd=RATE.per_usd)
+        written = reader.export_text(wanted, fields=EXPORT_FIELDS, text_format="csv", credits_per_usd=RATE.per_usd)
         assert written is not None
         count, _data = await anext(written)
         assert 0 < count < len(events), "a chunk is a part of the export"
         await written.aclose()  # type: ignore[attr-defined]  # an async generator's
-    whole = reader.export_csv(wanted, credits_per_usd=RATE.per_usd)
+    whole = reader.export_text(wanted, fields=EXPORT_FIELDS, text_format="csv", credits_per_usd=RATE.per_usd)
     assert whole is not None
     assert sum([count async for count, _data in whole]) == len(events)
 
