@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -68,9 +68,15 @@ _MINUTE_US = 60_000_000
 _COMMAS = len(EXPORT_FIELDS) - 1
 
 
-def csv_lines(rows: Iterable[Sequence[Any]]) -> str:
+def csv_lines(rows: Sequence[Sequence[Any]]) -> str:
     """Rows by the `csv` module, each ended by LF. Written with CRLF and the CR dropped: the module quotes a field
     holding a CR only when CR is in the line terminator, and PostgreSQL quotes it (`farebox.ledger.export_sql`)."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\r\n")
+    writer.writerows(rows)
+    written = text.getvalue()
+    if written.count("\r") == len(rows):  # the common case: no field holds a CR, every CR ends a line
+        return written.replace("\r\n", "\n")
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\r\n")
     for row in rows:
