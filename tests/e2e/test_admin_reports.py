@@ -18,7 +18,9 @@ import openpyxl
 import pytest
 from admin_client import MASTER, Api, assert_error
 
+from farebox.core.alerts import Alert
 from farebox.core.events import Axis, Status, UsageEvent
+from farebox.ledger.alert_state import AlertState, Firing
 
 pytestmark = pytest.mark.anyio
 
@@ -86,6 +88,45 @@ async def _json(api: Api, account: str, **extra: Any) -> dict[str, Any]:
     response = await _report(api, body, account)
     assert response.status_code == 200, response.text
     return json.loads(response.content, parse_float=Decimal)["data"]
+
+
+async def test_the_alerts_fired_in_the_period_and_the_forecast_ahead_are_sections_too(api: Api) -> None:
+    ids = await _ledger(api)
+    yesterday = NOW.replace(hour=9, minute=0) - timedelta(days=1)
+    await api.ledger.record(_event(5, ids["acme"], ids["mine"], None, yesterday, cost_nano=1_200_000_000))
+    fired = NOW - timedelta(days=1)
+    await AlertState(api.ledger).fire(
+        [
+            Firing(
+                Alert(
+                    rule="threshold:0.8",
+                    event_type="usage.threshold",
+                    account_id=ids["acme"],
+                    scope="key",
+                    scope_id=ids["mine"],
+                    period_start=int(fired.timestamp()),
+                    text="ada-key passed 80% of its monthly cap",
+                    data={},
+                    actions=(),
+                )
+            )
+        ],
+        at=fired,
+    )
+    body = {"period": "7d", "sections": [{"type": "alerts"}, {"type": "forecasts"}]}
+    response = await _report(api, body, ids["acme"])
+    assert response.status_code == 200, response.text
+    alerts, forecast = json.loads(response.content, parse_float=Decimal)["data"]["sections"]
+    assert alerts["rows"] == [
+        [fired.isoformat(), "threshold:0.8", f"key {ids['mine']}", "ada-key passed 80% of its monthly cap"]
+    ]
+    assert forecast["title"] == "Forecast, 30d from 2026-03-10"
+    assert [row[0] for row in forecast["rows"]] == ["2026-03", "2026-04"]
+    march = forecast["rows"][0]
+    assert march[1] == Decimal("1.20"), "spent to date, to the cent: the month's usage before today ($1.202)"
+    assert march[3] <= march[2] <= march[4], "the projection lies in its interval"
+    pdf = await _report(api, body | {"format": "pdf"}, ids["acme"])
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
 
 
 async def test_the_seed_s_sections_as_json(api: Api) -> None:
@@ -184,7 +225,7 @@ async def test_who_may_ask(api: Api) -> None:
         ({"period": "7d"}, "sections"),
         ({"sections": [{"type": "summary"}]}, "period"),
         ({"period": "24h", "sections": [{"type": "summary"}]}, "period"),
-        ({"period": "7d", "sections": [{"type": "alerts"}]}, "type"),
+        ({"period": "7d", "sections": [{"type": "anomalies"}]}, "type"),
         ({"period": "7d", "sections": [{"type": "breakdown", "metrics": ["vibes"]}]}, "metrics"),
         ({"period": "7d", "sections": [{"type": "breakdown", "groupBy": "team"}]}, "groupBy"),
         ({"period": "7d", "sections": [{"type": "summary"}], "format": "docx"}, "format"),

@@ -31,7 +31,7 @@ DAILY = {
     "period": "24h",
     "recipients": ["ops@company.com"],
     "format": "pdf",
-    "sections": ["summary", "top_usage"],
+    "sections": ["summary", "alerts", "top_usage"],
 }
 WEEKLY = {
     "name": "Weekly Cost Analysis",
@@ -41,7 +41,7 @@ WEEKLY = {
     "period": "7d",
     "webhookUrl": "http://127.0.0.1:9/reports",
     "format": "excel",
-    "sections": ["cost_breakdown", {"type": "trends", "granularity": "daily"}],
+    "sections": ["cost_breakdown", {"type": "trends", "granularity": "daily"}, "forecasts"],
 }
 SETTINGS = {"smtp_host": "127.0.0.1", "smtp_from": "farebox@example.test", "allow_private_webhook_urls": True}
 
@@ -83,10 +83,9 @@ async def test_the_seed_s_reports_are_set_and_read_back_by_the_master_key_and_an
         "webhookUrl": None,
         "format": "pdf",
         "sections": [
-            {"type": "summary", "groupBy": "provider", "granularity": "daily", "category": "virtual_keys"}
-            | {"sortBy": "cost", "limit": 10},
-            {"type": "top_items", "groupBy": "provider", "granularity": "daily", "category": "virtual_keys"}
-            | {"sortBy": "cost", "limit": 10},
+            {"type": kind, "groupBy": "provider", "granularity": "daily", "category": "virtual_keys"}
+            | {"sortBy": "cost", "limit": 10}
+            for kind in ("summary", "alerts", "top_items")
         ],
         "filters": {"excludeTestKeys": False},
         "nextRunAt": "2026-12-07T09:00:00Z",
@@ -99,7 +98,7 @@ async def test_the_seed_s_reports_are_set_and_read_back_by_the_master_key_and_an
         "monday",
         "2026-12-07T02:30:00Z",
     )
-    assert [section["type"] for section in weekly["sections"]] == ["breakdown", "trends"]
+    assert [section["type"] for section in weekly["sections"]] == ["breakdown", "trends", "forecasts"]
     assert (await _get(api, acme)).json() == {"success": True, "data": {"reports": [daily, weekly]}}
 
     owner = await api.member(acme, "olga@acme.test", "owner")
@@ -129,7 +128,7 @@ async def test_the_seed_s_reports_are_set_and_read_back_by_the_master_key_and_an
         ({"recipients": []}, "reports[0]", "give recipients, a webhookUrl or both"),
         ({"dayOfWeek": "monday"}, "reports[0].dayOfWeek", "only a weekly report"),
         ({"period": "36h"}, "reports[0].period", "whole days"),
-        ({"sections": ["alerts"]}, "sections", "summary"),
+        ({"sections": ["anomalies"]}, "sections", "summary"),
         ({"sections": [{"type": "summary", "metrics": ["vibes"]}]}, "reports[0].sections[0].metrics", "vibes"),
     ],
 )

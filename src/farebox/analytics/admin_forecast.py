@@ -27,9 +27,10 @@ from farebox.analytics.engine import Dimension, Filters
 from farebox.analytics.query_times import TimedRoute
 from farebox.analytics.views import Scope, Views
 from farebox.core.periods import Period
+from farebox.ledger.directory import Directory
 from farebox.services import services
 
-__all__ = ["HORIZON_PATTERN", "RECENT_DAYS", "Cap", "Horizon", "Inputs", "router"]
+__all__ = ["HORIZON_PATTERN", "RECENT_DAYS", "Cap", "Horizon", "Inputs", "forecast_answer", "forecast_inputs", "router"]
 
 router = APIRouter(prefix="/api/admin/analytics", tags=["admin analytics"], route_class=TimedRoute)
 
@@ -101,9 +102,8 @@ class Inputs:
         return sum(daily[(since - self.first).days :])
 
 
-async def _budget(request: Request, scope: Scope) -> Cap | None:
+async def _budget(directory: Directory, scope: Scope) -> Cap | None:
     """The account's cap; for every account at once, the sum of their caps when each has one of one period."""
-    directory = services(request).directory
     accounts = (
         [await directory.get_account(scope.account_id)]
         if scope.account_id is not None
@@ -116,9 +116,10 @@ async def _budget(request: Request, scope: Scope) -> Cap | None:
     return Cap(sum(cap or 0 for cap in caps), periods.pop())
 
 
-async def _inputs(request: Request, scope: Scope, horizon: Horizon) -> Inputs:
-    """The histories, budgets and names a forecast needs: a handful of engine queries over the daily cube."""
-    usage, tz, today = views(request), scope.window.tz, scope.window.last
+async def forecast_inputs(usage: Views, directory: Directory, scope: Scope, horizon: Horizon) -> Inputs:
+    """The histories, budgets and names a forecast of `scope` from its window's last day needs: a handful of engine
+    queries over the daily cube."""
+    tz, today = scope.window.tz, scope.window.last
     first, yesterday = today - timedelta(days=HISTORY_DAYS), today - timedelta(days=1)
     history = replace(scope, window=Window(first, yesterday, tz))
     total = (await usage.costs(history, Grain.DAY)).lines[""]
@@ -129,13 +130,13 @@ async def _inputs(request: Request, scope: Scope, horizon: Horizon) -> Inputs:
     keys = {key: lines[key] for key in top}
     growth = replace(scope, window=Window(today - timedelta(days=2 * RECENT_DAYS), yesterday, tz))
     models = (await usage.costs(growth, Grain.DAY, Dimension.CANONICAL_MODEL)).lines
-    found = await services(request).directory.find_keys(top)
+    found = await directory.find_keys(top)
     caps = {
         key_id: Cap(key.spend_cap_nano, key.cap_period)
         for key_id, key in found.items()
         if key.spend_cap_nano is not None
     }
-    budget = await _budget(request, scope)
+    budget = await _budget(directory, scope)
     ever = [cap for cap in [budget, *caps.values()] if cap is not None and cap.period is Period.TOTAL]
     all_time = await _all_time(usage, replace(scope, window=Window(_EPOCH, yesterday, tz)), top) if ever else {}
     return Inputs(
@@ -186,12 +187,16 @@ async def budget_forecast(
     """Projected spend from today over the horizon with its 80% interval, per calendar month and for the top
     keys; the probability of passing the budget (the account's cap); the budget that covers the horizon 9 times in
     10; and the models and keys whose spend moved most."""
-    inputs = await _inputs(request, scope, Horizon.parse(horizon))
-    return envelope(await anyio.to_thread.run_sync(partial(_answer, inputs)))
+    inputs = await forecast_inputs(views(request), services(request).directory, scope, Horizon.parse(horizon))
+    return envelope(await forecast_answer(inputs))
+
+
+async def forecast_answer(inputs: Inputs) -> dict[str, Any]:
+    """The forecast's `data`, computed on a worker thread, where its module (and statsmodels) is first imported."""
+    return await anyio.to_thread.run_sync(partial(_answer, inputs))
 
 
 def _answer(inputs: Inputs) -> dict[str, Any]:
-    """The forecast's `data`, on the worker thread, where its module (and statsmodels) is first imported."""
     from farebox.analytics.outlook import answer
 
     return answer(inputs)

@@ -131,6 +131,7 @@ async def account_report(
 
     return await build_report(
         analytics,
+        directory,
         name=name,
         window=window,
         account_id=account_id,

@@ -4,7 +4,8 @@ analytics engine and laid out as a table (title, columns, rows) that every forma
 
 Sections: `summary` (the period's totals: cost, requests, tokens, distinct members and keys, error rate, average
 latency), `breakdown` (the metrics per provider, model, key, member or operation, by descending cost), `trends`
-(per hour, day or week) and `top_items` (the first keys, models, members or providers by a metric). Money is exact
+(per hour, day or week), `top_items` (the first keys, models, members or providers by a metric), `alerts` (the
+alerts the account fired in the period) and `forecasts` (the budget forecast's months ahead). Money is exact
 decimal USD; averages are to a tenth of a millisecond, rates to four places, both half to even.
 """
 
@@ -18,9 +19,13 @@ from enum import StrEnum
 from typing import Any
 
 from farebox.analytics.admin_common import RATE, ratio, usd
+from farebox.analytics.admin_forecast import Horizon, forecast_answer, forecast_inputs
 from farebox.analytics.calendar import Grain, Window, instant
 from farebox.analytics.engine import Dimension, Engine, Filters, Measure, Query, Row
+from farebox.analytics.views import Scope, Views
 from farebox.core.credentials import Principal
+from farebox.ledger.alert_state import AlertState
+from farebox.ledger.directory import Directory
 
 __all__ = [
     "Category",
@@ -44,6 +49,8 @@ _MEASURES = (
     Measure.FAILED_REQUESTS,
 )
 _TENTH = Decimal("0.1")
+FORECAST_HORIZON = "30d"
+"""How far ahead a report's forecast looks: the rest of this month, and the next."""
 
 
 class SectionKind(StrEnum):
@@ -51,6 +58,8 @@ class SectionKind(StrEnum):
     BREAKDOWN = "breakdown"
     TRENDS = "trends"
     TOP_ITEMS = "top_items"
+    ALERTS = "alerts"
+    FORECASTS = "forecasts"
 
 
 class SummaryMetric(StrEnum):
@@ -208,6 +217,7 @@ class _Builder:
     def __init__(
         self,
         engine: Engine,
+        directory: Directory,
         window: Window,
         filters: Filters,
         account_id: str,
@@ -215,6 +225,7 @@ class _Builder:
         names: Callable[[GroupBy, str], str],
     ) -> None:
         self._engine = engine
+        self._directory = directory
         self._window = window
         self._filters = filters
         self._account_id = account_id
@@ -283,6 +294,46 @@ class _Builder:
         title = f"Trends, {section.granularity.value}"
         return Table(SectionKind.TRENDS, title, ("period", *(m.heading for m in section.metrics)), rows, chart="line")
 
+    async def alerts(self, section: Section) -> Table:
+        """The alerts the account fired in the window, newest first (at most `section.limit`)."""
+        fired = await AlertState(self._directory.ledger).history(
+            self._account_id, limit=section.limit, since=self._window.since, until=self._window.until
+        )
+        rows = [
+            [
+                alert.fired_at.astimezone(self._window.tz).isoformat(timespec="seconds"),
+                alert.rule,
+                f"{alert.scope} {alert.scope_id}",
+                str(alert.evidence.get("text", "")),
+            ]
+            for alert in fired
+        ]
+        return Table(SectionKind.ALERTS, "Alerts", ("fired at", "alert", "about", "text"), rows)
+
+    async def forecasts(self, generated_at: datetime) -> Table:
+        """Spend projected from the report's day over `FORECAST_HORIZON`, month by month, with its 80% interval
+        (the budget forecast's, `farebox.analytics.admin_forecast`)."""
+        today = generated_at.astimezone(self._window.tz).date()
+        scope = Scope(
+            self._viewer, Window(today, today, self._window.tz), self._account_id, self._filters, local_days=True
+        )
+        horizon = Horizon.parse(FORECAST_HORIZON)
+        answer = await forecast_answer(await forecast_inputs(Views(self._engine), self._directory, scope, horizon))
+        rows = [
+            [
+                month["month"],
+                month["spentToDate"],
+                month["projectedSpend"],
+                month["lower"],
+                month["upper"],
+                month["confidence"],
+            ]
+            for month in answer["monthlyForecasts"]
+        ]
+        columns = ("month", "spent to date (USD)", "projected (USD)", "lower (USD)", "upper (USD)", "confidence")
+        title = f"Forecast, {FORECAST_HORIZON} from {today.isoformat()}"
+        return Table(SectionKind.FORECASTS, title, columns, rows, chart="bar", charted=2)
+
     async def top_items(self, section: Section, min_nano: int) -> Table:
         group = section.category.group
         grouped = await self.grouped(group, min_nano)
@@ -309,6 +360,7 @@ def _slot(at: date | datetime | None, window: Window) -> str:
 
 async def build_report(
     engine: Engine,
+    directory: Directory,
     *,
     name: str,
     window: Window,
@@ -322,7 +374,7 @@ async def build_report(
 ) -> Report:
     """The report of the account's `window`, its sections in the order asked; `names` names a group's item (a key's
     or a member's name; '' is usage without one)."""
-    builder = _Builder(engine, window, filters, account_id, viewer, names)
+    builder = _Builder(engine, directory, window, filters, account_id, viewer, names)
     report = Report(name, window, account_id, generated_at)
     for section in sections:
         if section.kind is SectionKind.SUMMARY:
@@ -331,6 +383,10 @@ async def build_report(
             report.tables.append(await builder.breakdown(section, min_nano))
         elif section.kind is SectionKind.TRENDS:
             report.tables.append(await builder.trends(section))
+        elif section.kind is SectionKind.ALERTS:
+            report.tables.append(await builder.alerts(section))
+        elif section.kind is SectionKind.FORECASTS:
+            report.tables.append(await builder.forecasts(generated_at))
         else:
             report.tables.append(await builder.top_items(section, min_nano))
     return report

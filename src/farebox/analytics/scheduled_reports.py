@@ -54,7 +54,9 @@ MAX_REPORTS = 50
 DEFAULT_SECTIONS: tuple[SectionName, ...] = ("summary", "breakdown", "trends", "top_items")
 _TIME_PATTERN = r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]$"
 _ALIASES = {"top_usage": SectionKind.TOP_ITEMS.value, "cost_breakdown": SectionKind.BREAKDOWN.value}
-SectionName = Literal["summary", "breakdown", "trends", "top_items", "top_usage", "cost_breakdown"]
+SectionName = Literal[
+    "summary", "breakdown", "trends", "top_items", "alerts", "forecasts", "top_usage", "cost_breakdown"
+]
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
 
