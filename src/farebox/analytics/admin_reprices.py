@@ -10,6 +10,7 @@ and admins (their account); the request itself is in the audit log with its body
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -21,14 +22,14 @@ from starlette.responses import Response
 
 from farebox.analytics.admin_common import Scoped, dated_window, envelope, invalid, scoped_responses, usd
 from farebox.analytics.query_times import TimedRoute
-from farebox.analytics.views import Scope
 from farebox.core.events import epoch_us, from_epoch_us
 from farebox.core.owners import Role
 from farebox.errors import PermissionDenied
+from farebox.ledger.directory import Directory
 from farebox.ledger.reprices import MAX_CHANGES_SHOWN, Recalculation, RepriceRange
 from farebox.services import actor_of, services
 
-__all__ = ["router"]
+__all__ = ["DEFAULT_REASON", "recalculation_data", "reprice_ranges", "router"]
 
 router = APIRouter(prefix="/api/admin/analytics", tags=["admin analytics"], route_class=TimedRoute)
 
@@ -69,46 +70,63 @@ async def recalculate_costs(request: Request, body: RecalculateIn, scope: Scoped
     reason = body.reason.strip()
     if not reason:
         raise invalid("reason", "give the reason, 1 to 1,000 characters")
-    ranges = await _ranges(request, scope, body)
     found = services(request)
+    ranges = await reprice_ranges(found.directory, scope.account_id, body.start_date, body.end_date, body.virtual_keys)
     done = await found.reprices.recalculate(ranges, reason=reason, by=actor_of(viewer), dry_run=body.dry_run)
-    return envelope(_answer(done, body, scope, reason))
+    return envelope(
+        recalculation_data(done, scope.account_id, body.start_date, body.end_date, body.virtual_keys, reason)
+    )
 
 
-async def _ranges(request: Request, scope: Scope, body: RecalculateIn) -> list[RepriceRange]:
-    """One range per account in scope, its dates in its zone; with keys, the accounts holding them only."""
-    directory = services(request).directory
-    if scope.account_id is not None:
-        accounts = [await directory.get_account(scope.account_id)]
+async def reprice_ranges(
+    directory: Directory, account_id: str | None, start_date: date, end_date: date, key_ids: Sequence[str] | None
+) -> list[RepriceRange]:
+    """One range per account (every account's without `account_id`), its dates in its zone; with keys, the accounts
+    holding them only.
+
+    Raises:
+        NotFound: no such account (404).
+        ValidationFailed: the end before the start or over 366 days after it, or a key not in scope (422).
+    """
+    if account_id is not None:
+        accounts = [await directory.get_account(account_id)]
     else:
         accounts = await directory.list_accounts()
-    key_ids: tuple[str, ...] | None = None
+    wanted: tuple[str, ...] | None = None
     holders: set[str] | None = None
-    if body.virtual_keys is not None:
-        key_ids = tuple(dict.fromkeys(body.virtual_keys))
-        keys = {key.id: key for key in await directory.list_keys(account_id=scope.account_id)}
-        unknown = [key_id for key_id in key_ids if key_id not in keys]
+    if key_ids is not None:
+        wanted = tuple(dict.fromkeys(key_ids))
+        keys = {key.id: key for key in await directory.list_keys(account_id=account_id)}
+        unknown = [key_id for key_id in wanted if key_id not in keys]
         if unknown:
             raise invalid("virtualKeys", f"no such key in scope: {', '.join(unknown[:5])}")
-        holders = {keys[key_id].account_id for key_id in key_ids}
+        holders = {keys[key_id].account_id for key_id in wanted}
     ranges = []
     for account in accounts:
         if holders is not None and account.id not in holders:
             continue
         zone = ZoneInfo(account.timezone)
         today = directory.now().astimezone(zone).date()
-        window = dated_window(None, body.start_date, body.end_date, today=today, tz=zone)
-        ranges.append(RepriceRange(account.id, epoch_us(window.since), epoch_us(window.until), key_ids))
+        window = dated_window(None, start_date, end_date, today=today, tz=zone)
+        ranges.append(RepriceRange(account.id, epoch_us(window.since), epoch_us(window.until), wanted))
     return ranges
 
 
-def _answer(done: Recalculation, body: RecalculateIn, scope: Scope, reason: str) -> dict[str, Any]:
+def recalculation_data(
+    done: Recalculation,
+    account_id: str | None,
+    start_date: date,
+    end_date: date,
+    key_ids: Sequence[str] | None,
+    reason: str,
+) -> dict[str, Any]:
+    """A recalculation as the API answers it (the envelope's `data`) and `farebox events recalculate --json` prints."""
     return {
         "dryRun": done.dry_run,
-        "accountId": scope.account_id,
-        "startDate": body.start_date.isoformat(),
-        "endDate": body.end_date.isoformat(),
-        "virtualKeys": body.virtual_keys,
+        "accountId": account_id,
+        "startDate": start_date.isoformat(),
+        "endDate": end_date.isoformat(),
+        "virtualKeys": None if key_ids is None else list(key_ids),
         "reason": reason,
         "eventsExamined": done.examined,
         "eventsRepriced": done.repriced,
