@@ -399,6 +399,7 @@ def _notifications(
         ScheduledReports(ledger),
         directory,
         Engine(LedgerReader(ledger)),
+        WebhookEndpoints(ledger, box),
         interval=settings.scheduled_reports_interval_seconds,
         clock=clock,
     )

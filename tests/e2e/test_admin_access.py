@@ -211,7 +211,9 @@ CASES = [
         "/api/admin/analytics/scheduled-reports?account_id={account}",
         MANAGE,
         body=lambda w: {
-            "reports": [{"name": "Daily", "schedule": "daily", "time": "09:00", "webhookUrl": "http://127.0.0.1:9/r"}]
+            "reports": [
+                {"name": "Daily", "schedule": "daily", "time": "09:00", "webhookUrl": "http://127.0.0.1:9/hook"}
+            ]
         },
     ),
     # Last: `test_audit` calls every case in one world, and an erased Mo has no token left.

@@ -24,6 +24,9 @@ def test_the_cli_schedules_lists_and_removes_reports(cli: Cli, monkeypatch: pyte
     assert (scheduled["timezone"], scheduled["dayOfWeek"], scheduled["format"]) == ("Asia/Kathmandu", "friday", "xlsx")
     assert [section["type"] for section in scheduled["sections"]] == ["summary", "breakdown", "trends", "top_items"]
     daily = ("--every", "daily", "--at", "09:00", "--webhook-url", "http://127.0.0.1:9/r", "--section", "top:models")
+    unregistered = cli.fails("reports", "schedule", "--account", account, "--name", "Daily", *daily)
+    assert "one of the account's webhook endpoints" in unregistered
+    cli.json("webhooks", "create", account, "http://127.0.0.1:9/r", "-e", "usage.voided")
     cli.json("reports", "schedule", "--account", account, "--name", "Daily", *daily, "--period", "48h")
     listed = cli.json("reports", "list")["reports"]
     assert [(report["name"], report["schedule"]) for report in listed] == [("Daily", "daily"), ("Weekly", "weekly")]

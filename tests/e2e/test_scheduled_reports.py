@@ -60,6 +60,12 @@ async def _put(api: Api, body: Any, account: str, token: str = MASTER) -> Any:
     return await api.client.put(PATH, json=body, params={"account_id": account}, headers=headers)
 
 
+async def _endpoint(api: Api, account: str, url: str = "http://127.0.0.1:9/reports") -> None:
+    """A webhook endpoint of the account at `url`: where a report's `webhookUrl` may send it."""
+    body = {"account_id": account, "url": url, "events": ["usage.voided"]}
+    await api.ok("POST", "/webhooks", body, status=201)
+
+
 async def _get(api: Api, account: str | None, token: str = MASTER) -> Any:
     params = {} if account is None else {"account_id": account}
     return await api.client.get(PATH, params=params, headers={"authorization": f"Bearer {token}"})
@@ -68,6 +74,7 @@ async def _get(api: Api, account: str | None, token: str = MASTER) -> Any:
 @pytest.mark.anyio
 async def test_the_seed_s_reports_are_set_and_read_back_by_the_master_key_and_an_owner(api: Api) -> None:
     acme = (await api.account("Acme", timezone="Asia/Kolkata"))["id"]
+    await _endpoint(api, acme)
     put = await _put(api, {"reports": [WEEKLY, DAILY]}, acme)
     assert put.status_code == 200, put.text
     weekly, daily = put.json()["data"]["reports"]
@@ -124,7 +131,11 @@ async def test_the_seed_s_reports_are_set_and_read_back_by_the_master_key_and_an
         ({"time": "24:00"}, "time", "pattern"),
         ({"timezone": "Mars/Olympus"}, "reports[0].timezone", "not an IANA time zone"),
         ({"recipients": ["ops-at-company.com"]}, "reports[0].recipients[0]", "not an e-mail address"),
-        ({"recipients": [], "webhookUrl": "ftp://hooks.test/r"}, "reports[0].webhookUrl", "http:// or https://"),
+        (
+            {"webhookUrl": "https://hooks.test/unknown"},
+            "reports[0].webhookUrl",
+            "one of the account's webhook endpoints",
+        ),
         ({"recipients": []}, "reports[0]", "give recipients, a webhookUrl or both"),
         ({"dayOfWeek": "monday"}, "reports[0].dayOfWeek", "only a weekly report"),
         ({"period": "36h"}, "reports[0].period", "whole days"),
@@ -162,6 +173,7 @@ def test_a_served_farebox_delivers_a_due_report_once_by_e_mail_and_webhook(
     with serve(tmp_path, port_factory, server_thread, clock=clock, scheduled_reports_interval_seconds=0.1) as farebox:
         account = farebox.account(timezone="UTC")
         path = farebox.receiver.path()
+        farebox.webhook(account, path, ["usage.voided"])
         report = {
             "name": "Ops",
             "schedule": "daily",
@@ -189,6 +201,7 @@ def test_a_served_farebox_delivers_a_due_report_once_by_e_mail_and_webhook(
         yesterday = (today - timedelta(days=1)).isoformat()
         data = posted.body["data"]
         assert posted.body["type"] == "report.scheduled" and posted.msg_id.startswith("msg_")
+        assert posted.verified, "signed with the endpoint's secret (Standard Webhooks)"
         assert data["report"]["period"] == {"startDate": yesterday, "endDate": yesterday, "timezone": "UTC"}
         assert data["slot"] == f"{today.isoformat()}T00:00:00Z"
         (mail,) = farebox.mailbox.messages

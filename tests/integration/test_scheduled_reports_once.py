@@ -20,11 +20,15 @@ from farebox.analytics import Engine
 from farebox.analytics.report_runner import ReportRunner
 from farebox.core.events import epoch_us
 from farebox.core.report_schedule import Frequency, Timing
+from farebox.core.sealing import SecretBox
+from farebox.core.server_secret import WEBHOOK_SECRETS
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
 from farebox.ledger.reader import LedgerReader
 from farebox.ledger.scheduled_reports import ReportSpec, ScheduledReports
 from farebox.ledger.schema import outbox
+from farebox.ledger.webhooks import WebhookEndpoints
+from farebox.webhooks.signing import new_secret
 
 if TYPE_CHECKING:
     from tests.conftest import EventFactory, TableRows
@@ -34,6 +38,24 @@ pytestmark = pytest.mark.anyio
 UTC_ZONE = ZoneInfo("UTC")
 DAILY_9 = Timing(Frequency.DAILY, time(9, 0), UTC_ZONE)
 REQUEST = {"format": "json", "sections": [{"type": "summary"}], "filters": {}}
+BOX = SecretBox.derived("scheduled-reports-tests-server-secret-0123456789", purpose=WEBHOOK_SECRETS)
+
+
+def report_runner(ledger: Ledger, directory: Directory, clock: Clock) -> ReportRunner:
+    return ReportRunner(
+        ScheduledReports(ledger),
+        directory,
+        Engine(LedgerReader(ledger)),
+        WebhookEndpoints(ledger, BOX),
+        interval=30,
+        clock=clock,
+    )
+
+
+async def endpoint(ledger: Ledger, account: str, url: str) -> str:
+    """A webhook endpoint of the account at `url` (a scheduled report's webhookUrl names one): its id."""
+    created = await WebhookEndpoints(ledger, BOX).create(account, url=url, events=["usage.voided"], secret=new_secret())
+    return created.id
 
 
 class Clock:
@@ -49,10 +71,7 @@ async def runner(url: str, clock: Clock) -> AsyncIterator[tuple[ReportRunner, Le
     """A started ledger on `url` and a report runner on it: a farebox process, as far as reports go."""
     async with Ledger(url) as ledger:
         directory = Directory(ledger, clock=clock)
-        yield (
-            ReportRunner(ScheduledReports(ledger), directory, Engine(LedgerReader(ledger)), interval=30, clock=clock),
-            ledger,
-        )
+        yield report_runner(ledger, directory, clock), ledger
 
 
 async def deliveries(ledger: Ledger, table_rows: TableRows) -> list[dict[str, Any]]:
@@ -72,6 +91,7 @@ async def test_each_slot_runs_once_across_repeats_a_restart_and_a_missed_stretch
     async with runner(ledger_url, clock) as (first, ledger):
         directory = Directory(ledger, clock=clock)
         account = (await directory.create_account(name="Acme")).id
+        hook = await endpoint(ledger, account, "https://hooks.acme.test/reports")
         spec = ReportSpec("Daily ops", DAILY_9, REQUEST, ("ops@acme.test",), "https://hooks.acme.test/reports")
         (created,) = await ScheduledReports(ledger).replace(account, [spec], now=clock())
         assert created.last_slot_us == epoch_us(datetime(2026, 12, 6, 9, 0, tzinfo=UTC))
@@ -81,8 +101,8 @@ async def test_each_slot_runs_once_across_repeats_a_restart_and_a_missed_stretch
         clock.at = datetime(2026, 12, 7, 9, 0, 30, tzinfo=UTC)
         assert [await first.run_due(), await first.run_due()] == [1, 0]
         rows = await deliveries(ledger, table_rows)
-        assert slots(rows) == [("2026-12-07T09:00:00Z", "email"), ("2026-12-07T09:00:00Z", "url")]
-        assert [row["target"] for row in rows] == ["ops@acme.test", "https://hooks.acme.test/reports"]
+        assert slots(rows) == [("2026-12-07T09:00:00Z", "email"), ("2026-12-07T09:00:00Z", "webhook")]
+        assert [(row["target"], row["endpoint_id"]) for row in rows] == [("ops@acme.test", None), ("", hook)]
         data = rows[0]["body"]["data"]
         assert rows[0]["body"]["type"] == "report.scheduled" and data["text"] == "Daily ops: 2026-12-06 to 2026-12-06"
         report = data["report"]
@@ -96,7 +116,7 @@ async def test_each_slot_runs_once_across_repeats_a_restart_and_a_missed_stretch
         clock.at = datetime(2026, 12, 10, 10, 0, tzinfo=UTC)  # down through the slots of the 8th, 9th and 10th
         assert [await restarted.run_due(), await restarted.run_due()] == [1, 0]
         rows = await deliveries(ledger, table_rows)
-        assert slots(rows)[2:] == [("2026-12-10T09:00:00Z", "email"), ("2026-12-10T09:00:00Z", "url")]
+        assert slots(rows)[2:] == [("2026-12-10T09:00:00Z", "email"), ("2026-12-10T09:00:00Z", "webhook")]
         assert rows[2]["body"]["data"]["report"]["period"]["startDate"] == "2026-12-09"
 
 
@@ -104,6 +124,7 @@ async def test_two_runners_racing_on_one_database_deliver_a_slot_once(ledger_url
     clock = Clock(datetime(2026, 12, 6, 10, 0, tzinfo=UTC))
     async with runner(ledger_url, clock) as (one, ledger), runner(ledger_url, clock) as (other, _):
         account = (await Directory(ledger, clock=clock).create_account(name="Acme")).id
+        await endpoint(ledger, account, "https://hooks.acme.test/r")
         spec = ReportSpec("Daily", DAILY_9, REQUEST, webhook_url="https://hooks.acme.test/r")
         await ScheduledReports(ledger).replace(account, [spec], now=clock())
         for day in (7, 8, 9):
@@ -123,12 +144,14 @@ async def test_a_schedule_changed_under_a_runner_is_not_run_stale_and_a_new_timi
     directory = Directory(ledger, clock=clock)
     account = (await directory.create_account(name="Acme")).id
     store = ScheduledReports(ledger)
+    await endpoint(ledger, account, "https://h.test/")
+    other = await endpoint(ledger, account, "https://h.test/other")
     spec = ReportSpec(
         "Weekly", Timing(Frequency.WEEKLY, time(8, 0), UTC_ZONE, 0), REQUEST, webhook_url="https://h.test/"
     )
     (read,) = await store.replace(account, [spec], now=clock())
     clock.at = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
-    runner = ReportRunner(store, directory, Engine(LedgerReader(ledger)), interval=30, clock=clock)
+    runner = report_runner(ledger, directory, clock)
     slot = spec.timing.latest(clock())
     messages = await runner.messages(read, slot, now=clock())
     renamed = ReportSpec("Weekly", spec.timing, REQUEST, webhook_url="https://h.test/other")
@@ -138,7 +161,7 @@ async def test_a_schedule_changed_under_a_runner_is_not_run_stale_and_a_new_timi
     assert await table_rows(ledger, outbox) == []
     assert await runner.run_due() == 1
     (row,) = await table_rows(ledger, outbox)
-    assert row["target"] == "https://h.test/other"
+    assert row["endpoint_id"] == other
 
     # A new timing (Kolkata, +05:30) starts from its latest slot at the change: none of its past slots run.
     kolkata = ReportSpec(
@@ -159,12 +182,7 @@ async def test_a_file_report_carries_its_file(ledger: Ledger, table_rows: TableR
         account, [ReportSpec("Costs", DAILY_9, request, ("a@acme.test", "b@acme.test"))], now=clock()
     )
     clock.at += timedelta(days=1)
-    assert (
-        await ReportRunner(
-            ScheduledReports(ledger), directory, Engine(LedgerReader(ledger)), interval=30, clock=clock
-        ).run_due()
-        == 1
-    )
+    assert await report_runner(ledger, directory, clock).run_due() == 1
     (row,) = await table_rows(ledger, outbox)
     assert (row["channel"], row["target"]) == ("email", "a@acme.test,b@acme.test")
     attachment = json.loads(row["body"])["data"]["attachment"]

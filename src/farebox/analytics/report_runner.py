@@ -36,6 +36,7 @@ from farebox.errors import FareboxError
 from farebox.ledger.directory import Directory
 from farebox.ledger.outbox import Message
 from farebox.ledger.scheduled_reports import ScheduledReport, ScheduledReports
+from farebox.ledger.webhooks import WebhookEndpoints
 
 __all__ = ["EVENT_TYPE", "ReportRunner"]
 
@@ -55,6 +56,7 @@ class ReportRunner:
         schedules: ScheduledReports,
         directory: Directory,
         analytics: Engine,
+        endpoints: WebhookEndpoints,
         *,
         interval: float,
         clock: Callable[[], datetime] = utcnow,
@@ -62,6 +64,7 @@ class ReportRunner:
         self._schedules = schedules
         self._directory = directory
         self._analytics = analytics
+        self._endpoints = endpoints
         self._interval = interval
         self._clock = clock
         self.on_enqueued: list[Callable[[], None]] = []
@@ -97,7 +100,9 @@ class ReportRunner:
         return taken
 
     async def messages(self, report: ScheduledReport, slot: datetime, *, now: datetime) -> list[Message]:
-        """The deliveries of `report`'s run at `slot`: one e-mail to all its recipients, one POST to its webhook."""
+        """The deliveries of `report`'s run at `slot`: one e-mail to all its recipients, one POST to the account's
+        webhook endpoint of its `webhookUrl` (signed with the endpoint's secret; none when no endpoint has that URL
+        any more)."""
         spec = report.spec
         request = ReportRequest.model_validate(spec.request)
         first, last = spec.timing.covered(slot, days=report_days(request.period))
@@ -128,5 +133,16 @@ class ReportRunner:
         if spec.recipients:
             messages.append(Message(report.account_id, "email", EVENT_TYPE, body, target=",".join(spec.recipients)))
         if spec.webhook_url is not None:
-            messages.append(Message(report.account_id, "url", EVENT_TYPE, body, target=spec.webhook_url))
+            endpoint = next(
+                (
+                    endpoint
+                    for endpoint in await self._endpoints.list_endpoints(account_id=report.account_id)
+                    if endpoint.url == spec.webhook_url
+                ),
+                None,
+            )
+            if endpoint is None:
+                log.warning("scheduled report %s: no webhook endpoint has its URL any more", report.id)
+            else:
+                messages.append(Message(report.account_id, "webhook", EVENT_TYPE, body, endpoint_id=endpoint.id))
         return messages

@@ -12,6 +12,7 @@ says when they fall. The seed's section names `top_usage` and `cost_breakdown` a
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, time
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -34,7 +35,6 @@ from farebox.core.report_schedule import WEEKDAYS, Frequency, Timing
 from farebox.errors import ValidationFailed
 from farebox.ledger.scheduled_reports import ReportSpec, ScheduledReport, ScheduledReports
 from farebox.services import authenticate, services
-from farebox.webhooks.guard import checked_url
 
 __all__ = [
     "DEFAULT_SECTIONS",
@@ -108,7 +108,8 @@ class ScheduledReportIn(_Camel):
             min_length=1,
             max_length=2000,
             json_schema_extra={"pattern": DESTINATION_URL_PATTERN},
-            description="Where the report is POSTed as JSON (unsigned; its `webhook-id` header dedupes).",
+            description="The URL of one of the account's webhook endpoints: the report is POSTed there as JSON, "
+            "signed with the endpoint's secret (Standard Webhooks).",
         ),
     ] = None
     format: ReportFormat = ReportFormat.JSON
@@ -152,10 +153,11 @@ def _located(where: str, error: ValidationFailed) -> ValidationFailed:
     return invalid(f"{where}.{detail['loc']}", str(detail["message"]))
 
 
-async def report_spec(
-    given: ScheduledReportIn, position: int, *, zone: ZoneInfo, allow_private: bool, smtp: bool
+def report_spec(
+    given: ScheduledReportIn, position: int, *, zone: ZoneInfo, endpoints: Collection[str], smtp: bool
 ) -> ReportSpec:
-    """The report a body's `reports[position]` sets.
+    """The report a body's `reports[position]` sets; `endpoints` are the URLs of the account's webhook endpoints,
+    one of which a `webhookUrl` must be (its signing secret signs the report's POST).
 
     Raises:
         ValidationFailed: a field at fault, named `reports[n].field` (422).
@@ -177,9 +179,13 @@ async def report_spec(
             recipients.append(clean_email(address))
         except ValidationFailed:
             raise invalid(f"{where}.recipients[{n}]", f"not an e-mail address: {address!r}") from None
-    url = None
-    if given.webhook_url is not None:
-        url = await checked_url(given.webhook_url, allow_private=allow_private, field=f"{where}.webhookUrl")
+    url = given.webhook_url
+    if url is not None and url not in endpoints:
+        raise invalid(
+            f"{where}.webhookUrl",
+            "not the URL of one of the account's webhook endpoints: create one with POST /api/admin/webhooks "
+            "(its signing secret signs each report)",
+        )
     try:
         report_days(given.period)
     except ValidationFailed as exc:
@@ -291,10 +297,9 @@ async def put_scheduled_reports(
     names = [given.name for given in body.reports]
     if len(set(names)) != len(names):
         raise invalid("reports", "each report's name appears once")
+    endpoints = {endpoint.url for endpoint in await found.webhooks.list_endpoints(account_id=account)}
     specs = [
-        await report_spec(
-            given, n, zone=zone, allow_private=found.allow_private_webhook_urls, smtp=found.smtp_configured
-        )
+        report_spec(given, n, zone=zone, endpoints=endpoints, smtp=found.smtp_configured)
         for n, given in enumerate(body.reports)
     ]
     reports = await ScheduledReports(found.ledger).replace(account, specs, now=found.directory.now())

@@ -26,7 +26,7 @@ from farebox.analytics.report_data import Section
 from farebox.analytics.report_files import ReportFormat, render
 from farebox.analytics.scheduled_reports import ScheduledReportIn, report_spec, shown
 from farebox.cli.output import Json, cell, command_group
-from farebox.cli.runtime import console, fail, load_or_exit, print_json, with_ledger
+from farebox.cli.runtime import console, fail, load_or_exit, print_json, webhook_secrets_box, with_ledger
 from farebox.core.credentials import Principal, PrincipalKind
 from farebox.core.json_numbers import dumps_exact
 from farebox.errors import ValidationFailed
@@ -34,6 +34,7 @@ from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
 from farebox.ledger.reader import LedgerReader
 from farebox.ledger.scheduled_reports import ScheduledReports
+from farebox.ledger.webhooks import WebhookEndpoints
 
 __all__ = ["reports_app"]
 
@@ -148,7 +149,10 @@ def schedule_report(
         str | None, typer.Option("--period", help="Whole days before the run: 24h, 7d, 4w (default: by --every).")
     ] = None,
     emails: Annotated[list[str] | None, typer.Option("--email", help="A recipient (repeat).")] = None,
-    webhook_url: Annotated[str | None, typer.Option("--webhook-url", help="Where the report is POSTed.")] = None,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option("--webhook-url", help="The URL of one of the account's webhook endpoints, POSTed to signed."),
+    ] = None,
     report_format: Annotated[ReportFormat, typer.Option("--format", help="json (default), csv, xlsx or pdf.")] = (
         ReportFormat.JSON
     ),
@@ -188,8 +192,9 @@ def schedule_report(
         kept = [report.spec for report in existing if report.spec.name != name]
         if given is not None:
             smtp = settings.smtp_host is not None
-            allow = settings.allow_private_webhook_urls
-            kept.append(await report_spec(given, 0, zone=zone, allow_private=allow, smtp=smtp))
+            listed = await WebhookEndpoints(ledger, webhook_secrets_box(settings)).list_endpoints(account_id=account)
+            endpoints = {endpoint.url for endpoint in listed}
+            kept.append(report_spec(given, 0, zone=zone, endpoints=endpoints, smtp=smtp))
         elif len(kept) == len(existing):
             fail(f"the account has no scheduled report named {name!r}", code="not_found")
         return [shown(report) for report in await store.replace(account, kept, now=Directory(ledger).now())]

@@ -9,10 +9,9 @@ the same `webhook-id`, so a receiver that saw an attempt whose answer was lost c
 whose endpoint's signing secret does not open (a server secret other than the one it was sealed under) is
 not sent unsigned or wrongly signed: the attempt fails with that reason, and is retried like any other; so is a
 PagerDuty event whose account's routing key does not open. A PagerDuty event goes to the one enqueue URL of the
-server's settings (`pagerduty_url`), with its routing key added as it is sent (`core.pagerduty`). A `url` delivery
-(a scheduled report's webhook) is its JSON body POSTed as it is to its target URL, unsigned, with its `webhook-id`.
-A message whose `data` holds an `attachment` (`filename`, `contentType`, base64 `content`) is e-mailed with that
-file attached, and without it in the text.
+server's settings (`pagerduty_url`), with its routing key added as it is sent (`core.pagerduty`). A message whose
+`data` holds an `attachment` (`filename`, `contentType`, base64 `content`) is e-mailed with that file attached, and
+without it in the text.
 """
 
 from __future__ import annotations
@@ -209,9 +208,6 @@ class Sender:
         elif item.channel == "pagerduty":
             assert item.secret is not None
             body = with_routing_key(item.body, item.secret)
-        elif item.channel == "url":
-            headers["webhook-id"] = item.id
-            body = item.body.encode()
         else:
             body = _slack(item.body)
         async with self._session.post(url, data=body, headers=headers, allow_redirects=False) as response:
