@@ -97,6 +97,30 @@ def ledger_databases(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
 
 
 @pytest.fixture
+def pg_ledger_url(tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty PostgreSQL ledger database, for what only PostgreSQL serves (skipped without
+    TEST_PG_URL)."""
+    pg_url = os.environ.get("TEST_PG_URL") or None
+    if pg_url is None:
+        pytest.skip(_PG_SKIP_REASON)
+    databases = LedgerDatabases("postgresql", tmp_path=tmp_path, pg_url=pg_url)
+    try:
+        yield databases.new_url()
+    finally:
+        databases.drop_all()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The Redis that shared spend counters are tested on (skipped without TEST_REDIS_URL); each test keeps to
+    keys of its own prefix."""
+    url = os.environ.get("TEST_REDIS_URL") or None
+    if url is None:
+        pytest.skip("Redis: set TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/0) to run it")
+    return url
+
+
+@pytest.fixture
 def ledger_url(ledger_databases: LedgerDatabases) -> str:
     """The URL of an empty ledger database, once per backend."""
     return ledger_databases.new_url()

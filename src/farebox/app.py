@@ -6,7 +6,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 from fastapi import Depends, FastAPI
@@ -95,13 +95,16 @@ from farebox.ledger.scheduled_reports import ScheduledReports
 from farebox.ledger.sessions import DashboardSessions
 from farebox.ledger.webhooks import WebhookEndpoints
 from farebox.ledger.workloads import Workloads
-from farebox.metering import Budgets, KeyCache, LocalCounters, Meter, UsageEvents, VoidWatch
+from farebox.metering import Budgets, CounterStore, KeyCache, LocalCounters, Meter, UsageEvents, VoidWatch
 from farebox.prices import PriceBook
 from farebox.prices.alternatives import Alternatives
 from farebox.services import DashboardAuth, IngestLimits, Services
 from farebox.settings import Settings, provider_credentials, resolve_master_key, resolve_secret_key
 from farebox.webhooks.feed import UsageFeed
 from farebox.webhooks.sender import Sender, SmtpConfig
+
+if TYPE_CHECKING:
+    from farebox.metering.redis_counters import RedisCounters
 
 __all__ = ["Health", "create_app"]
 
@@ -142,7 +145,8 @@ def create_app(
     directory = Directory(ledger, clock=clock)
     keys = KeyCache(directory)
     directory.on_change.append(keys.clear)
-    counters = LocalCounters(ledger)
+    shared = _shared_counters(settings, ledger)
+    counters: CounterStore = shared or LocalCounters(ledger)
     rate = CreditRate(settings.credits_per_usd)
     credits = Credits(directory)
     budgets = Budgets(directory, counters, credits=credits, rate=rate)
@@ -174,6 +178,7 @@ def create_app(
     workers = [
         *_notifications(settings, ledger, directory, budgets, box, clock),
         VoidWatch(adjustments, counters, budgets=budgets).run,
+        *([shared.run] if shared is not None else []),
         AuditRetention(audit_log, days=settings.audit_retention_days, clock=clock).run,
     ]
 
@@ -194,6 +199,8 @@ def create_app(
             # A shutdown past its grace period cancelled the requests still running: let them record first.
             await meter.in_flight.drained(timeout=_DRAIN_SECONDS)
             await upstream.aclose()
+            if shared is not None:
+                await shared.aclose()
             await ledger.close()
 
     proxied = proxy_routes(gateway)
@@ -351,6 +358,16 @@ def _dashboard_auth(settings: Settings, ledger: Ledger, key: bytes, clock: Calla
         trust_proxy_headers=settings.trust_proxy_headers,
         clock=clock,
     )
+
+
+def _shared_counters(settings: Settings, ledger: Ledger) -> RedisCounters | None:
+    """The spend counters every process of the ledger shares through Redis, when `redis_url` is set."""
+    if settings.redis_url is None:
+        return None
+    # Imported here: a server on its own keeps the Redis client out of its memory.
+    from farebox.metering.redis_counters import RedisCounters
+
+    return RedisCounters(ledger, settings.redis_url.get_secret_value())
 
 
 def _notifications(

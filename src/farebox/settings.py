@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FAREBOX_", extra="forbid", frozen=True)
 
     database_url: str = Field("sqlite:///farebox.db", description="Ledger database: sqlite:///PATH or postgresql://...")
+    redis_url: SecretStr | None = Field(
+        None,
+        description="Redis that several gateway processes of one PostgreSQL ledger share their spend counters "
+        "through (redis://, rediss:// or unix://). Unset: the counters live in this process.",
+    )
     master_key: SecretStr | None = Field(
         None, description="Admin master key. Generated once and kept beside the SQLite ledger when unset."
     )
@@ -200,6 +205,21 @@ class Settings(BaseSettings):
     def _known_database(cls, value: str) -> str:
         normalise_url(value)
         return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_redis(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("use a redis://, rediss:// or unix:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _redis_with_postgresql(self) -> Settings:
+        if self.redis_url is not None and normalise_url(self.database_url).get_backend_name() != "postgresql":
+            raise ValueError(
+                "redis_url: shared counters need a PostgreSQL ledger (database_url), which every process uses"
+            )
+        return self
 
     @field_validator("price_overrides")
     @classmethod

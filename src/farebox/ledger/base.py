@@ -26,7 +26,7 @@ from farebox.ledger.engine import Engines, migrate
 from farebox.ledger.errors import database_errors
 from farebox.ledger.recording import Recorder
 from farebox.ledger.schema import spend_counters, usage_events
-from farebox.ledger.spend import read_counters
+from farebox.ledger.spend import lock_counter, read_counters
 from farebox.ledger.writer import GroupCommitWriter
 
 __all__ = ["Ledger"]
@@ -98,6 +98,31 @@ class Ledger:
     def on_commit(self, listener: Callable[[Mapping[CounterId, int]], None]) -> None:
         """Call `listener` on the writer thread after every commit, with what it added to the spend counters."""
         self._writer.on_commit.append(listener)
+
+    def before_commit(self, listener: Callable[[Mapping[CounterId, int]], None]) -> None:
+        """Call `listener` on the writer thread inside every transaction that moves spend counters, after its
+        writes and before its commit, with what it adds to them. The transaction then holds the counters' rows
+        locked, so `seed_counter` cannot read them between its writes and `listener`: a store that adds what
+        `listener` hears to the counters it was seeded with counts every commit once (`RedisCounters`). The
+        listener must not raise: an error would undo the commit."""
+        self._writer.before_commit.append(listener)
+
+    async def seed_counter(self, counter: CounterId, *, apply: Callable[[int], None]) -> None:
+        """Read one spend counter with its row locked, and hand its value to `apply` before the lock is let go
+        (PostgreSQL: `SELECT … FOR UPDATE`, after creating the row at 0 if nothing was spent yet, so that a
+        transaction creating it first is waited for). A transaction moving the counter is either in the value or
+        runs its `before_commit` listeners after `apply`. One counter a transaction, so two seeds and the writer
+        never wait on each other in a cycle.
+
+        Raises:
+            DatabaseUnusable: the database could not be read.
+        """
+
+        def seed(connection: Connection) -> None:
+            with connection.begin():
+                apply(lock_counter(connection, counter))
+
+        await self._read(seed)
 
     async def counters(self, ids: Sequence[CounterId]) -> dict[CounterId, int]:
         """The spend counters that exist among `ids` (a missing one means nothing was spent), from the reader pool."""

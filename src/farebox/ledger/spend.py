@@ -7,13 +7,14 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, delete, func, insert, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from farebox.core.events import epoch_us
 from farebox.core.periods import Period, period_end, period_start
 from farebox.core.spend import CounterId, Scope
 from farebox.ledger.schema import members, spend_counters, usage_adjustments, usage_events, virtual_keys
 
-__all__ = ["read_counters", "recount_current_periods"]
+__all__ = ["lock_counter", "read_counters", "recount_current_periods"]
 
 _CHUNK = 500
 
@@ -37,6 +38,19 @@ def read_counters(connection: Connection, counters: Sequence[CounterId]) -> dict
                 row.spent_nano
             )
     return found
+
+
+def lock_counter(connection: Connection, counter: CounterId) -> int:
+    """A counter's value with its row locked until the caller's transaction ends (PostgreSQL). The row is made
+    first if missing (spent 0): a transaction making it too is waited for, and then counted."""
+    scope, owner_id, period, start = counter
+    key = {"scope": scope.value, "scope_id": owner_id, "period": period.value, "period_start": start}
+    connection.execute(pg_insert(spend_counters).values(**key, spent_nano=0).on_conflict_do_nothing())
+    c = spend_counters.c
+    query = select(c.spent_nano).where(
+        c.scope == key["scope"], c.scope_id == owner_id, c.period == key["period"], c.period_start == start
+    )
+    return int(connection.execute(query.with_for_update()).scalar_one())
 
 
 def recount_current_periods(connection: Connection, account_id: str, *, tz: ZoneInfo, at: datetime) -> None:

@@ -76,6 +76,9 @@ class GroupCommitWriter:
         self.on_commit: list[Callable[[Mapping[CounterId, int]], None]] = []
         """Called on the writer thread after each commit, before any caller of the group resumes, with what the
         transaction added to the spend counters: in-memory budgets stay exact without reading the counters back."""
+        self.before_commit: list[Callable[[Mapping[CounterId, int]], None]] = []
+        """Called on the writer thread inside each transaction that moves spend counters, once its writes are made
+        and before it commits, with what it adds to them; must not raise (see `Ledger.before_commit`)."""
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.commits = 0
@@ -252,6 +255,9 @@ class GroupCommitWriter:
                         _merge(added, self._recorder.added)
                     else:  # the common case: events alone, whose sums need no copy
                         added = self._recorder.added
+                if added:
+                    for listener in self.before_commit:
+                        listener(added)
         except BaseException:
             self._recorder.latencies.discard()  # what the events added to the latency sketches in memory
             raise

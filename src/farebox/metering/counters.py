@@ -3,7 +3,8 @@
 `CounterStore` is the seam between the limits (`core.spend.Limit`: a spend cap, or an account's prepaid balance,
 both held by the rule `core.spend.fits`) and where counters live. `LocalCounters` keeps them in this
 process's memory: exact for one farebox process per ledger. A store shared by several processes (Redis)
-implements the same protocol, so metering and the gateway do not change with it.
+implements the same protocol (`metering.redis_counters.RedisCounters`), so metering and the gateway do not change
+with it.
 
 In `LocalCounters`, a counter is read once from the ledger in order with its commits (`Ledger.load_counters`),
 so no commit can slip between the read and the counting of later commits; after that every commit adds
@@ -68,6 +69,11 @@ class CounterStore(Protocol):
 
     async def standing(self, counters: Sequence[CounterId]) -> list[tuple[int, int]]:
         """(spent, reserved) of each counter, in order."""
+        ...
+
+    def forget(self) -> None:
+        """Read every counter from the ledger again when next needed (reservations stay held): for changes made by
+        a process that did not tell this store, such as a void with the CLI."""
         ...
 
 

@@ -15,7 +15,7 @@ import logging
 
 from farebox.ledger.adjustments import Adjustments
 from farebox.metering.budgets import Budgets
-from farebox.metering.counters import LocalCounters
+from farebox.metering.counters import CounterStore
 
 __all__ = ["VoidWatch"]
 
@@ -28,7 +28,7 @@ class VoidWatch:
     def __init__(
         self,
         adjustments: Adjustments,
-        counters: LocalCounters,
+        counters: CounterStore,
         *,
         budgets: Budgets | None = None,
         poll_seconds: float = 1.0,

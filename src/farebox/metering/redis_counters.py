@@ -1,0 +1,325 @@
+"""Spend counters shared through Redis by every farebox process of one PostgreSQL ledger.
+
+Several gateway processes (`farebox serve --workers N`, or processes on several hosts) hold their requests
+against the same counters, so a cap holds across all of them: each reservation is one Lua script that checks
+every limit and holds the amount on every counter, or on none, atomically in Redis.
+
+Each counter is two keys: its spend (`…:spent:…`, a string of nano-USD) and what requests in flight hold on it
+(`…:held:…`, a hash of nano-USD per process). The ledger stays the truth, and the spend is kept exact with it:
+
+- a counter missing from Redis is seeded by `Ledger.seed_counter`, which reads it with its row locked and sets
+  the key (if still missing) before letting the lock go;
+- every transaction that moves counters adds what it adds to the keys that exist, from inside the transaction,
+  while it holds those rows locked (`Ledger.before_commit`).
+
+So a commit is either in the seeded value (it committed before the seed read) or is added after the seed set
+the key (the seed waited for its lock): counted once, whatever the order of processes. A transaction that
+fails to commit after adding makes the spend too high (a cap refuses early, never late), and every spend key
+expires an hour after it was seeded (`SPENT_TTL_SECONDS`), so each counter is read from the ledger again at
+least that often. Losing a key is always safe: the next request seeds it again.
+
+What a process holds is under its own field, and each process says it is alive (`…:live`, refreshed by every
+reservation and by `run` every few seconds): the holds of a process that stopped saying so, because it died
+mid-request, are dropped by the next reservation that reads them, instead of holding the cap forever.
+
+When Redis cannot be reached, a request that a cap or balance applies to is refused with 503
+`counters_unavailable` (a request without limits is unaffected): no spend goes unchecked. A commit whose
+addition did not reach Redis leaves the shared spend short, so the first call that reaches Redis again drops
+every spend key, to be seeded again from the ledger. Values are exact up to 2^53 nano-USD per counter
+(about 9 million USD), the integers Redis's Lua numbers hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from farebox.core.spend import CounterId
+from farebox.errors import FareboxError
+from farebox.ledger.base import Ledger
+from farebox.metering.counters import Holds, Reservation
+
+__all__ = ["SPENT_TTL_SECONDS", "CountersUnavailable", "RedisCounters"]
+
+log = logging.getLogger(__name__)
+
+SPENT_TTL_SECONDS = 3600
+"""How long a seeded spend stays in Redis before it is read from the ledger again (a periodic reconciliation)."""
+LIVE_SECONDS = 15
+"""How long a process counts as alive after it last said so; `run` says so every third of it."""
+_TIMEOUT_SECONDS = 0.5
+"""How long one Redis call may take: the writer calls it inside its transaction."""
+
+_RESERVE = """
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local n = tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], now_ms + tonumber(ARGV[4]))
+local missing = {}
+for i = 1, n do
+  if redis.call('EXISTS', KEYS[1 + i]) == 0 then missing[#missing + 1] = i end
+end
+if #missing > 0 then return {1, missing} end
+local live = redis.call('HGETALL', KEYS[1])
+local alive = {}
+for j = 1, #live, 2 do
+  if tonumber(live[j + 1]) >= now_ms then alive[live[j]] = true else redis.call('HDEL', KEYS[1], live[j]) end
+end
+local used = {}
+for i = 1, n do
+  local u = tonumber(redis.call('GET', KEYS[1 + i]))
+  local held = redis.call('HGETALL', KEYS[1 + n + i])
+  for j = 1, #held, 2 do
+    if alive[held[j]] then u = u + tonumber(held[j + 1]) else redis.call('HDEL', KEYS[1 + n + i], held[j]) end
+  end
+  used[i] = u
+end
+local amount = tonumber(ARGV[2])
+for k = 5, #ARGV, 2 do
+  local u = used[tonumber(ARGV[k])]
+  local limit = tonumber(ARGV[k + 1])
+  if not (u < limit and u + amount <= limit) then return {2, (k - 3) / 2, u} end
+end
+for i = 1, n do redis.call('HINCRBY', KEYS[1 + n + i], ARGV[1], amount) end
+return {0}
+"""
+"""KEYS: the live hash, each counter's spent key, then each counter's held key. ARGV: process, amount, counters,
+live milliseconds, then (counter's position, limit) per limit. Answers {0} (held), {1, missing positions} (seed
+them and ask again) or {2, the limit's position, its counter's use} (refused; nothing held)."""
+
+_RELEASE = """
+for i = 1, #KEYS do
+  if redis.call('HINCRBY', KEYS[i], ARGV[1], -tonumber(ARGV[2])) <= 0 then redis.call('HDEL', KEYS[i], ARGV[1]) end
+end
+"""
+
+_ADD = """
+for i = 1, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('INCRBY', KEYS[i], ARGV[i]) end
+end
+"""
+"""What a commit adds, to the spend keys that exist (a missing one is seeded from the ledger, the commit in it)."""
+
+_STANDING = """
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local live = redis.call('HGETALL', KEYS[1])
+local alive = {}
+for j = 1, #live, 2 do
+  if tonumber(live[j + 1]) >= now_ms then alive[live[j]] = true end
+end
+local n = (#KEYS - 1) / 2
+local answer = {}
+for i = 1, n do
+  local spent = redis.call('GET', KEYS[1 + i])
+  local held = redis.call('HGETALL', KEYS[1 + n + i])
+  local h = 0
+  for j = 1, #held, 2 do
+    if alive[held[j]] then h = h + tonumber(held[j + 1]) end
+  end
+  answer[#answer + 1] = spent or false
+  answer[#answer + 1] = h
+end
+return answer
+"""
+
+
+class CountersUnavailable(FareboxError):
+    """The shared spend counters (Redis) cannot be reached, so a request under a cap or balance is not let through."""
+
+    status = 503
+    openai_type = "api_error"
+    default_code = "counters_unavailable"
+
+
+class RedisCounters:
+    """Spend counters and reservations in Redis, shared by every process of one ledger (`CounterStore`).
+
+    Args:
+        ledger: the PostgreSQL ledger whose counters these are.
+        url: the Redis server's URL (`redis://host:port/db`).
+        prefix: what every key of this ledger starts with, so that one Redis can serve several ledgers.
+        process: this process's name in the holds (default: host, pid and a random part).
+    """
+
+    def __init__(self, ledger: Ledger, url: str, *, prefix: str = "farebox:", process: str | None = None) -> None:
+        self._ledger = ledger
+        self._prefix = prefix
+        self.process = process or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+        options: dict[str, Any] = {"socket_timeout": _TIMEOUT_SECONDS, "socket_connect_timeout": _TIMEOUT_SECONDS}
+        self._client = aioredis.Redis.from_url(url, **options)
+        self._writer_client = redis.Redis.from_url(url, **options)  # the writer thread's own, synchronous
+        self._reserve = self._client.register_script(_RESERVE)
+        self._release = self._client.register_script(_RELEASE)
+        self._standing = self._client.register_script(_STANDING)
+        self._add = self._writer_client.register_script(_ADD)
+        self._live = f"{prefix}live"
+        self._lock = threading.Lock()
+        self._lost = 0
+        """Commits whose additions did not reach Redis since the spend keys were last dropped."""
+        self._unreleased: list[Reservation] = []
+        """Releases that did not reach Redis, given again by the next call that does."""
+        ledger.before_commit(self._committing)
+
+    def _spent_key(self, counter: CounterId) -> str:
+        scope, owner_id, period, start = counter
+        return f"{self._prefix}spent:{scope.value}:{owner_id}:{period.value}:{start}"
+
+    def _held_key(self, counter: CounterId) -> str:
+        scope, owner_id, period, start = counter
+        return f"{self._prefix}held:{scope.value}:{owner_id}:{period.value}:{start}"
+
+    async def reserve(self, holds: Holds, amount_nano: int) -> Reservation:
+        counters = holds.held
+        position = {counter: index for index, counter in enumerate(counters, start=1)}
+        keys = [self._live, *map(self._spent_key, counters), *map(self._held_key, counters)]
+        limits = [
+            arg
+            for limit, counter in zip(holds.limits, holds.counters, strict=True)
+            for arg in (position[counter], limit.limit_nano)
+        ]
+        args = [self.process, amount_nano, len(counters), LIVE_SECONDS * 1000, *limits]
+        while True:
+            await self._heal()
+            answer = await self._call(self._reserve, keys, args)
+            if answer[0] == 0:
+                return Reservation(counters, amount_nano)
+            if answer[0] == 1:
+                for index in answer[1]:
+                    await self._seed(counters[int(index) - 1])
+                continue
+            limit = holds.limits[int(answer[1]) - 1]
+            raise limit.refused(used_nano=int(answer[2]), amount_nano=amount_nano)
+
+    async def release(self, reservation: Reservation) -> None:
+        if reservation.released:
+            return
+        reservation.released = True
+        try:
+            await self._give_back(reservation)
+        except CountersUnavailable:
+            with self._lock:
+                self._unreleased.append(reservation)
+
+    async def standing(self, counters: Sequence[CounterId]) -> list[tuple[int, int]]:
+        """(spent, reserved) of each counter; while Redis cannot be reached, the spend from the ledger and nothing
+        held (a response's `x-credits-remaining` must not fail a request already answered)."""
+        keys = [self._live, *map(self._spent_key, counters), *map(self._held_key, counters)]
+        try:
+            await self._heal()
+            answer = await self._call(self._standing, keys, [])
+        except CountersUnavailable:
+            answer = [None, 0] * len(counters)
+        spent = [None if value is None else int(value) for value in answer[0::2]]
+        missing = [counters[index] for index, value in enumerate(spent) if value is None]
+        read = await self._ledger.counters(missing) if missing else {}
+        return [
+            (read.get(counter, 0) if value is None else value, int(held))
+            for counter, value, held in zip(counters, spent, answer[1::2], strict=True)
+        ]
+
+    def forget(self) -> None:
+        """Drop every spend key (each is seeded again from the ledger when next needed; holds stay): for changes
+        made by a process that does not add to Redis, such as `farebox events void`."""
+        with self._lock:
+            self._lost += 1
+
+    async def run(self) -> None:
+        """Say this process is alive every third of `LIVE_SECONDS`, give back releases Redis missed, and drop the
+        spend keys when a commit's addition missed Redis; until cancelled."""
+        while True:
+            try:
+                await self._heal()
+                await self._client.hset(self._live, self.process, await self._expiry())
+            except (RedisError, CountersUnavailable) as exc:
+                log.warning("the shared spend counters (Redis) cannot be reached: %s", exc.__class__.__name__)
+            await asyncio.sleep(LIVE_SECONDS / 3)
+
+    async def aclose(self) -> None:
+        """Drop this process's holds and say it is gone, then close the connections."""
+        try:
+            await self._client.hdel(self._live, self.process)
+        except RedisError:
+            pass
+        await self._client.aclose()
+        self._writer_client.close()
+
+    async def _expiry(self) -> int:
+        seconds, micros = await self._client.time()
+        return int(seconds) * 1000 + int(micros) // 1000 + LIVE_SECONDS * 1000
+
+    async def _seed(self, counter: CounterId) -> None:
+        key = self._spent_key(counter)
+
+        def apply(spent: int) -> None:  # on a reader thread, the counter's row locked
+            self._writer_client.set(key, spent, nx=True, ex=SPENT_TTL_SECONDS)
+
+        try:
+            await self._ledger.seed_counter(counter, apply=apply)
+        except RedisError as exc:
+            raise _unavailable(exc) from None
+
+    async def _give_back(self, reservation: Reservation) -> None:
+        keys = [self._held_key(counter) for counter in reservation.counters]
+        await self._call(self._release, keys, [self.process, reservation.amount_nano])
+
+    async def _heal(self) -> None:
+        """Before using the counters: drop the spend keys if a commit's addition missed Redis (or `forget` asked),
+        and give back the releases that missed it."""
+        with self._lock:
+            lost, unreleased = self._lost, self._unreleased
+            self._unreleased = []
+        try:
+            if lost:
+                await self._drop_spent()
+                with self._lock:
+                    self._lost -= lost
+            for index, reservation in enumerate(unreleased):
+                try:
+                    await self._give_back(reservation)
+                except CountersUnavailable:
+                    with self._lock:
+                        self._unreleased.extend(unreleased[index:])
+                    raise
+        except RedisError as exc:
+            raise _unavailable(exc) from None
+
+    async def _drop_spent(self) -> None:
+        async for key in self._client.scan_iter(match=f"{self._prefix}spent:*", count=1000):
+            await self._client.delete(key)
+
+    async def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return await script(keys=keys, args=args)
+        except RedisError as exc:
+            raise _unavailable(exc) from None
+
+    def _committing(self, added: Mapping[CounterId, int]) -> None:
+        """Add a commit's amounts to the spend keys that exist (the writer thread, the rows locked); when Redis
+        cannot take them, the spend keys are dropped as soon as it can."""
+        keys = [self._spent_key(counter) for counter in added]
+        try:
+            self._add(keys=keys, args=list(added.values()))
+        except RedisError as exc:
+            log.warning(
+                "a commit's spend did not reach Redis (%s): its counters are read again", exc.__class__.__name__
+            )
+            with self._lock:
+                self._lost += 1
+
+
+def _unavailable(exc: RedisError) -> CountersUnavailable:
+    log.warning("the shared spend counters (Redis) cannot be reached: %s", exc.__class__.__name__)
+    return CountersUnavailable(
+        "the shared spend counters cannot be reached; requests under a spend cap or prepaid balance are refused "
+        "until they can. Retry"
+    )
