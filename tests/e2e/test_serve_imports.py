@@ -1,6 +1,7 @@
 """`farebox serve` holds only what serving needs: proxied requests and usage reads load neither `cryptography`
 (webhook signing secrets), argon2 (members' passwords), numpy (summing latency sketches) nor the forecast's
-statistics (scipy, pandas, statsmodels), nor the report files' openpyxl and reportlab, nor any other command's
+statistics (scipy, pandas, statsmodels), nor the report files' openpyxl and reportlab, nor the Redis client of
+shared counters (no `redis_url`), nor any other command's
 module; the first webhook endpoint, password,
 percentile read or forecast loads what it needs then.
 
@@ -122,6 +123,7 @@ def test_serving_requests_loads_no_cipher_no_password_hashing_no_numpy_and_no_ot
     assert _packages(held, "cryptography", "argon2", "numpy") == set(), "the latency sketches are written without numpy"
     assert _packages(held, *FORECASTING) == set()
     assert _packages(held, "openpyxl", "reportlab") == set(), "no report file was made"
+    assert _packages(held, "redis", "hiredis") == set(), "a server without redis_url keeps its counters itself"
     assert {module for module in held if module.startswith(("farebox.cli.", "farebox.demo"))} <= SERVING
 
     hook = {"account_id": account, "url": "http://127.0.0.1:9/hook", "events": ["usage.threshold"]}

@@ -154,6 +154,28 @@ def test_a_from_address_alone_needs_no_host() -> None:
     assert load_settings(smtp_from="alerts@example.com").smtp_host is None
 
 
+# --- shared counters ---------------------------------------------------------------------------------------------
+
+
+def test_redis_url_needs_a_postgresql_ledger_and_is_kept_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(redis_url="redis://127.0.0.1:6379/0")
+    assert str(caught.value) == (
+        "setting redis_url: shared counters need a PostgreSQL ledger (database_url), which every process uses"
+    )
+    monkeypatch.setenv("FAREBOX_REDIS_URL", "redis://:hunter2hunter2@cache.internal:6379/1")
+    settings = load_settings(database_url="postgresql://farebox@db.internal/farebox")
+    assert settings.redis_url is not None
+    assert settings.redis_url.get_secret_value() == "redis://:hunter2hunter2@cache.internal:6379/1"
+    assert "hunter2" not in repr(settings) and "hunter2" not in str(settings.model_dump())
+
+
+def test_redis_url_of_another_scheme_is_named() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(database_url="postgresql://farebox@db.internal/farebox", redis_url="http://cache.internal")
+    assert str(caught.value) == where("redis_url") + "use a redis://, rediss:// or unix:// URL"
+
+
 # --- unknown settings -------------------------------------------------------------------------------------------
 
 
