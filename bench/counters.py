@@ -1,0 +1,104 @@
+"""What holding a request against its caps costs, in this process's memory and through Redis: prints figures,
+asserts nothing.
+
+    .venv/bin/python bench/counters.py --pg-url postgresql://... --redis-url redis://127.0.0.1:6379/0 [--rounds 6]
+
+On one PostgreSQL ledger (a new schema, dropped afterwards) with a key capped on its own, its member's and its
+account's monthly spend (three counters, as a proxied request of a member's key holds), times `Budgets.reserve`
+then `Budgets.release`, one request after another and 64 at once, with `LocalCounters` and with `RedisCounters`
+(keys under a prefix of their own, deleted afterwards). The two stores alternate round by round (A B A B …), so
+drift on this machine moves both; it prints microseconds per request (reserve and release) for each round and the
+median ratio of Redis to memory: the added cost of the Redis round trips on a request under caps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+import uuid
+from datetime import UTC, datetime
+
+import redis
+
+from farebox.core.money import NANO_PER_USD
+from farebox.core.periods import Period
+from farebox.ledger.base import Ledger
+from farebox.ledger.directory import Directory
+from farebox.metering import Budgets, CounterStore, LocalCounters
+from farebox.metering.redis_counters import RedisCounters
+from ledger import pg_schema  # bench/ledger.py, beside this script
+
+__all__ = ["main"]
+
+_REQUESTS = 2_000
+_CONCURRENT = 64
+
+
+async def _per_request(budgets: Budgets, directory: Directory, key_id: str, *, concurrent: int) -> float:
+    """Microseconds per reserve-and-release, `_REQUESTS` of them, `concurrent` at a time."""
+    key = await directory.get_key(key_id)
+    caps = await budgets.caps_for(key)
+    now = datetime.now(UTC)
+    await budgets.release(await budgets.reserve(caps, 1_000, at=now))  # seeded, warm
+
+    async def one_after_another(count: int) -> None:
+        for _ in range(count):
+            await budgets.release(await budgets.reserve(caps, 1_000, at=now))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one_after_another(_REQUESTS // concurrent) for _ in range(concurrent)))
+    return (time.perf_counter() - started) * 1e6 / (_REQUESTS // concurrent * concurrent)
+
+
+async def run(pg_url: str, redis_url: str, rounds: int) -> None:
+    prefix = f"bench-{uuid.uuid4().hex[:12]}:"
+    async with pg_schema(pg_url) as url, Ledger(url) as ledger:
+        directory = Directory(ledger)
+        account = await directory.create_account(name="bench", spend_cap_nano=10**6 * NANO_PER_USD)
+        member = await directory.create_member(
+            account.id, email="ada@example.com", name="Ada", spend_cap_nano=10**6 * NANO_PER_USD
+        )
+        key, _secret = await directory.create_key(
+            account.id, name="k", member_id=member.id, spend_cap_nano=10**6 * NANO_PER_USD, cap_period=Period.MONTHLY
+        )
+        shared = RedisCounters(ledger, redis_url, prefix=prefix)
+        stores: dict[str, CounterStore] = {"memory": LocalCounters(ledger), "redis": shared}
+        try:
+            for concurrent in (1, _CONCURRENT):
+                figures: dict[str, list[float]] = {name: [] for name in stores}
+                for _ in range(rounds):
+                    for name, store in stores.items():
+                        figures[name].append(
+                            await _per_request(Budgets(directory, store), directory, key.id, concurrent=concurrent)
+                        )
+                ratios = [r / m for r, m in zip(figures["redis"], figures["memory"], strict=True)]
+                for name, values in figures.items():
+                    shown = " ".join(f"{value:7.1f}" for value in values)
+                    print(f"{concurrent:>2} at once  {name:<6} µs per request: {shown}", flush=True)
+                added = statistics.median(figures["redis"]) - statistics.median(figures["memory"])
+                print(
+                    f"{concurrent:>2} at once  redis / memory, median of {rounds} paired rounds: "
+                    f"{statistics.median(ratios):.2f}x (+{added:.0f} µs)",
+                    flush=True,
+                )
+        finally:
+            await shared.aclose()
+            client = redis.Redis.from_url(redis_url)
+            for name in client.scan_iter(match=f"{prefix}*"):
+                client.delete(name)
+            client.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pg-url", required=True, help="PostgreSQL database (a temporary schema is used)")
+    parser.add_argument("--redis-url", required=True, help="Redis (keys under a temporary prefix)")
+    parser.add_argument("--rounds", type=int, default=6, help="paired rounds per figure")
+    args = parser.parse_args()
+    asyncio.run(run(args.pg_url, args.redis_url, args.rounds))
+
+
+if __name__ == "__main__":
+    main()
