@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -69,7 +68,7 @@ from farebox.core.credits import CreditRate
 from farebox.core.money import to_nano
 from farebox.core.passwords import PasswordHashes
 from farebox.core.sealing import SecretBox
-from farebox.core.server_secret import DASHBOARD_SESSIONS, PROMPT_PREFIXES, WEBHOOK_SECRETS, derive_key
+from farebox.core.server_secret import DASHBOARD_SESSIONS, MOCK_KEY, PROMPT_PREFIXES, WEBHOOK_SECRETS, derive_key
 from farebox.core.throttle import Throttle
 from farebox.gateway.bounds import EmbeddingBounds
 from farebox.gateway.endpoints import proxy_routes
@@ -141,7 +140,11 @@ def create_app(
     endpoints = WebhookEndpoints(ledger, box)
     routes = routing_table(settings.models)
     # The mock is served only when a route uses it, and only to this process's own upstream requests.
-    mock_key = secrets.token_urlsafe(32) if any(route.on_builtin_mock for route in routes.values()) else None
+    mock_key = (
+        derive_key(server_secret, purpose=MOCK_KEY).hex()
+        if any(route.on_builtin_mock for route in routes.values())
+        else None
+    )
     directory = Directory(ledger, clock=clock)
     keys = KeyCache(directory)
     directory.on_change.append(keys.clear)

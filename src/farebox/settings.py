@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address `farebox serve` binds to.")
     port: int = Field(4000, ge=1, le=65535, description="Port `farebox serve` listens on.")
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Gateway processes `farebox serve` runs on its port; more than one needs a PostgreSQL ledger "
+        "and redis_url.",
+    )
     price_overrides: Path | None = Field(
         None, description="TOML file of negotiated rates, custom models and non-LLM meters."
     )
@@ -219,6 +226,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 "redis_url: shared counters need a PostgreSQL ledger (database_url), which every process uses"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _workers_share_counters(self) -> Settings:
+        if self.workers > 1 and self.redis_url is None:
+            raise ValueError("workers: more than one process needs redis_url, through which they share spend counters")
         return self
 
     @field_validator("price_overrides")

@@ -11,13 +11,16 @@ import asyncio
 import itertools
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
 import psycopg
 import pytest
+from notify_server import Receiver
 from stream_race import CLIENTS, HEADERS, MESSAGES, REQUESTS_PER_CLIENT
 
 from farebox.core.money import parse_usd
@@ -31,54 +34,97 @@ CAP_USD = "0.0008"  # gpt-4o-mini: ~31 µUSD per request, so about 25 of the 192
 PROCESSES = 3
 
 
-@pytest.fixture
-def served(pg_ledger_url: str, redis_url: str, tmp_path: Path) -> Iterator[list[str]]:
-    """The URLs of three gateway processes sharing the ledger and Redis (the first one migrates the ledger)."""
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "FAREBOX_DATABASE_URL": pg_ledger_url,
-        "FAREBOX_REDIS_URL": redis_url,
-        "FAREBOX_MASTER_KEY": MASTER,
-        "FAREBOX_SECRET_KEY": SECRET,
-    }
-    processes: list[subprocess.Popen[bytes]] = []
-    urls: list[str] = []
-    try:
-        for _ in range(PROCESSES):
-            port = free_port()
-            process = subprocess.Popen(
-                [sys.executable, "-m", "farebox", "serve", "--port", str(port)],
-                cwd=tmp_path,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            processes.append(process)
-            urls.append(f"http://127.0.0.1:{port}")
-            wait_healthy(urls[-1], process, seconds=60)
-        yield urls
-    finally:
-        for process in processes:
+class Servers:
+    """`farebox serve` processes on one PostgreSQL ledger and one Redis, stopped at the end of the test."""
+
+    def __init__(self, pg_ledger_url: str, redis_url: str, workdir: Path) -> None:
+        self.env = {
+            "PATH": "/usr/bin:/bin",
+            "FAREBOX_DATABASE_URL": pg_ledger_url,
+            "FAREBOX_REDIS_URL": redis_url,
+            "FAREBOX_MASTER_KEY": MASTER,
+            "FAREBOX_SECRET_KEY": SECRET,
+            "FAREBOX_ALLOW_PRIVATE_WEBHOOK_URLS": "true",
+        }
+        self.workdir = workdir
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self, *flags: str) -> tuple[str, subprocess.Popen[bytes]]:
+        """One more `farebox serve` on a port of its own, once it answers: (its URL, its process)."""
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "farebox", "serve", "--port", str(port), *flags],
+            cwd=self.workdir,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, process, seconds=60)
+        return url, process
+
+    def stop(self) -> None:
+        for process in self.processes:
             process.terminate()
-        for process in processes:
+        for process in self.processes:
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
 
 
-def capped_key(url: str) -> tuple[str, str]:
-    """A new key capped at `CAP_USD`: (its secret, its id)."""
-    headers = {"Authorization": f"Bearer {MASTER}"}
-    account = httpx.post(f"{url}/api/admin/accounts", json={"name": "scale-out"}, headers=headers, timeout=10)
-    created = httpx.post(
-        f"{url}/api/admin/virtual-keys",
-        json={"account_id": account.json()["id"], "name": "k", "spend_cap": CAP_USD},
-        headers=headers,
-        timeout=10,
+@pytest.fixture
+def servers(pg_ledger_url: str, redis_url: str, tmp_path: Path) -> Iterator[Servers]:
+    started = Servers(pg_ledger_url, redis_url, tmp_path)
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture
+def served(servers: Servers) -> list[str]:
+    """The URLs of three gateway processes sharing the ledger and Redis (the first one migrates the ledger)."""
+    return [servers.start()[0] for _ in range(PROCESSES)]
+
+
+@pytest.fixture
+def receiver(port_factory: Callable[[], int]) -> Iterator[Receiver]:
+    started = Receiver(port_factory)
+    try:
+        yield started
+    finally:
+        started.close()
+
+
+def admin(url: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    return httpx.request(method, f"{url}{path}", headers={"Authorization": f"Bearer {MASTER}"}, timeout=10, **kwargs)
+
+
+def capped_key(url: str) -> tuple[str, str, str]:
+    """A new account and a key in it capped at `CAP_USD`: (the key's secret, its id, the account's id)."""
+    account = admin(url, "POST", "/api/admin/accounts", json={"name": "scale-out"}).json()["id"]
+    created = admin(
+        url, "POST", "/api/admin/virtual-keys", json={"account_id": account, "name": "k", "spend_cap": CAP_USD}
     )
     assert created.status_code == 201, created.text
-    return created.json()["key"], created.json()["id"]
+    return created.json()["key"], created.json()["id"], account
+
+
+def key_costs(pg_ledger_url: str, key_id: str) -> list[int]:
+    with psycopg.connect(pg_ledger_url) as connection:
+        rows = connection.execute("SELECT cost_nano FROM usage_events WHERE key_id = %s", (key_id,))
+        return [int(cost) for (cost,) in rows]
+
+
+def assert_capped(costs: list[int], successes: int, refusals: list[openai.APIStatusError]) -> None:
+    cap = parse_usd(CAP_USD)
+    assert refusals, "the cap never refused a request"
+    assert {(exc.status_code, exc.code) for exc in refusals} == {(402, "budget_exceeded")}
+    assert len(costs) == successes, "a refused request was forwarded (or a forwarded one not recorded)"
+    assert sum(costs) <= cap
+    assert sum(costs) > cap // 2, "the cap refused far too early"
 
 
 async def hammer(urls: list[str], secret: str) -> tuple[int, list[openai.APIStatusError]]:
@@ -114,20 +160,60 @@ async def hammer(urls: list[str], secret: str) -> tuple[int, list[openai.APIStat
     return successes, refusals
 
 
-def test_a_cap_holds_across_three_processes_sharing_redis(served: list[str], pg_ledger_url: str) -> None:
-    secret, key_id = capped_key(served[0])
+def test_a_cap_holds_across_three_processes_sharing_redis_and_each_alert_fires_once(
+    served: list[str], pg_ledger_url: str, receiver: Receiver
+) -> None:
+    secret, key_id, account = capped_key(served[0])
+    hook = receiver.path()
+    body = {"account_id": account, "url": receiver.url + hook, "events": ["usage.threshold"]}
+    assert admin(served[1], "POST", "/api/admin/webhooks", json=body).status_code == 201
     successes, refusals = asyncio.run(hammer(served, secret))
-    with psycopg.connect(pg_ledger_url) as connection:
-        costs = [
-            int(cost)
-            for (cost,) in connection.execute("SELECT cost_nano FROM usage_events WHERE key_id = %s", (key_id,))
-        ]
-    cap = parse_usd(CAP_USD)
-    assert refusals, "the cap never refused a request"
-    assert {(exc.status_code, exc.code) for exc in refusals} == {(402, "budget_exceeded")}
-    assert len(costs) == successes, "a refused request was forwarded (or a forwarded one not recorded)"
-    assert sum(costs) <= cap
-    assert sum(costs) > cap // 2, "the cap refused far too early"
+    costs = key_costs(pg_ledger_url, key_id)
+    assert_capped(costs, successes, refusals)
     for url in served:  # each process shows the one spend the ledger holds
-        shown = httpx.get(f"{url}/api/admin/virtual-keys/{key_id}", headers={"Authorization": f"Bearer {MASTER}"})
-        assert parse_usd(shown.json()["spend"]) == sum(costs)
+        assert parse_usd(admin(url, "GET", f"/api/admin/virtual-keys/{key_id}").json()["spend"]) == sum(costs)
+    # The key's spend crossed its alert thresholds on every process: each threshold is delivered once.
+    receiver.wait(hook, 1)
+    time.sleep(2)  # a second delivery of one, from another process, would have come by now
+    alerts = [received.body["data"]["alert"] for received in receiver.delivered(hook)]
+    assert len(alerts) == len(set(alerts)), alerts
+
+
+def test_a_key_revoked_on_one_process_stops_working_on_every_process_within_a_second(served: list[str]) -> None:
+    secret, key_id, _account = capped_key(served[0])
+    for url in served:  # each process has the key in its cache
+        assert httpx.get(f"{url}/v1/usage", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+    assert admin(served[0], "POST", f"/api/admin/virtual-keys/{key_id}/revoke").status_code == 200
+    revoked_at = time.monotonic()
+    for url in served[1:]:
+        while (
+            status := httpx.get(f"{url}/v1/usage", headers={"Authorization": f"Bearer {secret}"}).status_code
+        ) == 200:
+            assert time.monotonic() - revoked_at < 1.5, "a revoked key still works on another process"
+            time.sleep(0.05)
+        assert status == 401
+
+
+def test_serve_workers_runs_that_many_processes_on_one_port_holding_one_cap(
+    servers: Servers, pg_ledger_url: str
+) -> None:
+    url, parent = servers.start("--workers", "2")
+    children = Path(f"/proc/{parent.pid}/task/{parent.pid}/children").read_text().split()
+    serving = [pid for pid in children if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]
+    assert len(serving) == 2, children
+    secret, key_id, _account = capped_key(url)
+    successes, refusals = asyncio.run(hammer([url], secret))
+    assert_capped(key_costs(pg_ledger_url, key_id), successes, refusals)
+
+
+def test_more_than_one_worker_without_redis_is_refused(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "FAREBOX_MASTER_KEY": MASTER}
+    done = subprocess.run(
+        [sys.executable, "-m", "farebox", "serve", "--workers", "2"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "more than one process needs redis_url" in done.stderr

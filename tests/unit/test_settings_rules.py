@@ -170,6 +170,18 @@ def test_redis_url_needs_a_postgresql_ledger_and_is_kept_secret(monkeypatch: pyt
     assert "hunter2" not in repr(settings) and "hunter2" not in str(settings.model_dump())
 
 
+def test_more_than_one_worker_needs_redis() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(database_url="postgresql://farebox@db.internal/farebox", workers=2)
+    assert str(caught.value) == (
+        "setting workers: more than one process needs redis_url, through which they share spend counters"
+    )
+    shared = load_settings(
+        database_url="postgresql://farebox@db.internal/farebox", redis_url="redis://cache.internal:6379/0", workers=4
+    )
+    assert shared.workers == 4
+
+
 def test_redis_url_of_another_scheme_is_named() -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings(database_url="postgresql://farebox@db.internal/farebox", redis_url="http://cache.internal")

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import subprocess
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -27,27 +28,36 @@ from farebox.prices import PriceOverridesError
 from farebox.settings import (
     Settings,
     SettingsError,
+    load_settings,
     master_key_file,
     resolve_master_key,
     resolve_secret_key,
     secret_key_file,
 )
 
-__all__ = ["migrate", "serve", "tune_collector"]
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+__all__ = ["migrate", "serve", "tune_collector", "worker_app"]
 
 
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (env FAREBOX_HOST, default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (env FAREBOX_PORT, default 4000).")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Gateway processes on the port (env FAREBOX_WORKERS, default 1); more than one needs PostgreSQL "
+            "and FAREBOX_REDIS_URL."
+        ),
+    ] = None,
 ) -> None:
     """Start the gateway: admin API, ingestion and the ledger."""
-    settings = load_or_exit(host=host, port=port)
+    settings = load_or_exit(host=host, port=port, workers=workers)
     # The token counter's vocabulary is built before the app loads, not at the first estimate: building
     # holds the GIL for ~65 ms, which under traffic would stall every request in flight.
     Tokenizer().warm()
     # The server's stack is imported here, so that every other command starts without it.
-    import uvicorn
-
     from farebox.app import create_app
 
     if not _schema_is_current(settings):
@@ -82,10 +92,42 @@ def serve(
         typer.echo(f"secret key: from {secret_key_file(settings)}")
     _seal_stored_secrets(settings, secret_key)
     typer.echo(f"ledger: {display_url(settings.database_url)}")
+    if settings.workers > 1:
+        typer.echo(f"farebox listening on http://{settings.host}:{settings.port} ({settings.workers} processes)")
+        del app  # each process builds its own (`worker_app`); this one only checked that it can be built
+        # The processes read their settings as this one did, from the environment and farebox.toml, with the
+        # flags and the keys resolved here.
+        os.environ.update(
+            FAREBOX_HOST=settings.host,
+            FAREBOX_PORT=str(settings.port),
+            FAREBOX_MASTER_KEY=master_key,
+            FAREBOX_SECRET_KEY=secret_key,
+        )
+        _run(settings, "farebox.cli.server:worker_app", workers=settings.workers)
+        return
     typer.echo(f"farebox listening on http://{settings.host}:{settings.port}")
     tune_collector()
+    _run(settings, app)
+
+
+def worker_app() -> FastAPI:
+    """The app of one of `farebox serve --workers N`'s processes: uvicorn builds one in each."""
+    from farebox.app import create_app
+
+    settings = load_settings()
+    Tokenizer().warm()
+    app = create_app(settings, master_key=resolve_master_key(settings)[0], secret_key=resolve_secret_key(settings)[0])
+    tune_collector()
+    return app
+
+
+def _run(settings: Settings, app: FastAPI | str, *, workers: int | None = None) -> None:
+    import uvicorn
+
     uvicorn.run(
         app,
+        factory=isinstance(app, str),
+        workers=workers,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,

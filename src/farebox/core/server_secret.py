@@ -16,6 +16,7 @@ import secrets
 __all__ = [
     "DASHBOARD_SESSIONS",
     "MIN_SERVER_SECRET_CHARS",
+    "MOCK_KEY",
     "PROMPT_PREFIXES",
     "WEBHOOK_SECRETS",
     "derive_key",
@@ -32,6 +33,11 @@ HMACs under."""
 PROMPT_PREFIXES = b"farebox prompt prefixes v1"
 """The label of the key that the hashes of long prompts' beginnings (`usage_events.prompt_prefix`) are HMACs
 under: the same on every replica, so that their requests' hashes compare."""
+
+MOCK_KEY = b"farebox mock key v1"
+"""The label of the key the gateway sends its mounted mock provider (`x-farebox-mock-key`): the same in every
+process of `farebox serve --workers N`, which share one port, so a process's upstream request may reach the mock of
+another."""
 
 MIN_SERVER_SECRET_CHARS = 32
 """A shorter server secret is refused: every derived key is only as strong as the secret."""
