@@ -212,3 +212,19 @@ async def test_forget_reads_every_counter_from_the_ledger_again(processes: list[
     a.counters.forget()
     await a.budgets.release(await a.budgets.reserve(caps, USD, at=NOW))
     assert await shared_spent(a, key) == 6 * USD
+
+
+async def test_a_hold_made_before_redis_restarted_empty_is_not_given_back_after(processes: list[Process]) -> None:
+    a, b = processes
+    key = await capped_key(a.directory, cap_nano=10 * USD)
+    before = await a.budgets.reserve(await a.budgets.caps_for(key), 4 * USD, at=NOW)
+    async for name in a.counters._client.scan_iter(match=f"{a.counters._prefix}*"):  # Redis restarts empty
+        await a.counters._client.delete(name)
+    caps = await a.budgets.caps_for(key)
+    after = await a.budgets.reserve(caps, 3 * USD, at=NOW)
+    await a.budgets.release(before)  # held in the Redis that is gone: takes nothing from `after`
+    assert await b.counters.standing([total_counter(key)]) == [(0, 3 * USD)]
+    with pytest.raises(BudgetExceeded):
+        await b.budgets.reserve(await b.budgets.caps_for(key), 8 * USD, at=NOW)
+    await a.budgets.release(after)
+    assert await b.counters.standing([total_counter(key)]) == [(0, 0)]

@@ -49,6 +49,8 @@ class Reservation:
     counters: tuple[CounterId, ...]
     amount_nano: int
     released: bool = False
+    epoch: str = ""
+    """Which life of the store holds it (`RedisCounters`: a Redis that restarted empty holds none made before)."""
 
 
 class CounterStore(Protocol):

@@ -20,7 +20,9 @@ least that often. Losing a key is always safe: the next request seeds it again.
 
 What a process holds is under its own field, and each process says it is alive (`…:live`, refreshed by every
 reservation and by `run` every few seconds): the holds of a process that stopped saying so, because it died
-mid-request, are dropped by the next reservation that reads them, instead of holding the cap forever.
+mid-request, are dropped by the next reservation that reads them, instead of holding the cap forever. The same
+hash names this life of Redis (its `epoch`): a reservation made before Redis restarted empty is not given back
+after, where it would take from holds made since.
 
 When Redis cannot be reached, a request that a cap or balance applies to is refused with 503
 `counters_unavailable` (a request without limits is unaffected): no spend goes unchecked. A commit whose
@@ -64,6 +66,8 @@ local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local n = tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], ARGV[1], now_ms + tonumber(ARGV[4]))
+redis.call('HSETNX', KEYS[1], 'epoch', ARGV[#ARGV])
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
 local missing = {}
 for i = 1, n do
   if redis.call('EXISTS', KEYS[1 + i]) == 0 then missing[#missing + 1] = i end
@@ -72,7 +76,9 @@ if #missing > 0 then return {1, missing} end
 local live = redis.call('HGETALL', KEYS[1])
 local alive = {}
 for j = 1, #live, 2 do
-  if tonumber(live[j + 1]) >= now_ms then alive[live[j]] = true else redis.call('HDEL', KEYS[1], live[j]) end
+  if live[j] ~= 'epoch' then
+    if tonumber(live[j + 1]) >= now_ms then alive[live[j]] = true else redis.call('HDEL', KEYS[1], live[j]) end
+  end
 end
 local used = {}
 for i = 1, n do
@@ -84,23 +90,29 @@ for i = 1, n do
   used[i] = u
 end
 local amount = tonumber(ARGV[2])
-for k = 5, #ARGV, 2 do
+for k = 5, #ARGV - 1, 2 do
   local u = used[tonumber(ARGV[k])]
   local limit = tonumber(ARGV[k + 1])
   if not (u < limit and u + amount <= limit) then return {2, (k - 3) / 2, u} end
 end
 for i = 1, n do redis.call('HINCRBY', KEYS[1 + n + i], ARGV[1], amount) end
-return {0}
+return {0, epoch}
 """
 """KEYS: the live hash, each counter's spent key, then each counter's held key. ARGV: process, amount, counters,
-live milliseconds, then (counter's position, limit) per limit. Answers {0} (held), {1, missing positions} (seed
-them and ask again) or {2, the limit's position, its counter's use} (refused; nothing held)."""
+live milliseconds, (counter's position, limit) per limit, then an epoch to start if Redis has none. Answers
+{0, epoch} (held in this life of Redis), {1, missing positions} (seed them and ask again) or {2, the limit's
+position, its counter's use} (refused; nothing held)."""
 
 _RELEASE = """
-for i = 1, #KEYS do
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[3] then return 0 end
+for i = 2, #KEYS do
   if redis.call('HINCRBY', KEYS[i], ARGV[1], -tonumber(ARGV[2])) <= 0 then redis.call('HDEL', KEYS[i], ARGV[1]) end
 end
+return 1
 """
+"""KEYS: the live hash, then each counter's held key. ARGV: process, amount, the reservation's epoch. A reservation
+of an earlier life of Redis (it restarted empty since) holds nothing now: giving it back would take from holds made
+since."""
 
 _ADD = """
 for i = 1, #KEYS do
@@ -115,7 +127,7 @@ local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local live = redis.call('HGETALL', KEYS[1])
 local alive = {}
 for j = 1, #live, 2 do
-  if tonumber(live[j + 1]) >= now_ms then alive[live[j]] = true end
+  if live[j] ~= 'epoch' and tonumber(live[j + 1]) >= now_ms then alive[live[j]] = true end
 end
 local n = (#KEYS - 1) / 2
 local answer = {}
@@ -187,12 +199,12 @@ class RedisCounters:
             for limit, counter in zip(holds.limits, holds.counters, strict=True)
             for arg in (position[counter], limit.limit_nano)
         ]
-        args = [self.process, amount_nano, len(counters), LIVE_SECONDS * 1000, *limits]
+        args = [self.process, amount_nano, len(counters), LIVE_SECONDS * 1000, *limits, os.urandom(8).hex()]
         while True:
             await self._heal()
             answer = await self._call(self._reserve, keys, args)
             if answer[0] == 0:
-                return Reservation(counters, amount_nano)
+                return Reservation(counters, amount_nano, epoch=_text(answer[1]))
             if answer[0] == 1:
                 for index in answer[1]:
                     await self._seed(counters[int(index) - 1])
@@ -269,8 +281,8 @@ class RedisCounters:
             raise _unavailable(exc) from None
 
     async def _give_back(self, reservation: Reservation) -> None:
-        keys = [self._held_key(counter) for counter in reservation.counters]
-        await self._call(self._release, keys, [self.process, reservation.amount_nano])
+        keys = [self._live, *(self._held_key(counter) for counter in reservation.counters)]
+        await self._call(self._release, keys, [self.process, reservation.amount_nano, reservation.epoch])
 
     async def _heal(self) -> None:
         """Before using the counters: drop the spend keys if a commit's addition missed Redis (or `forget` asked),
@@ -315,6 +327,10 @@ class RedisCounters:
             )
             with self._lock:
                 self._lost += 1
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _unavailable(exc: RedisError) -> CountersUnavailable:
