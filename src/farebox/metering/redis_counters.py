@@ -43,7 +43,11 @@ from typing import Any
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.retry import Retry
 
 from farebox.core.spend import CounterId
 from farebox.errors import FareboxError
@@ -168,8 +172,13 @@ class RedisCounters:
         self._prefix = prefix
         self.process = process or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
         options: dict[str, Any] = {"socket_timeout": _TIMEOUT_SECONDS, "socket_connect_timeout": _TIMEOUT_SECONDS}
-        self._client = aioredis.Redis.from_url(url, **options)
-        self._writer_client = redis.Redis.from_url(url, **options)  # the writer thread's own, synchronous
+        # Once more at once on a broken connection (a pooled one Redis closed when it restarted), never on a
+        # timeout, which may have run the script: the client's default of 10 tries with backoff would hold a
+        # request for seconds while Redis is down.
+        once = AsyncRetry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+        self._client = aioredis.Redis.from_url(url, retry=once, **options)
+        # The writer thread's own, synchronous, and never retried: it is called inside the ledger's transaction.
+        self._writer_client = redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), **options)
         self._reserve = self._client.register_script(_RESERVE)
         self._release = self._client.register_script(_RELEASE)
         self._standing = self._client.register_script(_STANDING)

@@ -1,0 +1,176 @@
+"""Gateway processes on one PostgreSQL ledger and one Redis, for the scale-out tests: `farebox serve` started as
+real processes, a key capped at `CAP_USD`, streaming SDK clients sent round-robin to the processes, and what the
+ledger recorded.
+
+`RedisServer` is a `redis-server` of a test's own, on a port of its own, for tests that stop and start it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import psycopg
+import redis
+from stream_race import CLIENTS, HEADERS, MESSAGES, REQUESTS_PER_CLIENT
+
+from farebox.core.money import parse_usd
+from served_process import free_port, wait_healthy  # tests/served_process.py
+
+__all__ = [
+    "CAP_USD",
+    "MASTER",
+    "RedisServer",
+    "Servers",
+    "admin",
+    "assert_capped",
+    "capped_key",
+    "hammer",
+    "key_costs",
+]
+
+MASTER = "fbx_master_scale-out-e2e-0123456789"
+SECRET = "a-server-secret-for-the-scale-out-tests-0123456789"
+CAP_USD = "0.0008"  # gpt-4o-mini: ~31 µUSD per request, so about 25 of the 192 fit
+
+
+class Servers:
+    """`farebox serve` processes on one PostgreSQL ledger and one Redis, stopped at the end of the test."""
+
+    def __init__(self, pg_ledger_url: str, redis_url: str, workdir: Path) -> None:
+        self.env = {
+            "PATH": "/usr/bin:/bin",
+            "FAREBOX_DATABASE_URL": pg_ledger_url,
+            "FAREBOX_REDIS_URL": redis_url,
+            "FAREBOX_MASTER_KEY": MASTER,
+            "FAREBOX_SECRET_KEY": SECRET,
+            "FAREBOX_ALLOW_PRIVATE_WEBHOOK_URLS": "true",
+        }
+        self.workdir = workdir
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self, *flags: str) -> tuple[str, subprocess.Popen[bytes]]:
+        """One more `farebox serve` on a port of its own, once it answers: (its URL, its process)."""
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "farebox", "serve", "--port", str(port), *flags],
+            cwd=self.workdir,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, process, seconds=60)
+        return url, process
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def admin(url: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    return httpx.request(method, f"{url}{path}", headers={"Authorization": f"Bearer {MASTER}"}, timeout=10, **kwargs)
+
+
+def capped_key(url: str) -> tuple[str, str, str]:
+    """A new account and a key in it capped at `CAP_USD`: (the key's secret, its id, the account's id)."""
+    account = admin(url, "POST", "/api/admin/accounts", json={"name": "scale-out"}).json()["id"]
+    created = admin(
+        url, "POST", "/api/admin/virtual-keys", json={"account_id": account, "name": "k", "spend_cap": CAP_USD}
+    )
+    assert created.status_code == 201, created.text
+    return created.json()["key"], created.json()["id"], account
+
+
+def key_costs(pg_ledger_url: str, key_id: str) -> list[int]:
+    with psycopg.connect(pg_ledger_url) as connection:
+        rows = connection.execute("SELECT cost_nano FROM usage_events WHERE key_id = %s", (key_id,))
+        return [int(cost) for (cost,) in rows]
+
+
+def assert_capped(costs: list[int], successes: int, refusals: list[openai.APIStatusError]) -> None:
+    cap = parse_usd(CAP_USD)
+    assert refusals, "the cap never refused a request"
+    assert {(exc.status_code, exc.code) for exc in refusals} == {(402, "budget_exceeded")}
+    assert len(costs) == successes, "a refused request was forwarded (or a forwarded one not recorded)"
+    assert sum(costs) <= cap
+    assert sum(costs) > cap // 2, "the cap refused far too early"
+
+
+async def hammer(urls: list[str], secret: str) -> tuple[int, list[openai.APIStatusError]]:
+    """64 streaming clients, each request sent to the next process in turn: (successes, refusals)."""
+    clients = [
+        openai.AsyncOpenAI(api_key=secret, base_url=f"{url}/v1", max_retries=0, default_headers=HEADERS) for url in urls
+    ]
+    turn = itertools.cycle(clients)
+    refusals: list[openai.APIStatusError] = []
+    successes = 0
+
+    async def client() -> None:
+        nonlocal successes
+        for _ in range(REQUESTS_PER_CLIENT):
+            try:
+                stream = await next(turn).chat.completions.create(
+                    model="gpt-4o-mini",
+                    messages=MESSAGES,
+                    max_tokens=50,
+                    stream=True,  # type: ignore[arg-type]
+                )
+                async for _chunk in stream:
+                    pass
+                successes += 1
+            except openai.APIStatusError as exc:
+                refusals.append(exc)
+
+    try:
+        await asyncio.gather(*(client() for _ in range(CLIENTS)))
+    finally:
+        for sdk in clients:
+            await sdk.close()
+    return successes, refusals
+
+
+class RedisServer:
+    """A `redis-server` on a free loopback port, kept in memory only, that a test stops and starts."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        assert binary is not None, "redis-server is not installed (.ci/run installs it)"
+        self._binary = binary
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [self._binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        client.close()
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(timeout=10)
+            self._process = None
