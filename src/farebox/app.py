@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Response
 from pydantic import BaseModel
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.routing import BaseRoute, Route
@@ -105,7 +105,7 @@ from farebox.webhooks.sender import Sender, SmtpConfig
 if TYPE_CHECKING:
     from farebox.metering.redis_counters import RedisCounters
 
-__all__ = ["Health", "create_app"]
+__all__ = ["Health", "Readiness", "create_app"]
 
 _DRAIN_SECONDS = 10.0
 
@@ -294,6 +294,28 @@ def create_app(
         """No credential. For load balancers and probes."""
         return Health(status="ok", version=__version__)
 
+    @app.get(
+        "/readyz",
+        summary="Readiness check",
+        tags=["operations"],
+        responses={503: {"model": Readiness, "description": "The ledger cannot be reached: nothing can be recorded."}},
+    )
+    async def readyz(response: Response) -> Readiness:
+        """No credential. Whether this process can serve: its ledger answers and its writer runs (else `503`,
+        `unready`), and whether its shared spend counters (Redis) answer (else `200`, `degraded`: requests under a
+        cap or balance are refused with `503 counters_unavailable`, the rest are served)."""
+        ledger_ok = ledger.writer_running and await ledger.ping()
+        counters: Literal["in_process", "redis", "redis_unreachable"] = "in_process"
+        if shared is not None:
+            counters = "redis" if await shared.ping() else "redis_unreachable"
+        status: Literal["ready", "degraded", "unready"] = "ready"
+        if not ledger_ok:
+            status = "unready"
+            response.status_code = 503
+        elif counters == "redis_unreachable":
+            status = "degraded"
+        return Readiness(status=status, ledger="ok" if ledger_ok else "unreachable", counters=counters)
+
     app.add_middleware(AuditMiddleware, audit=audit_log, clock=clock, trust_proxy_headers=settings.trust_proxy_headers)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, shape=native_error_shape)
     return app
@@ -304,6 +326,15 @@ class Health(BaseModel):
 
     status: Literal["ok"]
     version: str
+
+
+class Readiness(BaseModel):
+    """`GET /readyz`: whether this process can serve, and what it can reach."""
+
+    status: Literal["ready", "degraded", "unready"]
+    ledger: Literal["ok", "unreachable"]
+    counters: Literal["in_process", "redis", "redis_unreachable"]
+    """Where spend counters live: this process, or Redis (answering or not)."""
 
 
 class _Farebox(FastAPI):

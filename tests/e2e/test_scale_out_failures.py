@@ -118,6 +118,12 @@ def test_redis_stopped_mid_load_keeps_the_cap_and_started_again_resumes_the_coun
         assert codes <= {(503, True), (402, True)}, refused[:3]
         costs = key_costs(pg_ledger_url, key_id)
         assert len(costs) == len(done) and sum(costs) <= cap
+        for url in urls:  # every process says so, and stays in service for requests under no cap
+            assert httpx.get(f"{url}/readyz").json() == {
+                "status": "degraded",
+                "ledger": "ok",
+                "counters": "redis_unreachable",
+            }
 
         own_redis.start()  # empty: the counters are read from the ledger again
         done_after, refused_after = asyncio.run(stream_until(urls, secret, seconds=1.0))
@@ -125,6 +131,7 @@ def test_redis_stopped_mid_load_keeps_the_cap_and_started_again_resumes_the_coun
         assert len(costs) == len(done) + len(done_after) and sum(costs) <= cap
         assert refused_after and {status for status, _text in refused_after} == {402}, refused_after[:3]
         assert shared_spend(own_redis, pg_ledger_url, key_id) == sum(costs)
+        assert httpx.get(f"{urls[0]}/readyz").json() == {"status": "ready", "ledger": "ok", "counters": "redis"}
     finally:
         servers.stop()
 

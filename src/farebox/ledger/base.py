@@ -23,7 +23,7 @@ from farebox.core.ingestion import IngestionStats
 from farebox.core.periods import Period, period_start
 from farebox.core.spend import CounterId
 from farebox.ledger.engine import Engines, migrate
-from farebox.ledger.errors import database_errors
+from farebox.ledger.errors import DatabaseUnusable, database_errors
 from farebox.ledger.recording import Recorder
 from farebox.ledger.schema import spend_counters, usage_events
 from farebox.ledger.spend import lock_counter, read_counters
@@ -123,6 +123,14 @@ class Ledger:
                 apply(lock_counter(connection, counter))
 
         await self._read(seed)
+
+    async def ping(self, *, timeout: float = 2.0) -> bool:
+        """Whether the database answers a read within `timeout` seconds (for `/readyz`)."""
+        try:
+            await asyncio.wait_for(self._read(lambda connection: connection.execute(select(1)).scalar()), timeout)
+        except (DatabaseUnusable, TimeoutError):
+            return False
+        return True
 
     async def counters(self, ids: Sequence[CounterId]) -> dict[CounterId, int]:
         """The spend counters that exist among `ids` (a missing one means nothing was spent), from the reader pool."""

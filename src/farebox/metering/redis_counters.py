@@ -265,6 +265,13 @@ class RedisCounters:
                 log.warning("the shared spend counters (Redis) cannot be reached: %s", exc.__class__.__name__)
             await asyncio.sleep(LIVE_SECONDS / 3)
 
+    async def ping(self) -> bool:
+        """Whether Redis answers now (for `/readyz`)."""
+        try:
+            return bool(await self._client.ping())
+        except RedisError:
+            return False
+
     async def aclose(self) -> None:
         """Drop this process's holds and say it is gone, then close the connections."""
         try:
