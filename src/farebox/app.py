@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
-from fastapi import Depends, FastAPI, Response
+from fastapi import Depends, FastAPI, Request, Response
 from pydantic import BaseModel
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.routing import BaseRoute, Route
@@ -70,6 +71,7 @@ from farebox.core.passwords import PasswordHashes
 from farebox.core.sealing import SecretBox
 from farebox.core.server_secret import DASHBOARD_SESSIONS, MOCK_KEY, PROMPT_PREFIXES, WEBHOOK_SECRETS, derive_key
 from farebox.core.throttle import Throttle
+from farebox.errors import AuthenticationFailed
 from farebox.gateway.bounds import EmbeddingBounds
 from farebox.gateway.endpoints import proxy_routes
 from farebox.gateway.model_routes import routing_table
@@ -95,6 +97,8 @@ from farebox.ledger.sessions import DashboardSessions
 from farebox.ledger.webhooks import WebhookEndpoints
 from farebox.ledger.workloads import Workloads
 from farebox.metering import Budgets, CounterStore, KeyCache, LocalCounters, Meter, UsageEvents, VoidWatch
+from farebox.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from farebox.metrics import Metrics
 from farebox.prices import PriceBook
 from farebox.prices.alternatives import Alternatives
 from farebox.services import DashboardAuth, IngestLimits, Services
@@ -177,6 +181,10 @@ def create_app(
         prompt_prefixes=PromptPrefixes(derive_key(server_secret, purpose=PROMPT_PREFIXES)),
     )
 
+    metrics = Metrics()
+    ledger.on_committed(metrics.committed)
+    budgets.on_refused.append(metrics.refused)
+    health = LedgerHealth(ledger)
     audit_log = AuditLog(ledger)
     workers = [
         *_notifications(settings, ledger, directory, budgets, box, clock),
@@ -205,6 +213,7 @@ def create_app(
             if shared is not None:
                 await shared.aclose()
             await ledger.close()
+            metrics.close()
 
     proxied = proxy_routes(gateway)
     app = _Farebox(
@@ -233,7 +242,7 @@ def create_app(
         alerts=AlertStore(ledger, box),
         master_key=master_key,
         audit=audit_log,
-        health=LedgerHealth(ledger),
+        health=health,
         allow_private_webhook_urls=settings.allow_private_webhook_urls,
         smtp_configured=settings.smtp_host is not None,
         ingest_limits=IngestLimits(
@@ -293,6 +302,22 @@ def create_app(
     async def healthz() -> Health:
         """No credential. For load balancers and probes."""
         return Health(status="ok", version=__version__)
+
+    async def backlog() -> tuple[int, int]:
+        waiting = await health.backlog()
+        return waiting.pending, waiting.retrying
+
+    metrics_token = None if settings.metrics_token is None else settings.metrics_token.get_secret_value()
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics(request: Request) -> Response:
+        """Prometheus's text format (docs/deploy.md). With `metrics_token` set, only for `Bearer <token>`."""
+        if metrics_token is not None and not hmac.compare_digest(
+            request.headers.get("authorization", "").encode(), f"Bearer {metrics_token}".encode()
+        ):
+            raise AuthenticationFailed("GET /metrics needs the metrics token (metrics_token)", code="invalid_api_key")
+        text = await metrics.exposition(backlog=backlog, redis_up=None if shared is None else shared.ping)
+        return Response(text, media_type=METRICS_CONTENT_TYPE)
 
     @app.get(
         "/readyz",

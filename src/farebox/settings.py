@@ -56,6 +56,11 @@ class Settings(BaseSettings):
         description="Redis that several gateway processes of one PostgreSQL ledger share their spend counters "
         "through (redis://, rediss:// or unix://). Unset: the counters live in this process.",
     )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token `GET /metrics` requires (a Prometheus scrape's `authorization`). Unset: /metrics "
+        "answers anyone who reaches it.",
+    )
     master_key: SecretStr | None = Field(
         None, description="Admin master key. Generated once and kept beside the SQLite ledger when unset."
     )
@@ -198,6 +203,9 @@ class Settings(BaseSettings):
     def _one_job_per_secret(self) -> Settings:
         if self.secret_key is not None and self.master_key is not None and self.secret_key == self.master_key:
             raise ValueError("secret_key: must not be the master key (rotating one must not change the other)")
+        token = self.metrics_token
+        if token is not None and token in (self.master_key, self.secret_key):
+            raise ValueError("metrics_token: must be a token of its own, neither the master key nor the secret key")
         return self
 
     @field_validator("secret_key")
@@ -211,6 +219,13 @@ class Settings(BaseSettings):
     @classmethod
     def _known_database(cls, value: str) -> str:
         normalise_url(value)
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("use at least 16 characters")
         return value
 
     @field_validator("redis_url")

@@ -19,6 +19,7 @@ import httpx
 import pytest
 from notify_server import Receiver
 from scale_out import MASTER, Servers, admin, assert_capped, capped_key, hammer, key_costs
+from scrape import scrape, value
 
 from farebox.core.money import parse_usd
 
@@ -94,7 +95,16 @@ def test_serve_workers_runs_that_many_processes_on_one_port_holding_one_cap(
     assert len(serving) == 2, children
     secret, key_id, _account = capped_key(url)
     successes, refusals = asyncio.run(hammer([url], secret))
-    assert_capped(key_costs(pg_ledger_url, key_id), successes, refusals)
+    costs = key_costs(pg_ledger_url, key_id)
+    assert_capped(costs, successes, refusals)
+    # Whichever process a scrape reaches, it answers the sums of both (prometheus-client's multiprocess mode).
+    for _ in range(4):
+        samples = scrape(httpx.get(f"{url}/metrics").text)
+        labels = {"provider": "mock", "model": "gpt-4o-mini"}
+        assert value(samples, "farebox_requests_total", **labels, status="ok") == len(costs)
+        assert value(samples, "farebox_cost_nano_usd_total", **labels) == sum(costs)
+        assert value(samples, "farebox_reservations_refused_total", scope="key") == len(refusals)
+        assert value(samples, "farebox_redis_up") == 1
 
 
 def test_more_than_one_worker_without_redis_is_refused(tmp_path: Path) -> None:

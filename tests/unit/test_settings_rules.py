@@ -182,6 +182,17 @@ def test_more_than_one_worker_needs_redis() -> None:
     assert shared.workers == 4
 
 
+def test_metrics_token_is_a_long_token_of_its_own() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(metrics_token="short")
+    assert str(caught.value) == where("metrics_token") + "use at least 16 characters"
+    master = "fbx_master_metrics-rules-0123456789"
+    with pytest.raises(SettingsError, match="metrics_token: must be a token of its own"):
+        load_settings(master_key=master, metrics_token=master)
+    settings = load_settings(metrics_token="a-metrics-token-0123456789")
+    assert "a-metrics-token" not in repr(settings)
+
+
 def test_redis_url_of_another_scheme_is_named() -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings(database_url="postgresql://farebox@db.internal/farebox", redis_url="http://cache.internal")

@@ -10,6 +10,7 @@ import gc
 import os
 import subprocess
 import sys
+import tempfile
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -103,7 +104,12 @@ def serve(
             FAREBOX_MASTER_KEY=master_key,
             FAREBOX_SECRET_KEY=secret_key,
         )
-        _run(settings, "farebox.cli.server:worker_app", workers=settings.workers)
+        from farebox.metrics import MULTIPROCESS_DIR
+
+        # Each process writes its metrics to files here, and the one a scrape reaches sums them (`farebox.metrics`).
+        with tempfile.TemporaryDirectory(prefix="farebox-metrics-") as shared_metrics:
+            os.environ[MULTIPROCESS_DIR] = shared_metrics
+            _run(settings, "farebox.cli.server:worker_app", workers=settings.workers)
         return
     typer.echo(f"farebox listening on http://{settings.host}:{settings.port}")
     tune_collector()

@@ -27,7 +27,7 @@ from farebox.ledger.errors import DatabaseUnusable, database_errors
 from farebox.ledger.recording import Recorder
 from farebox.ledger.schema import spend_counters, usage_events
 from farebox.ledger.spend import lock_counter, read_counters
-from farebox.ledger.writer import GroupCommitWriter
+from farebox.ledger.writer import Committed, GroupCommitWriter
 
 __all__ = ["Ledger"]
 
@@ -98,6 +98,10 @@ class Ledger:
     def on_commit(self, listener: Callable[[Mapping[CounterId, int]], None]) -> None:
         """Call `listener` on the writer thread after every commit, with what it added to the spend counters."""
         self._writer.on_commit.append(listener)
+
+    def on_committed(self, listener: Callable[[Committed], None]) -> None:
+        """Call `listener` on the writer thread after every commit, with what it took and recorded."""
+        self._writer.on_committed.append(listener)
 
     def before_commit(self, listener: Callable[[Mapping[CounterId, int]], None]) -> None:
         """Call `listener` on the writer thread inside every transaction that moves spend counters, after its

@@ -19,6 +19,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,13 +35,25 @@ from farebox.core.spend import CounterId
 from farebox.errors import FareboxError, LedgerUnavailable
 from farebox.ledger.recording import Recorder
 
-__all__ = ["GroupCommitWriter"]
+__all__ = ["Committed", "GroupCommitWriter"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _MAX_GROUP_EVENTS = 20_000
 _STOP = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """One commit of the writer, for its observers."""
+
+    seconds: float
+    """How long its transaction took, from its first statement to its commit."""
+    events: list[UsageEvent]
+    """The events it recorded (duplicates of recorded ones left out)."""
+    queue_depth: int
+    """The writes waiting for the next transaction when it committed."""
 
 
 @dataclass(slots=True)
@@ -76,6 +89,8 @@ class GroupCommitWriter:
         self.on_commit: list[Callable[[Mapping[CounterId, int]], None]] = []
         """Called on the writer thread after each commit, before any caller of the group resumes, with what the
         transaction added to the spend counters: in-memory budgets stay exact without reading the counters back."""
+        self.on_committed: list[Callable[[Committed], None]] = []
+        """Called on the writer thread after each commit, with what it took and recorded (`farebox.metrics`)."""
         self.before_commit: list[Callable[[Mapping[CounterId, int]], None]] = []
         """Called on the writer thread inside each transaction that moves spend counters, once its writes are made
         and before it commits, with what it adds to them; must not raise (see `Ledger.before_commit`)."""
@@ -193,6 +208,7 @@ class GroupCommitWriter:
     def _commit(self, connection: Connection, group: list[_Job]) -> bool:
         """Run the group's transaction; False (and every job failed) when it could not commit."""
         for attempt in (1, 2):
+            started = time.perf_counter()
             try:
                 self._transaction(connection, group)
             except IntegrityError as exc:
@@ -207,26 +223,40 @@ class GroupCommitWriter:
                 self._fail(group, LedgerUnavailable("the ledger could not commit; nothing was recorded"))
                 return False
             else:
+                seconds = time.perf_counter() - started
                 self.commits += 1
-                self._count_ingested(group)
+                recorded = [
+                    event
+                    for job in group
+                    for event, result in zip(job.events, job.results, strict=False)
+                    if result is RecordResult.RECORDED
+                ]
+                self._count_ingested(recorded)
                 self._recorder.latencies.committed()
                 if self._added:
                     self._notify(self._added)
+                if self.on_committed:
+                    self._observe(Committed(seconds, recorded, self.queue_depth))
                 return True
         raise AssertionError("unreachable")
 
-    def _count_ingested(self, group: list[_Job]) -> None:
+    def _count_ingested(self, recorded: list[UsageEvent]) -> None:
         """Tell the ingestion stats how many events of each source the commit recorded, and the latest of each."""
         counts: Counter[str] = Counter()
         latest: dict[str, datetime] = {}
-        for job in group:
-            for event, result in zip(job.events, job.results, strict=False):
-                if result is RecordResult.RECORDED:
-                    counts[event.source] += 1
-                    if event.source not in latest or event.timestamp > latest[event.source]:
-                        latest[event.source] = event.timestamp
+        for event in recorded:
+            counts[event.source] += 1
+            if event.source not in latest or event.timestamp > latest[event.source]:
+                latest[event.source] = event.timestamp
         if counts:
             self._ingestion.committed(datetime.now(UTC), counts, latest)
+
+    def _observe(self, committed: Committed) -> None:
+        for listener in self.on_committed:
+            try:
+                listener(committed)
+            except Exception:  # an observer's bug must not fail the commit its callers are waiting for
+                log.exception("an on_committed listener failed")
 
     def _transaction(self, connection: Connection, group: list[_Job]) -> None:
         self._added = {}
