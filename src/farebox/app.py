@@ -87,6 +87,7 @@ from farebox.ledger.base import Ledger
 from farebox.ledger.credits import Credits
 from farebox.ledger.directory import Directory
 from farebox.ledger.health import LedgerHealth
+from farebox.ledger.leases import Leases
 from farebox.ledger.member_passwords import MemberPasswords
 from farebox.ledger.member_tokens import MemberTokens
 from farebox.ledger.outbox import backoff_delays
@@ -470,7 +471,7 @@ def _notifications(
     budgets.on_refused.append(watcher.refused)
     feed = UsageFeed(ledger)
     feed.on_enqueued.append(sender.poke)
-    scanner = AnomalyScanner(ledger, alerter, interval=settings.anomaly_scan_interval_seconds)
+    scanner = AnomalyScanner(ledger, alerter, interval=settings.anomaly_scan_interval_seconds, leases=Leases(ledger))
     reports = ReportRunner(
         ScheduledReports(ledger),
         directory,

@@ -530,3 +530,23 @@ def test_the_scheduled_reports_migration_adds_an_empty_table_that_goes_away_on_t
             assert not inspect(connection).has_table("scheduled_reports")
     finally:
         engines.dispose()
+
+
+def test_the_leases_migration_adds_an_empty_table_that_goes_away_on_the_way_down(ledger_url: str) -> None:
+    """0026: the table starts empty, one lease per name, and the downgrade drops it."""
+    engines = Engines(ledger_url)
+    try:
+        migrate(engines, revision="0025")
+        with engines.writer.begin() as connection:
+            assert not inspect(connection).has_table("leases")
+        migrate(engines)
+        with engines.writer.begin() as connection:
+            assert connection.exec_driver_sql("SELECT COUNT(*) FROM leases").scalar() == 0
+            assert inspect(connection).get_pk_constraint("leases")["constrained_columns"] == ["name"]
+            config = Config()
+            config.set_main_option("script_location", str(_MIGRATIONS))
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0025")
+            assert not inspect(connection).has_table("leases")
+    finally:
+        engines.dispose()

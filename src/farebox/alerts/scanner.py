@@ -4,6 +4,10 @@ Each round reads each account's hourly spend per key and in total over the detec
 detectors (`farebox.core.anomalies`: leaked key, cost spike, runaway script) on every series, checks every
 capped key, member and account for a projected cap crossing, and fires `anomaly.detected` with the
 evidence. A series anomaly fires once per kind, key and local day; a projected crossing once per cap period.
+
+Given `leases`, only the process holding the `anomaly-scan` lease scans (it renews the lease every round, for
+three rounds): several processes of one ledger do the work once, and when the holder dies the next process takes
+the lease over within three rounds.
 """
 
 from __future__ import annotations
@@ -24,8 +28,11 @@ from farebox.core.clock import utcnow
 from farebox.core.periods import Period, period_end, period_start
 from farebox.ledger.alert_state import AlertState
 from farebox.ledger.base import Ledger
+from farebox.ledger.leases import Leases
 
-__all__ = ["AnomalyScanner"]
+__all__ = ["LEASE", "AnomalyScanner"]
+
+LEASE = "anomaly-scan"
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +47,28 @@ class AnomalyScanner:
         *,
         interval: float,
         clock: Callable[[], datetime] = utcnow,
+        leases: Leases | None = None,
     ) -> None:
         self._state = AlertState(ledger)
         self._alerter = alerter
         self._interval = interval
         self._clock = clock
+        self._leases = leases
+        self.rounds = 0
+        """Rounds this process scanned."""
 
     async def run(self) -> None:
         while True:
             try:
-                await self.scan()
+                if self._leases is None or await self._leases.hold(LEASE, seconds=3 * self._interval):
+                    await self.scan()
             except Exception:
                 log.exception("anomaly scan failed; trying again next interval")
             await asyncio.sleep(self._interval)
 
     async def scan(self) -> Fired:
         """One round over every account; what fired."""
+        self.rounds += 1
         now = self._clock()
         found = await self._detect(now)
         return await self._alerter.fire_all(found, at=now)

@@ -44,6 +44,7 @@ __all__ = [
     "alert_settings",
     "credit_balances",
     "credit_top_ups",
+    "leases",
     "dashboard_sessions",
     "key_secrets",
     "latency_sketches",
@@ -627,6 +628,16 @@ answer is sent: when, the route (its template, and the path as asked), the answe
 kind, account, member, key and role; none when no credential was accepted), the account, key and member concerned,
 the filters (query parameters, and the body of the analytics endpoints whose bodies are filters), the client's
 address and the correlation id. Rows older than the retention setting are deleted."""
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("until_us", BigInteger, nullable=False),
+)
+"""Background work one process of the ledger does at a time (the anomaly scan, pruning): which process holds
+it, until when (epoch µs). A holder renews it before it ends; another process takes it once it has ended."""
 
 scheduled_reports = Table(
     "scheduled_reports",
