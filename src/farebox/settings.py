@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     )
     environment: Literal["dev", "prod"] = Field("dev", description="`prod` refuses placeholder secrets.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Server log level.")
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="Server log lines: text, or one JSON object a line (time, level, logger, message, request_id).",
+    )
     models: tuple[ModelRoute, ...] = Field(
         (), description="The routing table, one `[[models]]` entry per model; empty: the default mock models."
     )

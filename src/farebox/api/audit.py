@@ -35,6 +35,7 @@ from farebox.core.json_types import Time
 from farebox.core.owners import Role
 from farebox.errors import NotFound, PermissionDenied, ValidationFailed
 from farebox.ledger.audit import AuditEntry, AuditLog, AuditQuery
+from farebox.logs import REQUEST_ID
 from farebox.services import authenticate, services
 
 __all__ = ["AuditMiddleware", "AuditRetention", "router"]
@@ -78,6 +79,7 @@ class AuditMiddleware:
         headers = Headers(scope=scope)
         given = headers.get("x-request-id") or headers.get("x-correlation-id") or ""
         correlation = given if _CORRELATION.match(given) else f"req_{uuid.uuid4().hex}"
+        REQUEST_ID.set(correlation)
         keep_body = scope["method"] == "POST" and _FILTER_BODIES.match(scope["path"]) is not None
         body = bytearray()
         written = False

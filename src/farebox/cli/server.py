@@ -130,6 +130,8 @@ def worker_app() -> FastAPI:
 def _run(settings: Settings, app: FastAPI | str, *, workers: int | None = None) -> None:
     import uvicorn
 
+    from farebox.logs import log_config
+
     uvicorn.run(
         app,
         factory=isinstance(app, str),
@@ -137,6 +139,7 @@ def _run(settings: Settings, app: FastAPI | str, *, workers: int | None = None) 
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=log_config(settings.log_level, settings.log_format),
         access_log=False,
         # farebox never reads the client's address, so uvicorn need not rewrite it from X-Forwarded-For on
         # every request (about 1% of the gateway's CPU per proxied request).

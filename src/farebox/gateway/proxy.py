@@ -53,6 +53,7 @@ from farebox.gateway.wire import (
 )
 from farebox.gateway.wiring import Gateway
 from farebox.gateway.worst_case import worst_case_usage
+from farebox.logs import REQUEST_ID
 from farebox.metering import Attribution, Call, Outcome, Ticket
 
 __all__ = ["ProxyEndpoint"]
@@ -90,6 +91,7 @@ class ProxyEndpoint:
         started = time.perf_counter()
         at = datetime.now(UTC)
         request_id = uuid7().hex
+        REQUEST_ID.set(request_id)
         wire = self.operation.wire
         headers = headers_of(scope)
         query_key, query = split_key_param(scope["query_string"]) if self.format.query_passthrough else (None, "")

@@ -1,0 +1,70 @@
+"""The server's logs as an operator collects them: with `log_format = "json"` every line `farebox serve` writes to
+standard error is one JSON object, a record logged while serving a request carries that request's id, and no
+secret (master key, server secret, virtual key, Redis password) appears in any line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from served_process import free_port, wait_healthy  # tests/served_process.py
+
+pytestmark = pytest.mark.postgres
+
+MASTER = "fbx_master_logs-e2e-0123456789abcdef"
+SECRET = "a-server-secret-for-the-logs-test-0123456789"
+REDIS_PASSWORD = "redis-password-0123456789"
+
+
+def test_json_lines_carry_the_request_id_and_no_secret(pg_ledger_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "FAREBOX_DATABASE_URL": pg_ledger_url,
+        # Nothing listens there: a capped request logs that the shared counters cannot be reached.
+        "FAREBOX_REDIS_URL": f"redis://:{REDIS_PASSWORD}@127.0.0.1:{free_port()}/0",
+        "FAREBOX_MASTER_KEY": MASTER,
+        "FAREBOX_SECRET_KEY": SECRET,
+        "FAREBOX_LOG_FORMAT": "json",
+    }
+    errors = tmp_path / "stderr.log"
+    with errors.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "farebox", "serve", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process, seconds=60)
+        headers = {"Authorization": f"Bearer {MASTER}"}
+        account = httpx.post(f"{url}/api/admin/accounts", json={"name": "logs"}, headers=headers).json()["id"]
+        created = httpx.post(
+            f"{url}/api/admin/virtual-keys",
+            json={"account_id": account, "name": "k", "spend_cap": "1.00"},
+            headers=headers,
+        ).json()
+        sdk = openai.OpenAI(api_key=created["key"], base_url=f"{url}/v1", max_retries=0)
+        with pytest.raises(openai.APIStatusError) as refused:
+            sdk.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+        assert (refused.value.status_code, refused.value.code) == (503, "counters_unavailable")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    text = errors.read_text()
+    lines = [json.loads(line) for line in text.splitlines()]  # every line is one JSON object
+    assert all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
+    assert any(line["logger"] == "uvicorn.error" and "startup complete" in line["message"] for line in lines)
+    warning = next(line for line in lines if line["logger"] == "farebox.metering.redis_counters")
+    assert warning["level"] == "WARNING" and "cannot be reached" in warning["message"]
+    assert len(warning["request_id"]) == 32 and int(warning["request_id"], 16) >= 0
+    for secret in (MASTER, SECRET, created["key"], REDIS_PASSWORD):
+        assert secret not in text
