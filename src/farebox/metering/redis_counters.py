@@ -20,9 +20,9 @@ least that often. Losing a key is always safe: the next request seeds it again.
 
 What a process holds is under its own field, and each process says it is alive (`…:live`, refreshed by every
 reservation and by `run` every few seconds): the holds of a process that stopped saying so, because it died
-mid-request, are dropped by the next reservation that reads them, instead of holding the cap forever. The same
-hash names this life of Redis (its `epoch`): a reservation made before Redis restarted empty is not given back
-after, where it would take from holds made since.
+mid-request, are dropped by the next reservation that reads them, instead of holding the cap forever. A key names
+this life of Redis (`…:epoch`, set by the first reservation): a reservation made before Redis restarted empty is not
+given back after, where it would take from holds made since.
 
 When Redis cannot be reached, a request that a cap or balance applies to is refused with 503
 `counters_unavailable` (a request without limits is unaffected): no spend goes unchecked. A commit whose
@@ -70,8 +70,8 @@ local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local n = tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], ARGV[1], now_ms + tonumber(ARGV[4]))
-redis.call('HSETNX', KEYS[1], 'epoch', ARGV[#ARGV])
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
+redis.call('SET', KEYS[#KEYS], ARGV[#ARGV], 'NX')
+local epoch = redis.call('GET', KEYS[#KEYS])
 local missing = {}
 for i = 1, n do
   if redis.call('EXISTS', KEYS[1 + i]) == 0 then missing[#missing + 1] = i end
@@ -80,9 +80,7 @@ if #missing > 0 then return {1, missing} end
 local live = redis.call('HGETALL', KEYS[1])
 local alive = {}
 for j = 1, #live, 2 do
-  if live[j] ~= 'epoch' then
-    if tonumber(live[j + 1]) >= now_ms then alive[live[j]] = true else redis.call('HDEL', KEYS[1], live[j]) end
-  end
+  if tonumber(live[j + 1]) >= now_ms then alive[live[j]] = true else redis.call('HDEL', KEYS[1], live[j]) end
 end
 local used = {}
 for i = 1, n do
@@ -102,19 +100,19 @@ end
 for i = 1, n do redis.call('HINCRBY', KEYS[1 + n + i], ARGV[1], amount) end
 return {0, epoch}
 """
-"""KEYS: the live hash, each counter's spent key, then each counter's held key. ARGV: process, amount, counters,
-live milliseconds, (counter's position, limit) per limit, then an epoch to start if Redis has none. Answers
-{0, epoch} (held in this life of Redis), {1, missing positions} (seed them and ask again) or {2, the limit's
-position, its counter's use} (refused; nothing held)."""
+"""KEYS: the live hash, each counter's spent key, each counter's held key, then the epoch key. ARGV: process,
+amount, counters, live milliseconds, (counter's position, limit) per limit, then an epoch to start if Redis has
+none. Answers {0, epoch} (held in this life of Redis), {1, missing positions} (seed them and ask again) or {2, the
+limit's position, its counter's use} (refused; nothing held)."""
 
 _RELEASE = """
-if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[3] then return 0 end
+if redis.call('GET', KEYS[1]) ~= ARGV[3] then return 0 end
 for i = 2, #KEYS do
   if redis.call('HINCRBY', KEYS[i], ARGV[1], -tonumber(ARGV[2])) <= 0 then redis.call('HDEL', KEYS[i], ARGV[1]) end
 end
 return 1
 """
-"""KEYS: the live hash, then each counter's held key. ARGV: process, amount, the reservation's epoch. A reservation
+"""KEYS: the epoch key, then each counter's held key. ARGV: process, amount, the reservation's epoch. A reservation
 of an earlier life of Redis (it restarted empty since) holds nothing now: giving it back would take from holds made
 since."""
 
@@ -131,7 +129,7 @@ local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local live = redis.call('HGETALL', KEYS[1])
 local alive = {}
 for j = 1, #live, 2 do
-  if live[j] ~= 'epoch' and tonumber(live[j + 1]) >= now_ms then alive[live[j]] = true end
+  if tonumber(live[j + 1]) >= now_ms then alive[live[j]] = true end
 end
 local n = (#KEYS - 1) / 2
 local answer = {}
@@ -184,6 +182,7 @@ class RedisCounters:
         self._standing = self._client.register_script(_STANDING)
         self._add = self._writer_client.register_script(_ADD)
         self._live = f"{prefix}live"
+        self._epoch = f"{prefix}epoch"
         self._lock = threading.Lock()
         self._lost = 0
         """Commits whose additions did not reach Redis since the spend keys were last dropped."""
@@ -202,7 +201,7 @@ class RedisCounters:
     async def reserve(self, holds: Holds, amount_nano: int) -> Reservation:
         counters = holds.held
         position = {counter: index for index, counter in enumerate(counters, start=1)}
-        keys = [self._live, *map(self._spent_key, counters), *map(self._held_key, counters)]
+        keys = [self._live, *map(self._spent_key, counters), *map(self._held_key, counters), self._epoch]
         limits = [
             arg
             for limit, counter in zip(holds.limits, holds.counters, strict=True)
@@ -297,7 +296,7 @@ class RedisCounters:
             raise _unavailable(exc) from None
 
     async def _give_back(self, reservation: Reservation) -> None:
-        keys = [self._live, *(self._held_key(counter) for counter in reservation.counters)]
+        keys = [self._epoch, *(self._held_key(counter) for counter in reservation.counters)]
         await self._call(self._release, keys, [self.process, reservation.amount_nano, reservation.epoch])
 
     async def _heal(self) -> None:
