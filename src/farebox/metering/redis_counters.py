@@ -39,6 +39,7 @@ import os
 import socket
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -52,6 +53,7 @@ from redis.retry import Retry
 from farebox.core.spend import CounterId
 from farebox.errors import FareboxError
 from farebox.ledger.base import Ledger
+from farebox.metering.batched import Batched
 from farebox.metering.counters import Holds, Reservation
 
 __all__ = ["SPENT_TTL_SECONDS", "CountersUnavailable", "RedisCounters"]
@@ -68,53 +70,80 @@ _TIMEOUT_SECONDS = 0.5
 _RESERVE = """
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local n = tonumber(ARGV[3])
-redis.call('HSET', KEYS[1], ARGV[1], now_ms + tonumber(ARGV[4]))
-redis.call('SET', KEYS[#KEYS], ARGV[#ARGV], 'NX')
-local epoch = redis.call('GET', KEYS[#KEYS])
-local missing = {}
-for i = 1, n do
-  if redis.call('EXISTS', KEYS[1 + i]) == 0 then missing[#missing + 1] = i end
-end
-if #missing > 0 then return {1, missing} end
+local process = ARGV[1]
+redis.call('HSET', KEYS[1], process, now_ms + tonumber(ARGV[2]))
+redis.call('SET', KEYS[2], ARGV[3], 'NX')
+local epoch = redis.call('GET', KEYS[2])
 local live = redis.call('HGETALL', KEYS[1])
 local alive = {}
 for j = 1, #live, 2 do
   if tonumber(live[j + 1]) >= now_ms then alive[live[j]] = true else redis.call('HDEL', KEYS[1], live[j]) end
 end
-local used = {}
-for i = 1, n do
-  local u = tonumber(redis.call('GET', KEYS[1 + i]))
-  local held = redis.call('HGETALL', KEYS[1 + n + i])
-  for j = 1, #held, 2 do
-    if alive[held[j]] then u = u + tonumber(held[j + 1]) else redis.call('HDEL', KEYS[1 + n + i], held[j]) end
+local answers = {}
+local k, a = 3, 4
+while a <= #ARGV do
+  local amount, n, m = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local missing = {}
+  for i = 0, n - 1 do
+    if redis.call('EXISTS', KEYS[k + i]) == 0 then missing[#missing + 1] = i + 1 end
   end
-  used[i] = u
+  if #missing > 0 then
+    answers[#answers + 1] = {1, missing}
+  else
+    local used = {}
+    for i = 0, n - 1 do
+      local u = tonumber(redis.call('GET', KEYS[k + i]))
+      local held = redis.call('HGETALL', KEYS[k + n + i])
+      for j = 1, #held, 2 do
+        if alive[held[j]] then u = u + tonumber(held[j + 1]) else redis.call('HDEL', KEYS[k + n + i], held[j]) end
+      end
+      used[i + 1] = u
+    end
+    local refused = false
+    for l = 1, m do
+      local u = used[tonumber(ARGV[a + 1 + 2 * l])]
+      local limit = tonumber(ARGV[a + 2 + 2 * l])
+      if not (u < limit and u + amount <= limit) then
+        refused = {2, l, u}
+        break
+      end
+    end
+    if refused then
+      answers[#answers + 1] = refused
+    else
+      for i = 0, n - 1 do redis.call('HINCRBY', KEYS[k + n + i], process, amount) end
+      answers[#answers + 1] = {0, epoch}
+    end
+  end
+  k = k + 2 * n
+  a = a + 3 + 2 * m
 end
-local amount = tonumber(ARGV[2])
-for k = 5, #ARGV - 1, 2 do
-  local u = used[tonumber(ARGV[k])]
-  local limit = tonumber(ARGV[k + 1])
-  if not (u < limit and u + amount <= limit) then return {2, (k - 3) / 2, u} end
-end
-for i = 1, n do redis.call('HINCRBY', KEYS[1 + n + i], ARGV[1], amount) end
-return {0, epoch}
+return answers
 """
-"""KEYS: the live hash, each counter's spent key, each counter's held key, then the epoch key. ARGV: process,
-amount, counters, live milliseconds, (counter's position, limit) per limit, then an epoch to start if Redis has
-none. Answers {0, epoch} (held in this life of Redis), {1, missing positions} (seed them and ask again) or {2, the
+"""Reservations, each on all its counters or none, in order. KEYS: the live hash, the epoch key, then per request
+its counters' spent keys and their held keys. ARGV: process, live milliseconds, an epoch to start if Redis has none,
+then per request its amount, its counters, its limits and (counter's position, limit) per limit. Answers per
+request {0, epoch} (held in this life of Redis), {1, missing positions} (seed them and ask again) or {2, the
 limit's position, its counter's use} (refused; nothing held)."""
 
 _RELEASE = """
-if redis.call('GET', KEYS[1]) ~= ARGV[3] then return 0 end
-for i = 2, #KEYS do
-  if redis.call('HINCRBY', KEYS[i], ARGV[1], -tonumber(ARGV[2])) <= 0 then redis.call('HDEL', KEYS[i], ARGV[1]) end
+local epoch = redis.call('GET', KEYS[1])
+local k, a = 2, 2
+while a <= #ARGV do
+  local amount, n = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  if epoch == ARGV[a] then
+    for i = 0, n - 1 do
+      if redis.call('HINCRBY', KEYS[k + i], ARGV[1], -amount) <= 0 then redis.call('HDEL', KEYS[k + i], ARGV[1]) end
+    end
+  end
+  k = k + n
+  a = a + 3
 end
 return 1
 """
-"""KEYS: the epoch key, then each counter's held key. ARGV: process, amount, the reservation's epoch. A reservation
-of an earlier life of Redis (it restarted empty since) holds nothing now: giving it back would take from holds made
-since."""
+"""Releases. KEYS: the epoch key, then per release its counters' held keys. ARGV: process, then per release its
+epoch, amount and counters. A reservation of an earlier life of Redis (it restarted empty since) holds nothing now:
+giving it back would take from holds made since."""
 
 _ADD = """
 for i = 1, #KEYS do
@@ -145,6 +174,16 @@ for i = 1, n do
 end
 return answer
 """
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One reservation asked of the script: its keys and arguments, and what a hold it gets is made of."""
+
+    keys: list[str]
+    args: list[Any]
+    counters: tuple[CounterId, ...]
+    amount_nano: int
 
 
 class CountersUnavailable(FareboxError):
@@ -179,6 +218,9 @@ class RedisCounters:
         self._writer_client = redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), **options)
         self._reserve = self._client.register_script(_RESERVE)
         self._release = self._client.register_script(_RELEASE)
+        # Reservations (and releases) made while one is out go together in the next script call.
+        self._reservations: Batched[_Request, Any] = Batched(self._reserve_all, on_abandoned=self._abandoned)
+        self._releases: Batched[Reservation, Any] = Batched(self._release_all)
         self._standing = self._client.register_script(_STANDING)
         self._add = self._writer_client.register_script(_ADD)
         self._live = f"{prefix}live"
@@ -201,16 +243,13 @@ class RedisCounters:
     async def reserve(self, holds: Holds, amount_nano: int) -> Reservation:
         counters = holds.held
         position = {counter: index for index, counter in enumerate(counters, start=1)}
-        keys = [self._live, *map(self._spent_key, counters), *map(self._held_key, counters), self._epoch]
-        limits = [
-            arg
-            for limit, counter in zip(holds.limits, holds.counters, strict=True)
-            for arg in (position[counter], limit.limit_nano)
-        ]
-        args = [self.process, amount_nano, len(counters), LIVE_SECONDS * 1000, *limits, os.urandom(8).hex()]
+        keys = [*map(self._spent_key, counters), *map(self._held_key, counters)]
+        args = [amount_nano, len(counters), len(holds.limits)]
+        for limit, counter in zip(holds.limits, holds.counters, strict=True):
+            args += [position[counter], limit.limit_nano]
         while True:
             await self._heal()
-            answer = await self._call(self._reserve, keys, args)
+            answer = await self._reservations.call(_Request(keys, args, counters, amount_nano))
             if answer[0] == 0:
                 return Reservation(counters, amount_nano, epoch=_text(answer[1]))
             if answer[0] == 1:
@@ -221,11 +260,12 @@ class RedisCounters:
             raise limit.refused(used_nano=int(answer[2]), amount_nano=amount_nano)
 
     async def release(self, reservation: Reservation) -> None:
+        """Give a reservation back; sent by a task of its own, so a cancelled caller does not keep it held."""
         if reservation.released:
             return
         reservation.released = True
         try:
-            await self._give_back(reservation)
+            await asyncio.shield(self._releases.call(reservation))
         except CountersUnavailable:
             with self._lock:
                 self._unreleased.append(reservation)
@@ -295,9 +335,31 @@ class RedisCounters:
         except RedisError as exc:
             raise _unavailable(exc) from None
 
+    async def _reserve_all(self, requests: Sequence[_Request]) -> list[Any]:
+        keys = [self._live, self._epoch]
+        args: list[Any] = [self.process, LIVE_SECONDS * 1000, os.urandom(8).hex()]
+        for request in requests:
+            keys += request.keys
+            args += request.args
+        return list(await self._call(self._reserve, keys, args))
+
+    async def _release_all(self, reservations: Sequence[Reservation]) -> list[Any]:
+        keys: list[str] = [self._epoch]
+        args: list[Any] = [self.process]
+        for reservation in reservations:
+            keys += [self._held_key(counter) for counter in reservation.counters]
+            args += [reservation.epoch, reservation.amount_nano, len(reservation.counters)]
+        await self._call(self._release, keys, args)
+        return [None] * len(reservations)
+
+    def _abandoned(self, request: _Request, answer: Any) -> None:
+        """A reservation whose request was cancelled while Redis made it: given back at once."""
+        if answer[0] == 0:
+            reservation = Reservation(request.counters, request.amount_nano, epoch=_text(answer[1]))
+            asyncio.ensure_future(self.release(reservation))
+
     async def _give_back(self, reservation: Reservation) -> None:
-        keys = [self._epoch, *(self._held_key(counter) for counter in reservation.counters)]
-        await self._call(self._release, keys, [self.process, reservation.amount_nano, reservation.epoch])
+        await self._release_all([reservation])
 
     async def _heal(self) -> None:
         """Before using the counters: drop the spend keys if a commit's addition missed Redis (or `forget` asked),
