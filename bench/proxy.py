@@ -54,7 +54,7 @@ from typing import Any, TextIO
 from ab import ab_lines
 from processes import Service, Services, free_port, signal_group, wait_ready
 
-__all__ = ["main"]
+__all__ = ["MODELS_TOML", "main"]
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_HARNESS = Path(os.environ.get("FAREBOX_BENCH_HARNESS", REPO.parent / "shared" / "bench"))
@@ -113,11 +113,7 @@ def upstream_stats(root: str) -> dict[str, int]:
 # --------------------------------------------------------------------------- farebox
 
 
-FAREBOX_TOML = """\
-# Written by bench/proxy.py for one run.
-database_url = "sqlite:///{db}"
-log_level = "warning"
-
+MODELS_TOML = """
 [[models]]
 name = "{model}"
 provider = "openai_compatible"
@@ -125,6 +121,16 @@ base_url = "{base_url}"
 api_key_env = "FAKE_UPSTREAM_API_KEY"
 price_as = "{price_as}"
 """
+"""The route of the fake model to a fake upstream (`FAKE_UPSTREAM_API_KEY` in the environment)."""
+
+FAREBOX_TOML = (
+    """\
+# Written by bench/proxy.py for one run.
+database_url = "sqlite:///{db}"
+log_level = "warning"
+"""
+    + MODELS_TOML
+)
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -33,6 +33,7 @@ from processes import Service, Services, free_port, wait_ready
 from proxy import (
     DEFAULT_HARNESS,
     MODEL,
+    MODELS_TOML,
     PRICE_AS,
     capped_key,
     clean_env,
@@ -46,20 +47,16 @@ from proxy import (
 __all__ = ["main"]
 
 SECRET = "a-server-secret-for-the-scale-out-bench-0123456789"
-TOML = """\
+TOML = (
+    """\
 # Written by bench/scale_out.py for one run.
 database_url = "{database_url}"
 redis_url = "{redis_url}"
 workers = {workers}
 log_level = "warning"
-
-[[models]]
-name = "{model}"
-provider = "openai_compatible"
-base_url = "{base_url}"
-api_key_env = "FAKE_UPSTREAM_API_KEY"
-price_as = "{price_as}"
 """
+    + MODELS_TOML
+)
 
 
 @contextlib.contextmanager

@@ -7,8 +7,6 @@ ledger recorded.
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import shutil
 import subprocess
 import sys
@@ -20,7 +18,7 @@ import httpx
 import openai
 import psycopg
 import redis
-from stream_race import CLIENTS, HEADERS, MESSAGES, REQUESTS_PER_CLIENT
+from stream_race import race, sdk
 
 from farebox.core.money import parse_usd
 from served_process import free_port, wait_healthy  # tests/served_process.py
@@ -113,35 +111,7 @@ def assert_capped(costs: list[int], successes: int, refusals: list[openai.APISta
 
 async def hammer(urls: list[str], secret: str) -> tuple[int, list[openai.APIStatusError]]:
     """64 streaming clients, each request sent to the next process in turn: (successes, refusals)."""
-    clients = [
-        openai.AsyncOpenAI(api_key=secret, base_url=f"{url}/v1", max_retries=0, default_headers=HEADERS) for url in urls
-    ]
-    turn = itertools.cycle(clients)
-    refusals: list[openai.APIStatusError] = []
-    successes = 0
-
-    async def client() -> None:
-        nonlocal successes
-        for _ in range(REQUESTS_PER_CLIENT):
-            try:
-                stream = await next(turn).chat.completions.create(
-                    model="gpt-4o-mini",
-                    messages=MESSAGES,
-                    max_tokens=50,
-                    stream=True,  # type: ignore[arg-type]
-                )
-                async for _chunk in stream:
-                    pass
-                successes += 1
-            except openai.APIStatusError as exc:
-                refusals.append(exc)
-
-    try:
-        await asyncio.gather(*(client() for _ in range(CLIENTS)))
-    finally:
-        for sdk in clients:
-            await sdk.close()
-    return successes, refusals
+    return await race([sdk(url, secret) for url in urls], per_request=True)
 
 
 class RedisServer:

@@ -7,6 +7,7 @@ after 40 ms, so many are in flight at once); `total_cost` sums what the events r
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import TYPE_CHECKING, Any
 
 import openai
@@ -14,7 +15,7 @@ import openai
 if TYPE_CHECKING:
     from tests.e2e.conftest import Gateway
 
-__all__ = ["CLIENTS", "HEADERS", "MESSAGES", "REQUESTS_PER_CLIENT", "hammer", "total_cost"]
+__all__ = ["CLIENTS", "HEADERS", "MESSAGES", "REQUESTS_PER_CLIENT", "hammer", "race", "sdk", "total_cost"]
 
 CLIENTS = 64
 REQUESTS_PER_CLIENT = 3
@@ -23,20 +24,29 @@ HEADERS = {"x-mock-latency-ms": "40", "x-mock-output-tokens": "50"}
 
 
 async def hammer(gateway: Gateway, secrets: list[str]) -> tuple[int, list[openai.APIStatusError]]:
-    """64 streaming clients, each sending requests one after another: (successes, refusals)."""
-    clients = [
-        openai.AsyncOpenAI(api_key=secret, base_url=f"{gateway.url}/v1", max_retries=0, default_headers=HEADERS)
-        for secret in secrets
-    ]
+    """64 streaming clients, each sending requests one after another with one of the keys: (successes, refusals)."""
+    return await race([sdk(gateway.url, secret) for secret in secrets], per_request=False)
+
+
+def sdk(url: str, secret: str) -> openai.AsyncOpenAI:
+    """The OpenAI SDK on a gateway at `url` with a virtual key, the mock's latency and length set."""
+    return openai.AsyncOpenAI(api_key=secret, base_url=f"{url}/v1", max_retries=0, default_headers=HEADERS)
+
+
+async def race(clients: list[openai.AsyncOpenAI], *, per_request: bool) -> tuple[int, list[openai.APIStatusError]]:
+    """`CLIENTS` streaming clients, each sending `REQUESTS_PER_CLIENT` requests one after another: client n through
+    `clients[n % len(clients)]`, or (`per_request`) every request through the next of `clients` in turn, as a
+    round-robin load balancer sends them. (successes, refusals); the clients are closed after."""
     refusals: list[openai.APIStatusError] = []
     successes = 0
+    turn = itertools.cycle(clients)
 
     async def client(n: int) -> None:
         nonlocal successes
-        sdk = clients[n % len(clients)]
         for _ in range(REQUESTS_PER_CLIENT):
+            chosen = next(turn) if per_request else clients[n % len(clients)]
             try:
-                stream = await sdk.chat.completions.create(
+                stream = await chosen.chat.completions.create(
                     model="gpt-4o-mini",
                     messages=MESSAGES,
                     max_tokens=50,
@@ -51,8 +61,8 @@ async def hammer(gateway: Gateway, secrets: list[str]) -> tuple[int, list[openai
     try:
         await asyncio.gather(*(client(n) for n in range(CLIENTS)))
     finally:
-        for sdk in clients:
-            await sdk.close()
+        for each in clients:
+            await each.close()
     return successes, refusals
 
 

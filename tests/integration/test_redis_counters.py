@@ -10,15 +10,16 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import pytest
 import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from farebox.core.events import Axis, UsageEvent
+from farebox.core.events import UsageEvent
 from farebox.core.money import NANO_PER_USD
 from farebox.core.owners import VirtualKey
 from farebox.core.periods import Period
@@ -28,6 +29,9 @@ from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
 from farebox.metering import Budgets
 from farebox.metering.redis_counters import CountersUnavailable, RedisCounters
+
+if TYPE_CHECKING:
+    from tests.conftest import EventFactory
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
@@ -67,20 +71,19 @@ async def processes(pg_ledger_url: str, redis_url: str) -> AsyncIterator[list[Pr
         client.close()
 
 
-def spend(key: VirtualKey, cost_nano: int) -> UsageEvent:
-    return UsageEvent(
-        id=f"evt-{uuid.uuid4().hex}",
-        timestamp=NOW,
-        account_id=key.account_id,
-        key_id=key.id,
-        member_id=key.member_id,
-        axis=Axis.LLM,
-        provider="openai",
-        model="gpt-4o",
-        canonical_model="gpt-4o",
-        operation="chat.completions",
-        cost_nano=cost_nano,
-    )
+Spend = Callable[[VirtualKey, int], UsageEvent]
+
+
+@pytest.fixture
+def spend(make_event: EventFactory) -> Spend:
+    """`spend(key, cost_nano)`: a usage event of the key, now."""
+
+    def event(key: VirtualKey, cost_nano: int) -> UsageEvent:
+        return make_event(
+            timestamp=NOW, account_id=key.account_id, key_id=key.id, member_id=key.member_id, cost_nano=cost_nano
+        )
+
+    return event
 
 
 async def capped_key(directory: Directory, cap_nano: int) -> VirtualKey:
@@ -100,7 +103,7 @@ async def shared_spent(process: Process, key: VirtualKey) -> int:
     return int(value)
 
 
-async def test_two_processes_racing_for_one_cap_never_spend_past_it(processes: list[Process]) -> None:
+async def test_two_processes_racing_for_one_cap_never_spend_past_it(processes: list[Process], spend: Spend) -> None:
     a, b = processes
     key = await capped_key(a.directory, cap_nano=25 * USD)
     refused = 0
@@ -126,7 +129,7 @@ async def test_two_processes_racing_for_one_cap_never_spend_past_it(processes: l
 
 
 async def test_a_counter_seeded_while_another_process_commits_counts_that_commit_once(
-    processes: list[Process],
+    processes: list[Process], spend: Spend
 ) -> None:
     a, b = processes
     key = await capped_key(a.directory, cap_nano=100 * USD)
@@ -168,7 +171,7 @@ async def test_the_holds_of_a_process_that_stopped_saying_it_is_alive_are_droppe
     await b.budgets.release(reservation)
 
 
-async def test_without_redis_capped_requests_are_refused_and_commits_are_kept(pg_ledger_url: str) -> None:
+async def test_without_redis_capped_requests_are_refused_and_commits_are_kept(pg_ledger_url: str, spend: Spend) -> None:
     async with Ledger(pg_ledger_url) as ledger:
         counters = RedisCounters(ledger, "redis://127.0.0.1:1/0", prefix=f"test-{uuid.uuid4().hex[:12]}:")
         directory = Directory(ledger)
@@ -183,7 +186,7 @@ async def test_without_redis_capped_requests_are_refused_and_commits_are_kept(pg
         await counters.aclose()
 
 
-async def test_a_commit_that_missed_redis_has_every_counter_read_again(processes: list[Process]) -> None:
+async def test_a_commit_that_missed_redis_has_every_counter_read_again(processes: list[Process], spend: Spend) -> None:
     a, b = processes
     key = await capped_key(a.directory, cap_nano=100 * USD)
     caps = await a.budgets.caps_for(key)
@@ -201,7 +204,7 @@ async def test_a_commit_that_missed_redis_has_every_counter_read_again(processes
     assert await shared_spent(a, key) == 7 * USD
 
 
-async def test_forget_reads_every_counter_from_the_ledger_again(processes: list[Process]) -> None:
+async def test_forget_reads_every_counter_from_the_ledger_again(processes: list[Process], spend: Spend) -> None:
     a, _b = processes
     key = await capped_key(a.directory, cap_nano=100 * USD)
     caps = await a.budgets.caps_for(key)
