@@ -167,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         print("== requests/s against one process, per mode and concurrency")
         for row in results["summary"]:
             name = row["target"]
+            if not name.startswith("w"):
+                continue
             n = int(name.removeprefix("w").removesuffix("-capped"))
             first = next(
                 r["rps"]
