@@ -231,3 +231,18 @@ async def test_a_hold_made_before_redis_restarted_empty_is_not_given_back_after(
         await b.budgets.reserve(await b.budgets.caps_for(key), 8 * USD, at=NOW)
     await a.budgets.release(after)
     assert await b.counters.standing([total_counter(key)]) == [(0, 0)]
+
+
+async def test_a_reservation_whose_request_is_cancelled_in_flight_is_given_back(processes: list[Process]) -> None:
+    a, _b = processes
+    key = await capped_key(a.directory, cap_nano=10 * USD)
+    caps = await a.budgets.caps_for(key)
+    await a.budgets.release(await a.budgets.reserve(caps, USD, at=NOW))  # seeded
+    for turns in range(4):  # cancelled before its script call went out, and while it is out
+        reserving = asyncio.ensure_future(a.budgets.reserve(caps, 9 * USD, at=NOW))
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        reserving.cancel()
+        await asyncio.gather(reserving, return_exceptions=True)
+        await asyncio.sleep(0.2)
+        assert await a.counters.standing([total_counter(key)]) == [(0, 0)], f"held after {turns} turns"

@@ -221,6 +221,7 @@ class RedisCounters:
         # Reservations (and releases) made while one is out go together in the next script call.
         self._reservations: Batched[_Request, Any] = Batched(self._reserve_all, on_abandoned=self._abandoned)
         self._releases: Batched[Reservation, Any] = Batched(self._release_all)
+        self._giving_back: set[asyncio.Future[None]] = set()
         self._standing = self._client.register_script(_STANDING)
         self._add = self._writer_client.register_script(_ADD)
         self._live = f"{prefix}live"
@@ -356,7 +357,9 @@ class RedisCounters:
         """A reservation whose request was cancelled while Redis made it: given back at once."""
         if answer[0] == 0:
             reservation = Reservation(request.counters, request.amount_nano, epoch=_text(answer[1]))
-            asyncio.ensure_future(self.release(reservation))
+            task = asyncio.ensure_future(self.release(reservation))
+            self._giving_back.add(task)  # held until done: the loop keeps only a weak reference to a task
+            task.add_done_callback(self._giving_back.discard)
 
     async def _give_back(self, reservation: Reservation) -> None:
         await self._release_all([reservation])
