@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from notify_server import Receiver
-from scale_out import MASTER, Servers, admin, assert_capped, capped_key, hammer, key_costs
+from scale_out_servers import MASTER, Servers, admin, assert_capped, capped_key, hammer, key_costs
 from scrape import scrape, value
 
 from farebox.core.money import parse_usd

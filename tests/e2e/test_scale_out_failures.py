@@ -21,7 +21,7 @@ import httpx
 import psycopg
 import pytest
 import redis
-from scale_out import CAP_USD, RedisServer, Servers, admin, capped_key, key_costs
+from scale_out_servers import CAP_USD, RedisServer, Servers, admin, capped_key, key_costs
 from stream_race import HEADERS, MESSAGES
 
 from farebox.core.money import parse_usd
