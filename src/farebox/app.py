@@ -93,6 +93,7 @@ from farebox.ledger.member_tokens import MemberTokens
 from farebox.ledger.outbox import backoff_delays
 from farebox.ledger.reader import LedgerReader
 from farebox.ledger.reprices import Reprices
+from farebox.ledger.retention import EventRetention
 from farebox.ledger.scheduled_reports import ScheduledReports
 from farebox.ledger.sessions import DashboardSessions
 from farebox.ledger.webhooks import WebhookEndpoints
@@ -192,6 +193,7 @@ def create_app(
         VoidWatch(adjustments, counters, budgets=budgets).run,
         *([shared.run] if shared is not None else []),
         AuditRetention(audit_log, days=settings.audit_retention_days, clock=clock).run,
+        EventRetention(ledger, days=settings.raw_events_retention_days, leases=Leases(ledger), clock=clock).run,
     ]
 
     @asynccontextmanager
@@ -247,7 +249,7 @@ def create_app(
         allow_private_webhook_urls=settings.allow_private_webhook_urls,
         smtp_configured=settings.smtp_host is not None,
         ingest_limits=IngestLimits(
-            max_age=timedelta(days=settings.ingest_max_age_days),
+            max_age=timedelta(days=min(settings.ingest_max_age_days, settings.raw_events_retention_days or 36_500)),
             max_future=timedelta(seconds=settings.ingest_max_future_seconds),
             max_tokens=settings.ingest_max_tokens,
             max_cost_nano=to_nano(settings.ingest_max_cost_usd),

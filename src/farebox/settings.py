@@ -154,6 +154,13 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(
         365, ge=1, le=3650, description="Days a row of the audit log is kept (`GET /api/admin/audit`)."
     )
+    raw_events_retention_days: int | None = Field(
+        None,
+        ge=1,
+        le=36_500,
+        description="Days raw events are kept, counted back to the start of that UTC month; their rollups stay. "
+        "Unset: kept for good.",
+    )
     anomaly_scan_interval_seconds: float = Field(
         60.0, ge=0.05, le=86_400, description="How often the anomaly detectors run over the rollups."
     )

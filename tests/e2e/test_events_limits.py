@@ -135,3 +135,26 @@ async def test_a_cost_over_the_maximum_is_422_given_or_priced(ingest: Ingest) ->
     assert loc == "cost_usd" and message.startswith("priced at 6.0025 USD")
     at_the_limit = ingest.event("at-limit", cost_usd="5")
     assert (await ingest.post(at_the_limit)).json()["results"][0]["cost_usd"] == "5.00"
+
+
+async def test_a_shorter_raw_event_retention_bounds_how_far_back_an_event_may_lie(tmp_path: Path) -> None:
+    """An event older than `raw_events_retention_days` could land in a month already removed, or be counted again
+    after its id went with it: it is refused like one older than `ingest_max_age_days`."""
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'ledger.db'}", raw_events_retention_days=10)
+    ledger = Ledger(settings.database_url)
+    app = create_app(settings, ledger=ledger, master_key=MASTER)
+    await ledger.start()
+    try:
+        account = await app.state.services.directory.create_account(name="Acme")
+        key, _ = await app.state.services.directory.create_key(account.id, name="ci-bot")
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://farebox.test") as client:
+            ingest = Ingest(client, ledger, key)
+            now = datetime.now(UTC)
+            assert (await ingest.post(ingest.event("9d", timestamp=(now - timedelta(days=9)).isoformat()))).is_success
+            _, loc, message = refused_field(
+                await ingest.post(ingest.event("11d", timestamp=(now - timedelta(days=11)).isoformat()))
+            )
+            assert loc == "timestamp"
+            assert "10 days before now" in message and "raw_events_retention_days" in message
+    finally:
+        await ledger.close()

@@ -25,6 +25,7 @@ from farebox.core.events import MICRO, Axis, RecordResult, Status, UsageEvent, e
 from farebox.core.periods import Period, period_start
 from farebox.ledger.adjustments import Actor, Adjustments
 from farebox.ledger.base import Ledger
+from farebox.ledger.partitions import IDS
 from farebox.ledger.schema import (
     ROLLUP_DIMENSIONS,
     ROLLUP_MEASURES,
@@ -194,6 +195,8 @@ async def fresh_ledger(url: str) -> Ledger:
     def reset(connection: Connection) -> None:
         for table in (usage_adjustments, usage_events, rollups, spend_counters, accounts):
             connection.execute(delete(table))
+        if connection.dialect.name == "postgresql":  # where an event id's uniqueness is kept (`ledger.partitions`)
+            connection.exec_driver_sql(f"DELETE FROM {IDS}")
         connection.execute(insert(accounts), [row | {"created_at": 0, "updated_at": 0} for row in rows])
 
     await ledger._write(reset)

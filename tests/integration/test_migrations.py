@@ -3,9 +3,13 @@ they build being the one `farebox.ledger.schema` declares."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from alembic import command
@@ -13,12 +17,18 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, MetaData, Table, inspect
+from sqlalchemy import Connection, MetaData, Table, inspect, select
 from sqlalchemy.exc import IntegrityError
 
 import farebox.ledger.engine
+from farebox.core.events import RecordResult
+from farebox.ledger.base import Ledger
 from farebox.ledger.engine import Engines, head_revision, migrate, schema_is_current
-from farebox.ledger.schema import metadata
+from farebox.ledger.partitions import DEFAULT, IDS, partitions
+from farebox.ledger.schema import metadata, usage_events
+
+if TYPE_CHECKING:
+    from tests.conftest import EventFactory
 
 _MIGRATIONS = Path(farebox.ledger.engine.__file__).parent / "migrations"
 
@@ -65,15 +75,30 @@ def test_migrating_a_current_schema_does_not_load_alembic(ledger_url: str) -> No
     assert loaded.stdout.strip() == "False"
 
 
+def _not_a_partition(name: str | None, type_: str, _parents: object) -> bool:
+    return not (type_ == "table" and name is not None and (name.startswith("usage_events_") or name == IDS))
+
+
+def _named(difference: tuple[Any, ...]) -> tuple[str, str]:
+    kind, item = difference[0], difference[1]
+    return kind, item.table.name if kind == "add_fk" else item.name
+
+
 def test_the_migrated_schema_is_the_declared_one(ledger_url: str) -> None:
     engines = Engines(ledger_url)
     try:
         migrate(engines)
         with engines.writer.connect() as connection:
-            differences = compare_metadata(MigrationContext.configure(connection), metadata)
+            context = MigrationContext.configure(connection, opts={"include_name": _not_a_partition})
+            differences = [_named(difference) for difference in compare_metadata(context, metadata)]
     finally:
         engines.dispose()
-    assert differences == []
+    if engines.dialect == "postgresql":
+        # The events are partitioned by month there (`farebox.ledger.partitions`): an event id is unique in
+        # `usage_event_ids`, so the adjustments lose their foreign key and the events gain an index on their id.
+        assert sorted(differences) == [("add_fk", "usage_adjustments"), ("remove_index", "ix_usage_events_id")]
+    else:
+        assert differences == []
 
 
 def test_the_usage_adjustments_migration_goes_up_from_0003_and_back_down(ledger_url: str) -> None:
@@ -548,5 +573,68 @@ def test_the_leases_migration_adds_an_empty_table_that_goes_away_on_the_way_down
             config.attributes["connection"] = connection
             command.downgrade(config, "0025")
             assert not inspect(connection).has_table("leases")
+    finally:
+        engines.dispose()
+
+
+def test_the_events_by_month_migration_keeps_every_event_and_its_id_and_goes_back_down(
+    ledger_url: str, make_event: EventFactory
+) -> None:
+    """0027: on PostgreSQL the events table becomes the partition of every time before next month, its ids go
+    into `usage_event_ids` (a recorded id stays a duplicate), and the downgrade puts one table back. SQLite keeps
+    its table as it was."""
+    engines = Engines(ledger_url)
+    hour_us = 3_600 * 1_000_000
+    rows = [_event(f"evt-{n}", 1_750_000_000_000_000 + n * hour_us) for n in range(3)]
+    try:
+        migrate(engines, revision="0026")
+        with engines.writer.begin() as connection:
+            connection.execute(usage_events.insert(), rows)
+        migrate(engines)
+        postgresql = engines.dialect == "postgresql"
+        with engines.writer.begin() as connection:
+            assert sorted(connection.scalars(select(usage_events.c.id))) == ["evt-0", "evt-1", "evt-2"]
+            if postgresql:
+                where = connection.exec_driver_sql("SELECT DISTINCT tableoid::regclass::text FROM usage_events")
+                assert where.scalar_one().startswith("usage_events_until_")
+                assert connection.exec_driver_sql(f"SELECT count(*) FROM {IDS}").scalar() == 3
+                assert {partition.name for partition in partitions(connection)} >= {DEFAULT}
+            else:
+                assert not inspect(connection).has_table(IDS)
+        ledger_url_again = engines.url.render_as_string(hide_password=False)
+        assert asyncio.run(_record_again(ledger_url_again, make_event, rows[1])) == RecordResult.DUPLICATE
+        with engines.writer.begin() as connection:
+            config = Config()
+            config.set_main_option("script_location", str(_MIGRATIONS))
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0026")
+            assert sorted(connection.scalars(select(usage_events.c.id))) == ["evt-0", "evt-1", "evt-2"]
+            assert inspect(connection).get_pk_constraint("usage_events")["constrained_columns"] == ["id"]
+            assert not inspect(connection).has_table(IDS)
+    finally:
+        engines.dispose()
+
+
+async def _record_again(url: str, make_event: EventFactory, row: dict[str, Any]) -> RecordResult:
+    async with Ledger(url) as ledger:
+        at = datetime.fromtimestamp(row["ts_us"] / 1_000_000, tz=UTC)
+        return await ledger.record(make_event(id=row["id"], timestamp=at))
+
+
+def test_processes_migrating_one_postgresql_database_at_once_take_turns(pg_ledger_url: str) -> None:
+    """Four `farebox migrate` at once on a new database (several hosts starting together): each exits 0 and the
+    schema is migrated once. Without the advisory lock, the later ones fail on tables the first has made."""
+    env = {**os.environ, "FAREBOX_DATABASE_URL": pg_ledger_url}
+    farebox = str(Path(sys.executable).parent / "farebox")
+    runs = [
+        subprocess.Popen([farebox, "migrate", "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    errors = [run.communicate(timeout=120)[1] for run in runs]
+    outcomes = list(zip([run.returncode for run in runs], errors, strict=True))
+    assert outcomes == [(0, b"")] * 4
+    engines = Engines(pg_ledger_url)
+    try:
+        assert schema_is_current(engines)
     finally:
         engines.dispose()

@@ -294,7 +294,7 @@ def _check_event(problems: _Problems, index: int, event: EventIn, *, limits: Ing
             "timestamp",
             f"must lie between {limits.max_age.days} days before now and "
             f"{int(limits.max_future.total_seconds())} seconds after it "
-            "(settings ingest_max_age_days, ingest_max_future_seconds)",
+            "(settings ingest_max_age_days or raw_events_retention_days, the shorter, and ingest_max_future_seconds)",
         )
 
 

@@ -1,5 +1,5 @@
-"""The `farebox` command line: serve, migrate, usage, export, reports, demo, accounts, members (and their
-passwords), keys, tokens, workloads, events, webhooks, alerts, prices.
+"""The `farebox` command line: serve, migrate, maintain, usage, export, reports, demo, accounts, members (and
+their passwords), keys, tokens, workloads, events, webhooks, alerts, prices.
 
 `serve` and `migrate` are loaded with the command line; every other command's module is imported only when
 that command runs, or when help lists it. `farebox serve` thus never holds the other commands, nor what only
@@ -20,6 +20,7 @@ from farebox.cli.output import CommandGroup
 __all__ = ["app", "main"]
 
 _LAZY: dict[str, tuple[str, str]] = {
+    "maintain": ("farebox.cli.maintain", "maintain"),
     "usage": ("farebox.cli.usage", "usage"),
     "demo": ("farebox.cli.demo", "demo"),
     "export": ("farebox.cli.export", "export"),

@@ -211,6 +211,9 @@ def schema_is_current(engines: Engines) -> bool:
     return current == head_revision()
 
 
+_MIGRATION_LOCK = 0x6D69_6772_6174_65  # "migrate": the PostgreSQL advisory lock a migration runs under
+
+
 def migrate(engines: Engines, *, revision: str = "head") -> None:
     """Bring the database schema up to `revision` with the packaged Alembic migrations.
 
@@ -219,7 +222,7 @@ def migrate(engines: Engines, *, revision: str = "head") -> None:
     Several processes may start on one new SQLite file at once (gateway replicas, a CLI beside the
     server). Turning a new file to WAL can answer "database is locked" at once rather than wait, so
     a locked attempt is retried; each attempt re-reads the schema version, so a migration another
-    process finished meanwhile is not run twice.
+    process finished meanwhile is not run twice. On PostgreSQL they take turns on an advisory lock.
 
     Raises:
         DatabaseUnusable: the database could not be migrated.
@@ -239,6 +242,10 @@ def _upgrade(engines: Engines, revision: str) -> None:
     for attempt in range(_MIGRATE_ATTEMPTS):
         try:
             with engines.writer.begin() as connection:
+                if engines.dialect == "postgresql":
+                    # Processes starting at once on one database take turns; each reads the version after its turn
+                    # comes, so a migration another finished meanwhile is not run twice.
+                    connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
                 config.attributes["connection"] = connection
                 command.upgrade(config, revision)
             return

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 from sqlalchemy import Connection, select
+from sqlalchemy.dialects import postgresql
 
 from farebox.core.error_classes import error_class
 from farebox.core.events import MICRO, RecordResult, UsageEvent, epoch_us, from_epoch_us
@@ -21,6 +22,7 @@ from farebox.core.periods import Period, period_start
 from farebox.core.spend import CounterId, Scope
 from farebox.ledger.daily import cube_rows, key_rows, local_day
 from farebox.ledger.latency import LATENCY_DIMENSIONS, LatencyBook
+from farebox.ledger.partitions import IDS
 from farebox.ledger.prompt_prefixes import PREFIX_KEYS, PREFIX_SUMS, prefix_rows
 from farebox.ledger.schema import (
     DAILY_DIMENSIONS,
@@ -45,7 +47,6 @@ from farebox.ledger.statements import SQLITE_MAX_PARAMETERS, Insert, upsert
 __all__ = ["Recorder", "event_row"]
 
 _IDS_PER_SELECT = tuple(size for size in (512, 64, 8, 1) if size <= SQLITE_MAX_PARAMETERS)
-_SKIP_EXISTING = " ON CONFLICT (id) DO NOTHING RETURNING id"
 # Every real timezone offset is a multiple of 15 minutes, so period starts are constant per quarter hour.
 _QUARTER_HOUR_US = 900 * MICRO
 _COUNTED_PERIODS = (Period.DAILY, Period.WEEKLY, Period.MONTHLY, Period.TOTAL)
@@ -141,6 +142,21 @@ def _rollups(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         measures = (count, *map(sum, sums), count - sum(priced), sum(estimated), sum(ms or 0 for ms in latencies))
         upserts.append((bucket, account_id, key_id or "", member_id or "", agent_id or "", app or "", *rest, *measures))
     return upserts
+
+
+def _insert_new_events_postgresql() -> str:
+    """One event's insert on PostgreSQL, parameters its id and time, then its row: its id goes into
+    `usage_event_ids` unless there already, and only then its row into the partitioned `usage_events`
+    (`farebox.ledger.partitions`); the id comes back when the event was new."""
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    values = ", ".join(f"%s::{column.type.compile(dialect=dialect)}" for column in usage_events.columns)
+    return (
+        f"WITH fresh AS (INSERT INTO {IDS} (id, ts_us) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING RETURNING id) "
+        f"INSERT INTO {usage_events.name} ({', '.join(_EVENT_COLUMNS)}) SELECT {values} FROM fresh RETURNING id"
+    )
+
+
+_INSERT_NEW_EVENTS_POSTGRESQL = _insert_new_events_postgresql()
 
 
 class Recorder:
@@ -273,8 +289,9 @@ class Recorder:
         inserted: set[str] = set()
         try:
             with driver_connection.cursor() as cursor:
-                sql = self._insert_events.one_row + _SKIP_EXISTING
-                cursor.executemany(sql, rows, returning=True)
+                cursor.executemany(
+                    _INSERT_NEW_EVENTS_POSTGRESQL, [(row[0], row[1], *row) for row in rows], returning=True
+                )
                 while True:
                     inserted.update(row[0] for row in cursor.fetchall())
                     if not cursor.nextset():
