@@ -140,14 +140,22 @@ def _overlaps(partition: Partition, lower: int, upper: int) -> bool:
     return below and above
 
 
+def _reaches_across(partition: Partition, at_us: int) -> bool:
+    """Whether the partition holds times both before and from `at_us`."""
+    return (partition.lower_us is None or partition.lower_us < at_us) and (
+        partition.upper_us is None or partition.upper_us > at_us
+    )
+
+
 def drop_months(connection: Connection, *, before_us: int) -> tuple[list[str], int]:
-    """Drop every partition whose whole range lies before `before_us`, and delete the default partition's rows
-    before it, in the transaction under way; return the partitions' names and how many events went. The ids of
-    every event before it go too."""
+    """Drop every partition whose whole range lies before `before_us`, and delete the rows before it of the
+    default partition and of one reaching across it, in the transaction under way; return the dropped partitions'
+    names and how many events went. The ids of every event before it go too."""
     _take_maintenance_lock(connection)
     dropped, events = [], 0
     for partition in sorted(partitions(connection), key=lambda partition: partition.name):
-        if partition.default:
+        if partition.default or _reaches_across(partition, before_us):
+            # The default partition, or one reaching across the cutoff (the first, made of the table before 0027)
             events += connection.exec_driver_sql(f"DELETE FROM {partition.name} WHERE ts_us < {before_us}").rowcount
         elif partition.upper_us is not None and partition.upper_us <= before_us:
             events += connection.exec_driver_sql(f"SELECT count(*) FROM {partition.name}").scalar_one()
