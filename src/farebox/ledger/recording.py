@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 
 import orjson
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql
 
 from farebox.core.error_classes import error_class
 from farebox.core.events import MICRO, RecordResult, UsageEvent, epoch_us, from_epoch_us
@@ -144,19 +143,12 @@ def _rollups(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return upserts
 
 
-def _insert_new_events_postgresql() -> str:
-    """One event's insert on PostgreSQL, parameters its id and time, then its row: its id goes into
-    `usage_event_ids` unless there already, and only then its row into the partitioned `usage_events`
-    (`farebox.ledger.partitions`); the id comes back when the event was new."""
-    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    values = ", ".join(f"%s::{column.type.compile(dialect=dialect)}" for column in usage_events.columns)
-    return (
-        f"WITH fresh AS (INSERT INTO {IDS} (id, ts_us) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING RETURNING id) "
-        f"INSERT INTO {usage_events.name} ({', '.join(_EVENT_COLUMNS)}) SELECT {values} FROM fresh RETURNING id"
-    )
-
-
-_INSERT_NEW_EVENTS_POSTGRESQL = _insert_new_events_postgresql()
+_NEW_IDS_POSTGRESQL = (
+    f"INSERT INTO {IDS} (id, ts_us) SELECT * FROM unnest(%s::varchar[], %s::bigint[]) "
+    "ON CONFLICT (id) DO NOTHING RETURNING id"
+)
+"""The ids of a group's events that the ledger does not hold yet, inserted into `usage_event_ids` (where an id's
+uniqueness lives on PostgreSQL, the events being partitioned by month: `farebox.ledger.partitions`) and returned."""
 
 
 class Recorder:
@@ -281,21 +273,17 @@ class Recorder:
         return {row[0] for row in new_rows}
 
     def _insert_new_postgresql(self, connection: Connection, rows: list[tuple[Any, ...]]) -> set[str]:
-        # No look-up first: `SELECT ... WHERE id = ANY(...)` is planned as a sequential scan until
-        # autovacuum has analysed the table, which made every group slow on a new or growing ledger.
-        # psycopg pipelines executemany() (one round trip) and returns the rows the INSERTs returned.
+        # The ids first, all in one statement; then the new events' rows, which psycopg pipelines (one round trip).
         driver_connection = connection.connection.driver_connection
         assert driver_connection is not None
-        inserted: set[str] = set()
         try:
             with driver_connection.cursor() as cursor:
-                cursor.executemany(
-                    _INSERT_NEW_EVENTS_POSTGRESQL, [(row[0], row[1], *row) for row in rows], returning=True
-                )
-                while True:
-                    inserted.update(row[0] for row in cursor.fetchall())
-                    if not cursor.nextset():
-                        return inserted
+                cursor.execute(_NEW_IDS_POSTGRESQL, ([row[0] for row in rows], [row[1] for row in rows]))
+                inserted = {row[0] for row in cursor.fetchall()}
+                new_rows = rows if len(inserted) == len(rows) else [row for row in rows if row[0] in inserted]
+                if new_rows:
+                    cursor.executemany(self._insert_events.one_row, new_rows)
+                return inserted
         except Exception:
             if driver_connection.closed:  # the server went away: let the pool replace the connection
                 connection.invalidate()
