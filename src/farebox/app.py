@@ -186,6 +186,8 @@ def create_app(
     metrics = Metrics()
     ledger.on_committed(metrics.committed)
     budgets.on_refused.append(metrics.refused)
+    if shared is not None:
+        shared.on_call.append(metrics.redis_call)
     health = LedgerHealth(ledger)
     audit_log = AuditLog(ledger)
     workers = [

@@ -3,7 +3,7 @@
 
 What each process counts as it works: the usage events its ledger writer recorded (requests, tokens and cost
 by provider and model), how long each commit took and how many events it held, the writes waiting for the
-writer, and the requests a spend cap refused. What every process shares is read when scraped: the webhook
+writer, the requests a spend cap refused, and the round trips to the shared counters' Redis. What every process shares is read when scraped: the webhook
 deliveries waiting in the outbox, and whether the shared counters' Redis answers.
 
 Costs are counted in nano-USD, as the ledger keeps them: a Prometheus sample is a float, exact for integers up
@@ -44,6 +44,7 @@ MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 """The variable naming the directory where the processes of `farebox serve --workers N` write their values."""
 _COMMIT_SECONDS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _COMMIT_EVENTS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 5_000, 20_000)
+_REDIS_SECONDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5)
 
 
 class Metrics:
@@ -92,6 +93,15 @@ class Metrics:
             registry=registry,
         )
 
+        self.redis_seconds = Histogram(
+            "farebox_redis_call_seconds",
+            "Round trip of one call to the shared counters' Redis that it answered, by script (reserve, release, "
+            "standing); reservations asked at once share a call.",
+            ["script"],
+            buckets=_REDIS_SECONDS,
+            registry=registry,
+        )
+
     def close(self) -> None:
         """When the process stops: its live gauges (the queue depth) leave the sums of the processes left."""
         if self.multiprocess:
@@ -119,6 +129,10 @@ class Metrics:
                 self.tokens.labels(provider, model, "output").inc(output_tokens)
             if cost > 0:  # a counter only grows: a negative cost (none is recorded so) is left out
                 self.cost.labels(provider, model).inc(cost)
+
+    def redis_call(self, script: str, seconds: float) -> None:
+        """Time one call to the shared counters' Redis."""
+        self.redis_seconds.labels(script).observe(seconds)
 
     def refused(self, cap: Cap) -> None:
         """Count a request a cap refused."""

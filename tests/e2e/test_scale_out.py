@@ -105,6 +105,11 @@ def test_serve_workers_runs_that_many_processes_on_one_port_holding_one_cap(
         assert value(samples, "farebox_cost_nano_usd_total", **labels) == sum(costs)
         assert value(samples, "farebox_reservations_refused_total", scope="key") == len(refusals)
         assert value(samples, "farebox_redis_up") == 1
+        # Every request asked Redis for its reservation; those asked at once shared a script call.
+        reserve_calls = value(samples, "farebox_redis_call_seconds_count", script="reserve")
+        assert 1 <= reserve_calls <= successes + len(refusals)
+        assert value(samples, "farebox_redis_call_seconds_sum", script="reserve") > 0
+        assert value(samples, "farebox_redis_call_seconds_count", script="release") >= 1
 
 
 def test_more_than_one_worker_without_redis_is_refused(tmp_path: Path) -> None:

@@ -38,7 +38,8 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -231,6 +232,9 @@ class RedisCounters:
         """Commits whose additions did not reach Redis since the spend keys were last dropped."""
         self._unreleased: list[Reservation] = []
         """Releases that did not reach Redis, given again by the next call that does."""
+        self.on_call: list[Callable[[str, float], None]] = []
+        """Told of each script call that Redis answered: the script (`reserve`, `release`, `standing`) and the
+        round trip's seconds (`farebox.metrics`)."""
         ledger.before_commit(self._committing)
 
     def _spent_key(self, counter: CounterId) -> str:
@@ -277,7 +281,7 @@ class RedisCounters:
         keys = [self._live, *map(self._spent_key, counters), *map(self._held_key, counters)]
         try:
             await self._heal()
-            answer = await self._call(self._standing, keys, [])
+            answer = await self._call(self._standing, keys, [], name="standing")
         except CountersUnavailable:
             answer = [None, 0] * len(counters)
         spent = [None if value is None else int(value) for value in answer[0::2]]
@@ -342,7 +346,7 @@ class RedisCounters:
         for request in requests:
             keys += request.keys
             args += request.args
-        return list(await self._call(self._reserve, keys, args))
+        return list(await self._call(self._reserve, keys, args, name="reserve"))
 
     async def _release_all(self, reservations: Sequence[Reservation]) -> list[Any]:
         keys: list[str] = [self._epoch]
@@ -350,7 +354,7 @@ class RedisCounters:
         for reservation in reservations:
             keys += [self._held_key(counter) for counter in reservation.counters]
             args += [reservation.epoch, reservation.amount_nano, len(reservation.counters)]
-        await self._call(self._release, keys, args)
+        await self._call(self._release, keys, args, name="release")
         return [None] * len(reservations)
 
     def _abandoned(self, request: _Request, answer: Any) -> None:
@@ -389,11 +393,16 @@ class RedisCounters:
         async for key in self._client.scan_iter(match=f"{self._prefix}spent:*", count=1000):
             await self._client.delete(key)
 
-    async def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+    async def _call(self, script: Any, keys: list[str], args: list[Any], *, name: str) -> Any:
+        started = time.perf_counter()
         try:
-            return await script(keys=keys, args=args)
+            answer = await script(keys=keys, args=args)
         except RedisError as exc:
             raise _unavailable(exc) from None
+        seconds = time.perf_counter() - started
+        for listener in self.on_call:
+            listener(name, seconds)
+        return answer
 
     def _committing(self, added: Mapping[CounterId, int]) -> None:
         """Add a commit's amounts to the spend keys that exist (the writer thread, the rows locked); when Redis
