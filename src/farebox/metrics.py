@@ -1,10 +1,10 @@
 """Prometheus metrics (`GET /metrics`, `prometheus-client`): of one farebox process, or of every process of
 `farebox serve --workers N` together.
 
-What each process counts as it works: the usage events its ledger writer recorded (requests, tokens and cost
-by provider and model), how long each commit took and how many events it held, the writes waiting for the
-writer, the requests a spend cap refused, and the round trips to the shared counters' Redis. What every process shares is read when scraped: the webhook
-deliveries waiting in the outbox, and whether the shared counters' Redis answers.
+What each process counts as it works: the usage events its ledger writer recorded (requests, tokens and cost by
+provider and model), how long each commit took and how many events it held, the writes waiting for the writer, the
+requests a spend cap refused, and the round trips to the shared counters' Redis. What every process shares is read
+when scraped: the webhook deliveries waiting in the outbox, and whether the shared counters' Redis answers.
 
 Costs are counted in nano-USD, as the ledger keeps them: a Prometheus sample is a float, exact for integers up
 to 2^53 nano-USD (about 9 million USD) per series.
