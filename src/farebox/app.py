@@ -109,7 +109,7 @@ from farebox.webhooks.feed import UsageFeed
 from farebox.webhooks.sender import Sender, SmtpConfig
 
 if TYPE_CHECKING:
-    from farebox.metering.redis_counters import RedisCounters
+    from farebox.metering.fallback import FallbackCounters
 
 __all__ = ["Health", "Readiness", "create_app"]
 
@@ -187,7 +187,7 @@ def create_app(
     ledger.on_committed(metrics.committed)
     budgets.on_refused.append(metrics.refused)
     if shared is not None:
-        shared.on_call.append(metrics.redis_call)
+        shared.redis.on_call.append(metrics.redis_call)
     health = LedgerHealth(ledger)
     audit_log = AuditLog(ledger)
     workers = [
@@ -216,7 +216,7 @@ def create_app(
             await meter.in_flight.drained(timeout=_DRAIN_SECONDS)
             await upstream.aclose()
             if shared is not None:
-                await shared.aclose()
+                await shared.redis.aclose()
             await ledger.close()
             metrics.close()
 
@@ -321,7 +321,7 @@ def create_app(
             request.headers.get("authorization", "").encode(), f"Bearer {metrics_token}".encode()
         ):
             raise AuthenticationFailed("GET /metrics needs the metrics token (metrics_token)", code="invalid_api_key")
-        text = await metrics.exposition(backlog=backlog, redis_up=None if shared is None else shared.ping)
+        text = await metrics.exposition(backlog=backlog, shared=shared)
         return Response(text, media_type=METRICS_CONTENT_TYPE)
 
     @app.get(
@@ -332,17 +332,18 @@ def create_app(
     )
     async def readyz(response: Response) -> Readiness:
         """No credential. Whether this process can serve: its ledger answers and its writer runs (else `503`,
-        `unready`), and whether its shared spend counters (Redis) answer (else `200`, `degraded`: requests under a
-        cap or balance are refused with `503 counters_unavailable`, the rest are served)."""
+        `unready`), and where its shared spend counters hold reservations: `redis`, or (`200`, `degraded`) the
+        `ledger` while Redis cannot be reached, or `switching` between the two for a second (when requests under a
+        cap or balance are refused with `503 counters_unavailable`)."""
         ledger_ok = ledger.writer_running and await ledger.ping()
-        counters: Literal["in_process", "redis", "redis_unreachable"] = "in_process"
+        counters: Literal["in_process", "redis", "ledger", "switching"] = "in_process"
         if shared is not None:
-            counters = "redis" if await shared.ping() else "redis_unreachable"
+            counters = "ledger" if shared.on_ledger else "redis" if shared.ready else "switching"
         status: Literal["ready", "degraded", "unready"] = "ready"
         if not ledger_ok:
             status = "unready"
             response.status_code = 503
-        elif counters == "redis_unreachable":
+        elif counters in ("ledger", "switching"):
             status = "degraded"
         return Readiness(status=status, ledger="ok" if ledger_ok else "unreachable", counters=counters)
 
@@ -363,8 +364,9 @@ class Readiness(BaseModel):
 
     status: Literal["ready", "degraded", "unready"]
     ledger: Literal["ok", "unreachable"]
-    counters: Literal["in_process", "redis", "redis_unreachable"]
-    """Where spend counters live: this process, or Redis (answering or not)."""
+    counters: Literal["in_process", "redis", "ledger", "switching"]
+    """Where reservations on the spend counters are held: this process, Redis, the ledger (while Redis cannot be
+    reached), or a switch between the two under way."""
 
 
 class _Farebox(FastAPI):
@@ -424,14 +426,17 @@ def _dashboard_auth(settings: Settings, ledger: Ledger, key: bytes, clock: Calla
     )
 
 
-def _shared_counters(settings: Settings, ledger: Ledger) -> RedisCounters | None:
-    """The spend counters every process of the ledger shares through Redis, when `redis_url` is set."""
+def _shared_counters(settings: Settings, ledger: Ledger) -> FallbackCounters | None:
+    """The spend counters every process of the ledger shares through Redis (and the ledger while Redis cannot be
+    reached), when `redis_url` is set."""
     if settings.redis_url is None:
         return None
     # Imported here: a server on its own keeps the Redis client out of its memory.
+    from farebox.ledger.counter_holds import CounterHolds
+    from farebox.metering.fallback import FallbackCounters
     from farebox.metering.redis_counters import RedisCounters
 
-    return RedisCounters(ledger, settings.redis_url.get_secret_value())
+    return FallbackCounters(RedisCounters(ledger, settings.redis_url.get_secret_value()), CounterHolds(ledger))
 
 
 def _notifications(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from collections import Counter as Tally
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -138,27 +139,38 @@ class Metrics:
         """Count a request a cap refused."""
         self.refusals.labels(cap.scope.value).inc()
 
-    async def exposition(
-        self, *, backlog: Callable[[], Awaitable[tuple[int, int]]], redis_up: Callable[[], Awaitable[bool]] | None
-    ) -> bytes:
+    async def exposition(self, *, backlog: Callable[[], Awaitable[tuple[int, int]]], shared: Shared | None) -> bytes:
         """The scrape's text: every process's counts, then the shared state read now (the outbox's pending and
-        retrying deliveries; 1 or 0 for Redis, when the counters are shared)."""
+        retrying deliveries; when the counters are shared, whether Redis answers and whether reservations are held
+        in the ledger)."""
         if self.multiprocess:
             counted = CollectorRegistry()
             multiprocess.MultiProcessCollector(counted)  # type: ignore[no-untyped-call]
         else:
             counted = self.registry
         pending, retrying = await backlog()
-        shared: list[Metric] = [
+        now_shared: list[Metric] = [
             GaugeMetricFamily("farebox_webhook_backlog", "Webhook and notification deliveries waiting.", pending),
             GaugeMetricFamily("farebox_webhook_retrying", "Of those, deliveries that failed at least once.", retrying),
         ]
-        if redis_up is not None:
-            up = 1 if await redis_up() else 0
-            shared.append(GaugeMetricFamily("farebox_redis_up", "Whether the shared counters' Redis answers.", up))
+        if shared is not None:
+            up = 1 if await shared.ping() else 0
+            now_shared.append(GaugeMetricFamily("farebox_redis_up", "Whether the shared counters' Redis answers.", up))
+            on_ledger = 1 if shared.on_ledger else 0
+            help_text = "Whether reservations are held in the ledger, Redis not answering."
+            now_shared.append(GaugeMetricFamily("farebox_counters_on_ledger", help_text, on_ledger))
         now = CollectorRegistry(auto_describe=False)
-        now.register(_Snapshot(shared))
+        now.register(_Snapshot(now_shared))
         return generate_latest(counted) + generate_latest(now)
+
+
+class Shared(Protocol):
+    """What the scrape reads of the shared counters (`metering.fallback.FallbackCounters`)."""
+
+    @property
+    def on_ledger(self) -> bool: ...
+
+    async def ping(self) -> bool: ...
 
 
 class _Snapshot(Collector):

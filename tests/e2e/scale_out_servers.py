@@ -2,22 +2,18 @@
 real processes, a key capped at `CAP_USD`, streaming SDK clients sent round-robin to the processes, and what the
 ledger recorded.
 
-`RedisServer` is a `redis-server` of a test's own, on a port of its own, for tests that stop and start it.
 """
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import psycopg
-import redis
 from stream_race import race, sdk
 
 from farebox.core.money import parse_usd
@@ -26,7 +22,6 @@ from served_process import free_port, wait_healthy  # tests/served_process.py
 __all__ = [
     "CAP_USD",
     "MASTER",
-    "RedisServer",
     "Servers",
     "admin",
     "assert_capped",
@@ -84,11 +79,11 @@ def admin(url: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
     return httpx.request(method, f"{url}{path}", headers={"Authorization": f"Bearer {MASTER}"}, timeout=10, **kwargs)
 
 
-def capped_key(url: str) -> tuple[str, str, str]:
-    """A new account and a key in it capped at `CAP_USD`: (the key's secret, its id, the account's id)."""
+def capped_key(url: str, cap_usd: str = CAP_USD) -> tuple[str, str, str]:
+    """A new account and a key in it capped at `cap_usd`: (the key's secret, its id, the account's id)."""
     account = admin(url, "POST", "/api/admin/accounts", json={"name": "scale-out"}).json()["id"]
     created = admin(
-        url, "POST", "/api/admin/virtual-keys", json={"account_id": account, "name": "k", "spend_cap": CAP_USD}
+        url, "POST", "/api/admin/virtual-keys", json={"account_id": account, "name": "k", "spend_cap": cap_usd}
     )
     assert created.status_code == 201, created.text
     return created.json()["key"], created.json()["id"], account
@@ -112,35 +107,3 @@ def assert_capped(costs: list[int], successes: int, refusals: list[openai.APISta
 async def hammer(urls: list[str], secret: str) -> tuple[int, list[openai.APIStatusError]]:
     """64 streaming clients, each request sent to the next process in turn: (successes, refusals)."""
     return await race([sdk(url, secret) for url in urls], per_request=True)
-
-
-class RedisServer:
-    """A `redis-server` on a free loopback port, kept in memory only, that a test stops and starts."""
-
-    def __init__(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary is not None, "redis-server is not installed (.ci/run installs it)"
-        self._binary = binary
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        command = [self._binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
-        client.close()
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.kill()
-            self._process.wait(timeout=10)
-            self._process = None

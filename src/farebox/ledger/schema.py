@@ -662,3 +662,40 @@ scheduled_reports = Table(
 report's format, period, sections and filters, camelCase as the API takes them) and where (e-mail `recipients`, a
 `webhook_url`). `last_slot_us` is the latest slot taken: advancing it and enqueueing the delivery commit together,
 so each slot runs once (`farebox.ledger.scheduled_reports`)."""
+
+counters_mode = Table(
+    "counters_mode",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("mode", String(8), nullable=False),
+    Column("generation", BigInteger, nullable=False),
+)
+"""Where the processes of a ledger sharing their counters hold their reservations now: `redis`, or `database`
+while Redis cannot be reached. One row (`id` 1); each change of mode is a new `generation`
+(`farebox.ledger.counter_holds`)."""
+
+counters_processes = Table(
+    "counters_processes",
+    metadata,
+    Column("process", String(128), primary_key=True),
+    Column("alive_until_us", BigInteger, nullable=False),
+    Column("acked", BigInteger, nullable=False),
+)
+"""The processes sharing the counters: until when each counts as alive (the database's clock, epoch µs) and the
+latest generation of `counters_mode` it has switched to, its reservations in flight carried over."""
+
+counter_holds = Table(
+    "counter_holds",
+    metadata,
+    Column("hold_id", String(36), nullable=False),
+    Column("process", String(128), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("scope_id", String(36), nullable=False),
+    Column("period", String(16), nullable=False),
+    Column("period_start", BigInteger, nullable=False),
+    Column("amount_nano", BigInteger, nullable=False),
+    PrimaryKeyConstraint("hold_id", "scope", "scope_id", "period", "period_start", name="pk_counter_holds"),
+    Index("ix_counter_holds_counter", "scope", "scope_id", "period", "period_start"),
+)
+"""Reservations held in the database while the counters' mode is `database`: one row per counter a reservation
+holds, deleted when it is released. Only the holds of processes alive in `counters_processes` count."""

@@ -24,8 +24,9 @@ mid-request, are dropped by the next reservation that reads them, instead of hol
 this life of Redis (`…:epoch`, set by the first reservation): a reservation made before Redis restarted empty is not
 given back after, where it would take from holds made since.
 
-When Redis cannot be reached, a request that a cap or balance applies to is refused with 503
-`counters_unavailable` (a request without limits is unaffected): no spend goes unchecked. A commit whose
+When Redis cannot be reached, a reservation here is refused with 503 `counters_unavailable` (a request without
+limits is unaffected): no spend goes unchecked. `metering.fallback.FallbackCounters` then moves reservations into
+the ledger until Redis answers again, and holds the ones in flight there again (`hold_again`). A commit whose
 addition did not reach Redis leaves the shared spend short, so the first call that reaches Redis again drops
 every spend key, to be seeded again from the ledger. Values are exact up to 2^53 nano-USD per counter
 (about 9 million USD), the integers Redis's Lua numbers hold.
@@ -146,6 +147,28 @@ return 1
 epoch, amount and counters. A reservation of an earlier life of Redis (it restarted empty since) holds nothing now:
 giving it back would take from holds made since."""
 
+_HOLD_AGAIN = """
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('HSET', KEYS[1], ARGV[1], now_ms + tonumber(ARGV[2]))
+redis.call('SET', KEYS[2], ARGV[3], 'NX')
+local epoch = redis.call('GET', KEYS[2])
+local k, a = 3, 4
+while a <= #ARGV do
+  local amount, n = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  if ARGV[a] ~= epoch then
+    for i = 0, n - 1 do redis.call('HINCRBY', KEYS[k + i], ARGV[1], amount) end
+  end
+  k = k + n
+  a = a + 3
+end
+return epoch
+"""
+"""Reservations held again, whatever the limits (they were let through already): each one not held in this life of
+Redis. KEYS: the live hash, the epoch key, then per reservation its counters' held keys. ARGV: process, live
+milliseconds, an epoch to start if Redis has none, then per reservation its epoch, amount and counters. Answers the
+epoch they are all held in now."""
+
 _ADD = """
 for i = 1, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('INCRBY', KEYS[i], ARGV[i]) end
@@ -224,6 +247,7 @@ class RedisCounters:
         self._releases: Batched[Reservation, Any] = Batched(self._release_all)
         self._giving_back: set[asyncio.Future[None]] = set()
         self._standing = self._client.register_script(_STANDING)
+        self._hold_again = self._client.register_script(_HOLD_AGAIN)
         self._add = self._writer_client.register_script(_ADD)
         self._live = f"{prefix}live"
         self._epoch = f"{prefix}epoch"
@@ -232,6 +256,10 @@ class RedisCounters:
         """Commits whose additions did not reach Redis since the spend keys were last dropped."""
         self._unreleased: list[Reservation] = []
         """Releases that did not reach Redis, given again by the next call that does."""
+        self.adding = True
+        """Whether commits add to the spend keys; off while reservations are held in the ledger
+        (`metering.fallback`), when the keys are dropped before Redis is used again, so a commit need not wait on
+        a Redis that is down."""
         self.on_call: list[Callable[[str, float], None]] = []
         """Told of each script call that Redis answered: the script (`reserve`, `release`, `standing`) and the
         round trip's seconds (`farebox.metrics`)."""
@@ -291,6 +319,33 @@ class RedisCounters:
             (read.get(counter, 0) if value is None else value, int(held))
             for counter, value, held in zip(counters, spent, answer[1::2], strict=True)
         ]
+
+    async def hold_again(self, reservations: Sequence[Reservation]) -> None:
+        """Hold reservations made elsewhere (in the ledger, while Redis could not be reached) or in an earlier life
+        of Redis, whatever the limits: each is held in this life of Redis after, once.
+
+        Raises:
+            CountersUnavailable: Redis cannot be reached; some may be held, none is marked so.
+        """
+        keys = [self._live, self._epoch]
+        args: list[Any] = [self.process, LIVE_SECONDS * 1000, os.urandom(8).hex()]
+        for reservation in reservations:
+            keys += [self._held_key(counter) for counter in reservation.counters]
+            args += [reservation.epoch, reservation.amount_nano, len(reservation.counters)]
+        epoch = _text(await self._call(self._hold_again, keys, args, name="hold_again"))
+        for reservation in reservations:
+            reservation.epoch = epoch
+
+    async def drop_spent(self) -> None:
+        """Drop every spend key now, to be seeded again from the ledger (after commits Redis may have missed).
+
+        Raises:
+            CountersUnavailable: Redis cannot be reached.
+        """
+        try:
+            await self._drop_spent()
+        except RedisError as exc:
+            raise _unavailable(exc) from None
 
     def forget(self) -> None:
         """Drop every spend key (each is seeded again from the ledger when next needed; holds stay): for changes
@@ -407,6 +462,10 @@ class RedisCounters:
     def _committing(self, added: Mapping[CounterId, int]) -> None:
         """Add a commit's amounts to the spend keys that exist (the writer thread, the rows locked); when Redis
         cannot take them, the spend keys are dropped as soon as it can."""
+        if not self.adding:
+            with self._lock:
+                self._lost += 1
+            return
         keys = [self._spent_key(counter) for counter in added]
         try:
             self._add(keys=keys, args=list(added.values()))
