@@ -93,7 +93,7 @@ async def run(pg_url: str, redis_url: str, rounds: int) -> None:
                     )
         finally:
             await shared.aclose()
-            await fallback.redis.aclose()
+            await fallback.aclose()
             client = redis.Redis.from_url(redis_url)
             for name in client.scan_iter(match=f"{prefix}*"):
                 client.delete(name)

@@ -216,7 +216,7 @@ def create_app(
             await meter.in_flight.drained(timeout=_DRAIN_SECONDS)
             await upstream.aclose()
             if shared is not None:
-                await shared.redis.aclose()
+                await shared.aclose()
             await ledger.close()
             metrics.close()
 

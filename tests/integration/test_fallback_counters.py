@@ -77,7 +77,7 @@ async def processes(pg_ledger_url: str, own_redis: RedisServer) -> AsyncIterator
         yield started
     finally:
         for process in started:
-            await process.counters.redis.aclose()
+            await process.counters.aclose()
             await process.ledger.close()
 
 

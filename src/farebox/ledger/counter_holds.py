@@ -161,6 +161,16 @@ class CounterHolds:
 
         return await self._ledger._read(read)
 
+    async def leave(self, process: str) -> None:
+        """`process` stops: its holds go, and it no longer counts among the processes that must switch."""
+
+        def forget(connection: Connection) -> None:
+            with connection.begin():
+                connection.execute(delete(counter_holds).where(_holds.process == process))
+                connection.execute(delete(counters_processes).where(_processes.process == process))
+
+        await self._ledger._read(forget)
+
     async def sweep(self, *, dead_for_seconds: float) -> int:
         """Forget the processes dead for `dead_for_seconds`, and their holds; how many."""
 

@@ -169,6 +169,15 @@ class FallbackCounters:
         """Whether Redis answers now."""
         return await self.redis.ping()
 
+    async def aclose(self) -> None:
+        """When the process stops: leave the ledger's processes (a switch need not wait for this one to stop counting
+        as alive) and Redis's."""
+        try:
+            await self._holds.leave(self.process)
+        except DatabaseUnusable:
+            log.warning("the shared counters' ledger did not hear this process leave")
+        await self.redis.aclose()
+
     async def run(self) -> None:
         """Redis's own upkeep, and every `BEAT_SECONDS` (or at once when a Redis call failed): say this process is
         alive, follow the mode, and change it when Redis went away or came back; until cancelled."""
