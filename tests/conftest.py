@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Table, select
 from farebox.core.events import Axis, UsageEvent
 from farebox.ledger import latency
 from farebox.ledger.base import Ledger
+from redis_server import RedisServer  # tests/redis_server.py
 
 __all__ = ["EventFactory", "LedgerDatabases", "TableRows", "WriterGate"]
 
@@ -118,6 +119,17 @@ def redis_url() -> str:
     if url is None:
         pytest.skip("Redis: set TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/0) to run it")
     return url
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A `redis-server` of the test's own, started, that the test may stop and start again."""
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

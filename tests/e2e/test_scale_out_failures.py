@@ -15,7 +15,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -34,16 +34,6 @@ pytestmark = pytest.mark.postgres
 PROCESSES = 3
 CLIENTS = 32
 WIDE_CAP_USD = "0.01"  # ~320 requests: room left when Redis goes away
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def stream_until(urls: list[str], secret: str, *, seconds: float) -> tuple[list[str], list[tuple[int, str]]]:

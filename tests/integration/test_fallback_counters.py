@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -18,10 +18,9 @@ from typing import TYPE_CHECKING
 import pytest
 import redis
 
+from capped_keys import capped_key, total_counter
 from farebox.core.money import NANO_PER_USD
 from farebox.core.owners import VirtualKey
-from farebox.core.periods import Period
-from farebox.core.spend import CounterId, Scope
 from farebox.errors import BudgetExceeded
 from farebox.ledger.base import Ledger
 from farebox.ledger.counter_holds import DATABASE, REDIS, CounterHolds
@@ -53,16 +52,6 @@ class Process:
 
 
 @pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
 async def processes(pg_ledger_url: str, own_redis: RedisServer) -> AsyncIterator[list[Process]]:
     prefix = f"test-{uuid.uuid4().hex[:12]}:"
     started: list[Process] = []
@@ -86,16 +75,6 @@ async def beat(processes: list[Process]) -> None:
     for _ in range(2):
         for process in processes:
             await process.counters.beat()
-
-
-async def capped_key(directory: Directory, cap_nano: int) -> VirtualKey:
-    account = await directory.create_account(name=f"acme-{uuid.uuid4().hex[:6]}", timezone="UTC")
-    key, _secret = await directory.create_key(account.id, name="prod", spend_cap_nano=cap_nano, cap_period=Period.TOTAL)
-    return key
-
-
-def total(key: VirtualKey) -> CounterId:
-    return CounterId(Scope.KEY, key.id, Period.TOTAL, 0)
 
 
 async def test_with_redis_down_two_processes_racing_for_one_cap_hold_it_in_the_ledger(
@@ -124,7 +103,7 @@ async def test_with_redis_down_two_processes_racing_for_one_cap_hold_it_in_the_l
     spent = await a.directory.spend(key)
     assert refused > 0
     assert 20 * USD < spent <= 25 * USD
-    assert await b.counters.standing([total(key)]) == [(spent, 0)]
+    assert await b.counters.standing([total_counter(key)]) == [(spent, 0)]
 
 
 async def test_a_reservation_held_in_redis_when_it_goes_down_is_carried_into_the_ledger(
@@ -175,7 +154,7 @@ async def test_when_redis_is_back_ledger_holds_move_into_it_and_the_spend_is_rea
         await b.reserve(key, 4 * USD)
     await a.budgets.release(held)
     await b.budgets.release(await b.reserve(key, 4 * USD))
-    assert await a.counters.standing([total(key)]) == [(3 * USD, 0)]
+    assert await a.counters.standing([total_counter(key)]) == [(3 * USD, 0)]
 
 
 async def test_after_redis_was_unreachable_every_spend_is_read_from_the_ledger_again(

@@ -19,11 +19,11 @@ import pytest
 import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from capped_keys import capped_key, total_counter
 from farebox.core.events import UsageEvent
 from farebox.core.money import NANO_PER_USD
 from farebox.core.owners import VirtualKey
-from farebox.core.periods import Period
-from farebox.core.spend import CounterId, Scope
+from farebox.core.spend import CounterId
 from farebox.errors import BudgetExceeded
 from farebox.ledger.base import Ledger
 from farebox.ledger.directory import Directory
@@ -84,16 +84,6 @@ def spend(make_event: EventFactory) -> Spend:
         )
 
     return event
-
-
-async def capped_key(directory: Directory, cap_nano: int) -> VirtualKey:
-    account = await directory.create_account(name=f"acme-{uuid.uuid4().hex[:6]}", timezone="UTC")
-    key, _secret = await directory.create_key(account.id, name="prod", spend_cap_nano=cap_nano, cap_period=Period.TOTAL)
-    return key
-
-
-def total_counter(key: VirtualKey) -> CounterId:
-    return CounterId(Scope.KEY, key.id, Period.TOTAL, 0)
 
 
 async def shared_spent(process: Process, key: VirtualKey) -> int:
