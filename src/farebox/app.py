@@ -69,8 +69,14 @@ from farebox.core.credits import CreditRate
 from farebox.core.money import to_nano
 from farebox.core.passwords import PasswordHashes
 from farebox.core.sealing import SecretBox
-from farebox.core.server_secret import DASHBOARD_SESSIONS, MOCK_KEY, PROMPT_PREFIXES, WEBHOOK_SECRETS, derive_key
-from farebox.core.throttle import Throttle
+from farebox.core.server_secret import (
+    DASHBOARD_SESSIONS,
+    MOCK_KEY,
+    PROMPT_PREFIXES,
+    SIGN_IN_FAILURES,
+    WEBHOOK_SECRETS,
+    derive_key,
+)
 from farebox.errors import AuthenticationFailed
 from farebox.gateway.bounds import EmbeddingBounds
 from farebox.gateway.endpoints import proxy_routes
@@ -96,6 +102,7 @@ from farebox.ledger.reprices import Reprices
 from farebox.ledger.retention import EventRetention
 from farebox.ledger.scheduled_reports import ScheduledReports
 from farebox.ledger.sessions import DashboardSessions
+from farebox.ledger.sign_in_failures import SignInFailures
 from farebox.ledger.webhooks import WebhookEndpoints
 from farebox.ledger.workloads import Workloads
 from farebox.metering import Budgets, CounterStore, KeyCache, LocalCounters, Meter, UsageEvents, VoidWatch
@@ -256,7 +263,7 @@ def create_app(
             max_tokens=settings.ingest_max_tokens,
             max_cost_nano=to_nano(settings.ingest_max_cost_usd),
         ),
-        dashboard=_dashboard_auth(settings, ledger, derive_key(server_secret, purpose=DASHBOARD_SESSIONS), clock),
+        dashboard=_dashboard_auth(settings, ledger, server_secret, clock),
     )
     install_error_handlers(app)
     app.add_exception_handler(sessions.SignInRequired, sessions.sign_in_required)
@@ -409,16 +416,28 @@ def _shortcuts(routes: Sequence[BaseRoute], *, max_body_bytes: int) -> dict[str,
     }
 
 
-def _dashboard_auth(settings: Settings, ledger: Ledger, key: bytes, clock: Callable[[], datetime]) -> DashboardAuth:
+def _dashboard_auth(
+    settings: Settings, ledger: Ledger, server_secret: str, clock: Callable[[], datetime]
+) -> DashboardAuth:
     """The dashboard's sessions and sign-in throttles, as the `dashboard_*` settings say."""
+    key = derive_key(server_secret, purpose=DASHBOARD_SESSIONS)
+    failures_key = derive_key(server_secret, purpose=SIGN_IN_FAILURES)
     lifetime = timedelta(seconds=settings.dashboard_session_lifetime_seconds)
     window = timedelta(seconds=settings.dashboard_sign_in_window_seconds)
     return DashboardAuth(
         sessions=DashboardSessions(
             ledger, lifetime=lifetime, idle=timedelta(seconds=settings.dashboard_session_idle_seconds), clock=clock
         ),
-        by_email=Throttle(limit=settings.dashboard_sign_in_max_failures, window=window),
-        by_address=Throttle(limit=settings.dashboard_sign_in_max_failures_per_address, window=window),
+        by_email=SignInFailures(
+            ledger, throttle="email", limit=settings.dashboard_sign_in_max_failures, window=window, key=failures_key
+        ),
+        by_address=SignInFailures(
+            ledger,
+            throttle="address",
+            limit=settings.dashboard_sign_in_max_failures_per_address,
+            window=window,
+            key=failures_key,
+        ),
         key=key,
         lifetime=lifetime,
         trust_proxy_headers=settings.trust_proxy_headers,

@@ -42,7 +42,6 @@ from farebox.alerts.store import AlertStore
 from farebox.core.credentials import Principal, PrincipalKind
 from farebox.core.credits import CreditRate
 from farebox.core.keys import TOKEN_PREFIX, secret_from_headers
-from farebox.core.throttle import Throttle
 from farebox.errors import AuthenticationFailed, PermissionDenied
 from farebox.ledger.actors import Actor
 from farebox.ledger.adjustments import Adjustments
@@ -56,6 +55,7 @@ from farebox.ledger.member_tokens import MemberTokens
 from farebox.ledger.reader import LedgerReader
 from farebox.ledger.reprices import Reprices
 from farebox.ledger.sessions import DashboardSessions
+from farebox.ledger.sign_in_failures import SignInFailures
 from farebox.ledger.webhooks import WebhookEndpoints
 from farebox.ledger.workloads import Workloads
 from farebox.metering import Budgets, Meter
@@ -103,9 +103,9 @@ class DashboardAuth:
     """What the dashboard's sign-in and its sessions need (`farebox.api.sessions`)."""
 
     sessions: DashboardSessions
-    by_email: Throttle
+    by_email: SignInFailures
     """Failed sign-ins per e-mail address (and the master key's)."""
-    by_address: Throttle
+    by_address: SignInFailures
     """Failed sign-ins per client address."""
     key: bytes
     """Derived from the server secret (`core.server_secret.DASHBOARD_SESSIONS`): CSRF tokens are HMACs under it."""

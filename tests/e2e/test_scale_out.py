@@ -9,6 +9,7 @@ process's built-in mock, which answers after 40 ms, so many requests are in flig
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 import time
@@ -123,3 +124,18 @@ def test_more_than_one_worker_without_redis_is_refused(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "more than one process needs redis_url" in done.stderr
+
+
+def test_failed_sign_ins_spread_over_the_processes_lock_the_address_on_every_one(served: list[str]) -> None:
+    """The dashboard's sign-in throttle counts in the ledger: five wrong passwords, each to the next process, and
+    the sixth attempt is refused by every process, whichever one it reaches."""
+
+    def sign_in(url: str) -> int:
+        with httpx.Client(base_url=url, timeout=10) as client:
+            page = client.get("/dashboard/sign-in", headers={"accept": "text/html"})
+            (token,) = set(re.findall(r'name="csrf_token" value="([^"]+)"', page.text))
+            form = {"csrf_token": token, "email": "mo@acme.test", "password": "not the password"}
+            return client.post("/dashboard/sign-in", data=form).status_code
+
+    assert [sign_in(served[attempt % PROCESSES]) for attempt in range(5)] == [401] * 5
+    assert [sign_in(url) for url in served] == [429] * PROCESSES

@@ -16,8 +16,8 @@ neither read the token nor, under SameSite=Lax, send either cookie with its POST
 `Origin` header, this holds behind proxies that drop or rewrite it.
 
 Failed sign-ins are counted per e-mail address (the master key counts as one address) and per client address
-(`core.throttle`); past the `dashboard_sign_in_*` limits the answer is 429 with `Retry-After`, whatever the
-credentials. The counts live in this process's memory.
+(`ledger.sign_in_failures`); past the `dashboard_sign_in_*` limits the answer is 429 with `Retry-After`, whatever
+the credentials. The counts live in the ledger, so every process of a ledger counts the same failures.
 """
 
 from __future__ import annotations
@@ -184,7 +184,9 @@ async def sign_in(request: Request) -> Response:
     name = _MASTER_NAME if master_key else f"email:{email.lower()}"
     address = _client_address(request, auth)
     now = auth.clock()
-    waits = [wait for wait in (auth.by_email.wait(name, now=now), auth.by_address.wait(address, now=now)) if wait]
+    waits = [
+        wait for wait in (await auth.by_email.wait(name, now=now), await auth.by_address.wait(address, now=now)) if wait
+    ]
     if waits:
         seconds = ceil(max(waits).total_seconds())
         minutes = ceil(seconds / 60)
@@ -202,11 +204,11 @@ async def sign_in(request: Request) -> Response:
         member = await found.passwords.verify(email, password)
         signed_in, member_id = member is not None, None if member is None else member.id
     if not signed_in:
-        auth.by_email.failed(name, now=now)
-        auth.by_address.failed(address, now=now)
+        await auth.by_email.failed(name, now=now)
+        await auth.by_address.failed(address, now=now)
         message = "That master key is not right." if master_key else "That e-mail address or password is not right."
         return _page(request, next_path=next_path, email=email, status=401, message=message)
-    auth.by_email.forget(name)
+    await auth.by_email.forget(name)
     return await _signed_in(request, found, member_id=member_id, next_path=next_path)
 
 

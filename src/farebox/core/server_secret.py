@@ -18,6 +18,7 @@ __all__ = [
     "MIN_SERVER_SECRET_CHARS",
     "MOCK_KEY",
     "PROMPT_PREFIXES",
+    "SIGN_IN_FAILURES",
     "WEBHOOK_SECRETS",
     "derive_key",
     "generate_server_secret",
@@ -33,6 +34,10 @@ HMACs under."""
 PROMPT_PREFIXES = b"farebox prompt prefixes v1"
 """The label of the key that the hashes of long prompts' beginnings (`usage_events.prompt_prefix`) are HMACs
 under: the same on every replica, so that their requests' hashes compare."""
+
+SIGN_IN_FAILURES = b"farebox sign-in failures v1"
+"""The label of the key the dashboard's failed sign-ins are counted under: an HMAC of the e-mail or client address
+names each (`ledger.sign_in_failures`), the same in every process."""
 
 MOCK_KEY = b"farebox mock key v1"
 """The label of the key the gateway sends its mounted mock provider (`x-farebox-mock-key`): the same in every

@@ -699,3 +699,17 @@ counter_holds = Table(
 )
 """Reservations held in the database while the counters' mode is `database`: one row per counter a reservation
 holds, deleted when it is released. Only the holds of processes alive in `counters_processes` count."""
+
+sign_in_failures = Table(
+    "sign_in_failures",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("throttle", String(16), nullable=False),
+    Column("name_mac", String(64), nullable=False),
+    Column("at_us", BigInteger, nullable=False),
+    Index("ix_sign_in_failures_name", "throttle", "name_mac", "at_us"),
+    Index("ix_sign_in_failures_at", "at_us"),
+)
+"""The dashboard's failed sign-ins, per throttle (`email`, `address`) and name (an HMAC of the e-mail address or
+client address under a key derived from the server secret: neither is stored), kept for the sign-in window, so
+that every process of a ledger counts the same failures (`farebox.ledger.sign_in_failures`)."""
