@@ -168,7 +168,7 @@ def create_app(
     budgets = Budgets(directory, counters, credits=credits, rate=rate)
     adjustments = Adjustments(ledger, clock=clock)
     adjustments.on_void.append(budgets.reload)
-    reprices = Reprices(ledger, prices, clock=clock)
+    reprices = Reprices(ledger, prices, clock=clock, retention_days=settings.raw_events_retention_days)
     reprices.on_reprice.append(budgets.reload)
     meter = Meter(ledger, UsageEvents(prices), keys=keys, budgets=budgets)
     upstream = Upstream(timeout=settings.upstream_timeout_seconds)

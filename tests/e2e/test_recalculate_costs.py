@@ -242,3 +242,15 @@ async def test_a_bad_body_is_refused_with_the_field_named(
         error = assert_error(await post(api, PATH, body, account_id=acme["id"]), 422)
         assert field in json.dumps(error), error
         assert await api.services.adjustments.count() == 0
+
+
+async def test_a_recalculation_reaching_before_the_raw_events_kept_is_refused(tmp_path: Path) -> None:
+    """With `raw_events_retention_days`, the events before the start of the month it reaches are gone: a range
+    reaching before it cannot be repriced whole, so none of it is."""
+    async with open_api(tmp_path, raw_events_retention_days=30) as api:
+        api.clock.at = NOW  # kept since 2026-11-01 (30 days back is 5 November)
+        acme = await api.account("Acme")
+        early = {"startDate": "2026-10-31", "endDate": "2026-11-02"}
+        error = assert_error(await post(api, PATH, early, account_id=acme["id"]), 422, "validation_failed")
+        assert "startDate" in json.dumps(error) and "before 2026-11-01 are removed" in error["message"]
+        assert (await post(api, PATH, NOVEMBER_TO_NOW, account_id=acme["id"])).status_code == 200

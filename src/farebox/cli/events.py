@@ -77,13 +77,13 @@ def recalculate(
     as_json: Json = False,
 ) -> None:
     """Reprice the usage of the dates with today's price book: each difference appended as an adjustment."""
-    prices = PriceBook.load(load_or_exit().price_overrides)
+    settings = load_or_exit()
+    prices = PriceBook.load(settings.price_overrides)
 
     async def run(ledger: Ledger) -> dict[str, Any]:
         ranges = await reprice_ranges(Directory(ledger), account, start, end, keys)
-        done = await Reprices(ledger, prices, clock=utcnow).recalculate(
-            ranges, reason=reason, by=Actor("cli"), dry_run=dry_run
-        )
+        reprices = Reprices(ledger, prices, clock=utcnow, retention_days=settings.raw_events_retention_days)
+        done = await reprices.recalculate(ranges, reason=reason, by=Actor("cli"), dry_run=dry_run)
         return recalculation_data(done, account, start, end, keys, reason)
 
     data = with_ledger(run)

@@ -29,9 +29,11 @@ from sqlalchemy import Connection, and_, insert, or_, select
 from farebox.core.events import MICRO, epoch_us, from_epoch_us
 from farebox.core.pricing import Usage
 from farebox.core.spend import CounterId
+from farebox.errors import ValidationFailed
 from farebox.ledger.actors import Actor
 from farebox.ledger.base import Ledger
 from farebox.ledger.credits import unspend_before_opening
+from farebox.ledger.retention import kept_since
 from farebox.ledger.schema import (
     ADJUSTED_MEASURES,
     REPRICE,
@@ -159,17 +161,32 @@ class _Page:
 class Reprices:
     """Recalculations of recorded costs. Every method is a coroutine."""
 
-    def __init__(self, ledger: Ledger, prices: PriceBook, *, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, ledger: Ledger, prices: PriceBook, *, clock: Callable[[], datetime], retention_days: int | None = None
+    ) -> None:
         self._ledger = ledger
         self._prices = prices
         self._clock = clock
+        self._retention_days = retention_days
         self.on_reprice: list[Callable[[], None]] = []
         """Called after each page of reprices this process commits (what caches an account's balance reads it)."""
 
     async def recalculate(
         self, ranges: Sequence[RepriceRange], *, reason: str, by: Actor, dry_run: bool = False
     ) -> Recalculation:
-        """Reprice every event of the ranges that today's price book prices differently; see the module."""
+        """Reprice every event of the ranges that today's price book prices differently; see the module.
+
+        Raises:
+            ValidationFailed: a range begins before the raw events kept (`raw_events_retention_days`): its
+                removed events could not be repriced, so nothing is (422 on `startDate`).
+        """
+        kept = kept_since(self._clock(), days=self._retention_days)
+        if kept is not None and any(wanted.since_us < epoch_us(kept) for wanted in ranges):
+            message = (
+                f"the raw events before {kept.date().isoformat()} are removed (raw_events_retention_days): "
+                "recalculate from that date on"
+            )
+            raise ValidationFailed(f"startDate: {message}", details=[{"loc": "startDate", "message": message}])
         found = Recalculation(dry_run=dry_run)
         for wanted in ranges:
             after: tuple[int, str] | None = None

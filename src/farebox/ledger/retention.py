@@ -33,13 +33,19 @@ from farebox.ledger.leases import Leases
 from farebox.ledger.partitions import add_months, drop_months, month_start
 from farebox.ledger.schema import usage_adjustments, usage_events
 
-__all__ = ["LEASE", "EventRetention", "Maintained"]
+__all__ = ["LEASE", "EventRetention", "Maintained", "kept_since"]
 
 LEASE = "event-retention"
 _EVERY_S = 3_600.0
 _BATCH = 10_000
 
 log = logging.getLogger(__name__)
+
+
+def kept_since(now: datetime, *, days: int | None) -> datetime | None:
+    """The instant raw events before which are gone at `now`, with a retention of `days` (`None`: none): the start
+    of the UTC month holding `now` minus the retention."""
+    return None if days is None else month_start(now - timedelta(days=days))
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +85,8 @@ class EventRetention:
         self._clock = clock
 
     def before(self, now: datetime) -> datetime | None:
-        """The instant raw events before which go at `now`: the start of the UTC month holding `now` minus the
-        retention."""
-        return None if self._days is None else month_start(now - timedelta(days=self._days))
+        """The instant raw events before which go at `now` (`kept_since`)."""
+        return kept_since(now, days=self._days)
 
     async def maintain(self) -> Maintained:
         """One round: make the partitions ahead, then remove what lies before the retention.
