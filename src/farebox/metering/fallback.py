@@ -82,8 +82,9 @@ class FallbackCounters:
         return self.mode.mode == DATABASE
 
     async def reserve(self, holds: Holds, amount_nano: int) -> Reservation:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._synced.wait(), 2 * BEAT_SECONDS)
+        if not self._synced.is_set():  # the first heartbeat, at start
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._synced.wait(), 2 * BEAT_SECONDS)
         if self.mode.mode == REDIS:
             if not self.ready:
                 raise CountersUnavailable("the spend counters are moving to Redis: try again in a second")
