@@ -6,10 +6,12 @@ asserts nothing.
 On one PostgreSQL ledger (a new schema, dropped afterwards) with a key capped on its own, its member's and its
 account's monthly spend (three counters, as a proxied request of a member's key holds), times `Budgets.reserve`
 then `Budgets.release`, one request after another and 64 at once, with `LocalCounters`, with `RedisCounters`
-(keys under a prefix of their own, deleted afterwards) and with `FallbackCounters` whose Redis cannot be reached
-(reservations held in the ledger). The stores alternate round by round (A B C A B C …), so drift on this machine
-moves all; it prints microseconds per request (reserve and release) for each round and the median ratios to
-memory: the added cost of the Redis round trips, and of the ledger's, on a request under caps.
+(keys under a prefix of their own, deleted afterwards), with `FallbackCounters` on that Redis (`served`: what
+the servers use) and with `FallbackCounters` whose Redis cannot be reached (`ledger`: reservations held in the
+ledger). The stores alternate round by round (A B C D A B C D …), so drift on this machine moves all; it prints
+microseconds per request (reserve and release) for each round and the median ratios: Redis and the ledger to
+memory (the added cost of their round trips on a request under caps), and `served` to Redis (what tracking the
+reservations in flight for a switch adds).
 """
 
 from __future__ import annotations
@@ -67,11 +69,19 @@ async def run(pg_url: str, redis_url: str, rounds: int) -> None:
             account.id, name="k", member_id=member.id, spend_cap_nano=10**6 * NANO_PER_USD, cap_period=Period.MONTHLY
         )
         shared = RedisCounters(ledger, redis_url, prefix=prefix)
-        # Redis unreachable (nothing listens on port 1): its first heartbeat moves the reservations to the ledger.
+        # What the servers use: Redis while it answers (`served`), the ledger when it does not (`fallback`, whose
+        # Redis is unreachable: nothing listens on port 1, so its first heartbeat moves the reservations there).
+        served = FallbackCounters(RedisCounters(ledger, redis_url, prefix=prefix), CounterHolds(ledger))
         fallback = FallbackCounters(RedisCounters(ledger, "redis://127.0.0.1:1/0", prefix=prefix), CounterHolds(ledger))
+        await served.beat()
         await fallback.beat()
-        assert fallback.on_ledger
-        stores: dict[str, CounterStore] = {"memory": LocalCounters(ledger), "redis": shared, "ledger": fallback}
+        assert served.ready and fallback.on_ledger
+        stores: dict[str, CounterStore] = {
+            "memory": LocalCounters(ledger),
+            "redis": shared,
+            "served": served,
+            "ledger": fallback,
+        }
         try:
             for concurrent in (1, _CONCURRENT):
                 figures: dict[str, list[float]] = {name: [] for name in stores}
@@ -83,16 +93,17 @@ async def run(pg_url: str, redis_url: str, rounds: int) -> None:
                 for name, values in figures.items():
                     shown = " ".join(f"{value:7.1f}" for value in values)
                     print(f"{concurrent:>2} at once  {name:<6} µs per request: {shown}", flush=True)
-                for name in ("redis", "ledger"):
-                    ratios = [r / m for r, m in zip(figures[name], figures["memory"], strict=True)]
-                    added = statistics.median(figures[name]) - statistics.median(figures["memory"])
+                for name, base in (("redis", "memory"), ("ledger", "memory"), ("served", "redis")):
+                    ratios = [r / m for r, m in zip(figures[name], figures[base], strict=True)]
+                    added = statistics.median(figures[name]) - statistics.median(figures[base])
                     print(
-                        f"{concurrent:>2} at once  {name} / memory, median of {rounds} rounds: "
-                        f"{statistics.median(ratios):.2f}x (+{added:.0f} µs)",
+                        f"{concurrent:>2} at once  {name} / {base}, median of {rounds} rounds: "
+                        f"{statistics.median(ratios):.2f}x ({added:+.0f} µs)",
                         flush=True,
                     )
         finally:
             await shared.aclose()
+            await served.aclose()
             await fallback.aclose()
             client = redis.Redis.from_url(redis_url)
             for name in client.scan_iter(match=f"{prefix}*"):
