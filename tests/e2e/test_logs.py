@@ -1,6 +1,7 @@
 """The server's logs as an operator collects them: with `log_format = "json"` every line `farebox serve` writes to
-standard error is one JSON object, a record logged while serving a request carries that request's id, and no
-secret (master key, server secret, virtual key, Redis password) appears in any line."""
+standard error is one JSON object, a record logged while serving a request carries that request's id (and one
+logged outside requests, none), and no secret (master key, server secret, virtual key, Redis password) appears in
+any line."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import openai
+import psycopg
 import pytest
 
 from served_process import free_port, wait_healthy  # tests/served_process.py
@@ -27,7 +29,7 @@ def test_json_lines_carry_the_request_id_and_no_secret(pg_ledger_url: str, tmp_p
     env = {
         "PATH": "/usr/bin:/bin",
         "FAREBOX_DATABASE_URL": pg_ledger_url,
-        # Nothing listens there: a capped request logs that the shared counters cannot be reached.
+        # Nothing listens there: the reservations move to the ledger.
         "FAREBOX_REDIS_URL": f"redis://:{REDIS_PASSWORD}@127.0.0.1:{free_port()}/0",
         "FAREBOX_MASTER_KEY": MASTER,
         "FAREBOX_SECRET_KEY": SECRET,
@@ -45,6 +47,9 @@ def test_json_lines_carry_the_request_id_and_no_secret(pg_ledger_url: str, tmp_p
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, process, seconds=60)
+        # A process that says it is alive and never switches to the ledger: every reservation there is refused.
+        with psycopg.connect(pg_ledger_url, autocommit=True) as connection:
+            connection.execute("INSERT INTO counters_processes VALUES ('stuck', 9000000000000000, 0)")
         headers = {"Authorization": f"Bearer {MASTER}"}
         account = httpx.post(f"{url}/api/admin/accounts", json={"name": "logs"}, headers=headers).json()["id"]
         created = httpx.post(
@@ -63,9 +68,11 @@ def test_json_lines_carry_the_request_id_and_no_secret(pg_ledger_url: str, tmp_p
     lines = [json.loads(line) for line in text.splitlines()]  # every line is one JSON object
     assert all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
     assert any(line["logger"] == "uvicorn.error" and "startup complete" in line["message"] for line in lines)
-    warnings = [line for line in lines if line["logger"] == "farebox.metering.redis_counters"]
-    warning = next(line for line in warnings if "request_id" in line)  # the heartbeat's, outside requests, have none
-    assert warning["level"] == "WARNING" and "cannot be reached" in warning["message"]
+    heartbeat = [line for line in lines if "cannot be reached" in line["message"]]
+    assert heartbeat and not any("request_id" in line for line in heartbeat)  # outside requests: no request id
+    warnings = [line for line in lines if line["logger"] == "farebox.metering.fallback" and "request_id" in line]
+    warning = next(line for line in warnings if "is refused" in line["message"])
+    assert warning["level"] == "WARNING" and "moving to the ledger" in warning["message"]
     assert len(warning["request_id"]) == 32 and int(warning["request_id"], 16) >= 0
     for secret in (MASTER, SECRET, created["key"], REDIS_PASSWORD):
         assert secret not in text

@@ -87,7 +87,7 @@ class FallbackCounters:
                 await asyncio.wait_for(self._synced.wait(), 2 * BEAT_SECONDS)
         if self.mode.mode == REDIS:
             if not self.ready:
-                raise CountersUnavailable("the spend counters are moving to Redis: try again in a second")
+                raise _refused("the spend counters are moving to Redis: try again in a second")
             self._redis_calls += 1
             try:
                 reservation = await self.redis.reserve(holds, amount_nano)
@@ -108,7 +108,7 @@ class FallbackCounters:
             asked.add_done_callback(self._abandoned)
             raise
         if reservation is None:
-            raise CountersUnavailable("the spend counters are moving to the ledger: try again in a second")
+            raise _refused("the spend counters are moving to the ledger: try again in a second")
         return reservation
 
     async def _hold_in_ledger(self, holds: Holds, amount_nano: int) -> Reservation | None:
@@ -262,3 +262,9 @@ class FallbackCounters:
                         await self.redis.release(held.reservation)
                 await self._holds.carry_over(self.process, generation=mode.generation, holds=[])
             self.mode = mode
+
+
+def _refused(message: str) -> CountersUnavailable:
+    """A request under a cap refused during a switch (or while a live process has not switched), said in the log."""
+    log.warning("a request under a cap or balance is refused: %s", message)
+    return CountersUnavailable(message)
