@@ -9,6 +9,7 @@ every second."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
 USD = NANO_PER_USD
+PAUSE_SECONDS = 6.0
 NOW = datetime.now(UTC)
 
 
@@ -166,12 +168,13 @@ async def test_after_redis_was_unreachable_every_spend_is_read_from_the_ledger_a
     key = await capped_key(a.directory, cap_nano=15 * USD)
     await a.budgets.release(await a.reserve(key, USD))  # seeded in Redis at 0
     admin = redis.Redis.from_url(own_redis.url)
-    admin.execute_command("CLIENT", "PAUSE", 2000, "ALL")
+    admin.execute_command("CLIENT", "PAUSE", int(PAUSE_SECONDS * 1000), "ALL")
     admin.close()
-    await beat(processes)
+    paused_until = time.monotonic() + PAUSE_SECONDS
+    await beat(processes)  # four pings of 0.5 s each, while Redis stays paused
     assert [process.counters.mode.mode for process in processes] == [DATABASE, DATABASE]
     await b.ledger.record(make_event(timestamp=NOW, account_id=key.account_id, key_id=key.id, cost_nano=3 * USD))
-    await asyncio.sleep(2)  # the pause ends
+    await asyncio.sleep(paused_until - time.monotonic() + 0.2)  # the pause ends
     await beat(processes)
     assert a.counters.mode.mode == REDIS and a.counters.ready
 
