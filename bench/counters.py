@@ -57,39 +57,45 @@ async def _per_request(budgets: Budgets, directory: Directory, key_id: str, *, c
     return (time.perf_counter() - started) * 1e6 / (_REQUESTS // concurrent * concurrent)
 
 
+async def _capped_key(directory: Directory) -> str:
+    """A key held to three caps the run cannot reach: its own, its member's and its account's monthly spend."""
+    account = await directory.create_account(name="bench", spend_cap_nano=10**6 * NANO_PER_USD)
+    member = await directory.create_member(
+        account.id, email="ada@example.com", name="Ada", spend_cap_nano=10**6 * NANO_PER_USD
+    )
+    key, _secret = await directory.create_key(
+        account.id, name="k", member_id=member.id, spend_cap_nano=10**6 * NANO_PER_USD, cap_period=Period.MONTHLY
+    )
+    return key.id
+
+
 async def run(pg_url: str, redis_url: str, rounds: int) -> None:
     prefix = f"bench-{uuid.uuid4().hex[:12]}:"
-    async with pg_schema(pg_url) as url, Ledger(url) as ledger:
-        directory = Directory(ledger)
-        account = await directory.create_account(name="bench", spend_cap_nano=10**6 * NANO_PER_USD)
-        member = await directory.create_member(
-            account.id, email="ada@example.com", name="Ada", spend_cap_nano=10**6 * NANO_PER_USD
-        )
-        key, _secret = await directory.create_key(
-            account.id, name="k", member_id=member.id, spend_cap_nano=10**6 * NANO_PER_USD, cap_period=Period.MONTHLY
-        )
+    # The ledger's reservations on a ledger of their own: which place holds them is one row per ledger.
+    async with pg_schema(pg_url) as url, Ledger(url) as ledger, pg_schema(pg_url) as apart, Ledger(apart) as other:
+        directory, other_directory = Directory(ledger), Directory(other)
+        key_id, other_key_id = await _capped_key(directory), await _capped_key(other_directory)
         shared = RedisCounters(ledger, redis_url, prefix=prefix)
         # What the servers use: Redis while it answers (`served`), the ledger when it does not (`fallback`, whose
         # Redis is unreachable: nothing listens on port 1, so its first heartbeat moves the reservations there).
         served = FallbackCounters(RedisCounters(ledger, redis_url, prefix=prefix), CounterHolds(ledger))
-        fallback = FallbackCounters(RedisCounters(ledger, "redis://127.0.0.1:1/0", prefix=prefix), CounterHolds(ledger))
+        fallback = FallbackCounters(RedisCounters(other, "redis://127.0.0.1:1/0", prefix=prefix), CounterHolds(other))
         await served.beat()
         await fallback.beat()
         assert served.ready and fallback.on_ledger
-        stores: dict[str, CounterStore] = {
-            "memory": LocalCounters(ledger),
-            "redis": shared,
-            "served": served,
-            "ledger": fallback,
+        stores: dict[str, tuple[CounterStore, Directory, str]] = {
+            "memory": (LocalCounters(ledger), directory, key_id),
+            "redis": (shared, directory, key_id),
+            "served": (served, directory, key_id),
+            "ledger": (fallback, other_directory, other_key_id),
         }
         try:
             for concurrent in (1, _CONCURRENT):
                 figures: dict[str, list[float]] = {name: [] for name in stores}
                 for _ in range(rounds):
-                    for name, store in stores.items():
-                        figures[name].append(
-                            await _per_request(Budgets(directory, store), directory, key.id, concurrent=concurrent)
-                        )
+                    for name, (store, held_by, key) in stores.items():
+                        budgets = Budgets(held_by, store)
+                        figures[name].append(await _per_request(budgets, held_by, key, concurrent=concurrent))
                 for name, values in figures.items():
                     shown = " ".join(f"{value:7.1f}" for value in values)
                     print(f"{concurrent:>2} at once  {name:<6} µs per request: {shown}", flush=True)
