@@ -4,15 +4,14 @@ asserts nothing.
     .venv/bin/python bench/counters.py --pg-url postgresql://... --redis-url redis://127.0.0.1:6379/0 [--rounds 6]
 
 On one PostgreSQL ledger (a new schema, dropped afterwards) with a key capped on its own, its member's and its
-account's monthly spend (three counters, as a proxied request of a member's key holds), times `Budgets.reserve`
-then `Budgets.release`, one request after another and 64 at once, with `LocalCounters`, with `RedisCounters`
-(keys under a prefix of their own, deleted afterwards), with `FallbackCounters` on that Redis (`served`: what
-the servers use) and with `FallbackCounters` whose Redis cannot be reached (`ledger`: reservations held in the
-ledger). The stores alternate round by round (A B C D A B C D …), so drift on this machine moves all; it prints
-microseconds per request (reserve and release) for each round and the median ratios: Redis and the ledger to
-memory (the added cost of their round trips on a request under caps), and `served` to Redis (what tracking the
-reservations in flight for a switch adds).
-"""
+account's monthly spend (three counters, as a proxied request of a member's key holds), times `Budgets.reserve` then
+`Budgets.release`, one request after another and 64 at once, with `LocalCounters`, with `RedisCounters` (keys under
+a prefix of their own, deleted afterwards), with `FallbackCounters` on that Redis (`served`: what the servers use)
+and with `FallbackCounters` whose Redis cannot be reached (`ledger`: reservations held in the ledger). The stores
+take turns, in reverse order every other round (A B C D D C B A …), so drift on this machine moves all; it prints
+microseconds per request (reserve and release) for each round and the median ratios: Redis and the ledger to memory
+(the added cost of their round trips on a request under caps), and `served` to Redis (what tracking the reservations
+in flight for a switch adds)."""
 
 from __future__ import annotations
 
@@ -92,8 +91,9 @@ async def run(pg_url: str, redis_url: str, rounds: int) -> None:
         try:
             for concurrent in (1, _CONCURRENT):
                 figures: dict[str, list[float]] = {name: [] for name in stores}
-                for _ in range(rounds):
-                    for name, (store, held_by, key) in stores.items():
+                for round_ in range(rounds):
+                    order = list(stores.items())
+                    for name, (store, held_by, key) in order if round_ % 2 == 0 else reversed(order):
                         budgets = Budgets(held_by, store)
                         figures[name].append(await _per_request(budgets, held_by, key, concurrent=concurrent))
                 for name, values in figures.items():
